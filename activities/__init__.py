@@ -1,0 +1,1 @@
+"""Thin Temporal activity classes over proctor's services (built once in the worker)."""

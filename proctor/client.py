@@ -1,0 +1,245 @@
+"""The agent-side client: sign a request, run it through governance, execute only if allowed.
+
+```python
+proctor = await Client.connect()
+result = await proctor.execute(key, "refund_requests", {"orderId": 1, "amount": 5},
+                               handler=process_refund)
+```
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio import client as temporal_client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+
+from proctor.contract import (
+    ACTION_ATTRIBUTE,
+    AGENT_ATTRIBUTE,
+    DECIDE_SIGNAL,
+    GOVERNED_ACTION_WORKFLOW,
+    PROGRESS_QUERY,
+    REPORT_RESULT_UPDATE,
+    REQUEST_PERMISSION_UPDATE,
+    STATUS_ATTRIBUTE,
+    tool_activity,
+)
+from proctor.models import (
+    ActionRequest,
+    ExecutionMode,
+    ExecutionSpec,
+    GovernedActionInput,
+    HandlerReport,
+    Outcome,
+    PendingApproval,
+    Permission,
+    PermissionRequest,
+    Progress,
+    ToolCall,
+    ToolResult,
+    Vote,
+    workflow_id_for,
+)
+from proctor.settings import ProctorSettings, temporal_address
+from proctor.signing import AgentKey
+from proctor.temporal import connect_temporal
+
+Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
+ToolFunction = Callable[[dict[str, Any]], Awaitable[Any]]
+WORKFLOW_TIMEOUT = timedelta(days=365)
+
+
+class GovernanceError(RuntimeError):
+    """Governance itself could not complete (e.g. the audit log stayed unwritable): the action
+    was not executed by Proctor."""
+
+
+def agent_task_queue(agent_id: str) -> str:
+    return f"proctor-agent-{agent_id}"
+
+
+class Client:
+    """Governs actions for agents. Holds a Temporal client and the durable tools registered
+    on it; safe to share across tasks."""
+
+    def __init__(self, temporal: temporal_client.Client, *, task_queue: str = "proctor") -> None:
+        self.temporal = temporal
+        self.task_queue = task_queue
+        self._tools: dict[str, ToolFunction] = {}
+
+    @classmethod
+    async def connect(
+        cls, address: str | None = None, *, namespace: str | None = None,
+        task_queue: str | None = None,
+    ) -> Client:
+        """Connect to `address`, else TEMPORAL_ADDRESS, else the running `proctor up`."""
+        settings = ProctorSettings()
+        temporal = await connect_temporal(address or temporal_address(settings),
+                                          namespace or settings.temporal_namespace)
+        return cls(temporal, task_queue=task_queue or settings.task_queue)
+
+    # --- durable tools --------------------------------------------------------------------
+
+    def tool(self, action: str) -> Callable[[ToolFunction], ToolFunction]:
+        """Register `async def fn(params) -> result` as the durable tool for `action`.
+
+        The workflow runs it (with retries) on the agent's task queue after approval, even if
+        this process restarted in the meantime: run `agent_worker` in the new process too.
+        """
+        def register(fn: ToolFunction) -> ToolFunction:
+            if not inspect.iscoroutinefunction(fn):
+                raise TypeError(f"tool {action!r} must be an async function")
+            self._tools[action] = fn
+            return fn
+        return register
+
+    def agent_worker(self, agent_id: str) -> Worker:
+        """A Temporal worker running this client's tools for `agent_id` (use `async with`)."""
+        if not self._tools:
+            raise ValueError("no tools registered: decorate them with @client.tool(action)")
+        return Worker(self.temporal, task_queue=agent_task_queue(agent_id),
+                      activities=[_tool_activity(a, fn) for a, fn in self._tools.items()])
+
+    # --- governed execution ---------------------------------------------------------------
+
+    async def execute(
+        self, key: AgentKey, action: str, params: dict[str, Any], *,
+        handler: Handler | None = None, request_id: str | None = None,
+        execution_timeout: timedelta = timedelta(hours=1), max_attempts: int = 3,
+    ) -> Outcome:
+        """Ask to perform `action`; runs `handler` (or the registered tool) only if allowed.
+
+        Without a handler the action must be a tool registered on this client. Passing the
+        same `request_id` again returns the first outcome and never executes twice.
+        """
+        if handler is not None:
+            spec = ExecutionSpec(mode=ExecutionMode.HANDLER,
+                                 timeout_seconds=execution_timeout.total_seconds())
+        elif action in self._tools:
+            spec = ExecutionSpec(mode=ExecutionMode.TOOL,
+                                 task_queue=agent_task_queue(key.agent_id),
+                                 timeout_seconds=execution_timeout.total_seconds(),
+                                 max_attempts=max_attempts)
+        else:
+            raise ValueError(f"give handler= or register a tool for {action!r}")
+        request = key.new_request(action, params, spec, request_id=request_id)
+        return await self.submit(request, handler=handler)
+
+    async def submit(self, request: ActionRequest, *, handler: Handler | None = None) -> Outcome:
+        """Run an already-signed request through governance (see `execute`)."""
+        handle = await self._start(request)
+        if request.execution.mode is ExecutionMode.HANDLER:
+            if handler is None:
+                raise ValueError("a handler-mode request needs handler=")
+            outcome = await self._run_handler(handle, handler, request.params)
+            if outcome is not None:
+                return outcome
+        return await self._result(handle)
+
+    async def _start(
+        self, request: ActionRequest
+    ) -> temporal_client.WorkflowHandle[Any, Outcome]:
+        attributes = TypedSearchAttributes([
+            SearchAttributePair(AGENT_ATTRIBUTE, request.agent_id),
+            SearchAttributePair(ACTION_ATTRIBUTE, request.action),
+            SearchAttributePair(STATUS_ATTRIBUTE, "verifying"),
+        ])
+        try:
+            return await self.temporal.start_workflow(
+                GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request),
+                id=request.workflow_id, result_type=Outcome, task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                execution_timeout=WORKFLOW_TIMEOUT, search_attributes=attributes,
+            )
+        except WorkflowAlreadyStartedError:
+            # Already ran to completion: the first outcome stands.
+            return self._handle(request.workflow_id)
+
+    async def _run_handler(
+        self, handle: temporal_client.WorkflowHandle[Any, Outcome], handler: Handler,
+        params: dict[str, Any],
+    ) -> Outcome | None:
+        try:
+            permission = await handle.execute_update(
+                REQUEST_PERMISSION_UPDATE, PermissionRequest(client_id=uuid.uuid4().hex),
+                result_type=Permission,
+            )
+        except (temporal_client.WorkflowUpdateFailedError, RPCError):
+            return None  # the workflow already closed: its result says why
+        if not permission.granted or permission.claim_token is None:
+            return None
+        try:
+            value = handler(params)
+            if inspect.isawaitable(value):
+                value = await value
+            report = HandlerReport(claim_token=permission.claim_token, succeeded=True,
+                                   result=value)
+        except Exception as exc:  # the agent's code failed: report it, the workflow audits it
+            report = HandlerReport(claim_token=permission.claim_token, succeeded=False,
+                                   error=f"{type(exc).__name__}: {exc}")
+        outcome: Outcome = await handle.execute_update(REPORT_RESULT_UPDATE, report,
+                                                       result_type=Outcome)
+        return outcome
+
+    async def _result(self, handle: temporal_client.WorkflowHandle[Any, Outcome]) -> Outcome:
+        try:
+            return await handle.result()
+        except temporal_client.WorkflowFailureError as exc:
+            raise GovernanceError(
+                f"governance of {handle.id} failed, the action was not executed by Proctor: "
+                f"{exc.cause}") from exc
+
+    # --- approvals ------------------------------------------------------------------------
+
+    async def decide(
+        self, workflow_id: str, approver: str, *, approve: bool, note: str | None = None,
+        channel: str = "cli", request_digest: str | None = None,
+    ) -> None:
+        """Signal a vote; the workflow judges whether this approver may decide."""
+        await self._handle(workflow_id).signal(DECIDE_SIGNAL, Vote(
+            approver=approver, approve=approve, note=note, channel=channel,
+            request_digest=request_digest))
+
+    async def progress(self, workflow_id: str) -> Progress:
+        progress: Progress = await self._handle(workflow_id).query(PROGRESS_QUERY,
+                                                                   result_type=Progress)
+        return progress
+
+    async def outcome(self, request_id: str) -> Outcome:
+        return await self._result(self._handle(workflow_id_for(request_id)))
+
+    def _handle(self, workflow_id: str) -> temporal_client.WorkflowHandle[Any, Outcome]:
+        return self.temporal.get_workflow_handle(workflow_id, result_type=Outcome)
+
+    async def pending_approvals(self) -> list[PendingApproval]:
+        """Waiting approvals, found through Temporal visibility (no second source of truth)."""
+        query = (f"WorkflowType = '{GOVERNED_ACTION_WORKFLOW}' AND ExecutionStatus = 'Running' "
+                 f"AND {STATUS_ATTRIBUTE.name} = 'awaiting_approval'")
+        pending = []
+        async for execution in self.temporal.list_workflows(query):
+            state = await self.progress(execution.id)
+            if state.pending is not None:
+                pending.append(state.pending)
+        return sorted(pending, key=lambda p: p.deadline)
+
+
+def _tool_activity(action: str, fn: ToolFunction) -> Callable[[ToolCall], Awaitable[ToolResult]]:
+    @activity.defn(name=tool_activity(action))
+    async def run_tool(call: ToolCall) -> ToolResult:
+        return ToolResult(result=await fn(call.params))
+    return run_tool

@@ -1,0 +1,28 @@
+"""Names shared by the workflow, its activities, the worker and the clients.
+
+Kept apart from the implementations so that a client never imports workflow code and the
+workflow never imports activity code: each side depends only on these strings and on models.
+"""
+
+from temporalio.common import SearchAttributeKey
+
+GOVERNED_ACTION_WORKFLOW = "GovernedActionWorkflow"
+DECIDE_SIGNAL = "decide"
+PROGRESS_QUERY = "progress"
+REQUEST_PERMISSION_UPDATE = "request_permission"
+REPORT_RESULT_UPDATE = "report_result"
+
+VERIFY_IDENTITY = "proctor.verify_identity"
+EVALUATE_POLICY = "proctor.evaluate_policy"
+RECORD_AUDIT = "proctor.record_audit"
+RECORD_OUTCOME = "proctor.record_outcome"
+
+STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorStatus")
+AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorAgent")
+ACTION_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorAction")
+SEARCH_ATTRIBUTES = (STATUS_ATTRIBUTE, AGENT_ATTRIBUTE, ACTION_ATTRIBUTE)
+
+
+def tool_activity(action: str) -> str:
+    """The activity an agent registers for the durable tool named after its action."""
+    return f"tool:{action}"

@@ -1,0 +1,80 @@
+"""Postgres connections and schema migrations (numbered .sql files shipped with the package)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+MIGRATION_LOCK_ID = 0x70726F63746F72  # "proctor": one migrator at a time across processes
+
+
+class DatabaseUnavailable(RuntimeError):
+    """Postgres could not be reached; the message says where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files("proctor.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append(Migration(version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda m: m.version)
+
+
+async def connect_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    try:
+        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size,
+                                         command_timeout=60)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to Postgres at {redact_dsn(dsn)}: {exc}. Start it with "
+            "`proctor up`, or set PROCTOR_DATABASE_URL to a reachable database."
+        ) from exc
+    assert pool is not None
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool) -> list[str]:
+    """Apply pending migrations, each in its own transaction; returns the names applied."""
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INT PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for migration in migrations():
+                if migration.version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        migration.version, migration.name,
+                    )
+                applied.append(migration.name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+    return applied
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with any password replaced, safe for logs and error messages."""
+    scheme, sep, rest = dsn.partition("://")
+    if not sep or "@" not in rest:
+        return dsn
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else dsn

@@ -1,0 +1,278 @@
+"""Pydantic models for everything that crosses a process boundary.
+
+Workflows, activities, the client and the CLI exchange only these types (through Temporal's
+pydantic data converter), so a field added here is validated the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+JsonValue = Any
+"""A JSON-compatible value (dict / list / str / int / float / bool / None)."""
+
+AGENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+ACTION_PATTERN = r"^[A-Za-z0-9_.:/-][A-Za-z0-9_.:/*-]{0,199}$"
+
+
+class Frozen(BaseModel):
+    """Immutable model that rejects unknown fields: boundaries should fail loudly."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Effect(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+    ESCALATE = "escalate"
+
+
+class ActionStatus(StrEnum):
+    COMPLETED = "completed"
+    DENIED = "denied"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+    FAILED = "failed"
+
+
+class ExecutionMode(StrEnum):
+    HANDLER = "handler"
+    """The agent's own process runs the action once the workflow grants permission."""
+    TOOL = "tool"
+    """The workflow runs the action as an activity on the agent's task queue."""
+
+
+class ExecutionSpec(Frozen):
+    mode: ExecutionMode
+    task_queue: str | None = None
+    """For TOOL mode: the agent's task queue where the tool activity is registered."""
+    timeout_seconds: float = Field(default=3600.0, gt=0)
+    """HANDLER: how long the workflow waits for the agent's report once permitted.
+    TOOL: the limit of one attempt of the tool activity."""
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    """TOOL: attempts of the tool activity before the action counts as failed."""
+
+
+class ActionRequest(Frozen):
+    """What an agent asks to do. Every field but `signature` is covered by the signature."""
+
+    request_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    agent_id: str = Field(pattern=AGENT_ID_PATTERN)
+    action: str = Field(pattern=r"^[A-Za-z0-9_.:/-]{1,200}$")
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    requested_at: datetime
+    nonce: str = Field(min_length=16, max_length=128)
+    execution: ExecutionSpec
+    signature: str = Field(default="", max_length=4096)
+    """Base64 signature over the RFC 8785 canonical JSON of `signing_payload()`."""
+
+    @field_validator("requested_at")
+    @classmethod
+    def _must_be_aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("requested_at must carry a timezone")
+        return value.astimezone(UTC)
+
+    def signing_payload(self) -> dict[str, JsonValue]:
+        """The exact document an agent signs: the whole request except the signature."""
+        return self.model_dump(mode="json", exclude={"signature"})
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow_id_for(self.request_id)
+
+
+def workflow_id_for(request_id: str) -> str:
+    return f"action-{request_id}"
+
+
+class AgentStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+
+
+class AgentInfo(Frozen):
+    """What policies and approvers see of an agent (never its key)."""
+
+    agent_id: str
+    display_name: str
+    role: str
+    owner: str
+    trust_score: float
+    status: AgentStatus
+
+
+class IdentityVerdict(Frozen):
+    verified: bool
+    agent: AgentInfo | None = None
+    refusal: str | None = None
+    """Machine-readable refusal code: unknown_agent, revoked_agent, bad_signature, …"""
+    detail: str | None = None
+    request_digest: str
+    """SHA-256 of the canonical signed request: approvals are bound to it."""
+
+
+class EscalationSettings(Frozen):
+    approvers: tuple[str, ...]
+    quorum: int = Field(default=1, ge=1)
+    timeout_seconds: float = Field(default=86400.0, gt=0)
+    on_timeout: Literal["deny", "approve"] = "deny"
+
+
+class Decision(Frozen):
+    effect: Effect
+    rule_id: str
+    """The matched rule (or `default-deny`, `identity:<refusal>`)."""
+    policy_file: str | None = None
+    policy_version: str
+    reason: str
+    escalation: EscalationSettings | None = None
+
+
+class PolicyQuery(Frozen):
+    agent: AgentInfo
+    action: str
+    params: dict[str, JsonValue]
+
+
+class Vote(Frozen):
+    """One human's answer to an escalated request, as signalled to the workflow."""
+
+    approver: str = Field(min_length=1, max_length=256)
+    approve: bool
+    note: str | None = Field(default=None, max_length=4000)
+    channel: str = "cli"
+    request_digest: str | None = None
+    """If set, must match the digest of the waiting request (binds a vote to one action)."""
+
+
+class RecordedVote(Frozen):
+    vote: Vote
+    accepted: bool
+    reason: str
+    at: datetime
+
+
+class AuditEvent(Frozen):
+    """One step to append to the audit chain; the key makes retries write nothing twice."""
+
+    idempotency_key: str = Field(min_length=1, max_length=512)
+    event_type: str
+    workflow_id: str | None = None
+    agent_id: str | None = None
+    action: str | None = None
+    actor: str | None = None
+    payload: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class AuditReceipt(Frozen):
+    seq: int
+    hash: str
+
+
+class TrustChange(Frozen):
+    agent_id: str
+    delta: float
+    cause: str
+
+
+class OutcomeRecord(Frozen):
+    """The final audit row and the trust change that go into one transaction."""
+
+    event: AuditEvent
+    trust: TrustChange | None = None
+
+
+class ToolCall(Frozen):
+    request_id: str
+    action: str
+    params: dict[str, JsonValue]
+
+
+class ToolResult(Frozen):
+    result: JsonValue = None
+
+
+class PermissionRequest(Frozen):
+    """Sent by the agent's client to ask whether (and when) it may run its handler."""
+
+    client_id: str
+
+
+class Permission(Frozen):
+    granted: bool
+    claim_token: str | None = None
+    """Present when granted: the report must carry it, so only one process executes."""
+    status: ActionStatus | None = None
+    """When not granted: the final status the action is heading to, if known."""
+    reason: str = ""
+
+
+class HandlerReport(Frozen):
+    claim_token: str
+    succeeded: bool
+    result: JsonValue = None
+    error: str | None = Field(default=None, max_length=8000)
+
+
+class GovernedActionInput(Frozen):
+    request: ActionRequest
+
+
+class PendingApproval(Frozen):
+    """What `approvals list` shows of a waiting workflow (from a workflow query)."""
+
+    workflow_id: str
+    request_id: str
+    agent_id: str
+    action: str
+    params: dict[str, JsonValue]
+    rule_id: str
+    reason: str
+    approvers: tuple[str, ...]
+    quorum: int
+    approvals: tuple[str, ...]
+    deadline: datetime
+    request_digest: str
+
+
+class Stage(StrEnum):
+    VERIFYING = "verifying"
+    AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_EXECUTION = "awaiting_execution"
+    EXECUTING = "executing"
+    CLOSED = "closed"
+
+
+class Progress(Frozen):
+    """Where a governed action stands (the workflow's `progress` query)."""
+
+    stage: Stage
+    votes: tuple[RecordedVote, ...] = ()
+    pending: PendingApproval | None = None
+    outcome: Outcome | None = None
+
+
+class Outcome(Frozen):
+    request_id: str
+    workflow_id: str
+    status: ActionStatus
+    decision: Decision
+    approvals: tuple[RecordedVote, ...] = ()
+    result: JsonValue = None
+    error: str | None = None
+    audit_seqs: tuple[int, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status is ActionStatus.COMPLETED
+
+
+def seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+Progress.model_rebuild()

@@ -1,0 +1,121 @@
+"""The policy file format, as pydantic models: the single place that says what a file may hold.
+
+Unknown keys are errors, so a typo never silently widens what an agent may do.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_GLOB = re.compile(r"^[A-Za-z0-9_.:/*-]{1,200}$")
+
+
+def parse_duration(value: Any) -> float:
+    """`30s`, `15m`, `24h`, `7d`, `2w` or a number of seconds → seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like 24h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration (use e.g. 90s, 15m, 24h, 7d)")
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EscalationFields(_Strict):
+    """Who decides an escalated action, and how long they have."""
+
+    approvers: tuple[str, ...] | None = None
+    quorum: int | None = Field(default=None, ge=1, le=50)
+    timeout: float | None = None
+    on_timeout: Literal["deny", "approve"] | None = None
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("approvers")
+    @classmethod
+    def _non_empty_names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and any(not name.strip() for name in value):
+            raise ValueError("approver names must not be empty")
+        return value
+
+
+class RuleSpec(EscalationFields):
+    """One rule: an action glob plus an optional id, reason and (for escalate) approvers."""
+
+    action: str
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
+    reason: str | None = Field(default=None, max_length=1000)
+
+    @field_validator("action")
+    @classmethod
+    def _glob(cls, value: str) -> str:
+        if not _GLOB.match(value):
+            raise ValueError(
+                f"{value!r} is not an action pattern: letters, digits, _ . : / - and the "
+                "wildcard * only"
+            )
+        return value
+
+
+def _coerce_rule(value: Any) -> Any:
+    """The toolkit's short form: a bare string is a rule with only an action."""
+    return {"action": value} if isinstance(value, str) else value
+
+
+class Permissions(_Strict):
+    allow: tuple[RuleSpec, ...] = ()
+    deny: tuple[RuleSpec, ...] = ()
+    escalate: tuple[RuleSpec, ...] = ()
+
+    @field_validator("allow", "deny", "escalate", mode="before")
+    @classmethod
+    def _short_forms(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        if isinstance(value, list | tuple):
+            return [_coerce_rule(item) for item in value]
+        return value
+
+
+class PolicyFile(_Strict):
+    """One YAML file. Without `agent`, `agents` or `role` it applies to every agent."""
+
+    agent: str | None = None
+    agents: tuple[str, ...] | None = None
+    role: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    permissions: Permissions = Field(default_factory=Permissions)
+    escalation: EscalationFields = Field(default_factory=EscalationFields)
+    """Defaults for this file's escalate rules."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PolicyFile:
+        given = [name for name in ("agent", "agents", "role") if getattr(self, name)]
+        if len(given) > 1:
+            raise ValueError(f"give only one of agent, agents, role (got {', '.join(given)})")
+        return self
+
+    def applies_to(self, agent_id: str, role: str) -> bool:
+        if self.agent:
+            return self.agent == agent_id
+        if self.agents:
+            return agent_id in self.agents
+        if self.role:
+            return self.role == role
+        return True

@@ -1,0 +1,83 @@
+"""Typed settings from the environment, plus where `proctor up` tells other commands it runs.
+
+Configuration never travels in workflow inputs (they are recorded in history and shown in the
+UI); every process reads it here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STACK_FILE = "stack.json"
+
+
+class ProctorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROCTOR_", extra="ignore")
+
+    state_dir: Path = Path(".proctor")
+    """Embedded stack data (Temporal SQLite file, Postgres data) and its stack.json."""
+    policy_dir: Path = Path("policies")
+    database_url: SecretStr | None = None
+    """Postgres DSN; when unset, the embedded one recorded in the state dir."""
+    temporal_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "PROCTOR_TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = Field(
+        default="default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "PROCTOR_TEMPORAL_NAMESPACE"),
+    )
+    task_queue: str = "proctor"
+    signature_window_seconds: float = Field(default=300.0, gt=0)
+    """How far a request's timestamp may be from the worker's clock, either way."""
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+
+
+class StackInfo(BaseModel):
+    """What a running `proctor up` wrote for the other commands to find."""
+
+    temporal_address: str
+    database_url: str
+    ui_url: str | None = None
+    pid: int
+
+
+def stack_file(settings: ProctorSettings) -> Path:
+    return settings.state_dir / STACK_FILE
+
+
+def read_stack(settings: ProctorSettings) -> StackInfo | None:
+    path = stack_file(settings)
+    try:
+        return StackInfo.model_validate(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+class NotConfigured(RuntimeError):
+    pass
+
+
+def database_url(settings: ProctorSettings) -> str:
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    stack = read_stack(settings)
+    if stack is not None:
+        return stack.database_url
+    raise NotConfigured(
+        f"no database: set PROCTOR_DATABASE_URL, or start the embedded stack with `proctor up` "
+        f"(it records its database in {stack_file(settings)})"
+    )
+
+
+def temporal_address(settings: ProctorSettings) -> str:
+    if settings.temporal_address:
+        return settings.temporal_address
+    stack = read_stack(settings)
+    if stack is not None:
+        return stack.temporal_address
+    return f"localhost:{settings.temporal_port}"

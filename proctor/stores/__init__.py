@@ -1,0 +1,1 @@
+"""Postgres-backed services other than the audit log (agents, nonces, trust)."""

@@ -1,0 +1,1 @@
+"""Proctor's processes: the Temporal worker and the embedded development stack."""

@@ -1,0 +1,75 @@
+"""The Proctor worker: governed-action workflows plus the identity, policy and audit activities."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.audit import AuditActivities
+from activities.identity import IdentityActivities
+from activities.policy import PolicyActivities
+from proctor.audit.store import AuditLog
+from proctor.contract import SEARCH_ATTRIBUTES
+from proctor.db import connect_pool
+from proctor.policy import PolicyEngine, load_policy_dir
+from proctor.settings import ProctorSettings, database_url, temporal_address
+from proctor.stores.agents import AgentStore
+from proctor.stores.nonces import NonceStore
+from proctor.temporal import connect_temporal, ensure_search_attributes
+from workflows.governed_action import GovernedActionWorkflow
+
+log = logging.getLogger("proctor.worker")
+
+
+def build_worker(
+    client: Client, pool: asyncpg.Pool, policy: Callable[[], PolicyEngine], *,
+    task_queue: str, signature_window_seconds: float = 300.0,
+) -> Worker:
+    """One worker for everything on the Proctor task queue; dependencies built once here."""
+    identity = IdentityActivities(AgentStore(pool), NonceStore(pool), signature_window_seconds)
+    audit = AuditActivities(AuditLog(pool))
+    policies = PolicyActivities(policy)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[GovernedActionWorkflow],
+        activities=[identity.verify_identity, policies.evaluate_policy,
+                    audit.record_audit, audit.record_outcome],
+    )
+
+
+async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (or SIGINT/SIGTERM when no event is given)."""
+    engine = PolicyEngine(load_policy_dir(settings.policy_dir))
+    log.info("policy %s loaded from %s", engine.version, settings.policy_dir)
+    pool = await connect_pool(database_url(settings))
+    try:
+        client = await connect_temporal(temporal_address(settings), settings.temporal_namespace)
+        await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
+        worker = build_worker(client, pool, lambda: engine, task_queue=settings.task_queue,
+                              signature_window_seconds=settings.signature_window_seconds)
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+        async with worker:
+            log.info("worker polling task queue %r", settings.task_queue)
+            await stop.wait()
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run_worker(ProctorSettings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,333 @@
+"""GovernedActionWorkflow: one agent action from signed request to audited outcome.
+
+Deterministic orchestration only: every fact from the outside world (identity, policy, clock
+for the signature window, database writes) comes through an activity and is recorded in
+history, so a replay decides exactly as the original run did, whatever the policy is today.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from proctor.contract import (
+        DECIDE_SIGNAL,
+        EVALUATE_POLICY,
+        GOVERNED_ACTION_WORKFLOW,
+        PROGRESS_QUERY,
+        RECORD_AUDIT,
+        RECORD_OUTCOME,
+        REPORT_RESULT_UPDATE,
+        REQUEST_PERMISSION_UPDATE,
+        STATUS_ATTRIBUTE,
+        VERIFY_IDENTITY,
+        tool_activity,
+    )
+    from proctor.models import (
+        ActionRequest,
+        ActionStatus,
+        AgentInfo,
+        AuditEvent,
+        AuditReceipt,
+        Decision,
+        Effect,
+        EscalationSettings,
+        ExecutionMode,
+        GovernedActionInput,
+        HandlerReport,
+        IdentityVerdict,
+        Outcome,
+        OutcomeRecord,
+        PendingApproval,
+        Permission,
+        PermissionRequest,
+        PolicyQuery,
+        Progress,
+        RecordedVote,
+        Stage,
+        ToolCall,
+        ToolResult,
+        TrustChange,
+        Vote,
+    )
+    from proctor.trust import outcome_delta
+
+# Postgres may be down for a while: keep retrying writes, but never execute without them.
+AUDIT_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+                          maximum_interval=timedelta(seconds=30))
+AUDIT_DEADLINE = timedelta(hours=1)
+STEP_TIMEOUT = timedelta(seconds=30)
+
+
+@workflow.defn(name=GOVERNED_ACTION_WORKFLOW)
+class GovernedActionWorkflow:
+    def __init__(self) -> None:
+        self._stage = Stage.VERIFYING
+        self._inbox: list[Vote] = []
+        self._votes: list[RecordedVote] = []
+        self._pending: PendingApproval | None = None
+        self._request_digest = ""
+        self._permission_known = False
+        self._execution_allowed = False
+        self._final_status: ActionStatus | None = None
+        self._claim_token: str | None = None
+        self._report: HandlerReport | None = None
+        self._outcome: Outcome | None = None
+        self._audit_seqs: list[int] = []
+
+    @workflow.run
+    async def run(self, start: GovernedActionInput) -> Outcome:
+        request = start.request
+        verdict = await workflow.execute_activity(
+            VERIFY_IDENTITY, request, result_type=IdentityVerdict,
+            start_to_close_timeout=STEP_TIMEOUT, schedule_to_close_timeout=AUDIT_DEADLINE,
+            retry_policy=AUDIT_RETRY,
+        )
+        self._request_digest = verdict.request_digest
+        if not verdict.verified or verdict.agent is None:
+            decision = Decision(
+                effect=Effect.DENY, rule_id=f"identity:{verdict.refusal}", policy_version="-",
+                reason=f"identity refused: {verdict.detail}",
+            )
+            await self._audit(request, "identity_refused", "identity_refused", {
+                "refusal": verdict.refusal, "detail": verdict.detail,
+                "request_digest": verdict.request_digest,
+            })
+            return await self._finish(request, None, decision, ActionStatus.DENIED)
+
+        agent = verdict.agent
+        decision = await workflow.execute_local_activity(
+            EVALUATE_POLICY, PolicyQuery(agent=agent, action=request.action,
+                                         params=request.params),
+            result_type=Decision, start_to_close_timeout=STEP_TIMEOUT,
+        )
+        await self._audit(request, "decided", "decided", {
+            "request_digest": verdict.request_digest,
+            "requested_at": request.requested_at.isoformat(),
+            "params": request.params,
+            "execution": request.execution.mode.value,
+            "trust_score": agent.trust_score,
+            "decision": decision.model_dump(mode="json"),
+        })
+        if decision.effect is Effect.DENY:
+            return await self._finish(request, agent, decision, ActionStatus.DENIED)
+        if decision.effect is Effect.ESCALATE:
+            assert decision.escalation is not None
+            refused = await self._await_approval(request, agent, decision, decision.escalation)
+            if refused is not None:
+                return await self._finish(request, agent, decision, refused)
+        return await self._execute(request, agent, decision)
+
+    # --- messages -------------------------------------------------------------------------
+
+    @workflow.signal(name=DECIDE_SIGNAL)
+    def decide(self, vote: Vote) -> None:
+        """An approver's answer. Signals can't be refused: the workflow judges and records it."""
+        self._inbox.append(vote)
+
+    @workflow.query(name=PROGRESS_QUERY)
+    def progress(self) -> Progress:
+        return Progress(stage=self._stage, votes=tuple(self._votes), pending=self._pending,
+                        outcome=self._outcome)
+
+    @workflow.update(name=REQUEST_PERMISSION_UPDATE)
+    async def request_permission(self, ask: PermissionRequest) -> Permission:
+        """Handler mode: resolves when the action may run (to exactly one caller) or never will."""
+        await workflow.wait_condition(lambda: self._permission_known)
+        if self._execution_allowed and self._claim_token is None:
+            self._claim_token = str(workflow.uuid4())
+            return Permission(granted=True, claim_token=self._claim_token)
+        reason = ("another process already holds the permission to execute"
+                  if self._execution_allowed else "the action will not run")
+        return Permission(granted=False, status=self._final_status, reason=reason)
+
+    @workflow.update(name=REPORT_RESULT_UPDATE)
+    async def report_result(self, report: HandlerReport) -> Outcome:
+        self._report = report
+        await workflow.wait_condition(lambda: self._outcome is not None)
+        assert self._outcome is not None
+        return self._outcome
+
+    @report_result.validator
+    def _validate_report(self, report: HandlerReport) -> None:
+        if self._claim_token is None or report.claim_token != self._claim_token:
+            raise ApplicationError("this process was not granted permission to execute")
+        if self._report is not None:
+            raise ApplicationError("the result was already reported")
+
+    # --- steps ----------------------------------------------------------------------------
+
+    async def _await_approval(
+        self, request: ActionRequest, agent: AgentInfo, decision: Decision,
+        escalation: EscalationSettings,
+    ) -> ActionStatus | None:
+        """Wait for a quorum of authorised approvals; returns a final status if refused."""
+        deadline = workflow.now() + timedelta(seconds=escalation.timeout_seconds)
+        self._pending = PendingApproval(
+            workflow_id=request.workflow_id, request_id=request.request_id,
+            agent_id=request.agent_id, action=request.action, params=request.params,
+            rule_id=decision.rule_id, reason=decision.reason, approvers=escalation.approvers,
+            quorum=escalation.quorum, approvals=(), deadline=deadline,
+            request_digest=self._request_digest,
+        )
+        self._set_stage(Stage.AWAITING_APPROVAL)
+        await self._audit(request, "escalated", "escalated", {
+            "approvers": list(escalation.approvers), "quorum": escalation.quorum,
+            "deadline": deadline.isoformat(), "on_timeout": escalation.on_timeout,
+            "rule_id": decision.rule_id,
+        })
+        approvals: list[str] = []
+        while True:
+            while self._inbox:
+                vote = self._inbox.pop(0)
+                recorded = self._judge(vote, agent, escalation, approvals, workflow.now())
+                self._votes.append(recorded)
+                await self._audit(request, f"vote:{len(self._votes)}", "vote", {
+                    "approve": vote.approve, "accepted": recorded.accepted,
+                    "reason": recorded.reason, "note": vote.note, "channel": vote.channel,
+                }, actor=vote.approver)
+                if not recorded.accepted:
+                    continue
+                if not vote.approve:
+                    return ActionStatus.REJECTED
+                approvals.append(vote.approver)
+                self._pending = self._pending.model_copy(
+                    update={"approvals": tuple(approvals)})
+                if len(approvals) >= escalation.quorum:
+                    self._pending = None
+                    return None
+            remaining = (deadline - workflow.now()).total_seconds()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                await workflow.wait_condition(lambda: bool(self._inbox), timeout=remaining)
+            except TimeoutError:
+                self._pending = None
+                await self._audit(request, "approval_timed_out", "approval_timed_out", {
+                    "approvals": approvals, "quorum": escalation.quorum,
+                    "on_timeout": escalation.on_timeout,
+                })
+                return None if escalation.on_timeout == "approve" else ActionStatus.TIMED_OUT
+
+    def _judge(
+        self, vote: Vote, agent: AgentInfo, escalation: EscalationSettings,
+        approvals: list[str], now: datetime,
+    ) -> RecordedVote:
+        """Authorisation in the workflow itself: whatever channel a vote came through."""
+        def verdict(accepted: bool, reason: str) -> RecordedVote:
+            return RecordedVote(vote=vote, accepted=accepted, reason=reason, at=now)
+
+        if vote.request_digest and vote.request_digest != self._request_digest:
+            return verdict(False, "the vote is bound to a different request")
+        if vote.approver in (agent.owner, agent.agent_id):
+            return verdict(False, "self-approval: the agent's owner cannot decide its requests")
+        if vote.approver not in escalation.approvers:
+            return verdict(False, "not an authorised approver for this rule")
+        if vote.approver in approvals:
+            return verdict(False, "this approver already approved")
+        return verdict(True, "approved" if vote.approve else "denied")
+
+    async def _execute(
+        self, request: ActionRequest, agent: AgentInfo, decision: Decision
+    ) -> Outcome:
+        spec = request.execution
+        if spec.mode is ExecutionMode.TOOL:
+            self._set_stage(Stage.EXECUTING)
+            try:
+                done = await workflow.execute_activity(
+                    tool_activity(request.action),
+                    ToolCall(request_id=request.request_id, action=request.action,
+                             params=request.params),
+                    result_type=ToolResult, task_queue=spec.task_queue,
+                    start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),
+                    retry_policy=RetryPolicy(maximum_attempts=spec.max_attempts),
+                )
+            except ActivityError as exc:
+                return await self._finish(request, agent, decision, ActionStatus.FAILED,
+                                          error=_describe(exc))
+            return await self._finish(request, agent, decision, ActionStatus.COMPLETED,
+                                      result=done.result)
+
+        self._execution_allowed = True
+        self._permission_known = True
+        self._set_stage(Stage.AWAITING_EXECUTION)
+        try:
+            await workflow.wait_condition(lambda: self._report is not None,
+                                          timeout=spec.timeout_seconds)
+        except TimeoutError:
+            return await self._finish(
+                request, agent, decision, ActionStatus.FAILED,
+                error=f"the agent did not report a result within {spec.timeout_seconds:.0f}s")
+        report = self._report
+        assert report is not None
+        if report.succeeded:
+            return await self._finish(request, agent, decision, ActionStatus.COMPLETED,
+                                      result=report.result)
+        return await self._finish(request, agent, decision, ActionStatus.FAILED,
+                                  error=report.error or "the handler failed")
+
+    async def _finish(
+        self, request: ActionRequest, agent: AgentInfo | None, decision: Decision,
+        status: ActionStatus, *, result: object = None, error: str | None = None,
+    ) -> Outcome:
+        self._final_status = status
+        self._permission_known = True
+        delta = outcome_delta(status) if agent is not None else None
+        trust = (TrustChange(agent_id=agent.agent_id, delta=delta, cause=f"action {status.value}")
+                 if agent is not None and delta is not None else None)
+        receipt = await workflow.execute_activity(
+            RECORD_OUTCOME,
+            OutcomeRecord(event=self._event(request, "outcome", "outcome", {
+                "status": status.value, "rule_id": decision.rule_id,
+                "policy_version": decision.policy_version, "result": result, "error": error,
+                "approvals": [v.vote.approver for v in self._votes if v.accepted
+                              and v.vote.approve],
+            }), trust=trust),
+            result_type=AuditReceipt, start_to_close_timeout=STEP_TIMEOUT,
+            schedule_to_close_timeout=AUDIT_DEADLINE, retry_policy=AUDIT_RETRY,
+        )
+        self._audit_seqs.append(receipt.seq)
+        self._outcome = Outcome(
+            request_id=request.request_id, workflow_id=request.workflow_id, status=status,
+            decision=decision, approvals=tuple(self._votes), result=result, error=error,
+            audit_seqs=tuple(self._audit_seqs),
+        )
+        self._set_stage(Stage.CLOSED)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._outcome
+
+    async def _audit(
+        self, request: ActionRequest, step: str, event_type: str, payload: dict[str, object],
+        *, actor: str | None = None,
+    ) -> None:
+        """Append one step; if it cannot be written the workflow fails and nothing executes."""
+        receipt = await workflow.execute_activity(
+            RECORD_AUDIT, self._event(request, step, event_type, payload, actor=actor),
+            result_type=AuditReceipt, start_to_close_timeout=STEP_TIMEOUT,
+            schedule_to_close_timeout=AUDIT_DEADLINE, retry_policy=AUDIT_RETRY,
+        )
+        self._audit_seqs.append(receipt.seq)
+
+    def _event(
+        self, request: ActionRequest, step: str, event_type: str, payload: dict[str, object],
+        *, actor: str | None = None,
+    ) -> AuditEvent:
+        workflow_id = workflow.info().workflow_id
+        return AuditEvent(
+            idempotency_key=f"{workflow_id}:{step}", event_type=event_type,
+            workflow_id=workflow_id, agent_id=request.agent_id, action=request.action,
+            actor=actor or request.agent_id, payload=payload,
+        )
+
+    def _set_stage(self, stage: Stage) -> None:
+        self._stage = stage
+        workflow.upsert_search_attributes([STATUS_ATTRIBUTE.value_set(stage.value)])
+
+
+def _describe(exc: ActivityError) -> str:
+    cause = exc.cause
+    return str(cause) if cause is not None else str(exc)
