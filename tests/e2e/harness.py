@@ -1,0 +1,66 @@
+"""A running Proctor (real worker, real activities, real Postgres) on one Temporal server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from temporalio.client import Client as TemporalClient
+
+from proctor import AgentKey, Client
+from proctor.audit.store import AuditLog
+from proctor.policy import PolicyEngine, load_policy_dir
+from proctor.signing import KeyAlgorithm
+from proctor.stores.agents import AgentStore
+from worker.main import build_worker
+
+POLICY_DIR = Path(__file__).parent / "policies"
+OWNER = "owner@example.com"
+
+
+@dataclass
+class Harness:
+    proctor: Client
+    pool: asyncpg.Pool
+    task_queue: str
+
+    @property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.pool)
+
+    async def new_agent(self, algorithm: KeyAlgorithm = "ed25519",
+                        role: str = "tester") -> AgentKey:
+        key = AgentKey.generate(f"agent-{uuid.uuid4().hex[:10]}", algorithm)
+        await AgentStore(self.pool).register(key.agent_id, role=role, owner=OWNER,
+                                             public_key_pem=key.public_key_pem)
+        return key
+
+    async def wait_for_stage(self, workflow_id: str, stage: str, seconds: float = 20) -> None:
+        async with asyncio.timeout(seconds):
+            while True:
+                try:
+                    if (await self.proctor.progress(workflow_id)).stage.value == stage:
+                        return
+                except Exception:  # not started yet
+                    pass
+                await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running_worker(temporal: TemporalClient, pool: asyncpg.Pool,
+                         task_queue: str) -> AsyncIterator[None]:
+    engine = PolicyEngine(load_policy_dir(POLICY_DIR))
+    async with build_worker(temporal, pool, lambda: engine, task_queue=task_queue):
+        yield
+
+
+@asynccontextmanager
+async def harness(temporal: TemporalClient, pool: asyncpg.Pool) -> AsyncIterator[Harness]:
+    task_queue = f"proctor-test-{uuid.uuid4().hex[:8]}"
+    async with running_worker(temporal, pool, task_queue):
+        yield Harness(Client(temporal, task_queue=task_queue), pool, task_queue)
