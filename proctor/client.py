@@ -13,7 +13,7 @@ import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio import client as temporal_client
@@ -58,6 +58,7 @@ from proctor.settings import ProctorSettings, temporal_address
 from proctor.signing import AgentKey
 from proctor.temporal import connect_temporal
 
+UpdateResult = TypeVar("UpdateResult")
 Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
 ToolFunction = Callable[[dict[str, Any]], Awaitable[Any]]
 WORKFLOW_TIMEOUT = timedelta(days=365)
@@ -175,10 +176,9 @@ class Client:
         params: dict[str, Any],
     ) -> Outcome | None:
         try:
-            permission = await handle.execute_update(
-                REQUEST_PERMISSION_UPDATE, PermissionRequest(client_id=uuid.uuid4().hex),
-                result_type=Permission,
-            )
+            permission = await _await_update(
+                handle, REQUEST_PERMISSION_UPDATE, PermissionRequest(client_id=uuid.uuid4().hex),
+                Permission)
         except (temporal_client.WorkflowUpdateFailedError, RPCError):
             return None  # the workflow already closed: its result says why
         if not permission.granted or permission.claim_token is None:
@@ -192,17 +192,13 @@ class Client:
         except Exception as exc:  # the agent's code failed: report it, the workflow audits it
             report = HandlerReport(claim_token=permission.claim_token, succeeded=False,
                                    error=f"{type(exc).__name__}: {exc}")
-        outcome: Outcome = await handle.execute_update(REPORT_RESULT_UPDATE, report,
-                                                       result_type=Outcome)
-        return outcome
+        return await _await_update(handle, REPORT_RESULT_UPDATE, report, Outcome)
 
     async def _result(self, handle: temporal_client.WorkflowHandle[Any, Outcome]) -> Outcome:
         try:
             return await handle.result()
         except temporal_client.WorkflowFailureError as exc:
-            raise GovernanceError(
-                f"governance of {handle.id} failed, the action was not executed by Proctor: "
-                f"{exc.cause}") from exc
+            raise GovernanceError(f"{handle.id}: {exc.cause}") from exc
 
     # --- approvals ------------------------------------------------------------------------
 
@@ -236,6 +232,22 @@ class Client:
             if state.pending is not None:
                 pending.append(state.pending)
         return sorted(pending, key=lambda p: p.deadline)
+
+
+async def _await_update(
+    handle: temporal_client.WorkflowHandle[Any, Outcome], name: str, arg: Any,
+    result_type: type[UpdateResult],
+) -> UpdateResult:
+    """Run an update that may wait for days (a human approval): each poll of the server has a
+    deadline, so re-attach to the same update (same id: the server runs it once) until done."""
+    update_id = f"{name}-{uuid.uuid4().hex}"
+    while True:
+        try:
+            result: UpdateResult = await handle.execute_update(
+                name, arg, id=update_id, result_type=result_type)
+            return result
+        except temporal_client.WorkflowUpdateRPCTimeoutOrCancelledError:
+            continue
 
 
 def _tool_activity(action: str, fn: ToolFunction) -> Callable[[ToolCall], Awaitable[ToolResult]]:

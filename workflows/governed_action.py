@@ -81,7 +81,19 @@ class GovernedActionWorkflow:
 
     @workflow.run
     async def run(self, start: GovernedActionInput) -> Outcome:
-        request = start.request
+        try:
+            return await self._govern(start.request)
+        except ActivityError as exc:
+            # A governance step (identity, audit) failed for good: fail closed, run nothing.
+            self._final_status = ActionStatus.FAILED
+            self._permission_known = True
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            raise ApplicationError(
+                f"governance step failed, the action was not executed: {_describe(exc)}",
+                non_retryable=True,
+            ) from exc
+
+    async def _govern(self, request: ActionRequest) -> Outcome:
         verdict = await workflow.execute_activity(
             VERIFY_IDENTITY, request, result_type=IdentityVerdict,
             start_to_close_timeout=STEP_TIMEOUT, schedule_to_close_timeout=AUDIT_DEADLINE,

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 from temporalio.client import Client as TemporalClient
+from temporalio.service import RPCError
 
 from proctor import AgentKey, Client
 from proctor.audit.store import AuditLog
+from proctor.models import Progress
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.signing import KeyAlgorithm
 from proctor.stores.agents import AgentStore
@@ -41,13 +44,17 @@ class Harness:
         return key
 
     async def wait_for_stage(self, workflow_id: str, stage: str, seconds: float = 20) -> None:
+        await self.wait_until(workflow_id, lambda p: p.stage.value == stage, seconds)
+
+    async def wait_until(self, workflow_id: str, condition: Callable[[Progress], bool],
+                         seconds: float = 20) -> Progress:
+        """Poll the workflow's progress query until `condition` holds."""
         async with asyncio.timeout(seconds):
             while True:
-                try:
-                    if (await self.proctor.progress(workflow_id)).stage.value == stage:
-                        return
-                except Exception:  # not started yet
-                    pass
+                with contextlib.suppress(RPCError):  # not started yet
+                    progress = await self.proctor.progress(workflow_id)
+                    if condition(progress):
+                        return progress
                 await asyncio.sleep(0.05)
 
 

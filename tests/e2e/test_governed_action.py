@@ -132,11 +132,8 @@ async def test_unauthorised_and_self_approvals_are_recorded_and_ignored(gov: Har
     await gov.proctor.decide(workflow_id, OWNER, approve=True)  # listed, but owns the agent
     await gov.proctor.decide(workflow_id, "alice@example.com", approve=True,
                              request_digest="0" * 64)  # bound to another request
-    async with asyncio.timeout(10):
-        while len((await gov.proctor.progress(workflow_id)).votes) < 3:
-            await asyncio.sleep(0.05)
+    state = await gov.wait_until(workflow_id, lambda p: len(p.votes) == 3)
     assert handler.calls == []
-    state = await gov.proctor.progress(workflow_id)
     assert [v.accepted for v in state.votes] == [False, False, False]
     assert "not an authorised approver" in state.votes[0].reason
     assert "self-approval" in state.votes[1].reason
@@ -161,9 +158,7 @@ async def test_quorum_needs_distinct_approvers(gov: Harness) -> None:
 
     await gov.proctor.decide(workflow_id, "alice@example.com", approve=True)
     await gov.proctor.decide(workflow_id, "alice@example.com", approve=True)
-    async with asyncio.timeout(10):
-        while len((await gov.proctor.progress(workflow_id)).votes) < 2:
-            await asyncio.sleep(0.05)
+    await gov.wait_until(workflow_id, lambda p: len(p.votes) == 2)
     assert not task.done() and handler.calls == []
 
     await gov.proctor.decide(workflow_id, "carol@example.com", approve=True)
