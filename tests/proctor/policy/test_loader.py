@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from proctor.policy import PolicyEngine, PolicyError, load_policy_dir
+from proctor.policy.loader import parse_policy_text
+
+REPO_POLICIES = Path(__file__).parents[3] / "policies"
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(PolicyError) as caught:
+        loaded = parse_policy_text(text.encode(), "p.yaml")
+        from proctor.policy.loader import PolicySet
+        PolicyEngine(PolicySet((loaded,), "v"))
+    return [str(p) for p in caught.value.problems]
+
+
+def test_shipped_policies_load() -> None:
+    policy_set = load_policy_dir(REPO_POLICIES)
+    assert {f.name for f in policy_set.files} >= {"customer-service.yaml", "defaults.yaml"}
+    assert len(policy_set.version) == 16
+
+
+def test_errors_name_file_line_and_field() -> None:
+    found = problems("agent: a\npermissions:\n  allow:\n    - action: 'x[0]'\n"
+                     "  deny: [{action: y, colour: red}]\nextra: 1\n")
+    assert found == [
+        "p.yaml:4: permissions.allow.0.action: Value error, 'x[0]' is not an action pattern: "
+        "letters, digits, _ . : / - and the wildcard * only",
+        "p.yaml:5: permissions.deny.0.colour: unknown field",
+        "p.yaml:6: extra: unknown field",
+    ]
+
+
+def test_duplicate_keys_are_errors() -> None:
+    assert problems("agent: a\nagent: b\n") == ["p.yaml:2: agent: duplicate key"]
+
+
+def test_yaml_syntax_error_has_line() -> None:
+    [problem] = problems("agent: a\npermissions: [\n")
+    assert problem.startswith("p.yaml:3: yaml:")
+
+
+def test_alias_bomb_is_refused() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, 8):
+        bomb += f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1 if i > 1 else ''}"] * 10) + "]\n"
+    assert "alias expansion" in problems(bomb)[0]
+
+
+def test_escalate_without_approvers_is_an_error() -> None:
+    [problem] = problems("permissions:\n  escalate:\n    - refund\n")
+    assert problem.startswith("p.yaml:3: permissions.escalate.0: escalate rule has no approvers")
+
+
+def test_approvers_on_allow_rule_is_an_error() -> None:
+    [problem] = problems("permissions:\n  allow:\n    - {action: a, approvers: [x]}\n")
+    assert "belong to escalate rules only" in problem
+
+
+def test_only_one_target() -> None:
+    [problem] = problems("agent: a\nrole: r\n")
+    assert "give only one of agent, agents, role" in problem
+
+
+def test_bad_duration() -> None:
+    [problem] = problems("permissions:\n  escalate:\n    - {action: a, approvers: [x], "
+                         "timeout: soon}\n")
+    assert "not a duration" in problem
+
+
+def test_directory_collects_problems_from_every_file(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("bogus: 1\n")
+    (tmp_path / "b.yml").write_text("agent: [\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy_dir(tmp_path)
+    assert [p.file for p in caught.value.problems] == ["a.yaml", "b.yml"]
