@@ -9,6 +9,8 @@ result = await proctor.execute(key, "refund_requests", {"orderId": 1, "amount": 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,7 +26,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from proctor.contract import (
@@ -62,6 +64,7 @@ UpdateResult = TypeVar("UpdateResult")
 Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
 ToolFunction = Callable[[dict[str, Any]], Awaitable[Any]]
 WORKFLOW_TIMEOUT = timedelta(days=365)
+_TRANSIENT = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
 
 
 class GovernanceError(RuntimeError):
@@ -216,6 +219,19 @@ class Client:
                                                                    result_type=Progress)
         return progress
 
+    async def wait_until(
+        self, workflow_id: str, condition: Callable[[Progress], bool], *,
+        within: timedelta = timedelta(seconds=30),
+    ) -> Progress:
+        """Poll the workflow's progress until `condition` holds (TimeoutError after `within`)."""
+        async with asyncio.timeout(within.total_seconds()):
+            while True:
+                with contextlib.suppress(RPCError):  # the workflow may not exist yet
+                    progress = await self.progress(workflow_id)
+                    if condition(progress):
+                        return progress
+                await asyncio.sleep(0.05)
+
     async def outcome(self, request_id: str) -> Outcome:
         return await self._result(self._handle(workflow_id_for(request_id)))
 
@@ -248,6 +264,10 @@ async def _await_update(
             return result
         except temporal_client.WorkflowUpdateRPCTimeoutOrCancelledError:
             continue
+        except RPCError as exc:
+            if exc.status not in _TRANSIENT:
+                raise
+            await asyncio.sleep(1.0)  # the server is restarting: the update is durable
 
 
 def _tool_activity(action: str, fn: ToolFunction) -> Callable[[ToolCall], Awaitable[ToolResult]]:

@@ -70,6 +70,16 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
     return applied
 
 
+async def ensure_database(admin_dsn: str, name: str) -> None:
+    """Create database `name` on the server of `admin_dsn` unless it exists."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
 def redact_dsn(dsn: str) -> str:
     """The DSN with any password replaced, safe for logs and error messages."""
     scheme, sep, rest = dsn.partition("://")

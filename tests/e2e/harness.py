@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 from temporalio.client import Client as TemporalClient
-from temporalio.service import RPCError
 
 from proctor import AgentKey, Client
 from proctor.audit.store import AuditLog
@@ -48,14 +46,8 @@ class Harness:
 
     async def wait_until(self, workflow_id: str, condition: Callable[[Progress], bool],
                          seconds: float = 20) -> Progress:
-        """Poll the workflow's progress query until `condition` holds."""
-        async with asyncio.timeout(seconds):
-            while True:
-                with contextlib.suppress(RPCError):  # not started yet
-                    progress = await self.proctor.progress(workflow_id)
-                    if condition(progress):
-                        return progress
-                await asyncio.sleep(0.05)
+        return await self.proctor.wait_until(workflow_id, condition,
+                                             within=timedelta(seconds=seconds))
 
 
 @asynccontextmanager

@@ -1,0 +1,41 @@
+"""The `proctor` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from proctor.cli.agents import agent_group
+from proctor.cli.approvals import approvals_group, approve, deny
+from proctor.cli.audit import audit_group
+from proctor.cli.demo import demo
+from proctor.cli.policy import policy_group
+from proctor.cli.stack import db_group, up, worker
+
+
+@click.group()
+@click.version_option(package_name="proctor")
+def cli() -> None:
+    """Proctor: durable governance for AI agents' actions."""
+
+
+for command in (up, worker, db_group, agent_group, policy_group, audit_group, approvals_group,
+                approve, deny, demo):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point. Leaves with os._exit: Temporal's native client threads can abort a normal
+    interpreter shutdown of a short-lived process (temporalio/sdk-python#300)."""
+    try:
+        cli()
+        code = 0
+    except SystemExit as exit_:
+        if isinstance(exit_.code, str):
+            print(exit_.code, file=sys.stderr)
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

