@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import connect_pool, migrate
 from proctor.temporal import ensure_search_attributes
+from tests.e2e.harness import Harness, harness
 
 BIN = Path(sys.executable).parent
 
@@ -109,8 +110,10 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """One test server per test: its virtual clock and time-skipping lock are global state that
+    one test's leftovers (a poll, a dead worker's task) would otherwise freeze for the next."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=binary("temporal-test-server"),
@@ -120,3 +123,19 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+async def gov(dev_server: WorkflowEnvironment, pool: asyncpg.Pool) -> AsyncIterator[Harness]:
+    """Proctor on the dev server, with a fresh task queue per test."""
+    async with harness(dev_server.client, pool) as running:
+        yield running
+
+
+@pytest.fixture
+async def gov_skipping(
+    time_skipping: WorkflowEnvironment, pool: asyncpg.Pool
+) -> AsyncIterator[Harness]:
+    """Proctor on the time-skipping server: waits of days take moments."""
+    async with harness(time_skipping.client, pool) as running:
+        yield running

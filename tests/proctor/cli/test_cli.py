@@ -1,0 +1,177 @@
+"""The `proctor` command, run as a user runs it: a subprocess against real services."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from proctor import ActionStatus
+from proctor.signing import AgentKey
+from proctor.stores.agents import AgentStore
+from tests.conftest import DatabaseFactory
+from tests.e2e.harness import Harness
+
+PROCTOR = str(Path(sys.executable).parent / "proctor")
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PROCTOR, *args], env={**os.environ, **env}, cwd=cwd,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+async def arun(args: list[str], env: dict[str, str],
+               cwd: Path) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(run, args, env, cwd)
+
+
+@pytest.fixture
+def cli_env(database_dsn: str, dev_server: WorkflowEnvironment,
+            tmp_path: Path) -> dict[str, str]:
+    return {
+        "PROCTOR_DATABASE_URL": database_dsn,
+        "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
+        "PROCTOR_STATE_DIR": str(tmp_path / "state"),
+    }
+
+
+async def test_agent_create_writes_private_key_and_registers_public_key(
+    cli_env: dict[str, str], tmp_path: Path, pool: asyncpg.Pool,
+) -> None:
+    key_path = tmp_path / "keys" / "cs.pem"
+    done = await arun(["agent", "create", "cli-agent-1", "--role", "support", "--owner",
+                       "lead@example.com", "--key-out", str(key_path), "--algorithm",
+                       "rsa-2048"], cli_env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    key = AgentKey.load(key_path)
+    record = await AgentStore(pool).get("cli-agent-1")
+    assert record is not None and record.public_key_pem == key.public_key_pem
+    assert "PRIVATE" not in record.public_key_pem
+
+    again = await arun(["agent", "create", "cli-agent-1", "--role", "support", "--owner",
+                        "lead@example.com", "--key-out", str(tmp_path / "other.pem")],
+                       cli_env, tmp_path)
+    assert again.returncode == 2
+    assert again.stderr.strip() == "error: agent 'cli-agent-1' is already registered"
+    assert not (tmp_path / "other.pem").exists()
+
+
+@pytest.mark.parametrize("agent_id, owner, message", [
+    ("bad\x07id", "a@b.io", "invalid agent id"),
+    ("x" * 10_000, "a@b.io", "invalid agent id"),
+    ("fine-id", "not-an-email", "invalid owner"),
+])
+async def test_agent_create_refuses_bad_input_and_registers_nothing(
+    cli_env: dict[str, str], tmp_path: Path, pool: asyncpg.Pool, agent_id: str, owner: str,
+    message: str,
+) -> None:
+    done = await arun(["agent", "create", agent_id, "--role", "r", "--owner", owner,
+                       "--key-out", str(tmp_path / "k.pem")], cli_env, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {message}") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "k.pem").exists()
+    assert await AgentStore(pool).get(agent_id) is None
+
+
+async def test_approve_and_deny_from_the_command_line(
+    cli_env: dict[str, str], tmp_path: Path, gov: Harness,
+) -> None:
+    env = {**cli_env, "PROCTOR_TASK_QUEUE": gov.task_queue}
+    key = await gov.new_agent()
+    calls: list[Any] = []
+    approved = asyncio.create_task(gov.proctor.execute(
+        key, "refund_requests", {"orderId": 1}, handler=calls.append,
+        request_id=f"cli-a-{key.agent_id}"))
+    denied = asyncio.create_task(gov.proctor.execute(
+        key, "refund_requests", {"orderId": 2}, handler=calls.append,
+        request_id=f"cli-d-{key.agent_id}"))
+    for request_id in (f"cli-a-{key.agent_id}", f"cli-d-{key.agent_id}"):
+        await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
+
+    listing = await arun(["approvals", "list"], env, tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert f"action-cli-a-{key.agent_id}" in listing.stdout
+    assert "alice@example.com, bob@example.com" in listing.stdout
+
+    refused = await arun(["approve", f"action-cli-a-{key.agent_id}", "--as",
+                          "owner@example.com"], env, tmp_path)
+    assert refused.returncode == 1
+    assert "self-approval" in refused.stderr
+
+    ok = await arun(["approve", f"action-cli-a-{key.agent_id}", "--as", "alice@example.com",
+                     "--note", "checked the order"], env, tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    no = await arun(["deny", f"action-cli-d-{key.agent_id}", "--as", "bob@example.com",
+                     "--note", "duplicate refund"], env, tmp_path)
+    assert no.returncode == 0, no.stderr
+
+    assert (await asyncio.wait_for(approved, 30)).status is ActionStatus.COMPLETED
+    assert (await asyncio.wait_for(denied, 30)).status is ActionStatus.REJECTED
+    assert calls == [{"orderId": 1}]
+
+
+async def test_audit_verify_exit_codes(cli_env: dict[str, str], tmp_path: Path,
+                                       make_database: DatabaseFactory) -> None:
+    from proctor.audit.store import AuditLog
+    from proctor.models import AuditEvent
+
+    dsn = await make_database()
+    env = {**cli_env, "PROCTOR_DATABASE_URL": dsn}
+    pool = await asyncpg.create_pool(dsn)
+    try:
+        for i in range(5):
+            await AuditLog(pool).append(AuditEvent(idempotency_key=f"k{i}", event_type="t",
+                                                   payload={"i": i}))
+        intact = await arun(["audit", "verify"], env, tmp_path)
+        assert intact.returncode == 0 and "intact: 5 rows" in intact.stdout
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute("UPDATE audit_log SET payload = '{\"i\":9}' WHERE seq = 3")
+        broken = await arun(["audit", "verify"], env, tmp_path)
+        assert broken.returncode == 1
+        assert "BROKEN at seq 3: hash does not match" in broken.stderr
+    finally:
+        await pool.close()
+
+
+def test_policy_check_reports_file_line_field(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text("agent: a\npermissions:\n  allow: [{action: x, when: y}]\n")
+    done = run(["policy", "check", str(tmp_path)], {}, tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == "p.yaml:3: permissions.allow.0.when: unknown field\n"
+    shipped = run(["policy", "check", str(Path(__file__).parents[3] / "policies")], {},
+                  tmp_path)
+    assert shipped.returncode == 0 and "OK" in shipped.stdout
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"PROCTOR_DATABASE_URL": ""}, "no database: set PROCTOR_DATABASE_URL"),
+    ({"PROCTOR_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+     "cannot connect to Postgres at postgresql://nobody@127.0.0.1:1/none"),
+])
+def test_unreachable_database_is_one_clear_line(tmp_path: Path, env: dict[str, str],
+                                                words: str) -> None:
+    clean = {k: v for k, v in env.items() if v}
+    environment = {k: v for k, v in os.environ.items() if k != "PROCTOR_DATABASE_URL"}
+    done = subprocess.run([PROCTOR, "audit", "verify"], env={**environment, **clean,
+                          "PROCTOR_STATE_DIR": str(tmp_path)}, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {words}") and done.stderr.count("\n") == 1
+
+
+def test_unreachable_temporal_is_one_clear_line(tmp_path: Path) -> None:
+    done = run(["approvals", "list"], {"TEMPORAL_ADDRESS": "127.0.0.1:1",
+                                       "PROCTOR_STATE_DIR": str(tmp_path)}, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: cannot connect to Temporal at 127.0.0.1:1")
+    assert done.stderr.count("\n") == 1
