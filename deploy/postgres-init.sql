@@ -1,0 +1,2 @@
+-- Proctor's own database beside Temporal's (Temporal's auto-setup creates its own).
+CREATE DATABASE proctor;
