@@ -23,6 +23,7 @@ from pathlib import Path
 
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import connect_pool, ensure_database, migrate, redact_dsn
+from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.settings import ProctorSettings, StackInfo, read_stack, stack_file
 from proctor.temporal import TemporalUnavailable, connect_temporal
 from worker.main import run_worker
@@ -141,6 +142,8 @@ def _with_database(settings: ProctorSettings, database_url: str) -> ProctorSetti
 
 
 def up(settings: ProctorSettings) -> None:
+    # A bad policy stops us before anything starts: the worker would refuse it anyway.
+    PolicyEngine(load_policy_dir(settings.policy_dir))
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     running = read_stack(settings)
     if running is not None and _alive(running.pid):

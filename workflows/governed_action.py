@@ -235,11 +235,12 @@ class GovernedActionWorkflow:
 
         if vote.request_digest and vote.request_digest != self._request_digest:
             return verdict(False, "the vote is bound to a different request")
-        if vote.approver in (agent.owner, agent.agent_id):
+        who = vote.approver.strip().casefold()
+        if who in (agent.owner.casefold(), agent.agent_id.casefold()):
             return verdict(False, "self-approval: the agent's owner cannot decide its requests")
-        if vote.approver not in escalation.approvers:
+        if who not in {a.casefold() for a in escalation.approvers}:
             return verdict(False, "not an authorised approver for this rule")
-        if vote.approver in approvals:
+        if who in {a.strip().casefold() for a in approvals}:
             return verdict(False, "this approver already approved")
         return verdict(True, "approved" if vote.approve else "denied")
 

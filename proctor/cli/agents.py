@@ -36,12 +36,17 @@ async def create(agent_id: str, role: str, owner: str, key_out: Path, algorithm:
         fail(f"{key_out} exists: choose another --key-out (keys are never overwritten)")
     key = AgentKey.generate(agent_id, algorithm)  # type: ignore[arg-type]
     passphrase = os.environ.get("PROCTOR_KEY_PASSPHRASE")
-    async with database() as pool:
-        info = await AgentStore(pool).register(
-            agent_id, role=role, owner=owner, public_key_pem=key.public_key_pem,
-            display_name=display_name)
-    # Registered first: a failure above leaves no orphan key file behind.
+    # The key file first (it fails on an unwritable path before anything is registered);
+    # if registration then fails, the file goes: nothing is left half-done either way.
     key.save(key_out, passphrase=passphrase.encode() if passphrase else None)
+    try:
+        async with database() as pool:
+            info = await AgentStore(pool).register(
+                agent_id, role=role, owner=owner, public_key_pem=key.public_key_pem,
+                display_name=display_name)
+    except BaseException:
+        key_out.unlink(missing_ok=True)
+        raise
     click.echo(f"created agent {info.agent_id} (role {info.role}, owner {info.owner}, "
                f"{algorithm}); private key written to {key_out} (mode 0600)")
 

@@ -129,7 +129,7 @@ async def test_unauthorised_and_self_approvals_are_recorded_and_ignored(gov: Har
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
 
     await gov.proctor.decide(workflow_id, "mallory@example.com", approve=True)
-    await gov.proctor.decide(workflow_id, OWNER, approve=True)  # listed, but owns the agent
+    await gov.proctor.decide(workflow_id, OWNER.upper(), approve=True)  # listed, owns the agent
     await gov.proctor.decide(workflow_id, "alice@example.com", approve=True,
                              request_digest="0" * 64)  # bound to another request
     state = await gov.wait_until(workflow_id, lambda p: len(p.votes) == 3)
@@ -157,7 +157,7 @@ async def test_quorum_needs_distinct_approvers(gov: Harness) -> None:
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
 
     await gov.proctor.decide(workflow_id, "alice@example.com", approve=True)
-    await gov.proctor.decide(workflow_id, "alice@example.com", approve=True)
+    await gov.proctor.decide(workflow_id, " Alice@Example.COM", approve=True)  # same person
     await gov.wait_until(workflow_id, lambda p: len(p.votes) == 2)
     assert not task.done() and handler.calls == []
 
