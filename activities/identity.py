@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from temporalio import activity
 
 from proctor.canonical import digest
@@ -43,10 +41,13 @@ class IdentityActivities:
             return refuse("unusable_key", str(exc))
         if not valid:
             return refuse("bad_signature", "the signature does not match the request and key")
-        skew = abs((datetime.now(UTC) - request.requested_at).total_seconds())
+        # Judge freshness at receipt (when the workflow first asked), not at this attempt:
+        # a retry after a database outage must not turn a fresh request stale.
+        received_at = activity.info().scheduled_time
+        skew = abs((received_at - request.requested_at).total_seconds())
         if skew > self.window_seconds:
             return refuse("stale_request",
-                          f"requested_at is {skew:.0f}s from the worker's clock "
+                          f"requested_at is {skew:.0f}s from the time Proctor received it "
                           f"(window ±{self.window_seconds:.0f}s)")
         if not await self.nonces.claim(request.agent_id, request.nonce, request.request_id):
             return refuse("replayed_nonce", "this nonce was already used by another request")

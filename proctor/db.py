@@ -14,6 +14,10 @@ class DatabaseUnavailable(RuntimeError):
     """Postgres could not be reached; the message says where and how to fix it."""
 
 
+class SchemaOutdated(RuntimeError):
+    """The database lacks migrations this code needs."""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -78,6 +82,18 @@ async def ensure_database(admin_dsn: str, name: str) -> None:
             await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+
+
+async def check_schema(pool: asyncpg.Pool) -> None:
+    """Refuse to serve on a database that misses migrations (run `proctor db migrate`)."""
+    async with pool.acquire() as conn:
+        exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        done = ({r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+                if exists else set())
+    missing = [m.name for m in migrations() if m.version not in done]
+    if missing:
+        raise SchemaOutdated(
+            f"the database misses migrations {', '.join(missing)}: run `proctor db migrate`")
 
 
 def redact_dsn(dsn: str) -> str:

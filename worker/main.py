@@ -16,7 +16,7 @@ from activities.identity import IdentityActivities
 from activities.policy import PolicyActivities
 from proctor.audit.store import AuditLog
 from proctor.contract import SEARCH_ATTRIBUTES
-from proctor.db import connect_pool
+from proctor.db import check_schema, connect_pool
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.settings import ProctorSettings, database_url, temporal_address
 from proctor.stores.agents import AgentStore
@@ -50,6 +50,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
     log.info("policy %s loaded from %s", engine.version, settings.policy_dir)
     pool = await connect_pool(database_url(settings))
     try:
+        await check_schema(pool)
         client = await connect_temporal(temporal_address(settings), settings.temporal_namespace)
         await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
         worker = build_worker(client, pool, lambda: engine, task_queue=settings.task_queue,

@@ -13,7 +13,7 @@ import asyncpg
 import click
 
 from proctor.client import Client, GovernanceError
-from proctor.db import DatabaseUnavailable, connect_pool
+from proctor.db import DatabaseUnavailable, SchemaOutdated, connect_pool
 from proctor.policy import PolicyError
 from proctor.settings import NotConfigured, ProctorSettings, database_url, temporal_address
 from proctor.signing import AgentKeyError
@@ -24,7 +24,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 # Errors whose message already says what went wrong, where, and how to fix it.
-EXPECTED = (DatabaseUnavailable, TemporalUnavailable, NotConfigured, PolicyError,
+EXPECTED = (DatabaseUnavailable, SchemaOutdated, TemporalUnavailable, NotConfigured, PolicyError,
             AgentKeyError, AgentExists, UnknownAgent, GovernanceError, FileExistsError,
             ValueError)
 

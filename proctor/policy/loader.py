@@ -64,7 +64,8 @@ class PolicySet:
 def load_policy_dir(directory: str | Path) -> PolicySet:
     root = Path(directory)
     if not root.is_dir():
-        raise PolicyError([PolicyProblem(str(root), 0, "directory", "no such policy directory")])
+        raise PolicyError([PolicyProblem(str(root), 0, "directory",
+                                         "no such policy directory (set PROCTOR_POLICY_DIR)")])
     paths = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     paths = [p for p in paths if not p.name.endswith((".test.yaml", ".test.yml"))]
     loaded: list[LoadedFile] = []

@@ -175,3 +175,20 @@ def test_unreachable_temporal_is_one_clear_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("error: cannot connect to Temporal at 127.0.0.1:1")
     assert done.stderr.count("\n") == 1
+
+
+async def test_worker_refuses_an_unmigrated_database(tmp_path: Path, postgres_server_dsn: str,
+                                                     dev_server: WorkflowEnvironment) -> None:
+    from proctor.db import ensure_database
+    from tests.conftest import _with_database
+
+    name = f"unmigrated_{os.getpid()}"
+    await ensure_database(postgres_server_dsn, name)
+    done = await arun(["worker"], {
+        "PROCTOR_DATABASE_URL": _with_database(postgres_server_dsn, name),
+        "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
+        "PROCTOR_POLICY_DIR": str(Path(__file__).parents[3] / "policies"),
+    }, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(
+        "error: the database misses migrations 0001_init.sql: run `proctor db migrate`")
