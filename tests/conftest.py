@@ -15,6 +15,7 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from proctor.audit.store import AuditLog
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import connect_pool, migrate
 from proctor.temporal import ensure_search_attributes
@@ -93,6 +94,10 @@ async def pool(database_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await connect_pool(database_dsn, max_size=20)
     try:
         yield pool
+        # After every test of the session has written to it, the shared chain still verifies.
+        report = await AuditLog(pool).verify()
+        assert report.intact, f"audit chain broken after the session: {report.first_break}"
+        assert report.rows_checked > 0
     finally:
         await pool.close()
 

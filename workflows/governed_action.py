@@ -56,10 +56,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from proctor.trust import outcome_delta
 
-# Postgres may be down for a while: keep retrying writes, but never execute without them.
-AUDIT_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+# Steps backed by Postgres may wait out an outage; never execute without their rows.
+STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
                           maximum_interval=timedelta(seconds=30))
-AUDIT_DEADLINE = timedelta(hours=1)
+STORE_DEADLINE = timedelta(hours=1)
 STEP_TIMEOUT = timedelta(seconds=30)
 
 
@@ -96,8 +96,8 @@ class GovernedActionWorkflow:
     async def _govern(self, request: ActionRequest) -> Outcome:
         verdict = await workflow.execute_activity(
             VERIFY_IDENTITY, request, result_type=IdentityVerdict,
-            start_to_close_timeout=STEP_TIMEOUT, schedule_to_close_timeout=AUDIT_DEADLINE,
-            retry_policy=AUDIT_RETRY,
+            start_to_close_timeout=STEP_TIMEOUT, schedule_to_close_timeout=STORE_DEADLINE,
+            retry_policy=STORE_RETRY,
         )
         self._request_digest = verdict.request_digest
         if not verdict.verified or verdict.agent is None:
@@ -301,7 +301,7 @@ class GovernedActionWorkflow:
                               and v.vote.approve],
             }), trust=trust),
             result_type=AuditReceipt, start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=AUDIT_DEADLINE, retry_policy=AUDIT_RETRY,
+            schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY,
         )
         self._audit_seqs.append(receipt.seq)
         self._outcome = Outcome(
@@ -321,7 +321,7 @@ class GovernedActionWorkflow:
         receipt = await workflow.execute_activity(
             RECORD_AUDIT, self._event(request, step, event_type, payload, actor=actor),
             result_type=AuditReceipt, start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=AUDIT_DEADLINE, retry_policy=AUDIT_RETRY,
+            schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY,
         )
         self._audit_seqs.append(receipt.seq)
 
