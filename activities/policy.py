@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from temporalio import activity
 
@@ -18,4 +19,5 @@ class PolicyActivities:
 
     @activity.defn(name=EVALUATE_POLICY)
     async def evaluate_policy(self, query: PolicyQuery) -> Decision:
-        return self.engine().decide(query)
+        # The decision time is this attempt's clock; the workflow records the decision.
+        return self.engine().decide(query, at=datetime.now(UTC))

@@ -138,6 +138,8 @@ class PolicyQuery(Frozen):
     agent: AgentInfo
     action: str
     params: dict[str, JsonValue]
+    request_id: str | None = None
+    requested_at: datetime | None = None
 
 
 class Vote(Frozen):

@@ -114,7 +114,8 @@ class GovernedActionWorkflow:
         agent = verdict.agent
         decision = await workflow.execute_local_activity(
             EVALUATE_POLICY, PolicyQuery(agent=agent, action=request.action,
-                                         params=request.params),
+                                         params=request.params, request_id=request.request_id,
+                                         requested_at=request.requested_at),
             result_type=Decision, start_to_close_timeout=STEP_TIMEOUT,
         )
         await self._audit(request, "decided", "decided", {

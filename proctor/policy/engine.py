@@ -1,20 +1,35 @@
 """Policy evaluation: compiled once, then a decision per request with no I/O.
 
-Order is fixed and independent of rule order: deny > escalate > allow > default deny.
+Order is fixed and independent of rule order: deny > escalate > allow > default deny. A request
+only meets the rules its action can match (an exact-name dictionary plus a dictionary of the
+literal prefixes of wildcard patterns), so a 1,000-rule set decides about as fast as a 10-rule
+set. Conditions that fail on the request's data resolve towards the stricter outcome: a deny or
+escalate rule then applies, an allow rule does not.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any, Literal
 
 from proctor.models import AgentInfo, Decision, Effect, EscalationSettings, PolicyQuery
+from proctor.policy.conditions import (
+    Condition,
+    ConditionEvaluationError,
+    ConditionKind,
+    ConditionSyntaxError,
+    compile_condition,
+)
 from proctor.policy.loader import LoadedFile, PolicyError, PolicyProblem, PolicySet
 from proctor.policy.schema import EscalationFields, PolicyFile, RuleSpec
 
 DEFAULT_TIMEOUT_SECONDS = 86400.0
-_PRECEDENCE = (Effect.DENY, Effect.ESCALATE, Effect.ALLOW)
+PRECEDENCE = (Effect.DENY, Effect.ESCALATE, Effect.ALLOW)
+_VIEW_CACHE_LIMIT = 10_000
 
 
 @lru_cache(maxsize=4096)
@@ -24,23 +39,123 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 
 @dataclass(frozen=True)
+class Verdict:
+    applies: bool
+    why: str
+
+
+@dataclass(frozen=True)
 class CompiledRule:
     effect: Effect
     rule_id: str
     file: str
+    order: tuple[int, int]
+    """(file position, rule position): which rule is reported when several apply."""
     pattern: str
-    regex: re.Pattern[str]
     reason: str
     escalation: EscalationSettings | None
+    when: Condition | None
+    unless: Condition | None
+
+    @property
+    def literal_prefix(self) -> str:
+        return self.pattern.split("*", 1)[0]
+
+    @property
+    def is_exact(self) -> bool:
+        return "*" not in self.pattern
 
     def matches(self, action: str) -> bool:
-        return self.regex.match(action) is not None
+        return (self.is_exact and action == self.pattern) or glob_regex(self.pattern).match(
+            action) is not None
+
+    def judge(self, context: dict[str, Any]) -> Verdict:
+        """Do this rule's conditions hold for a request whose action matched it?"""
+        strict = self.effect is not Effect.ALLOW  # errors resolve towards the stricter outcome
+        if self.when is not None:
+            try:
+                if not self.when.evaluate(context):
+                    return Verdict(False, f"{self.when.kind} is false: {self.when.source}")
+            except ConditionEvaluationError as exc:
+                return Verdict(strict, f"{self.when.kind} failed ({exc}): "
+                                       f"{'applies' if strict else 'does not apply'}")
+        if self.unless is not None:
+            try:
+                if self.unless.evaluate(context):
+                    return Verdict(False, f"unless is true: {self.unless.source}")
+            except ConditionEvaluationError as exc:
+                return Verdict(strict, f"unless failed ({exc}): "
+                                       f"{'applies' if strict else 'does not apply'}")
+        return Verdict(True, "matches")
+
+
+@dataclass
+class RuleIndex:
+    """The rules of one effect that apply to one agent, findable by action in O(len(action))."""
+
+    exact: dict[str, list[CompiledRule]] = field(default_factory=dict)
+    by_prefix: dict[str, list[CompiledRule]] = field(default_factory=dict)
+    prefix_lengths: tuple[int, ...] = ()
+
+    @classmethod
+    def build(cls, rules: Iterable[CompiledRule]) -> RuleIndex:
+        index = cls()
+        for rule in rules:
+            target = index.exact if rule.is_exact else index.by_prefix
+            key = rule.pattern if rule.is_exact else rule.literal_prefix
+            target.setdefault(key, []).append(rule)
+        index.prefix_lengths = tuple(sorted({len(p) for p in index.by_prefix}))
+        return index
+
+    def candidates(self, action: str) -> list[CompiledRule]:
+        found = list(self.exact.get(action, ()))
+        for length in self.prefix_lengths:
+            if length > len(action):
+                break
+            for rule in self.by_prefix.get(action[:length], ()):
+                if glob_regex(rule.pattern).match(action):
+                    found.append(rule)
+        if len(found) > 1:
+            found.sort(key=lambda r: r.order)
+        return found
+
+
+@dataclass(frozen=True)
+class TrustGate:
+    minimum_score: float
+    below_minimum: Literal["escalate", "deny"]
+    file: str
+    escalation: EscalationSettings | None
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """Everything of the policy set that applies to one (agent id, role)."""
+
+    indexes: dict[Effect, RuleIndex]
+    files: tuple[CompiledFile, ...]
+    trust: TrustGate | None
 
 
 @dataclass(frozen=True)
 class CompiledFile:
+    name: str
     policy: PolicyFile
-    rules: dict[Effect, tuple[CompiledRule, ...]]
+    rules: tuple[CompiledRule, ...]
+
+
+@dataclass(frozen=True)
+class Consideration:
+    rule: CompiledRule
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Explanation:
+    decision: Decision
+    considered: tuple[Consideration, ...]
+    files_applying: tuple[str, ...]
+    files_not_applying: tuple[str, ...]
 
 
 class PolicyEngine:
@@ -49,87 +164,183 @@ class PolicyEngine:
     def __init__(self, policy_set: PolicySet) -> None:
         self.version = policy_set.version
         problems: list[PolicyProblem] = []
-        self._files = tuple(_compile_file(f, problems) for f in policy_set.files)
+        defaults = _merged_defaults(f.policy for f in policy_set.files if f.policy.is_default)
+        self.files = tuple(_compile_file(position, loaded, defaults, problems)
+                           for position, loaded in enumerate(policy_set.files))
+        self._defaults = defaults
         if problems:
             raise PolicyError(problems)
+        self._views: dict[tuple[str, str], AgentView] = {}
 
-    def decide(self, query: PolicyQuery) -> Decision:
-        applicable = [f for f in self._files if f.policy.applies_to(query.agent.agent_id,
-                                                                    query.agent.role)]
-        for effect in _PRECEDENCE:
-            for compiled in applicable:
-                for rule in compiled.rules[effect]:
-                    if rule.matches(query.action):
-                        return self._decision(rule)
-        return Decision(
-            effect=Effect.DENY,
-            rule_id="default-deny",
-            policy_version=self.version,
-            reason=f"no rule allows {query.action!r} for {_who(query.agent)}",
+    def decide(self, query: PolicyQuery, at: datetime | None = None) -> Decision:
+        view = self._view(query.agent)
+        context = _context(query, at)
+        for effect in PRECEDENCE:
+            for rule in view.indexes[effect].candidates(query.action):
+                if rule.judge(context).applies:
+                    return self._decision(rule, view, query.agent)
+        return self._default_deny(query)
+
+    def explain(self, query: PolicyQuery, at: datetime | None = None) -> Explanation:
+        """The decision, plus every rule of the applicable files and why it did (not) match."""
+        view = self._view(query.agent)
+        context = _context(query, at)
+        considered = []
+        for effect in PRECEDENCE:
+            for compiled in view.files:
+                for rule in compiled.rules:
+                    if rule.effect is not effect:
+                        continue
+                    verdict = (rule.judge(context) if rule.matches(query.action)
+                               else Verdict(False, f"action does not match {rule.pattern!r}"))
+                    considered.append(Consideration(rule, verdict))
+        applying = {f.name for f in view.files}
+        return Explanation(
+            decision=self.decide(query, at), considered=tuple(considered),
+            files_applying=tuple(f.name for f in view.files),
+            files_not_applying=tuple(f.name for f in self.files if f.name not in applying),
         )
 
-    def _decision(self, rule: CompiledRule) -> Decision:
+    def _decision(self, rule: CompiledRule, view: AgentView, agent: AgentInfo) -> Decision:
+        decision = Decision(
+            effect=rule.effect, rule_id=rule.rule_id, policy_file=rule.file,
+            policy_version=self.version, reason=rule.reason, escalation=rule.escalation,
+        )
+        gate = view.trust
+        if rule.effect is Effect.ALLOW and gate and agent.trust_score < gate.minimum_score:
+            reason = (f"trust score {agent.trust_score:g} is below the minimum "
+                      f"{gate.minimum_score:g} set in {gate.file}")
+            if gate.below_minimum == "escalate" and gate.escalation is not None:
+                return decision.model_copy(update={
+                    "effect": Effect.ESCALATE, "rule_id": "trust-minimum",
+                    "policy_file": gate.file, "reason": reason,
+                    "escalation": gate.escalation})
+            return decision.model_copy(update={
+                "effect": Effect.DENY, "rule_id": "trust-minimum", "policy_file": gate.file,
+                "reason": reason, "escalation": None})
+        return decision
+
+    def _default_deny(self, query: PolicyQuery) -> Decision:
         return Decision(
-            effect=rule.effect,
-            rule_id=rule.rule_id,
-            policy_file=rule.file,
-            policy_version=self.version,
-            reason=rule.reason,
-            escalation=rule.escalation,
+            effect=Effect.DENY, rule_id="default-deny", policy_version=self.version,
+            reason=f"no rule allows {query.action!r} for agent {query.agent.agent_id!r} "
+                   f"(role {query.agent.role!r})",
         )
 
+    def _view(self, agent: AgentInfo) -> AgentView:
+        key = (agent.agent_id, agent.role)
+        view = self._views.get(key)
+        if view is None:
+            if len(self._views) >= _VIEW_CACHE_LIMIT:
+                self._views.clear()
+            files = tuple(f for f in self.files if f.policy.applies_to(*key))
+            indexes = {effect: RuleIndex.build(r for f in files for r in f.rules
+                                               if r.effect is effect) for effect in PRECEDENCE}
+            view = self._views[key] = AgentView(indexes, files, self._trust_gate(files))
+        return view
 
-def _who(agent: AgentInfo) -> str:
-    return f"agent {agent.agent_id!r} (role {agent.role!r})"
+    def _trust_gate(self, files: tuple[CompiledFile, ...]) -> TrustGate | None:
+        """The strictest minimum score among the files that apply."""
+        gates = [(f.policy.trust.minimum_score, f) for f in files
+                 if f.policy.trust.minimum_score is not None]
+        if not gates:
+            return None
+        minimum, strictest = max(gates, key=lambda g: g[0] or 0.0)
+        assert minimum is not None
+        settings = _escalation_or_none(EscalationFields(), strictest.policy.escalation,
+                                       self._defaults)
+        return TrustGate(minimum, strictest.policy.trust.below_minimum, strictest.name,
+                         settings)
 
 
-def _compile_file(loaded: LoadedFile, problems: list[PolicyProblem]) -> CompiledFile:
+def _context(query: PolicyQuery, at: datetime | None) -> dict[str, Any]:
+    agent = query.agent
+    return {
+        "params": query.params,
+        "agent": {"id": agent.agent_id, "role": agent.role, "owner": agent.owner,
+                  "trust": float(agent.trust_score), "status": agent.status.value},
+        # Inside a map CEL takes plain values: the time as RFC 3339 (use timestamp(...)).
+        "request": {"id": query.request_id or "", "action": query.action,
+                    "requested_at": (query.requested_at or at or datetime.now(UTC)).isoformat()},
+        "time": at or datetime.now(UTC),
+    }
+
+
+def _merged_defaults(policies: Iterable[PolicyFile]) -> EscalationFields:
+    """Escalation defaults of the files that apply to everyone: first value of each field."""
+    merged: dict[str, Any] = {}
+    for policy in policies:
+        for name in EscalationFields.model_fields:
+            value = getattr(policy.escalation, name)
+            if value is not None and name not in merged:
+                merged[name] = value
+    return EscalationFields(**merged)
+
+
+def _escalation_or_none(*layers: EscalationFields) -> EscalationSettings | None:
+    def pick(name: str) -> Any:
+        for layer in layers:
+            value = getattr(layer, name)
+            if value is not None:
+                return value
+        return None
+
+    approvers = pick("approvers")
+    if not approvers:
+        return None
+    return EscalationSettings(
+        approvers=approvers, quorum=pick("quorum") or 1,
+        timeout_seconds=pick("timeout") or DEFAULT_TIMEOUT_SECONDS,
+        on_timeout=pick("on_timeout") or "deny",
+    )
+
+
+def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
+                  problems: list[PolicyProblem]) -> CompiledFile:
     stem = loaded.name.rsplit(".", 1)[0]
-    rules: dict[Effect, tuple[CompiledRule, ...]] = {}
-    for effect in _PRECEDENCE:
+    rules: list[CompiledRule] = []
+    for effect in PRECEDENCE:
         specs: tuple[RuleSpec, ...] = getattr(loaded.policy.permissions, effect.value)
-        compiled = []
         for index, spec in enumerate(specs):
             path = ("permissions", effect.value, index)
+
+            def problem(message: str, *where: str | int, path: tuple[Any, ...] = path) -> None:
+                full = (*path, *where)
+                problems.append(PolicyProblem(loaded.name, loaded.line_of(full),
+                                              ".".join(map(str, full)), message))
+
             escalation = None
             if effect is Effect.ESCALATE:
-                escalation = _escalation(spec, loaded.policy.escalation)
-                if not escalation.approvers:
-                    problems.append(PolicyProblem(
-                        loaded.name, loaded.line_of(path), ".".join(map(str, path)),
-                        "escalate rule has no approvers (set approvers on the rule or in "
-                        "the file's escalation: section)"))
+                escalation = _escalation_or_none(spec, loaded.policy.escalation, defaults)
+                if escalation is None:
+                    problem("escalate rule has no approvers (set approvers on the rule, in the "
+                            "file's escalation: section, or in a defaults file)")
             elif _has_escalation_fields(spec):
-                problems.append(PolicyProblem(
-                    loaded.name, loaded.line_of(path), ".".join(map(str, path)),
-                    "approvers, quorum, timeout and on_timeout belong to escalate rules only"))
-            compiled.append(CompiledRule(
-                effect=effect,
-                rule_id=spec.id or f"{stem}:{effect.value}:{spec.action}",
-                file=loaded.name,
-                pattern=spec.action,
-                regex=glob_regex(spec.action),
+                problem("approvers, quorum, timeout and on_timeout belong to escalate rules")
+            conditions: dict[str, Condition | None] = {}
+            for kind in ("when", "condition", "unless"):
+                source = getattr(spec, kind)
+                if source is None:
+                    continue
+                try:
+                    conditions[kind] = compile_condition(_kind(kind), source)
+                except ConditionSyntaxError as exc:
+                    problem(str(exc), kind)
+            rules.append(CompiledRule(
+                effect=effect, rule_id=spec.id or f"{stem}:{effect.value}:{spec.action}",
+                file=loaded.name, order=(position, index), pattern=spec.action,
                 reason=spec.reason or f"{effect.value} {spec.action} ({loaded.name})",
                 escalation=escalation,
+                when=conditions.get("when") or conditions.get("condition"),
+                unless=conditions.get("unless"),
             ))
-        rules[effect] = tuple(compiled)
-    return CompiledFile(loaded.policy, rules)
+    return CompiledFile(loaded.name, loaded.policy, tuple(rules))
+
+
+def _kind(name: str) -> ConditionKind:
+    assert name in ("when", "unless", "condition")
+    return name  # type: ignore[return-value]
 
 
 def _has_escalation_fields(spec: RuleSpec) -> bool:
     return any(getattr(spec, name) is not None for name in EscalationFields.model_fields)
-
-
-def _escalation(spec: RuleSpec, defaults: EscalationFields) -> EscalationSettings:
-    def pick(name: str) -> object:
-        own = getattr(spec, name)
-        return own if own is not None else getattr(defaults, name)
-
-    approvers = pick("approvers") or ()
-    quorum = pick("quorum") or 1
-    timeout = pick("timeout") or DEFAULT_TIMEOUT_SECONDS
-    on_timeout = pick("on_timeout") or "deny"
-    return EscalationSettings.model_validate({
-        "approvers": approvers, "quorum": quorum,
-        "timeout_seconds": timeout, "on_timeout": on_timeout,
-    })

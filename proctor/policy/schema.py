@@ -56,11 +56,25 @@ class EscalationFields(_Strict):
 
 
 class RuleSpec(EscalationFields):
-    """One rule: an action glob plus an optional id, reason and (for escalate) approvers."""
+    """One rule: an action glob, optional CEL conditions, an id, a reason and (for escalate)
+    who decides."""
 
     action: str
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
     reason: str | None = Field(default=None, max_length=1000)
+    when: str | None = Field(default=None, max_length=4000)
+    """CEL: the rule applies only if this is true."""
+    unless: str | None = Field(default=None, max_length=4000)
+    """CEL: the rule does not apply if this is true."""
+    condition: str | None = Field(default=None, max_length=4000)
+    """The toolkit's form of `when` (parameters are also top-level names)."""
+    severity: Literal["low", "medium", "high", "critical"] | None = None
+
+    @model_validator(mode="after")
+    def _one_condition_form(self) -> RuleSpec:
+        if self.when is not None and self.condition is not None:
+            raise ValueError("give `when` or `condition`, not both")
+        return self
 
     @field_validator("action")
     @classmethod
@@ -93,6 +107,43 @@ class Permissions(_Strict):
         return value
 
 
+class AuditSection(_Strict):
+    """The toolkit's audit settings (redaction and retention act on the audit log)."""
+
+    level: Literal["minimal", "standard", "full"] = "full"
+    retention: int | None = Field(default=None, ge=1, le=36500)
+    """Days to keep audit rows."""
+    sensitive_fields: tuple[str, ...] = ()
+
+
+class TrustSection(_Strict):
+    minimum_score: float | None = Field(default=None, ge=0, le=100)
+    """Below it, actions this file would allow are escalated (or denied)."""
+    recovery_threshold: float | None = Field(default=None, ge=0, le=100)
+    below_minimum: Literal["escalate", "deny"] = "escalate"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TrustSection:
+        if (self.minimum_score is not None and self.recovery_threshold is not None
+                and self.recovery_threshold < self.minimum_score):
+            raise ValueError("recovery_threshold must be at least minimum_score")
+        return self
+
+
+RATE_KEY = re.compile(r"^[a-z][a-z0-9_]*_per_[a-z_]+$")
+
+
+def _rate_limits(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise ValueError("rate_limits is a mapping like {actions_per_minute: 100}")
+    for key, limit in value.items():
+        if not isinstance(key, str) or not RATE_KEY.match(key):
+            raise ValueError(f"{key!r} is not a limit name like actions_per_minute")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"{key}: a limit is a positive whole number")
+    return dict(value)
+
+
 class PolicyFile(_Strict):
     """One YAML file. Without `agent`, `agents` or `role` it applies to every agent."""
 
@@ -102,7 +153,20 @@ class PolicyFile(_Strict):
     metadata: dict[str, Any] = Field(default_factory=dict)
     permissions: Permissions = Field(default_factory=Permissions)
     escalation: EscalationFields = Field(default_factory=EscalationFields)
-    """Defaults for this file's escalate rules."""
+    """Defaults for this file's escalate rules (in a file without target: for every file)."""
+    audit: AuditSection = Field(default_factory=AuditSection)
+    rate_limits: dict[str, int] = Field(default_factory=dict)
+    trust: TrustSection = Field(default_factory=TrustSection)
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _limits(cls, value: Any) -> dict[str, int]:
+        return {} if value is None else _rate_limits(value)
+
+    @property
+    def is_default(self) -> bool:
+        """Applies to every agent (no agent, agents or role)."""
+        return not (self.agent or self.agents or self.role)
 
     @model_validator(mode="after")
     def _one_target(self) -> PolicyFile:

@@ -144,10 +144,18 @@ async def test_audit_verify_exit_codes(cli_env: dict[str, str], tmp_path: Path,
 
 
 def test_policy_check_reports_file_line_field(tmp_path: Path) -> None:
-    (tmp_path / "p.yaml").write_text("agent: a\npermissions:\n  allow: [{action: x, when: y}]\n")
+    (tmp_path / "p.yaml").write_text("agent: a\npermissions:\n  allow:\n"
+                                     "    - {action: x, colour: red}\n"
+                                     "    - action: y\n      when: params.n >\n")
     done = run(["policy", "check", str(tmp_path)], {}, tmp_path)
     assert done.returncode == 1
-    assert done.stderr == "p.yaml:3: permissions.allow.0.when: unknown field\n"
+    assert done.stderr == "p.yaml:4: permissions.allow.0.colour: unknown field\n"
+    (tmp_path / "p.yaml").write_text("agent: a\npermissions:\n  allow:\n"
+                                     "    - action: y\n      when: params.n > 'x' + 1\n")
+    done = run(["policy", "check", str(tmp_path)], {}, tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("p.yaml:5: permissions.allow.0.when: expression:1:")
+    assert "no matching overload" in done.stderr
     shipped = run(["policy", "check", str(Path(__file__).parents[3] / "policies")], {},
                   tmp_path)
     assert shipped.returncode == 0 and "OK" in shipped.stdout
