@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+import yaml
 
 from proctor.cli.common import settings
+from proctor.models import AgentInfo, AgentStatus, PolicyQuery
 from proctor.policy import PolicyEngine, PolicyError, load_policy_dir
+from proctor.policy.testing import run_cases
 
 
 @click.group("policy")
@@ -32,3 +36,77 @@ def check(directory: Path | None) -> None:
                 + len(f.policy.permissions.escalate) for f in policy_set.files)
     click.echo(f"{target}: {len(policy_set.files)} files, {rules} rules, "
                f"version {policy_set.version}: OK")
+
+
+def _engine(directory: Path | None) -> tuple[Path, PolicyEngine]:
+    target = directory or settings().policy_dir
+    try:
+        return target, PolicyEngine(load_policy_dir(target))
+    except PolicyError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+
+
+@policy_group.command("test")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+def test(directory: Path | None) -> None:
+    """Run the *.test.yaml cases in DIRECTORY against its policies; exit 1 on any failure."""
+    target, engine = _engine(directory)
+    try:
+        results = run_cases(engine, target)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    failed = [r for r in results if not r.passed]
+    for result in failed:
+        click.echo(f"FAIL {result.file}:{result.line}: {result.case.name}")
+        for difference in result.differences:
+            click.echo(f"     {difference}")
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed or not results:
+        sys.exit(1)
+
+
+@policy_group.command("explain")
+@click.argument("agent_id")
+@click.argument("action")
+@click.option("--role", default="agent", show_default=True)
+@click.option("--owner", default="owner@example.com", show_default=True)
+@click.option("--trust", type=click.FloatRange(0, 100), default=100.0, show_default=True)
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A parameter; VALUE is read as YAML (5, true, text, [1, 2]).")
+@click.option("--dir", "directory", type=click.Path(path_type=Path))
+def explain(agent_id: str, action: str, role: str, owner: str, trust: float,
+            params: tuple[str, ...], directory: Path | None) -> None:
+    """The decision for AGENT_ID doing ACTION, and why each rule did or did not match."""
+    _, engine = _engine(directory)
+    agent = AgentInfo(agent_id=agent_id, display_name=agent_id, role=role, owner=owner,
+                      trust_score=trust, status=AgentStatus.ACTIVE)
+    query = PolicyQuery(agent=agent, action=action, params=_params(params))
+    result = engine.explain(query, at=datetime.now(UTC))
+    decision = result.decision
+    click.echo(f"{decision.effect.value.upper()} by {decision.rule_id}"
+               f"{f' ({decision.policy_file})' if decision.policy_file else ''}: "
+               f"{decision.reason}")
+    if decision.escalation:
+        e = decision.escalation
+        click.echo(f"  approvers {', '.join(e.approvers)}, quorum {e.quorum}, timeout "
+                   f"{e.timeout_seconds:g}s, on timeout {e.on_timeout}")
+    click.echo(f"policy version {decision.policy_version}; files applying: "
+               f"{', '.join(result.files_applying) or 'none'}")
+    for considered in result.considered:
+        mark = "✓" if considered.verdict.applies else "·"
+        click.echo(f"  {mark} {considered.rule.effect.value:8} {considered.rule.rule_id:40} "
+                   f"{considered.verdict.why}")
+
+
+def _params(pairs: tuple[str, ...]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r}: use KEY=VALUE", param_hint="--param")
+        params[key] = yaml.safe_load(value) if value else ""
+    return params

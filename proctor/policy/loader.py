@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from proctor.canonical import digest, sha256_hex
 from proctor.policy.schema import PolicyFile
@@ -19,6 +19,7 @@ from proctor.policy.schema import PolicyFile
 MAX_NODES = 50_000
 MAX_FILE_BYTES = 1_000_000
 Path_ = tuple[str | int, ...]
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def load_policy_file(path: Path, name: str | None = None) -> LoadedFile:
     return parse_policy_text(raw, label)
 
 
-def parse_policy_text(raw: bytes, label: str) -> LoadedFile:
+def read_yaml_mapping(raw: bytes, label: str) -> tuple[dict[str, Any], dict[Path_, int]]:
+    """Plain data of a YAML mapping plus the line of every value (for file:line errors)."""
     if len(raw) > MAX_FILE_BYTES:
         raise PolicyError([PolicyProblem(label, 0, "file", f"larger than {MAX_FILE_BYTES} bytes")])
     try:
@@ -104,17 +106,25 @@ def parse_policy_text(raw: bytes, label: str) -> LoadedFile:
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError([PolicyProblem(label, line, "yaml", problem)]) from exc
     lines: dict[Path_, int] = {}
-    if node is None:
-        data: Any = {}
-    else:
-        data = _NodeReader(label, lines).read(node, ())
+    data = {} if node is None else _NodeReader(label, lines).read(node, ())
     if not isinstance(data, dict):
-        raise PolicyError([PolicyProblem(label, 1, "file", "a policy file is a mapping")])
+        raise PolicyError([PolicyProblem(label, 1, "file", "the file must be a mapping")])
+    return data, lines
+
+
+def validate_model(model: type[ModelT], data: dict[str, Any], label: str,
+                   lines: dict[Path_, int]) -> ModelT:
+    """`model.model_validate(data)`, with each error as file:line: field: message."""
     try:
-        policy = PolicyFile.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        loaded = LoadedFile(label, PolicyFile(), "", lines)
-        raise PolicyError([_problem(loaded, error) for error in exc.errors()]) from exc
+        located = LoadedFile(label, PolicyFile(), "", lines)
+        raise PolicyError([_problem(located, error) for error in exc.errors()]) from exc
+
+
+def parse_policy_text(raw: bytes, label: str) -> LoadedFile:
+    data, lines = read_yaml_mapping(raw, label)
+    policy = validate_model(PolicyFile, data, label, lines)
     return LoadedFile(label, policy, sha256_hex(raw), lines)
 
 

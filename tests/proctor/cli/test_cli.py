@@ -200,3 +200,26 @@ async def test_worker_refuses_an_unmigrated_database(tmp_path: Path, postgres_se
     assert done.returncode == 2
     assert done.stderr.strip().endswith(
         "error: the database misses migrations 0001_init.sql: run `proctor db migrate`")
+
+
+def test_policy_test_and_explain_commands(tmp_path: Path) -> None:
+    shipped = Path(__file__).parents[3] / "policies"
+    passing = run(["policy", "test", str(shipped)], {}, tmp_path)
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert passing.stdout.strip().endswith("5 passed, 0 failed")
+
+    (tmp_path / "p.yaml").write_text("permissions: {deny: ['delete:*']}\n")
+    (tmp_path / "p.test.yaml").write_text("tests:\n  - name: deletes are fine\n"
+                                          "    agent: {id: a}\n    action: delete:x\n"
+                                          "    expect: {effect: allow}\n")
+    failing = run(["policy", "test", str(tmp_path)], {}, tmp_path)
+    assert failing.returncode == 1
+    assert "FAIL p.test.yaml:2: deletes are fine" in failing.stdout
+    assert "effect: expected allow, got deny" in failing.stdout
+
+    explained = run(["policy", "explain", "customer-service-agent", "refund_requests",
+                     "--role", "support", "--param", "amount=600", "--dir", str(shipped)],
+                    {}, tmp_path)
+    assert explained.returncode == 0, explained.stderr
+    assert explained.stdout.startswith("ESCALATE by refunds-need-approval")
+    assert "action does not match 'delete:*'" in explained.stdout
