@@ -21,6 +21,8 @@ class ProctorSettings(BaseSettings):
     state_dir: Path = Path(".proctor")
     """Embedded stack data (Temporal SQLite file, Postgres data) and its stack.json."""
     policy_dir: Path = Path("policies")
+    policy_reload_seconds: float = Field(default=2.0, ge=0)
+    """How often the worker looks for changed policy files (0: never)."""
     database_url: SecretStr | None = None
     """Postgres DSN; when unset, the embedded one recorded in the state dir."""
     temporal_address: str | None = Field(

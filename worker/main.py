@@ -22,6 +22,7 @@ from proctor.settings import ProctorSettings, database_url, temporal_address
 from proctor.stores.agents import AgentStore
 from proctor.stores.nonces import NonceStore
 from proctor.temporal import connect_temporal, ensure_search_attributes
+from worker.policy_watch import audited_policy
 from workflows.governed_action import GovernedActionWorkflow
 
 log = logging.getLogger("proctor.worker")
@@ -46,14 +47,19 @@ def build_worker(
 
 async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM when no event is given)."""
-    engine = PolicyEngine(load_policy_dir(settings.policy_dir))
-    log.info("policy %s loaded from %s", engine.version, settings.policy_dir)
+    PolicyEngine(load_policy_dir(settings.policy_dir))  # refuse a bad set before connecting
     pool = await connect_pool(database_url(settings))
+    watcher: asyncio.Task[None] | None = None
     try:
         await check_schema(pool)
+        policy = audited_policy(settings.policy_dir, AuditLog(pool))
+        await policy.announce()
+        log.info("policy %s loaded from %s", policy.current().version, settings.policy_dir)
+        if settings.policy_reload_seconds > 0:
+            watcher = asyncio.create_task(policy.watch(settings.policy_reload_seconds))
         client = await connect_temporal(temporal_address(settings), settings.temporal_namespace)
         await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
-        worker = build_worker(client, pool, lambda: engine, task_queue=settings.task_queue,
+        worker = build_worker(client, pool, policy.current, task_queue=settings.task_queue,
                               signature_window_seconds=settings.signature_window_seconds)
         if stop is None:
             stop = asyncio.Event()
@@ -64,6 +70,8 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
             log.info("worker polling task queue %r", settings.task_queue)
             await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await pool.close()
 
 
