@@ -89,7 +89,7 @@ def main() -> None:
     print(f"{'rules':>6} {'condition':>9} {'engine p50':>11} {'p99':>8} {'scan p50':>9} "
           f"{'speedup':>8}")
     for row in rows:
-        print(f"{row['rules']:>6} {str(row['condition']):>9} {row['engine']['p50_us']:>9.1f}us "
+        print(f"{row['rules']:>6} {row['condition']!s:>9} {row['engine']['p50_us']:>9.1f}us "
               f"{row['engine']['p99_us']:>6.1f}us {row['linear_scan']['p50_us']:>7.1f}us "
               f"{row['speedup_p50']:>7.1f}x")
 
