@@ -16,6 +16,7 @@ VERIFY_IDENTITY = "proctor.verify_identity"
 EVALUATE_POLICY = "proctor.evaluate_policy"
 RECORD_AUDIT = "proctor.record_audit"
 RECORD_OUTCOME = "proctor.record_outcome"
+ADMIT_RATE = "proctor.admit_rate"
 
 STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorStatus")
 AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorAgent")

@@ -124,6 +124,32 @@ class EscalationSettings(Frozen):
     on_timeout: Literal["deny", "approve"] = "deny"
 
 
+class RateLimit(Frozen):
+    """One `<what>_per_<unit>` limit from policy, as the rate activity enforces it."""
+
+    name: str
+    limit: int = Field(ge=1)
+    window_seconds: float = Field(gt=0)
+    counts: Literal["actions", "escalations", "matching"]
+    match: str | None = None
+    """For `matching`: the text an action must contain to count (e.g. `credit`)."""
+    policy_file: str
+
+
+class RateCheck(Frozen):
+    agent_id: str
+    request_id: str
+    action: str
+    escalated: bool
+    limits: tuple[RateLimit, ...]
+
+
+class RateVerdict(Frozen):
+    admitted: bool
+    exceeded: str | None = None
+    """Why not: `credits_per_day (20) reached in billing-agent.yaml`."""
+
+
 class Decision(Frozen):
     effect: Effect
     rule_id: str
@@ -132,6 +158,7 @@ class Decision(Frozen):
     policy_version: str
     reason: str
     escalation: EscalationSettings | None = None
+    rate_limits: tuple[RateLimit, ...] = ()
 
 
 class PolicyQuery(Frozen):

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from activities.audit import AuditActivities
 from activities.identity import IdentityActivities
 from activities.policy import PolicyActivities
+from activities.rates import RateActivities
 from proctor.audit.store import AuditLog
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import check_schema, connect_pool
@@ -21,6 +22,7 @@ from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.settings import ProctorSettings, database_url, temporal_address
 from proctor.stores.agents import AgentStore
 from proctor.stores.nonces import NonceStore
+from proctor.stores.rates import RateStore
 from proctor.temporal import connect_temporal, ensure_search_attributes
 from worker.policy_watch import audited_policy
 from workflows.governed_action import GovernedActionWorkflow
@@ -36,12 +38,13 @@ def build_worker(
     identity = IdentityActivities(AgentStore(pool), NonceStore(pool), signature_window_seconds)
     audit = AuditActivities(AuditLog(pool))
     policies = PolicyActivities(policy)
+    rates = RateActivities(RateStore(pool))
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[GovernedActionWorkflow],
         activities=[identity.verify_identity, policies.evaluate_policy,
-                    audit.record_audit, audit.record_outcome],
+                    audit.record_audit, audit.record_outcome, rates.admit_rate],
     )
 
 

@@ -15,6 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from proctor.contract import (
+        ADMIT_RATE,
         DECIDE_SIGNAL,
         EVALUATE_POLICY,
         GOVERNED_ACTION_WORKFLOW,
@@ -47,6 +48,8 @@ with workflow.unsafe.imports_passed_through():
         PermissionRequest,
         PolicyQuery,
         Progress,
+        RateCheck,
+        RateVerdict,
         RecordedVote,
         Stage,
         ToolCall,
@@ -61,6 +64,8 @@ STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_
                           maximum_interval=timedelta(seconds=30))
 STORE_DEADLINE = timedelta(hours=1)
 STEP_TIMEOUT = timedelta(seconds=30)
+RATE_LIMITS_PATCH = "rate-limits"
+"""Workflows started before rate limits existed replay without the admit_rate step."""
 
 
 @workflow.defn(name=GOVERNED_ACTION_WORKFLOW)
@@ -118,6 +123,8 @@ class GovernedActionWorkflow:
                                          requested_at=request.requested_at),
             result_type=Decision, start_to_close_timeout=STEP_TIMEOUT,
         )
+        if decision.rate_limits and workflow.patched(RATE_LIMITS_PATCH):
+            decision = await self._admit(request, decision)
         await self._audit(request, "decided", "decided", {
             "request_digest": verdict.request_digest,
             "requested_at": request.requested_at.isoformat(),
@@ -173,6 +180,23 @@ class GovernedActionWorkflow:
             raise ApplicationError("the result was already reported")
 
     # --- steps ----------------------------------------------------------------------------
+
+    async def _admit(self, request: ActionRequest, decision: Decision) -> Decision:
+        """Apply the agent's rate limits; over a limit, the decision becomes a deny."""
+        verdict = await workflow.execute_activity(
+            ADMIT_RATE, RateCheck(agent_id=request.agent_id, request_id=request.request_id,
+                                  action=request.action,
+                                  escalated=decision.effect is Effect.ESCALATE,
+                                  limits=decision.rate_limits),
+            result_type=RateVerdict, start_to_close_timeout=STEP_TIMEOUT,
+            schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY,
+        )
+        if verdict.admitted:
+            return decision
+        return Decision(effect=Effect.DENY, rule_id="rate-limit",
+                        policy_file=decision.policy_file,
+                        policy_version=decision.policy_version,
+                        reason=f"rate limit exceeded: {verdict.exceeded}")
 
     async def _await_approval(
         self, request: ActionRequest, agent: AgentInfo, decision: Decision,

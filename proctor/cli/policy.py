@@ -23,19 +23,18 @@ def policy_group() -> None:
 @policy_group.command("check")
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 def check(directory: Path | None) -> None:
-    """Validate DIRECTORY (default PROCTOR_POLICY_DIR); print file:line: field: message."""
-    target = directory or settings().policy_dir
-    try:
-        policy_set = load_policy_dir(target)
-        PolicyEngine(policy_set)
-    except PolicyError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
+    """Validate DIRECTORY (default PROCTOR_POLICY_DIR): file:line: field: message per problem
+    (errors, and rules a broader deny makes unreachable); exit 1 if any."""
+    target, engine = _engine(directory)
+    for note in engine.notes:
+        click.echo(f"note: {note}", err=True)
+    for finding in engine.findings:
+        click.echo(str(finding), err=True)
+    if engine.findings:
         sys.exit(1)
-    rules = sum(len(f.policy.permissions.allow) + len(f.policy.permissions.deny)
-                + len(f.policy.permissions.escalate) for f in policy_set.files)
-    click.echo(f"{target}: {len(policy_set.files)} files, {rules} rules, "
-               f"version {policy_set.version}: OK")
+    rules = sum(len(f.rules) for f in engine.files)
+    click.echo(f"{target}: {len(engine.files)} files, {rules} rules, "
+               f"version {engine.version}: OK")
 
 
 def _engine(directory: Path | None) -> tuple[Path, PolicyEngine]:

@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
-from proctor.models import AgentInfo, Decision, Effect, EscalationSettings, PolicyQuery
+from proctor.models import (
+    AgentInfo,
+    Decision,
+    Effect,
+    EscalationSettings,
+    PolicyQuery,
+    RateLimit,
+)
 from proctor.policy.conditions import (
     Condition,
     ConditionEvaluationError,
@@ -28,6 +35,9 @@ from proctor.policy.loader import LoadedFile, PolicyError, PolicyProblem, Policy
 from proctor.policy.schema import EscalationFields, PolicyFile, RuleSpec
 
 DEFAULT_TIMEOUT_SECONDS = 86400.0
+_RATE_NAME = re.compile(r"^(?P<what>[a-z][a-z0-9_]*?)_per_(?P<unit>[a-z_]+?)s?$")
+_UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0,
+                 "week": 604800.0}
 PRECEDENCE = (Effect.DENY, Effect.ESCALATE, Effect.ALLOW)
 _VIEW_CACHE_LIMIT = 10_000
 
@@ -135,6 +145,7 @@ class AgentView:
     indexes: dict[Effect, RuleIndex]
     files: tuple[CompiledFile, ...]
     trust: TrustGate | None
+    rate_limits: tuple[RateLimit, ...]
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,7 @@ class CompiledFile:
     name: str
     policy: PolicyFile
     rules: tuple[CompiledRule, ...]
+    rate_limits: tuple[RateLimit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,11 +177,15 @@ class PolicyEngine:
         self.version = policy_set.version
         problems: list[PolicyProblem] = []
         defaults = _merged_defaults(f.policy for f in policy_set.files if f.policy.is_default)
-        self.files = tuple(_compile_file(position, loaded, defaults, problems)
+        self.notes: list[PolicyProblem] = []
+        """What loads but cannot take effect (printed by `policy check`, logged on load)."""
+        self.files = tuple(_compile_file(position, loaded, defaults, problems, self.notes)
                            for position, loaded in enumerate(policy_set.files))
         self._defaults = defaults
         if problems:
             raise PolicyError(problems)
+        self.findings = _shadowed_rules(self.files, policy_set)
+        """Likely mistakes that don't stop loading (`policy check` exits 1 on them)."""
         self._views: dict[tuple[str, str], AgentView] = {}
 
     def decide(self, query: PolicyQuery, at: datetime | None = None) -> Decision:
@@ -205,6 +221,7 @@ class PolicyEngine:
         decision = Decision(
             effect=rule.effect, rule_id=rule.rule_id, policy_file=rule.file,
             policy_version=self.version, reason=rule.reason, escalation=rule.escalation,
+            rate_limits=() if rule.effect is Effect.DENY else view.rate_limits,
         )
         gate = view.trust
         if rule.effect is Effect.ALLOW and gate and agent.trust_score < gate.minimum_score:
@@ -217,7 +234,7 @@ class PolicyEngine:
                     "escalation": gate.escalation})
             return decision.model_copy(update={
                 "effect": Effect.DENY, "rule_id": "trust-minimum", "policy_file": gate.file,
-                "reason": reason, "escalation": None})
+                "reason": reason, "escalation": None, "rate_limits": ()})
         return decision
 
     def _default_deny(self, query: PolicyQuery) -> Decision:
@@ -236,7 +253,8 @@ class PolicyEngine:
             files = tuple(f for f in self.files if f.policy.applies_to(*key))
             indexes = {effect: RuleIndex.build(r for f in files for r in f.rules
                                                if r.effect is effect) for effect in PRECEDENCE}
-            view = self._views[key] = AgentView(indexes, files, self._trust_gate(files))
+            limits = tuple(limit for f in files for limit in f.rate_limits)
+            view = self._views[key] = AgentView(indexes, files, self._trust_gate(files), limits)
         return view
 
     def _trust_gate(self, files: tuple[CompiledFile, ...]) -> TrustGate | None:
@@ -295,8 +313,82 @@ def _escalation_or_none(*layers: EscalationFields) -> EscalationSettings | None:
     )
 
 
+def _compile_rate_limits(loaded: LoadedFile, notes: list[PolicyProblem]) -> tuple[RateLimit, ...]:
+    """`actions_per_minute` counts every admitted action, `escalations_per_hour` the escalated
+    ones, any other `<things>_per_<unit>` the actions whose name contains the singular."""
+    limits = []
+    for name, limit in loaded.policy.rate_limits.items():
+        match = _RATE_NAME.match(name)
+        unit = match.group("unit") if match else ""
+        if match is None or unit not in _UNIT_SECONDS:
+            notes.append(PolicyProblem(
+                loaded.name, loaded.line_of(("rate_limits", name)), f"rate_limits.{name}",
+                f"not enforced: {unit or name!r} is not a time unit "
+                f"({', '.join(_UNIT_SECONDS)})"))
+            continue
+        what = match.group("what")
+        counts: Literal["actions", "escalations", "matching"] = (
+            what if what in ("actions", "escalations") else "matching")  # type: ignore[assignment]
+        limits.append(RateLimit(
+            name=name, limit=limit, window_seconds=_UNIT_SECONDS[unit], counts=counts,
+            match=what.removesuffix("s") if counts == "matching" else None,
+            policy_file=loaded.name))
+    return tuple(limits)
+
+
+def _pending_notes(loaded: LoadedFile, notes: list[PolicyProblem]) -> None:
+    """Toolkit fields that load today but act elsewhere in Proctor, not yet built."""
+    policy = loaded.policy
+    pending = []
+    if "audit" in policy.model_fields_set:
+        pending.append(("audit", "audit redaction and retention are not applied yet"))
+    if policy.trust.recovery_threshold is not None:
+        pending.append(("trust.recovery_threshold",
+                        "suspension and recovery are not applied yet"))
+    for field_path, message in pending:
+        path = tuple(field_path.split("."))
+        notes.append(PolicyProblem(loaded.name, loaded.line_of(path), field_path, message))
+
+
+def _covers(broad: CompiledRule, narrow: CompiledRule) -> bool:
+    """Every action `narrow` can match is matched by `broad` (conservative: may say no)."""
+    if narrow.is_exact:
+        return broad.matches(narrow.pattern)
+    if broad.pattern == "*":
+        return True
+    single_trailing = broad.pattern.count("*") == 1 and broad.pattern.endswith("*")
+    return single_trailing and narrow.literal_prefix.startswith(broad.literal_prefix)
+
+
+def _shadowed_rules(files: tuple[CompiledFile, ...],
+                    policy_set: PolicySet) -> list[PolicyProblem]:
+    """Allow/escalate rules that an unconditional deny always beats: they can never apply."""
+    lines = {f.name: f for f in policy_set.files}
+    findings = []
+    for compiled in files:
+        for rule in compiled.rules:
+            if rule.effect is Effect.DENY:
+                continue
+            for other in files:
+                if not (other.policy.is_default or other.policy.model_dump(
+                        include={"agent", "agents", "role"}) == compiled.policy.model_dump(
+                        include={"agent", "agents", "role"})):
+                    continue
+                deny = next((d for d in other.rules if d.effect is Effect.DENY
+                             and d.when is None and d.unless is None and _covers(d, rule)), None)
+                if deny is not None:
+                    path = ("permissions", rule.effect.value, rule.order[1])
+                    findings.append(PolicyProblem(
+                        compiled.name, lines[compiled.name].line_of(path),
+                        ".".join(map(str, path)),
+                        f"unreachable: {rule.pattern!r} is always denied by {deny.rule_id} "
+                        f"({deny.file})"))
+                    break
+    return findings
+
+
 def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
-                  problems: list[PolicyProblem]) -> CompiledFile:
+                  problems: list[PolicyProblem], notes: list[PolicyProblem]) -> CompiledFile:
     stem = loaded.name.rsplit(".", 1)[0]
     rules: list[CompiledRule] = []
     for effect in PRECEDENCE:
@@ -334,7 +426,9 @@ def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
                 when=conditions.get("when") or conditions.get("condition"),
                 unless=conditions.get("unless"),
             ))
-    return CompiledFile(loaded.name, loaded.policy, tuple(rules))
+    _pending_notes(loaded, notes)
+    return CompiledFile(loaded.name, loaded.policy, tuple(rules),
+                        _compile_rate_limits(loaded, notes))
 
 
 def _kind(name: str) -> ConditionKind:

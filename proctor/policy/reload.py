@@ -41,6 +41,7 @@ class ReloadingPolicy:
         self._on_rejected = on_rejected
         self._seen = fingerprint(directory) if directory.is_dir() else ()
         self._engine = PolicyEngine(load_policy_dir(directory))  # a bad start is fatal
+        _log_remarks(self._engine)
 
     def current(self) -> PolicyEngine:
         return self._engine
@@ -67,6 +68,7 @@ class ReloadingPolicy:
         if engine.version == self._engine.version:
             return False
         log.warning("policy reloaded: %s -> %s", self._engine.version, engine.version)
+        _log_remarks(engine)
         self._engine = engine
         if self._on_loaded is not None:
             await self._on_loaded(engine)
@@ -81,3 +83,10 @@ class ReloadingPolicy:
             except Exception:
                 log.exception("policy reload check failed; still serving %s",
                               self._engine.version)
+
+
+def _log_remarks(engine: PolicyEngine) -> None:
+    for finding in engine.findings:
+        log.warning("policy %s: %s", engine.version, finding)
+    for note in engine.notes:
+        log.warning("policy %s: note: %s", engine.version, note)

@@ -255,3 +255,15 @@ async def test_replayed_nonce_is_refused(gov: Harness) -> None:
 
     assert outcome.decision.rule_id == "identity:replayed_nonce"
     assert handler.calls == []
+
+
+async def test_rate_limits_from_policy_deny_the_excess(gov: Harness) -> None:
+    key = await gov.new_agent(role="limited")
+    handler = Recorder()
+    outcomes = [await gov.proctor.execute(key, "read:orders", {"n": i}, handler=handler)
+                for i in range(4)]
+    assert [o.status for o in outcomes] == [ActionStatus.COMPLETED] * 3 + [ActionStatus.DENIED]
+    assert outcomes[-1].decision.rule_id == "rate-limit"
+    assert outcomes[-1].decision.reason == (
+        "rate limit exceeded: actions_per_minute (3) reached in limited.yaml")
+    assert len(handler.calls) == 3

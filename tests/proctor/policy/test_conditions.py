@@ -139,3 +139,38 @@ def test_toolkit_condition_sees_params_as_names() -> None:
     assert not condition.evaluate({"params": {"amount": 5}, **base})
     with pytest.raises(ConditionEvaluationError):
         condition.evaluate({"params": {}, **base})
+
+
+def test_findings_and_notes() -> None:
+    policy = PolicyEngine(load_policy_dir(TOOLKIT))
+    notes = [str(n) for n in policy.notes]
+    assert "billing-agent.yaml:28: audit: audit redaction and retention are not applied yet" \
+        in notes
+    assert any(n.startswith("billing-agent.yaml:41: trust.recovery_threshold") for n in notes)
+    limits = {limit.name: limit for limit in policy.files[0].rate_limits}
+    assert limits["credits_per_day"].match == "credit"
+    assert limits["actions_per_minute"].window_seconds == 60
+    shadowed = engine("permissions:\n  allow: ['read:secrets', 'read:*', 'x']\n"
+                      "  escalate: [{action: 'admin:*', approvers: [a@x.io]}]\n"
+                      "  deny: ['read:secrets', 'admin*']\n")
+    assert [str(f) for f in shadowed.findings] == [
+        "p.yaml:3: permissions.escalate.0: unreachable: 'admin:*' is always denied by "
+        "p:deny:admin* (p.yaml)",
+        "p.yaml:2: permissions.allow.0: unreachable: 'read:secrets' is always denied by "
+        "p:deny:read:secrets (p.yaml)",
+    ]
+
+
+def test_untimed_rate_limit_is_a_note_not_an_error() -> None:
+    policy = engine("permissions: {allow: [x]}\nrate_limits: {comments_per_review: 3}\n")
+    assert [str(n) for n in policy.notes] == [
+        "p.yaml:2: rate_limits.comments_per_review: not enforced: 'review' is not a time unit "
+        "(second, minute, hour, day, week)"]
+
+
+def test_request_time_is_usable_as_a_timestamp() -> None:
+    policy = engine("permissions:\n  allow:\n    - action: x\n"
+                    "      when: timestamp(request.requested_at) <= time\n")
+    query = PolicyQuery(agent=agent(), action="x", params={},
+                        requested_at=datetime(2026, 11, 23, 11, tzinfo=UTC))
+    assert policy.decide(query, at=NOON).effect is Effect.ALLOW
