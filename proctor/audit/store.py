@@ -58,6 +58,14 @@ class AuditLog:
             )
         return [_row(r) for r in records]
 
+    async def recent_of_type(self, event_type: str, limit: int) -> list[ChainRow]:
+        """The newest `limit` rows of one event type, oldest first."""
+        async with self.pool.acquire() as conn:
+            records = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM (SELECT * FROM audit_log WHERE event_type = $1"
+                " ORDER BY seq DESC LIMIT $2) recent ORDER BY seq", event_type, limit)
+        return [_row(r) for r in records]
+
     async def verify(self) -> ChainReport:
         verifier = ChainVerifier()
         async for row in self.rows():

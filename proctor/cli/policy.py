@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import click
 import yaml
 
-from proctor.cli.common import settings
+from proctor.audit.store import AuditLog
+from proctor.cli.common import database, run_async, settings
 from proctor.models import AgentInfo, AgentStatus, PolicyQuery
 from proctor.policy import PolicyEngine, PolicyError, load_policy_dir
+from proctor.policy.backtest import PastRequest, changes
 from proctor.policy.testing import run_cases
+from proctor.stores.agents import AgentStore
 
 
 @click.group("policy")
@@ -109,3 +114,48 @@ def _params(pairs: tuple[str, ...]) -> dict[str, object]:
             raise click.BadParameter(f"{pair!r}: use KEY=VALUE", param_hint="--param")
         params[key] = yaml.safe_load(value) if value else ""
     return params
+
+
+@policy_group.command("diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--last", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True,
+              help="How many of the most recent decisions to replay.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when any decision would change.")
+@run_async
+async def diff(old: Path, new: Path, last: int, exit_code: bool) -> None:
+    """Which past requests (from the audit log) the policy set NEW decides unlike OLD."""
+    _, before = _engine(old)
+    _, after = _engine(new)
+    async with database() as pool:
+        requests = await past_requests(pool, last)
+    found = changes(before, after, requests)
+    for change in found:
+        click.echo(str(change))
+    click.echo(f"{len(found)} of {len(requests)} past requests change effect "
+               f"({before.version} -> {after.version})")
+    if exit_code and found:
+        sys.exit(1)
+
+
+async def past_requests(pool: asyncpg.Pool, last: int) -> list[PastRequest]:
+    """Requests as they were decided (params, and the agent as it is now)."""
+    agents: dict[str, AgentInfo | None] = {}
+    store = AgentStore(pool)
+    requests = []
+    for row in await AuditLog(pool).recent_of_type("decided", last):
+        if row.agent_id is None or row.action is None:
+            continue
+        if row.agent_id not in agents:
+            record = await store.get(row.agent_id)
+            agents[row.agent_id] = record.info if record else None
+        agent = agents[row.agent_id]
+        if agent is None:
+            continue
+        payload = json.loads(row.payload)
+        trust = payload.get("trust_score", agent.trust_score)
+        requests.append(PastRequest(
+            PolicyQuery(agent=agent.model_copy(update={"trust_score": trust}),
+                        action=row.action, params=payload.get("params", {})),
+            at=row.recorded_at))
+    return requests

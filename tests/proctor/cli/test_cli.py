@@ -224,3 +224,35 @@ def test_policy_test_and_explain_commands(tmp_path: Path) -> None:
     assert explained.returncode == 0, explained.stderr
     assert explained.stdout.startswith("ESCALATE by refunds-need-approval")
     assert "action does not match 'delete:*'" in explained.stdout
+
+
+async def test_policy_diff_backtests_a_change_over_the_audit_log(
+    cli_env: dict[str, str], tmp_path: Path, make_database: DatabaseFactory,
+    dev_server: WorkflowEnvironment,
+) -> None:
+    import shutil
+
+    from proctor.db import connect_pool
+    from tests.e2e.harness import POLICY_DIR, harness
+
+    dsn = await make_database()
+    pool = await connect_pool(dsn)
+    try:
+        async with harness(dev_server.client, pool) as gov:
+            key = await gov.new_agent()
+            for action in ("read:orders", "notify:customer", "delete:customer"):
+                await gov.proctor.execute(key, action, {"id": 1}, handler=lambda p: None)
+    finally:
+        await pool.close()
+    new = tmp_path / "new"
+    shutil.copytree(POLICY_DIR, new)
+    testers = new / "testers.yaml"
+    testers.write_text(testers.read_text().replace('    - "read:*"\n', ""))
+
+    done = await arun(["policy", "diff", str(POLICY_DIR), str(new), "--exit-code"],
+                      {**cli_env, "PROCTOR_DATABASE_URL": dsn}, tmp_path)
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == (f"{key.agent_id} read:orders {{'id': 1}}: allow (testers:allow:read:*) "
+                        "-> deny (default-deny)")
+    assert lines[-1].startswith("1 of 3 past requests change effect")
