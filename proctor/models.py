@@ -117,11 +117,19 @@ class IdentityVerdict(Frozen):
     """SHA-256 of the canonical signed request: approvals are bound to it."""
 
 
+class LadderTier(Frozen):
+    after_seconds: float = Field(gt=0)
+    approvers: tuple[str, ...]
+
+
 class EscalationSettings(Frozen):
     approvers: tuple[str, ...]
     quorum: int = Field(default=1, ge=1)
     timeout_seconds: float = Field(default=86400.0, gt=0)
-    on_timeout: Literal["deny", "approve"] = "deny"
+    on_timeout: Literal["deny", "approve", "escalate"] = "deny"
+    reminders_seconds: tuple[float, ...] = ()
+    ladder: tuple[LadderTier, ...] = ()
+    severity: Literal["low", "medium", "high", "critical"] | None = None
 
 
 class RateLimit(Frozen):

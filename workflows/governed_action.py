@@ -202,12 +202,25 @@ class GovernedActionWorkflow:
         self, request: ActionRequest, agent: AgentInfo, decision: Decision,
         escalation: EscalationSettings,
     ) -> ActionStatus | None:
-        """Wait for a quorum of authorised approvals; returns a final status if refused."""
-        deadline = workflow.now() + timedelta(seconds=escalation.timeout_seconds)
+        """Wait for a quorum of authorised approvals while reminders fall due and ladder tiers
+        join; returns a final status if refused or timed out, None to go ahead.
+
+        Every wait is one durable timer to the next due moment (reminder, ladder step or
+        deadline); without reminders and ladder that is exactly the deadline timer.
+        """
+        started = workflow.now()
+        deadline = started + timedelta(seconds=escalation.timeout_seconds)
+        approvers = list(escalation.approvers)
+        due: list[tuple[datetime, str, int]] = sorted(
+            [(started + timedelta(seconds=s), "reminder", i)
+             for i, s in enumerate(escalation.reminders_seconds)]
+            + [(started + timedelta(seconds=t.after_seconds), "ladder", i)
+               for i, t in enumerate(escalation.ladder)])
+        tiers_added: set[int] = set()
         self._pending = PendingApproval(
             workflow_id=request.workflow_id, request_id=request.request_id,
             agent_id=request.agent_id, action=request.action, params=request.params,
-            rule_id=decision.rule_id, reason=decision.reason, approvers=escalation.approvers,
+            rule_id=decision.rule_id, reason=decision.reason, approvers=tuple(approvers),
             quorum=escalation.quorum, approvals=(), deadline=deadline,
             request_digest=self._request_digest,
         )
@@ -218,10 +231,21 @@ class GovernedActionWorkflow:
             "rule_id": decision.rule_id,
         })
         approvals: list[str] = []
+
+        async def add_tier(index: int, cause: str) -> None:
+            tiers_added.add(index)
+            joining = [a for a in escalation.ladder[index].approvers if a not in approvers]
+            approvers.extend(joining)
+            assert self._pending is not None
+            self._pending = self._pending.model_copy(update={"approvers": tuple(approvers)})
+            await self._audit(request, f"ladder:{index + 1}:{cause}", "ladder_step", {
+                "tier": index + 1, "added": joining, "cause": cause,
+                "approvers": list(approvers)})
+
         while True:
             while self._inbox:
                 vote = self._inbox.pop(0)
-                recorded = self._judge(vote, agent, escalation, approvals, workflow.now())
+                recorded = self._judge(vote, agent, approvers, approvals, workflow.now())
                 self._votes.append(recorded)
                 await self._audit(request, f"vote:{len(self._votes)}", "vote", {
                     "approve": vote.approve, "accepted": recorded.accepted,
@@ -237,22 +261,43 @@ class GovernedActionWorkflow:
                 if len(approvals) >= escalation.quorum:
                     self._pending = None
                     return None
-            remaining = (deadline - workflow.now()).total_seconds()
+            wake = min(deadline, due[0][0]) if due else deadline
+            remaining = (wake - workflow.now()).total_seconds()
             try:
                 if remaining <= 0:
                     raise TimeoutError
                 await workflow.wait_condition(lambda: bool(self._inbox), timeout=remaining)
+                continue
             except TimeoutError:
-                self._pending = None
-                await self._audit(request, "approval_timed_out", "approval_timed_out", {
-                    "approvals": approvals, "quorum": escalation.quorum,
-                    "on_timeout": escalation.on_timeout,
-                })
-                return None if escalation.on_timeout == "approve" else ActionStatus.TIMED_OUT
+                pass
+            now = workflow.now()
+            while due and due[0][0] <= now:
+                _, kind, index = due.pop(0)
+                if kind == "ladder":
+                    if index not in tiers_added:
+                        await add_tier(index, "scheduled")
+                else:
+                    pending = [a for a in approvers if a not in approvals]
+                    await self._audit(request, f"reminder:{index + 1}", "reminder", {
+                        "reminder": index + 1, "pending_approvers": pending})
+            if now < deadline:
+                continue
+            remaining_tiers = [i for i in range(len(escalation.ladder)) if i not in tiers_added]
+            if escalation.on_timeout == "escalate" and remaining_tiers:
+                await add_tier(remaining_tiers[0], "timeout")
+                deadline = now + timedelta(seconds=escalation.timeout_seconds)
+                self._pending = self._pending.model_copy(update={"deadline": deadline})
+                continue
+            self._pending = None
+            await self._audit(request, "approval_timed_out", "approval_timed_out", {
+                "approvals": approvals, "quorum": escalation.quorum,
+                "on_timeout": escalation.on_timeout,
+            })
+            return None if escalation.on_timeout == "approve" else ActionStatus.TIMED_OUT
 
     def _judge(
-        self, vote: Vote, agent: AgentInfo, escalation: EscalationSettings,
-        approvals: list[str], now: datetime,
+        self, vote: Vote, agent: AgentInfo, approvers: list[str], approvals: list[str],
+        now: datetime,
     ) -> RecordedVote:
         """Authorisation in the workflow itself: whatever channel a vote came through."""
         def verdict(accepted: bool, reason: str) -> RecordedVote:
@@ -263,7 +308,7 @@ class GovernedActionWorkflow:
         who = vote.approver.strip().casefold()
         if who in (agent.owner.casefold(), agent.agent_id.casefold()):
             return verdict(False, "self-approval: the agent's owner cannot decide its requests")
-        if who not in {a.casefold() for a in escalation.approvers}:
+        if who not in {a.casefold() for a in approvers}:
             return verdict(False, "not an authorised approver for this rule")
         if who in {a.strip().casefold() for a in approvals}:
             return verdict(False, "this approver already approved")

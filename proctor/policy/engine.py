@@ -10,7 +10,7 @@ escalate rule then applies, an allow rule does not.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -21,6 +21,7 @@ from proctor.models import (
     Decision,
     Effect,
     EscalationSettings,
+    LadderTier,
     PolicyQuery,
     RateLimit,
 )
@@ -177,9 +178,11 @@ class PolicyEngine:
         self.version = policy_set.version
         problems: list[PolicyProblem] = []
         defaults = _merged_defaults(f.policy for f in policy_set.files if f.policy.is_default)
+        self._groups = _merged_groups(policy_set, problems)
         self.notes: list[PolicyProblem] = []
         """What loads but cannot take effect (printed by `policy check`, logged on load)."""
-        self.files = tuple(_compile_file(position, loaded, defaults, problems, self.notes)
+        self.files = tuple(_compile_file(position, loaded, defaults, self._groups, problems,
+                                         self.notes)
                            for position, loaded in enumerate(policy_set.files))
         self._defaults = defaults
         if problems:
@@ -265,8 +268,11 @@ class PolicyEngine:
             return None
         minimum, strictest = max(gates, key=lambda g: g[0] or 0.0)
         assert minimum is not None
-        settings = _escalation_or_none(EscalationFields(), strictest.policy.escalation,
-                                       self._defaults)
+        try:
+            settings = _escalation_or_none(strictest.policy.escalation, self._defaults,
+                                           groups=self._groups)
+        except UnknownGroup:
+            settings = None  # reported when the file's rules compiled
         return TrustGate(minimum, strictest.policy.trust.below_minimum, strictest.name,
                          settings)
 
@@ -295,7 +301,27 @@ def _merged_defaults(policies: Iterable[PolicyFile]) -> EscalationFields:
     return EscalationFields(**merged)
 
 
-def _escalation_or_none(*layers: EscalationFields) -> EscalationSettings | None:
+class UnknownGroup(LookupError):
+    pass
+
+
+def _expand(names: Iterable[str], groups: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """Approver names with every `group:<name>` replaced by its members (first mention wins)."""
+    expanded: list[str] = []
+    for name in names:
+        if name.startswith("group:"):
+            members = groups.get(name.removeprefix("group:"))
+            if members is None:
+                raise UnknownGroup(name)
+            expanded.extend(members)
+        else:
+            expanded.append(name)
+    return tuple(dict.fromkeys(expanded))
+
+
+def _escalation_or_none(*layers: EscalationFields,
+                        groups: Mapping[str, tuple[str, ...]]) -> EscalationSettings | None:
+    """The first value of each field across rule → file → defaults; None without approvers."""
     def pick(name: str) -> Any:
         for layer in layers:
             value = getattr(layer, name)
@@ -306,11 +332,30 @@ def _escalation_or_none(*layers: EscalationFields) -> EscalationSettings | None:
     approvers = pick("approvers")
     if not approvers:
         return None
+    ladder = pick("ladder") or ()
     return EscalationSettings(
-        approvers=approvers, quorum=pick("quorum") or 1,
+        approvers=_expand(approvers, groups), quorum=pick("quorum") or 1,
         timeout_seconds=pick("timeout") or DEFAULT_TIMEOUT_SECONDS,
         on_timeout=pick("on_timeout") or "deny",
+        reminders_seconds=pick("reminders") or (),
+        ladder=tuple(LadderTier(after_seconds=step.after,
+                                approvers=_expand(step.approvers, groups))
+                     for step in ladder),
+        severity=pick("severity"),
     )
+
+
+def _merged_groups(policy_set: PolicySet,
+                   problems: list[PolicyProblem]) -> dict[str, tuple[str, ...]]:
+    groups: dict[str, tuple[str, ...]] = {}
+    for loaded in policy_set.files:
+        for name, members in loaded.policy.groups.items():
+            if name in groups and groups[name] != members:
+                problems.append(PolicyProblem(
+                    loaded.name, loaded.line_of(("groups", name)), f"groups.{name}",
+                    "group defined differently in another file"))
+            groups.setdefault(name, members)
+    return groups
 
 
 def _compile_rate_limits(loaded: LoadedFile, notes: list[PolicyProblem]) -> tuple[RateLimit, ...]:
@@ -388,7 +433,8 @@ def _shadowed_rules(files: tuple[CompiledFile, ...],
 
 
 def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
-                  problems: list[PolicyProblem], notes: list[PolicyProblem]) -> CompiledFile:
+                  groups: Mapping[str, tuple[str, ...]], problems: list[PolicyProblem],
+                  notes: list[PolicyProblem]) -> CompiledFile:
     stem = loaded.name.rsplit(".", 1)[0]
     rules: list[CompiledRule] = []
     for effect in PRECEDENCE:
@@ -403,12 +449,20 @@ def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
 
             escalation = None
             if effect is Effect.ESCALATE:
-                escalation = _escalation_or_none(spec, loaded.policy.escalation, defaults)
-                if escalation is None:
-                    problem("escalate rule has no approvers (set approvers on the rule, in the "
-                            "file's escalation: section, or in a defaults file)")
+                try:
+                    escalation = _escalation_or_none(spec, loaded.policy.escalation, defaults,
+                                                     groups=groups)
+                except UnknownGroup as exc:
+                    problem(f"unknown approver group {exc.args[0]!r} (define it under groups:)")
+                else:
+                    if escalation is None:
+                        problem("escalate rule has no approvers (set approvers on the rule, in "
+                                "the file's escalation: section, or in a defaults file)")
+                    elif escalation.on_timeout == "escalate" and not escalation.ladder:
+                        problem("on_timeout: escalate needs a ladder to escalate to")
             elif _has_escalation_fields(spec):
-                problem("approvers, quorum, timeout and on_timeout belong to escalate rules")
+                problem("escalation settings (approvers, quorum, timeout, on_timeout, "
+                        "reminders, ladder, severity) belong to escalate rules")
             conditions: dict[str, Condition | None] = {}
             for kind in ("when", "condition", "unless"):
                 source = getattr(spec, kind)

@@ -34,18 +34,52 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class LadderStep(_Strict):
+    """After `after` without a decision, these approvers are added (and may decide)."""
+
+    after: float
+    approvers: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
 class EscalationFields(_Strict):
-    """Who decides an escalated action, and how long they have."""
+    """Who decides an escalated action, how long they have, and who is added meanwhile."""
 
     approvers: tuple[str, ...] | None = None
     quorum: int | None = Field(default=None, ge=1, le=50)
     timeout: float | None = None
-    on_timeout: Literal["deny", "approve"] | None = None
+    on_timeout: Literal["deny", "approve", "escalate"] | None = None
+    """`escalate`: at the deadline, add the next ladder tier and wait another `timeout`."""
+    reminders: tuple[float, ...] | None = None
+    """Times after the escalation at which pending approvers are reminded."""
+    ladder: tuple[LadderStep, ...] | None = None
+    severity: Literal["low", "medium", "high", "critical"] | None = None
 
     @field_validator("timeout", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float | None:
         return None if value is None else parse_duration(value)
+
+    @field_validator("reminders", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> tuple[float, ...] | None:
+        if value is None:
+            return None
+        if not isinstance(value, list | tuple):
+            raise ValueError("reminders is a list of durations, e.g. [1h, 4h]")
+        return tuple(sorted(parse_duration(v) for v in value))
+
+    @field_validator("ladder")
+    @classmethod
+    def _ordered_ladder(cls, value: tuple[LadderStep, ...] | None
+                        ) -> tuple[LadderStep, ...] | None:
+        if value is not None and [s.after for s in value] != sorted(s.after for s in value):
+            raise ValueError("ladder steps must be in increasing `after` order")
+        return value
 
     @field_validator("approvers")
     @classmethod
@@ -68,7 +102,6 @@ class RuleSpec(EscalationFields):
     """CEL: the rule does not apply if this is true."""
     condition: str | None = Field(default=None, max_length=4000)
     """The toolkit's form of `when` (parameters are also top-level names)."""
-    severity: Literal["low", "medium", "high", "critical"] | None = None
 
     @model_validator(mode="after")
     def _one_condition_form(self) -> RuleSpec:
@@ -154,6 +187,8 @@ class PolicyFile(_Strict):
     permissions: Permissions = Field(default_factory=Permissions)
     escalation: EscalationFields = Field(default_factory=EscalationFields)
     """Defaults for this file's escalate rules (in a file without target: for every file)."""
+    groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """Named approver groups, usable anywhere as `group:<name>`."""
     audit: AuditSection = Field(default_factory=AuditSection)
     rate_limits: dict[str, int] = Field(default_factory=dict)
     trust: TrustSection = Field(default_factory=TrustSection)

@@ -59,3 +59,65 @@ async def test_on_timeout_approve_runs_the_durable_tool_after_the_deadline(
     assert calls == [{"amount": 3}]
     rows = await gov_skipping.audit.for_workflow(outcome.workflow_id)
     assert "approval_timed_out" in [r.event_type for r in rows]
+
+
+async def test_reminders_and_ladder_tiers_fall_due_on_durable_timers(
+    gov_skipping: Harness, time_skipping: WorkflowEnvironment
+) -> None:
+    key = await gov_skipping.new_agent()
+    request_id = f"ladder-{key.agent_id}"
+    workflow_id = f"action-{request_id}"
+    task = asyncio.create_task(gov_skipping.proctor.execute(
+        key, "vendor_payment", {"amount": 10}, handler=lambda params: "paid",
+        request_id=request_id))
+    await gov_skipping.wait_for_stage(workflow_id, "awaiting_approval")
+
+    await time_skipping.sleep(timedelta(hours=2, minutes=30))
+    await gov_skipping.proctor.decide(workflow_id, "dave@example.com", approve=True)
+    early = await gov_skipping.wait_until(workflow_id, lambda p: len(p.votes) == 1)
+    assert early.votes[0].reason == "not an authorised approver for this rule"
+    assert early.pending is not None
+    assert early.pending.approvers == ("alice@example.com",)
+
+    await time_skipping.sleep(timedelta(hours=1))
+    joined = await gov_skipping.proctor.progress(workflow_id)
+    assert joined.pending is not None
+    assert joined.pending.approvers == ("alice@example.com", "dave@example.com",
+                                        "erin@example.com")
+    await gov_skipping.proctor.decide(workflow_id, "dave@example.com", approve=True)
+    outcome = await asyncio.wait_for(task, 30)
+
+    assert outcome.status is ActionStatus.COMPLETED
+    rows = await gov_skipping.audit.for_workflow(workflow_id)
+    assert [r.event_type for r in rows] == [
+        "decided", "escalated", "reminder", "reminder", "vote", "ladder_step", "vote",
+        "trust_changed", "outcome"]
+    assert '"pending_approvers":["alice@example.com"]' in rows[2].payload
+    assert '"added":["dave@example.com","erin@example.com"]' in rows[5].payload
+    assert outcome.decision.escalation is not None
+    assert outcome.decision.escalation.severity == "high"
+
+
+async def test_on_timeout_escalate_moves_up_the_ladder_then_times_out(
+    gov_skipping: Harness, time_skipping: WorkflowEnvironment
+) -> None:
+    key = await gov_skipping.new_agent()
+    request_id = f"night-{key.agent_id}"
+    workflow_id = f"action-{request_id}"
+    task = asyncio.create_task(gov_skipping.proctor.execute(
+        key, "night_payment", {}, handler=lambda params: "paid", request_id=request_id))
+    await gov_skipping.wait_for_stage(workflow_id, "awaiting_approval")
+
+    await time_skipping.sleep(timedelta(hours=2, minutes=5))
+    escalated = await gov_skipping.proctor.progress(workflow_id)
+    assert escalated.pending is not None
+    assert escalated.pending.approvers == ("alice@example.com", "carol@example.com")
+    await time_skipping.sleep(timedelta(hours=2))
+    outcome = await asyncio.wait_for(task, 30)
+
+    assert outcome.status is ActionStatus.TIMED_OUT
+    rows = await gov_skipping.audit.for_workflow(workflow_id)
+    assert [r.event_type for r in rows] == [
+        "decided", "escalated", "ladder_step", "approval_timed_out", "trust_changed",
+        "outcome"]
+    assert '"cause":"timeout"' in rows[2].payload

@@ -113,6 +113,32 @@ async def rate_limited(gov: Harness, env: WorkflowEnvironment) -> str:
     return last
 
 
+async def ladder(gov: Harness, env: WorkflowEnvironment) -> str:
+    key = await gov.new_agent()
+    request_id = f"ladder-{key.agent_id}"
+    task = asyncio.create_task(gov.proctor.execute(key, "vendor_payment", {"amount": 1},
+                                                   handler=lambda p: "paid",
+                                                   request_id=request_id))
+    await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
+    await env.sleep(timedelta(hours=3, minutes=30))
+    await gov.proctor.decide(f"action-{request_id}", "erin@example.com", approve=True)
+    await task
+    return f"action-{request_id}"
+
+
+async def ladder_timeout(gov: Harness, env: WorkflowEnvironment) -> str:
+    key = await gov.new_agent()
+    request_id = f"night-{key.agent_id}"
+    task = asyncio.create_task(gov.proctor.execute(key, "night_payment", {},
+                                                   handler=lambda p: None,
+                                                   request_id=request_id))
+    await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
+    await env.sleep(timedelta(hours=2, minutes=5))
+    await env.sleep(timedelta(hours=2))
+    await task
+    return f"action-{request_id}"
+
+
 async def durable_tool(gov: Harness, env: WorkflowEnvironment) -> str:
     key = await gov.new_agent()
     agent = Client(gov.proctor.temporal, task_queue=gov.task_queue)
@@ -131,7 +157,9 @@ DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
     "quorum": quorum, "durable_tool": durable_tool, "rate_limited": rate_limited,
     "rate_admitted": rate_admitted,
 }
-TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {"timed_out": timed_out}
+TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {
+    "timed_out": timed_out, "ladder": ladder, "ladder_timeout": ladder_timeout,
+}
 
 
 async def record(env: WorkflowEnvironment, dsn: str, scenarios: dict[str, Scenario]) -> None:
@@ -166,11 +194,13 @@ async def main(only: set[str]) -> None:
                 dev_server_existing_path=str(BIN / "temporal"),
             ) as env:
                 await record(env, dsn, chosen(DEV_SERVER_SCENARIOS))
-            async with await WorkflowEnvironment.start_time_skipping(
-                data_converter=pydantic_data_converter,
-                test_server_existing_path=str(BIN / "temporal-test-server"),
-            ) as env:
-                await record(env, dsn, chosen(TIME_SKIPPING_SCENARIOS))
+            # One time-skipping server per scenario: its clock is global state.
+            for name, scenario in chosen(TIME_SKIPPING_SCENARIOS).items():
+                async with await WorkflowEnvironment.start_time_skipping(
+                    data_converter=pydantic_data_converter,
+                    test_server_existing_path=str(BIN / "temporal-test-server"),
+                ) as env:
+                    await record(env, dsn, {name: scenario})
         finally:
             server.cleanup()
 

@@ -22,7 +22,8 @@ from workflows.governed_action import GovernedActionWorkflow
 
 HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
 PATHS = {"allowed", "denied", "identity_refused", "handler_failed", "approved", "rejected",
-         "quorum", "timed_out", "durable_tool", "rate_admitted", "rate_limited"}
+         "quorum", "timed_out", "durable_tool", "rate_admitted", "rate_limited",
+         "ladder", "ladder_timeout"}
 
 
 def load(path: Path) -> WorkflowHistory:
