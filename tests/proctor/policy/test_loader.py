@@ -78,3 +78,20 @@ def test_directory_collects_problems_from_every_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy_dir(tmp_path)
     assert [p.file for p in caught.value.problems] == ["a.yaml", "b.yml"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("permissions: {allow: [123]}\n", "permissions.allow.0"),
+    ("permissions: {deny: ['read:(x|y)']}\n", "is not an action pattern"),
+    ("permissions: {deny: ['read:.+']}\n", "is not an action pattern"),
+    ("groups: {leads: [a@x.io]}\npermissions:\n  escalate:\n"
+     "    - {action: a, approvers: ['group:nobody']}\n", "unknown approver group 'group:nobody'"),
+    ("permissions:\n  escalate:\n    - {action: a, approvers: [x@y.io], on_timeout: escalate}\n",
+     "on_timeout: escalate needs a ladder"),
+    ("permissions:\n  escalate:\n    - action: a\n      approvers: [x@y.io]\n      ladder:\n"
+     "        - {after: 2h, approvers: [b@y.io]}\n        - {after: 1h, approvers: [c@y.io]}\n",
+     "increasing `after` order"),
+    ("permissions: {allow: [{action: a, severity: high}]}\n", "belong to escalate rules"),
+])
+def test_bad_input_is_a_clear_error(text: str, words: str) -> None:
+    assert any(words in p for p in problems(text)), problems(text)
