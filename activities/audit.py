@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 
 from proctor.audit.store import (
     AuditLog,
+    Connection,
     IdempotencyConflict,
     append_locked,
     existing_receipt,
@@ -33,6 +34,29 @@ class AuditActivities:
         except _PERMANENT as exc:
             raise ApplicationError(f"audit append refused: {exc}", non_retryable=True) from exc
 
+    async def _apply_trust(self, conn: Connection, record: OutcomeRecord) -> None:
+        """The trust change and its audit rows, inside the outcome's transaction."""
+        change = record.trust
+        assert change is not None
+        update = await adjust_trust(conn, change)
+        if update is None:
+            return
+
+        def event(suffix: str, event_type: str, payload: dict[str, object]) -> AuditEvent:
+            return AuditEvent(
+                idempotency_key=f"{record.event.idempotency_key}:{suffix}",
+                event_type=event_type, workflow_id=record.event.workflow_id,
+                agent_id=change.agent_id, action=record.event.action, actor="proctor",
+                payload=payload)
+
+        await append_locked(conn, event("trust", "trust_changed", {
+            "old_score": update.old_score, "new_score": update.new_score,
+            "delta": change.delta, "cause": change.cause,
+            "autonomy_blocked": update.autonomy_blocked}))
+        if update.suspended:
+            await append_locked(conn, event("suspended", "agent_suspended", {
+                "reason": "trust score reached 0", "cause": change.cause}))
+
     @activity.defn(name=RECORD_OUTCOME)
     async def record_outcome(self, record: OutcomeRecord) -> AuditReceipt:
         """The outcome row and the trust change commit together, or neither does."""
@@ -43,18 +67,7 @@ class AuditActivities:
                 if found is not None:
                     return found
                 if record.trust is not None:
-                    scores = await adjust_trust(conn, record.trust.agent_id, record.trust.delta)
-                    if scores is not None:
-                        await append_locked(conn, AuditEvent(
-                            idempotency_key=f"{record.event.idempotency_key}:trust",
-                            event_type="trust_changed",
-                            workflow_id=record.event.workflow_id,
-                            agent_id=record.trust.agent_id,
-                            action=record.event.action,
-                            actor="proctor",
-                            payload={"old_score": scores[0], "new_score": scores[1],
-                                     "delta": record.trust.delta, "cause": record.trust.cause},
-                        ))
+                    await self._apply_trust(conn, record)
                 return await append_locked(conn, record.event)
         except _PERMANENT as exc:
             raise ApplicationError(f"audit append refused: {exc}", non_retryable=True) from exc

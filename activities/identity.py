@@ -2,48 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio import activity
 
 from proctor.canonical import digest
 from proctor.contract import VERIFY_IDENTITY
-from proctor.models import ActionRequest, AgentStatus, IdentityVerdict
+from proctor.models import ActionRequest, AgentInfo, AgentStatus, IdentityVerdict
+from proctor.policy import PolicyEngine
 from proctor.signing import AgentKeyError, verify_request
 from proctor.stores.agents import AgentStore
 from proctor.stores.nonces import NonceStore
 
 
 class IdentityActivities:
-    def __init__(self, agents: AgentStore, nonces: NonceStore, window_seconds: float) -> None:
+    def __init__(self, agents: AgentStore, nonces: NonceStore, window_seconds: float,
+                 policy: Callable[[], PolicyEngine]) -> None:
+        """`policy` gives the trust settings a refusal is charged by."""
         self.agents = agents
         self.nonces = nonces
         self.window_seconds = window_seconds
+        self.policy = policy
 
     @activity.defn(name=VERIFY_IDENTITY)
     async def verify_identity(self, request: ActionRequest) -> IdentityVerdict:
         request_digest = digest(request.signing_payload())
-
-        def refuse(code: str, detail: str) -> IdentityVerdict:
-            activity.logger.warning("identity refused for %s: %s", request.agent_id, code)
-            return IdentityVerdict(verified=False, refusal=code, detail=detail,
-                                   request_digest=request_digest)
-
         record = await self.agents.get(request.agent_id)
         if record is None:
-            return refuse("unknown_agent", f"agent {request.agent_id!r} is not registered")
-        if record.info.status is not AgentStatus.ACTIVE:
-            return refuse(f"{record.info.status.value}_agent",
-                          f"agent {request.agent_id!r} is {record.info.status.value}")
+            return self._refuse(request, request_digest, None, "unknown_agent",
+                                f"agent {request.agent_id!r} is not registered")
+        agent = record.info
+
+        def refuse(code: str, detail: str) -> IdentityVerdict:
+            return self._refuse(request, request_digest, agent, code, detail)
+
+        if agent.status is not AgentStatus.ACTIVE:
+            return refuse(f"{agent.status.value}_agent",
+                          f"agent {request.agent_id!r} is {agent.status.value}")
         if not request.signature:
             return refuse("missing_signature", "the request carries no signature")
+        # Judge at receipt (when the workflow first asked), not at this attempt: a retry
+        # after a database outage must not turn a fresh request stale or an old key invalid.
+        received_at = activity.info().scheduled_time
         try:
-            valid = verify_request(request, record.public_key_pem)
+            valid = any(verify_request(request, pem)
+                        for pem in record.keys_valid_at(received_at))
         except AgentKeyError as exc:
             return refuse("unusable_key", str(exc))
         if not valid:
-            return refuse("bad_signature", "the signature does not match the request and key")
-        # Judge freshness at receipt (when the workflow first asked), not at this attempt:
-        # a retry after a database outage must not turn a fresh request stale.
-        received_at = activity.info().scheduled_time
+            return refuse("bad_signature", "the signature does not match the request and any "
+                                           "key valid for this agent")
         skew = abs((received_at - request.requested_at).total_seconds())
         if skew > self.window_seconds:
             return refuse("stale_request",
@@ -51,4 +59,13 @@ class IdentityActivities:
                           f"(window ±{self.window_seconds:.0f}s)")
         if not await self.nonces.claim(request.agent_id, request.nonce, request.request_id):
             return refuse("replayed_nonce", "this nonce was already used by another request")
-        return IdentityVerdict(verified=True, agent=record.info, request_digest=request_digest)
+        return IdentityVerdict(verified=True, agent=agent, request_digest=request_digest)
+
+    def _refuse(self, request: ActionRequest, request_digest: str, agent: AgentInfo | None,
+                code: str, detail: str) -> IdentityVerdict:
+        activity.logger.warning("identity refused for %s: %s", request.agent_id, code)
+        return IdentityVerdict(
+            verified=False, agent=agent, refusal=code, detail=detail,
+            request_digest=request_digest,
+            trust=self.policy().trust_policy(agent) if agent is not None else None,
+        )

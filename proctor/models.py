@@ -105,11 +105,29 @@ class AgentInfo(Frozen):
     owner: str
     trust_score: float
     status: AgentStatus
+    autonomy_blocked: bool = False
+    """Fell below a policy's minimum score and has not yet climbed back to its recovery
+    threshold: what would be allowed is escalated (or denied) meanwhile."""
+
+
+class TrustPolicy(Frozen):
+    """The trust settings in force for one agent, resolved from its policy files."""
+
+    success: float = 1.0
+    failure: float = -5.0
+    refused_request: float = -10.0
+    rejected: float = -3.0
+    timed_out: float = -1.0
+    minimum_score: float | None = None
+    recovery_threshold: float | None = None
 
 
 class IdentityVerdict(Frozen):
     verified: bool
     agent: AgentInfo | None = None
+    """Set for a verified request, and for a refused one whose agent is registered."""
+    trust: TrustPolicy | None = None
+    """The agent's trust settings, to charge a refusal (None: unknown agent)."""
     refusal: str | None = None
     """Machine-readable refusal code: unknown_agent, revoked_agent, bad_signature, …"""
     detail: str | None = None
@@ -167,6 +185,8 @@ class Decision(Frozen):
     reason: str
     escalation: EscalationSettings | None = None
     rate_limits: tuple[RateLimit, ...] = ()
+    trust: TrustPolicy | None = None
+    """None in decisions recorded before trust settings existed: the defaults apply."""
 
 
 class PolicyQuery(Frozen):
@@ -216,6 +236,8 @@ class TrustChange(Frozen):
     agent_id: str
     delta: float
     cause: str
+    minimum_score: float | None = None
+    recovery_threshold: float | None = None
 
 
 class OutcomeRecord(Frozen):

@@ -35,7 +35,8 @@ def build_worker(
     task_queue: str, signature_window_seconds: float = 300.0,
 ) -> Worker:
     """One worker for everything on the Proctor task queue; dependencies built once here."""
-    identity = IdentityActivities(AgentStore(pool), NonceStore(pool), signature_window_seconds)
+    identity = IdentityActivities(AgentStore(pool), NonceStore(pool), signature_window_seconds,
+                                  policy)
     audit = AuditActivities(AuditLog(pool))
     policies = PolicyActivities(policy)
     rates = RateActivities(RateStore(pool))

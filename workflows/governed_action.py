@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
         TrustChange,
         Vote,
     )
-    from proctor.trust import outcome_delta
+    from proctor.trust import outcome_delta, trust_change
 
 # Steps backed by Postgres may wait out an outage; never execute without their rows.
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
@@ -114,7 +114,12 @@ class GovernedActionWorkflow:
                 "refusal": verdict.refusal, "detail": verdict.detail,
                 "request_digest": verdict.request_digest,
             })
-            return await self._finish(request, None, decision, ActionStatus.DENIED)
+            charge = None
+            if verdict.agent is not None and verdict.trust is not None:
+                charge = trust_change(verdict.agent.agent_id, verdict.trust.refused_request,
+                                      f"request refused: {verdict.refusal}", verdict.trust)
+            return await self._finish(request, None, decision, ActionStatus.DENIED,
+                                      trust=charge)
 
         agent = verdict.agent
         decision = await workflow.execute_local_activity(
@@ -356,12 +361,15 @@ class GovernedActionWorkflow:
     async def _finish(
         self, request: ActionRequest, agent: AgentInfo | None, decision: Decision,
         status: ActionStatus, *, result: object = None, error: str | None = None,
+        trust: TrustChange | None = None,
     ) -> Outcome:
+        """Record the outcome and its trust change (the outcome's weight for a verified agent,
+        or the `trust` given), answer waiting handlers, and close."""
         self._final_status = status
         self._permission_known = True
-        delta = outcome_delta(status) if agent is not None else None
-        trust = (TrustChange(agent_id=agent.agent_id, delta=delta, cause=f"action {status.value}")
-                 if agent is not None and delta is not None else None)
+        if agent is not None:
+            trust = trust_change(agent.agent_id, outcome_delta(status, decision.trust),
+                                 f"action {status.value}", decision.trust)
         receipt = await workflow.execute_activity(
             RECORD_OUTCOME,
             OutcomeRecord(event=self._event(request, "outcome", "outcome", {

@@ -24,6 +24,7 @@ from proctor.models import (
     LadderTier,
     PolicyQuery,
     RateLimit,
+    TrustPolicy,
 )
 from proctor.policy.conditions import (
     Condition,
@@ -134,9 +135,15 @@ class RuleIndex:
 @dataclass(frozen=True)
 class TrustGate:
     minimum_score: float
+    recovery_threshold: float
     below_minimum: Literal["escalate", "deny"]
     file: str
     escalation: EscalationSettings | None
+
+    def holds_back(self, agent: AgentInfo) -> bool:
+        """Below the minimum, or not yet back at the recovery threshold after falling."""
+        return agent.trust_score < self.minimum_score or (
+            agent.autonomy_blocked and agent.trust_score < self.recovery_threshold)
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,7 @@ class AgentView:
     files: tuple[CompiledFile, ...]
     trust: TrustGate | None
     rate_limits: tuple[RateLimit, ...]
+    trust_policy: TrustPolicy
 
 
 @dataclass(frozen=True)
@@ -225,11 +233,15 @@ class PolicyEngine:
             effect=rule.effect, rule_id=rule.rule_id, policy_file=rule.file,
             policy_version=self.version, reason=rule.reason, escalation=rule.escalation,
             rate_limits=() if rule.effect is Effect.DENY else view.rate_limits,
+            trust=view.trust_policy,
         )
         gate = view.trust
-        if rule.effect is Effect.ALLOW and gate and agent.trust_score < gate.minimum_score:
+        if rule.effect is Effect.ALLOW and gate and gate.holds_back(agent):
             reason = (f"trust score {agent.trust_score:g} is below the minimum "
-                      f"{gate.minimum_score:g} set in {gate.file}")
+                      f"{gate.minimum_score:g} set in {gate.file}"
+                      if agent.trust_score < gate.minimum_score else
+                      f"trust score {agent.trust_score:g} has not yet recovered to "
+                      f"{gate.recovery_threshold:g} (set in {gate.file})")
             if gate.below_minimum == "escalate" and gate.escalation is not None:
                 return decision.model_copy(update={
                     "effect": Effect.ESCALATE, "rule_id": "trust-minimum",
@@ -240,9 +252,14 @@ class PolicyEngine:
                 "reason": reason, "escalation": None, "rate_limits": ()})
         return decision
 
+    def trust_policy(self, agent: AgentInfo) -> TrustPolicy:
+        """The trust weights and thresholds in force for this agent."""
+        return self._view(agent).trust_policy
+
     def _default_deny(self, query: PolicyQuery) -> Decision:
         return Decision(
             effect=Effect.DENY, rule_id="default-deny", policy_version=self.version,
+            trust=self._view(query.agent).trust_policy,
             reason=f"no rule allows {query.action!r} for agent {query.agent.agent_id!r} "
                    f"(role {query.agent.role!r})",
         )
@@ -257,7 +274,9 @@ class PolicyEngine:
             indexes = {effect: RuleIndex.build(r for f in files for r in f.rules
                                                if r.effect is effect) for effect in PRECEDENCE}
             limits = tuple(limit for f in files for limit in f.rate_limits)
-            view = self._views[key] = AgentView(indexes, files, self._trust_gate(files), limits)
+            gate = self._trust_gate(files)
+            view = self._views[key] = AgentView(indexes, files, gate, limits,
+                                                _trust_policy(files, gate))
         return view
 
     def _trust_gate(self, files: tuple[CompiledFile, ...]) -> TrustGate | None:
@@ -268,13 +287,29 @@ class PolicyEngine:
             return None
         minimum, strictest = max(gates, key=lambda g: g[0] or 0.0)
         assert minimum is not None
+        recovery = max([minimum] + [f.policy.trust.recovery_threshold for f in files
+                                    if f.policy.trust.recovery_threshold is not None])
         try:
             settings = _escalation_or_none(strictest.policy.escalation, self._defaults,
                                            groups=self._groups)
         except UnknownGroup:
             settings = None  # reported when the file's rules compiled
-        return TrustGate(minimum, strictest.policy.trust.below_minimum, strictest.name,
-                         settings)
+        return TrustGate(minimum, recovery, strictest.policy.trust.below_minimum,
+                         strictest.name, settings)
+
+
+def _trust_policy(files: tuple[CompiledFile, ...], gate: TrustGate | None) -> TrustPolicy:
+    """Weights from the most specific file that sets each (targeted files before defaults)."""
+    ordered = sorted(files, key=lambda f: f.policy.is_default)
+    weights: dict[str, float] = {}
+    for compiled in ordered:
+        for name, value in compiled.policy.trust.weights.model_dump().items():
+            if value is not None:
+                weights.setdefault(name, value)
+    thresholds: dict[str, float] = ({"minimum_score": gate.minimum_score,
+                                     "recovery_threshold": gate.recovery_threshold}
+                                    if gate else {})
+    return TrustPolicy(**weights, **thresholds)
 
 
 def _context(query: PolicyQuery, at: datetime | None) -> dict[str, Any]:
@@ -387,9 +422,6 @@ def _pending_notes(loaded: LoadedFile, notes: list[PolicyProblem]) -> None:
     pending = []
     if "audit" in policy.model_fields_set:
         pending.append(("audit", "audit redaction and retention are not applied yet"))
-    if policy.trust.recovery_threshold is not None:
-        pending.append(("trust.recovery_threshold",
-                        "suspension and recovery are not applied yet"))
     for field_path, message in pending:
         path = tuple(field_path.split("."))
         notes.append(PolicyProblem(loaded.name, loaded.line_of(path), field_path, message))

@@ -149,11 +149,23 @@ class AuditSection(_Strict):
     sensitive_fields: tuple[str, ...] = ()
 
 
+class TrustWeights(_Strict):
+    """How much each kind of event moves the score (defaults: +1, -5, -10, -3, -1)."""
+
+    success: float | None = Field(default=None, ge=0, le=100)
+    failure: float | None = Field(default=None, ge=-100, le=0)
+    refused_request: float | None = Field(default=None, ge=-100, le=0)
+    rejected: float | None = Field(default=None, ge=-100, le=0)
+    timed_out: float | None = Field(default=None, ge=-100, le=0)
+
+
 class TrustSection(_Strict):
     minimum_score: float | None = Field(default=None, ge=0, le=100)
     """Below it, actions this file would allow are escalated (or denied)."""
     recovery_threshold: float | None = Field(default=None, ge=0, le=100)
+    """Once below the minimum, the score needed before autonomous actions resume."""
     below_minimum: Literal["escalate", "deny"] = "escalate"
+    weights: TrustWeights = Field(default_factory=TrustWeights)
 
     @model_validator(mode="after")
     def _ordered(self) -> TrustSection:

@@ -212,7 +212,10 @@ async def test_tampered_requests_are_refused_and_audited(gov: Harness, tamper: A
     assert outcome.status is ActionStatus.DENIED
     assert outcome.decision.rule_id == f"identity:{refusal}"
     assert handler.calls == []
-    assert await events(gov, request.workflow_id) == ["identity_refused", "outcome"]
+    assert await events(gov, request.workflow_id) == [
+        "identity_refused", "trust_changed", "outcome"]
+    agent = await AgentStore(gov.pool).get(key.agent_id)
+    assert agent is not None and agent.info.trust_score == 90  # a refusal costs 10
 
 
 async def test_signature_by_another_agents_key_is_refused(gov: Harness) -> None:
