@@ -174,3 +174,28 @@ def test_request_time_is_usable_as_a_timestamp() -> None:
     query = PolicyQuery(agent=agent(), action="x", params={},
                         requested_at=datetime(2026, 11, 23, 11, tzinfo=UTC))
     assert policy.decide(query, at=NOON).effect is Effect.ALLOW
+
+
+def test_autonomy_blocked_agents_wait_for_the_recovery_threshold() -> None:
+    policy = engine("escalation: {approvers: [boss@x.io]}\n"
+                    "trust: {minimum_score: 70, recovery_threshold: 80}\n"
+                    "permissions: {allow: ['*']}\n")
+    recovering = agent(trust=75).model_copy(update={"autonomy_blocked": True})
+    decision = decide(policy, "x", who=recovering)
+    assert (decision.effect, decision.rule_id) == (Effect.ESCALATE, "trust-minimum")
+    assert "has not yet recovered to 80" in decision.reason
+    assert decide(policy, "x", who=agent(trust=75)).effect is Effect.ALLOW
+    recovered = agent(trust=80).model_copy(update={"autonomy_blocked": True})
+    assert decide(policy, "x", who=recovered).effect is Effect.ALLOW
+    assert decision.trust is not None
+    assert (decision.trust.minimum_score, decision.trust.recovery_threshold) == (70, 80)
+
+
+def test_trust_weights_come_from_the_most_specific_file() -> None:
+    files = (parse_policy_text(b"trust: {weights: {success: 2, failure: -1}}\n"
+                               b"permissions: {allow: [x]}\n", "defaults.yaml"),
+             parse_policy_text(b"agent: a1\ntrust: {weights: {failure: -20}}\n", "a1.yaml"))
+    policy = PolicyEngine(PolicySet(files, "v"))
+    weights = decide(policy, "x").trust
+    assert weights is not None
+    assert (weights.success, weights.failure, weights.refused_request) == (2, -20, -10)
