@@ -33,6 +33,8 @@ class ProctorSettings(BaseSettings):
         validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "PROCTOR_TEMPORAL_NAMESPACE"),
     )
     task_queue: str = "proctor"
+    initial_trust: float = Field(default=100.0, ge=0, le=100)
+    """The trust score of a newly registered agent."""
     signature_window_seconds: float = Field(default=300.0, gt=0)
     """How far a request's timestamp may be from the worker's clock, either way."""
     temporal_port: int = 7233

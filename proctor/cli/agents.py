@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from proctor.cli.common import database, fail, run_async
-from proctor.models import AgentStatus
-from proctor.signing import AgentKey
+from proctor.audit.store import AuditLog
+from proctor.canonical import sha256_hex
+from proctor.cli.common import database, fail, run_async, settings
+from proctor.models import AgentStatus, AuditEvent
+from proctor.policy.schema import parse_duration
+from proctor.signing import AgentKey, load_public_key
 from proctor.stores.agents import AgentStore, validate_registration
 
 
@@ -43,10 +48,12 @@ async def create(agent_id: str, role: str, owner: str, key_out: Path, algorithm:
         async with database() as pool:
             info = await AgentStore(pool).register(
                 agent_id, role=role, owner=owner, public_key_pem=key.public_key_pem,
-                display_name=display_name)
+                display_name=display_name, trust_score=settings().initial_trust)
     except BaseException:
         key_out.unlink(missing_ok=True)
         raise
+    await _audit_admin(info.agent_id, "agent_registered", {"role": role, "owner": owner,
+                                                           "algorithm": algorithm})
     click.echo(f"created agent {info.agent_id} (role {info.role}, owner {info.owner}, "
                f"{algorithm}); private key written to {key_out} (mode 0600)")
 
@@ -64,11 +71,131 @@ async def list_agents() -> None:
                    f"role {a.role}  owner {a.owner}")
 
 
-@agent_group.command("revoke")
+@agent_group.command("register")
+@click.argument("agent_id")
+@click.option("--role", required=True)
+@click.option("--owner", required=True)
+@click.option("--public-key", "public_key", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM public key (RSA >= 2048 bits or Ed25519), e.g. an existing identity.")
+@click.option("--name", "display_name")
+@run_async
+async def register(agent_id: str, role: str, owner: str, public_key: Path,
+                   display_name: str | None) -> None:
+    """Register AGENT_ID with a public key it already has (the private key stays with it)."""
+    pem = _read_public_key(public_key)
+    async with database() as pool:
+        info = await AgentStore(pool).register(agent_id, role=role, owner=owner,
+                                               public_key_pem=pem, display_name=display_name,
+                                               trust_score=settings().initial_trust)
+    await _audit_admin(info.agent_id, "agent_registered", {"role": role, "owner": owner})
+    click.echo(f"registered agent {info.agent_id} (role {info.role}, owner {info.owner})")
+
+
+@agent_group.command("show")
 @click.argument("agent_id")
 @run_async
-async def revoke(agent_id: str) -> None:
-    """Refuse every further request from AGENT_ID."""
+async def show(agent_id: str) -> None:
+    """Identity, status, trust and keys of AGENT_ID (never a private key)."""
     async with database() as pool:
-        info = await AgentStore(pool).set_status(agent_id, AgentStatus.REVOKED)
+        record = await AgentStore(pool).get(agent_id)
+    if record is None:
+        fail(f"no agent {agent_id!r} (proctor agent list)")
+    info = record.info
+    click.echo(f"{info.agent_id}  ({info.display_name})\n  role {info.role}, owner "
+               f"{info.owner}\n  status {info.status.value}, trust {info.trust_score:g}"
+               f"{' (autonomy blocked until recovery)' if info.autonomy_blocked else ''}\n"
+               f"  key {record.key_algorithm} sha256:{_fingerprint(record.public_key_pem)}")
+    if record.previous_public_key_pem and record.previous_key_valid_until:
+        click.echo(f"  previous key sha256:{_fingerprint(record.previous_public_key_pem)} "
+                   f"valid until {record.previous_key_valid_until.isoformat()}")
+
+
+@agent_group.command("rotate-key")
+@click.argument("agent_id")
+@click.option("--key-out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the new private key (mode 0600).")
+@click.option("--algorithm", type=click.Choice(["ed25519", "rsa-2048"]), default="ed25519",
+              show_default=True)
+@click.option("--grace", default="24h", show_default=True,
+              help="How long the old key stays valid (e.g. 1h, 7d; 0s: refuse it at once).")
+@run_async
+async def rotate_key(agent_id: str, key_out: Path, algorithm: str, grace: str) -> None:
+    """A new key pair for AGENT_ID; the old key keeps working for the grace period."""
+    period = timedelta(seconds=_grace_seconds(grace))
+    if key_out.exists():
+        fail(f"{key_out} exists: choose another --key-out (keys are never overwritten)")
+    key = AgentKey.generate(agent_id, algorithm)  # type: ignore[arg-type]
+    passphrase = os.environ.get("PROCTOR_KEY_PASSPHRASE")
+    key.save(key_out, passphrase=passphrase.encode() if passphrase else None)
+    try:
+        async with database() as pool:
+            record = await AgentStore(pool).rotate_key(agent_id, key.public_key_pem, period)
+    except BaseException:
+        key_out.unlink(missing_ok=True)
+        raise
+    await _audit_admin(agent_id, "key_rotated", {
+        "new_key": _fingerprint(record.public_key_pem),
+        "previous_key": _fingerprint(record.previous_public_key_pem or ""),
+        "previous_valid_until": (record.previous_key_valid_until.isoformat()
+                                 if record.previous_key_valid_until else None)})
+    click.echo(f"rotated the key of {agent_id}: new key in {key_out}; the old key is valid "
+               f"until {record.previous_key_valid_until}")
+
+
+@agent_group.command("suspend")
+@click.argument("agent_id")
+@click.option("--reason", required=True)
+@click.option("--as", "actor", required=True, help="Who suspends (kept in the audit log).")
+@run_async
+async def suspend(agent_id: str, reason: str, actor: str) -> None:
+    """Refuse every request from AGENT_ID until it is reinstated."""
+    await _set_status(agent_id, AgentStatus.SUSPENDED, reason, actor)
+
+
+@agent_group.command("revoke")
+@click.argument("agent_id")
+@click.option("--reason", default="revoked by an administrator", show_default=True)
+@click.option("--as", "actor", default="cli", show_default=True)
+@run_async
+async def revoke(agent_id: str, reason: str, actor: str) -> None:
+    """Refuse every further request from AGENT_ID, for good."""
+    await _set_status(agent_id, AgentStatus.REVOKED, reason, actor)
+
+
+async def _set_status(agent_id: str, status: AgentStatus, reason: str, actor: str) -> None:
+    async with database() as pool:
+        info = await AgentStore(pool).set_status(agent_id, status)
+    await _audit_admin(agent_id, f"agent_{status.value}", {"reason": reason}, actor=actor)
     click.echo(f"agent {info.agent_id} is {info.status.value}")
+
+
+async def _audit_admin(agent_id: str, event_type: str, payload: dict[str, object],
+                       actor: str = "cli") -> None:
+    """Administrative changes are audited like workflow steps (each its own key)."""
+    async with database() as pool:
+        await AuditLog(pool).append(AuditEvent(
+            idempotency_key=f"admin:{event_type}:{agent_id}:{uuid.uuid4().hex}",
+            event_type=event_type, agent_id=agent_id, actor=actor, payload=payload))
+
+
+def _fingerprint(pem: str) -> str:
+    return sha256_hex(pem.encode())[:16]
+
+
+def _grace_seconds(text: str) -> float:
+    if text.strip() in ("0", "0s"):
+        return 0.0
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grace") from exc
+
+
+def _read_public_key(path: Path) -> str:
+    try:
+        pem = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{path}: cannot read a PEM public key: {exc}")
+    load_public_key(pem)  # AgentKeyError (malformed, wrong type or size) → one clear line
+    return pem

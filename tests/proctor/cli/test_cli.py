@@ -256,3 +256,73 @@ async def test_policy_diff_backtests_a_change_over_the_audit_log(
     assert lines[0] == (f"{key.agent_id} read:orders {{'id': 1}}: allow (testers:allow:read:*) "
                         "-> deny (default-deny)")
     assert lines[-1].startswith("1 of 3 past requests change effect")
+
+
+def _write_public(path: Path, key: object) -> Path:
+    from cryptography.hazmat.primitives import serialization
+
+    path.write_bytes(key.public_key().public_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return path
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("garbage", "malformed public key PEM"),
+    ("rsa-1024", "RSA key of 1024 bits is too small"),
+    ("ec", "unsupported public key type"),
+])
+async def test_register_refuses_unusable_public_keys(
+    cli_env: dict[str, str], tmp_path: Path, pool: asyncpg.Pool, kind: str, message: str,
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    path = tmp_path / "pub.pem"
+    if kind == "garbage":
+        path.write_text("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n")
+    elif kind == "rsa-1024":
+        weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+        _write_public(path, weak)
+    else:
+        _write_public(path, ec.generate_private_key(ec.SECP256R1()))
+    agent_id = f"byok-{kind}"
+    done = await arun(["agent", "register", agent_id, "--role", "r", "--owner", "o@x.io",
+                       "--public-key", str(path)], cli_env, tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr and done.stderr.count("\n") == 1
+    assert await AgentStore(pool).get(agent_id) is None
+
+
+async def test_register_show_rotate_suspend(cli_env: dict[str, str], tmp_path: Path,
+                                            gov: Harness) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    env = {**cli_env, "PROCTOR_TASK_QUEUE": gov.task_queue}
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = _write_public(tmp_path / "toolkit-identity.pub", private)
+    agent_id = f"byok-{os.getpid()}"
+    done = await arun(["agent", "register", agent_id, "--role", "tester", "--owner",
+                       "o@example.com", "--public-key", str(public)], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    old = AgentKey(agent_id, private)
+    assert (await gov.proctor.execute(old, "read:x", {}, handler=lambda p: 1)).ok
+
+    rotated = await arun(["agent", "rotate-key", agent_id, "--key-out",
+                          str(tmp_path / "new.pem"), "--grace", "0s"], env, tmp_path)
+    assert rotated.returncode == 0, rotated.stderr
+    new = AgentKey.load(tmp_path / "new.pem")
+    refused = await gov.proctor.execute(old, "read:x", {}, handler=lambda p: 1)
+    assert refused.decision.rule_id == "identity:bad_signature"
+    assert (await gov.proctor.execute(new, "read:x", {}, handler=lambda p: 1)).ok
+
+    shown = await arun(["agent", "show", agent_id], env, tmp_path)
+    assert shown.returncode == 0 and "status active, trust 91" in shown.stdout
+    assert "previous key sha256:" in shown.stdout
+
+    suspended = await arun(["agent", "suspend", agent_id, "--reason", "investigating",
+                            "--as", "sec@example.com"], env, tmp_path)
+    assert suspended.returncode == 0, suspended.stderr
+    outcome = await gov.proctor.execute(new, "read:x", {}, handler=lambda p: 1)
+    assert outcome.decision.rule_id == "identity:suspended_agent"
+    events = [r.event_type for r in await gov.audit.recent_of_type("key_rotated", 1000)
+              if r.agent_id == agent_id]
+    assert events == ["key_rotated"]
