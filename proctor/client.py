@@ -35,9 +35,11 @@ from proctor.contract import (
     DECIDE_SIGNAL,
     GOVERNED_ACTION_WORKFLOW,
     PROGRESS_QUERY,
+    REINSTATEMENT_WORKFLOW,
     REPORT_RESULT_UPDATE,
     REQUEST_PERMISSION_UPDATE,
     STATUS_ATTRIBUTE,
+    reinstatement_workflow_id,
     tool_activity,
 )
 from proctor.models import (
@@ -51,6 +53,8 @@ from proctor.models import (
     Permission,
     PermissionRequest,
     Progress,
+    ReinstatementOutcome,
+    ReinstatementRequest,
     ToolCall,
     ToolResult,
     Vote,
@@ -238,9 +242,34 @@ class Client:
     def _handle(self, workflow_id: str) -> temporal_client.WorkflowHandle[Any, Outcome]:
         return self.temporal.get_workflow_handle(workflow_id, result_type=Outcome)
 
+    async def request_reinstatement(
+        self, agent_id: str, *, requested_by: str, reason: str,
+        restore_score: float | None = None, decide_within: timedelta = timedelta(days=7),
+    ) -> str:
+        """Ask for a suspended agent to return; its owner or a policy approver decides (the
+        requester can't). Returns the workflow id, to approve or deny like any action."""
+        workflow_id = reinstatement_workflow_id(agent_id, uuid.uuid4().hex[:12])
+        await self.temporal.start_workflow(
+            REINSTATEMENT_WORKFLOW, ReinstatementRequest(
+                agent_id=agent_id, requested_by=requested_by, reason=reason,
+                restore_score=restore_score, timeout_seconds=decide_within.total_seconds()),
+            id=workflow_id, task_queue=self.task_queue, result_type=ReinstatementOutcome,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(AGENT_ATTRIBUTE, agent_id),
+                SearchAttributePair(ACTION_ATTRIBUTE, "reinstate"),
+                SearchAttributePair(STATUS_ATTRIBUTE, "verifying")]),
+        )
+        return workflow_id
+
+    async def reinstatement_outcome(self, workflow_id: str) -> ReinstatementOutcome:
+        outcome: ReinstatementOutcome = await self.temporal.get_workflow_handle(
+            workflow_id, result_type=ReinstatementOutcome).result()
+        return outcome
+
     async def pending_approvals(self) -> list[PendingApproval]:
         """Waiting approvals, found through Temporal visibility (no second source of truth)."""
-        query = (f"WorkflowType = '{GOVERNED_ACTION_WORKFLOW}' AND ExecutionStatus = 'Running' "
+        query = (f"WorkflowType IN ('{GOVERNED_ACTION_WORKFLOW}', '{REINSTATEMENT_WORKFLOW}') "
+                 f"AND ExecutionStatus = 'Running' "
                  f"AND {STATUS_ATTRIBUTE.name} = 'awaiting_approval'")
         pending = []
         async for execution in self.temporal.list_workflows(query):

@@ -7,6 +7,7 @@ workflow never imports activity code: each side depends only on these strings an
 from temporalio.common import SearchAttributeKey
 
 GOVERNED_ACTION_WORKFLOW = "GovernedActionWorkflow"
+REINSTATEMENT_WORKFLOW = "ReinstatementWorkflow"
 DECIDE_SIGNAL = "decide"
 PROGRESS_QUERY = "progress"
 REQUEST_PERMISSION_UPDATE = "request_permission"
@@ -17,11 +18,17 @@ EVALUATE_POLICY = "proctor.evaluate_policy"
 RECORD_AUDIT = "proctor.record_audit"
 RECORD_OUTCOME = "proctor.record_outcome"
 ADMIT_RATE = "proctor.admit_rate"
+PLAN_REINSTATEMENT = "proctor.plan_reinstatement"
+REINSTATE_AGENT = "proctor.reinstate_agent"
 
 STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorStatus")
 AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorAgent")
 ACTION_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorAction")
 SEARCH_ATTRIBUTES = (STATUS_ATTRIBUTE, AGENT_ATTRIBUTE, ACTION_ATTRIBUTE)
+
+
+def reinstatement_workflow_id(agent_id: str, request_id: str) -> str:
+    return f"reinstate-{agent_id}-{request_id}"
 
 
 def tool_activity(action: str) -> str:

@@ -300,6 +300,40 @@ class PendingApproval(Frozen):
     request_digest: str
 
 
+class ReinstatementRequest(Frozen):
+    agent_id: str
+    requested_by: str = Field(min_length=1, max_length=256)
+    reason: str = Field(min_length=1, max_length=4000)
+    restore_score: float | None = Field(default=None, ge=1, le=100)
+    """Default: the agent's recovery threshold from policy (else its minimum score, else 50)."""
+    timeout_seconds: float = Field(default=7 * 86400.0, gt=0)
+
+
+class ReinstatementPlan(Frozen):
+    """What the workflow needs, read once from Postgres and policy by an activity."""
+
+    agent: AgentInfo | None
+    approvers: tuple[str, ...] = ()
+    restore_score: float = 50.0
+    problem: str | None = None
+    """Why there is nothing to reinstate (unknown agent, not suspended)."""
+
+
+class Reinstatement(Frozen):
+    agent_id: str
+    workflow_id: str
+    approver: str
+    score: float
+    note: str | None = None
+
+
+class ReinstatementOutcome(Frozen):
+    status: Literal["reinstated", "denied", "expired", "not_applicable"]
+    reason: str
+    votes: tuple[RecordedVote, ...] = ()
+    score: float | None = None
+
+
 class Stage(StrEnum):
     VERIFYING = "verifying"
     AWAITING_APPROVAL = "awaiting_approval"

@@ -15,6 +15,7 @@ from activities.audit import AuditActivities
 from activities.identity import IdentityActivities
 from activities.policy import PolicyActivities
 from activities.rates import RateActivities
+from activities.reinstatement import ReinstatementActivities
 from proctor.audit.store import AuditLog
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import check_schema, connect_pool
@@ -26,6 +27,7 @@ from proctor.stores.rates import RateStore
 from proctor.temporal import connect_temporal, ensure_search_attributes
 from worker.policy_watch import audited_policy
 from workflows.governed_action import GovernedActionWorkflow
+from workflows.reinstatement import ReinstatementWorkflow
 
 log = logging.getLogger("proctor.worker")
 
@@ -40,12 +42,14 @@ def build_worker(
     audit = AuditActivities(AuditLog(pool))
     policies = PolicyActivities(policy)
     rates = RateActivities(RateStore(pool))
+    reinstatement = ReinstatementActivities(AgentStore(pool), AuditLog(pool), policy)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[GovernedActionWorkflow],
+        workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
         activities=[identity.verify_identity, policies.evaluate_policy,
-                    audit.record_audit, audit.record_outcome, rates.admit_rate],
+                    audit.record_audit, audit.record_outcome, rates.admit_rate,
+                    reinstatement.plan_reinstatement, reinstatement.reinstate_agent],
     )
 
 

@@ -11,7 +11,7 @@ import click
 
 from proctor.audit.store import AuditLog
 from proctor.canonical import sha256_hex
-from proctor.cli.common import database, fail, run_async, settings
+from proctor.cli.common import database, fail, proctor_client, run_async, settings
 from proctor.models import AgentStatus, AuditEvent
 from proctor.policy.schema import parse_duration
 from proctor.signing import AgentKey, load_public_key
@@ -151,6 +151,29 @@ async def rotate_key(agent_id: str, key_out: Path, algorithm: str, grace: str) -
 async def suspend(agent_id: str, reason: str, actor: str) -> None:
     """Refuse every request from AGENT_ID until it is reinstated."""
     await _set_status(agent_id, AgentStatus.SUSPENDED, reason, actor)
+
+
+@agent_group.command("reinstate")
+@click.argument("agent_id")
+@click.option("--reason", required=True, help="Why the agent should act again.")
+@click.option("--as", "requested_by", required=True, help="Who asks (cannot also approve).")
+@click.option("--score", type=click.FloatRange(1, 100),
+              help="Trust score to return at (default: the policy's recovery threshold).")
+@run_async
+async def reinstate(agent_id: str, reason: str, requested_by: str,
+                    score: float | None) -> None:
+    """Ask for a suspended agent to return; its owner or a policy approver decides."""
+    proctor = await proctor_client()
+    workflow_id = await proctor.request_reinstatement(
+        agent_id, requested_by=requested_by, reason=reason, restore_score=score)
+    progress = await proctor.wait_until(
+        workflow_id, lambda p: p.pending is not None or p.stage.value == "closed")
+    if progress.pending is None:
+        outcome = await proctor.reinstatement_outcome(workflow_id)
+        fail(f"cannot reinstate {agent_id}: {outcome.reason}")
+    click.echo(f"reinstatement of {agent_id} waits in {workflow_id} for "
+               f"{', '.join(progress.pending.approvers)}:\n"
+               f"  proctor approve {workflow_id} --as APPROVER")
 
 
 @agent_group.command("revoke")

@@ -252,6 +252,18 @@ class PolicyEngine:
                 "reason": reason, "escalation": None, "rate_limits": ()})
         return decision
 
+    def approvers_for(self, agent: AgentInfo) -> tuple[str, ...]:
+        """Every approver named in the escalation settings of the files for this agent."""
+        view = self._view(agent)
+        names: list[str] = []
+        for compiled in view.files:
+            for rule in compiled.rules:
+                if rule.escalation is not None:
+                    names.extend(rule.escalation.approvers)
+        if view.trust and view.trust.escalation:
+            names.extend(view.trust.escalation.approvers)
+        return tuple(dict.fromkeys(names))
+
     def trust_policy(self, agent: AgentInfo) -> TrustPolicy:
         """The trust weights and thresholds in force for this agent."""
         return self._view(agent).trust_policy

@@ -157,6 +157,13 @@ async def adjust_trust(conn: Connection, change: TrustChange) -> TrustUpdate | N
                        record["autonomy_blocked"])
 
 
+async def restore_agent(conn: Connection, agent_id: str, score: float) -> None:
+    """Active again at `score`, autonomy unblocked (inside the caller's transaction)."""
+    await conn.execute(
+        "UPDATE agents SET status = 'active', trust_score = $2, autonomy_blocked = false,"
+        " updated_at = now() WHERE agent_id = $1 AND status = 'suspended'", agent_id, score)
+
+
 def _record(record: asyncpg.Record) -> AgentRecord:
     return AgentRecord(_info(record), record["public_key_pem"], record["key_algorithm"],
                        record["previous_public_key_pem"], record["previous_key_valid_until"])

@@ -139,6 +139,34 @@ async def ladder_timeout(gov: Harness, env: WorkflowEnvironment) -> str:
     return f"action-{request_id}"
 
 
+async def _suspended(gov: Harness) -> str:
+    from proctor.models import AgentStatus
+    from proctor.stores.agents import AgentStore
+
+    key = await gov.new_agent()
+    await AgentStore(gov.pool).set_status(key.agent_id, AgentStatus.SUSPENDED)
+    return key.agent_id
+
+
+async def reinstated(gov: Harness, env: WorkflowEnvironment) -> str:
+    workflow_id = await gov.proctor.request_reinstatement(
+        await _suspended(gov), requested_by="alice@example.com", reason="recorded")
+    await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    await gov.proctor.decide(workflow_id, "alice@example.com", approve=True)
+    await gov.proctor.decide(workflow_id, "owner@example.com", approve=True)
+    await gov.proctor.reinstatement_outcome(workflow_id)
+    return workflow_id
+
+
+async def reinstatement_expired(gov: Harness, env: WorkflowEnvironment) -> str:
+    workflow_id = await gov.proctor.request_reinstatement(
+        await _suspended(gov), requested_by="alice@example.com", reason="recorded")
+    await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    await env.sleep(timedelta(days=7, minutes=1))
+    await gov.proctor.reinstatement_outcome(workflow_id)
+    return workflow_id
+
+
 async def durable_tool(gov: Harness, env: WorkflowEnvironment) -> str:
     key = await gov.new_agent()
     agent = Client(gov.proctor.temporal, task_queue=gov.task_queue)
@@ -155,10 +183,11 @@ DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
     "allowed": allowed, "denied": denied, "identity_refused": identity_refused,
     "handler_failed": handler_failed, "approved": approved, "rejected": rejected,
     "quorum": quorum, "durable_tool": durable_tool, "rate_limited": rate_limited,
-    "rate_admitted": rate_admitted,
+    "rate_admitted": rate_admitted, "reinstated": reinstated,
 }
 TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {
     "timed_out": timed_out, "ladder": ladder, "ladder_timeout": ladder_timeout,
+    "reinstatement_expired": reinstatement_expired,
 }
 
 

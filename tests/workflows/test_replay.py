@@ -19,11 +19,12 @@ from temporalio.workflow import NondeterminismError
 from proctor.contract import GOVERNED_ACTION_WORKFLOW, RECORD_AUDIT, VERIFY_IDENTITY
 from proctor.models import GovernedActionInput, Outcome
 from workflows.governed_action import GovernedActionWorkflow
+from workflows.reinstatement import ReinstatementWorkflow
 
 HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
 PATHS = {"allowed", "denied", "identity_refused", "handler_failed", "approved", "rejected",
          "quorum", "timed_out", "durable_tool", "rate_admitted", "rate_limited",
-         "ladder", "ladder_timeout"}
+         "ladder", "ladder_timeout", "reinstated", "reinstatement_expired"}
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -36,7 +37,7 @@ def test_every_workflow_path_has_a_recorded_history() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_deterministically(path: Path) -> None:
-    replayer = Replayer(workflows=[GovernedActionWorkflow],
+    replayer = Replayer(workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
                         data_converter=pydantic_data_converter)
     await replayer.replay_workflow(load(path))
 
