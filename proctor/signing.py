@@ -15,6 +15,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,7 +63,13 @@ def public_pem(key: PrivateKey) -> str:
     ).decode("ascii")
 
 
+@lru_cache(maxsize=1024)
 def load_public_key(pem: str) -> PublicKey:
+    """Parsed once per distinct PEM: verification is on every request's path."""
+    return _parse_public_key(pem)
+
+
+def _parse_public_key(pem: str) -> PublicKey:
     try:
         key = serialization.load_pem_public_key(pem.encode("ascii"))
     except (ValueError, UnsupportedAlgorithm) as exc:
