@@ -32,18 +32,21 @@ def agent_group() -> None:
 @click.option("--algorithm", type=click.Choice(["ed25519", "rsa-2048"]), default="ed25519",
               show_default=True)
 @click.option("--name", "display_name", help="Display name (default: the id).")
+@click.option("--passphrase", "ask_passphrase", is_flag=True,
+              help="Encrypt the private key with a passphrase typed at a prompt (or set "
+                   "PROCTOR_KEY_PASSPHRASE).")
 @run_async
 async def create(agent_id: str, role: str, owner: str, key_out: Path, algorithm: str,
-                 display_name: str | None) -> None:
+                 display_name: str | None, ask_passphrase: bool) -> None:
     """Create AGENT_ID with a fresh key pair."""
     validate_registration(agent_id, role, owner)
     if key_out.exists():
         fail(f"{key_out} exists: choose another --key-out (keys are never overwritten)")
     key = AgentKey.generate(agent_id, algorithm)  # type: ignore[arg-type]
-    passphrase = os.environ.get("PROCTOR_KEY_PASSPHRASE")
+    passphrase = _passphrase(ask_passphrase)
     # The key file first (it fails on an unwritable path before anything is registered);
     # if registration then fails, the file goes: nothing is left half-done either way.
-    key.save(key_out, passphrase=passphrase.encode() if passphrase else None)
+    key.save(key_out, passphrase=passphrase)
     try:
         async with database() as pool:
             info = await AgentStore(pool).register(
@@ -119,15 +122,17 @@ async def show(agent_id: str) -> None:
               show_default=True)
 @click.option("--grace", default="24h", show_default=True,
               help="How long the old key stays valid (e.g. 1h, 7d; 0s: refuse it at once).")
+@click.option("--passphrase", "ask_passphrase", is_flag=True,
+              help="Encrypt the new private key with a passphrase typed at a prompt.")
 @run_async
-async def rotate_key(agent_id: str, key_out: Path, algorithm: str, grace: str) -> None:
+async def rotate_key(agent_id: str, key_out: Path, algorithm: str, grace: str,
+                     ask_passphrase: bool) -> None:
     """A new key pair for AGENT_ID; the old key keeps working for the grace period."""
     period = timedelta(seconds=_grace_seconds(grace))
     if key_out.exists():
         fail(f"{key_out} exists: choose another --key-out (keys are never overwritten)")
     key = AgentKey.generate(agent_id, algorithm)  # type: ignore[arg-type]
-    passphrase = os.environ.get("PROCTOR_KEY_PASSPHRASE")
-    key.save(key_out, passphrase=passphrase.encode() if passphrase else None)
+    key.save(key_out, passphrase=_passphrase(ask_passphrase))
     try:
         async with database() as pool:
             record = await AgentStore(pool).rotate_key(agent_id, key.public_key_pem, period)
@@ -200,6 +205,17 @@ async def _audit_admin(agent_id: str, event_type: str, payload: dict[str, object
         await AuditLog(pool).append(AuditEvent(
             idempotency_key=f"admin:{event_type}:{agent_id}:{uuid.uuid4().hex}",
             event_type=event_type, agent_id=agent_id, actor=actor, payload=payload))
+
+
+def _passphrase(ask: bool) -> bytes | None:
+    """From a hidden prompt (never a command-line argument: those show in process lists),
+    else PROCTOR_KEY_PASSPHRASE, else none."""
+    if ask:
+        typed: str = click.prompt("Passphrase for the private key", hide_input=True,
+                                  confirmation_prompt=True)
+        return typed.encode()
+    from_env = os.environ.get("PROCTOR_KEY_PASSPHRASE")
+    return from_env.encode() if from_env else None
 
 
 def _fingerprint(pem: str) -> str:

@@ -326,3 +326,40 @@ async def test_register_show_rotate_suspend(cli_env: dict[str, str], tmp_path: P
     events = [r.event_type for r in await gov.audit.recent_of_type("key_rotated", 1000)
               if r.agent_id == agent_id]
     assert events == ["key_rotated"]
+
+
+async def test_encrypted_key_and_reinstatement_from_the_command_line(
+    cli_env: dict[str, str], tmp_path: Path, gov: Harness,
+) -> None:
+    from proctor.models import AgentStatus
+    from proctor.signing import AgentKeyError
+
+    env = {**cli_env, "PROCTOR_TASK_QUEUE": gov.task_queue,
+           "PROCTOR_KEY_PASSPHRASE": "correct horse"}
+    agent_id = f"cli-reinstate-{os.getpid()}"
+    key_path = tmp_path / "enc.pem"
+    created = await arun(["agent", "create", agent_id, "--role", "tester", "--owner",
+                          "owner@example.com", "--key-out", str(key_path)], env, tmp_path)
+    assert created.returncode == 0, created.stderr
+    with pytest.raises(AgentKeyError):
+        AgentKey.load(key_path)
+    key = AgentKey.load(key_path, passphrase=b"correct horse")
+
+    await arun(["agent", "suspend", agent_id, "--reason", "test", "--as", "sec@example.com"],
+               env, tmp_path)
+    asked = await arun(["agent", "reinstate", agent_id, "--reason", "fixed", "--as",
+                        "bob@example.com", "--score", "75"], env, tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    workflow_id = asked.stdout.split(" waits in ")[1].split()[0]
+    by_requester = await arun(["approve", workflow_id, "--as", "bob@example.com"], env,
+                              tmp_path)
+    assert by_requester.returncode == 1
+    assert "the requester cannot decide their own request" in by_requester.stderr
+    approved = await arun(["approve", workflow_id, "--as", "owner@example.com"], env, tmp_path)
+    assert approved.returncode == 0, approved.stderr
+    outcome = await gov.proctor.reinstatement_outcome(workflow_id)
+    assert outcome.status == "reinstated"
+    record = await AgentStore(gov.pool).get(agent_id)
+    assert record is not None
+    assert (record.info.status, record.info.trust_score) == (AgentStatus.ACTIVE, 75)
+    assert (await gov.proctor.execute(key, "read:x", {}, handler=lambda p: 1)).ok
