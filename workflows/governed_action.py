@@ -13,6 +13,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.step_options import STEP_TIMEOUT, STORE_DEADLINE, STORE_RETRY
+
 with workflow.unsafe.imports_passed_through():
     from proctor.contract import (
         ADMIT_RATE,
@@ -59,11 +61,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from proctor.trust import outcome_delta, trust_change
 
-# Steps backed by Postgres may wait out an outage; never execute without their rows.
-STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-                          maximum_interval=timedelta(seconds=30))
-STORE_DEADLINE = timedelta(hours=1)
-STEP_TIMEOUT = timedelta(seconds=30)
 RATE_LIMITS_PATCH = "rate-limits"
 """Workflows started before rate limits existed replay without the admit_rate step."""
 

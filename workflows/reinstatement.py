@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows.step_options import STEP_TIMEOUT, STORE_DEADLINE, STORE_RETRY
 
 with workflow.unsafe.imports_passed_through():
     from proctor.contract import (
@@ -36,12 +37,6 @@ with workflow.unsafe.imports_passed_through():
         Vote,
     )
 
-STEP = timedelta(seconds=30)
-STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-                          maximum_interval=timedelta(seconds=30))
-STORE_DEADLINE = timedelta(hours=1)
-
-
 @workflow.defn(name=REINSTATEMENT_WORKFLOW)
 class ReinstatementWorkflow:
     def __init__(self) -> None:
@@ -54,7 +49,7 @@ class ReinstatementWorkflow:
     async def run(self, request: ReinstatementRequest) -> ReinstatementOutcome:
         plan = await workflow.execute_activity(
             PLAN_REINSTATEMENT, request, result_type=ReinstatementPlan,
-            start_to_close_timeout=STEP, schedule_to_close_timeout=STORE_DEADLINE,
+            start_to_close_timeout=STEP_TIMEOUT, schedule_to_close_timeout=STORE_DEADLINE,
             retry_policy=STORE_RETRY)
         if plan.problem is not None or plan.agent is None:
             return ReinstatementOutcome(status="not_applicable", reason=plan.problem or "")
@@ -89,7 +84,7 @@ class ReinstatementWorkflow:
                     REINSTATE_AGENT, Reinstatement(
                         agent_id=request.agent_id, workflow_id=workflow.info().workflow_id,
                         approver=vote.approver, score=plan.restore_score, note=vote.note),
-                    result_type=AuditReceipt, start_to_close_timeout=STEP,
+                    result_type=AuditReceipt, start_to_close_timeout=STEP_TIMEOUT,
                     schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
                 return self._close(ReinstatementOutcome(
                     status="reinstated", reason=f"approved by {vote.approver}",
@@ -142,5 +137,5 @@ class ReinstatementWorkflow:
                 idempotency_key=f"{workflow_id}:{step}", event_type=event_type,
                 workflow_id=workflow_id, agent_id=request.agent_id, action="reinstate",
                 actor=actor or "proctor", payload=payload),
-            result_type=AuditReceipt, start_to_close_timeout=STEP,
+            result_type=AuditReceipt, start_to_close_timeout=STEP_TIMEOUT,
             schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
