@@ -74,3 +74,29 @@ async def test_rotated_key_keeps_working_through_the_grace_period_only(
     late_new = new.new_request("read:d", {}, HANDLER, requested_at=now)
     assert (await gov_skipping.proctor.submit(late_new, handler=lambda p: 1)).status \
         is ActionStatus.COMPLETED
+
+
+async def test_200_concurrent_governed_outcomes_leave_exactly_the_arithmetic(
+    gov: Harness,
+) -> None:
+    import asyncio
+
+    key = await gov.new_agent(role="steady")
+    await gov.pool.execute("UPDATE agents SET trust_score = 50 WHERE agent_id = $1",
+                           key.agent_id)
+
+    def handler(fail: bool):  # type: ignore[no-untyped-def]
+        def run(params: dict[str, object]) -> str:
+            if fail:
+                raise RuntimeError("planned failure")
+            return "ok"
+        return run
+
+    plan = [i % 4 == 0 for i in range(200)]  # 50 failures, 150 successes
+    outcomes = await asyncio.gather(*(
+        gov.proctor.execute(key, "work:item", {"i": i}, handler=handler(fail))
+        for i, fail in enumerate(plan)))
+    assert sum(o.status is ActionStatus.FAILED for o in outcomes) == 50
+    record = await AgentStore(gov.pool).get(key.agent_id)
+    assert record is not None
+    assert record.info.trust_score == 50 + 150 * 0.25 - 50 * 0.25
