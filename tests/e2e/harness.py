@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from temporalio.client import Client as TemporalClient
 
 from proctor import AgentKey, Client
 from proctor.audit.store import AuditLog
-from proctor.models import Progress
+from proctor.models import PendingApproval, Progress
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.signing import KeyAlgorithm
 from proctor.stores.agents import AgentStore
@@ -43,6 +44,15 @@ class Harness:
 
     async def wait_for_stage(self, workflow_id: str, stage: str, seconds: float = 20) -> None:
         await self.wait_until(workflow_id, lambda p: p.stage.value == stage, seconds)
+
+    async def wait_until_listed(self, workflow_id: str, seconds: float = 30) -> PendingApproval:
+        """Visibility is eventually consistent: poll the pending list until the workflow shows."""
+        async with asyncio.timeout(seconds):
+            while True:
+                for pending in await self.proctor.pending_approvals():
+                    if pending.workflow_id == workflow_id:
+                        return pending
+                await asyncio.sleep(0.1)
 
     async def wait_until(self, workflow_id: str, condition: Callable[[Progress], bool],
                          seconds: float = 20) -> Progress:

@@ -87,8 +87,8 @@ async def test_escalated_action_runs_after_approval(gov: Harness) -> None:
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     assert handler.calls == []
 
-    pending = [p for p in await gov.proctor.pending_approvals() if p.workflow_id == workflow_id]
-    assert len(pending) == 1 and pending[0].approvers == ("alice@example.com", "bob@example.com")
+    pending = await gov.wait_until_listed(workflow_id)
+    assert pending.approvers == ("alice@example.com", "bob@example.com")
 
     await gov.proctor.decide(workflow_id, "alice@example.com", approve=True, note="ok")
     outcome = await asyncio.wait_for(task, 30)

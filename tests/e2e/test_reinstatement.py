@@ -24,9 +24,9 @@ async def test_owner_reinstates_after_the_requester_is_refused(gov: Harness) -> 
     workflow_id = await gov.proctor.request_reinstatement(
         agent_id, requested_by="alice@example.com", reason="false positive", restore_score=60)
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
-    pending = [p for p in await gov.proctor.pending_approvals() if p.workflow_id == workflow_id]
-    assert pending and OWNER in pending[0].approvers
-    assert "alice@example.com" in pending[0].approvers  # named in policy
+    pending = await gov.wait_until_listed(workflow_id)
+    assert OWNER in pending.approvers
+    assert "alice@example.com" in pending.approvers  # named in policy
 
     await gov.proctor.decide(workflow_id, "alice@example.com", approve=True)
     await gov.proctor.decide(workflow_id, "mallory@example.com", approve=True)

@@ -97,6 +97,8 @@ async def test_approve_and_deny_from_the_command_line(
     for request_id in (f"cli-a-{key.agent_id}", f"cli-d-{key.agent_id}"):
         await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
 
+    for request_id in (f"cli-a-{key.agent_id}", f"cli-d-{key.agent_id}"):
+        await gov.wait_until_listed(f"action-{request_id}")  # visibility is eventual
     listing = await arun(["approvals", "list"], env, tmp_path)
     assert listing.returncode == 0, listing.stderr
     assert f"action-cli-a-{key.agent_id}" in listing.stdout
