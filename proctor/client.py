@@ -147,6 +147,13 @@ class Client:
         request = key.new_request(action, params, spec, request_id=request_id)
         return await self.submit(request, handler=handler)
 
+    async def start(self, request: ActionRequest) -> temporal_client.WorkflowHandle[Any, Outcome]:
+        """Start governing a signed tool-mode request without waiting (await the handle's
+        `result()` later, from any process); the same request again returns the same handle."""
+        if request.execution.mode is not ExecutionMode.TOOL:
+            raise ValueError("start() is for tool-mode requests; handler mode needs submit()")
+        return await self._start(request)
+
     async def submit(self, request: ActionRequest, *, handler: Handler | None = None) -> Outcome:
         """Run an already-signed request through governance (see `execute`)."""
         handle = await self._start(request)

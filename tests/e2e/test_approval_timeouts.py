@@ -2,38 +2,54 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from proctor import ActionStatus, Client
+from proctor import ActionStatus, AgentKey, Client
+from proctor.client import agent_task_queue
+from proctor.models import ActionRequest, ExecutionMode, ExecutionSpec
 from tests.e2e.harness import Harness
+
+
+def tool_request(key: AgentKey, action: str, params: dict[str, Any]) -> ActionRequest:
+    """A durable-tool request: nothing waits on an update, so the test server's clock moves
+    only when the test sleeps (a handler-mode client's pending update would hold it still)."""
+    return key.new_request(action, params, ExecutionSpec(
+        mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)))
+
+
+def recording_tools(gov: Harness, *actions: str) -> tuple[Client, list[dict[str, Any]]]:
+    proctor = Client(gov.proctor.temporal, task_queue=gov.task_queue)
+    calls: list[dict[str, Any]] = []
+    for action in actions:
+        @proctor.tool(action)
+        async def run(params: dict[str, Any]) -> str:
+            calls.append(params)
+            return "done"
+    return proctor, calls
 
 
 async def test_unanswered_escalation_times_out_after_24h(
     gov_skipping: Harness, time_skipping: WorkflowEnvironment
 ) -> None:
     key = await gov_skipping.new_agent()
-    calls: list[dict[str, Any]] = []
+    agent, calls = recording_tools(gov_skipping, "refund_requests")
+    request = tool_request(key, "refund_requests", {"orderId": 5})
+    async with agent.agent_worker(key.agent_id):
+        handle = await agent.start(request)
+        await gov_skipping.wait_for_stage(request.workflow_id, "awaiting_approval")
 
-    async def handler(params: dict[str, Any]) -> None:
-        calls.append(params)
-
-    task = asyncio.create_task(gov_skipping.proctor.execute(
-        key, "refund_requests", {"orderId": 5}, handler=handler, request_id=f"t-{key.agent_id}"))
-    workflow_id = f"action-t-{key.agent_id}"
-    await gov_skipping.wait_for_stage(workflow_id, "awaiting_approval")
-
-    await time_skipping.sleep(timedelta(hours=23))
-    assert not task.done()
-    await time_skipping.sleep(timedelta(hours=2))
-    outcome = await asyncio.wait_for(task, 30)
+        await time_skipping.sleep(timedelta(hours=23))
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        await time_skipping.sleep(timedelta(hours=2))
+        outcome = await handle.result()
 
     assert outcome.status is ActionStatus.TIMED_OUT
     assert calls == []
-    rows = await gov_skipping.audit.for_workflow(workflow_id)
+    rows = await gov_skipping.audit.for_workflow(request.workflow_id)
     assert [r.event_type for r in rows] == [
         "decided", "escalated", "approval_timed_out", "trust_changed", "outcome"]
 
@@ -65,29 +81,30 @@ async def test_reminders_and_ladder_tiers_fall_due_on_durable_timers(
     gov_skipping: Harness, time_skipping: WorkflowEnvironment
 ) -> None:
     key = await gov_skipping.new_agent()
-    request_id = f"ladder-{key.agent_id}"
-    workflow_id = f"action-{request_id}"
-    task = asyncio.create_task(gov_skipping.proctor.execute(
-        key, "vendor_payment", {"amount": 10}, handler=lambda params: "paid",
-        request_id=request_id))
-    await gov_skipping.wait_for_stage(workflow_id, "awaiting_approval")
+    agent, calls = recording_tools(gov_skipping, "vendor_payment")
+    request = tool_request(key, "vendor_payment", {"amount": 10})
+    workflow_id = request.workflow_id
+    async with agent.agent_worker(key.agent_id):
+        handle = await agent.start(request)
+        await gov_skipping.wait_for_stage(workflow_id, "awaiting_approval")
 
-    await time_skipping.sleep(timedelta(hours=2, minutes=30))
-    await gov_skipping.proctor.decide(workflow_id, "dave@example.com", approve=True)
-    early = await gov_skipping.wait_until(workflow_id, lambda p: len(p.votes) == 1)
-    assert early.votes[0].reason == "not an authorised approver for this rule"
-    assert early.pending is not None
-    assert early.pending.approvers == ("alice@example.com",)
+        await time_skipping.sleep(timedelta(hours=2, minutes=30))
+        await gov_skipping.proctor.decide(workflow_id, "dave@example.com", approve=True)
+        early = await gov_skipping.wait_until(workflow_id, lambda p: len(p.votes) == 1)
+        assert early.votes[0].reason == "not an authorised approver for this rule"
+        assert early.pending is not None
+        assert early.pending.approvers == ("alice@example.com",)
 
-    await time_skipping.sleep(timedelta(hours=1))
-    joined = await gov_skipping.proctor.progress(workflow_id)
-    assert joined.pending is not None
-    assert joined.pending.approvers == ("alice@example.com", "dave@example.com",
-                                        "erin@example.com")
-    await gov_skipping.proctor.decide(workflow_id, "dave@example.com", approve=True)
-    outcome = await asyncio.wait_for(task, 30)
+        await time_skipping.sleep(timedelta(hours=1))
+        joined = await gov_skipping.proctor.progress(workflow_id)
+        assert joined.pending is not None
+        assert joined.pending.approvers == ("alice@example.com", "dave@example.com",
+                                            "erin@example.com")
+        await gov_skipping.proctor.decide(workflow_id, "dave@example.com", approve=True)
+        outcome = await handle.result()
 
     assert outcome.status is ActionStatus.COMPLETED
+    assert calls == [{"amount": 10}]
     rows = await gov_skipping.audit.for_workflow(workflow_id)
     assert [r.event_type for r in rows] == [
         "decided", "escalated", "reminder", "reminder", "vote", "ladder_step", "vote",
@@ -102,20 +119,22 @@ async def test_on_timeout_escalate_moves_up_the_ladder_then_times_out(
     gov_skipping: Harness, time_skipping: WorkflowEnvironment
 ) -> None:
     key = await gov_skipping.new_agent()
-    request_id = f"night-{key.agent_id}"
-    workflow_id = f"action-{request_id}"
-    task = asyncio.create_task(gov_skipping.proctor.execute(
-        key, "night_payment", {}, handler=lambda params: "paid", request_id=request_id))
-    await gov_skipping.wait_for_stage(workflow_id, "awaiting_approval")
+    agent, calls = recording_tools(gov_skipping, "night_payment")
+    request = tool_request(key, "night_payment", {})
+    workflow_id = request.workflow_id
+    async with agent.agent_worker(key.agent_id):
+        handle = await agent.start(request)
+        await gov_skipping.wait_for_stage(workflow_id, "awaiting_approval")
 
-    await time_skipping.sleep(timedelta(hours=2, minutes=5))
-    escalated = await gov_skipping.proctor.progress(workflow_id)
-    assert escalated.pending is not None
-    assert escalated.pending.approvers == ("alice@example.com", "carol@example.com")
-    await time_skipping.sleep(timedelta(hours=2))
-    outcome = await asyncio.wait_for(task, 30)
+        await time_skipping.sleep(timedelta(hours=2, minutes=5))
+        escalated = await gov_skipping.proctor.progress(workflow_id)
+        assert escalated.pending is not None
+        assert escalated.pending.approvers == ("alice@example.com", "carol@example.com")
+        await time_skipping.sleep(timedelta(hours=2))
+        outcome = await handle.result()
 
     assert outcome.status is ActionStatus.TIMED_OUT
+    assert calls == []
     rows = await gov_skipping.audit.for_workflow(workflow_id)
     assert [r.event_type for r in rows] == [
         "decided", "escalated", "ladder_step", "approval_timed_out", "trust_changed",
