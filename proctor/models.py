@@ -6,7 +6,7 @@ pydantic data converter), so a field added here is validated the same way everyw
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -364,8 +364,4 @@ class Outcome(Frozen):
     @property
     def ok(self) -> bool:
         return self.status is ActionStatus.COMPLETED
-
-
-def seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)
 Progress.model_rebuild()
