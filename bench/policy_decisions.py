@@ -68,7 +68,7 @@ def sample(fn: Any, query: PolicyQuery) -> dict[str, float]:
 
 
 def main() -> None:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for condition in (False, True):
         for rules in (10, 100, 1000):
             engine = PolicyEngine(PolicySet(

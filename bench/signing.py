@@ -16,7 +16,7 @@ from typing import Any
 
 from proctor.canonical import canonical_bytes
 from proctor.models import ExecutionMode, ExecutionSpec
-from proctor.signing import AgentKey, verify_request
+from proctor.signing import AgentKey, KeyAlgorithm, verify_request
 
 RESULTS = Path(__file__).parent / "results"
 PARAMS = {"orderId": 12345, "amount": 599.99, "currency": "USD",
@@ -40,8 +40,9 @@ def timed(fn: Any) -> dict[str, float]:
 def main() -> None:
     spec = ExecutionSpec(mode=ExecutionMode.HANDLER)
     rows: dict[str, Any] = {}
-    for algorithm in ("ed25519", "rsa-2048"):
-        key = AgentKey.generate("bench-agent", algorithm)  # type: ignore[arg-type]
+    algorithms: tuple[KeyAlgorithm, ...] = ("ed25519", "rsa-2048")
+    for algorithm in algorithms:
+        key = AgentKey.generate("bench-agent", algorithm)
         pem = key.public_key_pem
         request = key.new_request("refund_requests", PARAMS, spec)
         assert verify_request(request, pem)
