@@ -19,13 +19,14 @@ from activities.reinstatement import ReinstatementActivities
 from proctor.audit.store import AuditLog
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import check_schema, connect_pool
-from proctor.policy import PolicyEngine, load_policy_dir
+from proctor.policy import PolicyEngine
+from proctor.policy.reload import ReloadingPolicy
 from proctor.settings import ProctorSettings, database_url, temporal_address
 from proctor.stores.agents import AgentStore
 from proctor.stores.nonces import NonceStore
 from proctor.stores.rates import RateStore
 from proctor.temporal import connect_temporal, ensure_search_attributes
-from worker.policy_watch import audited_policy
+from worker.policy_watch import audit_policy_changes
 from workflows.governed_action import GovernedActionWorkflow
 from workflows.reinstatement import ReinstatementWorkflow
 
@@ -55,12 +56,12 @@ def build_worker(
 
 async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM when no event is given)."""
-    PolicyEngine(load_policy_dir(settings.policy_dir))  # refuse a bad set before connecting
+    policy = ReloadingPolicy(settings.policy_dir)  # a bad set stops us before connecting
     pool = await connect_pool(database_url(settings))
     watcher: asyncio.Task[None] | None = None
     try:
         await check_schema(pool)
-        policy = audited_policy(settings.policy_dir, AuditLog(pool))
+        audit_policy_changes(policy, AuditLog(pool))
         await policy.announce()
         log.info("policy %s loaded from %s", policy.current().version, settings.policy_dir)
         if settings.policy_reload_seconds > 0:

@@ -12,7 +12,8 @@ from proctor.policy.loader import PolicyProblem
 from proctor.policy.reload import ReloadingPolicy
 
 
-def audited_policy(directory: Path, audit: AuditLog) -> ReloadingPolicy:
+def audit_policy_changes(policy: ReloadingPolicy, audit: AuditLog) -> ReloadingPolicy:
+    """Record every swap (`policy_loaded`) and every rejected change (`policy_rejected`)."""
     previous: dict[str, str] = {}
 
     async def loaded(engine: PolicyEngine) -> None:
@@ -34,4 +35,9 @@ def audited_policy(directory: Path, audit: AuditLog) -> ReloadingPolicy:
             payload={"problems": lines, "still_serving": serving},
         ))
 
-    return ReloadingPolicy(directory, on_loaded=loaded, on_rejected=rejected)
+    policy.report_to(loaded, rejected)
+    return policy
+
+
+def audited_policy(directory: Path, audit: AuditLog) -> ReloadingPolicy:
+    return audit_policy_changes(ReloadingPolicy(directory), audit)

@@ -78,8 +78,9 @@ class CompiledRule:
         return "*" not in self.pattern
 
     def matches(self, action: str) -> bool:
-        return (self.is_exact and action == self.pattern) or glob_regex(self.pattern).match(
-            action) is not None
+        if self.is_exact:
+            return action == self.pattern
+        return glob_regex(self.pattern).match(action) is not None
 
     def judge(self, context: dict[str, Any]) -> Verdict:
         """Do this rule's conditions hold for a request whose action matched it?"""
@@ -508,12 +509,13 @@ def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
                 problem("escalation settings (approvers, quorum, timeout, on_timeout, "
                         "reminders, ladder, severity) belong to escalate rules")
             conditions: dict[str, Condition | None] = {}
-            for kind in ("when", "condition", "unless"):
+            kinds: tuple[ConditionKind, ...] = ("when", "condition", "unless")
+            for kind in kinds:
                 source = getattr(spec, kind)
                 if source is None:
                     continue
                 try:
-                    conditions[kind] = compile_condition(_kind(kind), source)
+                    conditions[kind] = compile_condition(kind, source)
                 except ConditionSyntaxError as exc:
                     problem(str(exc), kind)
             rules.append(CompiledRule(
@@ -527,11 +529,6 @@ def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
     _pending_notes(loaded, notes)
     return CompiledFile(loaded.name, loaded.policy, tuple(rules),
                         _compile_rate_limits(loaded, notes))
-
-
-def _kind(name: str) -> ConditionKind:
-    assert name in ("when", "unless", "condition")
-    return name  # type: ignore[return-value]
 
 
 def _has_escalation_fields(spec: RuleSpec) -> bool:

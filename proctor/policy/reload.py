@@ -43,6 +43,11 @@ class ReloadingPolicy:
         self._engine = PolicyEngine(load_policy_dir(directory))  # a bad start is fatal
         _log_remarks(self._engine)
 
+    def report_to(self, on_loaded: OnLoaded, on_rejected: OnRejected) -> None:
+        """Where loads and rejections are reported from now on (e.g. the audit log)."""
+        self._on_loaded = on_loaded
+        self._on_rejected = on_rejected
+
     def current(self) -> PolicyEngine:
         return self._engine
 
