@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from importlib import resources
 
@@ -104,3 +105,29 @@ def redact_dsn(dsn: str) -> str:
     credentials, _, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}" if ":" in credentials else dsn
+
+
+APP_ROLE = "proctor_app"
+"""Appends and reads the ledger; can neither rewrite nor prune it (created by migrations)."""
+ADMIN_ROLE = "proctor_admin"
+"""The app's rights plus legal holds, erasure of subject keys and pruning."""
+
+
+async def ensure_login_role(pool: asyncpg.Pool, name: str, member_of: str = APP_ROLE) -> None:
+    """Create a passwordless login role in `member_of` unless it exists (local stacks, tests)."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"{name!r} is not a plain role name")
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name):
+            with contextlib.suppress(asyncpg.DuplicateObjectError):
+                await conn.execute(f'CREATE ROLE "{name}" LOGIN')
+        await conn.execute(f'GRANT "{member_of}" TO "{name}"')
+
+
+def with_user(dsn: str, user: str) -> str:
+    """The URL DSN with its user replaced (and any password dropped)."""
+    scheme, sep, rest = dsn.partition("://")
+    if not sep:
+        raise ValueError("expected a URL DSN like postgresql://user@host/db")
+    _, at, location = rest.rpartition("@")
+    return f"{scheme}://{user}@{location if at else rest}"

@@ -22,7 +22,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from proctor.contract import SEARCH_ATTRIBUTES
-from proctor.db import connect_pool, ensure_database, migrate, redact_dsn
+from proctor.db import (
+    connect_pool,
+    ensure_database,
+    ensure_login_role,
+    migrate,
+    redact_dsn,
+    with_user,
+)
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.settings import ProctorSettings, StackInfo, read_stack, stack_file
 from proctor.temporal import TemporalUnavailable, connect_temporal
@@ -106,12 +113,20 @@ async def wait_for_temporal(address: str, namespace: str, seconds: float = 60) -
             await asyncio.sleep(0.5)
 
 
-async def serve(settings: ProctorSettings, temporal_address: str, database_url: str) -> None:
+WORKER_ROLE = "proctor_worker"
+"""The login role the embedded stack's worker uses: a member of proctor_app (append, read)."""
+
+
+async def serve(settings: ProctorSettings, temporal_address: str, database_url: str,
+                *, embedded: bool = False) -> None:
     pool = await connect_pool(database_url)
     try:
         applied = await migrate(pool)
+        if embedded:
+            await ensure_login_role(pool, WORKER_ROLE)
     finally:
         await pool.close()
+    worker_url = with_user(database_url, WORKER_ROLE) if embedded else database_url
     await wait_for_temporal(temporal_address, settings.temporal_namespace)
     ui = None if settings.temporal_address else f"http://127.0.0.1:{settings.temporal_ui_port}"
     stack_file(settings).write_text(StackInfo(
@@ -121,7 +136,8 @@ async def serve(settings: ProctorSettings, temporal_address: str, database_url: 
     print(f"  Temporal      {temporal_address}" + (f"   UI {ui}" if ui else ""))
     print(f"  Postgres      {redact_dsn(database_url)}"
           + (f"   migrations applied: {', '.join(applied)}" if applied else ""))
-    print(f"  Worker        task queue {settings.task_queue!r}, policies {settings.policy_dir}/")
+    print(f"  Worker        task queue {settings.task_queue!r}, policies {settings.policy_dir}/"
+          + (f", database role {WORKER_ROLE} (append and read only)" if embedded else ""))
     print("  Try it:       proctor demo      (in another terminal)   Stop: Ctrl-C", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -129,7 +145,7 @@ async def serve(settings: ProctorSettings, temporal_address: str, database_url: 
         loop.add_signal_handler(sig, stop.set)
     settings_with_stack = settings.model_copy(update={"temporal_address": temporal_address})
     try:
-        await run_worker(_with_database(settings_with_stack, database_url), stop)
+        await run_worker(_with_database(settings_with_stack, worker_url), stop)
     finally:
         with contextlib.suppress(FileNotFoundError):
             stack_file(settings).unlink()
@@ -154,7 +170,8 @@ def up(settings: ProctorSettings) -> None:
                         else stack.enter_context(embedded_postgres(settings)))
         temporal_address = (settings.temporal_address
                             or stack.enter_context(temporal_dev_server(settings)))
-        asyncio.run(serve(settings, temporal_address, database_url))
+        asyncio.run(serve(settings, temporal_address, database_url,
+                          embedded=settings.database_url is None))
     print("Proctor stopped.")
 
 

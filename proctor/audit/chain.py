@@ -2,19 +2,26 @@
 
 The hash covers the whole canonical entry, its position (`seq`) and `prev_hash` included, so
 editing, deleting, swapping or inserting any row breaks the chain at that row.
+
+The entry's canonical text is built from the payload's stored canonical text and the other
+fields each encoded by `rfc8785`, keys in RFC 8785 order: byte for byte what `rfc8785.dumps` of
+the whole entry gives (a property test holds the two together), without re-parsing the payload
+on every row. That is what lets verification stream a million rows in seconds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
-from proctor.canonical import canonical_bytes, canonical_text, sha256_hex
+import rfc8785
 
 GENESIS_HASH = "0" * 64
+WITNESS_CHARS = 8
+"""Hex characters of a row's content digest kept in external checkpoints (to localise edits)."""
 
 
 @dataclass(frozen=True)
@@ -37,41 +44,50 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def entry_hash(
-    *,
-    seq: int,
-    recorded_at: datetime,
-    idempotency_key: str,
-    workflow_id: str | None,
-    event_type: str,
-    agent_id: str | None,
-    action: str | None,
-    actor: str | None,
-    payload: dict[str, Any],
-    prev_hash: str,
-) -> str:
-    entry = {
-        "seq": seq,
-        "recorded_at": format_time(recorded_at),
-        "idempotency_key": idempotency_key,
-        "workflow_id": workflow_id,
-        "event_type": event_type,
-        "agent_id": agent_id,
-        "action": action,
-        "actor": actor,
-        "payload": payload,
-        "prev_hash": prev_hash,
-    }
-    return sha256_hex(canonical_bytes(entry))
+def _json(value: str | int | None) -> bytes:
+    return rfc8785.dumps(value)
+
+
+def _content_members(row: ChainRow) -> tuple[bytes, bytes]:
+    """The entry's members before and after `prev_hash`/`recorded_at`/`seq`, canonical."""
+    head = b"".join((
+        b'{"action":', _json(row.action), b',"actor":', _json(row.actor),
+        b',"agent_id":', _json(row.agent_id), b',"event_type":', _json(row.event_type),
+        b',"idempotency_key":', _json(row.idempotency_key),
+        b',"payload":', row.payload.encode("utf-8"),
+    ))
+    return head, b',"workflow_id":' + _json(row.workflow_id) + b"}"
+
+
+def entry_bytes(row: ChainRow) -> bytes:
+    """RFC 8785 canonical JSON of the whole entry (everything but `hash`)."""
+    head, tail = _content_members(row)
+    return b"".join((
+        head, b',"prev_hash":', _json(row.prev_hash),
+        b',"recorded_at":', _json(format_time(row.recorded_at)),
+        b',"seq":', _json(row.seq), tail,
+    ))
 
 
 def row_hash(row: ChainRow) -> str:
-    return entry_hash(
-        seq=row.seq, recorded_at=row.recorded_at, idempotency_key=row.idempotency_key,
-        workflow_id=row.workflow_id, event_type=row.event_type, agent_id=row.agent_id,
-        action=row.action, actor=row.actor, payload=json.loads(row.payload),
-        prev_hash=row.prev_hash,
-    )
+    return hashlib.sha256(entry_bytes(row)).hexdigest()
+
+
+def sealed(row: ChainRow) -> ChainRow:
+    """The row with its `hash` computed (whatever `hash` it carried is ignored)."""
+    return replace(row, hash=row_hash(row))
+
+
+def content_digest(row: ChainRow) -> str:
+    """A short digest of what the row says, not where it sits (no seq, prev_hash).
+
+    External checkpoints keep these per row, so a consistently recomputed chain can still be
+    compared row by row: an inserted row shifts the sequence, a deleted one closes up, an edited
+    one differs in place.
+    """
+    head, tail = _content_members(row)
+    moment = _json(format_time(row.recorded_at))
+    return hashlib.sha256(head + b',"recorded_at":' + moment + tail).hexdigest()[:WITNESS_CHARS]
 
 
 @dataclass(frozen=True)
@@ -121,22 +137,43 @@ class ChainVerifier:
         if row.seq > self.expected_seq:
             return (f"rows {self.expected_seq}..{row.seq - 1} are missing (deleted), "
                     f"next present row is {row.seq}")
-        if row.prev_hash != self.prev_hash:
-            return "prev_hash does not match the previous row's hash (row inserted, swapped or " \
-                   "the previous row was rewritten)"
-        try:
-            payload = json.loads(row.payload)
-        except ValueError:
+        if row_hash(row) == row.hash:
+            if row.prev_hash == self.prev_hash:
+                return None
+            return ("prev_hash does not match the previous row's hash (a row was inserted "
+                    "here, or the previous row was rewritten)")
+        moved_from = _written_at_other_seq(row)
+        if moved_from is not None:
+            return (f"the row here was written as seq {moved_from} (rows swapped or "
+                    "reordered)")
+        if not _is_json(row.payload):
             return "payload is not JSON (content edited)"
-        if canonical_text(payload) != row.payload:
-            return "payload is not the canonical text that was hashed (content edited)"
-        if row_hash(row) != row.hash:
-            return "hash does not match the row's content (content edited)"
-        return None
+        return "hash does not match the row's content (content edited)"
 
     def report(self) -> ChainReport:
         return ChainReport(self.rows_checked, self.expected_seq - 1, self.prev_hash,
                            self.first_break)
+
+
+def _written_at_other_seq(row: ChainRow, reach: int = 8) -> int | None:
+    """The nearby seq under which this row's content hashes right, if any (a moved row)."""
+    for offset in range(1, reach + 1):
+        for seq in (row.seq + offset, row.seq - offset):
+            if seq >= 1 and row_hash(_at(row, seq)) == row.hash:
+                return seq
+    return None
+
+
+def _at(row: ChainRow, seq: int) -> ChainRow:
+    return replace(row, seq=seq)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def verify_rows(rows: Iterable[ChainRow]) -> ChainReport:

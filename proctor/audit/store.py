@@ -1,77 +1,147 @@
-"""The audit log in Postgres: serialised, idempotent appends and streaming verification.
+"""The audit log in Postgres: serialised, batched, idempotent appends and streaming reads.
 
 Appends take one transaction-scoped advisory lock (the chain lock), so the chain never forks
 however many workers write; `seq` is assigned under that lock and is therefore gapless.
+Appends that arrive while a batch is being written wait and go together in the next one: one
+transaction, one lock acquisition and one COPY for all of them (group commit).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from proctor.audit.chain import GENESIS_HASH, ChainReport, ChainRow, ChainVerifier, entry_hash
+from proctor.audit.chain import GENESIS_HASH, ChainReport, ChainRow, ChainVerifier, sealed
 from proctor.canonical import canonical_text
 from proctor.models import AuditEvent, AuditReceipt
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection, bare or checked out of a pool."""
 CHAIN_LOCK_ID = 0x61756469745F6C  # "audit_l"
-_COLUMNS = ("seq, recorded_at, idempotency_key, workflow_id, event_type, agent_id, action, "
-            "actor, payload, prev_hash, hash")
+COLUMN_NAMES = ("seq", "recorded_at", "idempotency_key", "workflow_id", "event_type",
+                "agent_id", "action", "actor", "payload", "prev_hash", "hash")
+COLUMNS = ", ".join(COLUMN_NAMES)
+MAX_BATCH = 512
 
 
 class IdempotencyConflict(ValueError):
     """The same idempotency key was used for a different event: a bug, never ignored."""
 
 
+@dataclass
+class _Pending:
+    event: AuditEvent
+    result: asyncio.Future[AuditReceipt]
+
+
 class AuditLog:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = MAX_BATCH) -> None:
         self.pool = pool
+        self.max_batch = max_batch
+        self._waiting: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def append(self, event: AuditEvent) -> AuditReceipt:
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await append_locked(conn, event)
+        """Append one event; concurrent calls share a transaction. Idempotent per key."""
+        pending = _Pending(event, asyncio.get_running_loop().create_future())
+        self._waiting.append(pending)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting())
+        return await asyncio.shield(pending.result)
 
-    async def rows(self, start_seq: int = 1, batch: int = 5000) -> AsyncIterator[ChainRow]:
-        """All rows from `start_seq` in seq order, fetched in batches (keyset paging)."""
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    outcomes = await append_batch_locked(conn, [p.event for p in batch])
+            except BaseException as exc:
+                for pending in batch:
+                    if not pending.result.done():
+                        pending.result.set_exception(_copy(exc))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for pending, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    pending.result.set_exception(outcome)
+                else:
+                    pending.result.set_result(outcome)
+
+    async def append_many(self, events: Sequence[AuditEvent]) -> list[AuditReceipt]:
+        """Append events in order in one transaction; any conflict aborts them all."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            outcomes = await append_batch_locked(conn, events)
+            for outcome in outcomes:
+                if isinstance(outcome, Exception):
+                    raise outcome
+        return [o for o in outcomes if isinstance(o, AuditReceipt)]
+
+    async def rows(self, start_seq: int = 1, end_seq: int | None = None,
+                   batch: int = 10_000) -> AsyncIterator[ChainRow]:
+        """Rows from `start_seq` (to `end_seq`) in seq order, fetched in keyset pages."""
         next_seq = start_seq
-        while True:
+        last = end_seq if end_seq is not None else 2**62
+        while next_seq <= last:
             async with self.pool.acquire() as conn:
                 records = await conn.fetch(
-                    f"SELECT {_COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
-                    next_seq, batch,
+                    f"SELECT {COLUMNS} FROM audit_log WHERE seq >= $1 AND seq <= $2"
+                    " ORDER BY seq LIMIT $3", next_seq, last, batch,
                 )
             for record in records:
-                yield _row(record)
+                yield row_of(record)
             if len(records) < batch:
                 return
             next_seq = records[-1]["seq"] + 1
 
+    async def head(self) -> tuple[int, str]:
+        """The last row's seq and hash ((0, genesis) for an empty log)."""
+        record = await self.pool.fetchrow(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        return (0, GENESIS_HASH) if record is None else (record["seq"], record["hash"])
+
+    async def row_at(self, seq: int) -> ChainRow | None:
+        record = await self.pool.fetchrow(f"SELECT {COLUMNS} FROM audit_log WHERE seq = $1", seq)
+        return None if record is None else row_of(record)
+
     async def for_workflow(self, workflow_id: str) -> list[ChainRow]:
         async with self.pool.acquire() as conn:
             records = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM audit_log WHERE workflow_id = $1 ORDER BY seq",
+                f"SELECT {COLUMNS} FROM audit_log WHERE workflow_id = $1 ORDER BY seq",
                 workflow_id,
             )
-        return [_row(r) for r in records]
+        return [row_of(r) for r in records]
 
     async def recent_of_type(self, event_type: str, limit: int) -> list[ChainRow]:
         """The newest `limit` rows of one event type, oldest first."""
         async with self.pool.acquire() as conn:
             records = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM (SELECT * FROM audit_log WHERE event_type = $1"
+                f"SELECT {COLUMNS} FROM (SELECT * FROM audit_log WHERE event_type = $1"
                 " ORDER BY seq DESC LIMIT $2) recent ORDER BY seq", event_type, limit)
-        return [_row(r) for r in records]
+        return [row_of(r) for r in records]
 
-    async def verify(self) -> ChainReport:
-        verifier = ChainVerifier()
-        async for row in self.rows():
+    async def verify_links(self, start_seq: int = 1,
+                           prev_hash: str = GENESIS_HASH) -> ChainReport:
+        """Every link from `start_seq` on (no checkpoints: see `proctor.audit.verify`)."""
+        verifier = ChainVerifier(start_seq, prev_hash)
+        async for row in self.rows(start_seq):
             if not verifier.feed(row):
                 break
         return verifier.report()
+
+    async def verify(self) -> ChainReport:
+        """Every link from the start of the table (or from the latest prune tombstone)."""
+        tombstone = await self.pool.fetchrow(
+            "SELECT upto_seq, hash FROM audit_tombstones ORDER BY upto_seq DESC LIMIT 1")
+        if tombstone is None:
+            return await self.verify_links()
+        return await self.verify_links(tombstone["upto_seq"] + 1, tombstone["hash"])
 
 
 async def lock_chain(conn: Connection) -> None:
@@ -79,18 +149,11 @@ async def lock_chain(conn: Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK_ID)
 
 
-async def existing_receipt(conn: Connection, event: AuditEvent) -> AuditReceipt | None:
-    """The row already written under this event's key (same content), else None."""
-    record = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM audit_log WHERE idempotency_key = $1", event.idempotency_key
-    )
-    if record is None:
-        return None
-    row = _row(record)
+def _receipt_if_same(row: ChainRow, event: AuditEvent, payload: str) -> AuditReceipt:
     same = (
         row.event_type == event.event_type and row.workflow_id == event.workflow_id
         and row.agent_id == event.agent_id and row.action == event.action
-        and row.actor == event.actor and row.payload == canonical_text(event.payload)
+        and row.actor == event.actor and row.payload == payload
     )
     if not same:
         raise IdempotencyConflict(
@@ -100,29 +163,81 @@ async def existing_receipt(conn: Connection, event: AuditEvent) -> AuditReceipt 
     return AuditReceipt(seq=row.seq, hash=row.hash)
 
 
-async def append_locked(conn: Connection, event: AuditEvent) -> AuditReceipt:
-    """Append inside the caller's transaction (taking the chain lock if not yet held)."""
+async def existing_receipt(conn: Connection, event: AuditEvent) -> AuditReceipt | None:
+    """The row already written under this event's key (same content), else None."""
+    record = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM audit_log WHERE idempotency_key = $1", event.idempotency_key
+    )
+    if record is None:
+        return None
+    return _receipt_if_same(row_of(record), event, canonical_text(event.payload))
+
+
+async def append_batch_locked(
+    conn: Connection, events: Sequence[AuditEvent],
+) -> list[AuditReceipt | IdempotencyConflict]:
+    """Append events in order inside the caller's transaction, under the chain lock.
+
+    Returns, per event, its receipt or the conflict that refused it (the others still go in).
+    """
     await lock_chain(conn)
-    found = await existing_receipt(conn, event)
-    if found is not None:
-        return found
+    payloads = [canonical_text(event.payload) for event in events]
+    known = {
+        record["idempotency_key"]: row_of(record)
+        for record in await conn.fetch(
+            f"SELECT {COLUMNS} FROM audit_log WHERE idempotency_key = ANY($1::text[])",
+            [event.idempotency_key for event in events],
+        )
+    }
     last = await conn.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-    seq = 1 if last is None else last["seq"] + 1
+    seq = 0 if last is None else last["seq"]
     prev_hash = GENESIS_HASH if last is None else last["hash"]
-    recorded_at = datetime.now(UTC)
-    payload_text = canonical_text(event.payload)
-    digest = entry_hash(
-        seq=seq, recorded_at=recorded_at, idempotency_key=event.idempotency_key,
-        workflow_id=event.workflow_id, event_type=event.event_type, agent_id=event.agent_id,
-        action=event.action, actor=event.actor, payload=event.payload, prev_hash=prev_hash,
-    )
-    await conn.execute(
-        f"INSERT INTO audit_log ({_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-        seq, recorded_at, event.idempotency_key, event.workflow_id, event.event_type,
-        event.agent_id, event.action, event.actor, payload_text, prev_hash, digest,
-    )
-    return AuditReceipt(seq=seq, hash=digest)
+    outcomes: list[AuditReceipt | IdempotencyConflict] = []
+    fresh: list[ChainRow] = []
+    for event, payload in zip(events, payloads, strict=True):
+        found = known.get(event.idempotency_key)
+        if found is not None:
+            try:
+                outcomes.append(_receipt_if_same(found, event, payload))
+            except IdempotencyConflict as conflict:
+                outcomes.append(conflict)
+            continue
+        seq += 1
+        row = sealed(ChainRow(
+            seq=seq, recorded_at=datetime.now(UTC), idempotency_key=event.idempotency_key,
+            workflow_id=event.workflow_id, event_type=event.event_type,
+            agent_id=event.agent_id, action=event.action, actor=event.actor,
+            payload=payload, prev_hash=prev_hash, hash="",
+        ))
+        prev_hash = row.hash
+        known[event.idempotency_key] = row
+        fresh.append(row)
+        outcomes.append(AuditReceipt(seq=row.seq, hash=row.hash))
+    if fresh:
+        await conn.copy_records_to_table(
+            "audit_log", columns=COLUMN_NAMES,
+            records=[tuple(getattr(row, name) for name in COLUMN_NAMES) for row in fresh],
+        )
+    return outcomes
 
 
-def _row(record: asyncpg.Record) -> ChainRow:
+async def append_locked(conn: Connection, event: AuditEvent) -> AuditReceipt:
+    """Append one event inside the caller's transaction (taking the chain lock if not held)."""
+    (outcome,) = await append_batch_locked(conn, [event])
+    if isinstance(outcome, IdempotencyConflict):
+        raise outcome
+    return outcome
+
+
+def row_of(record: asyncpg.Record) -> ChainRow:
     return ChainRow(**dict(record.items()))
+
+
+def _copy(exc: BaseException) -> BaseException:
+    """A per-waiter copy, so one waiter's traceback doesn't grow into another's."""
+    try:
+        clone = type(exc)(*exc.args)
+    except Exception:
+        return exc
+    clone.__cause__ = exc
+    return clone
