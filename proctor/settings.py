@@ -38,6 +38,15 @@ class ProctorSettings(BaseSettings):
     signature_window_seconds: float = Field(default=300.0, gt=0)
     """How far a request's timestamp may be from the worker's clock, either way."""
     temporal_port: int = 7233
+    audit_key_dir: Path | None = None
+    """The worker's ledger keys (checkpoint signing, redaction HMAC, subject-key wrapping);
+    default `<state dir>/keys`. Keep them outside the database and back them up."""
+    audit_checkpoint_sink: Path | None = None
+    """A directory outside Postgres that receives every signed checkpoint (append-only);
+    default `<state dir>/audit-checkpoints`. Point it at WORM storage in production."""
+    audit_checkpoint_rows: int = Field(default=1000, ge=1)
+    audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
+    """A checkpoint is signed after this many new rows, or this long after the last one."""
     temporal_ui_port: int = 8233
 
 
@@ -76,6 +85,14 @@ def database_url(settings: ProctorSettings) -> str:
         f"no database: set PROCTOR_DATABASE_URL, or start the embedded stack with `proctor up` "
         f"(it records its database in {stack_file(settings)})"
     )
+
+
+def audit_key_dir(settings: ProctorSettings) -> Path:
+    return settings.audit_key_dir or settings.state_dir / "keys"
+
+
+def checkpoint_sink_dir(settings: ProctorSettings) -> Path:
+    return settings.audit_checkpoint_sink or settings.state_dir / "audit-checkpoints"
 
 
 def temporal_address(settings: ProctorSettings) -> str:

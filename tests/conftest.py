@@ -61,7 +61,7 @@ async def make_database(postgres_server_dsn: str) -> AsyncIterator[DatabaseFacto
         name = f"proctor_test_{uuid.uuid4().hex[:12]}"
         await admin.execute(f'CREATE DATABASE "{name}"')
         created.append(name)
-        dsn = _with_database(postgres_server_dsn, name)
+        dsn = with_database(postgres_server_dsn, name)
         pool = await connect_pool(dsn, max_size=2)
         try:
             await migrate(pool)
@@ -77,7 +77,7 @@ async def make_database(postgres_server_dsn: str) -> AsyncIterator[DatabaseFacto
         await admin.close()
 
 
-def _with_database(dsn: str, name: str) -> str:
+def with_database(dsn: str, name: str) -> str:
     """Replace the database of a DSN (URL form, with or without a query string)."""
     base, sep, query = dsn.partition("?")
     head, _, _ = base.rpartition("/")

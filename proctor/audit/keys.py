@@ -1,0 +1,96 @@
+"""The worker's ledger keys, held in files outside Postgres.
+
+A database administrator who can rewrite `audit_log` must not also hold what signs checkpoints,
+keys the redaction HMAC, or unwraps subject keys; so none of these ever enters the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+SIGNING_KEY_FILE = "checkpoint-signing.pem"
+HMAC_KEY_FILE = "redaction-hmac.key"
+KEK_FILE = "subject-kek.key"
+
+
+class KeyFileError(RuntimeError):
+    """A key file is missing, unreadable or not a key."""
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """Short, stable name of a verification key: SHA-256 of its raw bytes, 16 hex chars."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def public_pem(public_key: Ed25519PublicKey) -> str:
+    return public_key.public_bytes(serialization.Encoding.PEM,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def load_public_pem(text: str, source: str) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(text.encode())
+    except ValueError as exc:
+        raise KeyFileError(f"{source}: not a PEM public key ({exc})") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFileError(f"{source}: checkpoint keys are Ed25519")
+    return key
+
+
+@dataclass(frozen=True)
+class LedgerKeys:
+    signing: Ed25519PrivateKey
+    redaction_hmac: bytes
+    subject_kek: bytes
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.signing.public_key())
+
+    @classmethod
+    def load_or_create(cls, directory: Path) -> LedgerKeys:
+        """Read the keys, creating any that are missing (files 0600, directory 0700)."""
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        signing_path = directory / SIGNING_KEY_FILE
+        if not signing_path.exists():
+            fresh = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption())
+            _write_secret(signing_path, fresh)
+        try:
+            signing = serialization.load_pem_private_key(signing_path.read_bytes(), None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise KeyFileError(f"{signing_path}: cannot load the signing key ({exc})") from exc
+        if not isinstance(signing, Ed25519PrivateKey):
+            raise KeyFileError(f"{signing_path}: the checkpoint signing key must be Ed25519")
+        return cls(signing, _secret_bytes(directory / HMAC_KEY_FILE),
+                   _secret_bytes(directory / KEK_FILE))
+
+
+def _secret_bytes(path: Path) -> bytes:
+    if not path.exists():
+        _write_secret(path, secrets.token_bytes(32))
+    data = path.read_bytes()
+    if len(data) != 32:
+        raise KeyFileError(f"{path}: expected 32 bytes, found {len(data)}")
+    return data
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    """Create-only (never overwrite a key), readable by the owner alone."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
