@@ -16,12 +16,20 @@ from activities.identity import IdentityActivities
 from activities.policy import PolicyActivities
 from activities.rates import RateActivities
 from activities.reinstatement import ReinstatementActivities
+from proctor.audit.checkpoints import Checkpointer, DirectorySink
+from proctor.audit.keys import LedgerKeys
 from proctor.audit.store import AuditLog
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import check_schema, connect_pool
 from proctor.policy import PolicyEngine
 from proctor.policy.reload import ReloadingPolicy
-from proctor.settings import ProctorSettings, database_url, temporal_address
+from proctor.settings import (
+    ProctorSettings,
+    audit_key_dir,
+    checkpoint_sink_dir,
+    database_url,
+    temporal_address,
+)
 from proctor.stores.agents import AgentStore
 from proctor.stores.nonces import NonceStore
 from proctor.stores.rates import RateStore
@@ -57,8 +65,11 @@ def build_worker(
 async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM when no event is given)."""
     policy = ReloadingPolicy(settings.policy_dir)  # a bad set stops us before connecting
+    keys = LedgerKeys.load_or_create(audit_key_dir(settings))
     pool = await connect_pool(database_url(settings))
     watcher: asyncio.Task[None] | None = None
+    checkpoints: asyncio.Task[None] | None = None
+    stop_checkpoints = asyncio.Event()
     try:
         await check_schema(pool)
         audit_policy_changes(policy, AuditLog(pool))
@@ -75,12 +86,20 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+        checkpointer = Checkpointer(
+            AuditLog(pool), keys, DirectorySink(checkpoint_sink_dir(settings)),
+            every_rows=settings.audit_checkpoint_rows,
+            every_seconds=settings.audit_checkpoint_seconds)
+        checkpoints = asyncio.create_task(checkpointer.run(stop_checkpoints))
         async with worker:
             log.info("worker polling task queue %r", settings.task_queue)
             await stop.wait()
     finally:
         if watcher is not None:
             watcher.cancel()
+        stop_checkpoints.set()
+        if checkpoints is not None:
+            await checkpoints
         await pool.close()
 
 

@@ -170,7 +170,6 @@ class Checkpointer:
         self.sink = sink
         self.every_rows = every_rows
         self.every_seconds = every_seconds
-        sink.publish_key(keys.signing.public_key())
 
     async def due(self) -> bool:
         seq, _, made_at = await latest_anchor(self.audit.pool)
@@ -221,7 +220,9 @@ class Checkpointer:
                 "INSERT INTO audit_checkpoints (seq, hash, key_id, body, signature)"
                 " VALUES ($1, $2, $3, $4, $5)",
                 upto, report.head_hash, self.keys.key_id, signed.body, signed.signature)
-            self.sink.write(signed)  # outside copy first: a failed write rolls the row back
+            # The outside copy before COMMIT: a failed write rolls the database row back.
+            self.sink.publish_key(self.keys.signing.public_key())
+            self.sink.write(signed)
         return signed
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:

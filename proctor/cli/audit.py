@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import click
 
+from proctor.audit.anchor_state import load_anchor, save_anchor
 from proctor.audit.chain import ChainRow, format_time
+from proctor.audit.checkpoints import ChainBrokenError, Checkpointer, DirectorySink
+from proctor.audit.keys import LedgerKeys, key_id, load_public_pem
 from proctor.audit.store import AuditLog
-from proctor.cli.common import database, run_async
+from proctor.audit.verify import LedgerReport, verify_ledger
+from proctor.cli.common import database, fail, run_async, settings
+from proctor.db import redact_dsn
+from proctor.settings import audit_key_dir, checkpoint_sink_dir, database_url
 
 
 @click.group("audit")
@@ -17,17 +25,76 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--full", is_flag=True,
+              help="Check every row from the start, not from the last verified checkpoint.")
+@click.option("--sink", "sink_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The external checkpoint directory (default: the configured sink).")
+@click.option("--public-key", "public_keys", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A trusted checkpoint key (PEM); repeatable. Default: the sink's keys.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @run_async
-async def verify() -> None:
-    """Check every link of the chain; exit 1 naming the first bad seq."""
+async def verify(full: bool, sink_dir: Path | None, public_keys: tuple[Path, ...],
+                 as_json: bool) -> None:
+    """Check every link and every signed checkpoint; exit 1 naming the first bad seq."""
+    config = settings()
+    sink = DirectorySink(sink_dir or checkpoint_sink_dir(config))
+    keys = sink.public_keys()
+    for pem in public_keys:
+        public = load_public_pem(pem.read_text(), str(pem))
+        keys[key_id(public)] = public
+    where = redact_dsn(database_url(config))
+    since = None if full else load_anchor(config.state_dir, where)
     async with database() as pool:
-        report = await AuditLog(pool).verify()
-    if report.first_break is not None:
-        click.echo(f"audit chain BROKEN at {report.first_break} "
-                   f"({report.rows_checked} rows verified before it)", err=True)
+        report = await verify_ledger(AuditLog(pool), keys=keys, external=sink.read(),
+                                     since=since)
+    if report.verified_anchor is not None:
+        save_anchor(config.state_dir, where, report.verified_anchor)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        _print_report(report, sink)
+    if not report.intact:
         sys.exit(1)
-    click.echo(f"audit chain intact: {report.rows_checked} rows, head seq {report.last_seq} "
-               f"hash {report.head_hash[:16]}…")
+
+
+def _print_report(report: LedgerReport, sink: DirectorySink) -> None:
+    scope = ("from the start" if report.mode == "full"
+             else f"from the verified checkpoint at seq {report.start_seq - 1} (--full: all)")
+    summary = (f"{report.rows_checked} rows checked {scope}, head seq {report.last_seq}; "
+               f"{report.checkpoints_checked} signed checkpoints matched, "
+               f"{report.external_checkpoints} in the external sink {sink.directory}")
+    if report.intact:
+        click.echo(f"audit ledger intact: {summary}")
+        if not report.external_checkpoints:
+            click.echo("note: no external checkpoints yet: a worker signs one every "
+                       "PROCTOR_AUDIT_CHECKPOINT_ROWS rows or _SECONDS", err=True)
+        return
+    first = report.first_finding
+    click.echo(f"audit ledger TAMPERED: first problem at {first}", err=True)
+    for finding in report.findings:
+        click.echo(f"  {finding}", err=True)
+    click.echo(summary, err=True)
+
+
+@audit_group.command("checkpoint")
+@run_async
+async def checkpoint() -> None:
+    """Verify the rows since the last checkpoint and sign the head now (needs the keys)."""
+    config = settings()
+    keys = LedgerKeys.load_or_create(audit_key_dir(config))
+    async with database() as pool:
+        signer = Checkpointer(AuditLog(pool), keys, DirectorySink(checkpoint_sink_dir(config)),
+                              every_rows=config.audit_checkpoint_rows)
+        try:
+            made = await signer.catch_up()
+        except ChainBrokenError as exc:
+            fail(str(exc), code=1)
+    if not made:
+        click.echo("nothing new to sign: the head is already checkpointed")
+    for signed in made:
+        body = signed.parsed()
+        click.echo(f"signed checkpoint at seq {body.seq} ({body.hash[:16]}…) key {body.key_id}")
 
 
 @audit_group.command("show")

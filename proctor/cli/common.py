@@ -12,6 +12,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import asyncpg
 import click
 
+from proctor.audit.keys import KeyFileError
 from proctor.client import Client, GovernanceError
 from proctor.db import DatabaseUnavailable, SchemaOutdated, connect_pool
 from proctor.policy import PolicyError
@@ -26,7 +27,7 @@ T = TypeVar("T")
 # Errors whose message already says what went wrong, where, and how to fix it.
 EXPECTED = (DatabaseUnavailable, SchemaOutdated, TemporalUnavailable, NotConfigured, PolicyError,
             AgentKeyError, AgentExists, UnknownAgent, GovernanceError, FileExistsError,
-            ValueError)
+            ValueError, KeyFileError)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -121,26 +121,51 @@ async def test_approve_and_deny_from_the_command_line(
     assert calls == [{"orderId": 1}]
 
 
-async def test_audit_verify_exit_codes(cli_env: dict[str, str], tmp_path: Path,
-                                       make_database: DatabaseFactory) -> None:
+async def test_audit_checkpoint_and_verify(cli_env: dict[str, str], tmp_path: Path,
+                                          make_database: DatabaseFactory) -> None:
+    from dataclasses import replace
+
+    from proctor.audit.chain import sealed
     from proctor.audit.store import AuditLog
     from proctor.models import AuditEvent
 
     dsn = await make_database()
     env = {**cli_env, "PROCTOR_DATABASE_URL": dsn}
     pool = await asyncpg.create_pool(dsn)
+    log = AuditLog(pool)
     try:
         for i in range(5):
-            await AuditLog(pool).append(AuditEvent(idempotency_key=f"k{i}", event_type="t",
-                                                   payload={"i": i}))
+            await log.append(AuditEvent(idempotency_key=f"k{i}", event_type="t",
+                                        payload={"i": i}))
+        signed = await arun(["audit", "checkpoint"], env, tmp_path)
+        assert signed.returncode == 0 and "signed checkpoint at seq 5" in signed.stdout
         intact = await arun(["audit", "verify"], env, tmp_path)
-        assert intact.returncode == 0 and "intact: 5 rows" in intact.stdout
+        assert intact.returncode == 0, intact.stderr
+        assert "intact: 5 rows checked from the start" in intact.stdout
+        assert "1 signed checkpoints matched, 1 in the external sink" in intact.stdout
+
+        for i in range(5, 7):
+            await log.append(AuditEvent(idempotency_key=f"k{i}", event_type="t",
+                                        payload={"i": i}))
+        again = await arun(["audit", "verify"], env, tmp_path)
+        assert "2 rows checked from the verified checkpoint at seq 5" in again.stdout
+
+        # Edit row 3 and recompute every hash after it: the links hold, the signature doesn't.
+        rows = [row async for row in log.rows()]
+        prev = rows[1].hash
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SET LOCAL session_replication_role = replica")
-            await conn.execute("UPDATE audit_log SET payload = '{\"i\":9}' WHERE seq = 3")
-        broken = await arun(["audit", "verify"], env, tmp_path)
+            for row in rows[2:]:
+                changed = replace(row, payload='{"i":9}') if row.seq == 3 else row
+                fixed = sealed(replace(changed, prev_hash=prev))
+                prev = fixed.hash
+                await conn.execute("UPDATE audit_log SET payload = $2, prev_hash = $3, "
+                                   "hash = $4 WHERE seq = $1", row.seq, fixed.payload,
+                                   fixed.prev_hash, fixed.hash)
+        assert (await log.verify()).intact  # the chain alone cannot tell
+        broken = await arun(["audit", "verify", "--full"], env, tmp_path)
         assert broken.returncode == 1
-        assert "BROKEN at seq 3: hash does not match" in broken.stderr
+        assert "TAMPERED: first problem at seq 3: content edited" in broken.stderr
     finally:
         await pool.close()
 
