@@ -61,13 +61,14 @@ class AuditActivities:
     async def record_outcome(self, record: OutcomeRecord) -> AuditReceipt:
         """The outcome row and the trust change commit together, or neither does."""
         try:
+            event = await self.audit.protect(record.event)
             async with self.audit.pool.acquire() as conn, conn.transaction():
                 await lock_chain(conn)
-                found = await existing_receipt(conn, record.event)
+                found = await existing_receipt(conn, event)
                 if found is not None:
                     return found
                 if record.trust is not None:
                     await self._apply_trust(conn, record)
-                return await append_locked(conn, record.event)
+                return await append_locked(conn, event)
         except _PERMANENT as exc:
             raise ApplicationError(f"audit append refused: {exc}", non_retryable=True) from exc

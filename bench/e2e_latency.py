@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 
 from bench.empty_workflow import EmptyWorkflow
 from proctor import AgentKey, Client
+from proctor.audit.keys import LedgerKeys
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import connect_pool, ensure_database, migrate
 from proctor.policy import PolicyEngine
@@ -78,7 +79,8 @@ async def measure(runs: int, dsn: str) -> dict[str, Any]:
                                               task_queue=f"{queue}-empty")
             return time.perf_counter() - start
 
-        async with build_worker(env.client, pool, lambda: engine, task_queue=queue), \
+        async with build_worker(env.client, pool, lambda: engine, task_queue=queue,
+                          keys=LedgerKeys.generate()), \
                 Worker(env.client, task_queue=f"{queue}-empty", workflows=[EmptyWorkflow]):
             for _ in range(10):  # warm up caches, pools, sticky queues
                 await one_governed()

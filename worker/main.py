@@ -17,7 +17,9 @@ from activities.policy import PolicyActivities
 from activities.rates import RateActivities
 from activities.reinstatement import ReinstatementActivities
 from proctor.audit.checkpoints import Checkpointer, DirectorySink
+from proctor.audit.erasure import SubjectKeys
 from proctor.audit.keys import LedgerKeys
+from proctor.audit.redaction import PayloadProtector
 from proctor.audit.store import AuditLog
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import check_schema, connect_pool
@@ -41,17 +43,26 @@ from workflows.reinstatement import ReinstatementWorkflow
 log = logging.getLogger("proctor.worker")
 
 
+def protected_log(pool: asyncpg.Pool, policy: Callable[[], PolicyEngine],
+                  keys: LedgerKeys) -> AuditLog:
+    """The audit log with the policy's redaction and erasure applied before hashing."""
+    protector = PayloadProtector(lambda: policy().audit_rules, keys.redaction_hmac,
+                                 SubjectKeys(pool, keys.subject_kek))
+    return AuditLog(pool, protector=protector)
+
+
 def build_worker(
     client: Client, pool: asyncpg.Pool, policy: Callable[[], PolicyEngine], *,
-    task_queue: str, signature_window_seconds: float = 300.0,
+    task_queue: str, keys: LedgerKeys, signature_window_seconds: float = 300.0,
 ) -> Worker:
     """One worker for everything on the Proctor task queue; dependencies built once here."""
     identity = IdentityActivities(AgentStore(pool), NonceStore(pool), signature_window_seconds,
                                   policy)
-    audit = AuditActivities(AuditLog(pool))
+    ledger = protected_log(pool, policy, keys)
+    audit = AuditActivities(ledger)
     policies = PolicyActivities(policy)
     rates = RateActivities(RateStore(pool))
-    reinstatement = ReinstatementActivities(AgentStore(pool), AuditLog(pool), policy)
+    reinstatement = ReinstatementActivities(AgentStore(pool), ledger, policy)
     return Worker(
         client,
         task_queue=task_queue,
@@ -72,7 +83,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
     stop_checkpoints = asyncio.Event()
     try:
         await check_schema(pool)
-        audit_policy_changes(policy, AuditLog(pool))
+        audit_policy_changes(policy, protected_log(pool, policy.current, keys))
         await policy.announce()
         log.info("policy %s loaded from %s", policy.current().version, settings.policy_dir)
         if settings.policy_reload_seconds > 0:
@@ -80,6 +91,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         client = await connect_temporal(temporal_address(settings), settings.temporal_namespace)
         await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
         worker = build_worker(client, pool, policy.current, task_queue=settings.task_queue,
+                              keys=keys,
                               signature_window_seconds=settings.signature_window_seconds)
         if stop is None:
             stop = asyncio.Event()

@@ -56,6 +56,12 @@ class LedgerKeys:
         return key_id(self.signing.public_key())
 
     @classmethod
+    def generate(cls) -> LedgerKeys:
+        """Fresh keys held in memory only (tests, benchmarks)."""
+        return cls(Ed25519PrivateKey.generate(), secrets.token_bytes(32),
+                   secrets.token_bytes(32))
+
+    @classmethod
     def load_or_create(cls, directory: Path) -> LedgerKeys:
         """Read the keys, creating any that are missing (files 0600, directory 0700)."""
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -39,15 +40,23 @@ class _Pending:
     result: asyncio.Future[AuditReceipt]
 
 
+class Protector(Protocol):
+    async def protect(self, event: AuditEvent) -> AuditEvent: ...
+
+
 class AuditLog:
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = MAX_BATCH,
+                 protector: Protector | None = None) -> None:
         self.pool = pool
         self.max_batch = max_batch
+        self.protector = protector
+        """Redaction/encryption applied to every payload before it is hashed."""
         self._waiting: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def append(self, event: AuditEvent) -> AuditReceipt:
         """Append one event; concurrent calls share a transaction. Idempotent per key."""
+        event = await self.protect(event)
         pending = _Pending(event, asyncio.get_running_loop().create_future())
         self._waiting.append(pending)
         if self._writer is None or self._writer.done():
@@ -76,12 +85,17 @@ class AuditLog:
 
     async def append_many(self, events: Sequence[AuditEvent]) -> list[AuditReceipt]:
         """Append events in order in one transaction; any conflict aborts them all."""
+        events = [await self.protect(event) for event in events]
         async with self.pool.acquire() as conn, conn.transaction():
             outcomes = await append_batch_locked(conn, events)
             for outcome in outcomes:
                 if isinstance(outcome, Exception):
                     raise outcome
         return [o for o in outcomes if isinstance(o, AuditReceipt)]
+
+    async def protect(self, event: AuditEvent) -> AuditEvent:
+        """The event as it will be stored (callers appending under their own lock use this)."""
+        return event if self.protector is None else await self.protector.protect(event)
 
     async def rows(self, start_seq: int = 1, end_seq: int | None = None,
                    batch: int = 10_000) -> AsyncIterator[ChainRow]:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
+from proctor.audit.rules import AuditSource, merge
 from proctor.models import (
     AgentInfo,
     Decision,
@@ -199,6 +200,8 @@ class PolicyEngine:
         self.findings = _shadowed_rules(self.files, policy_set)
         """Likely mistakes that don't stop loading (`policy check` exits 1 on them)."""
         self._views: dict[tuple[str, str], AgentView] = {}
+        self.audit_rules = merge(_audit_source(f.policy) for f in policy_set.files)
+        """Redaction, erasure and retention for the audit log, merged over every file."""
 
     def decide(self, query: PolicyQuery, at: datetime | None = None) -> Decision:
         view = self._view(query.agent)
@@ -429,15 +432,14 @@ def _compile_rate_limits(loaded: LoadedFile, notes: list[PolicyProblem]) -> tupl
     return tuple(limits)
 
 
-def _pending_notes(loaded: LoadedFile, notes: list[PolicyProblem]) -> None:
-    """Toolkit fields that load today but act elsewhere in Proctor, not yet built."""
-    policy = loaded.policy
-    pending = []
-    if "audit" in policy.model_fields_set:
-        pending.append(("audit", "audit redaction and retention are not applied yet"))
-    for field_path, message in pending:
-        path = tuple(field_path.split("."))
-        notes.append(PolicyProblem(loaded.name, loaded.line_of(path), field_path, message))
+def _audit_source(policy: PolicyFile) -> AuditSource:
+    section = policy.audit
+    agents = (policy.agent,) if policy.agent else policy.agents
+    return AuditSource(
+        agents=tuple(agents) if agents else None, level=section.level,
+        level_set="level" in section.model_fields_set, retention=section.retention,
+        sensitive_fields=section.sensitive_fields, personal_fields=section.personal_fields,
+        data_subject=section.data_subject, detectors=tuple(section.detectors))
 
 
 def _covers(broad: CompiledRule, narrow: CompiledRule) -> bool:
@@ -526,7 +528,6 @@ def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
                 when=conditions.get("when") or conditions.get("condition"),
                 unless=conditions.get("unless"),
             ))
-    _pending_notes(loaded, notes)
     return CompiledFile(loaded.name, loaded.policy, tuple(rules),
                         _compile_rate_limits(loaded, notes))
 

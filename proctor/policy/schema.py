@@ -140,13 +140,26 @@ class Permissions(_Strict):
         return value
 
 
+Detector = Literal["email", "card", "ssn", "phone", "secret"]
+DETECTORS: tuple[Detector, ...] = ("email", "card", "ssn", "phone", "secret")
+
+
 class AuditSection(_Strict):
-    """The toolkit's audit settings (redaction and retention act on the audit log)."""
+    """The toolkit's audit settings, plus erasure (redaction and retention act on the log)."""
 
     level: Literal["minimal", "standard", "full"] = "full"
+    """full: parameters and results recorded (redacted); standard: results reduced to their
+    type and size; minimal: parameters and results reduced to their field names."""
     retention: int | None = Field(default=None, ge=1, le=36500)
     """Days to keep audit rows."""
     sensitive_fields: tuple[str, ...] = ()
+    """Field names (any depth) whose values are replaced by a keyed HMAC marker."""
+    detectors: tuple[Detector, ...] = DETECTORS
+    """Which detectors scan free text for personal data and secrets."""
+    data_subject: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+    """The parameter path naming the data subject (e.g. customer.email)."""
+    personal_fields: tuple[str, ...] = ()
+    """Field names stored encrypted under the data subject's key (erasable)."""
 
 
 class TrustWeights(_Strict):

@@ -14,6 +14,7 @@ import asyncpg
 from temporalio.client import Client as TemporalClient
 
 from proctor import AgentKey, Client
+from proctor.audit.keys import LedgerKeys
 from proctor.audit.store import AuditLog
 from proctor.models import PendingApproval, Progress
 from proctor.policy import PolicyEngine, load_policy_dir
@@ -64,7 +65,8 @@ class Harness:
 async def running_worker(temporal: TemporalClient, pool: asyncpg.Pool,
                          task_queue: str) -> AsyncIterator[None]:
     engine = PolicyEngine(load_policy_dir(POLICY_DIR))
-    async with build_worker(temporal, pool, lambda: engine, task_queue=task_queue):
+    async with build_worker(temporal, pool, lambda: engine, task_queue=task_queue,
+                            keys=LedgerKeys.generate()):
         yield
 
 

@@ -13,6 +13,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from proctor import ActionStatus, Client
+from proctor.audit.keys import LedgerKeys
 from proctor.audit.store import AuditLog
 from tests.e2e.harness import Harness
 from worker.main import build_worker
@@ -47,7 +48,8 @@ async def test_policy_changes_apply_without_restart_and_bad_ones_are_rejected(
     gov = Harness(Client(dev_server.client, task_queue=queue), pool, queue)
     key = await gov.new_agent(role="watcher")
 
-    async with build_worker(dev_server.client, pool, policy.current, task_queue=queue):
+    async with build_worker(dev_server.client, pool, policy.current, task_queue=queue,
+                            keys=LedgerKeys.generate()):
         assert (await gov.proctor.execute(key, "report:daily", {}, handler=lambda p: 1)).ok
 
         rewrite(policy_dir, DENY)

@@ -215,12 +215,12 @@ def test_unreachable_temporal_is_one_clear_line(tmp_path: Path) -> None:
 async def test_worker_refuses_an_unmigrated_database(tmp_path: Path, postgres_server_dsn: str,
                                                      dev_server: WorkflowEnvironment) -> None:
     from proctor.db import ensure_database
-    from tests.conftest import _with_database
+    from tests.conftest import with_database
 
     name = f"unmigrated_{os.getpid()}"
     await ensure_database(postgres_server_dsn, name)
     done = await arun(["worker"], {
-        "PROCTOR_DATABASE_URL": _with_database(postgres_server_dsn, name),
+        "PROCTOR_DATABASE_URL": with_database(postgres_server_dsn, name),
         "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
         "PROCTOR_POLICY_DIR": str(Path(__file__).parents[3] / "policies"),
     }, tmp_path)

@@ -144,9 +144,9 @@ def test_toolkit_condition_sees_params_as_names() -> None:
 def test_findings_and_notes() -> None:
     policy = PolicyEngine(load_policy_dir(TOOLKIT))
     notes = [str(n) for n in policy.notes]
-    assert "billing-agent.yaml:28: audit: audit redaction and retention are not applied yet" \
-        in notes
-    assert len(notes) == 1  # trust.recovery_threshold takes effect (trust gate)
+    assert notes == []  # every toolkit field takes effect, the audit section included
+    rules = policy.audit_rules
+    assert rules.retention_days == 3650 and {"iban", "card_number"} <= rules.sensitive_fields
     limits = {limit.name: limit for limit in policy.files[0].rate_limits}
     assert limits["credits_per_day"].match == "credit"
     assert limits["actions_per_minute"].window_seconds == 60
