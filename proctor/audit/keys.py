@@ -62,6 +62,16 @@ class LedgerKeys:
                    secrets.token_bytes(32))
 
     @classmethod
+    def load(cls, directory: Path) -> LedgerKeys:
+        """Read existing keys; never create (a new key would not match the ledger)."""
+        missing = [name for name in (SIGNING_KEY_FILE, HMAC_KEY_FILE, KEK_FILE)
+                   if not (directory / name).exists()]
+        if missing:
+            raise KeyFileError(f"{directory}: missing {', '.join(missing)}; point "
+                               "PROCTOR_AUDIT_KEY_DIR at the worker's key directory")
+        return cls.load_or_create(directory)
+
+    @classmethod
     def load_or_create(cls, directory: Path) -> LedgerKeys:
         """Read the keys, creating any that are missing (files 0600, directory 0700)."""
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -204,6 +204,9 @@ async def append_batch_locked(
         )
     }
     last = await conn.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    if last is None:  # empty, or everything pruned: continue from the last tombstone
+        last = await conn.fetchrow("SELECT upto_seq AS seq, hash FROM audit_tombstones"
+                                   " ORDER BY upto_seq DESC LIMIT 1")
     seq = 0 if last is None else last["seq"]
     prev_hash = GENESIS_HASH if last is None else last["hash"]
     outcomes: list[AuditReceipt | IdempotencyConflict] = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -11,11 +13,23 @@ import click
 from proctor.audit.anchor_state import load_anchor, save_anchor
 from proctor.audit.chain import ChainRow, format_time
 from proctor.audit.checkpoints import ChainBrokenError, Checkpointer, DirectorySink
+from proctor.audit.erasure import SubjectKeys, subject_ref
 from proctor.audit.keys import LedgerKeys, key_id, load_public_pem
-from proctor.audit.store import AuditLog
+from proctor.audit.redaction import value_hmac
+from proctor.audit.retention import (
+    Pruner,
+    PruneRefused,
+    active_holds,
+    place_hold,
+    plan_prune,
+    release_hold,
+)
+from proctor.audit.store import COLUMNS, AuditLog, row_of
 from proctor.audit.verify import LedgerReport, verify_ledger
 from proctor.cli.common import database, fail, run_async, settings
 from proctor.db import redact_dsn
+from proctor.models import AuditEvent
+from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.settings import audit_key_dir, checkpoint_sink_dir, database_url
 
 
@@ -117,3 +131,116 @@ async def show(workflow_id: str | None, last: int) -> None:
 def render(row: ChainRow) -> str:
     return (f"{row.seq:>6}  {format_time(row.recorded_at)[:23]}  {row.event_type:18} "
             f"{row.actor or '-':24} {row.action or '-':20} {row.payload[:120]}")
+
+
+@audit_group.command("find-value")
+@click.argument("value")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@run_async
+async def find_value(value: str, limit: int) -> None:
+    """Rows where VALUE was redacted (matched by its keyed HMAC; needs the ledger keys)."""
+    keys = LedgerKeys.load(audit_key_dir(settings()))
+    candidates = [value]
+    if value.lstrip("-").isdigit():
+        candidates.append(int(value))  # type: ignore[arg-type]
+    fingerprints = [value_hmac(keys.redaction_hmac, v) for v in candidates]
+    async with database() as pool:
+        records = await pool.fetch(
+            f"SELECT {COLUMNS} FROM audit_log WHERE payload LIKE ANY($1::text[])"
+            " ORDER BY seq LIMIT $2", [f"%:{f}]%" for f in fingerprints], limit)
+    for record in records:
+        click.echo(render(row_of(record)))
+    click.echo(f"{len(records)} row(s) hold a redacted copy of that value", err=True)
+
+
+@audit_group.command("forget")
+@click.argument("subject")
+@click.option("--by", "actor", required=True, help="Who asked (recorded in the audit log).")
+@run_async
+async def forget(subject: str, actor: str) -> None:
+    """Erase a data subject: destroy its key (GDPR art. 17); the chain still verifies."""
+    keys = LedgerKeys.load(audit_key_dir(settings()))
+    ref = subject_ref(keys.redaction_hmac, subject)
+    async with database() as pool:
+        destroyed = await SubjectKeys(pool, keys.subject_kek).forget(ref)
+        rows = await pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE payload LIKE $1", f'%"subject":"{ref}"%')
+        await AuditLog(pool).append(AuditEvent(
+            idempotency_key=f"forget:{ref}:{uuid.uuid4().hex}", event_type="subject_forgotten",
+            actor=actor, payload={"subject_ref": ref, "key_destroyed": destroyed,
+                                  "rows_affected": rows}))
+    if destroyed:
+        click.echo(f"subject {ref} forgotten: its key is destroyed; {rows} audit row(s) now "
+                   "read as erased")
+    else:
+        click.echo(f"no key for subject {ref}: nothing of it was stored encrypted "
+                   f"({rows} row(s) reference it)")
+
+
+@audit_group.command("prune")
+@click.option("--retention-days", type=click.IntRange(1, 36500),
+              help="Override the policy's audit.retention (default: the longest any policy "
+                   "sets, else 2555 days).")
+@click.option("--dry-run", is_flag=True, help="Say what would go; remove nothing.")
+@click.option("--by", "actor", required=True, help="Who prunes (recorded in the audit log).")
+@run_async
+async def prune(retention_days: int | None, dry_run: bool, actor: str) -> None:
+    """Remove rows older than retention, up to a checkpoint, leaving a signed tombstone."""
+    config = settings()
+    days = retention_days or PolicyEngine(load_policy_dir(config.policy_dir)) \
+        .audit_rules.retention_days
+    async with database() as pool:
+        before = await pool.fetchval("SELECT now()") - timedelta(days=days)
+        if dry_run:
+            plan = await plan_prune(pool, before)
+        else:
+            keys = LedgerKeys.load(audit_key_dir(config))
+            try:
+                plan = await Pruner(AuditLog(pool), keys, DirectorySink(
+                    checkpoint_sink_dir(config))).prune(before, actor)
+            except PruneRefused as exc:
+                fail(str(exc), code=1)
+    if plan.upto_seq == 0:
+        click.echo(f"nothing to prune: no checkpointed rows older than {days} days")
+        return
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {plan.rows} rows (seq {plan.previous_tombstone + 1}..{plan.upto_seq}, "
+               f"older than {days} days)" + ("" if dry_run else "; signed tombstone written"))
+
+
+@audit_group.group("hold")
+def hold_group() -> None:
+    """Legal holds: while any is active, nothing is pruned."""
+
+
+@hold_group.command("place")
+@click.option("--reason", required=True)
+@click.option("--by", "actor", required=True)
+@run_async
+async def hold_place(reason: str, actor: str) -> None:
+    async with database() as pool:
+        hold_id = await place_hold(AuditLog(pool), reason, actor)
+    click.echo(f"legal hold {hold_id} placed: pruning is blocked until it is released")
+
+
+@hold_group.command("release")
+@click.argument("hold_id", type=int)
+@click.option("--by", "actor", required=True)
+@run_async
+async def hold_release(hold_id: int, actor: str) -> None:
+    async with database() as pool:
+        if not await release_hold(AuditLog(pool), hold_id, actor):
+            fail(f"no active legal hold {hold_id}")
+    click.echo(f"legal hold {hold_id} released")
+
+
+@hold_group.command("list")
+@run_async
+async def hold_list() -> None:
+    async with database() as pool:
+        holds = await active_holds(pool)
+    for hold in holds:
+        click.echo(f"{hold.hold_id:>5}  {hold.placed_at:%Y-%m-%d}  {hold.placed_by:24} "
+                   f"{hold.reason}")
+    if not holds:
+        click.echo("no active legal holds")
