@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -15,7 +17,9 @@ from proctor.audit.chain import ChainRow, format_time
 from proctor.audit.checkpoints import ChainBrokenError, Checkpointer, DirectorySink
 from proctor.audit.erasure import SubjectKeys, subject_ref
 from proctor.audit.keys import LedgerKeys, key_id, load_public_pem
-from proctor.audit.redaction import value_hmac
+from proctor.audit.query import AuditFilter, query_audit
+from proctor.audit.redaction import Revealer, value_hmac
+from proctor.audit.report import Template, build_report, render_html, render_json, render_markdown
 from proctor.audit.retention import (
     Pruner,
     PruneRefused,
@@ -26,6 +30,7 @@ from proctor.audit.retention import (
 )
 from proctor.audit.store import COLUMNS, AuditLog, row_of
 from proctor.audit.verify import LedgerReport, verify_ledger
+from proctor.canonical import canonical_text
 from proctor.cli.common import database, fail, run_async, settings
 from proctor.db import redact_dsn
 from proctor.models import AuditEvent
@@ -244,3 +249,77 @@ async def hold_list() -> None:
                    f"{hold.reason}")
     if not holds:
         click.echo("no active legal holds")
+
+
+@audit_group.command("query")
+@click.option("--agent")
+@click.option("--action", help="Exact name, or a prefix ending in * (refund*).")
+@click.option("--effect", type=click.Choice(["allow", "deny", "escalate"]))
+@click.option("--actor")
+@click.option("--event-type")
+@click.option("--workflow", "workflow_id")
+@click.option("--since", type=click.DateTime(), help="UTC, inclusive.")
+@click.option("--until", type=click.DateTime(), help="UTC, exclusive.")
+@click.option("--after-seq", type=click.IntRange(0), default=0, help="Paging: continue after.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--format", "output", type=click.Choice(["table", "json", "csv"]),
+              default="table", show_default=True)
+@click.option("--reveal", is_flag=True,
+              help="Decrypt erasable fields (needs the ledger keys; erased stay erased).")
+@run_async
+async def query(agent: str | None, action: str | None, effect: str | None, actor: str | None,
+                event_type: str | None, workflow_id: str | None, since: datetime | None,
+                until: datetime | None, after_seq: int, limit: int, output: str,
+                reveal: bool) -> None:
+    """Audit rows matching every filter, oldest first, a page at a time."""
+    wanted = AuditFilter.model_validate({
+        "agent": agent, "action": action, "effect": effect, "actor": actor,
+        "event_type": event_type, "workflow_id": workflow_id, "since": _utc(since),
+        "until": _utc(until), "after_seq": after_seq, "limit": limit})
+    async with database() as pool:
+        revealer = None
+        if reveal:
+            keys = LedgerKeys.load(audit_key_dir(settings()))
+            revealer = Revealer(SubjectKeys(pool, keys.subject_kek))
+        page = await query_audit(pool, wanted, revealer)
+    if output == "json":
+        click.echo(page.model_dump_json(indent=2))
+        return
+    if output == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["seq", "recorded_at", "event_type", "workflow_id", "agent_id",
+                         "action", "actor", "payload", "hash"])
+        for e in page.entries:
+            writer.writerow([e.seq, e.recorded_at, e.event_type, e.workflow_id, e.agent_id,
+                             e.action, e.actor, canonical_text(e.payload), e.hash])
+    else:
+        for e in page.entries:
+            click.echo(f"{e.seq:>6}  {e.recorded_at[:23]}  {e.event_type:18} "
+                       f"{e.actor or '-':24} {e.action or '-':20} "
+                       f"{canonical_text(e.payload)[:120]}")
+    if page.next_after_seq is not None:
+        click.echo(f"more: --after-seq {page.next_after_seq}", err=True)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+@audit_group.command("report")
+@click.option("--from", "start", type=click.DateTime(), required=True, help="UTC, inclusive.")
+@click.option("--to", "end", type=click.DateTime(), required=True, help="UTC, exclusive.")
+@click.option("--template", type=click.Choice(["soc2", "gdpr", "hipaa"]), required=True)
+@click.option("--format", "output", type=click.Choice(["md", "json", "html"]), default="md",
+              show_default=True)
+@run_async
+async def report(start: datetime, end: datetime, template: str, output: str) -> None:
+    """Totals, approvals, violations, trust and ledger integrity, mapped to the controls."""
+    config = settings()
+    sink = DirectorySink(checkpoint_sink_dir(config))
+    async with database() as pool:
+        integrity = await verify_ledger(AuditLog(pool), keys=sink.public_keys(),
+                                        external=sink.read())
+        built = await build_report(pool, cast(Template, template), start.replace(tzinfo=UTC),
+                                   end.replace(tzinfo=UTC), integrity)
+    renderers = {"md": render_markdown, "json": render_json, "html": render_html}
+    click.echo(renderers[output](built))
