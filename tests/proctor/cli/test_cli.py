@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import subprocess
@@ -390,3 +391,67 @@ async def test_encrypted_key_and_reinstatement_from_the_command_line(
     assert record is not None
     assert (record.info.status, record.info.trust_score) == (AgentStatus.ACTIVE, 75)
     assert (await gov.proctor.execute(key, "read:x", {}, handler=lambda p: 1)).ok
+
+
+async def test_audit_privacy_retention_query_and_report_commands(
+    cli_env: dict[str, str], tmp_path: Path, make_database: DatabaseFactory,
+) -> None:
+    from proctor.audit.erasure import SubjectKeys
+    from proctor.audit.keys import LedgerKeys
+    from proctor.audit.redaction import PayloadProtector
+    from proctor.audit.rules import AuditRules
+    from proctor.audit.store import AuditLog
+    from proctor.models import AuditEvent
+
+    dsn = await make_database()
+    state = Path(cli_env["PROCTOR_STATE_DIR"])
+    env = {**cli_env, "PROCTOR_DATABASE_URL": dsn}
+    keys = LedgerKeys.load_or_create(state / "keys")  # as the worker would
+    rules = AuditRules(sensitive_fields=frozenset({"iban"}),
+                       personal_fields=frozenset({"email", "name"}), data_subjects=("email",))
+    pool = await asyncpg.create_pool(dsn)
+    try:
+        log = AuditLog(pool, protector=PayloadProtector(
+            lambda: rules, keys.redaction_hmac, SubjectKeys(pool, keys.subject_kek)))
+        for i, who in enumerate(("jane@example.com", "john@example.com")):
+            await log.append(AuditEvent(
+                idempotency_key=f"k{i}", event_type="decided", agent_id="ag", action="refund",
+                payload={"params": {"email": who, "name": who.split("@")[0],
+                                    "iban": "DE89370400440532013000"},
+                         "decision": {"effect": "allow"}}))
+
+        found = await arun(["audit", "find-value", "DE89370400440532013000"], env, tmp_path)
+        assert found.returncode == 0 and "2 row(s)" in found.stderr
+
+        shown = await arun(["audit", "query", "--agent", "ag", "--format", "json", "--reveal"],
+                           env, tmp_path)
+        entries = json.loads(shown.stdout)["entries"]
+        assert [e["payload"]["params"]["name"] for e in entries] == ["jane", "john"]
+
+        gone = await arun(["audit", "forget", "jane@example.com", "--by", "dpo@example.com"],
+                          env, tmp_path)
+        assert gone.returncode == 0 and "1 audit row(s) now read as erased" in gone.stdout
+        shown = await arun(["audit", "query", "--effect", "allow", "--format", "csv",
+                            "--reveal"], env, tmp_path)
+        lines = shown.stdout.strip().splitlines()
+        assert lines[0].startswith("seq,recorded_at") and len(lines) == 3
+        assert "[erased]" in lines[1] and "jane" not in shown.stdout and "john" in lines[2]
+
+        held = await arun(["audit", "hold", "place", "--reason", "case 17", "--by", "counsel"],
+                          env, tmp_path)
+        assert held.returncode == 0 and "legal hold 1 placed" in held.stdout
+        assert (await arun(["audit", "checkpoint"], env, tmp_path)).returncode == 0
+        refused = await arun(["audit", "prune", "--retention-days", "1", "--by", "ops"],
+                             env, tmp_path)
+        assert refused.returncode == 1 and "legal hold 1" in refused.stderr
+        plan = await arun(["audit", "prune", "--retention-days", "1", "--dry-run", "--by", "ops"],
+                          env, tmp_path)
+        assert "nothing to prune" in plan.stdout  # nothing is a day old
+
+        report = await arun(["audit", "report", "--from", "2020-01-01", "--to", "2100-01-01",
+                             "--template", "gdpr", "--format", "md"], env, tmp_path)
+        assert report.returncode == 0, report.stderr
+        assert "Art. 17 erasure" in report.stdout and "| subjects erased | 1 |" in report.stdout
+        assert (await arun(["audit", "verify"], env, tmp_path)).returncode == 0
+    finally:
+        await pool.close()
