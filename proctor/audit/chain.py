@@ -11,15 +11,19 @@ on every row. That is what lets verification stream a million rows in seconds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import rfc8785
 
 GENESIS_HASH = "0" * 64
+_ZERO = timedelta(0)
 WITNESS_CHARS = 8
 """Hex characters of a row's content digest kept in external checkpoints (to localise edits)."""
 
@@ -37,22 +41,47 @@ class ChainRow:
     payload: str
     prev_hash: str
     hash: str
+    recorded_text: str | None = None
+    """`recorded_at` as hashed, when the database already formatted it (fast verification)."""
 
 
 def format_time(moment: datetime) -> str:
     """Fixed-width UTC time with microseconds: the same text before and after Postgres."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.utcoffset() != _ZERO:
+        moment = moment.astimezone(UTC)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+            f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}Z")
+
+
+_PLAIN_ASCII = re.compile(r'[ !#-\[\]-~]*')
+"""Printable ASCII without `"` or `\\`: RFC 8785 writes such a string as itself in quotes."""
+_SAFE_INT = 2**53 - 1
 
 
 def _json(value: str | int | None) -> bytes:
+    """RFC 8785 text of one scalar. The library decides every case but the two trivial ones
+    (a plain ASCII string, a safe integer), which it would write the same way; a property test
+    holds the shortcut to the library."""
+    if isinstance(value, str):
+        if _PLAIN_ASCII.fullmatch(value):
+            return b'"' + value.encode("ascii") + b'"'
+    elif isinstance(value, int) and -_SAFE_INT <= value <= _SAFE_INT:
+        return str(value).encode("ascii")
     return rfc8785.dumps(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_cached(value: str | None) -> bytes:
+    """For the fields that repeat from row to row (event type, agent, action, actor)."""
+    return _json(value)
 
 
 def _content_members(row: ChainRow) -> tuple[bytes, bytes]:
     """The entry's members before and after `prev_hash`/`recorded_at`/`seq`, canonical."""
     head = b"".join((
-        b'{"action":', _json(row.action), b',"actor":', _json(row.actor),
-        b',"agent_id":', _json(row.agent_id), b',"event_type":', _json(row.event_type),
+        b'{"action":', _json_cached(row.action), b',"actor":', _json_cached(row.actor),
+        b',"agent_id":', _json_cached(row.agent_id),
+        b',"event_type":', _json_cached(row.event_type),
         b',"idempotency_key":', _json(row.idempotency_key),
         b',"payload":', row.payload.encode("utf-8"),
     ))
@@ -64,7 +93,7 @@ def entry_bytes(row: ChainRow) -> bytes:
     head, tail = _content_members(row)
     return b"".join((
         head, b',"prev_hash":', _json(row.prev_hash),
-        b',"recorded_at":', _json(format_time(row.recorded_at)),
+        b',"recorded_at":', _json(row.recorded_text or format_time(row.recorded_at)),
         b',"seq":', _json(row.seq), tail,
     ))
 
@@ -86,7 +115,7 @@ def content_digest(row: ChainRow) -> str:
     one differs in place.
     """
     head, tail = _content_members(row)
-    moment = _json(format_time(row.recorded_at))
+    moment = _json(row.recorded_text or format_time(row.recorded_at))
     return hashlib.sha256(head + b',"recorded_at":' + moment + tail).hexdigest()[:WITNESS_CHARS]
 
 
@@ -132,6 +161,39 @@ class ChainVerifier:
         self.expected_seq = row.seq + 1
         self.prev_hash = row.hash
         return True
+
+    def feed_records(self, records: Sequence[Any]) -> int:
+        """Check raw records (the store's HASHING_COLUMNS) in a tight loop; returns how many
+        were accepted. The first failing one goes through `feed` for a precise diagnosis."""
+        if self.first_break is not None:
+            return 0
+        expected, prev_hash = self.expected_seq, self.prev_hash
+        sha256, plain, cached = hashlib.sha256, _json, _json_cached
+        accepted = 0
+        for record in records:
+            seq, key, workflow, event_type, agent, action, actor, payload, prev, digest, when \
+                = (record[0], record[2], record[3], record[4], record[5], record[6],
+                   record[7], record[8], record[9], record[10], record[11])
+            if seq != expected or prev != prev_hash or when is None or seq > _SAFE_INT:
+                break
+            # prev_hash is a hex digest this loop computed, `when` is Postgres' to_char of a
+            # timestamp and seq a safe integer: RFC 8785 writes each as is (quoted if text).
+            entry = b"".join((
+                b'{"action":', cached(action), b',"actor":', cached(actor),
+                b',"agent_id":', cached(agent), b',"event_type":', cached(event_type),
+                b',"idempotency_key":', plain(key), b',"payload":', payload.encode(),
+                b',"prev_hash":"', prev_hash.encode(), b'","recorded_at":"', when.encode(),
+                b'","seq":', str(seq).encode(), b',"workflow_id":', plain(workflow), b"}"))
+            if sha256(entry).hexdigest() != digest:
+                break
+            prev_hash = digest
+            expected += 1
+            accepted += 1
+        self.expected_seq, self.prev_hash = expected, prev_hash
+        self.rows_checked += accepted
+        if accepted < len(records):
+            self.feed(ChainRow(*records[accepted]))
+        return accepted
 
     def _problem(self, row: ChainRow) -> str | None:
         if row.seq > self.expected_seq:

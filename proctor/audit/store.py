@@ -27,6 +27,9 @@ CHAIN_LOCK_ID = 0x61756469745F6C  # "audit_l"
 COLUMN_NAMES = ("seq", "recorded_at", "idempotency_key", "workflow_id", "event_type",
                 "agent_id", "action", "actor", "payload", "prev_hash", "hash")
 COLUMNS = ", ".join(COLUMN_NAMES)
+HASHING_COLUMNS = (COLUMNS + ", to_char(recorded_at AT TIME ZONE 'UTC', "
+                    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+"""COLUMNS plus the time as hashed, formatted by Postgres (on its own core) for verification."""
 MAX_BATCH = 512
 
 
@@ -97,22 +100,34 @@ class AuditLog:
         """The event as it will be stored (callers appending under their own lock use this)."""
         return event if self.protector is None else await self.protector.protect(event)
 
+    async def pages(self, start_seq: int = 1, end_seq: int | None = None,
+                    batch: int = 10_000) -> AsyncIterator[list[asyncpg.Record]]:
+        """Raw records (COLUMNS + the hashed time text) in seq order, a keyset page at a time;
+        the next page is fetched while the caller works on this one."""
+        last = end_seq if end_seq is not None else 2**62
+        query = (f"SELECT {HASHING_COLUMNS} FROM audit_log WHERE seq >= $1 AND seq <= $2"
+                 " ORDER BY seq LIMIT $3")
+        upcoming: asyncio.Future[list[asyncpg.Record]] | None = asyncio.ensure_future(
+            self.pool.fetch(query, start_seq, last, batch))
+        try:
+            while upcoming is not None:
+                records = await upcoming
+                upcoming = None
+                if len(records) == batch and records[-1]["seq"] < last:
+                    upcoming = asyncio.ensure_future(
+                        self.pool.fetch(query, records[-1]["seq"] + 1, last, batch))
+                if records:
+                    yield records
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
+
     async def rows(self, start_seq: int = 1, end_seq: int | None = None,
                    batch: int = 10_000) -> AsyncIterator[ChainRow]:
-        """Rows from `start_seq` (to `end_seq`) in seq order, fetched in keyset pages."""
-        next_seq = start_seq
-        last = end_seq if end_seq is not None else 2**62
-        while next_seq <= last:
-            async with self.pool.acquire() as conn:
-                records = await conn.fetch(
-                    f"SELECT {COLUMNS} FROM audit_log WHERE seq >= $1 AND seq <= $2"
-                    " ORDER BY seq LIMIT $3", next_seq, last, batch,
-                )
-            for record in records:
-                yield row_of(record)
-            if len(records) < batch:
-                return
-            next_seq = records[-1]["seq"] + 1
+        """Rows from `start_seq` (to `end_seq`) in seq order."""
+        async for page in self.pages(start_seq, end_seq, batch):
+            for record in page:
+                yield ChainRow(*record)
 
     async def head(self) -> tuple[int, str]:
         """The last row's seq and hash ((0, genesis) for an empty log)."""
@@ -144,8 +159,8 @@ class AuditLog:
                            prev_hash: str = GENESIS_HASH) -> ChainReport:
         """Every link from `start_seq` on (no checkpoints: see `proctor.audit.verify`)."""
         verifier = ChainVerifier(start_seq, prev_hash)
-        async for row in self.rows(start_seq):
-            if not verifier.feed(row):
+        async for page in self.pages(start_seq):
+            if verifier.feed_records(page) < len(page):
                 break
         return verifier.report()
 
@@ -247,7 +262,8 @@ async def append_locked(conn: Connection, event: AuditEvent) -> AuditReceipt:
 
 
 def row_of(record: asyncpg.Record) -> ChainRow:
-    return ChainRow(**dict(record.items()))
+    """A row from a record selected as COLUMNS (in that order)."""
+    return ChainRow(*record)
 
 
 def _copy(exc: BaseException) -> BaseException:

@@ -7,6 +7,7 @@ swapped, truncated or rewritten wholesale.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -173,19 +174,21 @@ async def verify_ledger(
         report.checkpoints_checked += 1
 
     verifier = ChainVerifier(start.seq + 1, start.hash)
-    async for row in audit.rows(start.seq + 1):
-        if not verifier.feed(row):
+    point_seqs = sorted(points)
+    async for page in audit.pages(start.seq + 1):
+        accepted = verifier.feed_records(page)
+        first, last = page[0]["seq"], page[0]["seq"] + accepted - 1
+        for seq in point_seqs[bisect_left(point_seqs, first):bisect_right(point_seqs, last)]:
+            point, stored_hash = points[seq], page[seq - first]["hash"]
+            if point.hash == stored_hash:
+                report.checkpoints_checked += 1
+                if point.kind == "checkpoint":
+                    report.verified_anchor = Anchor(seq, stored_hash)
+            elif not mismatch_found:
+                mismatch_found = True
+                await _mismatch(audit, points, seq, findings, tombstone)
+        if accepted < len(page):
             break
-        point = points.get(row.seq)
-        if point is None:
-            continue
-        if point.hash == row.hash:
-            report.checkpoints_checked += 1
-            if point.kind == "checkpoint":
-                report.verified_anchor = Anchor(row.seq, row.hash)
-        elif not mismatch_found:
-            mismatch_found = True
-            await _mismatch(audit, points, row.seq, findings, tombstone)
     chain = verifier.report()
     report.rows_checked, report.last_seq, report.head_hash = (
         chain.rows_checked, chain.last_seq, chain.head_hash)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proctor.audit.chain import ChainRow, entry_bytes, format_time
+from proctor.audit.chain import ChainRow, _json, entry_bytes, format_time
 from proctor.canonical import canonical_text
 
 json_values = st.recursive(
@@ -37,3 +37,15 @@ def test_entry_bytes_equal_rfc8785_of_the_whole_entry(
         "action": action, "actor": actor, "payload": payload, "prev_hash": "ab" * 32,
     }
     assert entry_bytes(row) == rfc8785.dumps(whole)
+
+
+@given(value=st.none() | st.text() | st.text(alphabet=st.characters(max_codepoint=127))
+       | st.integers(-(2**53) + 1, 2**53 - 1))
+def test_scalar_shortcuts_write_what_rfc8785_writes(value: str | int | None) -> None:
+    assert _json(value) == rfc8785.dumps(value)
+
+
+@given(moment=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9998, 1, 1),
+                           timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7))])))
+def test_time_text_is_fixed_width_utc(moment: datetime) -> None:
+    assert format_time(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
