@@ -8,7 +8,7 @@ import logging
 import click
 
 from proctor.cli.common import EXPECTED, database, fail, run_async, settings
-from proctor.db import migrate
+from proctor.db import APP_ROLE, ensure_login_role, migrate
 
 
 @click.command("up")
@@ -42,9 +42,16 @@ def db_group() -> None:
 
 
 @db_group.command("migrate")
+@click.option("--app-login", "app_logins", multiple=True, metavar="ROLE",
+              help="Make this login role a member of proctor_app (append and read only): "
+                   "the role workers connect as. Repeatable.")
 @run_async
-async def migrate_command() -> None:
-    """Apply pending schema migrations."""
+async def migrate_command(app_logins: tuple[str, ...]) -> None:
+    """Apply pending schema migrations (run as the database owner)."""
     async with database() as pool:
         applied = await migrate(pool)
+        for role in app_logins:
+            await ensure_login_role(pool, role, APP_ROLE)
     click.echo(f"applied {', '.join(applied)}" if applied else "schema is up to date")
+    for role in app_logins:
+        click.echo(f"{role} may append to and read the ledger, never rewrite or prune it")

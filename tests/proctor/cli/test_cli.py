@@ -455,3 +455,25 @@ async def test_audit_privacy_retention_query_and_report_commands(
         assert (await arun(["audit", "verify"], env, tmp_path)).returncode == 0
     finally:
         await pool.close()
+
+
+async def test_db_migrate_grants_a_workers_login_append_and_read_only(
+    tmp_path: Path, make_database: DatabaseFactory,
+) -> None:
+    from proctor.db import with_user
+
+    dsn = await make_database()
+    done = await arun(["db", "migrate", "--app-login", "proctor_cli_worker"],
+                      {"PROCTOR_DATABASE_URL": dsn}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "proctor_cli_worker may append to and read the ledger" in done.stdout
+    worker = await asyncpg.connect(with_user(dsn, "proctor_cli_worker"))
+    try:
+        await worker.execute("INSERT INTO request_nonces (agent_id, nonce, request_id)"
+                             " VALUES ('a', 'n', 'r')")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await worker.execute("DELETE FROM audit_log")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await worker.execute("DELETE FROM audit_subject_keys")
+    finally:
+        await worker.close()
