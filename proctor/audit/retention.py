@@ -74,10 +74,13 @@ async def release_hold(audit: AuditLog, hold_id: int, released_by: str) -> bool:
 async def plan_prune(pool: asyncpg.Pool, before: datetime) -> PrunePlan:
     """The newest checkpoint whose rows are all older than `before`."""
     previous = await pool.fetchval("SELECT coalesce(max(upto_seq), 0) FROM audit_tombstones")
+    # One pass: the first row still young bounds the prefix (clocks of several workers may
+    # disagree slightly, so a younger row anywhere stops the prefix before it).
+    first_young = await pool.fetchval(
+        "SELECT min(seq) FROM audit_log WHERE seq > $1 AND recorded_at >= $2", previous, before)
     upto = await pool.fetchval(
-        "SELECT coalesce(max(cp.seq), 0) FROM audit_checkpoints cp"
-        " WHERE cp.seq > $1 AND (SELECT max(recorded_at) FROM audit_log"
-        "   WHERE seq > $1 AND seq <= cp.seq) < $2", previous, before)
+        "SELECT coalesce(max(seq), 0) FROM audit_checkpoints WHERE seq > $1 AND seq < $2",
+        previous, first_young if first_young is not None else 2**62)
     rows = await pool.fetchval(
         "SELECT count(*) FROM audit_log WHERE seq > $1 AND seq <= $2", previous, upto)
     return PrunePlan(upto, rows, previous)

@@ -110,8 +110,7 @@ def locate(witness: Sequence[str], actual: Sequence[str], first_seq: int,
 
 
 _LINK_KINDS: tuple[tuple[str, Kind], ...] = (
-    ("missing", "row_deleted"), ("swapped", "rows_swapped"), ("inserted", "link_broken"),
-    ("content edited", "content_edited"),
+    ("missing", "row_deleted"), ("swapped", "rows_swapped"), ("content edited", "content_edited"),
 )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,7 @@ import pytest
 from proctor.audit.checkpoints import ChainBrokenError, Checkpointer, DirectorySink
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.store import AuditLog
-from proctor.db import connect_pool
 from proctor.models import AuditEvent
-from tests.conftest import DatabaseFactory
-
-
-@pytest.fixture
-async def audit(make_database: DatabaseFactory) -> AsyncIterator[AuditLog]:
-    pool = await connect_pool(await make_database(), max_size=4)
-    try:
-        yield AuditLog(pool)
-    finally:
-        await pool.close()
 
 
 async def append(audit: AuditLog, *keys: str) -> None:

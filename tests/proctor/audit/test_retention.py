@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,18 +14,7 @@ from proctor.audit.keys import LedgerKeys
 from proctor.audit.retention import Pruner, PruneRefused, place_hold, release_hold
 from proctor.audit.store import AuditLog
 from proctor.audit.verify import verify_ledger
-from proctor.db import connect_pool
 from proctor.models import AuditEvent
-from tests.conftest import DatabaseFactory
-
-
-@pytest.fixture
-async def audit(make_database: DatabaseFactory) -> AsyncIterator[AuditLog]:
-    pool = await connect_pool(await make_database(), max_size=4)
-    try:
-        yield AuditLog(pool)
-    finally:
-        await pool.close()
 
 
 async def fill(audit: AuditLog, prefix: str, count: int) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -14,21 +13,6 @@ from proctor.audit.store import AuditLog, IdempotencyConflict
 from proctor.canonical import canonical_text
 from proctor.db import connect_pool, ensure_login_role, with_user
 from proctor.models import AuditEvent
-from tests.conftest import DatabaseFactory
-
-
-@pytest.fixture
-async def dsn(make_database: DatabaseFactory) -> str:
-    return await make_database()
-
-
-@pytest.fixture
-async def audit(dsn: str) -> AsyncIterator[AuditLog]:
-    pool = await connect_pool(dsn, max_size=12)
-    try:
-        yield AuditLog(pool)
-    finally:
-        await pool.close()
 
 
 def event(key: str, **payload: object) -> AuditEvent:
