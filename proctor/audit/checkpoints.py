@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -255,12 +254,3 @@ async def database_checkpoints(pool: asyncpg.Pool) -> list[tuple[str, SignedChec
     return [(r["source"], SignedCheckpoint(body=r["body"], signature=r["signature"]))
             for r in records]
 
-
-def by_seq(signed: Sequence[SignedCheckpoint]) -> dict[int, SignedCheckpoint]:
-    found: dict[int, SignedCheckpoint] = {}
-    for item in signed:
-        try:
-            found[item.parsed().seq] = item
-        except ValidationError:
-            continue
-    return found

@@ -21,9 +21,9 @@ from proctor.audit.checkpoints import CheckpointBody, Checkpointer, DirectorySin
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.store import COLUMN_NAMES, AuditLog
 from proctor.audit.verify import Anchor, LedgerReport, verify_ledger
-from proctor.db import connect_pool
+from proctor.db import connect_pool, with_database
 from proctor.models import AuditEvent
-from tests.conftest import DatabaseFactory, with_database
+from tests.conftest import DatabaseFactory
 
 ROWS = 100_000
 EVERY = 1000

@@ -215,8 +215,7 @@ def test_unreachable_temporal_is_one_clear_line(tmp_path: Path) -> None:
 
 async def test_worker_refuses_an_unmigrated_database(tmp_path: Path, postgres_server_dsn: str,
                                                      dev_server: WorkflowEnvironment) -> None:
-    from proctor.db import ensure_database
-    from tests.conftest import with_database
+    from proctor.db import ensure_database, with_database
 
     name = f"unmigrated_{os.getpid()}"
     await ensure_database(postgres_server_dsn, name)
