@@ -128,6 +128,7 @@ class Client:
         self, key: AgentKey, action: str, params: dict[str, Any], *,
         handler: Handler | None = None, request_id: str | None = None,
         execution_timeout: timedelta = timedelta(hours=1), max_attempts: int = 3,
+        triggered_by: str | None = None,
     ) -> Outcome:
         """Ask to perform `action`; runs `handler` (or the registered tool) only if allowed.
 
@@ -144,7 +145,8 @@ class Client:
                                  max_attempts=max_attempts)
         else:
             raise ValueError(f"give handler= or register a tool for {action!r}")
-        request = key.new_request(action, params, spec, request_id=request_id)
+        request = key.new_request(action, params, spec, request_id=request_id,
+                                  triggered_by=triggered_by)
         return await self.submit(request, handler=handler)
 
     async def start(self, request: ActionRequest) -> temporal_client.WorkflowHandle[Any, Outcome]:

@@ -18,13 +18,19 @@ EVALUATE_POLICY = "proctor.evaluate_policy"
 RECORD_AUDIT = "proctor.record_audit"
 RECORD_OUTCOME = "proctor.record_outcome"
 ADMIT_RATE = "proctor.admit_rate"
+RESOLVE_APPROVERS = "proctor.resolve_approvers"
+NOTIFY_APPROVERS = "proctor.notify_approvers"
+REMIND_APPROVERS = "proctor.remind_approvers"
+CLOSE_APPROVAL_MESSAGES = "proctor.close_approval_messages"
 PLAN_REINSTATEMENT = "proctor.plan_reinstatement"
 REINSTATE_AGENT = "proctor.reinstate_agent"
 
 STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorStatus")
 AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorAgent")
 ACTION_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorAction")
-SEARCH_ATTRIBUTES = (STATUS_ATTRIBUTE, AGENT_ATTRIBUTE, ACTION_ATTRIBUTE)
+DEADLINE_ATTRIBUTE = SearchAttributeKey.for_datetime("ProctorDeadline")
+"""When a pending approval times out: `approvals list` sorts and filters on it."""
+SEARCH_ATTRIBUTES = (STATUS_ATTRIBUTE, AGENT_ATTRIBUTE, ACTION_ATTRIBUTE, DEADLINE_ATTRIBUTE)
 
 
 def reinstatement_workflow_id(agent_id: str, request_id: str) -> str:

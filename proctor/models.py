@@ -67,6 +67,8 @@ class ActionRequest(Frozen):
     requested_at: datetime
     nonce: str = Field(min_length=16, max_length=128)
     execution: ExecutionSpec
+    triggered_by: str | None = Field(default=None, min_length=1, max_length=256)
+    """The human on whose behalf the agent acts, if any: never an approver of this request."""
     signature: str = Field(default="", max_length=4096)
     """Base64 signature over the RFC 8785 canonical JSON of `signing_payload()`."""
 
@@ -79,7 +81,10 @@ class ActionRequest(Frozen):
 
     def signing_payload(self) -> dict[str, JsonValue]:
         """The exact document an agent signs: the whole request except the signature."""
-        return self.model_dump(mode="json", exclude={"signature"})
+        payload = self.model_dump(mode="json", exclude={"signature"})
+        if payload["triggered_by"] is None:
+            del payload["triggered_by"]  # requests signed before the field existed still verify
+        return payload
 
     @property
     def workflow_id(self) -> str:
@@ -142,12 +147,30 @@ class LadderTier(Frozen):
 
 class EscalationSettings(Frozen):
     approvers: tuple[str, ...]
+    """Identities, plus `role:<name>` and `slack-group:<handle>` resolved at escalation."""
     quorum: int = Field(default=1, ge=1)
     timeout_seconds: float = Field(default=86400.0, gt=0)
     on_timeout: Literal["deny", "approve", "escalate"] = "deny"
     reminders_seconds: tuple[float, ...] = ()
     ladder: tuple[LadderTier, ...] = ()
     severity: Literal["low", "medium", "high", "critical"] | None = None
+    channel: str | None = None
+    """Slack channel for the approval request (else the configured default, if any)."""
+    direct_messages: bool = True
+    """Also DM each approver on Slack."""
+    deny_vetoes: bool = True
+    """One authorised deny ends the request; if False, it ends once quorum is unreachable."""
+    owner_may_approve: bool = False
+    """Separation of duties: by default the agent's owner can't approve its requests (the
+    human who triggered the request never can)."""
+
+
+APPROVER_REFERENCE_PREFIXES = ("role:", "slack-group:")
+"""Approver names resolved when the request escalates (directory roles, Slack user groups)."""
+
+
+def is_approver_reference(name: str) -> bool:
+    return name.startswith(APPROVER_REFERENCE_PREFIXES)
 
 
 class RateLimit(Frozen):
@@ -298,6 +321,106 @@ class PendingApproval(Frozen):
     approvals: tuple[str, ...]
     deadline: datetime
     request_digest: str
+    denials: tuple[str, ...] = ()
+    owner: str | None = None
+    """The agent's owner (refused as approver unless the rule allows it)."""
+    triggered_by: str | None = None
+    """The human the agent acted for (always refused as approver)."""
+    owner_may_approve: bool = False
+    severity: str | None = None
+    trust_score: float | None = None
+
+    def refusal(self, approver: str) -> str | None:
+        """Why `approver` may not vote on this request, or None if they may."""
+        who = approver.strip().casefold()
+        if self.triggered_by and who == self.triggered_by.casefold():
+            return "self-approval: the request was made on this person's behalf"
+        if who == self.agent_id.casefold() or (
+                not self.owner_may_approve and self.owner and who == self.owner.casefold()):
+            return "self-approval: the agent's owner cannot decide its requests"
+        if who not in {a.casefold() for a in self.approvers}:
+            return "not an authorised approver for this rule"
+        if who in {a.casefold() for a in (*self.approvals, *self.denials)}:
+            return "this approver already voted"
+        return None
+
+
+class SlackMessageRef(Frozen):
+    """One Slack message about a request (to update when it is decided)."""
+
+    channel: str
+    ts: str
+    approver: str | None = None
+    """The approver it was sent to directly; None for a channel post."""
+
+
+class ApprovalCard(Frozen):
+    """What an approval message shows: the request, the rule, the deadline."""
+
+    workflow_id: str
+    request_id: str
+    agent_id: str
+    action: str
+    params: dict[str, JsonValue]
+    """Raw: the notifier redacts them with the policy's audit rules before sending."""
+    rule_id: str
+    reason: str
+    trust_score: float
+    deadline: datetime
+    quorum: int
+    approvers: tuple[str, ...]
+    request_digest: str
+    severity: str | None = None
+    triggered_by: str | None = None
+
+
+class ApprovalNotice(Frozen):
+    """Ask approvers: a channel post and/or a DM to each of `recipients`."""
+
+    card: ApprovalCard
+    recipients: tuple[str, ...]
+    channel: str | None = None
+    direct_messages: bool = True
+    tier: int = 0
+    """0: the first request; N: ladder tier N joined (the earlier messages get a note)."""
+    earlier: tuple[SlackMessageRef, ...] = ()
+
+
+class ReminderNotice(Frozen):
+    card: ApprovalCard
+    pending: tuple[str, ...]
+    number: int
+    messages: tuple[SlackMessageRef, ...] = ()
+
+
+class NotifyResult(Frozen):
+    messages: tuple[SlackMessageRef, ...] = ()
+    undelivered: tuple[str, ...] = ()
+    """Recipients that couldn't be reached (no Slack account found, channel missing, ...),
+    each with the reason: `alice@example.com: users_not_found`."""
+    skipped: str | None = None
+    """Why nothing was sent at all (Slack not configured)."""
+
+
+class ApprovalClosed(Frozen):
+    """The request is decided: every message about it shows the outcome, without buttons."""
+
+    card: ApprovalCard
+    messages: tuple[SlackMessageRef, ...]
+    status: Literal["approved", "rejected", "timed_out", "cancelled"]
+    decided_by: tuple[str, ...] = ()
+    note: str | None = None
+    at: datetime
+
+
+class ApproverNames(Frozen):
+    names: tuple[str, ...]
+
+
+class ResolvedApprovers(Frozen):
+    approvers: tuple[str, ...]
+    unresolved: tuple[str, ...] = ()
+    """References that matched nobody (`role:x: no approver holds it`)."""
 
 
 class ReinstatementRequest(Frozen):

@@ -48,6 +48,21 @@ class ProctorSettings(BaseSettings):
     audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
     """A checkpoint is signed after this many new rows, or this long after the last one."""
     temporal_ui_port: int = 8233
+    approvers_file: Path = Path("approvers.yaml")
+    """The approver directory (Slack ids, emails, roles); none there: identities are emails."""
+    slack_bot_token: SecretStr | None = None
+    """xoxb- token of the Proctor Slack app; unset: no Slack messages (the CLI still decides)."""
+    slack_signing_secret: SecretStr | None = None
+    """Verifies that interactivity requests come from Slack (HTTP mode)."""
+    slack_app_token: SecretStr | None = None
+    """xapp- token: the approvals app uses Socket Mode (no public URL) instead of HTTP."""
+    slack_channel: str | None = None
+    """Default channel for approval requests (a rule's `channel:` wins)."""
+    slack_api_url: str | None = None
+    """Slack Web API base URL (default Slack's own; set for a proxy or a test stand-in)."""
+    approvals_host: str = "127.0.0.1"
+    approvals_port: int = Field(default=3000, ge=0, le=65535)
+    """Where the approvals app serves Slack's interactivity endpoint (/slack/events)."""
 
 
 class StackInfo(BaseModel):

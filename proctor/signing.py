@@ -185,8 +185,10 @@ class AgentKey:
         *,
         request_id: str | None = None,
         requested_at: datetime | None = None,
+        triggered_by: str | None = None,
     ) -> ActionRequest:
-        """A fresh, signed request (new id and nonce unless given)."""
+        """A fresh, signed request (new id and nonce unless given); `triggered_by` names the
+        human the agent acts for, who can then never approve it."""
         request = ActionRequest(
             request_id=request_id or uuid.uuid4().hex,
             agent_id=self.agent_id,
@@ -195,6 +197,7 @@ class AgentKey:
             requested_at=requested_at or datetime.now(UTC),
             nonce=secrets.token_urlsafe(24),
             execution=execution,
+            triggered_by=triggered_by,
         )
         return self.sign(request)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -28,15 +29,24 @@ async def connect_temporal(address: str, namespace: str = "default") -> Client:
 
 
 async def ensure_search_attributes(
-    client: Client, keys: Sequence[SearchAttributeKey[str]]
+    client: Client, keys: Sequence[SearchAttributeKey[Any]]
 ) -> None:
-    """Register Proctor's keyword search attributes (idempotent; needed on a fresh server)."""
-    request = AddSearchAttributesRequest(
-        namespace=client.namespace,
-        search_attributes={k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in keys},
-    )
-    try:
-        await client.operator_service.add_search_attributes(request)
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.ALREADY_EXISTS:
-            raise
+    """Register Proctor's search attributes (idempotent; needed on a fresh server). One at a
+    time: a server that already has some refuses a request naming them all."""
+    for key in keys:
+        request = AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type)},
+        )
+        try:
+            await client.operator_service.add_search_attributes(request)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+
+
+def dev_server_type(key: SearchAttributeKey[Any]) -> str:
+    """The type name the dev server's `--search-attribute NAME=TYPE` flag takes."""
+    names = {IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
+             IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime"}
+    return names[IndexedValueType.ValueType(key.indexed_value_type)]

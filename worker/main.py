@@ -16,10 +16,13 @@ from activities.identity import IdentityActivities
 from activities.policy import PolicyActivities
 from activities.rates import RateActivities
 from activities.reinstatement import ReinstatementActivities
+from activities.slack import SlackActivities
+from proctor.approvals.directory import ApproverDirectory, ReloadingDirectory
+from proctor.approvals.slack import SlackNotifier, slack_client
 from proctor.audit.checkpoints import Checkpointer, DirectorySink
 from proctor.audit.erasure import SubjectKeys
 from proctor.audit.keys import LedgerKeys
-from proctor.audit.redaction import PayloadProtector
+from proctor.audit.redaction import PayloadProtector, redact_for_display
 from proctor.audit.store import AuditLog
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import check_schema, connect_pool
@@ -51,9 +54,25 @@ def protected_log(pool: asyncpg.Pool, policy: Callable[[], PolicyEngine],
     return AuditLog(pool, protector=protector)
 
 
+def slack_notifier(settings: ProctorSettings, policy: Callable[[], PolicyEngine],
+                   keys: LedgerKeys, directory: Callable[[], ApproverDirectory]
+                   ) -> SlackNotifier | None:
+    """The Slack notifier when a bot token is set; parameters shown redacted like the ledger."""
+    if settings.slack_bot_token is None:
+        return None
+    return SlackNotifier(
+        slack_client(settings.slack_bot_token.get_secret_value(),
+                     base_url=settings.slack_api_url),
+        directory,
+        lambda params: redact_for_display(policy().audit_rules, keys.redaction_hmac, params),
+        default_channel=settings.slack_channel)
+
+
 def build_worker(
     client: Client, pool: asyncpg.Pool, policy: Callable[[], PolicyEngine], *,
     task_queue: str, keys: LedgerKeys, signature_window_seconds: float = 300.0,
+    notifier: SlackNotifier | None = None,
+    directory: Callable[[], ApproverDirectory] = ApproverDirectory,
 ) -> Worker:
     """One worker for everything on the Proctor task queue; dependencies built once here."""
     identity = IdentityActivities(AgentStore(pool), NonceStore(pool), signature_window_seconds,
@@ -63,13 +82,16 @@ def build_worker(
     policies = PolicyActivities(policy)
     rates = RateActivities(RateStore(pool))
     reinstatement = ReinstatementActivities(AgentStore(pool), ledger, policy)
+    slack = SlackActivities(notifier, directory)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
         activities=[identity.verify_identity, policies.evaluate_policy,
                     audit.record_audit, audit.record_outcome, rates.admit_rate,
-                    reinstatement.plan_reinstatement, reinstatement.reinstate_agent],
+                    reinstatement.plan_reinstatement, reinstatement.reinstate_agent,
+                    slack.resolve_approvers, slack.notify_approvers, slack.remind_approvers,
+                    slack.close_approval_messages],
     )
 
 
@@ -77,6 +99,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
     """Run until `stop` is set (or SIGINT/SIGTERM when no event is given)."""
     policy = ReloadingPolicy(settings.policy_dir)  # a bad set stops us before connecting
     keys = LedgerKeys.load_or_create(audit_key_dir(settings))
+    directory = ReloadingDirectory(settings.approvers_file)
     pool = await connect_pool(database_url(settings))
     watcher: asyncio.Task[None] | None = None
     checkpoints: asyncio.Task[None] | None = None
@@ -92,7 +115,10 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
         worker = build_worker(client, pool, policy.current, task_queue=settings.task_queue,
                               keys=keys,
-                              signature_window_seconds=settings.signature_window_seconds)
+                              signature_window_seconds=settings.signature_window_seconds,
+                              notifier=slack_notifier(settings, policy.current, keys,
+                                                      directory.current),
+                              directory=directory.current)
         if stop is None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -32,7 +32,7 @@ from proctor.db import (
 )
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.settings import ProctorSettings, StackInfo, read_stack, stack_file
-from proctor.temporal import TemporalUnavailable, connect_temporal
+from proctor.temporal import TemporalUnavailable, connect_temporal, dev_server_type
 from worker.main import run_worker
 
 log = logging.getLogger("proctor.stack")
@@ -72,7 +72,7 @@ def temporal_dev_server(settings: ProctorSettings) -> Iterator[str]:
         "--log-level", "warn",
     ]
     for key in SEARCH_ATTRIBUTES:
-        command += ["--search-attribute", f"{key.name}=Keyword"]
+        command += ["--search-attribute", f"{key.name}={dev_server_type(key)}"]
     process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
                                start_new_session=True)
     try:

@@ -7,25 +7,43 @@ history, so a replay decides exactly as the original run did, whatever the polic
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Coroutine
 from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.step_options import STEP_TIMEOUT, STORE_DEADLINE, STORE_RETRY
+from workflows.step_options import (
+    CLOSE_GRACE,
+    NOTIFY_DEADLINE,
+    NOTIFY_RETRY,
+    NOTIFY_SETTLE,
+    NOTIFY_TIMEOUT,
+    STEP_TIMEOUT,
+    STORE_DEADLINE,
+    STORE_RETRY,
+)
 
 with workflow.unsafe.imports_passed_through():
     from proctor.contract import (
         ADMIT_RATE,
+        CLOSE_APPROVAL_MESSAGES,
+        DEADLINE_ATTRIBUTE,
         DECIDE_SIGNAL,
         EVALUATE_POLICY,
         GOVERNED_ACTION_WORKFLOW,
+        NOTIFY_APPROVERS,
         PROGRESS_QUERY,
         RECORD_AUDIT,
         RECORD_OUTCOME,
+        REMIND_APPROVERS,
         REPORT_RESULT_UPDATE,
         REQUEST_PERMISSION_UPDATE,
+        RESOLVE_APPROVERS,
         STATUS_ATTRIBUTE,
         VERIFY_IDENTITY,
         tool_activity,
@@ -34,6 +52,10 @@ with workflow.unsafe.imports_passed_through():
         ActionRequest,
         ActionStatus,
         AgentInfo,
+        ApprovalCard,
+        ApprovalClosed,
+        ApprovalNotice,
+        ApproverNames,
         AuditEvent,
         AuditReceipt,
         Decision,
@@ -43,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         GovernedActionInput,
         HandlerReport,
         IdentityVerdict,
+        NotifyResult,
         Outcome,
         OutcomeRecord,
         PendingApproval,
@@ -53,16 +76,24 @@ with workflow.unsafe.imports_passed_through():
         RateCheck,
         RateVerdict,
         RecordedVote,
+        ReminderNotice,
+        ResolvedApprovers,
+        SlackMessageRef,
         Stage,
         ToolCall,
         ToolResult,
         TrustChange,
         Vote,
+        is_approver_reference,
     )
     from proctor.trust import outcome_delta, trust_change
 
 RATE_LIMITS_PATCH = "rate-limits"
 """Workflows started before rate limits existed replay without the admit_rate step."""
+NOTIFY_PATCH = "approval-notifications"
+"""Escalations started before Slack approvals replay without resolving approvers, notifying,
+the deadline search attribute or closing messages."""
+ClosedAs = Literal["approved", "rejected", "timed_out", "cancelled"]
 
 
 @workflow.defn(name=GOVERNED_ACTION_WORKFLOW)
@@ -80,6 +111,8 @@ class GovernedActionWorkflow:
         self._report: HandlerReport | None = None
         self._outcome: Outcome | None = None
         self._audit_seqs: list[int] = []
+        self._messages: list[SlackMessageRef] = []
+        self._background: list[asyncio.Task[None]] = []
 
     @workflow.run
     async def run(self, start: GovernedActionInput) -> Outcome:
@@ -208,11 +241,16 @@ class GovernedActionWorkflow:
         join; returns a final status if refused or timed out, None to go ahead.
 
         Every wait is one durable timer to the next due moment (reminder, ladder step or
-        deadline); without reminders and ladder that is exactly the deadline timer.
+        deadline); without reminders and ladder that is exactly the deadline timer. Slack
+        messages go out in the background: a Slack outage never holds up a decision.
         """
         started = workflow.now()
         deadline = started + timedelta(seconds=escalation.timeout_seconds)
+        notifying = workflow.patched(NOTIFY_PATCH)
         approvers = list(escalation.approvers)
+        unresolved: tuple[str, ...] = ()
+        if notifying:
+            approvers, unresolved = await self._resolve(escalation.approvers)
         due: list[tuple[datetime, str, int]] = sorted(
             [(started + timedelta(seconds=s), "reminder", i)
              for i, s in enumerate(escalation.reminders_seconds)]
@@ -224,25 +262,62 @@ class GovernedActionWorkflow:
             agent_id=request.agent_id, action=request.action, params=request.params,
             rule_id=decision.rule_id, reason=decision.reason, approvers=tuple(approvers),
             quorum=escalation.quorum, approvals=(), deadline=deadline,
-            request_digest=self._request_digest,
+            request_digest=self._request_digest, owner=agent.owner,
+            triggered_by=request.triggered_by, owner_may_approve=escalation.owner_may_approve,
+            severity=escalation.severity, trust_score=agent.trust_score,
         )
-        self._set_stage(Stage.AWAITING_APPROVAL)
-        await self._audit(request, "escalated", "escalated", {
-            "approvers": list(escalation.approvers), "quorum": escalation.quorum,
+        self._set_stage(Stage.AWAITING_APPROVAL, deadline if notifying else None)
+        escalated: dict[str, object] = {
+            "approvers": approvers, "quorum": escalation.quorum,
             "deadline": deadline.isoformat(), "on_timeout": escalation.on_timeout,
             "rule_id": decision.rule_id,
-        })
+        }
+        if notifying:
+            escalated |= {"named": list(escalation.approvers), "unresolved": list(unresolved)}
+        await self._audit(request, "escalated", "escalated", escalated)
+        card = ApprovalCard(
+            workflow_id=request.workflow_id, request_id=request.request_id,
+            agent_id=request.agent_id, action=request.action, params=request.params,
+            rule_id=decision.rule_id, reason=decision.reason, trust_score=agent.trust_score,
+            deadline=deadline, quorum=escalation.quorum, approvers=tuple(approvers),
+            request_digest=self._request_digest, severity=escalation.severity,
+            triggered_by=request.triggered_by)
+        if notifying:
+            self._in_background(self._slack(request, "notify:0", NOTIFY_APPROVERS, ApprovalNotice(
+                card=card, recipients=tuple(approvers), channel=escalation.channel,
+                direct_messages=escalation.direct_messages)))
         approvals: list[str] = []
+        denials: list[str] = []
 
         async def add_tier(index: int, cause: str) -> None:
             tiers_added.add(index)
-            joining = [a for a in escalation.ladder[index].approvers if a not in approvers]
+            named = escalation.ladder[index].approvers
+            tier, _ = await self._resolve(named) if notifying else (list(named), ())
+            joining = [a for a in tier if a not in approvers]
             approvers.extend(joining)
             assert self._pending is not None
             self._pending = self._pending.model_copy(update={"approvers": tuple(approvers)})
             await self._audit(request, f"ladder:{index + 1}:{cause}", "ladder_step", {
                 "tier": index + 1, "added": joining, "cause": cause,
                 "approvers": list(approvers)})
+            if notifying:
+                self._in_background(self._slack(
+                    request, f"notify:{index + 1}", NOTIFY_APPROVERS, ApprovalNotice(
+                        card=card.model_copy(update={"approvers": tuple(approvers),
+                                                     "deadline": self._pending.deadline}),
+                        recipients=tuple(joining), channel=escalation.channel,
+                        direct_messages=escalation.direct_messages, tier=index + 1,
+                        earlier=tuple(self._messages))))
+
+        async def settle(status: ActionStatus | None, closed_as: ClosedAs,
+                         decided_by: list[str], note: str | None = None) -> ActionStatus | None:
+            self._pending = None
+            if notifying:
+                flying = [task for task in self._background if not task.done()]
+                self._in_background(self._close_messages(request, flying, ApprovalClosed(
+                    card=card, messages=(), status=closed_as, decided_by=tuple(decided_by),
+                    note=note, at=workflow.now())))
+            return status
 
         while True:
             while self._inbox:
@@ -256,13 +331,18 @@ class GovernedActionWorkflow:
                 if not recorded.accepted:
                     continue
                 if not vote.approve:
-                    return ActionStatus.REJECTED
+                    denials.append(vote.approver)
+                    self._pending = self._pending.model_copy(update={"denials": tuple(denials)})
+                    reachable = len([a for a in approvers if a not in denials])
+                    if (escalation.deny_vetoes or (reachable < escalation.quorum
+                                                   and len(tiers_added) == len(escalation.ladder))):
+                        return await settle(ActionStatus.REJECTED, "rejected", denials, vote.note)
+                    continue
                 approvals.append(vote.approver)
                 self._pending = self._pending.model_copy(
                     update={"approvals": tuple(approvals)})
                 if len(approvals) >= escalation.quorum:
-                    self._pending = None
-                    return None
+                    return await settle(None, "approved", approvals, vote.note)
             wake = min(deadline, due[0][0]) if due else deadline
             remaining = (wake - workflow.now()).total_seconds()
             try:
@@ -282,6 +362,11 @@ class GovernedActionWorkflow:
                     pending = [a for a in approvers if a not in approvals]
                     await self._audit(request, f"reminder:{index + 1}", "reminder", {
                         "reminder": index + 1, "pending_approvers": pending})
+                    if notifying:
+                        self._in_background(self._slack(
+                            request, f"reminder:{index + 1}", REMIND_APPROVERS, ReminderNotice(
+                                card=card, pending=tuple(pending), number=index + 1,
+                                messages=tuple(self._messages))))
             if now < deadline:
                 continue
             remaining_tiers = [i for i in range(len(escalation.ladder)) if i not in tiers_added]
@@ -289,13 +374,16 @@ class GovernedActionWorkflow:
                 await add_tier(remaining_tiers[0], "timeout")
                 deadline = now + timedelta(seconds=escalation.timeout_seconds)
                 self._pending = self._pending.model_copy(update={"deadline": deadline})
+                if notifying:
+                    self._set_stage(Stage.AWAITING_APPROVAL, deadline)
                 continue
-            self._pending = None
             await self._audit(request, "approval_timed_out", "approval_timed_out", {
                 "approvals": approvals, "quorum": escalation.quorum,
                 "on_timeout": escalation.on_timeout,
             })
-            return None if escalation.on_timeout == "approve" else ActionStatus.TIMED_OUT
+            if escalation.on_timeout == "approve":
+                return await settle(None, "approved", [], "approved by timeout (policy)")
+            return await settle(ActionStatus.TIMED_OUT, "timed_out", [])
 
     def _judge(
         self, vote: Vote, agent: AgentInfo, approvers: list[str], approvals: list[str],
@@ -307,14 +395,67 @@ class GovernedActionWorkflow:
 
         if vote.request_digest and vote.request_digest != self._request_digest:
             return verdict(False, "the vote is bound to a different request")
-        who = vote.approver.strip().casefold()
-        if who in (agent.owner.casefold(), agent.agent_id.casefold()):
-            return verdict(False, "self-approval: the agent's owner cannot decide its requests")
-        if who not in {a.casefold() for a in approvers}:
-            return verdict(False, "not an authorised approver for this rule")
-        if who in {a.strip().casefold() for a in approvals}:
-            return verdict(False, "this approver already approved")
+        assert self._pending is not None
+        refusal = self._pending.model_copy(update={
+            "approvers": tuple(approvers), "approvals": tuple(approvals),
+            "owner": agent.owner}).refusal(vote.approver)
+        if refusal is not None:
+            return verdict(False, refusal)
         return verdict(True, "approved" if vote.approve else "denied")
+
+    # --- Slack, in the background ---------------------------------------------------------
+
+    async def _resolve(self, names: tuple[str, ...]) -> tuple[list[str], tuple[str, ...]]:
+        """Roles and Slack user groups to identities, once, recorded in history."""
+        if not any(is_approver_reference(name) for name in names):
+            return list(names), ()
+        resolved = await workflow.execute_activity(
+            RESOLVE_APPROVERS, ApproverNames(names=names), result_type=ResolvedApprovers,
+            start_to_close_timeout=NOTIFY_TIMEOUT, schedule_to_close_timeout=NOTIFY_DEADLINE,
+            retry_policy=NOTIFY_RETRY,
+        )
+        return list(resolved.approvers), resolved.unresolved
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        self._background.append(asyncio.create_task(work))
+
+    async def _slack(self, request: ActionRequest, step: str, activity: str,
+                     notice: ApprovalNotice | ReminderNotice | ApprovalClosed) -> None:
+        """One Slack step; its messages are remembered (to close them later) and audited.
+        A failure is audited and otherwise ignored: the CLI still decides."""
+        try:
+            result = await workflow.execute_activity(
+                activity, notice, result_type=NotifyResult,
+                start_to_close_timeout=NOTIFY_TIMEOUT, schedule_to_close_timeout=NOTIFY_DEADLINE,
+                retry_policy=NOTIFY_RETRY, heartbeat_timeout=NOTIFY_TIMEOUT,
+            )
+        except ActivityError as exc:
+            with contextlib.suppress(ActivityError):
+                await self._audit(request, f"{step}:failed", "notification_failed",
+                                  {"step": step, "error": _describe(exc)})
+            return
+        if activity == NOTIFY_APPROVERS:
+            self._messages.extend(result.messages)
+        if result.skipped is None and (result.messages or result.undelivered):
+            with contextlib.suppress(ActivityError):
+                await self._audit(request, step, "notified", {
+                    "step": step, "undelivered": list(result.undelivered),
+                    "messages": [m.model_dump() for m in result.messages]})
+
+    async def _close_messages(self, request: ActionRequest, flying: list[asyncio.Task[None]],
+                              closed: ApprovalClosed) -> None:
+        """Show the outcome on every message, once the notifications `flying` have landed (or
+        given up after NOTIFY_SETTLE)."""
+        if any(not task.done() for task in flying):
+            try:
+                await workflow.wait_condition(lambda: all(t.done() for t in flying),
+                                              timeout=NOTIFY_SETTLE)
+            except TimeoutError:
+                for task in flying:
+                    task.cancel()
+        if self._messages:
+            await self._slack(request, "close", CLOSE_APPROVAL_MESSAGES,
+                              closed.model_copy(update={"messages": tuple(self._messages)}))
 
     async def _execute(
         self, request: ActionRequest, agent: AgentInfo, decision: Decision
@@ -385,6 +526,11 @@ class GovernedActionWorkflow:
             audit_seqs=tuple(self._audit_seqs),
         )
         self._set_stage(Stage.CLOSED)
+        if any(not task.done() for task in self._background):
+            # Let the messages show the decision (bounded: Slack may be down).
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: all(task.done() for task in self._background), timeout=CLOSE_GRACE)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._outcome
 
@@ -411,9 +557,12 @@ class GovernedActionWorkflow:
             actor=actor or request.agent_id, payload=payload,
         )
 
-    def _set_stage(self, stage: Stage) -> None:
+    def _set_stage(self, stage: Stage, deadline: datetime | None = None) -> None:
         self._stage = stage
-        workflow.upsert_search_attributes([STATUS_ATTRIBUTE.value_set(stage.value)])
+        updates: list[SearchAttributeUpdate[Any]] = [STATUS_ATTRIBUTE.value_set(stage.value)]
+        if deadline is not None:
+            updates.append(DEADLINE_ATTRIBUTE.value_set(deadline))
+        workflow.upsert_search_attributes(updates)
 
 
 def _describe(exc: ActivityError) -> str:

@@ -206,3 +206,12 @@ class Revealer:
         except (InvalidTag, ValueError):
             return ERASED
         return json.loads(plain)
+
+
+def redact_for_display(rules: AuditRules, hmac_key: bytes,
+                       params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as people outside the ledger may see them (Slack): sensitive and personal
+    fields replaced by markers, free text scanned by the detectors; nothing is encrypted."""
+    walker = _Walker(Redactor(hmac_key, rules), rules, None, "")
+    return {name: walker.field(name, value, f"/{name}", scan=True)
+            for name, value in params.items()}

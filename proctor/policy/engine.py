@@ -393,7 +393,15 @@ def _escalation_or_none(*layers: EscalationFields,
                                 approvers=_expand(step.approvers, groups))
                      for step in ladder),
         severity=pick("severity"),
+        channel=pick("channel"),
+        direct_messages=_flag(pick("direct_messages"), True),
+        deny_vetoes=_flag(pick("deny_vetoes"), True),
+        owner_may_approve=_flag(pick("owner_may_approve"), False),
     )
+
+
+def _flag(value: bool | None, default: bool) -> bool:
+    return default if value is None else value
 
 
 def _merged_groups(policy_set: PolicySet,
@@ -509,7 +517,7 @@ def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
                         problem("on_timeout: escalate needs a ladder to escalate to")
             elif _has_escalation_fields(spec):
                 problem("escalation settings (approvers, quorum, timeout, on_timeout, "
-                        "reminders, ladder, severity) belong to escalate rules")
+                        "reminders, ladder, severity, channel, …) belong to escalate rules")
             conditions: dict[str, Condition | None] = {}
             kinds: tuple[ConditionKind, ...] = ("when", "condition", "unless")
             for kind in kinds:

@@ -40,6 +40,13 @@ class LadderStep(_Strict):
     after: float
     approvers: tuple[str, ...] = Field(min_length=1)
 
+    @field_validator("approvers")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            check_approver_name(name)
+        return value
+
     @field_validator("after", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
@@ -58,6 +65,15 @@ class EscalationFields(_Strict):
     """Times after the escalation at which pending approvers are reminded."""
     ladder: tuple[LadderStep, ...] | None = None
     severity: Literal["low", "medium", "high", "critical"] | None = None
+    channel: str | None = Field(default=None, pattern=r"^#?[A-Za-z0-9_.-]{1,80}$")
+    """Slack channel (id or #name) that receives the approval request."""
+    direct_messages: bool | None = None
+    """DM each approver on Slack (default true)."""
+    deny_vetoes: bool | None = None
+    """One authorised deny rejects the request (default true); false: rejected only once the
+    quorum can no longer be reached."""
+    owner_may_approve: bool | None = None
+    """Let the agent's owner approve its requests (default false: separation of duties)."""
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -84,9 +100,22 @@ class EscalationFields(_Strict):
     @field_validator("approvers")
     @classmethod
     def _non_empty_names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and any(not name.strip() for name in value):
-            raise ValueError("approver names must not be empty")
+        for name in value or ():
+            check_approver_name(name)
         return value
+
+
+_APPROVER_PREFIXES = ("group:", "role:", "slack-group:")
+
+
+def check_approver_name(name: str) -> None:
+    """An identity (an email, say), or `group:`, `role:` or `slack-group:` and a name."""
+    if not name.strip() or name != name.strip() or any(c.isspace() for c in name):
+        raise ValueError(f"{name!r} is not an approver name (no spaces, not empty)")
+    prefix, colon, rest = name.partition(":")
+    if colon and "@" not in prefix and (f"{prefix}:" not in _APPROVER_PREFIXES or not rest):
+        raise ValueError(f"{name!r}: approver references are group:<name>, role:<name> or "
+                         "slack-group:<handle>")
 
 
 class RuleSpec(EscalationFields):

@@ -1,0 +1,208 @@
+"""Block Kit payloads for approval requests, reminders, outcomes and the vote modals.
+
+Pure functions. Everything a requester controls (action, parameters, reason, names) is escaped
+for mrkdwn, so it can't mention @channel or forge links, and cut to Slack's limits, so no
+input can make Slack reject a message (`invalid_blocks`) and leave approvers unasked.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from proctor.models import ApprovalCard, ApprovalClosed
+
+APPROVE = "proctor.approve"
+APPROVE_WITH_NOTE = "proctor.approve_with_note"
+DENY = "proctor.deny"
+DENY_MODAL = "proctor.deny_reason"
+APPROVE_MODAL = "proctor.approve_note"
+NOTE_BLOCK = "proctor.note"
+NOTE_INPUT = "proctor.note_input"
+
+# Slack's documented limits.
+MAX_BLOCKS = 50
+MAX_TEXT = 3000  # section / context text
+MAX_FIELD = 2000  # each section field
+MAX_FIELDS = 10
+MAX_HEADER = 150
+MAX_FALLBACK = 4000  # message `text` (Slack truncates longer ones)
+MAX_BUTTON_VALUE = 2000
+MAX_MODAL_TITLE = 24
+MAX_METADATA = 3000
+MAX_NOTE = 3000
+
+Block = dict[str, Any]
+
+
+class ButtonValue(BaseModel):
+    """What a button carries: the workflow and the digest of the exact request it decides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    w: str = Field(min_length=1, max_length=400)
+    d: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    def encode(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def decode(cls, text: str) -> ButtonValue | None:
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError:
+            return None
+
+
+def escape(text: str) -> str:
+    """mrkdwn-safe: `<`, `>` and `&` are Slack's control characters (links, mentions)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _mrkdwn(text: str, limit: int = MAX_TEXT) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": clip(text, limit)}
+
+
+def _plain(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": True}
+
+
+def _code(value: Any, limit: int) -> str:
+    """Parameters as a code block, cut to fit (backtick runs can't close the block early)."""
+    text = json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True, default=str)
+    text = escape(text).replace("```", "`\u200b``")
+    room = limit - 8
+    if len(text) > room:
+        more = f"\n… ({len(text) - room} more characters)"
+        text = text[: room - len(more)] + more
+    return f"```{text}```"
+
+
+def _when(moment: datetime) -> str:
+    """A Slack date token (shown in the reader's time zone) with a UTC fallback."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+SEVERITY_MARK = {"low": "🟢", "medium": "🟡", "high": "🟠", "critical": "🔴"}
+
+
+def _request_blocks(card: ApprovalCard, redacted_params: dict[str, Any]) -> list[Block]:
+    mark = SEVERITY_MARK.get(card.severity or "", "🔶")
+    fields = [
+        _mrkdwn(f"*Agent*\n`{escape(card.agent_id)}`", MAX_FIELD),
+        _mrkdwn(f"*Action*\n`{escape(card.action)}`", MAX_FIELD),
+        _mrkdwn(f"*Rule*\n`{escape(card.rule_id)}`", MAX_FIELD),
+        _mrkdwn(f"*Trust score*\n{card.trust_score:g}", MAX_FIELD),
+        _mrkdwn(f"*Decide by*\n{_when(card.deadline)}", MAX_FIELD),
+        _mrkdwn(f"*Approvals needed*\n{card.quorum}", MAX_FIELD),
+    ]
+    if card.severity:
+        fields.append(_mrkdwn(f"*Severity*\n{mark} {card.severity}", MAX_FIELD))
+    if card.triggered_by:
+        fields.append(_mrkdwn(f"*On behalf of*\n{escape(card.triggered_by)}", MAX_FIELD))
+    return [
+        {"type": "header",
+         "text": _plain(f"{mark} Approval needed: {card.action}", MAX_HEADER)},
+        {"type": "section", "text": _mrkdwn(f"*Why:* {escape(card.reason)}")},
+        {"type": "section", "fields": fields[:MAX_FIELDS]},
+        {"type": "section",
+         "text": _mrkdwn(f"*Parameters*\n{_code(redacted_params, MAX_TEXT - 20)}")},
+        {"type": "context", "elements": [_mrkdwn(
+            f"Approvers: {escape(', '.join(card.approvers))} · request `{card.request_id}` · "
+            f"digest `{card.request_digest[:12]}`")]},
+    ]
+
+
+def approval_request(card: ApprovalCard, redacted_params: dict[str, Any],
+                     *, note: str | None = None) -> dict[str, Any]:
+    """The message asking for a decision: `text` (notifications) plus blocks with buttons."""
+    value = ButtonValue(w=card.workflow_id, d=card.request_digest).encode()
+    blocks = _request_blocks(card, redacted_params)
+    if note:
+        blocks.insert(1, {"type": "context", "elements": [_mrkdwn(escape(note))]})
+    blocks.append({"type": "actions", "block_id": "proctor.vote", "elements": [
+        {"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
+         "text": _plain("Approve", 75)},
+        {"type": "button", "action_id": APPROVE_WITH_NOTE, "value": value,
+         "text": _plain("Approve with note…", 75)},
+        {"type": "button", "action_id": DENY, "style": "danger", "value": value,
+         "text": _plain("Deny…", 75)},
+    ]})
+    return {"text": fallback_text(card), "blocks": blocks}
+
+
+def fallback_text(card: ApprovalCard) -> str:
+    return clip(escape(f"Approval needed: {card.agent_id} wants {card.action} "
+                       f"({card.rule_id}): {card.reason}"), MAX_FALLBACK)
+
+
+OUTCOME_LINE = {
+    "approved": "✅ *Approved*",
+    "rejected": "⛔ *Denied*",
+    "timed_out": "⏱️ *Timed out* (no decision before the deadline)",
+    "cancelled": "🚫 *Closed*",
+}
+
+
+def approval_closed(closed: ApprovalClosed, redacted_params: dict[str, Any]) -> dict[str, Any]:
+    """The same message, decided: outcome, who and when; no buttons left to click."""
+    line = OUTCOME_LINE[closed.status]
+    if closed.decided_by:
+        line += f" by {escape(', '.join(closed.decided_by))}"
+    line += f" · {_when(closed.at)}"
+    if closed.note:
+        line += f"\n> {escape(closed.note)}"
+    blocks = _request_blocks(closed.card, redacted_params)
+    blocks[0] = {"type": "header",
+                 "text": _plain(f"{closed.status.replace('_', ' ').capitalize()}: "
+                                f"{closed.card.action}", MAX_HEADER)}
+    blocks.insert(1, {"type": "section", "text": _mrkdwn(line)})
+    text = clip(escape(f"{closed.status.replace('_', ' ')}: {closed.card.agent_id} "
+                       f"{closed.card.action}"), MAX_FALLBACK)
+    return {"text": text, "blocks": blocks}
+
+
+def reminder(card: ApprovalCard, pending: tuple[str, ...], number: int) -> dict[str, Any]:
+    """A thread reply / DM nudging the approvers who haven't voted yet."""
+    text = (f"⏰ Reminder {number}: still waiting for {escape(', '.join(pending))} to decide "
+            f"`{escape(card.action)}` for `{escape(card.agent_id)}` (decide by "
+            f"{_when(card.deadline)}).")
+    return {"text": clip(text, MAX_FALLBACK), "blocks": [
+        {"type": "section", "text": _mrkdwn(text)}]}
+
+
+def tier_joined(card: ApprovalCard, tier: int, added: tuple[str, ...]) -> dict[str, Any]:
+    """Told to the earlier approvers when a ladder tier joins."""
+    text = (f"⬆️ Escalated to tier {tier}: {escape(', '.join(added)) or 'nobody new'} "
+            f"may now decide `{escape(card.action)}` for `{escape(card.agent_id)}`.")
+    return {"text": clip(text, MAX_FALLBACK), "blocks": [
+        {"type": "section", "text": _mrkdwn(text)}]}
+
+
+def vote_modal(kind: str, value: ButtonValue, card_summary: str) -> dict[str, Any]:
+    """Deny asks for a reason (required); approve-with-note for an optional note."""
+    deny = kind == DENY_MODAL
+    return {
+        "type": "modal",
+        "callback_id": kind,
+        "private_metadata": value.encode(),
+        "title": _plain("Deny request" if deny else "Approve request", MAX_MODAL_TITLE),
+        "submit": _plain("Deny" if deny else "Approve", MAX_MODAL_TITLE),
+        "close": _plain("Cancel", MAX_MODAL_TITLE),
+        "blocks": [
+            {"type": "section", "text": _mrkdwn(escape(card_summary))},
+            {"type": "input", "block_id": NOTE_BLOCK, "optional": not deny,
+             "label": _plain("Reason (shown to the agent, kept in the audit log)" if deny
+                             else "Note (kept in the audit log)", 2000),
+             "element": {"type": "plain_text_input", "action_id": NOTE_INPUT,
+                         "multiline": True, "max_length": MAX_NOTE}},
+        ],
+    }
