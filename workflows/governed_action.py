@@ -437,8 +437,9 @@ class GovernedActionWorkflow:
         if activity == NOTIFY_APPROVERS:
             self._messages.extend(result.messages)
         if result.skipped is None and (result.messages or result.undelivered):
+            kind = "messages_closed" if activity == CLOSE_APPROVAL_MESSAGES else "notified"
             with contextlib.suppress(ActivityError):
-                await self._audit(request, step, "notified", {
+                await self._audit(request, step, kind, {
                     "step": step, "undelivered": list(result.undelivered),
                     "messages": [m.model_dump() for m in result.messages]})
 

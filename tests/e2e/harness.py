@@ -14,6 +14,8 @@ import asyncpg
 from temporalio.client import Client as TemporalClient
 
 from proctor import AgentKey, Client
+from proctor.approvals.directory import ApproverDirectory
+from proctor.approvals.slack import SlackNotifier
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.store import AuditLog
 from proctor.models import PendingApproval, Progress
@@ -61,17 +63,26 @@ class Harness:
                                              within=timedelta(seconds=seconds))
 
 
+def policy_engine() -> PolicyEngine:
+    return PolicyEngine(load_policy_dir(POLICY_DIR))
+
+
 @asynccontextmanager
-async def running_worker(temporal: TemporalClient, pool: asyncpg.Pool,
-                         task_queue: str) -> AsyncIterator[None]:
-    engine = PolicyEngine(load_policy_dir(POLICY_DIR))
+async def running_worker(temporal: TemporalClient, pool: asyncpg.Pool, task_queue: str, *,
+                         notifier: SlackNotifier | None = None,
+                         directory: ApproverDirectory | None = None) -> AsyncIterator[None]:
+    engine = policy_engine()
     async with build_worker(temporal, pool, lambda: engine, task_queue=task_queue,
-                            keys=LedgerKeys.generate()):
+                            keys=LedgerKeys.generate(), notifier=notifier,
+                            directory=lambda: directory or ApproverDirectory()):
         yield
 
 
 @asynccontextmanager
-async def harness(temporal: TemporalClient, pool: asyncpg.Pool) -> AsyncIterator[Harness]:
+async def harness(temporal: TemporalClient, pool: asyncpg.Pool, *,
+                  notifier: SlackNotifier | None = None,
+                  directory: ApproverDirectory | None = None) -> AsyncIterator[Harness]:
     task_queue = f"proctor-test-{uuid.uuid4().hex[:8]}"
-    async with running_worker(temporal, pool, task_queue):
+    async with running_worker(temporal, pool, task_queue, notifier=notifier,
+                              directory=directory):
         yield Harness(Client(temporal, task_queue=task_queue), pool, task_queue)

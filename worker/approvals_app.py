@@ -1,0 +1,260 @@
+"""The approvals app: Slack's interactivity endpoint, over HTTP or Socket Mode, on Bolt.
+
+HTTP requests pass slack-sdk's signature verifier before anything reads them (bad, missing or
+stale signatures get 401 and an audit row; no handler runs). Every interaction, either way in,
+is deduplicated in Postgres by its trigger id, so a replayed or retried payload votes once.
+Handlers ack at once (Slack wants an answer within 3 s) and do their work afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+
+from proctor.approvals import blocks
+from proctor.approvals.blocks import ButtonValue
+from proctor.approvals.desk import VoteDesk, VoteResult
+from proctor.approvals.slack import SlackNotifier
+from proctor.audit.store import AuditLog
+from proctor.models import AuditEvent
+
+log = logging.getLogger("proctor.approvals")
+EVENTS_PATH = "/slack/events"
+SIGNATURE_WINDOW_SECONDS = 300
+
+
+def refusal_reason(verifier: SignatureVerifier, body: bytes, timestamp: str | None,
+                   signature: str | None) -> str | None:
+    """Why a request isn't Slack's, or None. The verdict is slack-sdk's verifier; the reason
+    only words it for the audit row (a non-numeric timestamp would make the verifier raise)."""
+    if not timestamp or not signature:
+        return "missing signature or timestamp"
+    if not timestamp.isdigit():
+        return "non-numeric timestamp"
+    if abs(time.time() - int(timestamp)) > SIGNATURE_WINDOW_SECONDS:
+        return "timestamp older than 5 minutes"
+    if not verifier.is_valid(body, timestamp, signature):
+        return "bad signature"
+    return None
+
+
+class ApprovalsApp:
+    """Bolt listeners for the approval buttons and modals, plus the HTTP front."""
+
+    def __init__(self, *, notifier: SlackNotifier, desk: VoteDesk, pool: asyncpg.Pool,
+                 audit: AuditLog, signing_secret: str | None) -> None:
+        self.notifier = notifier
+        self.desk = desk
+        self.pool = pool
+        self.audit = audit
+        self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
+        self.bolt = AsyncApp(client=notifier.client, signing_secret=signing_secret,
+                             request_verification_enabled=signing_secret is not None,
+                             ignoring_self_events_enabled=False)
+        self.bolt.middleware(self._once)
+        self.bolt.action(blocks.APPROVE)(self._approve)
+        self.bolt.action(blocks.APPROVE_WITH_NOTE)(self._open_modal)
+        self.bolt.action(blocks.DENY)(self._open_modal)
+        self.bolt.view(blocks.DENY_MODAL)(self._submitted)
+        self.bolt.view(blocks.APPROVE_MODAL)(self._submitted)
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=1_000_000)
+        app.router.add_post(EVENTS_PATH, self.handle_http)
+        app.router.add_get("/healthz", _healthy)
+        return app
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.verifier is None:
+            return web.json_response({"error": "no signing secret configured"}, status=503)
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        signature = request.headers.get("X-Slack-Signature")
+        reason = refusal_reason(self.verifier, body, timestamp, signature)
+        if reason is not None:
+            await self._audit_refusal(reason, body, timestamp, request.remote)
+            return web.json_response({"error": "invalid request signature"}, status=401)
+        bolt_request = AsyncBoltRequest(body=body.decode("utf-8", errors="replace"),
+                                        query=request.query_string,
+                                        headers=dict(request.headers))
+        return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
+
+    async def _audit_refusal(self, reason: str, body: bytes, timestamp: str | None,
+                             remote: str | None) -> None:
+        """Refused requests are evidence too; the body is kept only as its digest."""
+        digest = hashlib.sha256(body).hexdigest()
+        log.warning("refused a request to %s from %s: %s", EVENTS_PATH, remote, reason)
+        try:
+            await self.audit.append(AuditEvent(
+                idempotency_key=f"slack-refused:{digest}:{timestamp or '-'}:{reason}",
+                event_type="slack_request_refused", actor="slack-interactivity",
+                payload={"reason": reason, "body_sha256": digest,
+                         "timestamp": (timestamp or "")[:40], "remote": remote or ""}))
+        except Exception:  # the 401 stands whether or not the row could be written
+            log.exception("could not audit a refused Slack request")
+
+    # --- once-only ------------------------------------------------------------------------
+
+    async def _once(self, body: dict[str, Any], next: Any) -> BoltResponse | None:
+        """Each interaction is handled once across replicas: replays and retries are acked
+        and dropped."""
+        key = interaction_key(body)
+        inserted = await self.pool.fetchval(
+            "INSERT INTO slack_interactions (interaction_key, kind) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING RETURNING true", key, str(body.get("type", "")))
+        if not inserted:
+            log.info("dropped a repeated Slack interaction %s", key)
+            return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    # --- listeners ------------------------------------------------------------------------
+
+    async def _approve(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        value = _button(body)
+        if value is None:
+            return
+        approver = await self._approver(body)
+        result = await self.desk.cast(value.w, approver, approve=True, note=None, digest=value.d,
+                                      channel="slack", interaction=interaction_key(body))
+        await self._tell(body, _channel_of(body), result)
+
+    async def _open_modal(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        value = _button(body)
+        if value is None:
+            return
+        action_id = body["actions"][0]["action_id"]
+        approve = action_id == blocks.APPROVE_WITH_NOTE
+        approver = await self._approver(body)
+        refused = await self.desk.check(value.w, approver, value.d, channel="slack",
+                                        interaction=interaction_key(body), approve=approve)
+        if refused is not None:
+            await self._tell(body, _channel_of(body), refused)
+            return
+        pending = await self.desk.waiting(value.w)
+        summary = (f"{pending.agent_id} wants {pending.action}: {pending.reason}"
+                   if not isinstance(pending, str) else value.w)
+        modal = blocks.vote_modal(blocks.APPROVE_MODAL if approve else blocks.DENY_MODAL,
+                                  value, summary)
+        modal["private_metadata"] = json.dumps({"v": value.encode(),
+                                                "c": _channel_of(body) or ""})
+        await self.notifier.client.views_open(trigger_id=body["trigger_id"], view=modal)
+
+    async def _submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        deny = view.get("callback_id") == blocks.DENY_MODAL
+        note = (((view.get("state") or {}).get("values") or {}).get(blocks.NOTE_BLOCK, {})
+                .get(blocks.NOTE_INPUT, {}).get("value") or "").strip() or None
+        if deny and note is None:
+            await ack(response_action="errors",
+                      errors={blocks.NOTE_BLOCK: "Say why: the agent and the audit log see it."})
+            return
+        await ack()
+        try:
+            metadata = json.loads(view.get("private_metadata") or "{}")
+            value = ButtonValue.decode(str(metadata.get("v", "")))
+        except (ValueError, AttributeError):
+            value = None
+        if value is None:
+            return
+        approver = await self._approver(body)
+        result = await self.desk.cast(value.w, approver, approve=not deny, note=note,
+                                      digest=value.d, channel="slack",
+                                      interaction=interaction_key(body))
+        await self._tell(body, str(metadata.get("c") or "") or None, result)
+
+    async def _approver(self, body: dict[str, Any]) -> str | None:
+        user_id = str((body.get("user") or {}).get("id", ""))
+        return await self.notifier.identity_of(user_id) if user_id else None
+
+    async def _tell(self, body: dict[str, Any], channel: str | None, result: VoteResult) -> None:
+        """An ephemeral answer to the person who clicked (seen by nobody else)."""
+        user_id = (body.get("user") or {}).get("id")
+        if not channel or not user_id:
+            return
+        try:
+            await self.notifier.client.chat_postEphemeral(
+                channel=channel, user=user_id, text=blocks.escape(result.message))
+        except SlackApiError as exc:
+            log.warning("could not answer %s: %s", user_id, exc.response.get("error"))
+
+
+def interaction_key(body: dict[str, Any]) -> str:
+    """Slack gives each interaction a trigger id; failing that, the payload's digest."""
+    trigger = body.get("trigger_id")
+    if trigger:
+        return f"{body.get('type', '')}:{trigger}"
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return f"{body.get('type', '')}:sha256:{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+
+def _button(body: dict[str, Any]) -> ButtonValue | None:
+    actions = body.get("actions") or []
+    return ButtonValue.decode(str(actions[0].get("value", ""))) if actions else None
+
+
+def _channel_of(body: dict[str, Any]) -> str | None:
+    channel = (body.get("channel") or {}).get("id")
+    return str(channel) if channel else None
+
+
+async def _healthy(_: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+INTERACTION_MEMORY = "7 days"
+"""How long handled interaction ids are kept (Slack retries within minutes)."""
+
+
+@asynccontextmanager
+async def serving(app: ApprovalsApp, *, host: str, port: int,
+                  app_token: str | None = None) -> AsyncIterator[str]:
+    """Serve `app` until the block exits: over Socket Mode with an app token, else over HTTP
+    at host:port. Yields where it listens."""
+    await app.pool.execute("DELETE FROM slack_interactions "
+                           f"WHERE received_at < now() - interval '{INTERACTION_MEMORY}'")
+    if app_token:
+        handler = AsyncSocketModeHandler(app.bolt, app_token, web_client=app.notifier.client)
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("approvals app connected to Slack over Socket Mode")
+        try:
+            yield "socket-mode"
+        finally:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+        return
+    runner = web.AppRunner(app.web_app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    address = f"http://{host}:{_bound_port(runner, port)}{EVENTS_PATH}"
+    log.info("approvals app listening on %s", address)
+    try:
+        yield address
+    finally:
+        await runner.cleanup()
+
+
+def _bound_port(runner: web.AppRunner, asked: int) -> int:
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        for sock in getattr(server, "sockets", None) or ():
+            return int(sock.getsockname()[1])
+    return asked
