@@ -301,6 +301,9 @@ async def _await_update(
                 name, arg, id=update_id, result_type=result_type)
             return result
         except temporal_client.WorkflowUpdateRPCTimeoutOrCancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise asyncio.CancelledError from None  # our caller gave up waiting
             continue
         except RPCError as exc:
             if exc.status not in _TRANSIENT:

@@ -4,6 +4,9 @@ and a loopback stand-in for Slack's Web API that signs interactivity like Slack.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +18,14 @@ from proctor import ActionStatus, AgentKey
 from proctor.approvals import blocks
 from proctor.models import Outcome
 from tests.e2e.slack_harness import CHANNEL, SlackHarness, fake_slack, slack_harness
-from tests.fakes.slack_web_api import FakeSlack, Message, click, send_interaction, submit
+from tests.fakes.slack_web_api import (
+    FakeSlack,
+    Message,
+    click,
+    send_interaction,
+    sign,
+    submit,
+)
 
 
 @pytest.fixture
@@ -114,3 +124,217 @@ async def test_approve_button_runs_the_action_and_updates_every_message(
     assert await event_types(live, workflow_id) == [
         "decided", "escalated", "notified", "vote", "trust_changed", "outcome"]
     assert any(e["user"] == "U0ALICE" and "approved" in e["text"] for e in live.slack.ephemeral)
+
+
+async def test_deny_opens_a_modal_that_needs_a_reason(live: SlackHarness) -> None:
+    _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 8}, messages=3)
+    await send_interaction(live.url, click("U0BOB", dm_to(live, "U0BOB", workflow_id),
+                                           blocks.DENY))
+    await until(lambda: len(live.slack.views) == 1)
+    view = live.slack.views[0]
+    assert view["callback_id"] == blocks.DENY_MODAL
+
+    empty = await send_interaction(live.url, submit("U0BOB", view, None))
+    assert empty.status == 200  # Slack shows the modal's error; nothing is decided
+    assert (await live.gov.proctor.progress(workflow_id)).pending is not None
+
+    await send_interaction(live.url, submit("U0BOB", view, "duplicate of refund #7"))
+    outcome = await asyncio.wait_for(task, 30)
+
+    assert outcome.status is ActionStatus.REJECTED
+    vote = outcome.approvals[-1]
+    assert (vote.vote.approver, vote.vote.approve, vote.vote.note) == (
+        "bob@example.com", False, "duplicate of refund #7")
+    await until(lambda: all(not has_buttons(m) for m in _about(live, outcome.request_id)))
+    assert all("duplicate of refund #7" in str(m.blocks) and "Denied" in str(m.blocks)
+               for m in _about(live, outcome.request_id))
+
+
+async def test_approve_with_note_keeps_the_note(live: SlackHarness) -> None:
+    _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 9}, messages=3)
+    await send_interaction(live.url, click("U0ALICE", dm_to(live, "U0ALICE", workflow_id),
+                                           blocks.APPROVE_WITH_NOTE))
+    await until(lambda: len(live.slack.views) == 1)
+    await send_interaction(live.url, submit("U0ALICE", live.slack.views[0], "checked the order"))
+    outcome = await asyncio.wait_for(task, 30)
+    assert outcome.status is ActionStatus.COMPLETED
+    assert outcome.approvals[-1].vote.note == "checked the order"
+
+
+async def test_quorum_two_of_three_through_slack(live: SlackHarness) -> None:
+    _, task, workflow_id = await escalate(live, "wire_transfer", {"amount": 90_000}, messages=4)
+    await send_interaction(live.url, click("U0CAROL", dm_to(live, "U0CAROL", workflow_id),
+                                           blocks.APPROVE))
+    state = await live.gov.wait_until(workflow_id, lambda p: p.pending is not None
+                                      and len(p.pending.approvals) == 1)
+    assert state.pending is not None and state.pending.approvals == ("carol@example.com",)
+    assert not task.done()
+
+    await send_interaction(live.url, click("U0ALICE", dm_to(live, "U0ALICE", workflow_id),
+                                           blocks.APPROVE))
+    outcome = await asyncio.wait_for(task, 30)
+    assert outcome.status is ActionStatus.COMPLETED
+    assert [v.vote.approver for v in outcome.approvals if v.accepted] == [
+        "carol@example.com", "alice@example.com"]
+
+
+async def test_unauthorised_clicker_is_refused_audited_and_never_signalled(
+        live: SlackHarness) -> None:
+    _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 10}, messages=3)
+    channel_post = next(m for m in _about_wf(live, workflow_id) if m.channel == CHANNEL)
+    await send_interaction(live.url, click("U0MALLORY", channel_post, blocks.APPROVE))
+
+    await until(lambda: any(e["user"] == "U0MALLORY" for e in live.slack.ephemeral))
+    told = next(e for e in live.slack.ephemeral if e["user"] == "U0MALLORY")
+    assert "not an authorised approver" in told["text"]
+    progress = await live.gov.proctor.progress(workflow_id)
+    assert progress.votes == () and progress.pending is not None
+    refused = [r for r in await live.gov.audit.for_workflow(workflow_id)
+               if r.event_type == "vote_refused"]
+    assert [(r.actor, json.loads(r.payload)["reason"]) for r in refused] == [
+        ("mallory@example.com", "not an authorised approver for this rule")]
+    task.cancel()
+
+
+async def test_owner_and_the_triggering_human_cannot_approve(live: SlackHarness) -> None:
+    _, task, workflow_id = await escalate(live, "expense", {"amount": 12}, messages=3)
+    owners_dm = dm_to(live, "U0OWNER", workflow_id)
+    await send_interaction(live.url, click("U0OWNER", owners_dm, blocks.APPROVE))
+    await until(lambda: any(e["user"] == "U0OWNER" for e in live.slack.ephemeral))
+    assert "self-approval" in live.slack.ephemeral[-1]["text"]
+    task.cancel()
+
+    _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 11}, messages=3,
+                                          triggered_by="alice@example.com")
+    await send_interaction(live.url, click("U0ALICE", dm_to(live, "U0ALICE", workflow_id),
+                                           blocks.APPROVE))
+    await until(lambda: any(e["user"] == "U0ALICE" and "behalf" in e["text"]
+                            for e in live.slack.ephemeral))
+    # Defence in depth: the same vote signalled directly is refused by the workflow itself.
+    await live.gov.proctor.decide(workflow_id, "alice@example.com", approve=True)
+    state = await live.gov.wait_until(workflow_id, lambda p: len(p.votes) == 1)
+    assert not state.votes[0].accepted and "behalf" in state.votes[0].reason
+    await send_interaction(live.url, click("U0BOB", dm_to(live, "U0BOB", workflow_id),
+                                           blocks.APPROVE))
+    assert (await asyncio.wait_for(task, 30)).status is ActionStatus.COMPLETED
+
+
+async def test_a_replayed_payload_votes_once(live: SlackHarness) -> None:
+    _, task, workflow_id = await escalate(live, "wire_transfer", {"amount": 1}, messages=4)
+    payload = click("U0ALICE", dm_to(live, "U0ALICE", workflow_id), blocks.APPROVE)
+    first = await send_interaction(live.url, payload)
+    await live.gov.wait_until(workflow_id, lambda p: len(p.votes) == 1)
+    again = await send_interaction(live.url, payload)  # same body, freshly signed: a retry
+    assert (first.status, again.status) == (200, 200)
+    await asyncio.sleep(0.5)
+    assert len((await live.gov.proctor.progress(workflow_id)).votes) == 1
+    task.cancel()
+
+
+@pytest.mark.parametrize(("timestamp", "signature", "reason"), [
+    ("stale", None, "timestamp older than 5 minutes"),
+    ("now", "v0=" + "0" * 64, "bad signature"),
+    ("now", "", "missing signature or timestamp"),
+    ("soon", None, "non-numeric timestamp"),
+])
+async def test_requests_not_signed_by_slack_get_401_and_run_nothing(
+        live: SlackHarness, timestamp: str, signature: str | None, reason: str) -> None:
+    _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 12}, messages=3)
+    stamp = {"stale": str(int(time.time()) - 301), "now": str(int(time.time())),
+             "soon": "soon"}[timestamp]
+    calls_before = len(live.slack.calls)
+    payload = click("U0ALICE", dm_to(live, "U0ALICE", workflow_id), blocks.APPROVE)
+    if timestamp == "soon":  # correctly signed, over a timestamp that isn't a number
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        signature = sign(body, stamp)
+    response = await send_interaction(live.url, payload, timestamp=stamp, signature=signature)
+
+    assert response.status == 401
+    await asyncio.sleep(0.3)
+    assert (await live.gov.proctor.progress(workflow_id)).votes == ()
+    assert live.slack.calls[calls_before:] == []  # no handler ran: nobody was looked up
+    rows = await live.gov.audit.recent_of_type("slack_request_refused", 20)
+    assert reason in [json.loads(r.payload)["reason"] for r in rows]
+    task.cancel()
+
+
+async def test_a_button_bound_to_another_request_is_refused(live: SlackHarness) -> None:
+    _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 13}, messages=3)
+    message = dm_to(live, "U0ALICE", workflow_id)
+    payload = click("U0ALICE", message, blocks.APPROVE)
+    forged = blocks.ButtonValue(w=workflow_id, d="f" * 64).encode()
+    payload["actions"][0]["value"] = forged
+    await send_interaction(live.url, payload)
+    await until(lambda: any("different request" in e["text"] for e in live.slack.ephemeral))
+    assert (await live.gov.proctor.progress(workflow_id)).votes == ()
+    task.cancel()
+
+
+async def test_a_cli_decision_updates_every_message(live: SlackHarness) -> None:
+    _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 14}, messages=3)
+    await live.gov.proctor.decide(workflow_id, "bob@example.com", approve=True, channel="cli")
+    outcome = await asyncio.wait_for(task, 30)
+    assert outcome.status is ActionStatus.COMPLETED
+    messages = _about_wf(live, workflow_id)
+    await until(lambda: all(not has_buttons(m) for m in messages))
+    assert all("bob@example.com" in str(m.blocks) for m in messages)
+
+
+async def test_rate_limits_are_waited_out(live: SlackHarness) -> None:
+    live.slack.rate_limited["chat.postMessage"] = 2
+    _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 15}, messages=3,)
+    assert live.slack.calls.count("chat.postMessage") >= 5  # two 429s, then three posts
+    await live.gov.proctor.decide(workflow_id, "bob@example.com", approve=True)
+    assert (await asyncio.wait_for(task, 30)).status is ActionStatus.COMPLETED
+
+
+async def test_a_revoked_token_is_audited_and_the_cli_still_decides(live: SlackHarness) -> None:
+    live.slack.revoked = True
+    key = await live.gov.new_agent()
+    request = key.new_request("refund_requests", {"orderId": 16}, _handler_spec())
+    task = asyncio.create_task(live.gov.proctor.submit(request, handler=_done))
+    await until_async(lambda: _has_event(live, request.workflow_id, "notification_failed"))
+    failed = [r for r in await live.gov.audit.for_workflow(request.workflow_id)
+              if r.event_type == "notification_failed"]
+    assert "token_revoked" in json.loads(failed[0].payload)["error"]
+    await live.gov.proctor.decide(request.workflow_id, "bob@example.com", approve=True)
+    assert (await asyncio.wait_for(task, 30)).status is ActionStatus.COMPLETED
+
+
+async def test_role_and_slack_group_approvers_are_resolved_at_escalation(
+        live: SlackHarness) -> None:
+    _, task, workflow_id = await escalate(live, "role_payment", {"amount": 5}, messages=3)
+    pending = (await live.gov.proctor.progress(workflow_id)).pending
+    assert pending is not None
+    assert pending.approvers == ("alice@example.com", "frank@example.com")
+    await send_interaction(live.url, click("U0FRANK", dm_to(live, "U0FRANK", workflow_id),
+                                           blocks.APPROVE))
+    assert (await asyncio.wait_for(task, 30)).status is ActionStatus.COMPLETED
+
+    _, task, workflow_id = await escalate(live, "group_payment", {"amount": 6}, messages=3)
+    pending = (await live.gov.proctor.progress(workflow_id)).pending
+    assert pending is not None
+    assert pending.approvers == ("carol@example.com", "dave@example.com")
+    await send_interaction(live.url, click("U0DAVE", dm_to(live, "U0DAVE", workflow_id),
+                                           blocks.APPROVE))
+    assert (await asyncio.wait_for(task, 30)).status is ActionStatus.COMPLETED
+
+
+async def test_without_veto_a_deny_counts_until_quorum_is_out_of_reach(
+        live: SlackHarness) -> None:
+    _, task, workflow_id = await escalate(live, "soft_deny", {"n": 1}, messages=4)
+    await live.gov.proctor.decide(workflow_id, "alice@example.com", approve=False, note="no")
+    await live.gov.wait_until(workflow_id, lambda p: len(p.votes) == 1)
+    assert not task.done()
+    await live.gov.proctor.decide(workflow_id, "bob@example.com", approve=False, note="no")
+    outcome = await asyncio.wait_for(task, 30)
+    assert outcome.status is ActionStatus.REJECTED
+
+
+def _about_wf(live: SlackHarness, workflow_id: str) -> list[Message]:
+    return [m for m in live.requests_posted() if workflow_id in str(m.blocks)]
+
+
+async def _has_event(live: SlackHarness, workflow_id: str, event_type: str) -> bool:
+    rows = await live.gov.audit.for_workflow(workflow_id)
+    return any(r.event_type == event_type for r in rows)
