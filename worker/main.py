@@ -73,8 +73,10 @@ def build_worker(
     task_queue: str, keys: LedgerKeys, signature_window_seconds: float = 300.0,
     notifier: SlackNotifier | None = None,
     directory: Callable[[], ApproverDirectory] = ApproverDirectory,
+    max_cached_workflows: int = 1000,
 ) -> Worker:
-    """One worker for everything on the Proctor task queue; dependencies built once here."""
+    """One worker for everything on the Proctor task queue; dependencies built once here.
+    `max_cached_workflows=0` turns off sticky execution (every task may go to any worker)."""
     identity = IdentityActivities(AgentStore(pool), NonceStore(pool), signature_window_seconds,
                                   policy)
     ledger = protected_log(pool, policy, keys)
@@ -86,6 +88,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
+        max_cached_workflows=max_cached_workflows,
         workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
         activities=[identity.verify_identity, policies.evaluate_policy,
                     audit.record_audit, audit.record_outcome, rates.admit_rate,

@@ -70,11 +70,15 @@ def policy_engine() -> PolicyEngine:
 @asynccontextmanager
 async def running_worker(temporal: TemporalClient, pool: asyncpg.Pool, task_queue: str, *,
                          notifier: SlackNotifier | None = None,
-                         directory: ApproverDirectory | None = None) -> AsyncIterator[None]:
+                         directory: ApproverDirectory | None = None,
+                         sticky: bool = True) -> AsyncIterator[None]:
+    """`sticky=False` for a worker that will die mid-wait on the time-skipping server, which
+    never hands a dead worker's sticky tasks back to the shared queue."""
     engine = policy_engine()
     async with build_worker(temporal, pool, lambda: engine, task_queue=task_queue,
                             keys=LedgerKeys.generate(), notifier=notifier,
-                            directory=lambda: directory or ApproverDirectory()):
+                            directory=lambda: directory or ApproverDirectory(),
+                            max_cached_workflows=1000 if sticky else 0):
         yield
 
 

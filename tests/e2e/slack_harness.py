@@ -3,9 +3,12 @@ serving its interactivity endpoint, both on real Temporal and Postgres."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from temporalio.client import Client as TemporalClient
@@ -15,7 +18,6 @@ from proctor.approvals.directory import ApproverDirectory, DirectoryEntry
 from proctor.approvals.slack import SlackNotifier, slack_client
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.redaction import redact_for_display
-from proctor.audit.store import AuditLog
 from tests.e2e.harness import Harness, harness, policy_engine
 from tests.fakes.slack_web_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack, Message
 from worker.approvals_app import ApprovalsApp, serving
@@ -68,11 +70,31 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 
 
 @asynccontextmanager
+async def approvals_app(gov: Harness, pool: asyncpg.Pool,
+                        slack: FakeSlack) -> AsyncIterator[str]:
+    """The approvals app on a free loopback port; yields its interactivity URL."""
+    app = ApprovalsApp(notifier=slack_notifier(slack), desk=VoteDesk(gov.proctor, gov.audit),
+                       pool=pool, audit=gov.audit, signing_secret=SIGNING_SECRET)
+    async with serving(app, host="127.0.0.1", port=0) as url:
+        yield url
+
+
+@asynccontextmanager
 async def slack_harness(temporal: TemporalClient, pool: asyncpg.Pool,
                         slack: FakeSlack) -> AsyncIterator[SlackHarness]:
     notifier = slack_notifier(slack)
-    async with harness(temporal, pool, notifier=notifier, directory=DIRECTORY) as gov:
-        app = ApprovalsApp(notifier=slack_notifier(slack), desk=VoteDesk(gov.proctor, gov.audit),
-                           pool=pool, audit=gov.audit, signing_secret=SIGNING_SECRET)
-        async with serving(app, host="127.0.0.1", port=0) as url:
-            yield SlackHarness(gov, slack, url)
+    async with harness(temporal, pool, notifier=notifier, directory=DIRECTORY) as gov, \
+            approvals_app(gov, pool, slack) as url:
+        yield SlackHarness(gov, slack, url)
+
+
+async def eventually(condition: Callable[[], Any], seconds: float = 20.0) -> None:
+    """Wait until `condition()` (sync or async) is true: Slack work happens after the ack."""
+    async with asyncio.timeout(seconds):
+        while True:
+            result = condition()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.05)

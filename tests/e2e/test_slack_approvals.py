@@ -17,7 +17,13 @@ from temporalio.testing import WorkflowEnvironment
 from proctor import ActionStatus, AgentKey
 from proctor.approvals import blocks
 from proctor.models import Outcome
-from tests.e2e.slack_harness import CHANNEL, SlackHarness, fake_slack, slack_harness
+from tests.e2e.slack_harness import (
+    CHANNEL,
+    SlackHarness,
+    eventually,
+    fake_slack,
+    slack_harness,
+)
 from tests.fakes.slack_web_api import (
     FakeSlack,
     Message,
@@ -48,7 +54,7 @@ async def escalate(live: SlackHarness, action: str, params: dict[str, Any], *,
     key = await live.gov.new_agent()
     request = key.new_request(action, params, _handler_spec(), triggered_by=triggered_by)
     task = asyncio.create_task(live.gov.proctor.submit(request, handler=_done))
-    await until(lambda: len(_about(live, request.request_id)) >= messages)
+    await eventually(lambda: len(_about(live, request.request_id)) >= messages)
     return key, task, request.workflow_id
 
 
@@ -66,11 +72,6 @@ def _about(live: SlackHarness, request_id: str) -> list[Message]:
         request_id in str(b) for b in m.blocks)]
 
 
-async def until(condition: Any, seconds: float = 20) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.05)
-
 
 def dm_to(live: SlackHarness, user_id: str, workflow_id: str) -> Message:
     return next(m for m in live.requests_posted()
@@ -80,7 +81,7 @@ def dm_to(live: SlackHarness, user_id: str, workflow_id: str) -> Message:
 async def event_types(live: SlackHarness, workflow_id: str) -> list[str]:
     """The workflow's audit rows; the messages' closing runs beside the execution, so its row
     (which must be there) is left out of the order."""
-    await until_async(lambda: _closed(live, workflow_id))
+    await eventually(lambda: _closed(live, workflow_id))
     rows = await live.gov.audit.for_workflow(workflow_id)
     return [r.event_type for r in rows if r.event_type != "messages_closed"]
 
@@ -90,11 +91,6 @@ async def _closed(live: SlackHarness, workflow_id: str) -> bool:
     return any(r.event_type == "messages_closed" for r in rows)
 
 
-async def until_async(condition: Any, seconds: float = 20) -> None:
-    async with asyncio.timeout(seconds):
-        while not await condition():
-            await asyncio.sleep(0.05)
-
 
 def has_buttons(message: Message) -> bool:
     return any(b["type"] == "actions" for b in message.blocks)
@@ -102,8 +98,8 @@ def has_buttons(message: Message) -> bool:
 
 async def test_approve_button_runs_the_action_and_updates_every_message(
         live: SlackHarness) -> None:
-    key, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 7, "amount": 40},
-                                            messages=3)
+    _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 7, "amount": 40},
+                                          messages=3)
     messages = [m for m in live.requests_posted() if workflow_id in str(m.blocks)]
     assert sorted(m.channel for m in messages) == sorted([CHANNEL, "DU0ALICE", "DU0BOB"])
     assert all(has_buttons(m) for m in messages)
@@ -117,7 +113,7 @@ async def test_approve_button_runs_the_action_and_updates_every_message(
     assert outcome.status is ActionStatus.COMPLETED
     assert [(v.vote.approver, v.vote.channel, v.accepted) for v in outcome.approvals] == [
         ("alice@example.com", "slack", True)]
-    await until(lambda: all(m.updates == 1 for m in messages))
+    await eventually(lambda: all(m.updates == 1 for m in messages))
     for message in messages:
         assert not has_buttons(message)
         assert "Approved" in str(message.blocks) and "alice@example.com" in str(message.blocks)
@@ -130,7 +126,7 @@ async def test_deny_opens_a_modal_that_needs_a_reason(live: SlackHarness) -> Non
     _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 8}, messages=3)
     await send_interaction(live.url, click("U0BOB", dm_to(live, "U0BOB", workflow_id),
                                            blocks.DENY))
-    await until(lambda: len(live.slack.views) == 1)
+    await eventually(lambda: len(live.slack.views) == 1)
     view = live.slack.views[0]
     assert view["callback_id"] == blocks.DENY_MODAL
 
@@ -145,7 +141,7 @@ async def test_deny_opens_a_modal_that_needs_a_reason(live: SlackHarness) -> Non
     vote = outcome.approvals[-1]
     assert (vote.vote.approver, vote.vote.approve, vote.vote.note) == (
         "bob@example.com", False, "duplicate of refund #7")
-    await until(lambda: all(not has_buttons(m) for m in _about(live, outcome.request_id)))
+    await eventually(lambda: all(not has_buttons(m) for m in _about(live, outcome.request_id)))
     assert all("duplicate of refund #7" in str(m.blocks) and "Denied" in str(m.blocks)
                for m in _about(live, outcome.request_id))
 
@@ -154,7 +150,7 @@ async def test_approve_with_note_keeps_the_note(live: SlackHarness) -> None:
     _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 9}, messages=3)
     await send_interaction(live.url, click("U0ALICE", dm_to(live, "U0ALICE", workflow_id),
                                            blocks.APPROVE_WITH_NOTE))
-    await until(lambda: len(live.slack.views) == 1)
+    await eventually(lambda: len(live.slack.views) == 1)
     await send_interaction(live.url, submit("U0ALICE", live.slack.views[0], "checked the order"))
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.COMPLETED
@@ -184,7 +180,7 @@ async def test_unauthorised_clicker_is_refused_audited_and_never_signalled(
     channel_post = next(m for m in _about_wf(live, workflow_id) if m.channel == CHANNEL)
     await send_interaction(live.url, click("U0MALLORY", channel_post, blocks.APPROVE))
 
-    await until(lambda: any(e["user"] == "U0MALLORY" for e in live.slack.ephemeral))
+    await eventually(lambda: any(e["user"] == "U0MALLORY" for e in live.slack.ephemeral))
     told = next(e for e in live.slack.ephemeral if e["user"] == "U0MALLORY")
     assert "not an authorised approver" in told["text"]
     progress = await live.gov.proctor.progress(workflow_id)
@@ -200,7 +196,7 @@ async def test_owner_and_the_triggering_human_cannot_approve(live: SlackHarness)
     _, task, workflow_id = await escalate(live, "expense", {"amount": 12}, messages=3)
     owners_dm = dm_to(live, "U0OWNER", workflow_id)
     await send_interaction(live.url, click("U0OWNER", owners_dm, blocks.APPROVE))
-    await until(lambda: any(e["user"] == "U0OWNER" for e in live.slack.ephemeral))
+    await eventually(lambda: any(e["user"] == "U0OWNER" for e in live.slack.ephemeral))
     assert "self-approval" in live.slack.ephemeral[-1]["text"]
     task.cancel()
 
@@ -208,7 +204,7 @@ async def test_owner_and_the_triggering_human_cannot_approve(live: SlackHarness)
                                           triggered_by="alice@example.com")
     await send_interaction(live.url, click("U0ALICE", dm_to(live, "U0ALICE", workflow_id),
                                            blocks.APPROVE))
-    await until(lambda: any(e["user"] == "U0ALICE" and "behalf" in e["text"]
+    await eventually(lambda: any(e["user"] == "U0ALICE" and "behalf" in e["text"]
                             for e in live.slack.ephemeral))
     # Defence in depth: the same vote signalled directly is refused by the workflow itself.
     await live.gov.proctor.decide(workflow_id, "alice@example.com", approve=True)
@@ -265,7 +261,7 @@ async def test_a_button_bound_to_another_request_is_refused(live: SlackHarness) 
     forged = blocks.ButtonValue(w=workflow_id, d="f" * 64).encode()
     payload["actions"][0]["value"] = forged
     await send_interaction(live.url, payload)
-    await until(lambda: any("different request" in e["text"] for e in live.slack.ephemeral))
+    await eventually(lambda: any("different request" in e["text"] for e in live.slack.ephemeral))
     assert (await live.gov.proctor.progress(workflow_id)).votes == ()
     task.cancel()
 
@@ -276,7 +272,7 @@ async def test_a_cli_decision_updates_every_message(live: SlackHarness) -> None:
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.COMPLETED
     messages = _about_wf(live, workflow_id)
-    await until(lambda: all(not has_buttons(m) for m in messages))
+    await eventually(lambda: all(not has_buttons(m) for m in messages))
     assert all("bob@example.com" in str(m.blocks) for m in messages)
 
 
@@ -293,7 +289,7 @@ async def test_a_revoked_token_is_audited_and_the_cli_still_decides(live: SlackH
     key = await live.gov.new_agent()
     request = key.new_request("refund_requests", {"orderId": 16}, _handler_spec())
     task = asyncio.create_task(live.gov.proctor.submit(request, handler=_done))
-    await until_async(lambda: _has_event(live, request.workflow_id, "notification_failed"))
+    await eventually(lambda: _has_event(live, request.workflow_id, "notification_failed"))
     failed = [r for r in await live.gov.audit.for_workflow(request.workflow_id)
               if r.event_type == "notification_failed"]
     assert "token_revoked" in json.loads(failed[0].payload)["error"]
