@@ -153,11 +153,13 @@ class ReloadingDirectory:
         self._stamp = self._mtime()
         self._current = ApproverDirectory.load(path)  # a bad file at start-up is fatal
 
-    def _mtime(self) -> float | None:
+    def _mtime(self) -> tuple[int, int, int] | None:
+        """Modification time, size and inode: a quick rewrite may keep the same mtime."""
         try:
-            return self.path.stat().st_mtime_ns / 1e9
+            stat = self.path.stat()
         except OSError:
             return None
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
     def current(self) -> ApproverDirectory:
         stamp = self._mtime()
