@@ -275,11 +275,16 @@ class Client:
             workflow_id, result_type=ReinstatementOutcome).result()
         return outcome
 
-    async def pending_approvals(self) -> list[PendingApproval]:
-        """Waiting approvals, found through Temporal visibility (no second source of truth)."""
+    async def pending_approvals(self, *, agent: str | None = None,
+                                action: str | None = None) -> list[PendingApproval]:
+        """Waiting approvals, found through Temporal visibility (no second source of truth),
+        optionally for one agent and/or action."""
         query = (f"WorkflowType IN ('{GOVERNED_ACTION_WORKFLOW}', '{REINSTATEMENT_WORKFLOW}') "
                  f"AND ExecutionStatus = 'Running' "
                  f"AND {STATUS_ATTRIBUTE.name} = 'awaiting_approval'")
+        for key, value in ((AGENT_ATTRIBUTE, agent), (ACTION_ATTRIBUTE, action)):
+            if value is not None:
+                query += f" AND {key.name} = {_quoted(value)}"
         pending = []
         async for execution in self.temporal.list_workflows(query):
             state = await self.progress(execution.id)
@@ -309,6 +314,12 @@ async def _await_update(
             if exc.status not in _TRANSIENT:
                 raise
             await asyncio.sleep(1.0)  # the server is restarting: the update is durable
+
+
+def _quoted(value: str) -> str:
+    """A visibility-query string literal (agent ids and actions are restricted, but quote
+    defensively anyway)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _tool_activity(action: str, fn: ToolFunction) -> Callable[[ToolCall], Awaitable[ToolResult]]:

@@ -31,7 +31,9 @@ from proctor.approvals.blocks import ButtonValue
 from proctor.approvals.desk import VoteDesk, VoteResult
 from proctor.approvals.slack import SlackNotifier
 from proctor.audit.store import AuditLog
+from proctor.client import Client
 from proctor.models import AuditEvent
+from proctor.settings import ProctorSettings
 
 log = logging.getLogger("proctor.approvals")
 EVENTS_PATH = "/slack/events"
@@ -258,3 +260,24 @@ def _bound_port(runner: web.AppRunner, asked: int) -> int:
         for sock in getattr(server, "sockets", None) or ():
             return int(sock.getsockname()[1])
     return asked
+
+
+def approvals_enabled(settings: ProctorSettings) -> bool:
+    """A bot token, plus a signing secret (HTTP) or an app token (Socket Mode)."""
+    return settings.slack_bot_token is not None and (
+        settings.slack_signing_secret is not None or settings.slack_app_token is not None)
+
+
+def build_approvals_app(settings: ProctorSettings, pool: asyncpg.Pool, audit: AuditLog,
+                        notifier: SlackNotifier, proctor: Client) -> ApprovalsApp:
+    secret = settings.slack_signing_secret
+    return ApprovalsApp(notifier=notifier, desk=VoteDesk(proctor, audit), pool=pool,
+                        audit=audit, signing_secret=secret.get_secret_value() if secret else None)
+
+
+@asynccontextmanager
+async def approvals_running(settings: ProctorSettings, app: ApprovalsApp) -> AsyncIterator[str]:
+    token = settings.slack_app_token
+    async with serving(app, host=settings.approvals_host, port=settings.approvals_port,
+                       app_token=token.get_secret_value() if token else None) as where:
+        yield where

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -24,11 +25,13 @@ from proctor.audit.erasure import SubjectKeys
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.redaction import PayloadProtector, redact_for_display
 from proctor.audit.store import AuditLog
+from proctor.client import Client as ProctorClient
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import check_schema, connect_pool
 from proctor.policy import PolicyEngine
 from proctor.policy.reload import ReloadingPolicy
 from proctor.settings import (
+    NotConfigured,
     ProctorSettings,
     audit_key_dir,
     checkpoint_sink_dir,
@@ -39,6 +42,7 @@ from proctor.stores.agents import AgentStore
 from proctor.stores.nonces import NonceStore
 from proctor.stores.rates import RateStore
 from proctor.temporal import connect_temporal, ensure_search_attributes
+from worker.approvals_app import approvals_enabled, approvals_running, build_approvals_app
 from worker.policy_watch import audit_policy_changes
 from workflows.governed_action import GovernedActionWorkflow
 from workflows.reinstatement import ReinstatementWorkflow
@@ -116,24 +120,26 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
             watcher = asyncio.create_task(policy.watch(settings.policy_reload_seconds))
         client = await connect_temporal(temporal_address(settings), settings.temporal_namespace)
         await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
+        notifier = slack_notifier(settings, policy.current, keys, directory.current)
         worker = build_worker(client, pool, policy.current, task_queue=settings.task_queue,
                               keys=keys,
                               signature_window_seconds=settings.signature_window_seconds,
-                              notifier=slack_notifier(settings, policy.current, keys,
-                                                      directory.current),
-                              directory=directory.current)
+                              notifier=notifier, directory=directory.current)
         if stop is None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
+            stop = _stop_on_signals()
         checkpointer = Checkpointer(
             AuditLog(pool), keys, DirectorySink(checkpoint_sink_dir(settings)),
             every_rows=settings.audit_checkpoint_rows,
             every_seconds=settings.audit_checkpoint_seconds)
         checkpoints = asyncio.create_task(checkpointer.run(stop_checkpoints))
-        async with worker:
+        async with worker, contextlib.AsyncExitStack() as extras:
             log.info("worker polling task queue %r", settings.task_queue)
+            if approvals_enabled(settings) and notifier is not None:
+                app = build_approvals_app(settings, pool, protected_log(pool, policy.current, keys),
+                                          notifier, ProctorClient(client,
+                                                                  task_queue=settings.task_queue))
+                where = await extras.enter_async_context(approvals_running(settings, app))
+                log.info("approvals app serving Slack at %s", where)
             await stop.wait()
     finally:
         if watcher is not None:
@@ -151,3 +157,36 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def run_approvals_app(settings: ProctorSettings, stop: asyncio.Event | None = None) -> None:
+    """Only the approvals app (a deployment may run it apart from the workers)."""
+    if not approvals_enabled(settings):
+        raise NotConfigured("the approvals app needs PROCTOR_SLACK_BOT_TOKEN and "
+                            "PROCTOR_SLACK_SIGNING_SECRET (HTTP) or PROCTOR_SLACK_APP_TOKEN "
+                            "(Socket Mode)")
+    policy = ReloadingPolicy(settings.policy_dir)
+    keys = LedgerKeys.load_or_create(audit_key_dir(settings))
+    directory = ReloadingDirectory(settings.approvers_file)
+    notifier = slack_notifier(settings, policy.current, keys, directory.current)
+    assert notifier is not None
+    pool = await connect_pool(database_url(settings))
+    try:
+        await check_schema(pool)
+        client = await connect_temporal(temporal_address(settings), settings.temporal_namespace)
+        app = build_approvals_app(settings, pool, protected_log(pool, policy.current, keys),
+                                  notifier, ProctorClient(client, task_queue=settings.task_queue))
+        stop = stop or _stop_on_signals()
+        async with approvals_running(settings, app) as where:
+            log.info("approvals app serving Slack at %s", where)
+            await stop.wait()
+    finally:
+        await pool.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

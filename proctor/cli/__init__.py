@@ -12,7 +12,7 @@ from proctor.cli.approvals import approvals_group, approve, deny
 from proctor.cli.audit import audit_group
 from proctor.cli.demo import demo
 from proctor.cli.policy import policy_group
-from proctor.cli.stack import db_group, up, worker
+from proctor.cli.stack import approvals_app, db_group, up, worker
 
 
 @click.group()
@@ -21,8 +21,8 @@ def cli() -> None:
     """Proctor: durable governance for AI agents' actions."""
 
 
-for command in (up, worker, db_group, agent_group, policy_group, audit_group, approvals_group,
-                approve, deny, demo):
+for command in (up, worker, approvals_app, db_group, agent_group, policy_group, audit_group,
+                approvals_group, approve, deny, demo):
     cli.add_command(command)
 
 

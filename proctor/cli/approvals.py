@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import click
+from temporalio.service import RPCError
 
-from proctor.cli.common import fail, proctor_client, run_async
+from proctor.audit.chain import format_time
+from proctor.audit.store import AuditLog
+from proctor.cli.common import database, fail, proctor_client, run_async
 from proctor.client import Client
 from proctor.models import RecordedVote
 
@@ -17,11 +21,13 @@ def approvals_group() -> None:
 
 
 @approvals_group.command("list")
+@click.option("--agent", help="Only this agent's requests.")
+@click.option("--action", help="Only requests for this action.")
 @run_async
-async def list_pending() -> None:
+async def list_pending(agent: str | None, action: str | None) -> None:
     """Pending approvals (from Temporal visibility), soonest deadline first."""
     proctor = await proctor_client()
-    pending = await proctor.pending_approvals()
+    pending = await proctor.pending_approvals(agent=agent, action=action)
     if not pending:
         click.echo("no actions are waiting for approval")
     for p in pending:
@@ -29,6 +35,53 @@ async def list_pending() -> None:
                    f"  rule {p.rule_id}: {p.reason}\n  approvers {', '.join(p.approvers)} "
                    f"(quorum {p.quorum}, approved by {', '.join(p.approvals) or 'nobody'})\n"
                    f"  deadline {p.deadline.isoformat()}")
+
+
+@approvals_group.command("show")
+@click.argument("workflow_id")
+@run_async
+async def show(workflow_id: str) -> None:
+    """The whole story of one request so far: where it stands, every vote, and each audited
+    step (escalation, notifications, reminders, ladder, votes, outcome)."""
+    proctor = await proctor_client()
+    try:
+        progress = await proctor.progress(workflow_id)
+    except RPCError as exc:
+        fail(f"{workflow_id}: {exc.message}")
+    click.echo(f"{workflow_id}: {progress.stage.value}")
+    pending = progress.pending
+    if pending is not None:
+        click.echo(f"  agent {pending.agent_id} wants {pending.action} {pending.params}\n"
+                   f"  rule {pending.rule_id}: {pending.reason}\n"
+                   f"  approvers {', '.join(pending.approvers)} (quorum {pending.quorum})\n"
+                   f"  approved by {', '.join(pending.approvals) or 'nobody'}"
+                   + (f", denied by {', '.join(pending.denials)}" if pending.denials else "")
+                   + f"\n  deadline {pending.deadline.isoformat()}")
+    if progress.outcome is not None:
+        outcome = progress.outcome
+        click.echo(f"  outcome {outcome.status.value} (rule {outcome.decision.rule_id}, "
+                   f"policy {outcome.decision.policy_version})")
+    click.echo("votes:" if progress.votes else "votes: none yet")
+    for recorded in progress.votes:
+        vote = recorded.vote
+        click.echo(f"  {recorded.at.isoformat()}  {vote.approver} "
+                   f"{'approve' if vote.approve else 'deny'} via {vote.channel}: "
+                   f"{'accepted' if recorded.accepted else 'REFUSED'} ({recorded.reason})"
+                   + (f" - {vote.note}" if vote.note else ""))
+    async with database() as pool:
+        rows = await AuditLog(pool).for_workflow(workflow_id)
+    click.echo("audit:")
+    for row in rows:
+        click.echo(f"  #{row.seq} {format_time(row.recorded_at)}  {row.event_type:<22} "
+                   f"{row.actor or '-':<24} {_summary(row.payload)}")
+
+
+def _summary(payload_text: str, limit: int = 160) -> str:
+    payload = json.loads(payload_text)
+    keys = ("status", "approve", "accepted", "reason", "note", "approvers", "added",
+            "pending_approvers", "undelivered", "error", "deadline", "step")
+    text = ", ".join(f"{k}={payload[k]}" for k in keys if payload.get(k) not in (None, [], ""))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def vote(workflow_id: str, approver: str, approve: bool, note: str | None) -> None:

@@ -11,6 +11,7 @@ import asyncpg
 import click
 import yaml
 
+from proctor.approvals.directory import ApproverDirectory
 from proctor.audit.store import AuditLog
 from proctor.cli.common import database, run_async, settings
 from proctor.models import AgentInfo, AgentStatus, PolicyQuery
@@ -27,15 +28,24 @@ def policy_group() -> None:
 
 @policy_group.command("check")
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
-def check(directory: Path | None) -> None:
+@click.option("--approvers", type=click.Path(path_type=Path),
+              help="Approver directory for role: approvers (default PROCTOR_APPROVERS_FILE).")
+def check(directory: Path | None, approvers: Path | None) -> None:
     """Validate DIRECTORY (default PROCTOR_POLICY_DIR): file:line: field: message per problem
-    (errors, and rules a broader deny makes unreachable); exit 1 if any."""
+    (errors, rules a broader deny makes unreachable, roles no approver holds); exit 1 if any."""
     target, engine = _engine(directory)
     for note in engine.notes:
         click.echo(f"note: {note}", err=True)
-    for finding in engine.findings:
+    try:
+        roles = ApproverDirectory.load(approvers or settings().approvers_file).roles
+    except PolicyError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    findings = [*engine.findings, *engine.unknown_roles(roles)]
+    for finding in findings:
         click.echo(str(finding), err=True)
-    if engine.findings:
+    if findings:
         sys.exit(1)
     rules = sum(len(f.rules) for f in engine.files)
     click.echo(f"{target}: {len(engine.files)} files, {rules} rules, "

@@ -36,6 +36,19 @@ def worker() -> None:
         fail(str(exc))
 
 
+@click.command("approvals-app")
+def approvals_app() -> None:
+    """Run only the Slack approvals app (HTTP on PROCTOR_APPROVALS_PORT, or Socket Mode with
+    PROCTOR_SLACK_APP_TOKEN); `proctor up` and `proctor worker` run it too when Slack is set."""
+    from worker.main import run_approvals_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        asyncio.run(run_approvals_app(settings()))
+    except EXPECTED as exc:
+        fail(str(exc))
+
+
 @click.group("db")
 def db_group() -> None:
     """Database schema."""

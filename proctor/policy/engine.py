@@ -200,8 +200,28 @@ class PolicyEngine:
         self.findings = _shadowed_rules(self.files, policy_set)
         """Likely mistakes that don't stop loading (`policy check` exits 1 on them)."""
         self._views: dict[tuple[str, str], AgentView] = {}
+        self._loaded = {f.name: f for f in policy_set.files}
         self.audit_rules = merge(_audit_source(f.policy) for f in policy_set.files)
         """Redaction, erasure and retention for the audit log, merged over every file."""
+
+    def unknown_roles(self, known: frozenset[str]) -> list[PolicyProblem]:
+        """Escalate rules naming `role:<name>` approvers that no directory entry holds."""
+        problems = []
+        for compiled in self.files:
+            for rule in compiled.rules:
+                if rule.escalation is None:
+                    continue
+                names = [*rule.escalation.approvers,
+                         *(a for tier in rule.escalation.ladder for a in tier.approvers)]
+                for name in dict.fromkeys(names):
+                    if name.startswith("role:") and name.removeprefix("role:") not in known:
+                        path = ("permissions", "escalate", rule.order[1])
+                        problems.append(PolicyProblem(
+                            compiled.name, self._loaded[compiled.name].line_of(path),
+                            ".".join(map(str, path)) + ".approvers",
+                            f"no approver in the directory holds {name!r} (see "
+                            "PROCTOR_APPROVERS_FILE)"))
+        return problems
 
     def decide(self, query: PolicyQuery, at: datetime | None = None) -> Decision:
         view = self._view(query.agent)
