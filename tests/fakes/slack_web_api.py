@@ -299,3 +299,29 @@ def submit(user_id: str, view: dict[str, Any], note: str | None) -> dict[str, An
             "type": "plain_text_input", "value": note}}}}, "hash": "1.abc"},
         "response_urls": [],
     }
+
+
+class SlackInThread:
+    """The stand-in on its own event loop thread, for tests that drive subprocesses."""
+
+    def __init__(self, slack: FakeSlack) -> None:
+        import asyncio
+        import threading
+
+        self.slack = slack
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeSlack:
+        import asyncio
+
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.slack.start(), self.loop).result(10)
+        return self.slack
+
+    def __exit__(self, *_: object) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.slack.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)

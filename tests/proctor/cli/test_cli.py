@@ -121,6 +121,16 @@ async def test_approve_and_deny_from_the_command_line(
     assert (await asyncio.wait_for(denied, 30)).status is ActionStatus.REJECTED
     assert calls == [{"orderId": 1}]
 
+    story = await arun(["approvals", "show", f"action-cli-a-{key.agent_id}"], env, tmp_path)
+    assert story.returncode == 0, story.stderr
+    lines = story.stdout.splitlines()
+    assert lines[0] == f"action-cli-a-{key.agent_id}: closed"
+    assert any("owner@example.com approve via cli: REFUSED (self-approval" in ln for ln in lines)
+    assert any("alice@example.com approve via cli: accepted" in ln
+               and "checked the order" in ln for ln in lines)
+    events = [ln.split()[2] for ln in lines[lines.index("audit:") + 1:]]
+    assert events == ["decided", "escalated", "vote", "vote", "trust_changed", "outcome"]
+
 
 async def test_audit_checkpoint_and_verify(cli_env: dict[str, str], tmp_path: Path,
                                           make_database: DatabaseFactory) -> None:
@@ -169,6 +179,23 @@ async def test_audit_checkpoint_and_verify(cli_env: dict[str, str], tmp_path: Pa
         assert "TAMPERED: first problem at seq 3: content edited" in broken.stderr
     finally:
         await pool.close()
+
+
+def test_policy_check_reports_roles_no_approver_holds(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "p.yaml").write_text(
+        "agent: a\npermissions:\n  escalate:\n    - {action: x, approvers: [role:cfo]}\n"
+        "    - {action: y, approvers: [role:finance]}\n")
+    directory = tmp_path / "approvers.yaml"
+    directory.write_text("approvers:\n  alice@example.com: {roles: [finance]}\n")
+    done = run(["policy", "check", str(policies), "--approvers", str(directory)], {}, tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == ("p.yaml:4: permissions.escalate.0.approvers: no approver in the "
+                           "directory holds 'role:cfo' (see PROCTOR_APPROVERS_FILE)\n")
+    directory.write_text("approvers:\n  alice@example.com: {roles: [finance, cfo]}\n")
+    done = run(["policy", "check", str(policies), "--approvers", str(directory)], {}, tmp_path)
+    assert done.returncode == 0, done.stderr
 
 
 def test_policy_check_reports_file_line_field(tmp_path: Path) -> None:
