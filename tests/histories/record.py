@@ -10,6 +10,7 @@ deleted (nor re-recorded) while workflows of that shape may still be running som
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ from proctor.db import connect_pool, ensure_database, migrate
 from proctor.models import ExecutionMode, ExecutionSpec
 from proctor.temporal import ensure_search_attributes
 from tests.e2e.harness import Harness, harness
+from tests.e2e.slack_harness import DIRECTORY, fake_slack, slack_notifier
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
@@ -179,24 +181,58 @@ async def durable_tool(gov: Harness, env: WorkflowEnvironment) -> str:
         return (await agent.execute(key, "tool:refund", {"amount": 1})).workflow_id
 
 
+async def slack_approved(gov: Harness, env: WorkflowEnvironment) -> str:
+    """Asked in Slack (channel + DMs), approved, messages closed."""
+    return await _escalate(gov, "refund_requests", [("alice@example.com", True)])
+
+
+async def slack_role_approved(gov: Harness, env: WorkflowEnvironment) -> str:
+    """`role:` approvers resolved by an activity at escalation."""
+    return await _escalate(gov, "role_payment", [("frank@example.com", True)])
+
+
+async def slack_soft_rejected(gov: Harness, env: WorkflowEnvironment) -> str:
+    """deny_vetoes: false: rejected once quorum is out of reach."""
+    return await _escalate(gov, "soft_deny", [("alice@example.com", False),
+                                              ("bob@example.com", False)])
+
+
+async def slack_ladder(gov: Harness, env: WorkflowEnvironment) -> str:
+    """Reminders and a ladder tier delivered to Slack, then approved by the new tier."""
+    return await ladder(gov, env)
+
+
 DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
     "allowed": allowed, "denied": denied, "identity_refused": identity_refused,
     "handler_failed": handler_failed, "approved": approved, "rejected": rejected,
     "quorum": quorum, "durable_tool": durable_tool, "rate_limited": rate_limited,
     "rate_admitted": rate_admitted, "reinstated": reinstated,
 }
+SLACK_SCENARIOS: dict[str, Scenario] = {
+    "slack_approved": slack_approved, "slack_role_approved": slack_role_approved,
+    "slack_soft_rejected": slack_soft_rejected,
+}
+SLACK_TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {"slack_ladder": slack_ladder}
 TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {
     "timed_out": timed_out, "ladder": ladder, "ladder_timeout": ladder_timeout,
     "reinstatement_expired": reinstatement_expired,
 }
 
 
-async def record(env: WorkflowEnvironment, dsn: str, scenarios: dict[str, Scenario]) -> None:
+async def record(env: WorkflowEnvironment, dsn: str, scenarios: dict[str, Scenario], *,
+                 slack: bool = False) -> None:
+    """Run `scenarios` and keep their histories; with `slack`, the worker notifies a loopback
+    Slack stand-in (the recorded histories then hold the notification steps)."""
     await ensure_search_attributes(env.client, SEARCH_ATTRIBUTES)
     pool = await connect_pool(dsn)
     try:
         await migrate(pool)
-        async with harness(env.client, pool) as gov:
+        async with contextlib.AsyncExitStack() as stack:
+            options = {}
+            if slack:
+                stand_in = await stack.enter_async_context(fake_slack())
+                options = {"notifier": slack_notifier(stand_in), "directory": DIRECTORY}
+            gov = await stack.enter_async_context(harness(env.client, pool, **options))
             for name, scenario in scenarios.items():
                 workflow_id = await scenario(gov, env)
                 history = await env.client.get_workflow_handle(workflow_id).fetch_history()
@@ -223,13 +259,16 @@ async def main(only: set[str]) -> None:
                 dev_server_existing_path=str(BIN / "temporal"),
             ) as env:
                 await record(env, dsn, chosen(DEV_SERVER_SCENARIOS))
+                await record(env, dsn, chosen(SLACK_SCENARIOS), slack=True)
             # One time-skipping server per scenario: its clock is global state.
-            for name, scenario in chosen(TIME_SKIPPING_SCENARIOS).items():
+            timed = [(n, s, False) for n, s in chosen(TIME_SKIPPING_SCENARIOS).items()] + [
+                (n, s, True) for n, s in chosen(SLACK_TIME_SKIPPING_SCENARIOS).items()]
+            for name, scenario, slack in timed:
                 async with await WorkflowEnvironment.start_time_skipping(
                     data_converter=pydantic_data_converter,
                     test_server_existing_path=str(BIN / "temporal-test-server"),
                 ) as env:
-                    await record(env, dsn, {name: scenario})
+                    await record(env, dsn, {name: scenario}, slack=slack)
         finally:
             server.cleanup()
 

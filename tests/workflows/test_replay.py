@@ -24,7 +24,8 @@ from workflows.reinstatement import ReinstatementWorkflow
 HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
 PATHS = {"allowed", "denied", "identity_refused", "handler_failed", "approved", "rejected",
          "quorum", "timed_out", "durable_tool", "rate_admitted", "rate_limited",
-         "ladder", "ladder_timeout", "reinstated", "reinstatement_expired"}
+         "ladder", "ladder_timeout", "reinstated", "reinstatement_expired",
+         "slack_approved", "slack_role_approved", "slack_soft_rejected", "slack_ladder"}
 
 
 def load(path: Path) -> WorkflowHistory:
