@@ -60,6 +60,9 @@ class ProctorSettings(BaseSettings):
     """Default channel for approval requests (a rule's `channel:` wins)."""
     slack_api_url: str | None = None
     """Slack Web API base URL (default Slack's own; set for a proxy or a test stand-in)."""
+    approvals_in_worker: bool = True
+    """`proctor worker` / `proctor up` also serve the approvals app when Slack is configured
+    (a deployment running `proctor approvals-app` separately turns this off)."""
     approvals_host: str = "127.0.0.1"
     approvals_port: int = Field(default=3000, ge=0, le=65535)
     """Where the approvals app serves Slack's interactivity endpoint (/slack/events)."""

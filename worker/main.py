@@ -134,7 +134,8 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         checkpoints = asyncio.create_task(checkpointer.run(stop_checkpoints))
         async with worker, contextlib.AsyncExitStack() as extras:
             log.info("worker polling task queue %r", settings.task_queue)
-            if approvals_enabled(settings) and notifier is not None:
+            if (settings.approvals_in_worker and approvals_enabled(settings)
+                    and notifier is not None):
                 app = build_approvals_app(settings, pool, protected_log(pool, policy.current, keys),
                                           notifier, ProctorClient(client,
                                                                   task_queue=settings.task_queue))
