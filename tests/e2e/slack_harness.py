@@ -19,7 +19,13 @@ from proctor.approvals.slack import SlackNotifier, slack_client
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.redaction import redact_for_display
 from tests.e2e.harness import Harness, harness, policy_engine
-from tests.fakes.slack_web_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack, Message
+from tests.fakes.slack_web_api import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    Message,
+)
 from worker.approvals_app import ApprovalsApp, serving
 
 CHANNEL = "C0APPROVALS"
@@ -70,21 +76,24 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 
 
 @asynccontextmanager
-async def approvals_app(gov: Harness, pool: asyncpg.Pool,
-                        slack: FakeSlack) -> AsyncIterator[str]:
-    """The approvals app on a free loopback port; yields its interactivity URL."""
+async def approvals_app(gov: Harness, pool: asyncpg.Pool, slack: FakeSlack, *,
+                        socket_mode: bool = False) -> AsyncIterator[str]:
+    """The approvals app on a free loopback port (yields its interactivity URL), or connected
+    to the stand-in over Socket Mode."""
     app = ApprovalsApp(notifier=slack_notifier(slack), desk=VoteDesk(gov.proctor, gov.audit),
-                       pool=pool, audit=gov.audit, signing_secret=SIGNING_SECRET)
-    async with serving(app, host="127.0.0.1", port=0) as url:
+                       pool=pool, audit=gov.audit,
+                       signing_secret=None if socket_mode else SIGNING_SECRET)
+    async with serving(app, host="127.0.0.1", port=0,
+                       app_token=APP_TOKEN if socket_mode else None) as url:
         yield url
 
 
 @asynccontextmanager
-async def slack_harness(temporal: TemporalClient, pool: asyncpg.Pool,
-                        slack: FakeSlack) -> AsyncIterator[SlackHarness]:
+async def slack_harness(temporal: TemporalClient, pool: asyncpg.Pool, slack: FakeSlack, *,
+                        socket_mode: bool = False) -> AsyncIterator[SlackHarness]:
     notifier = slack_notifier(slack)
     async with harness(temporal, pool, notifier=notifier, directory=DIRECTORY) as gov, \
-            approvals_app(gov, pool, slack) as url:
+            approvals_app(gov, pool, slack, socket_mode=socket_mode) as url:
         yield SlackHarness(gov, slack, url)
 
 

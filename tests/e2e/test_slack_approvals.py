@@ -334,3 +334,37 @@ def _about_wf(live: SlackHarness, workflow_id: str) -> list[Message]:
 async def _has_event(live: SlackHarness, workflow_id: str, event_type: str) -> bool:
     rows = await live.gov.audit.for_workflow(workflow_id)
     return any(r.event_type == event_type for r in rows)
+
+
+@pytest.fixture
+async def over_socket(dev_server: WorkflowEnvironment, pool: asyncpg.Pool,
+                      slack: FakeSlack) -> AsyncIterator[SlackHarness]:
+    async with slack_harness(dev_server.client, pool, slack, socket_mode=True) as running:
+        await eventually(lambda: bool(slack.sockets))
+        yield running
+
+
+async def test_socket_mode_applies_the_same_checks_and_dedupe(over_socket: SlackHarness) -> None:
+    live, slack = over_socket, over_socket.slack
+    assert live.url == "socket-mode"
+    _, task, workflow_id = await escalate(live, "wire_transfer", {"amount": 3}, messages=4)
+    refused = await slack.send_envelope(click("U0MALLORY", dm_to(live, "U0ALICE", workflow_id),
+                                              blocks.APPROVE))
+    assert refused["envelope_id"]  # acked, then refused privately and audited
+    await eventually(lambda: any(e["user"] == "U0MALLORY" for e in slack.ephemeral))
+
+    alice = click("U0ALICE", dm_to(live, "U0ALICE", workflow_id), blocks.APPROVE)
+    await slack.send_envelope(alice)
+    await slack.send_envelope(alice)  # redelivered: handled once
+    await live.gov.wait_until(workflow_id, lambda p: len(p.votes) == 1)
+    await send_nothing_more(live, workflow_id)
+    await slack.send_envelope(click("U0BOB", dm_to(live, "U0BOB", workflow_id), blocks.APPROVE))
+    outcome = await asyncio.wait_for(task, 30)
+    assert outcome.status is ActionStatus.COMPLETED
+    assert [v.vote.approver for v in outcome.approvals] == [
+        "alice@example.com", "bob@example.com"]
+
+
+async def send_nothing_more(live: SlackHarness, workflow_id: str) -> None:
+    await asyncio.sleep(0.5)
+    assert len((await live.gov.proctor.progress(workflow_id)).votes) == 1

@@ -50,6 +50,10 @@ def about(slack: FakeSlack, workflow_id: str, *, thread: bool = False) -> list[M
     return [m for m in slack.posted() if workflow_id in str(m.blocks)]
 
 
+async def has_event(gov: Harness, workflow_id: str, event_type: str) -> bool:
+    return any(r.event_type == event_type for r in await gov.audit.for_workflow(workflow_id))
+
+
 async def test_reminders_and_ladder_reach_slack_on_time(
         skipping: SlackHarness, time_skipping: WorkflowEnvironment) -> None:
     slack = skipping.slack
@@ -101,6 +105,8 @@ async def test_a_fourteen_day_wait_outlives_its_worker(
                               sticky=False), agent.agent_worker(key.agent_id):
         handle = await agent.start(request)
         await eventually(lambda: len(about(slack, request.workflow_id)) == 2)
+        # Idle before the worker goes: its last step (auditing the notification) is done.
+        await eventually(lambda: has_event(gov, request.workflow_id, "notified"))
 
     # No Proctor worker at all for 14 days; then a new one and a new approvals app take over.
     await time_skipping.sleep(timedelta(days=14))

@@ -6,12 +6,14 @@ payloads signed exactly as Slack signs them (HMAC-SHA256 over `v0:<timestamp>:<b
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
 import json
 import time
 import urllib.parse
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TEAM = {"id": "T0PROCTOR", "domain": "proctor-test"}
 
@@ -54,6 +57,9 @@ class FakeSlack:
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    """Socket Mode connections the app opened."""
+    _acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
 
     def add_user(self, user_id: str, email: str) -> None:
         self.users[user_id] = {"email": email, "name": email.split("@")[0]}
@@ -63,6 +69,7 @@ class FakeSlack:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._dispatch)
+        app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -71,6 +78,8 @@ class FakeSlack:
         self.url = f"http://127.0.0.1:{port}/api/"
 
     async def stop(self) -> None:
+        for socket in self.sockets:
+            await socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -85,6 +94,33 @@ class FakeSlack:
     def dm_channel(self, user_id: str) -> str:
         return f"D{user_id}"
 
+    # --- Socket Mode ----------------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(heartbeat=5)
+        await socket.prepare(request)
+        await socket.send_json({"type": "hello", "num_connections": 1,
+                                "connection_info": {"app_id": "A0PROCTOR"}})
+        self.sockets.append(socket)
+        async for message in socket:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                ack = json.loads(message.data)
+                future = self._acks.pop(str(ack.get("envelope_id")), None)
+                if future is not None and not future.done():
+                    future.set_result(ack)
+        return socket
+
+    async def send_envelope(self, payload: dict[str, Any],
+                            kind: str = "interactive") -> dict[str, Any]:
+        """Deliver an interaction over Socket Mode; returns the app's ack."""
+        envelope_id = uuid.uuid4().hex
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._acks[envelope_id] = future
+        await self.sockets[-1].send_json({"envelope_id": envelope_id, "type": kind,
+                                          "accepts_response_payload": True,
+                                          "payload": payload})
+        return await asyncio.wait_for(future, 10)
+
     # --- the Web API ----------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.Response:
@@ -97,6 +133,11 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": "1"})
         auth = request.headers.get("Authorization", "")
+        if method == "apps.connections.open":
+            if auth != f"Bearer {APP_TOKEN}":
+                return _error("invalid_auth")
+            return web.json_response({"ok": True, "url": self.url.replace(
+                "http://", "ws://").replace("/api/", "/link")})
         if self.revoked:
             return _error("token_revoked")
         if auth != f"Bearer {self.token}":
