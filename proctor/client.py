@@ -279,18 +279,34 @@ class Client:
                                 action: str | None = None) -> list[PendingApproval]:
         """Waiting approvals, found through Temporal visibility (no second source of truth),
         optionally for one agent and/or action."""
+        pending, _ = await self.pending_approvals_report(agent=agent, action=action)
+        return pending
+
+    async def pending_approvals_report(
+        self, *, agent: str | None = None, action: str | None = None,
+    ) -> tuple[list[PendingApproval], list[str]]:
+        """The waiting approvals, soonest deadline first, and the ids of those listed as
+        waiting whose worker did not answer (one silent task queue hides nothing else)."""
         query = (f"WorkflowType IN ('{GOVERNED_ACTION_WORKFLOW}', '{REINSTATEMENT_WORKFLOW}') "
                  f"AND ExecutionStatus = 'Running' "
                  f"AND {STATUS_ATTRIBUTE.name} = 'awaiting_approval'")
         for key, value in ((AGENT_ATTRIBUTE, agent), (ACTION_ATTRIBUTE, action)):
             if value is not None:
                 query += f" AND {key.name} = {_quoted(value)}"
-        pending = []
-        async for execution in self.temporal.list_workflows(query):
-            state = await self.progress(execution.id)
-            if state.pending is not None:
-                pending.append(state.pending)
-        return sorted(pending, key=lambda p: p.deadline)
+        ids = [execution.id async for execution in self.temporal.list_workflows(query)]
+        gate = asyncio.Semaphore(16)
+
+        async def ask(workflow_id: str) -> Progress | None:
+            async with gate:
+                try:
+                    return await self.progress(workflow_id)
+                except RPCError:
+                    return None
+
+        states = await asyncio.gather(*(ask(i) for i in ids))
+        silent = [i for i, state in zip(ids, states, strict=True) if state is None]
+        pending = [s.pending for s in states if s is not None and s.pending is not None]
+        return sorted(pending, key=lambda p: p.deadline), silent
 
 
 async def _await_update(

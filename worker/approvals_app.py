@@ -134,10 +134,26 @@ class ApprovalsApp:
         value = _button(body)
         if value is None:
             return
-        approver = await self._approver(body)
-        result = await self.desk.cast(value.w, approver, approve=True, note=None, digest=value.d,
-                                      channel="slack", interaction=interaction_key(body))
-        await self._tell(body, _channel_of(body), result)
+        async with self._answering(body, _channel_of(body)):
+            approver = await self._approver(body)
+            result = await self.desk.cast(value.w, approver, approve=True, note=None,
+                                          digest=value.d, channel="slack",
+                                          interaction=interaction_key(body))
+            await self._tell(body, _channel_of(body), result)
+
+    @asynccontextmanager
+    async def _answering(self, body: dict[str, Any], channel: str | None) -> AsyncIterator[None]:
+        """If recording a vote fails (Temporal or Postgres unreachable), say so to the clicker
+        and forget the interaction, so that clicking again is not taken for a replay."""
+        try:
+            yield
+        except Exception as exc:
+            log.exception("could not record a Slack vote")
+            await self.pool.execute("DELETE FROM slack_interactions WHERE interaction_key = $1",
+                                    interaction_key(body))
+            await self._tell(body, channel, VoteResult(
+                False, f"Proctor could not record your vote ({type(exc).__name__}); try "
+                       "again, or use `proctor approve` / `proctor deny`"))
 
     async def _open_modal(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
@@ -146,20 +162,21 @@ class ApprovalsApp:
             return
         action_id = body["actions"][0]["action_id"]
         approve = action_id == blocks.APPROVE_WITH_NOTE
-        approver = await self._approver(body)
-        refused = await self.desk.check(value.w, approver, value.d, channel="slack",
-                                        interaction=interaction_key(body), approve=approve)
-        if refused is not None:
-            await self._tell(body, _channel_of(body), refused)
-            return
-        pending = await self.desk.waiting(value.w)
-        summary = (f"{pending.agent_id} wants {pending.action}: {pending.reason}"
-                   if not isinstance(pending, str) else value.w)
-        modal = blocks.vote_modal(blocks.APPROVE_MODAL if approve else blocks.DENY_MODAL,
-                                  value, summary)
-        modal["private_metadata"] = json.dumps({"v": value.encode(),
-                                                "c": _channel_of(body) or ""})
-        await self.notifier.client.views_open(trigger_id=body["trigger_id"], view=modal)
+        async with self._answering(body, _channel_of(body)):
+            approver = await self._approver(body)
+            refused = await self.desk.check(value.w, approver, value.d, channel="slack",
+                                            interaction=interaction_key(body), approve=approve)
+            if refused is not None:
+                await self._tell(body, _channel_of(body), refused)
+                return
+            pending = await self.desk.waiting(value.w)
+            summary = (f"{pending.agent_id} wants {pending.action}: {pending.reason}"
+                       if not isinstance(pending, str) else value.w)
+            modal = blocks.vote_modal(blocks.APPROVE_MODAL if approve else blocks.DENY_MODAL,
+                                      value, summary)
+            modal["private_metadata"] = json.dumps({"v": value.encode(),
+                                                    "c": _channel_of(body) or ""})
+            await self.notifier.client.views_open(trigger_id=body["trigger_id"], view=modal)
 
     async def _submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         deny = view.get("callback_id") == blocks.DENY_MODAL
@@ -177,11 +194,13 @@ class ApprovalsApp:
             value = None
         if value is None:
             return
-        approver = await self._approver(body)
-        result = await self.desk.cast(value.w, approver, approve=not deny, note=note,
-                                      digest=value.d, channel="slack",
-                                      interaction=interaction_key(body))
-        await self._tell(body, str(metadata.get("c") or "") or None, result)
+        channel = str(metadata.get("c") or "") or None
+        async with self._answering(body, channel):
+            approver = await self._approver(body)
+            result = await self.desk.cast(value.w, approver, approve=not deny, note=note,
+                                          digest=value.d, channel="slack",
+                                          interaction=interaction_key(body))
+            await self._tell(body, channel, result)
 
     async def _approver(self, body: dict[str, Any]) -> str | None:
         user_id = str((body.get("user") or {}).get("id", ""))

@@ -27,9 +27,12 @@ def approvals_group() -> None:
 async def list_pending(agent: str | None, action: str | None) -> None:
     """Pending approvals (from Temporal visibility), soonest deadline first."""
     proctor = await proctor_client()
-    pending = await proctor.pending_approvals(agent=agent, action=action)
-    if not pending:
+    pending, silent = await proctor.pending_approvals_report(agent=agent, action=action)
+    if not pending and not silent:
         click.echo("no actions are waiting for approval")
+    for workflow_id in silent:
+        click.echo(f"{workflow_id}\n  waiting, but no worker answers for it right now "
+                   "(is the Proctor worker running?)")
     for p in pending:
         click.echo(f"{p.workflow_id}\n  agent {p.agent_id} wants {p.action} {p.params}\n"
                    f"  rule {p.rule_id}: {p.reason}\n  approvers {', '.join(p.approvers)} "

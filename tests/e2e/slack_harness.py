@@ -4,14 +4,16 @@ serving its interactivity endpoint, both on real Temporal and Postgres."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 from temporalio.client import Client as TemporalClient
+from temporalio.service import RPCError
 
 from proctor.approvals.desk import VoteDesk
 from proctor.approvals.directory import ApproverDirectory, DirectoryEntry
@@ -47,6 +49,8 @@ class SlackHarness:
     slack: FakeSlack
     url: str
     """The approvals app's interactivity endpoint."""
+    started: list[str] = field(default_factory=list)
+    """Workflows a test started: any still waiting are terminated when it ends."""
 
     def requests_posted(self) -> list[Message]:
         """Top-level messages (channel posts and DMs) with their current blocks."""
@@ -94,7 +98,13 @@ async def slack_harness(temporal: TemporalClient, pool: asyncpg.Pool, slack: Fak
     notifier = slack_notifier(slack)
     async with harness(temporal, pool, notifier=notifier, directory=DIRECTORY) as gov, \
             approvals_app(gov, pool, slack, socket_mode=socket_mode) as url:
-        yield SlackHarness(gov, slack, url)
+        running = SlackHarness(gov, slack, url)
+        try:
+            yield running
+        finally:
+            for workflow_id in running.started:
+                with contextlib.suppress(RPCError):
+                    await temporal.get_workflow_handle(workflow_id).terminate("test over")
 
 
 async def eventually(condition: Callable[[], Any], seconds: float = 20.0) -> None:

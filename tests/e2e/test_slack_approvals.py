@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from proctor import ActionStatus, AgentKey
 from proctor.approvals import blocks
+from proctor.approvals.desk import VoteDesk, VoteResult
 from proctor.models import Outcome
 from tests.e2e.slack_harness import (
     CHANNEL,
@@ -23,8 +24,10 @@ from tests.e2e.slack_harness import (
     eventually,
     fake_slack,
     slack_harness,
+    slack_notifier,
 )
 from tests.fakes.slack_web_api import (
+    SIGNING_SECRET,
     FakeSlack,
     Message,
     click,
@@ -32,6 +35,7 @@ from tests.fakes.slack_web_api import (
     sign,
     submit,
 )
+from worker.approvals_app import ApprovalsApp, serving
 
 
 @pytest.fixture
@@ -54,6 +58,7 @@ async def escalate(live: SlackHarness, action: str, params: dict[str, Any], *,
     key = await live.gov.new_agent()
     request = key.new_request(action, params, _handler_spec(), triggered_by=triggered_by)
     task = asyncio.create_task(live.gov.proctor.submit(request, handler=_done))
+    live.started.append(request.workflow_id)
     await eventually(lambda: len(_about(live, request.request_id)) >= messages)
     return key, task, request.workflow_id
 
@@ -289,6 +294,7 @@ async def test_a_revoked_token_is_audited_and_the_cli_still_decides(live: SlackH
     key = await live.gov.new_agent()
     request = key.new_request("refund_requests", {"orderId": 16}, _handler_spec())
     task = asyncio.create_task(live.gov.proctor.submit(request, handler=_done))
+    live.started.append(request.workflow_id)
     await eventually(lambda: _has_event(live, request.workflow_id, "notification_failed"))
     failed = [r for r in await live.gov.audit.for_workflow(request.workflow_id)
               if r.event_type == "notification_failed"]
@@ -368,3 +374,37 @@ async def test_socket_mode_applies_the_same_checks_and_dedupe(over_socket: Slack
 async def send_nothing_more(live: SlackHarness, workflow_id: str) -> None:
     await asyncio.sleep(0.5)
     assert len((await live.gov.proctor.progress(workflow_id)).votes) == 1
+
+
+async def test_a_missing_channel_still_reaches_the_approvers_directly(
+        live: SlackHarness) -> None:
+    live.slack.channels.discard(CHANNEL)
+    _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 17}, messages=2)
+    assert {m.channel for m in _about_wf(live, workflow_id)} == {"DU0ALICE", "DU0BOB"}
+    await eventually(lambda: _has_event(live, workflow_id, "notified"))
+    notified = next(r for r in await live.gov.audit.for_workflow(workflow_id)
+                    if r.event_type == "notified")
+    assert json.loads(notified.payload)["undelivered"] == [f"{CHANNEL}: channel_not_found"]
+    task.cancel()
+
+
+class UnreachableDesk(VoteDesk):
+    """Temporal gone mid-click: every vote fails to be sent."""
+
+    async def cast(self, *args: Any, **kwargs: Any) -> VoteResult:
+        raise ConnectionError("Temporal frontend unreachable")
+
+
+async def test_a_vote_that_cannot_be_recorded_is_answered_and_can_be_retried(
+        live: SlackHarness, pool: asyncpg.Pool) -> None:
+    _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 18}, messages=3)
+    payload = click("U0BOB", dm_to(live, "U0BOB", workflow_id), blocks.APPROVE)
+    broken = ApprovalsApp(notifier=slack_notifier(live.slack),
+                          desk=UnreachableDesk(live.gov.proctor, live.gov.audit), pool=pool,
+                          audit=live.gov.audit, signing_secret=SIGNING_SECRET)
+    async with serving(broken, host="127.0.0.1", port=0) as broken_url:
+        await send_interaction(broken_url, payload)
+        await eventually(lambda: any("could not record your vote" in e["text"]
+                                     for e in live.slack.ephemeral))
+    await send_interaction(live.url, payload)  # the same click, once Proctor is back, counts
+    assert (await asyncio.wait_for(task, 30)).status is ActionStatus.COMPLETED
