@@ -275,13 +275,8 @@ class GovernedActionWorkflow:
         if notifying:
             escalated |= {"named": list(escalation.approvers), "unresolved": list(unresolved)}
         await self._audit(request, "escalated", "escalated", escalated)
-        card = ApprovalCard(
-            workflow_id=request.workflow_id, request_id=request.request_id,
-            agent_id=request.agent_id, action=request.action, params=request.params,
-            rule_id=decision.rule_id, reason=decision.reason, trust_score=agent.trust_score,
-            deadline=deadline, quorum=escalation.quorum, approvers=tuple(approvers),
-            request_digest=self._request_digest, severity=escalation.severity,
-            triggered_by=request.triggered_by)
+        card = ApprovalCard.model_validate(
+            self._pending.model_dump(include=set(ApprovalCard.model_fields)))
         if notifying:
             self._in_background(self._slack(request, "notify:0", NOTIFY_APPROVERS, ApprovalNotice(
                 card=card, recipients=tuple(approvers), channel=escalation.channel,

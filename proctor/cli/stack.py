@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import click
 
 from proctor.cli.common import EXPECTED, database, fail, run_async, settings
 from proctor.db import APP_ROLE, ensure_login_role, migrate
+from proctor.settings import ProctorSettings
 
 
 @click.command("up")
@@ -29,11 +32,7 @@ def worker() -> None:
     """Run only the worker, against TEMPORAL_ADDRESS and PROCTOR_DATABASE_URL."""
     from worker.main import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        asyncio.run(run_worker(settings()))
-    except EXPECTED as exc:
-        fail(str(exc))
+    _run(run_worker)
 
 
 @click.command("approvals-app")
@@ -42,9 +41,14 @@ def approvals_app() -> None:
     PROCTOR_SLACK_APP_TOKEN); `proctor up` and `proctor worker` run it too when Slack is set."""
     from worker.main import run_approvals_app
 
+    _run(run_approvals_app)
+
+
+def _run(process: Callable[[ProctorSettings], Coroutine[Any, Any, None]]) -> None:
+    """A long-running process in the foreground: logs to stderr, one-line errors."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        asyncio.run(run_approvals_app(settings()))
+        asyncio.run(process(settings()))
     except EXPECTED as exc:
         fail(str(exc))
 

@@ -22,7 +22,6 @@ from tests.e2e.slack_harness import (
     CHANNEL,
     SlackHarness,
     eventually,
-    fake_slack,
     slack_harness,
     slack_notifier,
 )
@@ -36,12 +35,6 @@ from tests.fakes.slack_web_api import (
     submit,
 )
 from worker.approvals_app import ApprovalsApp, serving
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with fake_slack() as running:
-        yield running
 
 
 @pytest.fixture

@@ -21,18 +21,11 @@ from tests.e2e.slack_harness import (
     SlackHarness,
     approvals_app,
     eventually,
-    fake_slack,
     slack_harness,
     slack_notifier,
 )
 from tests.e2e.test_approval_timeouts import recording_tools, tool_request
 from tests.fakes.slack_web_api import FakeSlack, Message, click, send_interaction
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with fake_slack() as running:
-        yield running
 
 
 @pytest.fixture
