@@ -23,22 +23,25 @@ from worker.stack import temporal_binary
 
 
 @contextmanager
-def dev_server(db_file: Path, port: int) -> Iterator[None]:
+def dev_server(db_file: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     command = [temporal_binary(), "server", "start-dev", "--db-filename", str(db_file),
-               "--ip", "127.0.0.1", "--port", str(port), "--headless", "--log-level", "error"]
+               "--ip", "127.0.0.1", "--port", str(port), "--headless", "--log-level", "warn"]
     for key in SEARCH_ATTRIBUTES:
         command += ["--search-attribute", f"{key.name}={dev_server_type(key)}"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with (db_file.parent / "temporal.log").open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
-async def connected(port: int) -> TemporalClient:
-    async with asyncio.timeout(60):
+async def connected(port: int, server: subprocess.Popen[bytes], log: Path) -> TemporalClient:
+    async with asyncio.timeout(90):
         while True:
+            if server.poll() is not None:
+                raise AssertionError(await asyncio.to_thread(log.read_text))
             try:
                 client = await connect_temporal(f"127.0.0.1:{port}")
                 await client.count_workflows()
@@ -51,8 +54,9 @@ async def test_an_approval_wait_survives_a_server_and_worker_restart(
         tmp_path: Path, pool: asyncpg.Pool) -> None:
     port, task_queue = free_port(), f"proctor-restart-{uuid.uuid4().hex[:8]}"
     db_file = tmp_path / "temporal.db"
-    with dev_server(db_file, port):
-        client = await connected(port)
+    log = tmp_path / "temporal.log"
+    with dev_server(db_file, port) as server:
+        client = await connected(port, server, log)
         gov = Harness(Client(client, task_queue=task_queue), pool, task_queue)
         key = await gov.new_agent()
         agent, _ = recording_tools(gov, "refund_requests")
@@ -62,8 +66,8 @@ async def test_an_approval_wait_survives_a_server_and_worker_restart(
             await gov.wait_for_stage(request.workflow_id, "awaiting_approval")
             await asyncio.sleep(0.5)  # the escalation's last steps settle before the stop
 
-    with dev_server(db_file, port):  # same SQLite file: the history is still there
-        client = await connected(port)
+    with dev_server(db_file, port) as server:  # same SQLite file: the history is still there
+        client = await connected(port, server, log)
         gov = Harness(Client(client, task_queue=task_queue), pool, task_queue)
         agent, calls = recording_tools(gov, "refund_requests")
         async with running_worker(client, pool, task_queue), agent.agent_worker(key.agent_id):
