@@ -102,13 +102,14 @@ class ApprovalsApp:
                              remote: str | None) -> None:
         """Refused requests are evidence too; the body is kept only as its digest."""
         digest = hashlib.sha256(body).hexdigest()
+        stamp = (timestamp or "")[:40]  # attacker-controlled: bounded
         log.warning("refused a request to %s from %s: %s", EVENTS_PATH, remote, reason)
         try:
             await self.audit.append(AuditEvent(
-                idempotency_key=f"slack-refused:{digest}:{timestamp or '-'}:{reason}",
+                idempotency_key=f"slack-refused:{digest}:{stamp or '-'}:{reason}",
                 event_type="slack_request_refused", actor="slack-interactivity",
-                payload={"reason": reason, "body_sha256": digest,
-                         "timestamp": (timestamp or "")[:40], "remote": remote or ""}))
+                payload={"reason": reason, "body_sha256": digest, "timestamp": stamp,
+                         "remote": remote or ""}))
         except Exception:  # the 401 stands whether or not the row could be written
             log.exception("could not audit a refused Slack request")
 
