@@ -135,3 +135,22 @@ async def test_slack_down_during_escalation_loses_no_decision(
         outcome = await handle.result()
     assert outcome.status is ActionStatus.COMPLETED
     assert calls == [{"orderId": 99}]
+
+
+async def test_a_timeout_closes_every_message(
+        skipping: SlackHarness, time_skipping: WorkflowEnvironment) -> None:
+    slack = skipping.slack
+    key = await skipping.gov.new_agent()
+    agent, calls = recording_tools(skipping.gov, "refund_requests")
+    request = tool_request(key, "refund_requests", {"orderId": 5})
+    async with agent.agent_worker(key.agent_id):
+        handle = await agent.start(request)
+        await eventually(lambda: len(about(slack, request.workflow_id)) == 3)
+        await eventually(lambda: has_event(skipping.gov, request.workflow_id, "notified"))
+        await time_skipping.sleep(timedelta(hours=25))
+        outcome = await handle.result()
+    assert outcome.status is ActionStatus.TIMED_OUT and calls == []
+    messages = about(slack, request.workflow_id)
+    await eventually(lambda: all(m.updates == 1 for m in messages))
+    assert all("Timed out" in str(m.blocks) and not any(b["type"] == "actions" for b in m.blocks)
+               for m in messages)
