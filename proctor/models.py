@@ -402,12 +402,15 @@ class NotifyResult(Frozen):
     """Why nothing was sent at all (Slack not configured)."""
 
 
+ClosedAs = Literal["approved", "rejected", "timed_out", "cancelled"]
+
+
 class ApprovalClosed(Frozen):
     """The request is decided: every message about it shows the outcome, without buttons."""
 
     card: ApprovalCard
     messages: tuple[SlackMessageRef, ...]
-    status: Literal["approved", "rejected", "timed_out", "cancelled"]
+    status: ClosedAs
     decided_by: tuple[str, ...] = ()
     note: str | None = None
     at: datetime

@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
 from proctor.approvals import blocks
-from proctor.approvals.blocks import ButtonValue
+from proctor.approvals.blocks import ButtonValue, ModalContext
 from proctor.approvals.desk import VoteDesk, VoteResult
 from proctor.approvals.slack import SlackNotifier
 from proctor.audit.store import AuditLog
@@ -174,9 +174,8 @@ class ApprovalsApp:
             summary = (f"{pending.agent_id} wants {pending.action}: {pending.reason}"
                        if not isinstance(pending, str) else value.w)
             modal = blocks.vote_modal(blocks.APPROVE_MODAL if approve else blocks.DENY_MODAL,
-                                      value, summary)
-            modal["private_metadata"] = json.dumps({"v": value.encode(),
-                                                    "c": _channel_of(body) or ""})
+                                      ModalContext(button=value, channel=_channel_of(body)),
+                                      summary)
             await self.notifier.client.views_open(trigger_id=body["trigger_id"], view=modal)
 
     async def _submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -188,14 +187,10 @@ class ApprovalsApp:
                       errors={blocks.NOTE_BLOCK: "Say why: the agent and the audit log see it."})
             return
         await ack()
-        try:
-            metadata = json.loads(view.get("private_metadata") or "{}")
-            value = ButtonValue.decode(str(metadata.get("v", "")))
-        except (ValueError, AttributeError):
-            value = None
-        if value is None:
+        context = ModalContext.decode(str(view.get("private_metadata") or ""))
+        if context is None:
             return
-        channel = str(metadata.get("c") or "") or None
+        value, channel = context.button, context.channel
         async with self._answering(body, channel):
             approver = await self._approver(body)
             result = await self.desk.cast(value.w, approver, approve=not deny, note=note,

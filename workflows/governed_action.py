@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Coroutine
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         ApproverNames,
         AuditEvent,
         AuditReceipt,
+        ClosedAs,
         Decision,
         Effect,
         EscalationSettings,
@@ -93,7 +94,6 @@ RATE_LIMITS_PATCH = "rate-limits"
 NOTIFY_PATCH = "approval-notifications"
 """Escalations started before Slack approvals replay without resolving approvers, notifying,
 the deadline search attribute or closing messages."""
-ClosedAs = Literal["approved", "rejected", "timed_out", "cancelled"]
 
 
 @workflow.defn(name=GOVERNED_ACTION_WORKFLOW)

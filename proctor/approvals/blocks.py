@@ -57,6 +57,25 @@ class ButtonValue(BaseModel):
             return None
 
 
+class ModalContext(BaseModel):
+    """A vote modal's private metadata: the button it came from and where to answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    button: ButtonValue
+    channel: str | None = Field(default=None, max_length=80)
+
+    def encode(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def decode(cls, text: str) -> ModalContext | None:
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError:
+            return None
+
+
 def escape(text: str) -> str:
     """mrkdwn-safe: `<`, `>` and `&` are Slack's control characters (links, mentions)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -187,13 +206,13 @@ def tier_joined(card: ApprovalCard, tier: int, added: tuple[str, ...]) -> dict[s
         {"type": "section", "text": _mrkdwn(text)}]}
 
 
-def vote_modal(kind: str, value: ButtonValue, card_summary: str) -> dict[str, Any]:
+def vote_modal(kind: str, context: ModalContext, card_summary: str) -> dict[str, Any]:
     """Deny asks for a reason (required); approve-with-note for an optional note."""
     deny = kind == DENY_MODAL
     return {
         "type": "modal",
         "callback_id": kind,
-        "private_metadata": value.encode(),
+        "private_metadata": context.encode(),
         "title": _plain("Deny request" if deny else "Approve request", MAX_MODAL_TITLE),
         "submit": _plain("Deny" if deny else "Approve", MAX_MODAL_TITLE),
         "close": _plain("Cancel", MAX_MODAL_TITLE),

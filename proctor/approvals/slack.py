@@ -25,7 +25,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from proctor.approvals import blocks
 from proctor.approvals.directory import ApproverDirectory
 from proctor.models import (
-    ApprovalCard,
     ApprovalClosed,
     ApprovalNotice,
     NotifyResult,
@@ -234,6 +233,3 @@ class _Progress(list[SlackMessageRef]):
         if self.listener is not None:
             self.listener(list(self))
 
-
-def card_summary(card: ApprovalCard) -> str:
-    return f"{card.agent_id} wants {card.action} ({card.rule_id}): {card.reason}"

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from proctor.models import APPROVER_REFERENCE_PREFIXES
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _GLOB = re.compile(r"^[A-Za-z0-9_.:/*-]{1,200}$")
@@ -105,7 +107,7 @@ class EscalationFields(_Strict):
         return value
 
 
-_APPROVER_PREFIXES = ("group:", "role:", "slack-group:")
+_APPROVER_PREFIXES = ("group:", *APPROVER_REFERENCE_PREFIXES)
 
 
 def check_approver_name(name: str) -> None:

@@ -57,6 +57,15 @@ class SlackHarness:
         return self.slack.posted(thread=False)
 
 
+def messages_about(slack: FakeSlack, workflow_id: str) -> list[Message]:
+    """The top-level messages (channel posts and DMs) about one request."""
+    return [m for m in slack.posted() if workflow_id in str(m.blocks)]
+
+
+async def has_event(gov: Harness, workflow_id: str, event_type: str) -> bool:
+    return any(r.event_type == event_type for r in await gov.audit.for_workflow(workflow_id))
+
+
 def slack_notifier(slack: FakeSlack, directory: ApproverDirectory = DIRECTORY) -> SlackNotifier:
     keys = LedgerKeys.generate()
     engine = policy_engine()

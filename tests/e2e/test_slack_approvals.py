@@ -17,11 +17,13 @@ from temporalio.testing import WorkflowEnvironment
 from proctor import ActionStatus, AgentKey
 from proctor.approvals import blocks
 from proctor.approvals.desk import VoteDesk, VoteResult
-from proctor.models import Outcome
+from proctor.models import ExecutionMode, ExecutionSpec, Outcome
 from tests.e2e.slack_harness import (
     CHANNEL,
     SlackHarness,
     eventually,
+    has_event,
+    messages_about,
     slack_harness,
     slack_notifier,
 )
@@ -49,10 +51,10 @@ async def escalate(live: SlackHarness, action: str, params: dict[str, Any], *,
                    ) -> tuple[AgentKey, asyncio.Task[Outcome], str]:
     """Start a handler-mode action that escalates; wait until its messages are out."""
     key = await live.gov.new_agent()
-    request = key.new_request(action, params, _handler_spec(), triggered_by=triggered_by)
+    request = key.new_request(action, params, HANDLER, triggered_by=triggered_by)
     task = asyncio.create_task(live.gov.proctor.submit(request, handler=_done))
     live.started.append(request.workflow_id)
-    await eventually(lambda: len(_about(live, request.request_id)) >= messages)
+    await eventually(lambda: len(_about(live, request.workflow_id)) >= messages)
     return key, task, request.workflow_id
 
 
@@ -60,15 +62,11 @@ async def _done(params: dict[str, Any]) -> str:
     return "done"
 
 
-def _handler_spec() -> Any:
-    from proctor.models import ExecutionMode, ExecutionSpec
-    return ExecutionSpec(mode=ExecutionMode.HANDLER)
+HANDLER = ExecutionSpec(mode=ExecutionMode.HANDLER)
 
 
-def _about(live: SlackHarness, request_id: str) -> list[Message]:
-    return [m for m in live.requests_posted() if request_id in m.text or any(
-        request_id in str(b) for b in m.blocks)]
-
+def _about(live: SlackHarness, workflow_id: str) -> list[Message]:
+    return messages_about(live.slack, workflow_id)
 
 
 def dm_to(live: SlackHarness, user_id: str, workflow_id: str) -> Message:
@@ -79,14 +77,10 @@ def dm_to(live: SlackHarness, user_id: str, workflow_id: str) -> Message:
 async def event_types(live: SlackHarness, workflow_id: str) -> list[str]:
     """The workflow's audit rows; the messages' closing runs beside the execution, so its row
     (which must be there) is left out of the order."""
-    await eventually(lambda: _closed(live, workflow_id))
+    await eventually(lambda: has_event(live.gov, workflow_id, "messages_closed"))
     rows = await live.gov.audit.for_workflow(workflow_id)
     return [r.event_type for r in rows if r.event_type != "messages_closed"]
 
-
-async def _closed(live: SlackHarness, workflow_id: str) -> bool:
-    rows = await live.gov.audit.for_workflow(workflow_id)
-    return any(r.event_type == "messages_closed" for r in rows)
 
 
 
@@ -139,9 +133,9 @@ async def test_deny_opens_a_modal_that_needs_a_reason(live: SlackHarness) -> Non
     vote = outcome.approvals[-1]
     assert (vote.vote.approver, vote.vote.approve, vote.vote.note) == (
         "bob@example.com", False, "duplicate of refund #7")
-    await eventually(lambda: all(not has_buttons(m) for m in _about(live, outcome.request_id)))
+    await eventually(lambda: all(not has_buttons(m) for m in _about(live, outcome.workflow_id)))
     assert all("duplicate of refund #7" in str(m.blocks) and "Denied" in str(m.blocks)
-               for m in _about(live, outcome.request_id))
+               for m in _about(live, outcome.workflow_id))
 
 
 async def test_approve_with_note_keeps_the_note(live: SlackHarness) -> None:
@@ -175,7 +169,7 @@ async def test_quorum_two_of_three_through_slack(live: SlackHarness) -> None:
 async def test_unauthorised_clicker_is_refused_audited_and_never_signalled(
         live: SlackHarness) -> None:
     _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 10}, messages=3)
-    channel_post = next(m for m in _about_wf(live, workflow_id) if m.channel == CHANNEL)
+    channel_post = next(m for m in _about(live, workflow_id) if m.channel == CHANNEL)
     await send_interaction(live.url, click("U0MALLORY", channel_post, blocks.APPROVE))
 
     await eventually(lambda: any(e["user"] == "U0MALLORY" for e in live.slack.ephemeral))
@@ -269,7 +263,7 @@ async def test_a_cli_decision_updates_every_message(live: SlackHarness) -> None:
     await live.gov.proctor.decide(workflow_id, "bob@example.com", approve=True, channel="cli")
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.COMPLETED
-    messages = _about_wf(live, workflow_id)
+    messages = _about(live, workflow_id)
     await eventually(lambda: all(not has_buttons(m) for m in messages))
     assert all("bob@example.com" in str(m.blocks) for m in messages)
 
@@ -285,10 +279,10 @@ async def test_rate_limits_are_waited_out(live: SlackHarness) -> None:
 async def test_a_revoked_token_is_audited_and_the_cli_still_decides(live: SlackHarness) -> None:
     live.slack.revoked = True
     key = await live.gov.new_agent()
-    request = key.new_request("refund_requests", {"orderId": 16}, _handler_spec())
+    request = key.new_request("refund_requests", {"orderId": 16}, HANDLER)
     task = asyncio.create_task(live.gov.proctor.submit(request, handler=_done))
     live.started.append(request.workflow_id)
-    await eventually(lambda: _has_event(live, request.workflow_id, "notification_failed"))
+    await eventually(lambda: has_event(live.gov, request.workflow_id, "notification_failed"))
     failed = [r for r in await live.gov.audit.for_workflow(request.workflow_id)
               if r.event_type == "notification_failed"]
     assert "token_revoked" in json.loads(failed[0].payload)["error"]
@@ -325,14 +319,6 @@ async def test_without_veto_a_deny_counts_until_quorum_is_out_of_reach(
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.REJECTED
 
-
-def _about_wf(live: SlackHarness, workflow_id: str) -> list[Message]:
-    return [m for m in live.requests_posted() if workflow_id in str(m.blocks)]
-
-
-async def _has_event(live: SlackHarness, workflow_id: str, event_type: str) -> bool:
-    rows = await live.gov.audit.for_workflow(workflow_id)
-    return any(r.event_type == event_type for r in rows)
 
 
 @pytest.fixture
@@ -373,8 +359,8 @@ async def test_a_missing_channel_still_reaches_the_approvers_directly(
         live: SlackHarness) -> None:
     live.slack.channels.discard(CHANNEL)
     _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 17}, messages=2)
-    assert {m.channel for m in _about_wf(live, workflow_id)} == {"DU0ALICE", "DU0BOB"}
-    await eventually(lambda: _has_event(live, workflow_id, "notified"))
+    assert {m.channel for m in _about(live, workflow_id)} == {"DU0ALICE", "DU0BOB"}
+    await eventually(lambda: has_event(live.gov, workflow_id, "notified"))
     notified = next(r for r in await live.gov.audit.for_workflow(workflow_id)
                     if r.event_type == "notified")
     assert json.loads(notified.payload)["undelivered"] == [f"{CHANNEL}: channel_not_found"]

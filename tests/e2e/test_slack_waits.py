@@ -21,6 +21,8 @@ from tests.e2e.slack_harness import (
     SlackHarness,
     approvals_app,
     eventually,
+    has_event,
+    messages_about,
     slack_harness,
     slack_notifier,
 )
@@ -40,11 +42,7 @@ def about(slack: FakeSlack, workflow_id: str, *, thread: bool = False) -> list[M
     if thread:
         parents = {(m.channel, m.ts) for m in about(slack, workflow_id)}
         return [m for m in slack.posted(thread=True) if (m.channel, m.thread_ts) in parents]
-    return [m for m in slack.posted() if workflow_id in str(m.blocks)]
-
-
-async def has_event(gov: Harness, workflow_id: str, event_type: str) -> bool:
-    return any(r.event_type == event_type for r in await gov.audit.for_workflow(workflow_id))
+    return messages_about(slack, workflow_id)
 
 
 async def test_reminders_and_ladder_reach_slack_on_time(

@@ -53,8 +53,9 @@ def test_reminder_and_tier_snapshots() -> None:
 
 
 def test_deny_modal_snapshot() -> None:
-    value = blocks.ButtonValue(w=CARD.workflow_id, d=DIGEST)
-    matches_snapshot("deny_modal", blocks.vote_modal(blocks.DENY_MODAL, value,
+    context = blocks.ModalContext(button=blocks.ButtonValue(w=CARD.workflow_id, d=DIGEST),
+                                  channel="DU0ALICE")
+    matches_snapshot("deny_modal", blocks.vote_modal(blocks.DENY_MODAL, context,
                                                      "billing-agent wants refund_requests"))
 
 
@@ -108,8 +109,8 @@ def test_every_payload_stays_within_slack_limits(
         for block in message["blocks"]:
             for element in block.get("elements", []):
                 assert len(element.get("value", "")) <= blocks.MAX_BUTTON_VALUE
-    modal = blocks.vote_modal(blocks.DENY_MODAL, blocks.ButtonValue(w="w" * 400, d=DIGEST),
-                              reason)
+    modal = blocks.vote_modal(blocks.DENY_MODAL, blocks.ModalContext(
+        button=blocks.ButtonValue(w="w" * 400, d=DIGEST), channel="C" * 80), reason)
     assert len(modal["private_metadata"]) <= blocks.MAX_METADATA
     assert len(modal["title"]["text"]) <= blocks.MAX_MODAL_TITLE
     assert len(modal["blocks"][0]["text"]["text"]) <= blocks.MAX_TEXT
