@@ -11,6 +11,7 @@ from proctor.cli.agents import agent_group
 from proctor.cli.approvals import approvals_group, approve, deny
 from proctor.cli.audit import audit_group
 from proctor.cli.demo import demo
+from proctor.cli.history import history_group, replay
 from proctor.cli.policy import policy_group
 from proctor.cli.stack import approvals_app, db_group, up, worker
 
@@ -22,7 +23,7 @@ def cli() -> None:
 
 
 for command in (up, worker, approvals_app, db_group, agent_group, policy_group, audit_group,
-                approvals_group, approve, deny, demo):
+                approvals_group, approve, deny, history_group, replay, demo):
     cli.add_command(command)
 
 

@@ -7,7 +7,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +19,7 @@ from proctor.signing import AgentKey
 from proctor.stores.agents import AgentStore
 from tests.conftest import DatabaseFactory
 from tests.e2e.harness import Harness
-
-PROCTOR = str(Path(sys.executable).parent / "proctor")
-
-
-def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PROCTOR, *args], env={**os.environ, **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=60, check=False)
-
-
-async def arun(args: list[str], env: dict[str, str],
-               cwd: Path) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(run, args, env, cwd)
-
-
-@pytest.fixture
-def cli_env(database_dsn: str, dev_server: WorkflowEnvironment,
-            tmp_path: Path) -> dict[str, str]:
-    return {
-        "PROCTOR_DATABASE_URL": database_dsn,
-        "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
-        "PROCTOR_STATE_DIR": str(tmp_path / "state"),
-    }
+from tests.proctor.cli.runner import PROCTOR, arun, run
 
 
 async def test_agent_create_writes_private_key_and_registers_public_key(

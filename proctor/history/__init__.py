@@ -1,0 +1,1 @@
+"""Reading and replaying governed actions' Temporal histories (`proctor history`, `replay`)."""

@@ -1,0 +1,357 @@
+"""A governed action's Temporal history, told as a timeline a person can read.
+
+Pure: it reads the recorded events (never the live workflow), so it tells what happened even
+for a workflow whose code has changed since, and it works the same on an exported file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from temporalio.api.common.v1 import Payloads
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from proctor.contract import (
+    ADMIT_RATE,
+    CLOSE_APPROVAL_MESSAGES,
+    DECIDE_SIGNAL,
+    EVALUATE_POLICY,
+    NOTIFY_APPROVERS,
+    PLAN_REINSTATEMENT,
+    RECORD_AUDIT,
+    RECORD_OUTCOME,
+    REINSTATE_AGENT,
+    REMIND_APPROVERS,
+    REPORT_RESULT_UPDATE,
+    REQUEST_PERMISSION_UPDATE,
+    RESOLVE_APPROVERS,
+    VERIFY_IDENTITY,
+)
+from proctor.models import (
+    AuditEvent,
+    AuditReceipt,
+    Decision,
+    Frozen,
+    GovernedActionInput,
+    HandlerReport,
+    IdentityVerdict,
+    NotifyResult,
+    OutcomeRecord,
+    RateVerdict,
+    ReinstatementPlan,
+    ResolvedApprovers,
+    Vote,
+)
+
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+PATCH_MARKER = "core_patch"
+_converter = pydantic_data_converter.payload_converter
+
+
+class TimelineStep(Frozen):
+    """One thing that happened, at the history event that records it."""
+
+    event_id: int
+    at: datetime
+    kind: str
+    text: str
+    audit_seq: int | None = None
+    """The audit row this step wrote, when it is an audit append."""
+
+
+def _decode(payloads: Payloads | None, model: type[BaseModel] | None = None) -> Any:
+    """The first payload as `model` (or plain JSON when the model no longer fits)."""
+    if payloads is None or not payloads.payloads:
+        return None
+    payload = payloads.payloads[0]
+    if model is not None:
+        try:
+            return _converter.from_payloads([payload], [model])[0]
+        except (ValidationError, TypeError, ValueError):
+            pass
+    return _converter.from_payloads([payload])[0]
+
+
+def _seconds(value: float) -> str:
+    value = round(value)
+    if value >= 86400 and value % 3600 == 0:
+        return f"{value / 86400:g}d"
+    if value >= 3600:
+        return f"{value / 3600:g}h"
+    if value >= 60:
+        return f"{value / 60:g}min"
+    return f"{value:g}s"
+
+
+def _identity(verdict: Any) -> str:
+    if not isinstance(verdict, IdentityVerdict):
+        return f"identity checked: {verdict}"
+    if verdict.verified and verdict.agent is not None:
+        agent = verdict.agent
+        return (f"identity verified: {agent.agent_id} ({agent.role}, owner {agent.owner}), "
+                f"trust {agent.trust_score:g}, status {agent.status.value}")
+    return f"identity REFUSED: {verdict.refusal}" + (f" ({verdict.detail})"
+                                                     if verdict.detail else "")
+
+
+def _decision(decision: Any) -> str:
+    if not isinstance(decision, Decision):
+        return f"policy decided: {decision}"
+    text = (f"policy decided {decision.effect.value.upper()} by rule {decision.rule_id}"
+            f" ({decision.policy_file or '-'}, policy {decision.policy_version}): "
+            f"{decision.reason}")
+    escalation = decision.escalation
+    if escalation is not None:
+        text += (f"; approvers {', '.join(escalation.approvers)}, quorum {escalation.quorum}, "
+                 f"timeout {_seconds(escalation.timeout_seconds)} then {escalation.on_timeout}")
+    return text
+
+
+def _rate(verdict: Any) -> str:
+    if isinstance(verdict, RateVerdict):
+        return "rate limit: admitted" if verdict.admitted else (
+            f"rate limit EXCEEDED: {verdict.exceeded}")
+    return f"rate limit checked: {verdict}"
+
+
+def _notified(result: Any, what: str) -> str:
+    if not isinstance(result, NotifyResult):
+        return f"{what}: {result}"
+    if result.skipped:
+        return f"{what}: skipped ({result.skipped})"
+    text = f"{what}: {len(result.messages)} Slack message(s)"
+    if result.undelivered:
+        text += f", undelivered to {', '.join(result.undelivered)}"
+    return text
+
+
+def _resolved(result: Any) -> str:
+    if not isinstance(result, ResolvedApprovers):
+        return f"approvers resolved: {result}"
+    text = f"approvers resolved: {', '.join(result.approvers) or 'nobody'}"
+    return text + (f" (unresolved {', '.join(result.unresolved)})" if result.unresolved else "")
+
+
+def _plan(plan: Any) -> str:
+    if isinstance(plan, ReinstatementPlan):
+        if plan.problem:
+            return f"reinstatement refused: {plan.problem}"
+        return (f"reinstatement planned: approvers {', '.join(plan.approvers)}, "
+                f"score back to {plan.restore_score:g}")
+    return f"reinstatement planned: {plan}"
+
+
+_RESULTS: dict[str, tuple[type[BaseModel] | None, Callable[[Any], str]]] = {
+    VERIFY_IDENTITY: (IdentityVerdict, _identity),
+    EVALUATE_POLICY: (Decision, _decision),
+    ADMIT_RATE: (RateVerdict, _rate),
+    RESOLVE_APPROVERS: (ResolvedApprovers, _resolved),
+    NOTIFY_APPROVERS: (NotifyResult, lambda r: _notified(r, "approvers notified")),
+    REMIND_APPROVERS: (NotifyResult, lambda r: _notified(r, "reminder sent")),
+    CLOSE_APPROVAL_MESSAGES: (NotifyResult, lambda r: _notified(r, "Slack messages closed")),
+    PLAN_REINSTATEMENT: (ReinstatementPlan, _plan),
+}
+_AUDITING = {RECORD_AUDIT: AuditEvent, RECORD_OUTCOME: OutcomeRecord,
+             REINSTATE_AGENT: None}
+
+
+class _Reader:
+    """Walks the events once, remembering what each completion answers."""
+
+    def __init__(self) -> None:
+        self.steps: list[TimelineStep] = []
+        self.scheduled: dict[int, tuple[str, Payloads]] = {}
+        self.timers: dict[str, float] = {}
+
+    def add(self, event: HistoryEvent, kind: str, text: str, seq: int | None = None) -> None:
+        self.steps.append(TimelineStep(event_id=event.event_id, at=event.event_time.ToDatetime(
+            tzinfo=UTC), kind=kind, text=text, audit_seq=seq))
+
+    def read(self, event: HistoryEvent) -> None:
+        handler = _HANDLERS.get(event.event_type)
+        if handler is not None:
+            handler(self, event)
+
+    def started(self, event: HistoryEvent) -> None:
+        attrs = event.workflow_execution_started_event_attributes
+        start = _decode(attrs.input, GovernedActionInput)
+        if isinstance(start, GovernedActionInput):
+            request = start.request
+            text = (f"request {request.request_id}: agent {request.agent_id} asks "
+                    f"{request.action} {request.params} ({request.execution.mode.value})")
+            if request.triggered_by:
+                text += f" on behalf of {request.triggered_by}"
+        else:
+            text = f"{attrs.workflow_type.name} started with {start}"
+        self.add(event, "started", text)
+
+    def scheduled_activity(self, event: HistoryEvent) -> None:
+        attrs = event.activity_task_scheduled_event_attributes
+        self.scheduled[event.event_id] = (attrs.activity_type.name, attrs.input)
+
+    def completed(self, event: HistoryEvent) -> None:
+        attrs = event.activity_task_completed_event_attributes
+        name, given = self.scheduled.get(attrs.scheduled_event_id, ("?", Payloads()))
+        self._answered(event, name, given, attrs.result)
+
+    def _answered(self, event: HistoryEvent, name: str, given: Payloads | None,
+                  result: Payloads | None) -> None:
+        if name in _AUDITING:
+            receipt = _decode(result, AuditReceipt)
+            seq = receipt.seq if isinstance(receipt, AuditReceipt) else None
+            self.add(event, "audit", f"audited {_audited_type(name, given)} as row #{seq}", seq)
+            return
+        model, describe = _RESULTS.get(name, (None, lambda r: f"{name} returned {r}"))
+        if name.startswith("tool:"):
+            describe = lambda r: f"durable tool {name[5:]} returned {r}"  # noqa: E731
+        self.add(event, "activity", describe(_decode(result, model)))
+
+    def failed(self, event: HistoryEvent) -> None:
+        attrs = event.activity_task_failed_event_attributes
+        name, _ = self.scheduled.get(attrs.scheduled_event_id, ("?", Payloads()))
+        self.add(event, "failure", f"{name} FAILED for good: {attrs.failure.message}")
+
+    def timed_out(self, event: HistoryEvent) -> None:
+        attrs = event.activity_task_timed_out_event_attributes
+        name, _ = self.scheduled.get(attrs.scheduled_event_id, ("?", Payloads()))
+        self.add(event, "failure", f"{name} TIMED OUT: {attrs.failure.message}")
+
+    def marker(self, event: HistoryEvent) -> None:
+        attrs = event.marker_recorded_event_attributes
+        if attrs.marker_name == PATCH_MARKER:
+            self.add(event, "patch", f"code version marker: patched {patch_id(event)!r}")
+        elif attrs.marker_name == LOCAL_ACTIVITY_MARKER:
+            data = _decode(attrs.details.get("data"))
+            name = data.get("activity_type", "?") if isinstance(data, dict) else "?"
+            if attrs.HasField("failure"):
+                self.add(event, "failure", f"{name} FAILED: {attrs.failure.message}")
+            else:
+                self._answered(event, name, None, attrs.details.get("result"))
+
+    def timer_started(self, event: HistoryEvent) -> None:
+        attrs = event.timer_started_event_attributes
+        self.timers[attrs.timer_id] = attrs.start_to_fire_timeout.ToTimedelta().total_seconds()
+
+    def timer_fired(self, event: HistoryEvent) -> None:
+        timer_id = event.timer_fired_event_attributes.timer_id
+        waited = self.timers.get(timer_id)
+        self.add(event, "timer", "timer fired" + (f" after {_seconds(waited)}"
+                                                  if waited is not None else ""))
+
+    def signaled(self, event: HistoryEvent) -> None:
+        attrs = event.workflow_execution_signaled_event_attributes
+        if attrs.signal_name == DECIDE_SIGNAL:
+            vote = _decode(attrs.input, Vote)
+            if isinstance(vote, Vote):
+                text = (f"vote: {vote.approver} {'APPROVES' if vote.approve else 'DENIES'} "
+                        f"via {vote.channel}" + (f": {vote.note}" if vote.note else ""))
+                self.add(event, "vote", text)
+                return
+        self.add(event, "signal", f"signal {attrs.signal_name}: {_decode(attrs.input)}")
+
+    def update_accepted(self, event: HistoryEvent) -> None:
+        request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+        name = request.input.name
+        if name == REQUEST_PERMISSION_UPDATE:
+            self.add(event, "handler", "the agent's handler asks for permission to run")
+        elif name == REPORT_RESULT_UPDATE:
+            report = _decode(request.input.args, HandlerReport)
+            ok = isinstance(report, HandlerReport) and report.succeeded
+            self.add(event, "handler", "the agent's handler reports "
+                     + ("success" if ok else f"failure: {getattr(report, 'error', report)}"))
+        else:
+            self.add(event, "update", f"update {name}")
+
+    def closed(self, event: HistoryEvent) -> None:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            outcome = _decode(event.workflow_execution_completed_event_attributes.result)
+            if isinstance(outcome, dict) and "status" in outcome:
+                decision = outcome.get("decision") or {}
+                text = f"outcome {str(outcome['status']).upper()}"
+                if decision:
+                    text += (f" (rule {decision.get('rule_id')}, "
+                             f"policy {decision.get('policy_version')})")
+                if outcome.get("error"):
+                    text += f": {outcome['error']}"
+            else:
+                text = f"completed: {outcome}"
+            self.add(event, "outcome", text)
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            failure = event.workflow_execution_failed_event_attributes.failure
+            self.add(event, "outcome", f"workflow FAILED: {failure.message}")
+        else:
+            self.add(event, "outcome", f"workflow {EventType.Name(event.event_type)[20:]}")
+
+
+def patch_id(event: HistoryEvent) -> str | None:
+    """The id a `workflow.patched(...)` marker records (None for other events)."""
+    attrs = event.marker_recorded_event_attributes
+    if attrs.marker_name != PATCH_MARKER:
+        return None
+    patch = _decode(attrs.details.get("patch-data"))
+    return str(patch.get("id")) if isinstance(patch, dict) else None
+
+
+def _audited_type(name: str, given: Payloads | None) -> str:
+    model = _AUDITING.get(name)
+    value = _decode(given, model) if model is not None else None
+    if isinstance(value, AuditEvent):
+        return value.event_type
+    if isinstance(value, OutcomeRecord):
+        return value.event.event_type
+    return "reinstatement" if name == REINSTATE_AGENT else "an event"
+
+
+_HANDLERS: dict[int, Callable[[_Reader, HistoryEvent], None]] = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: _Reader.started,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: _Reader.scheduled_activity,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: _Reader.completed,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: _Reader.failed,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: _Reader.timed_out,
+    EventType.EVENT_TYPE_MARKER_RECORDED: _Reader.marker,
+    EventType.EVENT_TYPE_TIMER_STARTED: _Reader.timer_started,
+    EventType.EVENT_TYPE_TIMER_FIRED: _Reader.timer_fired,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: _Reader.signaled,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: _Reader.update_accepted,
+    **{kind: _Reader.closed for kind in (
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW)},
+}
+
+
+def timeline(history: WorkflowHistory | Sequence[HistoryEvent]) -> list[TimelineStep]:
+    """Every meaningful step of the history, in event order."""
+    events = history.events if isinstance(history, WorkflowHistory) else history
+    reader = _Reader()
+    for event in events:
+        reader.read(event)
+    return reader.steps
+
+
+def describe_event(history: WorkflowHistory, event_id: int) -> str:
+    """What event `event_id` is: its type and, when it is a step, what the step did."""
+    events = {e.event_id: e for e in history.events}
+    event = events.get(event_id)
+    if event is None:
+        return f"event {event_id} (not in the history)"
+    name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        name += f" {event.activity_task_scheduled_event_attributes.activity_type.name}"
+    step = next((s for s in timeline(history.events[:_index(history, event_id) + 1])
+                 if s.event_id == event_id), None)
+    return f"event {event_id} {name}" + (f": {step.text}" if step else "")
+
+
+def _index(history: WorkflowHistory, event_id: int) -> int:
+    return next(i for i, e in enumerate(history.events) if e.event_id == event_id)
+
