@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -99,12 +100,16 @@ async def check_schema(pool: asyncpg.Pool) -> None:
 
 def redact_dsn(dsn: str) -> str:
     """The DSN with any password replaced, safe for logs and error messages."""
+    dsn = _PASSWORD_PARAM.sub(r"\1***", dsn)
     scheme, sep, rest = dsn.partition("://")
     if not sep or "@" not in rest:
         return dsn
     credentials, _, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}" if ":" in credentials else dsn
+
+
+_PASSWORD_PARAM = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 
 
 APP_ROLE = "proctor_app"

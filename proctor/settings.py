@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,17 @@ class ProctorSettings(BaseSettings):
     approvals_host: str = "127.0.0.1"
     approvals_port: int = Field(default=3000, ge=0, le=65535)
     """Where the approvals app serves Slack's interactivity endpoint (/slack/events)."""
+    key_passphrase: SecretStr | None = None
+    """Encrypts the private keys `proctor agent create` writes (else they are unencrypted)."""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Prometheus endpoint (/metrics) of the worker and the approvals app; unset: none."""
+    sdk_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """The Temporal SDK's own Prometheus endpoint (task latencies, pollers, slots); unset:
+    none. Separate from Proctor's: the SDK serves it from its native runtime."""
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per line with workflow_id / request_id when known."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
 class StackInfo(BaseModel):

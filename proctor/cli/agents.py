@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -214,8 +213,8 @@ def _passphrase(ask: bool) -> bytes | None:
         typed: str = click.prompt("Passphrase for the private key", hide_input=True,
                                   confirmation_prompt=True)
         return typed.encode()
-    from_env = os.environ.get("PROCTOR_KEY_PASSPHRASE")
-    return from_env.encode() if from_env else None
+    from_env = settings().key_passphrase
+    return from_env.get_secret_value().encode() if from_env else None
 
 
 def _fingerprint(pem: str) -> str:
