@@ -10,6 +10,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 
@@ -17,10 +18,12 @@ class TemporalUnavailable(RuntimeError):
     """Temporal could not be reached; the message says where and how to fix it."""
 
 
-async def connect_temporal(address: str, namespace: str = "default") -> Client:
+async def connect_temporal(address: str, namespace: str = "default",
+                           runtime: Runtime | None = None) -> Client:
+    """`runtime`: one exporting the SDK's metrics (default: the SDK's default runtime)."""
     try:
         return await Client.connect(address, namespace=namespace,
-                                    data_converter=pydantic_data_converter)
+                                    data_converter=pydantic_data_converter, runtime=runtime)
     except RuntimeError as exc:
         raise TemporalUnavailable(
             f"cannot connect to Temporal at {address} (namespace {namespace}): {exc}. Start it "

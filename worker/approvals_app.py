@@ -32,8 +32,10 @@ from proctor.approvals.desk import VoteDesk, VoteResult
 from proctor.approvals.slack import SlackNotifier
 from proctor.audit.store import AuditLog
 from proctor.client import Client
+from proctor.metrics import SLACK_REFUSED
 from proctor.models import AuditEvent
 from proctor.settings import ProctorSettings
+from worker.observability import metrics_endpoint
 
 log = logging.getLogger("proctor.approvals")
 EVENTS_PATH = "/slack/events"
@@ -81,6 +83,7 @@ class ApprovalsApp:
         app = web.Application(client_max_size=1_000_000)
         app.router.add_post(EVENTS_PATH, self.handle_http)
         app.router.add_get("/healthz", _healthy)
+        app.router.add_get("/metrics", metrics_endpoint)
         return app
 
     async def handle_http(self, request: web.Request) -> web.Response:
@@ -104,6 +107,7 @@ class ApprovalsApp:
         digest = hashlib.sha256(body).hexdigest()
         stamp = (timestamp or "")[:40]  # attacker-controlled: bounded
         log.warning("refused a request to %s from %s: %s", EVENTS_PATH, remote, reason)
+        SLACK_REFUSED.inc()
         try:
             await self.audit.append(AuditEvent(
                 idempotency_key=f"slack-refused:{digest}:{stamp or '-'}:{reason}",
@@ -235,6 +239,8 @@ def _channel_of(body: dict[str, Any]) -> str | None:
 
 async def _healthy(_: web.Request) -> web.Response:
     return web.json_response({"ok": True})
+
+
 
 
 INTERACTION_MEMORY = "7 days"

@@ -43,6 +43,12 @@ from proctor.stores.nonces import NonceStore
 from proctor.stores.rates import RateStore
 from proctor.temporal import connect_temporal, ensure_search_attributes
 from worker.approvals_app import approvals_enabled, approvals_running, build_approvals_app
+from worker.observability import (
+    configure_logging,
+    metrics_served,
+    pending_approvals_counted,
+    temporal_runtime,
+)
 from worker.policy_watch import audit_policy_changes
 from workflows.governed_action import GovernedActionWorkflow
 from workflows.reinstatement import ReinstatementWorkflow
@@ -118,7 +124,8 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         log.info("policy %s loaded from %s", policy.current().version, settings.policy_dir)
         if settings.policy_reload_seconds > 0:
             watcher = asyncio.create_task(policy.watch(settings.policy_reload_seconds))
-        client = await connect_temporal(temporal_address(settings), settings.temporal_namespace)
+        client = await connect_temporal(temporal_address(settings), settings.temporal_namespace,
+                                        runtime=temporal_runtime(settings))
         await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
         notifier = slack_notifier(settings, policy.current, keys, directory.current)
         worker = build_worker(client, pool, policy.current, task_queue=settings.task_queue,
@@ -134,6 +141,8 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         checkpoints = asyncio.create_task(checkpointer.run(stop_checkpoints))
         async with worker, contextlib.AsyncExitStack() as extras:
             log.info("worker polling task queue %r", settings.task_queue)
+            await extras.enter_async_context(metrics_served(settings))
+            await extras.enter_async_context(pending_approvals_counted(client))
             if (settings.approvals_in_worker and approvals_enabled(settings)
                     and notifier is not None):
                 app = build_approvals_app(settings, pool, protected_log(pool, policy.current, keys),
@@ -152,8 +161,9 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run_worker(ProctorSettings()))
+    settings = ProctorSettings()
+    configure_logging(settings)
+    asyncio.run(run_worker(settings))
 
 
 if __name__ == "__main__":
@@ -174,11 +184,13 @@ async def run_approvals_app(settings: ProctorSettings, stop: asyncio.Event | Non
     pool = await connect_pool(database_url(settings))
     try:
         await check_schema(pool)
-        client = await connect_temporal(temporal_address(settings), settings.temporal_namespace)
+        client = await connect_temporal(temporal_address(settings), settings.temporal_namespace,
+                                        runtime=temporal_runtime(settings))
         app = build_approvals_app(settings, pool, protected_log(pool, policy.current, keys),
                                   notifier, ProctorClient(client, task_queue=settings.task_queue))
         stop = stop or _stop_on_signals()
-        async with approvals_running(settings, app) as where:
+        async with (approvals_running(settings, app) as where, metrics_served(settings),
+                    pending_approvals_counted(client)):
             log.info("approvals app serving Slack at %s", where)
             await stop.wait()
     finally:

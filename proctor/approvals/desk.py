@@ -14,6 +14,7 @@ from temporalio.service import RPCError
 
 from proctor.audit.store import AuditLog
 from proctor.client import Client
+from proctor.metrics import VOTES
 from proctor.models import AuditEvent, PendingApproval, RecordedVote
 
 JUDGEMENT_WAIT_SECONDS = 10.0
@@ -69,6 +70,14 @@ class VoteDesk:
     async def cast(self, workflow_id: str, approver: str | None, *, approve: bool,
                    note: str | None, digest: str, channel: str,
                    interaction: str) -> VoteResult:
+        result = await self._cast(workflow_id, approver, approve=approve, note=note,
+                                  digest=digest, channel=channel, interaction=interaction)
+        VOTES.labels(verdict="accepted" if result.accepted else "refused").inc()
+        return result
+
+    async def _cast(self, workflow_id: str, approver: str | None, *, approve: bool,
+                    note: str | None, digest: str, channel: str,
+                    interaction: str) -> VoteResult:
         refused = await self.check(workflow_id, approver, digest, channel=channel,
                                    interaction=interaction, approve=approve)
         if refused is not None:

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,7 @@ from proctor.audit.chain import GENESIS_HASH, WITNESS_CHARS, ChainVerifier, cont
 from proctor.audit.keys import KeyFileError, LedgerKeys, key_id, load_public_pem, public_pem
 from proctor.audit.store import AuditLog, Connection
 from proctor.canonical import canonical_text
+from proctor.metrics import CHAIN_INTACT, CHAIN_VERIFIED_AT, CHAIN_VERIFIED_SEQ
 
 log = logging.getLogger("proctor.audit.checkpoints")
 CHECKPOINT_LOCK_ID = 0x61756469745F63  # "audit_c": one checkpointer at a time
@@ -222,6 +224,9 @@ class Checkpointer:
             # The outside copy before COMMIT: a failed write rolls the database row back.
             self.sink.publish_key(self.keys.signing.public_key())
             self.sink.write(signed)
+        CHAIN_INTACT.set(1)
+        CHAIN_VERIFIED_SEQ.set(upto)
+        CHAIN_VERIFIED_AT.set(time.time())
         return signed
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
@@ -231,7 +236,7 @@ class Checkpointer:
                 if await self.due():
                     await self.catch_up()
             except ChainBrokenError:
-                pass  # logged where found; keep alerting on every pass
+                CHAIN_INTACT.set(0)  # logged where found; keep alerting on every pass
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("checkpoint not written this time: %s", exc)
             with contextlib.suppress(TimeoutError):

@@ -17,12 +17,16 @@ from proctor.settings import ProctorSettings
 @click.command("up")
 def up() -> None:
     """Run the whole stack in the foreground (embedded Temporal + Postgres + worker)."""
+    from worker.observability import configure_logging
     from worker.stack import StackError
     from worker.stack import up as start_stack
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    config = settings()
+    configure_logging(config)
+    if "log_level" not in config.model_fields_set:  # the console is for the stack's banner
+        logging.getLogger().setLevel(logging.WARNING)
     try:
-        start_stack(settings())
+        start_stack(config)
     except (StackError, *EXPECTED) as exc:
         fail(str(exc))
 
@@ -46,9 +50,12 @@ def approvals_app() -> None:
 
 def _run(process: Callable[[ProctorSettings], Coroutine[Any, Any, None]]) -> None:
     """A long-running process in the foreground: logs to stderr, one-line errors."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from worker.observability import configure_logging
+
+    config = settings()
+    configure_logging(config)
     try:
-        asyncio.run(process(settings()))
+        asyncio.run(process(config))
     except EXPECTED as exc:
         fail(str(exc))
 

@@ -10,6 +10,7 @@ import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -36,6 +37,7 @@ from tests.fakes.slack_web_api import (
     sign,
     submit,
 )
+from tests.worker.worker_process import metric_samples
 from worker.approvals_app import ApprovalsApp, serving
 
 
@@ -84,6 +86,15 @@ async def event_types(live: SlackHarness, workflow_id: str) -> list[str]:
 
 
 
+async def app_metrics(live: SlackHarness) -> dict[str, float]:
+    """The approvals app's own /metrics, beside its Slack endpoint."""
+    base = live.url.rsplit("/slack/", 1)[0]
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    return metric_samples(text)
+
+
 def has_buttons(message: Message) -> bool:
     return any(b["type"] == "actions" for b in message.blocks)
 
@@ -95,6 +106,7 @@ async def test_approve_button_runs_the_action_and_updates_every_message(
     messages = [m for m in live.requests_posted() if workflow_id in str(m.blocks)]
     assert sorted(m.channel for m in messages) == sorted([CHANNEL, "DU0ALICE", "DU0BOB"])
     assert all(has_buttons(m) for m in messages)
+    accepted_before = (await app_metrics(live)).get('proctor_votes_total{verdict="accepted"}', 0)
 
     response = await send_interaction(live.url, click("U0ALICE", dm_to(live, "U0ALICE",
                                                                         workflow_id),
@@ -112,6 +124,8 @@ async def test_approve_button_runs_the_action_and_updates_every_message(
     assert await event_types(live, workflow_id) == [
         "decided", "escalated", "notified", "vote", "trust_changed", "outcome"]
     assert any(e["user"] == "U0ALICE" and "approved" in e["text"] for e in live.slack.ephemeral)
+    assert (await app_metrics(live))['proctor_votes_total{verdict="accepted"}'] == \
+        accepted_before + 1
 
 
 async def test_deny_opens_a_modal_that_needs_a_reason(live: SlackHarness) -> None:
@@ -231,6 +245,7 @@ async def test_requests_not_signed_by_slack_get_401_and_run_nothing(
     stamp = {"stale": str(int(time.time()) - 301), "now": str(int(time.time())),
              "soon": "soon"}[timestamp]
     calls_before = len(live.slack.calls)
+    refused_before = (await app_metrics(live)).get("proctor_slack_requests_refused_total", 0)
     payload = click("U0ALICE", dm_to(live, "U0ALICE", workflow_id), blocks.APPROVE)
     if timestamp == "soon":  # correctly signed, over a timestamp that isn't a number
         body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
@@ -243,6 +258,7 @@ async def test_requests_not_signed_by_slack_get_401_and_run_nothing(
     assert live.slack.calls[calls_before:] == []  # no handler ran: nobody was looked up
     rows = await live.gov.audit.recent_of_type("slack_request_refused", 20)
     assert reason in [json.loads(r.payload)["reason"] for r in rows]
+    assert (await app_metrics(live))["proctor_slack_requests_refused_total"] == refused_before + 1
     task.cancel()
 
 
