@@ -44,7 +44,7 @@ async def test_worker_metrics_sdk_metrics_and_json_logs(
     env = worker_env(dsn, dev_server.client, queue, tmp_path / "state",
                      PROCTOR_LOG_FORMAT="json", PROCTOR_AUDIT_CHECKPOINT_SECONDS="0.5")
     gov = client_for(dev_server.client, pool, queue)
-    with worker_process(env, tmp_path / "worker.log", sdk_metrics=True) as worker:
+    async with worker_process(env, tmp_path / "worker.log", sdk_metrics=True) as worker:
         key = await gov.new_agent()
         assert (await gov.proctor.execute(key, "read:orders", {}, handler=lambda p: 1)).ok
         assert not (await gov.proctor.execute(key, "delete:customer", {},

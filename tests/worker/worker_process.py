@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,8 +12,8 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,9 +123,11 @@ class WorkerProcess:
         return lines
 
 
-@contextmanager
-def worker_process(env: dict[str, str], log_path: Path, *, metrics: bool = True,
-                   sdk_metrics: bool = False) -> Iterator[WorkerProcess]:
+@asynccontextmanager
+async def worker_process(env: dict[str, str], log_path: Path, *, metrics: bool = True,
+                         sdk_metrics: bool = False) -> AsyncIterator[WorkerProcess]:
+    """Started and ready (waited for off the event loop: the test's own servers, such as a
+    proxy in front of Temporal, must keep running meanwhile); killed at the end."""
     extra: dict[str, str] = {}
     metrics_port = free_port() if metrics else None
     sdk_port = free_port() if sdk_metrics else None
@@ -135,6 +138,6 @@ def worker_process(env: dict[str, str], log_path: Path, *, metrics: bool = True,
     worker = WorkerProcess({**env, **extra}, log_path, metrics_port=metrics_port,
                            sdk_metrics_port=sdk_port)
     try:
-        yield worker.start().wait_ready()
+        yield await asyncio.to_thread(worker.start().wait_ready)
     finally:
         worker.kill()

@@ -1,0 +1,226 @@
+"""A `proctor worker` process killed (SIGKILL) at each step of a governed action, then
+restarted: the action completes exactly once, the audit holds one row per step, the chain
+verifies. Postgres lost for 30 s mid-flight: nothing runs before its audit row exists.
+
+Steps are pinned by Postgres locks the test holds (the activity blocks inside its statement),
+and the "committed but not reported" moment by pausing the worker's link to Temporal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from proctor import ActionStatus
+from proctor.audit.store import AuditLog
+from proctor.db import connect_pool
+from tests.conftest import DatabaseFactory
+from tests.e2e.harness import Harness
+from tests.e2e.slack_harness import eventually
+from tests.fakes.tcp_proxy import TcpProxy, tcp_proxy
+from tests.worker.worker_process import (
+    WorkerProcess,
+    client_for,
+    new_task_queue,
+    worker_env,
+    worker_process,
+)
+
+ALLOWED_STEPS = ["decided", "trust_changed", "outcome"]
+
+
+@pytest.fixture
+async def private(make_database: DatabaseFactory) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
+    dsn = await make_database()
+    pool = await connect_pool(dsn)
+    try:
+        yield pool, dsn
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def table_locked(pool: asyncpg.Pool, table: str) -> AsyncIterator[None]:
+    """Writers of `table` block (inside their statement) until the block exits."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        yield
+
+
+async def a_writer_waits(pool: asyncpg.Pool) -> None:
+    async def waiting() -> bool:
+        return bool(await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"))
+    await eventually(waiting, seconds=30)
+
+
+class Action:
+    """One handler-mode action whose executions the test counts."""
+
+    def __init__(self, gov: Harness, action: str = "read:orders") -> None:
+        self.gov = gov
+        self.action = action
+        self.calls: list[float] = []
+        self.task: asyncio.Task[Any] | None = None
+        self.workflow_id = ""
+
+    async def start(self) -> Action:
+        key = await self.gov.new_agent()
+        request_id = f"crash-{key.agent_id}"
+        self.workflow_id = f"action-{request_id}"
+        self.task = asyncio.create_task(self.gov.proctor.execute(
+            key, self.action, {"n": 1}, handler=self._run, request_id=request_id))
+        return self
+
+    def _run(self, params: dict[str, Any]) -> str:
+        self.calls.append(time.time())
+        return "done"
+
+    async def completes_exactly_once(self, steps: list[str], seconds: float = 120) -> None:
+        assert self.task is not None
+        outcome = await asyncio.wait_for(self.task, seconds)
+        assert outcome.status is ActionStatus.COMPLETED, outcome
+        assert len(self.calls) == 1
+        rows = await AuditLog(self.gov.pool).for_workflow(self.workflow_id)
+        assert Counter(r.event_type for r in rows) == Counter(steps), [r.event_type for r in rows]
+        report = await AuditLog(self.gov.pool).verify()
+        assert report.intact, report
+
+
+async def restarted(worker: WorkerProcess) -> None:
+    worker.kill()
+    await asyncio.to_thread(worker.start().wait_ready)
+
+
+def setup(private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+          temporal_address: str | None = None, dsn: str | None = None
+          ) -> tuple[Harness, dict[str, str]]:
+    pool, own_dsn = private
+    queue = new_task_queue()
+    env = worker_env(dsn or own_dsn, dev_server.client, queue, tmp_path / "state")
+    if temporal_address:
+        env["TEMPORAL_ADDRESS"] = temporal_address
+    return client_for(dev_server.client, pool, queue), env
+
+
+@pytest.mark.parametrize("table, step", [("request_nonces", "before the policy decision"),
+                                         ("audit_log", "after the policy decision")])
+async def test_killed_inside_a_step_the_action_completes_once(
+    private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    table: str, step: str,
+) -> None:
+    pool, _ = private
+    gov, env = setup(private, dev_server, tmp_path)
+    async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
+        async with table_locked(pool, table):
+            action = await Action(gov).start()
+            await a_writer_waits(pool)  # the worker is inside the step
+            worker.kill()
+        assert action.calls == []
+        await asyncio.to_thread(worker.start().wait_ready)
+        await action.completes_exactly_once(ALLOWED_STEPS)
+
+
+async def test_killed_during_the_approval_wait_the_vote_still_decides(
+    private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+) -> None:
+    gov, env = setup(private, dev_server, tmp_path)
+    async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
+        action = await Action(gov, "refund_requests").start()
+        await gov.wait_for_stage(action.workflow_id, "awaiting_approval")
+        rows: Callable[[], Any] = lambda: AuditLog(gov.pool).for_workflow(action.workflow_id)  # noqa: E731
+        await eventually(lambda: _has(rows, "escalated"))
+        worker.kill()
+        await gov.proctor.decide(action.workflow_id, "alice@example.com", approve=True)
+        await asyncio.sleep(1)
+        assert action.calls == []
+        await asyncio.to_thread(worker.start().wait_ready)
+        await action.completes_exactly_once(["decided", "escalated", "vote", "trust_changed",
+                                             "outcome"])
+
+
+async def _has(rows: Callable[[], Any], event_type: str) -> bool:
+    return any(r.event_type == event_type for r in await rows())
+
+
+async def test_killed_after_the_audit_commit_before_the_activity_reports(
+    private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+) -> None:
+    """The row is committed, Temporal never hears of it; the retried step finds its row
+    (idempotent by workflow step) instead of writing a second one."""
+    pool, _ = private
+    host, port = dev_server.client.service_client.config.target_host.rsplit(":", 1)
+    async with tcp_proxy(upstream_host=host, upstream_port=int(port)) as temporal_link:
+        gov, env = setup(private, dev_server, tmp_path, temporal_address=temporal_link.address)
+        async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
+            async with table_locked(pool, "audit_log"):
+                action = await Action(gov).start()
+                await a_writer_waits(pool)
+                temporal_link.pause()  # from here, the worker cannot report anything
+            await eventually(lambda: _has(
+                lambda: AuditLog(pool).for_workflow(action.workflow_id), "decided"))
+            worker.kill()
+            temporal_link.resume()
+            assert action.calls == []
+            await asyncio.to_thread(worker.start().wait_ready)
+            # The lost attempt times out (30 s, the step's start-to-close) and is retried.
+            await action.completes_exactly_once(ALLOWED_STEPS, seconds=150)
+
+
+async def test_postgres_down_for_30_seconds_mid_flight(
+    private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    postgres_server_dsn: str,
+) -> None:
+    """Every worker connection is dropped and new ones refused for 30 s: the steps retry with
+    backoff, the action runs only after its `decided` row exists, nothing is lost or doubled."""
+    pool, dsn = private
+    async with postgres_link(dsn) as (database, proxied_dsn):
+        gov, env = setup(private, dev_server, tmp_path, dsn=proxied_dsn)
+        async with worker_process(env, tmp_path / "worker.log", metrics=False):
+            first = await Action(gov).start()
+            await first.completes_exactly_once(ALLOWED_STEPS)
+
+            database.go_down()
+            down_at = time.time()
+            during = await Action(gov).start()
+            escalated = await Action(gov, "refund_requests").start()
+            await asyncio.sleep(30)
+            assert during.calls == [] and escalated.calls == []
+            database.come_up()
+
+            await during.completes_exactly_once(ALLOWED_STEPS, seconds=120)
+            decided = next(r for r in await AuditLog(pool).for_workflow(during.workflow_id)
+                           if r.event_type == "decided")
+            assert decided.recorded_at.timestamp() >= down_at + 30
+            assert during.calls[0] >= decided.recorded_at.timestamp()
+            await gov.wait_for_stage(escalated.workflow_id, "awaiting_approval", seconds=60)
+            await gov.proctor.decide(escalated.workflow_id, "alice@example.com", approve=True)
+            await escalated.completes_exactly_once(["decided", "escalated", "vote",
+                                                    "trust_changed", "outcome"])
+
+
+@asynccontextmanager
+async def postgres_link(dsn: str) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """A proxy in front of the test database and a DSN that goes through it."""
+    url = urlsplit(dsn)
+    query = parse_qs(url.query)
+    port = int(query.get("port", [url.port or 5432])[0])
+    socket_dir = query.get("host", [""])[0] or (url.hostname or "")
+    if socket_dir.startswith("/"):
+        upstream: dict[str, object] = {"upstream_unix": f"{socket_dir}/.s.PGSQL.{port}"}
+    else:
+        upstream = {"upstream_host": socket_dir or "127.0.0.1", "upstream_port": port}
+    async with tcp_proxy(**upstream) as proxy:
+        credentials = url.netloc.rsplit("@", 1)[0] if "@" in url.netloc else ""
+        yield proxy, f"postgresql://{credentials}@127.0.0.1:{proxy.port}{url.path}"
