@@ -75,6 +75,10 @@ class ProctorSettings(BaseSettings):
     sdk_metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """The Temporal SDK's own Prometheus endpoint (task latencies, pollers, slots); unset:
     none. Separate from Proctor's: the SDK serves it from its native runtime."""
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    """On SIGTERM/SIGINT the worker stops polling and lets activities in flight finish for this
+    long; what is still running then is cancelled and handed back to Temporal for another
+    worker (give the container's stop timeout more than this)."""
     log_format: Literal["text", "json"] = "text"
     """`json`: one JSON object per line with workflow_id / request_id when known."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

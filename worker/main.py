@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
@@ -83,7 +84,7 @@ def build_worker(
     task_queue: str, keys: LedgerKeys, signature_window_seconds: float = 300.0,
     notifier: SlackNotifier | None = None,
     directory: Callable[[], ApproverDirectory] = ApproverDirectory,
-    max_cached_workflows: int = 1000,
+    max_cached_workflows: int = 1000, shutdown_grace_seconds: float = 0.0,
 ) -> Worker:
     """One worker for everything on the Proctor task queue; dependencies built once here.
     `max_cached_workflows=0` turns off sticky execution (every task may go to any worker)."""
@@ -99,6 +100,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         max_cached_workflows=max_cached_workflows,
+        graceful_shutdown_timeout=timedelta(seconds=shutdown_grace_seconds),
         workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
         activities=[identity.verify_identity, policies.evaluate_policy,
                     audit.record_audit, audit.record_outcome, rates.admit_rate,
@@ -131,7 +133,8 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         worker = build_worker(client, pool, policy.current, task_queue=settings.task_queue,
                               keys=keys,
                               signature_window_seconds=settings.signature_window_seconds,
-                              notifier=notifier, directory=directory.current)
+                              notifier=notifier, directory=directory.current,
+                              shutdown_grace_seconds=settings.shutdown_grace_seconds)
         if stop is None:
             stop = _stop_on_signals()
         checkpointer = Checkpointer(
@@ -151,6 +154,9 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
                 where = await extras.enter_async_context(approvals_running(settings, app))
                 log.info("approvals app serving Slack at %s", where)
             await stop.wait()
+            log.info("stopping: no new tasks; activities in flight get %gs to finish",
+                     settings.shutdown_grace_seconds)
+        log.info("worker stopped")
     finally:
         if watcher is not None:
             watcher.cancel()

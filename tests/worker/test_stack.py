@@ -99,7 +99,7 @@ def run_stack_with_slack(tmp_path: Path, slack: FakeSlack) -> None:
         assert info["pid"] == stack.pid
         assert "***" not in info["database_url"]
     finally:
-        stack.send_signal(signal.SIGINT)
+        stack.send_signal(signal.SIGTERM)  # what an orchestrator sends (Ctrl-C: SIGINT, same path)
         code = stack.wait(timeout=60)
     output = Path(log.name).read_text()
     assert code == 0, output
