@@ -8,8 +8,13 @@ COPY activities ./activities
 COPY worker ./worker
 COPY policies ./policies
 RUN pip install --no-cache-dir . \
-    && useradd --system --uid 10001 proctor
+    && useradd --system --uid 10001 proctor \
+    && mkdir -p /app/keys /app/audit-checkpoints \
+    && chown proctor /app/keys /app/audit-checkpoints
+# Named volumes mounted on these start with this ownership: the worker can write its keys.
 USER proctor
-ENV PROCTOR_POLICY_DIR=/app/policies
+ENV PROCTOR_POLICY_DIR=/app/policies \
+    PYTHONUNBUFFERED=1
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["proctor"]
 CMD ["worker"]
