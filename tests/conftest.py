@@ -77,6 +77,19 @@ async def make_database(postgres_server_dsn: str) -> AsyncIterator[DatabaseFacto
         await admin.close()
 
 
+@pytest.fixture
+async def private_database(make_database: DatabaseFactory
+                           ) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
+    """A database of the test's own (pool, DSN): for tests that tamper with the ledger or
+    check the whole chain, which the shared database's other writers would disturb."""
+    dsn = await make_database()
+    pool = await connect_pool(dsn)
+    try:
+        yield pool, dsn
+    finally:
+        await pool.close()
+
+
 @pytest.fixture(scope="session")
 async def database_dsn(make_database: DatabaseFactory) -> str:
     return await make_database()

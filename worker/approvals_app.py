@@ -35,7 +35,7 @@ from proctor.client import Client
 from proctor.metrics import SLACK_REFUSED
 from proctor.models import AuditEvent
 from proctor.settings import ProctorSettings
-from worker.observability import metrics_endpoint
+from worker.observability import metrics_endpoint, web_served
 
 log = logging.getLogger("proctor.approvals")
 EVENTS_PATH = "/slack/events"
@@ -263,24 +263,10 @@ async def serving(app: ApprovalsApp, *, host: str, port: int,
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]
         return
-    runner = web.AppRunner(app.web_app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    address = f"http://{host}:{_bound_port(runner, port)}{EVENTS_PATH}"
-    log.info("approvals app listening on %s", address)
-    try:
+    async with web_served(app.web_app(), host, port) as bound:
+        address = f"http://{host}:{bound}{EVENTS_PATH}"
+        log.info("approvals app listening on %s", address)
         yield address
-    finally:
-        await runner.cleanup()
-
-
-def _bound_port(runner: web.AppRunner, asked: int) -> int:
-    for site in runner.sites:
-        server = getattr(site, "_server", None)
-        for sock in getattr(server, "sockets", None) or ():
-            return int(sock.getsockname()[1])
-    return asked
 
 
 def approvals_enabled(settings: ProctorSettings) -> bool:

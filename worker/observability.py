@@ -98,6 +98,21 @@ async def metrics_endpoint(_: web.Request) -> web.Response:
 
 
 @asynccontextmanager
+async def web_served(app: web.Application, host: str, port: int) -> AsyncIterator[int]:
+    """Serve an aiohttp app until the block exits; yields the bound port (for port 0)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = getattr(site, "_server", None)
+    sockets = getattr(server, "sockets", None) or ()
+    try:
+        yield next((int(s.getsockname()[1]) for s in sockets), port)
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
 async def metrics_served(settings: ProctorSettings) -> AsyncIterator[str | None]:
     """Proctor's /metrics on PROCTOR_METRICS_PORT (nothing when unset); yields its URL."""
     if settings.metrics_port is None:
@@ -105,18 +120,10 @@ async def metrics_served(settings: ProctorSettings) -> AsyncIterator[str | None]
         return
     app = web.Application()
     app.router.add_get("/metrics", metrics_endpoint)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
-    await site.start()
-    port = next((s.getsockname()[1] for s in getattr(site._server, "sockets", None) or ()),
-                settings.metrics_port)
-    url = f"http://{settings.metrics_host}:{port}/metrics"
-    log.info("metrics at %s", url)
-    try:
+    async with web_served(app, settings.metrics_host, settings.metrics_port) as port:
+        url = f"http://{settings.metrics_host}:{port}/metrics"
+        log.info("metrics at %s", url)
         yield url
-    finally:
-        await runner.cleanup()
 
 
 async def count_pending_approvals(client: Client, every_seconds: float = 15.0) -> None:

@@ -50,16 +50,19 @@ async def fetch_history(workflow_id: str, run_id: str | None = None) -> Workflow
         fail(f"{workflow_id}: {exc.message}")
 
 
+_CLOSED = {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
+           EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
+           EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "TERMINATED",
+           EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "TIMED_OUT",
+           EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "CANCELED",
+           EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "CONTINUED_AS_NEW"}
+
+
 def _status(history: WorkflowHistory) -> str:
-    last = history.events[-1] if history.events else None
-    if last is None:
+    """How the run closed, from its last event (RUNNING while it has not)."""
+    if not history.events:
         return "EMPTY"
-    name = EventType.Name(last.event_type).removeprefix("EVENT_TYPE_")
-    return name.removeprefix("WORKFLOW_EXECUTION_") if name.startswith(
-        "WORKFLOW_EXECUTION_") and last.event_type not in (
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED) else "RUNNING"
+    return _CLOSED.get(history.events[-1].event_type, "RUNNING")
 
 
 async def _audit_rows(workflow_id: str) -> tuple[list[ChainRow], list[RowCheck]]:

@@ -21,8 +21,6 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from proctor.audit.store import AuditLog
-from proctor.db import connect_pool
-from tests.conftest import DatabaseFactory
 from tests.e2e.harness import Harness
 from tests.e2e.pinning import Action, a_writer_waits, table_locked
 from tests.e2e.slack_harness import eventually
@@ -37,20 +35,10 @@ from tests.worker.worker_process import (
 ALLOWED_STEPS = ["decided", "trust_changed", "outcome"]
 
 
-@pytest.fixture
-async def private(make_database: DatabaseFactory) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    dsn = await make_database()
-    pool = await connect_pool(dsn)
-    try:
-        yield pool, dsn
-    finally:
-        await pool.close()
-
-
-def setup(private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
-          temporal_address: str | None = None, dsn: str | None = None
+def setup(private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment,
+          tmp_path: Path, temporal_address: str | None = None, dsn: str | None = None
           ) -> tuple[Harness, dict[str, str]]:
-    pool, own_dsn = private
+    pool, own_dsn = private_database
     queue = new_task_queue()
     env = worker_env(dsn or own_dsn, dev_server.client, queue, tmp_path / "state")
     if temporal_address:
@@ -61,11 +49,11 @@ def setup(private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tm
 @pytest.mark.parametrize("table, step", [("request_nonces", "before the policy decision"),
                                          ("audit_log", "after the policy decision")])
 async def test_killed_inside_a_step_the_action_completes_once(
-    private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
     table: str, step: str,
 ) -> None:
-    pool, _ = private
-    gov, env = setup(private, dev_server, tmp_path)
+    pool, _ = private_database
+    gov, env = setup(private_database, dev_server, tmp_path)
     async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
         async with table_locked(pool, table):
             action = await Action(gov).start()
@@ -77,9 +65,9 @@ async def test_killed_inside_a_step_the_action_completes_once(
 
 
 async def test_killed_during_the_approval_wait_the_vote_still_decides(
-    private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
 ) -> None:
-    gov, env = setup(private, dev_server, tmp_path)
+    gov, env = setup(private_database, dev_server, tmp_path)
     async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
         action = await Action(gov, "refund_requests").start()
         await gov.wait_for_stage(action.workflow_id, "awaiting_approval")
@@ -99,14 +87,15 @@ async def _has(rows: Callable[[], Any], event_type: str) -> bool:
 
 
 async def test_killed_after_the_audit_commit_before_the_activity_reports(
-    private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
 ) -> None:
     """The row is committed, Temporal never hears of it; the retried step finds its row
     (idempotent by workflow step) instead of writing a second one."""
-    pool, _ = private
+    pool, _ = private_database
     host, port = dev_server.client.service_client.config.target_host.rsplit(":", 1)
     async with tcp_proxy(upstream_host=host, upstream_port=int(port)) as temporal_link:
-        gov, env = setup(private, dev_server, tmp_path, temporal_address=temporal_link.address)
+        gov, env = setup(private_database, dev_server, tmp_path,
+                         temporal_address=temporal_link.address)
         async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
             async with table_locked(pool, "audit_log"):
                 action = await Action(gov).start()
@@ -123,14 +112,14 @@ async def test_killed_after_the_audit_commit_before_the_activity_reports(
 
 
 async def test_postgres_down_for_30_seconds_mid_flight(
-    private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
     postgres_server_dsn: str,
 ) -> None:
     """Every worker connection is dropped and new ones refused for 30 s: the steps retry with
     backoff, the action runs only after its `decided` row exists, nothing is lost or doubled."""
-    pool, dsn = private
+    pool, dsn = private_database
     async with postgres_link(dsn) as (database, proxied_dsn):
-        gov, env = setup(private, dev_server, tmp_path, dsn=proxied_dsn)
+        gov, env = setup(private_database, dev_server, tmp_path, dsn=proxied_dsn)
         async with worker_process(env, tmp_path / "worker.log", metrics=False):
             first = await Action(gov).start()
             await first.completes_exactly_once(ALLOWED_STEPS)

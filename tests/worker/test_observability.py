@@ -4,16 +4,12 @@ logs carrying workflow and request ids."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from proctor.db import connect_pool
 from proctor.metrics import APPROVALS_PENDING
-from tests.conftest import DatabaseFactory
 from tests.e2e.harness import Harness, harness
 from tests.e2e.slack_harness import eventually
 from tests.worker.worker_process import (
@@ -25,21 +21,10 @@ from tests.worker.worker_process import (
 from worker.observability import count_pending_approvals
 
 
-@pytest.fixture
-async def private_pool(make_database: DatabaseFactory) -> AsyncIterator[tuple[asyncpg.Pool,
-                                                                              str]]:
-    dsn = await make_database()
-    pool = await connect_pool(dsn)
-    try:
-        yield pool, dsn
-    finally:
-        await pool.close()
-
-
 async def test_worker_metrics_sdk_metrics_and_json_logs(
-    private_pool: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
 ) -> None:
-    pool, dsn = private_pool
+    pool, dsn = private_database
     queue = new_task_queue()
     env = worker_env(dsn, dev_server.client, queue, tmp_path / "state",
                      PROCTOR_LOG_FORMAT="json", PROCTOR_AUDIT_CHECKPOINT_SECONDS="0.5")
@@ -107,12 +92,12 @@ async def test_pending_approvals_gauge_counts_the_cluster(gov: Harness,
 
 
 async def test_worker_in_process_harness_still_counts(dev_server: WorkflowEnvironment,
-                                                      private_pool: tuple[asyncpg.Pool, str]
+                                                      private_database: tuple[asyncpg.Pool, str]
                                                       ) -> None:
     """Metrics are counted by the activities themselves, whichever process runs them."""
     from proctor.metrics import DECISIONS
 
-    pool, _ = private_pool
+    pool, _ = private_database
     before = DECISIONS.labels(effect="allow")._value.get()
     async with harness(dev_server.client, pool) as gov:
         key = await gov.new_agent()

@@ -4,35 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from proctor.audit.store import AuditLog
-from proctor.db import connect_pool
-from tests.conftest import DatabaseFactory
 from tests.worker.worker_process import client_for, new_task_queue, worker_env, worker_process
 
 ACTIONS = 40
 
 
-@pytest.fixture
-async def private(make_database: DatabaseFactory) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    dsn = await make_database()
-    pool = await connect_pool(dsn)
-    try:
-        yield pool, dsn
-    finally:
-        await pool.close()
-
-
 async def test_two_worker_processes_share_actions_and_one_consistent_chain(
-    private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
 ) -> None:
-    pool, dsn = private
+    pool, dsn = private_database
     queue = new_task_queue()
     env = worker_env(dsn, dev_server.client, queue, tmp_path / "state",
                      PROCTOR_AUDIT_CHECKPOINT_ROWS="25")

@@ -5,34 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from proctor.audit.store import AuditLog
-from proctor.db import connect_pool
-from tests.conftest import DatabaseFactory
 from tests.e2e.pinning import Action, a_writer_waits, table_locked
 from tests.worker.worker_process import client_for, new_task_queue, worker_env, worker_process
 
 
-@pytest.fixture
-async def private(make_database: DatabaseFactory) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    dsn = await make_database()
-    pool = await connect_pool(dsn)
-    try:
-        yield pool, dsn
-    finally:
-        await pool.close()
-
-
 async def test_sigterm_lets_the_activity_in_flight_finish(
-    private: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
 ) -> None:
-    pool, dsn = private
+    pool, dsn = private_database
     queue = new_task_queue()
     env = worker_env(dsn, dev_server.client, queue, tmp_path / "state",
                      PROCTOR_SHUTDOWN_GRACE_SECONDS="20")
