@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from temporalio import activity
 
@@ -25,7 +26,10 @@ class IdentityActivities:
         self.policy = policy
 
     @activity.defn(name=VERIFY_IDENTITY)
-    async def verify_identity(self, request: ActionRequest) -> IdentityVerdict:
+    async def verify_identity(self, request: ActionRequest,
+                              received_at: datetime | None = None) -> IdentityVerdict:
+        """`received_at`: when the server took the request (the workflow's start); workflows
+        from before local steps don't pass it, and this attempt's schedule time stands in."""
         request_digest = digest(request.signing_payload())
         record = await self.agents.get(request.agent_id)
         if record is None:
@@ -43,7 +47,7 @@ class IdentityActivities:
             return refuse("missing_signature", "the request carries no signature")
         # Judge at receipt (when the workflow first asked), not at this attempt: a retry
         # after a database outage must not turn a fresh request stale or an old key invalid.
-        received_at = activity.info().scheduled_time
+        received_at = received_at or activity.info().scheduled_time
         try:
             valid = any(verify_request(request, pem)
                         for pem in record.keys_valid_at(received_at))

@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 from collections.abc import Coroutine
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -94,6 +95,13 @@ RATE_LIMITS_PATCH = "rate-limits"
 NOTIFY_PATCH = "approval-notifications"
 """Escalations started before Slack approvals replay without resolving approvers, notifying,
 the deadline search attribute or closing messages."""
+LOCAL_STEPS_PATCH = "local-steps"
+"""Workflows started since run identity, rate admission and audit writes as local activities:
+in the worker, inside the workflow task, without a round trip through the server per step.
+Older workflows replay with them as regular activities."""
+
+
+Stored = TypeVar("Stored", bound=BaseModel)
 
 
 @workflow.defn(name=GOVERNED_ACTION_WORKFLOW)
@@ -113,6 +121,7 @@ class GovernedActionWorkflow:
         self._audit_seqs: list[int] = []
         self._messages: list[SlackMessageRef] = []
         self._background: list[asyncio.Task[None]] = []
+        self._local_steps = False
 
     @workflow.run
     async def run(self, start: GovernedActionInput) -> Outcome:
@@ -128,12 +137,27 @@ class GovernedActionWorkflow:
                 non_retryable=True,
             ) from exc
 
+    async def _store(self, name: str, result_type: type[Stored], *args: Any) -> Stored:
+        """A Postgres-backed step: retried with backoff through an outage (nothing proceeds
+        without it); local to the workflow task since LOCAL_STEPS_PATCH."""
+        result: Stored
+        if self._local_steps:
+            result = await workflow.execute_local_activity(
+                name, args=args, result_type=result_type, start_to_close_timeout=STEP_TIMEOUT,
+                schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
+        else:
+            result = await workflow.execute_activity(
+                name, args=args, result_type=result_type, start_to_close_timeout=STEP_TIMEOUT,
+                schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
+        return result
+
     async def _govern(self, request: ActionRequest) -> Outcome:
-        verdict = await workflow.execute_activity(
-            VERIFY_IDENTITY, request, result_type=IdentityVerdict,
-            start_to_close_timeout=STEP_TIMEOUT, schedule_to_close_timeout=STORE_DEADLINE,
-            retry_policy=STORE_RETRY,
-        )
+        self._local_steps = workflow.patched(LOCAL_STEPS_PATCH)
+        if self._local_steps:  # judged at receipt: when the server started this workflow
+            verdict = await self._store(VERIFY_IDENTITY, IdentityVerdict, request,
+                                        workflow.info().start_time)
+        else:
+            verdict = await self._store(VERIFY_IDENTITY, IdentityVerdict, request)
         self._request_digest = verdict.request_digest
         if not verdict.verified or verdict.agent is None:
             decision = Decision(
@@ -218,14 +242,10 @@ class GovernedActionWorkflow:
 
     async def _admit(self, request: ActionRequest, decision: Decision) -> Decision:
         """Apply the agent's rate limits; over a limit, the decision becomes a deny."""
-        verdict = await workflow.execute_activity(
-            ADMIT_RATE, RateCheck(agent_id=request.agent_id, request_id=request.request_id,
-                                  action=request.action,
-                                  escalated=decision.effect is Effect.ESCALATE,
-                                  limits=decision.rate_limits),
-            result_type=RateVerdict, start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY,
-        )
+        check = RateCheck(agent_id=request.agent_id, request_id=request.request_id,
+                          action=request.action, escalated=decision.effect is Effect.ESCALATE,
+                          limits=decision.rate_limits)
+        verdict = await self._store(ADMIT_RATE, RateVerdict, check)
         if verdict.admitted:
             return decision
         return Decision(effect=Effect.DENY, rule_id="rate-limit",
@@ -504,17 +524,14 @@ class GovernedActionWorkflow:
         if agent is not None:
             trust = trust_change(agent.agent_id, outcome_delta(status, decision.trust),
                                  f"action {status.value}", decision.trust)
-        receipt = await workflow.execute_activity(
-            RECORD_OUTCOME,
+        receipt = await self._store(
+            RECORD_OUTCOME, AuditReceipt,
             OutcomeRecord(event=self._event(request, "outcome", "outcome", {
                 "status": status.value, "rule_id": decision.rule_id,
                 "policy_version": decision.policy_version, "result": result, "error": error,
                 "approvals": [v.vote.approver for v in self._votes if v.accepted
                               and v.vote.approve],
-            }), trust=trust),
-            result_type=AuditReceipt, start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY,
-        )
+            }), trust=trust))
         self._audit_seqs.append(receipt.seq)
         self._outcome = Outcome(
             request_id=request.request_id, workflow_id=request.workflow_id, status=status,
@@ -535,11 +552,9 @@ class GovernedActionWorkflow:
         *, actor: str | None = None,
     ) -> None:
         """Append one step; if it cannot be written the workflow fails and nothing executes."""
-        receipt = await workflow.execute_activity(
-            RECORD_AUDIT, self._event(request, step, event_type, payload, actor=actor),
-            result_type=AuditReceipt, start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY,
-        )
+        receipt = await self._store(
+            RECORD_AUDIT, AuditReceipt,
+            self._event(request, step, event_type, payload, actor=actor))
         self._audit_seqs.append(receipt.seq)
 
     def _event(

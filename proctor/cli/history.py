@@ -19,7 +19,7 @@ from proctor.audit.checkpoints import DirectorySink, SinkCorrupt
 from proctor.audit.row_check import RowCheck, check_rows
 from proctor.audit.store import AuditLog
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
-from proctor.history.timeline import TimelineStep, timeline
+from proctor.history.timeline import TimelineStep, name_audit_steps, timeline
 from proctor.settings import checkpoint_sink_dir
 
 
@@ -87,8 +87,8 @@ async def show(workflow_id: str, run_id: str | None, as_json: bool) -> None:
 
     Exit 1 if any of its audit rows does not verify."""
     history = await fetch_history(workflow_id, run_id)
-    steps = timeline(history)
     rows, checks = await _audit_rows(workflow_id)
+    steps = name_audit_steps(timeline(history), {r.seq: r.event_type for r in rows})
     if as_json:
         click.echo(json.dumps({
             "workflow_id": workflow_id, "status": _status(history),

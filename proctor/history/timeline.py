@@ -50,6 +50,9 @@ from proctor.models import (
 )
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
+UNNAMED_STEP = "a step"
+"""What an audit step is called when the history alone can't say: a local activity's marker
+records its result (the row's seq), not its input (the event)."""
 PATCH_MARKER = "core_patch"
 _converter = pydantic_data_converter.payload_converter
 
@@ -305,7 +308,7 @@ def _audited_type(name: str, given: Payloads | None) -> str:
         return value.event_type
     if isinstance(value, OutcomeRecord):
         return value.event.event_type
-    return "reinstatement" if name == REINSTATE_AGENT else "an event"
+    return "reinstatement" if name == REINSTATE_AGENT else UNNAMED_STEP
 
 
 _HANDLERS: dict[int, Callable[[_Reader, HistoryEvent], None]] = {
@@ -336,6 +339,19 @@ def timeline(history: WorkflowHistory | Sequence[HistoryEvent]) -> list[Timeline
     for event in events:
         reader.read(event)
     return reader.steps
+
+
+def name_audit_steps(steps: list[TimelineStep],
+                     event_types: dict[int, str]) -> list[TimelineStep]:
+    """Fill in what each audit step wrote, from the audit rows themselves (seq -> type)."""
+    named = []
+    for step in steps:
+        known = event_types.get(step.audit_seq) if step.audit_seq is not None else None
+        if known is not None and f"audited {UNNAMED_STEP} " in step.text:
+            step = step.model_copy(update={"text": step.text.replace(
+                f"audited {UNNAMED_STEP} ", f"audited {known} ", 1)})
+        named.append(step)
+    return named
 
 
 def describe_event(history: WorkflowHistory, event_id: int) -> str:

@@ -3,7 +3,10 @@ restarted: the action completes exactly once, the audit holds one row per step, 
 verifies. Postgres lost for 30 s mid-flight: nothing runs before its audit row exists.
 
 Steps are pinned by Postgres locks the test holds (the activity blocks inside its statement),
-and the "committed but not reported" moment by pausing the worker's link to Temporal.
+and the "committed but not reported" moment by pausing the worker's link to Temporal. Since
+the local-steps patch the steps run inside the workflow task: the lost attempt is retried when
+that task times out (10 s) on the restarted worker; workflows from before still retry their
+regular activities after the 30 s start-to-close timeout.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ async def test_killed_after_the_audit_commit_before_the_activity_reports(
             temporal_link.resume()
             assert action.calls == []
             await asyncio.to_thread(worker.start().wait_ready)
-            # The lost attempt times out (30 s, the step's start-to-close) and is retried.
+            # The lost attempt times out (the workflow task's 10 s) and is retried.
             await action.completes_exactly_once(ALLOWED_STEPS, seconds=150)
 
 

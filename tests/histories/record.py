@@ -213,7 +213,16 @@ SLACK_SCENARIOS: dict[str, Scenario] = {
     "slack_soft_rejected": slack_soft_rejected,
 }
 SLACK_TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {"slack_ladder": slack_ladder}
+# Since the "local-steps" patch: identity, rate admission and audit writes as local
+# activities. The histories above (regular activities) stay: workflows of that shape may run.
+DEV_SERVER_SCENARIOS |= {
+    "local_allowed": allowed, "local_denied": denied, "local_identity_refused": identity_refused,
+    "local_handler_failed": handler_failed, "local_approved": approved,
+    "local_rejected": rejected, "local_quorum": quorum, "local_durable_tool": durable_tool,
+    "local_rate_limited": rate_limited}
+SLACK_SCENARIOS |= {"local_slack_approved": slack_approved}
 TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {
+    "local_timed_out": timed_out, "local_ladder": ladder,
     "timed_out": timed_out, "ladder": ladder, "ladder_timeout": ladder_timeout,
     "reinstatement_expired": reinstatement_expired,
 }

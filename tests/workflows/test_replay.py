@@ -25,7 +25,11 @@ HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
 PATHS = {"allowed", "denied", "identity_refused", "handler_failed", "approved", "rejected",
          "quorum", "timed_out", "durable_tool", "rate_admitted", "rate_limited",
          "ladder", "ladder_timeout", "reinstated", "reinstatement_expired",
-         "slack_approved", "slack_role_approved", "slack_soft_rejected", "slack_ladder"}
+         "slack_approved", "slack_role_approved", "slack_soft_rejected", "slack_ladder",
+         # since the "local-steps" patch (identity, rates and audit as local activities)
+         "local_allowed", "local_denied", "local_identity_refused", "local_handler_failed",
+         "local_approved", "local_rejected", "local_quorum", "local_durable_tool",
+         "local_rate_limited", "local_slack_approved", "local_timed_out", "local_ladder"}
 
 
 def load(path: Path) -> WorkflowHistory:
