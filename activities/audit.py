@@ -157,5 +157,6 @@ class AuditActivities:
         if suspended:
             TRUST_SUSPENSIONS.inc()
         activity.logger.info("action %s (seq %d)", status, receipt.seq)
-        self._observe_later(record.event.workflow_id, status)
+        if status in ("rejected", "timed_out") or record.event.payload.get("approvals"):
+            self._observe_later(record.event.workflow_id, status)  # it waited for humans
         return receipt

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 from temporalio import activity
 from temporalio import workflow as temporal_workflow
@@ -65,7 +66,8 @@ def configure_logging(settings: ProctorSettings) -> None:
         handler.setFormatter(JsonFormatter(
             "{levelname}{name}{message}", style="{", timestamp="time",
             rename_fields={"levelname": "level", "name": "logger"},
-            reserved_attrs=[*_RESERVED, "temporal_workflow", "temporal_activity"]))
+            reserved_attrs=[*RESERVED_ATTRS, "taskName", "temporal_workflow",
+                            "temporal_activity"]))
         # The ids become fields of their own instead of a dict appended to each message.
         activity.logger.activity_info_on_message = False
         temporal_workflow.logger.workflow_info_on_message = False
@@ -76,11 +78,6 @@ def configure_logging(settings: ProctorSettings) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
-
-
-_RESERVED = ["args", "created", "exc_info", "exc_text", "filename", "funcName", "levelno",
-             "lineno", "module", "msecs", "msg", "pathname", "process", "processName",
-             "relativeCreated", "stack_info", "thread", "threadName", "taskName"]
 
 
 def temporal_runtime(settings: ProctorSettings) -> Runtime | None:
