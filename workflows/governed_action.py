@@ -213,9 +213,13 @@ class GovernedActionWorkflow:
         return Progress(stage=self._stage, votes=tuple(self._votes), pending=self._pending,
                         outcome=self._outcome)
 
-    @workflow.update(name=REQUEST_PERMISSION_UPDATE)
+    @workflow.update(name=REQUEST_PERMISSION_UPDATE,
+                     unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
     async def request_permission(self, ask: PermissionRequest) -> Permission:
-        """Handler mode: resolves when the action may run (to exactly one caller) or never will."""
+        """Handler mode: resolves when the action may run (to exactly one caller) or never will.
+
+        A request arriving in the very task in which governance fails may be left unanswered:
+        the client then reads the workflow's failure instead, which says the same (ABANDON)."""
         await workflow.wait_condition(lambda: self._permission_known)
         if self._execution_allowed and self._claim_token is None:
             self._claim_token = str(workflow.uuid4())
