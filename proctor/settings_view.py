@@ -3,7 +3,7 @@ from, secrets masked (`proctor config show`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import AliasChoices, SecretStr
 
@@ -54,7 +54,7 @@ def settings_lines(settings: ProctorSettings) -> list[SettingLine]:
     lines = []
     for field, info in ProctorSettings.model_fields.items():
         value = getattr(settings, field)
-        secret = info.annotation is not None and "SecretStr" in str(info.annotation)
+        secret = info.annotation is SecretStr or SecretStr in get_args(info.annotation)
         lines.append(SettingLine(variable=variable_name(field), value=_shown(value),
                                  source="environment" if field in given else "default",
                                  secret=secret))
