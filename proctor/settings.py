@@ -82,6 +82,11 @@ class ProctorSettings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     """`json`: one JSON object per line with workflow_id / request_id when known."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    workflow_sandbox: bool = False
+    """Run workflow code in Temporal's sandbox (which re-imports the workflow module and enters
+    the sandbox for every payload: ~2x the worker's CPU per action). Off by default: CI proves
+    determinism instead, replaying every recorded history in the sandbox and checking what
+    `workflows/` may import."""
 
 
 class StackInfo(BaseModel):

@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.audit import AuditActivities
 from activities.identity import IdentityActivities
@@ -85,9 +86,11 @@ def build_worker(
     notifier: SlackNotifier | None = None,
     directory: Callable[[], ApproverDirectory] = ApproverDirectory,
     max_cached_workflows: int = 1000, shutdown_grace_seconds: float = 0.0,
+    sandboxed: bool = False,
 ) -> Worker:
     """One worker for everything on the Proctor task queue; dependencies built once here.
-    `max_cached_workflows=0` turns off sticky execution (every task may go to any worker)."""
+    `max_cached_workflows=0` turns off sticky execution (every task may go to any worker);
+    `sandboxed` runs the workflows in Temporal's sandbox (see PROCTOR_WORKFLOW_SANDBOX)."""
     identity = IdentityActivities(AgentStore(pool), NonceStore(pool), signature_window_seconds,
                                   policy)
     ledger = protected_log(pool, policy, keys)
@@ -101,6 +104,7 @@ def build_worker(
         task_queue=task_queue,
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=shutdown_grace_seconds),
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
         workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
         activities=[identity.verify_identity, policies.evaluate_policy,
                     audit.record_audit, audit.record_outcome, rates.admit_rate,
@@ -134,7 +138,8 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
                               keys=keys,
                               signature_window_seconds=settings.signature_window_seconds,
                               notifier=notifier, directory=directory.current,
-                              shutdown_grace_seconds=settings.shutdown_grace_seconds)
+                              shutdown_grace_seconds=settings.shutdown_grace_seconds,
+                              sandboxed=settings.workflow_sandbox)
         if stop is None:
             stop = _stop_on_signals()
         checkpointer = Checkpointer(

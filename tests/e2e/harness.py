@@ -71,22 +71,25 @@ def policy_engine() -> PolicyEngine:
 async def running_worker(temporal: TemporalClient, pool: asyncpg.Pool, task_queue: str, *,
                          notifier: SlackNotifier | None = None,
                          directory: ApproverDirectory | None = None,
-                         sticky: bool = True) -> AsyncIterator[None]:
+                         sticky: bool = True, sandboxed: bool = False) -> AsyncIterator[None]:
     """`sticky=False` for a worker that will die mid-wait on the time-skipping server, which
-    never hands a dead worker's sticky tasks back to the shared queue."""
+    never hands a dead worker's sticky tasks back to the shared queue; `sandboxed` runs the
+    workflows in Temporal's sandbox (PROCTOR_WORKFLOW_SANDBOX)."""
     engine = policy_engine()
     async with build_worker(temporal, pool, lambda: engine, task_queue=task_queue,
                             keys=LedgerKeys.generate(), notifier=notifier,
                             directory=lambda: directory or ApproverDirectory(),
-                            max_cached_workflows=1000 if sticky else 0):
+                            max_cached_workflows=1000 if sticky else 0,
+                            sandboxed=sandboxed):
         yield
 
 
 @asynccontextmanager
 async def harness(temporal: TemporalClient, pool: asyncpg.Pool, *,
                   notifier: SlackNotifier | None = None,
-                  directory: ApproverDirectory | None = None) -> AsyncIterator[Harness]:
+                  directory: ApproverDirectory | None = None,
+                  sandboxed: bool = False) -> AsyncIterator[Harness]:
     task_queue = f"proctor-test-{uuid.uuid4().hex[:8]}"
     async with running_worker(temporal, pool, task_queue, notifier=notifier,
-                              directory=directory):
+                              directory=directory, sandboxed=sandboxed):
         yield Harness(Client(temporal, task_queue=task_queue), pool, task_queue)

@@ -6,12 +6,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from proctor import ActionStatus
 from proctor.models import ExecutionMode, ExecutionSpec
 from proctor.stores.agents import AgentStore
-from tests.e2e.harness import OWNER, Harness
+from tests.e2e.harness import OWNER, Harness, harness
 
 HANDLER = ExecutionSpec(mode=ExecutionMode.HANDLER)
 
@@ -101,6 +103,30 @@ async def test_escalated_action_runs_after_approval(gov: Harness) -> None:
     assert await events(gov, workflow_id) == [
         "decided", "escalated", "vote", "trust_changed", "outcome"]
     await assert_chain_intact(gov)
+
+
+async def test_a_sandboxed_worker_governs_the_same_way(dev_server: WorkflowEnvironment,
+                                                       pool: asyncpg.Pool) -> None:
+    """PROCTOR_WORKFLOW_SANDBOX=true: the same workflows inside Temporal's sandbox."""
+    async with harness(dev_server.client, pool, sandboxed=True) as sandboxed:
+        key = await sandboxed.new_agent()
+        allowed = await sandboxed.proctor.execute(key, "read:orders", {"n": 1},
+                                                  handler=Recorder())
+        denied = await sandboxed.proctor.execute(key, "delete:customer", {"id": 1},
+                                                 handler=Recorder())
+        task = asyncio.create_task(sandboxed.proctor.execute(
+            key, "refund_requests", {"orderId": 1, "amount": 5.0}, handler=Recorder(),
+            request_id="sandboxed-" + key.agent_id))
+        workflow_id = "action-sandboxed-" + key.agent_id
+        await sandboxed.wait_for_stage(workflow_id, "awaiting_approval")
+        await sandboxed.proctor.decide(workflow_id, "alice@example.com", approve=True)
+        approved = await asyncio.wait_for(task, 30)
+
+        assert (allowed.status, denied.status, approved.status) == (
+            ActionStatus.COMPLETED, ActionStatus.DENIED, ActionStatus.COMPLETED)
+        assert await events(sandboxed, workflow_id) == [
+            "decided", "escalated", "vote", "trust_changed", "outcome"]
+        await assert_chain_intact(sandboxed)
 
 
 async def test_escalated_action_denied_by_approver(gov: Harness) -> None:

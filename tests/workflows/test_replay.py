@@ -1,7 +1,9 @@
 """Recorded histories of every path replay against today's workflow code.
 
 A change that would break workflows already running (waiting a week for an approval, say) fails
-here: Temporal's Replayer raises on the first command that differs from the history.
+here: Temporal's Replayer raises on the first command that differs from the history. The replay
+runs in Temporal's sandbox (workers don't, by default), so a clock, random number or I/O call
+on any recorded path fails here too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from proctor.contract import GOVERNED_ACTION_WORKFLOW, RECORD_AUDIT, VERIFY_IDENTITY
@@ -43,7 +46,8 @@ def test_every_workflow_path_has_a_recorded_history() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_deterministically(path: Path) -> None:
     replayer = Replayer(workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
-                        data_converter=pydantic_data_converter)
+                        data_converter=pydantic_data_converter,
+                        workflow_runner=SandboxedWorkflowRunner())
     await replayer.replay_workflow(load(path))
 
 
