@@ -158,55 +158,91 @@ class Client:
 
     async def submit(self, request: ActionRequest, *, handler: Handler | None = None) -> Outcome:
         """Run an already-signed request through governance (see `execute`)."""
-        handle = await self._start(request)
-        if request.execution.mode is ExecutionMode.HANDLER:
-            if handler is None:
-                raise ValueError("a handler-mode request needs handler=")
-            outcome = await self._run_handler(handle, handler, request.params)
-            if outcome is not None:
-                return outcome
-        return await self._result(handle)
+        if request.execution.mode is not ExecutionMode.HANDLER:
+            return await self._result(await self._start(request))
+        if handler is None:
+            raise ValueError("a handler-mode request needs handler=")
+        handle, permission = await self._start_asking_permission(request)
+        if permission is not None and permission.granted and permission.claim_token:
+            return await self._run_granted(handle, permission.claim_token, handler,
+                                           request.params)
+        return await self._result(handle)  # refused, or closed already: the outcome says why
+
+    def _start_options(self, request: ActionRequest) -> dict[str, Any]:
+        return {
+            "id": request.workflow_id, "task_queue": self.task_queue,
+            "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+            "execution_timeout": WORKFLOW_TIMEOUT,
+            "search_attributes": TypedSearchAttributes([
+                SearchAttributePair(AGENT_ATTRIBUTE, request.agent_id),
+                SearchAttributePair(ACTION_ATTRIBUTE, request.action),
+                SearchAttributePair(STATUS_ATTRIBUTE, "verifying"),
+            ]),
+        }
 
     async def _start(
         self, request: ActionRequest
     ) -> temporal_client.WorkflowHandle[Any, Outcome]:
-        attributes = TypedSearchAttributes([
-            SearchAttributePair(AGENT_ATTRIBUTE, request.agent_id),
-            SearchAttributePair(ACTION_ATTRIBUTE, request.action),
-            SearchAttributePair(STATUS_ATTRIBUTE, "verifying"),
-        ])
         try:
             return await self.temporal.start_workflow(
                 GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request),
-                id=request.workflow_id, result_type=Outcome, task_queue=self.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                execution_timeout=WORKFLOW_TIMEOUT, search_attributes=attributes,
-            )
+                result_type=Outcome, **self._start_options(request))
         except WorkflowAlreadyStartedError:
             # Already ran to completion: the first outcome stands.
             return self._handle(request.workflow_id)
 
-    async def _run_handler(
-        self, handle: temporal_client.WorkflowHandle[Any, Outcome], handler: Handler,
-        params: dict[str, Any],
-    ) -> Outcome | None:
+    async def _start_asking_permission(
+        self, request: ActionRequest,
+    ) -> tuple[temporal_client.WorkflowHandle[Any, Outcome], Permission | None]:
+        """Start (or join) the workflow and ask for permission in one call: the question rides
+        the workflow's first task instead of following it in a second one. None: no answer
+        (the workflow closed, or had closed already); its result says why."""
+        ask = PermissionRequest(client_id=uuid.uuid4().hex)
+        update_id = f"{REQUEST_PERMISSION_UPDATE}-{uuid.uuid4().hex}"
+        handle = self._handle(request.workflow_id)
+        operation: temporal_client.WithStartWorkflowOperation[Any, Outcome] = (
+            temporal_client.WithStartWorkflowOperation(
+                GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request),
+                result_type=Outcome, **self._start_options(request)))
         try:
-            permission = await _await_update(
-                handle, REQUEST_PERMISSION_UPDATE, PermissionRequest(client_id=uuid.uuid4().hex),
-                Permission)
+            permission: Permission = await self.temporal.execute_update_with_start_workflow(
+                REQUEST_PERMISSION_UPDATE, ask, id=update_id, result_type=Permission,
+                start_workflow_operation=operation)
+            return handle, permission
+        except (WorkflowAlreadyStartedError, temporal_client.WorkflowUpdateFailedError):
+            return handle, None
+        except temporal_client.WorkflowUpdateRPCTimeoutOrCancelledError:
+            _raise_if_cancelled()  # else a long wait (an approval) outlived the call
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return handle, None  # closed in the very task that would have answered
+            if exc.status not in _TRANSIENT:
+                raise
+        finally:
+            # The start's own result: settled by now; read so a failure isn't logged as lost.
+            with contextlib.suppress(Exception):
+                await operation.workflow_handle()
+        # Carry on in two steps; the same update id makes the server answer the first ask.
+        handle = await self._start(request)
+        try:
+            return handle, await _await_update(handle, REQUEST_PERMISSION_UPDATE, ask,
+                                               Permission, update_id=update_id)
         except (temporal_client.WorkflowUpdateFailedError, RPCError):
-            return None  # the workflow already closed: its result says why
-        if not permission.granted or permission.claim_token is None:
-            return None
+            return handle, None
+
+    async def _run_granted(
+        self, handle: temporal_client.WorkflowHandle[Any, Outcome], claim_token: str,
+        handler: Handler, params: dict[str, Any],
+    ) -> Outcome:
+        """Run the handler (this process holds the one permission) and report how it went."""
         try:
             value = handler(params)
             if inspect.isawaitable(value):
                 value = await value
-            report = HandlerReport(claim_token=permission.claim_token, succeeded=True,
-                                   result=value)
+            report = HandlerReport(claim_token=claim_token, succeeded=True, result=value)
         except Exception as exc:  # the agent's code failed: report it, the workflow audits it
-            report = HandlerReport(claim_token=permission.claim_token, succeeded=False,
+            report = HandlerReport(claim_token=claim_token, succeeded=False,
                                    error=f"{type(exc).__name__}: {exc}")
         return await _await_update(handle, REPORT_RESULT_UPDATE, report, Outcome)
 
@@ -311,25 +347,31 @@ class Client:
 
 async def _await_update(
     handle: temporal_client.WorkflowHandle[Any, Outcome], name: str, arg: Any,
-    result_type: type[UpdateResult],
+    result_type: type[UpdateResult], *, update_id: str | None = None,
 ) -> UpdateResult:
     """Run an update that may wait for days (a human approval): each poll of the server has a
     deadline, so re-attach to the same update (same id: the server runs it once) until done."""
-    update_id = f"{name}-{uuid.uuid4().hex}"
+    update_id = update_id or f"{name}-{uuid.uuid4().hex}"
     while True:
         try:
             result: UpdateResult = await handle.execute_update(
                 name, arg, id=update_id, result_type=result_type)
             return result
         except temporal_client.WorkflowUpdateRPCTimeoutOrCancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise asyncio.CancelledError from None  # our caller gave up waiting
+            _raise_if_cancelled()
             continue
         except RPCError as exc:
             if exc.status not in _TRANSIENT:
                 raise
             await asyncio.sleep(1.0)  # the server is restarting: the update is durable
+
+
+def _raise_if_cancelled() -> None:
+    """An update call ends the same way when its poll times out and when our caller gave up
+    waiting; only the second must stop us."""
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():
+        raise asyncio.CancelledError from None
 
 
 def _quoted(value: str) -> str:

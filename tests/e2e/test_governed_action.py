@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,10 +11,10 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from proctor import ActionStatus
+from proctor import ActionStatus, Client
 from proctor.models import ExecutionMode, ExecutionSpec
 from proctor.stores.agents import AgentStore
-from tests.e2e.harness import OWNER, Harness, harness
+from tests.e2e.harness import OWNER, Harness, harness, running_worker
 
 HANDLER = ExecutionSpec(mode=ExecutionMode.HANDLER)
 
@@ -127,6 +128,27 @@ async def test_a_sandboxed_worker_governs_the_same_way(dev_server: WorkflowEnvir
         assert await events(sandboxed, workflow_id) == [
             "decided", "escalated", "vote", "trust_changed", "outcome"]
         await assert_chain_intact(sandboxed)
+
+
+async def test_handler_waits_for_a_worker_that_starts_later(dev_server: WorkflowEnvironment,
+                                                           pool: asyncpg.Pool) -> None:
+    """The client starts the workflow and asks for permission in one call; with no worker on
+    the queue yet, the ask waits (the server answers once a worker takes the first task)."""
+    queue = f"proctor-late-{uuid.uuid4().hex[:8]}"
+    late = Harness(Client(dev_server.client, task_queue=queue), pool, queue)
+    key = await late.new_agent()
+    handler = Recorder(result="late")
+    task = asyncio.create_task(late.proctor.execute(key, "read:orders", {"n": 1},
+                                                    handler=handler))
+    await asyncio.sleep(3)
+    assert not task.done() and handler.calls == []
+
+    async with running_worker(dev_server.client, pool, queue):
+        outcome = await asyncio.wait_for(task, 30)
+
+    assert (outcome.status, outcome.result, handler.calls) == (
+        ActionStatus.COMPLETED, "late", [{"n": 1}])
+    assert await events(late, outcome.workflow_id) == ["decided", "trust_changed", "outcome"]
 
 
 async def test_escalated_action_denied_by_approver(gov: Harness) -> None:
