@@ -82,6 +82,9 @@ class ProctorSettings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     """`json`: one JSON object per line with workflow_id / request_id when known."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_cached_workflows: int = Field(default=1000, ge=0)
+    """Workflows a worker keeps in memory between their tasks (the rest replay from history when
+    they next wake: an approval waiting for days costs no memory once evicted); 0: none."""
     workflow_sandbox: bool = False
     """Run workflow code in Temporal's sandbox (which re-imports the workflow module and enters
     the sandbox for every payload: ~2x the worker's CPU per action). Off by default: CI proves

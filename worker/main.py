@@ -139,6 +139,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
                               signature_window_seconds=settings.signature_window_seconds,
                               notifier=notifier, directory=directory.current,
                               shutdown_grace_seconds=settings.shutdown_grace_seconds,
+                              max_cached_workflows=settings.max_cached_workflows,
                               sandboxed=settings.workflow_sandbox)
         if stop is None:
             stop = _stop_on_signals()
