@@ -34,7 +34,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.database import bench_database
 from proctor import AgentKey, Client
-from proctor.contract import SEARCH_ATTRIBUTES, STATUS_ATTRIBUTE
+from proctor.contract import ACTION_ATTRIBUTE, SEARCH_ATTRIBUTES, STATUS_ATTRIBUTE
 from proctor.db import connect_pool
 from proctor.models import ExecutionMode, ExecutionSpec
 from proctor.stores.agents import AgentStore
@@ -83,6 +83,12 @@ async def worker_process(dsn: str, temporal: TemporalClient, queue: str, state: 
 
 
 async def waiting_count(temporal: TemporalClient) -> int:
+    """Escalations waiting for a human; raises if any closed instead (refused, say): the
+    figure would then measure fewer workflows than it claims."""
+    closed = await temporal.count_workflows(
+        f"ExecutionStatus != 'Running' AND {ACTION_ATTRIBUTE.name} = 'refund'")
+    if closed.count:
+        raise RuntimeError(f"{closed.count} escalations closed instead of waiting")
     count = await temporal.count_workflows(
         f"ExecutionStatus = 'Running' AND {STATUS_ATTRIBUTE.name} = 'awaiting_approval'")
     return count.count

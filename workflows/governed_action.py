@@ -154,8 +154,9 @@ class GovernedActionWorkflow:
     async def _govern(self, request: ActionRequest) -> Outcome:
         self._local_steps = workflow.patched(LOCAL_STEPS_PATCH)
         if self._local_steps:  # judged at receipt: when the server started this workflow
+            # (not when a worker first took it: that may be minutes later, after an outage)
             verdict = await self._store(VERIFY_IDENTITY, IdentityVerdict, request,
-                                        workflow.info().start_time)
+                                        workflow.info().workflow_start_time)
         else:
             verdict = await self._store(VERIFY_IDENTITY, IdentityVerdict, request)
         self._request_digest = verdict.request_digest

@@ -71,7 +71,8 @@ def policy_engine() -> PolicyEngine:
 async def running_worker(temporal: TemporalClient, pool: asyncpg.Pool, task_queue: str, *,
                          notifier: SlackNotifier | None = None,
                          directory: ApproverDirectory | None = None,
-                         sticky: bool = True, sandboxed: bool = False) -> AsyncIterator[None]:
+                         sticky: bool = True, sandboxed: bool = False,
+                         signature_window_seconds: float = 300.0) -> AsyncIterator[None]:
     """`sticky=False` for a worker that will die mid-wait on the time-skipping server, which
     never hands a dead worker's sticky tasks back to the shared queue; `sandboxed` runs the
     workflows in Temporal's sandbox (PROCTOR_WORKFLOW_SANDBOX)."""
@@ -80,7 +81,8 @@ async def running_worker(temporal: TemporalClient, pool: asyncpg.Pool, task_queu
                             keys=LedgerKeys.generate(), notifier=notifier,
                             directory=lambda: directory or ApproverDirectory(),
                             max_cached_workflows=1000 if sticky else 0,
-                            sandboxed=sandboxed):
+                            sandboxed=sandboxed,
+                            signature_window_seconds=signature_window_seconds):
         yield
 
 

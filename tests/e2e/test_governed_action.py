@@ -133,7 +133,9 @@ async def test_a_sandboxed_worker_governs_the_same_way(dev_server: WorkflowEnvir
 async def test_handler_waits_for_a_worker_that_starts_later(dev_server: WorkflowEnvironment,
                                                            pool: asyncpg.Pool) -> None:
     """The client starts the workflow and asks for permission in one call; with no worker on
-    the queue yet, the ask waits (the server answers once a worker takes the first task)."""
+    the queue yet, the ask waits (the server answers once a worker takes the first task).
+    The signature is judged at receipt, when the server started the workflow: a worker that
+    comes back after longer than the signature window does not refuse what waited for it."""
     queue = f"proctor-late-{uuid.uuid4().hex[:8]}"
     late = Harness(Client(dev_server.client, task_queue=queue), pool, queue)
     key = await late.new_agent()
@@ -143,7 +145,7 @@ async def test_handler_waits_for_a_worker_that_starts_later(dev_server: Workflow
     await asyncio.sleep(3)
     assert not task.done() and handler.calls == []
 
-    async with running_worker(dev_server.client, pool, queue):
+    async with running_worker(dev_server.client, pool, queue, signature_window_seconds=2):
         outcome = await asyncio.wait_for(task, 30)
 
     assert (outcome.status, outcome.result, handler.calls) == (
