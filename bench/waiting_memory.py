@@ -105,13 +105,14 @@ async def settled_rss(process: psutil.Process) -> int:
         last = rss
 
 
-async def measure(dsn: str, workflows: int, cache: int, concurrency: int) -> dict[str, Any]:
+async def measure(dsn: str, state: Path, workflows: int, cache: int, concurrency: int
+                  ) -> dict[str, Any]:
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=str(BIN / "temporal"), search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=["--dynamic-config-value",
                                "history.transferProcessorMaxPollRPS=1000"],
-    ) as env, _temporary_dir() as state:
+    ) as env:
         pool = await connect_pool(dsn, max_size=4)
         key = AgentKey.generate(f"bench-{uuid.uuid4().hex[:8]}", "ed25519")
         await AgentStore(pool).register(key.agent_id, role="bench", owner="b@example.com",
@@ -159,20 +160,16 @@ async def measure(dsn: str, workflows: int, cache: int, concurrency: int) -> dic
     }
 
 
-@asynccontextmanager
-async def _temporary_dir() -> AsyncIterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="proctor-bench-") as tmp:
-        yield Path(tmp)
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workflows", type=int, default=10_000)
     parser.add_argument("--cache", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=100)
     args = parser.parse_args()
-    async with bench_database() as dsn:
-        result = await measure(dsn, args.workflows, args.cache, args.concurrency)
+    with tempfile.TemporaryDirectory(prefix="proctor-bench-") as state:
+        async with bench_database() as dsn:
+            result = await measure(dsn, Path(state), args.workflows, args.cache,
+                                   args.concurrency)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "waiting_memory.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"worker RSS: idle {result['idle_rss_mb']:.0f} MB; cache full "
