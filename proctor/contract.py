@@ -9,6 +9,7 @@ from temporalio.common import SearchAttributeKey
 GOVERNED_ACTION_WORKFLOW = "GovernedActionWorkflow"
 REINSTATEMENT_WORKFLOW = "ReinstatementWorkflow"
 DECIDE_SIGNAL = "decide"
+CANCEL_SIGNAL = "cancel"
 PROGRESS_QUERY = "progress"
 REQUEST_PERMISSION_UPDATE = "request_permission"
 REPORT_RESULT_UPDATE = "report_result"

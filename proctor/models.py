@@ -37,6 +37,13 @@ class ActionStatus(StrEnum):
     REJECTED = "rejected"
     TIMED_OUT = "timed_out"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    """Stopped through Proctor (`proctor cancel`, or a cancellation request) before it ran."""
+    TERMINATED = "terminated"
+    """Ended outside Proctor (terminated or reset in Temporal): recorded by the reconciler."""
+    UNKNOWN = "unknown"
+    """A process took the permission to execute and never reported: it may or may not have
+    run."""
 
 
 class ExecutionMode(StrEnum):
@@ -229,6 +236,13 @@ class Vote(Frozen):
     channel: str = "cli"
     request_digest: str | None = None
     """If set, must match the digest of the waiting request (binds a vote to one action)."""
+
+
+class CancelRequest(Frozen):
+    """`proctor cancel`: stop a governed action that has not started executing."""
+
+    by: str = Field(min_length=1, max_length=256)
+    reason: str = Field(min_length=1, max_length=4000)
 
 
 class RecordedVote(Frozen):

@@ -45,6 +45,10 @@ class ProctorSettings(BaseSettings):
     audit_checkpoint_sink: Path | None = None
     """A directory outside Postgres that receives every signed checkpoint (append-only);
     default `<state dir>/audit-checkpoints`. Point it at WORM storage in production."""
+    audit_trusted_keys: str | None = None
+    """Public keys (PEM files, comma-separated) that may sign checkpoints: pinned outside the
+    database and the sink. Default: the public half of the worker's own key in the key dir.
+    A key found in the sink or in Postgres is never trusted."""
     audit_checkpoint_rows: int = Field(default=1000, ge=1)
     audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
     """A checkpoint is signed after this many new rows, or this long after the last one."""
@@ -67,6 +71,21 @@ class ProctorSettings(BaseSettings):
     approvals_host: str = "127.0.0.1"
     approvals_port: int = Field(default=3000, ge=0, le=65535)
     """Where the approvals app serves Slack's interactivity endpoint (/slack/events)."""
+    approval_key_dir: Path | None = None
+    """Trusted public keys that may sign votes: `approvers/<id>/*.pem` (approvers' own keys)
+    and `channels/<name>.pem` (approval services that authenticate the human themselves, e.g.
+    the Slack app); default `<state dir>/approval-keys`. Agents must not be able to write it."""
+    channel_key: Path | None = None
+    """The Slack approvals app's private vote-signing key; default
+    `<approval key dir>/channels/slack.key` (created with its public half on first start)."""
+    payload_key_dir: Path | None = None
+    """AES-GCM keys encrypting every workflow and activity payload in Temporal history (the
+    newest encrypts, all decrypt: rotation); default `<state dir>/payload-keys`."""
+    codec_port: int | None = Field(default=None, ge=0, le=65535)
+    """The codec endpoint for the Temporal UI (decrypts payloads for authenticated operators);
+    unset: not served."""
+    codec_token: SecretStr | None = None
+    """Bearer token the codec endpoint requires (the Temporal UI sends it)."""
     key_passphrase: SecretStr | None = None
     """Encrypts the private keys `proctor agent create` writes (else they are unencrypted)."""
     metrics_host: str = "127.0.0.1"
@@ -131,6 +150,14 @@ def database_url(settings: ProctorSettings) -> str:
 
 def audit_key_dir(settings: ProctorSettings) -> Path:
     return settings.audit_key_dir or settings.state_dir / "keys"
+
+
+def approval_key_dir(settings: ProctorSettings) -> Path:
+    return settings.approval_key_dir or settings.state_dir / "approval-keys"
+
+
+def payload_key_dir(settings: ProctorSettings) -> Path:
+    return settings.payload_key_dir or settings.state_dir / "payload-keys"
 
 
 def checkpoint_sink_dir(settings: ProctorSettings) -> Path:
