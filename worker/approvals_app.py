@@ -1,8 +1,10 @@
 """The approvals app: Slack's interactivity endpoint, over HTTP or Socket Mode, on Bolt.
 
 HTTP requests pass slack-sdk's signature verifier before anything reads them (bad, missing or
-stale signatures get 401 and an audit row; no handler runs). Every interaction, either way in,
-is deduplicated in Postgres by its trigger id, so a replayed or retried payload votes once.
+stale signatures get 401 and an audit row; no handler runs), then a check of their shape: a
+signed body that is not an interaction we handle gets 400 and an audit row, so Bolt and the
+listeners only see the shapes Slack sends (worker/slack_requests.py). Every interaction, either
+way in, is deduplicated in Postgres by its trigger id, so a replayed or retried payload votes once.
 Handlers ack at once (Slack wants an answer within 3 s) and do their work afterwards.
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,25 +37,10 @@ from proctor.metrics import SLACK_REFUSED
 from proctor.models import AuditEvent
 from proctor.settings import ProctorSettings
 from worker.observability import metrics_endpoint, web_served
+from worker.slack_requests import bolt_headers, interaction_problem, printable, refusal_reason
 
 log = logging.getLogger("proctor.approvals")
 EVENTS_PATH = "/slack/events"
-SIGNATURE_WINDOW_SECONDS = 300
-
-
-def refusal_reason(verifier: SignatureVerifier, body: bytes, timestamp: str | None,
-                   signature: str | None) -> str | None:
-    """Why a request isn't Slack's, or None. The verdict is slack-sdk's verifier; the reason
-    only words it for the audit row (a non-numeric timestamp would make the verifier raise)."""
-    if not timestamp or not signature:
-        return "missing signature or timestamp"
-    if not timestamp.isdigit():
-        return "non-numeric timestamp"
-    if abs(time.time() - int(timestamp)) > SIGNATURE_WINDOW_SECONDS:
-        return "timestamp older than 5 minutes"
-    if not verifier.is_valid(body, timestamp, signature):
-        return "bad signature"
-    return None
 
 
 class ApprovalsApp:
@@ -96,16 +82,22 @@ class ApprovalsApp:
         if reason is not None:
             await self._audit_refusal(reason, body, timestamp, request.remote)
             return web.json_response({"error": "invalid request signature"}, status=401)
-        bolt_request = AsyncBoltRequest(body=body.decode("utf-8", errors="replace"),
-                                        query=request.query_string,
-                                        headers=dict(request.headers))
+        headers = dict(request.headers)
+        problem = interaction_problem(body, headers)
+        if problem is not None:
+            await self._audit_refusal(problem, body, timestamp, request.remote)
+            return web.json_response({"error": "not an interaction Proctor handles"},
+                                     status=400)
+        bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=request.query_string,
+                                        headers=bolt_headers(headers))
         return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
     async def _audit_refusal(self, reason: str, body: bytes, timestamp: str | None,
                              remote: str | None) -> None:
-        """Refused requests are evidence too; the body is kept only as its digest."""
+        """Refused requests are evidence too; the body is kept only as its digest, the
+        attacker-controlled timestamp as bounded, escaped ASCII."""
         digest = hashlib.sha256(body).hexdigest()
-        stamp = (timestamp or "")[:40]  # attacker-controlled: bounded
+        stamp = printable(timestamp)
         log.warning("refused a request to %s from %s: %s", EVENTS_PATH, remote, reason)
         SLACK_REFUSED.inc()
         try:
