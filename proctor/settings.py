@@ -136,6 +136,28 @@ class NotConfigured(RuntimeError):
     pass
 
 
+SLACK_SECRETS = ("slack_bot_token", "slack_signing_secret", "slack_app_token")
+
+
+def check_slack_secrets(settings: ProctorSettings) -> None:
+    """Refuse a Slack secret that is set but blank or padded with whitespace. Unset means
+    "no Slack"; an empty value is a slip (`VAR=` in an env file, a missing `$(cat …)`), and
+    would start an app that verifies nothing or fails every call. Not a pydantic validator:
+    the processes turn NotConfigured, not ValidationError, into one line."""
+    for field in SLACK_SECRETS:
+        secret = getattr(settings, field)
+        if secret is None:
+            continue
+        value = secret.get_secret_value()
+        variable = f"{settings.model_config.get('env_prefix', '')}{field}".upper()
+        if not value.strip():
+            raise NotConfigured(f"{variable} is set but empty: give the value from the Slack "
+                                f"app's settings, or unset the variable")
+        if value != value.strip():
+            raise NotConfigured(f"{variable} has leading or trailing whitespace (a stray "
+                                f"newline?): Slack's tokens and secrets have none")
+
+
 def database_url(settings: ProctorSettings) -> str:
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()

@@ -35,7 +35,7 @@ from proctor.audit.store import AuditLog
 from proctor.client import Client
 from proctor.metrics import SLACK_REFUSED
 from proctor.models import AuditEvent
-from proctor.settings import ProctorSettings
+from proctor.settings import ProctorSettings, check_slack_secrets
 from worker.observability import metrics_endpoint, web_served
 from worker.slack_requests import bolt_headers, interaction_problem, printable, refusal_reason
 
@@ -262,7 +262,9 @@ async def serving(app: ApprovalsApp, *, host: str, port: int,
 
 
 def approvals_enabled(settings: ProctorSettings) -> bool:
-    """A bot token, plus a signing secret (HTTP) or an app token (Socket Mode)."""
+    """A bot token, plus a signing secret (HTTP) or an app token (Socket Mode). A secret set
+    blank raises NotConfigured naming it: the app refuses to start rather than half-work."""
+    check_slack_secrets(settings)
     return settings.slack_bot_token is not None and (
         settings.slack_signing_secret is not None or settings.slack_app_token is not None)
 
