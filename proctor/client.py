@@ -10,8 +10,10 @@ result = await proctor.execute(key, "refund_requests", {"orderId": 1, "amount": 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import inspect
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -29,6 +31,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from proctor.approvals.keys import VoteSigner
+from proctor.canonical import canonical_bytes
 from proctor.contract import (
     ACTION_ATTRIBUTE,
     AGENT_ATTRIBUTE,
@@ -61,7 +65,7 @@ from proctor.models import (
     workflow_id_for,
 )
 from proctor.settings import ProctorSettings, temporal_address
-from proctor.signing import AgentKey
+from proctor.signing import AgentKey, sign_bytes
 from proctor.temporal import connect_temporal
 
 UpdateResult = TypeVar("UpdateResult")
@@ -69,6 +73,8 @@ Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable
 ToolFunction = Callable[[dict[str, Any]], Awaitable[Any]]
 WORKFLOW_TIMEOUT = timedelta(days=365)
 _TRANSIENT = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+log = logging.getLogger("proctor.client")
+StatusCallback = Callable[[Progress], None]
 
 
 class GovernanceError(RuntimeError):
@@ -128,12 +134,14 @@ class Client:
         self, key: AgentKey, action: str, params: dict[str, Any], *,
         handler: Handler | None = None, request_id: str | None = None,
         execution_timeout: timedelta = timedelta(hours=1), max_attempts: int = 3,
-        triggered_by: str | None = None,
+        triggered_by: str | None = None, on_status: StatusCallback | None = None,
     ) -> Outcome:
         """Ask to perform `action`; runs `handler` (or the registered tool) only if allowed.
 
         Without a handler the action must be a tool registered on this client. Passing the
-        same `request_id` again returns the first outcome and never executes twice.
+        same `request_id` again (e.g. after a crash) joins the first request: it returns the
+        first outcome and never executes twice; `on_status` (else the log) is told at once
+        where that request stands.
         """
         if handler is not None:
             spec = ExecutionSpec(mode=ExecutionMode.HANDLER,
@@ -145,9 +153,25 @@ class Client:
                                  max_attempts=max_attempts)
         else:
             raise ValueError(f"give handler= or register a tool for {action!r}")
+        if request_id is not None:
+            await self._tell_status(workflow_id_for(request_id), on_status)
         request = key.new_request(action, params, spec, request_id=request_id,
                                   triggered_by=triggered_by)
-        return await self.submit(request, handler=handler)
+        return await self.submit(request, handler=handler, key=key)
+
+    async def _tell_status(self, workflow_id: str, on_status: StatusCallback | None) -> None:
+        """A resubmission: say where the earlier submission stands (nothing if it is new)."""
+        try:
+            progress = await self.progress(workflow_id)
+        except RPCError:
+            return  # not started yet: a new request
+        if on_status is not None:
+            on_status(progress)
+            return
+        waiting = progress.pending
+        log.info("%s already exists: %s%s", workflow_id, progress.stage.value,
+                 f" ({len(waiting.approvals)} of {waiting.quorum} approvals, deadline "
+                 f"{waiting.deadline.isoformat()})" if waiting is not None else "")
 
     async def start(self, request: ActionRequest) -> temporal_client.WorkflowHandle[Any, Outcome]:
         """Start governing a signed tool-mode request without waiting (await the handle's
@@ -156,16 +180,21 @@ class Client:
             raise ValueError("start() is for tool-mode requests; handler mode needs submit()")
         return await self._start(request)
 
-    async def submit(self, request: ActionRequest, *, handler: Handler | None = None) -> Outcome:
-        """Run an already-signed request through governance (see `execute`)."""
+    async def submit(self, request: ActionRequest, *, handler: Handler | None = None,
+                     key: AgentKey | None = None) -> Outcome:
+        """Run an already-signed request through governance (see `execute`). Handler mode
+        needs the agent's `key` too: it signs the ask for permission and the report."""
         if request.execution.mode is not ExecutionMode.HANDLER:
             return await self._result(await self._start(request))
-        if handler is None:
-            raise ValueError("a handler-mode request needs handler=")
-        handle, permission = await self._start_asking_permission(request)
+        if handler is None or key is None:
+            raise ValueError("a handler-mode request needs handler= and key=")
+        handle, permission = await self._start_asking_permission(request, key)
         if permission is not None and permission.granted and permission.claim_token:
             return await self._run_granted(handle, permission.claim_token, handler,
-                                           request.params)
+                                           request.params, key)
+        if permission is not None and permission.reason:
+            log.info("%s: not granted to this process: %s", request.workflow_id,
+                     permission.reason)
         return await self._result(handle)  # refused, or closed already: the outcome says why
 
     def _start_options(self, request: ActionRequest) -> dict[str, Any]:
@@ -193,12 +222,13 @@ class Client:
             return self._handle(request.workflow_id)
 
     async def _start_asking_permission(
-        self, request: ActionRequest,
+        self, request: ActionRequest, key: AgentKey,
     ) -> tuple[temporal_client.WorkflowHandle[Any, Outcome], Permission | None]:
         """Start (or join) the workflow and ask for permission in one call: the question rides
         the workflow's first task instead of following it in a second one. None: no answer
         (the workflow closed, or had closed already); its result says why."""
-        ask = PermissionRequest(client_id=uuid.uuid4().hex)
+        ask = _signed(key, PermissionRequest(client_id=uuid.uuid4().hex,
+                                             workflow_id=request.workflow_id))
         update_id = f"{REQUEST_PERMISSION_UPDATE}-{uuid.uuid4().hex}"
         handle = self._handle(request.workflow_id)
         operation: temporal_client.WithStartWorkflowOperation[Any, Outcome] = (
@@ -233,9 +263,10 @@ class Client:
 
     async def _run_granted(
         self, handle: temporal_client.WorkflowHandle[Any, Outcome], claim_token: str,
-        handler: Handler, params: dict[str, Any],
+        handler: Handler, params: dict[str, Any], key: AgentKey,
     ) -> Outcome:
-        """Run the handler (this process holds the one permission) and report how it went."""
+        """Run the handler (this process holds the one permission) and report how it went,
+        signed by the agent's key."""
         try:
             value = handler(params)
             if inspect.isawaitable(value):
@@ -244,7 +275,7 @@ class Client:
         except Exception as exc:  # the agent's code failed: report it, the workflow audits it
             report = HandlerReport(claim_token=claim_token, succeeded=False,
                                    error=f"{type(exc).__name__}: {exc}")
-        return await _await_update(handle, REPORT_RESULT_UPDATE, report, Outcome)
+        return await _await_update(handle, REPORT_RESULT_UPDATE, _signed(key, report), Outcome)
 
     async def _result(self, handle: temporal_client.WorkflowHandle[Any, Outcome]) -> Outcome:
         try:
@@ -255,13 +286,26 @@ class Client:
     # --- approvals ------------------------------------------------------------------------
 
     async def decide(
-        self, workflow_id: str, approver: str, *, approve: bool, note: str | None = None,
-        channel: str = "cli", request_digest: str | None = None,
-    ) -> None:
-        """Signal a vote; the workflow judges whether this approver may decide."""
-        await self._handle(workflow_id).signal(DECIDE_SIGNAL, Vote(
-            approver=approver, approve=approve, note=note, channel=channel,
-            request_digest=request_digest))
+        self, workflow_id: str, signer: VoteSigner, *, approve: bool, note: str | None = None,
+        approver: str | None = None, request_digest: str | None = None,
+    ) -> Vote:
+        """Sign a vote and signal it; the workflow checks the signature and whether this
+        approver may decide. `signer` is the approver's own key, or an approval service's
+        (then `approver` names the human it authenticated). Without `request_digest` the vote
+        is bound to the request the workflow is waiting on now."""
+        if request_digest is None:
+            pending = (await self.progress(workflow_id)).pending
+            if pending is None:
+                raise LookupError(f"{workflow_id} is not waiting for approval")
+            request_digest = pending.request_digest
+        vote = signer.sign(workflow_id=workflow_id, request_digest=request_digest,
+                           approve=approve, note=note, approver=approver)
+        await self.send_vote(workflow_id, vote)
+        return vote
+
+    async def send_vote(self, workflow_id: str, vote: Vote) -> None:
+        """Signal an already-signed vote."""
+        await self._handle(workflow_id).signal(DECIDE_SIGNAL, vote)
 
     async def progress(self, workflow_id: str) -> Progress:
         progress: Progress = await self._handle(workflow_id).query(PROGRESS_QUERY,
@@ -364,6 +408,15 @@ async def _await_update(
             if exc.status not in _TRANSIENT:
                 raise
             await asyncio.sleep(1.0)  # the server is restarting: the update is durable
+
+
+Signed = TypeVar("Signed", PermissionRequest, HandlerReport)
+
+
+def _signed(key: AgentKey, message: Signed) -> Signed:
+    """The agent's signature over a message to its own workflow."""
+    signature = sign_bytes(key.private_key, canonical_bytes(message.signing_payload()))
+    return message.model_copy(update={"signature": base64.b64encode(signature).decode()})
 
 
 def _raise_if_cancelled() -> None:

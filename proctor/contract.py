@@ -14,6 +14,8 @@ PROGRESS_QUERY = "progress"
 REQUEST_PERMISSION_UPDATE = "request_permission"
 REPORT_RESULT_UPDATE = "report_result"
 
+JUDGE_REQUEST = "proctor.judge_request"
+VOTE_KEYS = "proctor.vote_keys"
 VERIFY_IDENTITY = "proctor.verify_identity"
 EVALUATE_POLICY = "proctor.evaluate_policy"
 RECORD_AUDIT = "proctor.record_audit"
@@ -41,3 +43,9 @@ def reinstatement_workflow_id(agent_id: str, request_id: str) -> str:
 def tool_activity(action: str) -> str:
     """The activity an agent registers for the durable tool named after its action."""
     return f"tool:{action}"
+
+
+def step_key(workflow_id: str, run_id: str, step: str) -> str:
+    """The idempotency key of one audited step of one workflow run: a retried step writes
+    nothing twice, and a second run of the same workflow id never collides with the first."""
+    return f"{workflow_id}:{run_id}:{step}"

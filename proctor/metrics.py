@@ -44,6 +44,10 @@ TRUST_SUSPENSIONS = Counter("proctor_trust_suspensions", "Agents suspended becau
                             "score reached 0.", registry=REGISTRY)
 VOTES = Counter("proctor_votes", "Votes received by the approvals app, by verdict.",
                 ["verdict"], registry=REGISTRY)
+FORGED_REQUESTS = Counter(
+    "proctor_forged_requests", "Refused requests that cost no trust because nothing proves them "
+    "the named agent's (unsigned, forged, copied, wrong workflow), by the Temporal client "
+    "identity that started them and the refusal.", ["source", "refusal"], registry=REGISTRY)
 SLACK_REFUSED = Counter("proctor_slack_requests_refused", "Requests to the Slack endpoint "
                         "refused for their signature.", registry=REGISTRY)
 

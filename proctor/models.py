@@ -145,6 +145,32 @@ class IdentityVerdict(Frozen):
     detail: str | None = None
     request_digest: str
     """SHA-256 of the canonical signed request: approvals are bound to it."""
+    provable: bool = False
+    """The request carries a valid signature of one of the agent's keys, so a refusal is the
+    agent's own doing and may cost it trust. Forged, unsigned and copied requests never do."""
+    public_keys: tuple[str, ...] = ()
+    """The agent's public keys valid at receipt: permission asks and handler reports must be
+    signed by one, and no vote ever may."""
+    source: str | None = None
+    """Who started the workflow (Temporal's client identity), recorded for refused requests."""
+
+
+class JudgeRequest(Frozen):
+    """Identity, then policy, then rate admission, judged in one activity whose result is
+    recorded in history before anything is written: a retried step writes the same thing."""
+
+    request: ActionRequest
+    workflow_id: str
+    run_id: str
+    received_at: datetime
+
+
+class Judgement(Frozen):
+    identity: IdentityVerdict
+    decision: Decision | None = None
+    """None when identity was refused."""
+    judged_at: datetime
+    """When the decision was made: an escalation's deadline and timers count from here."""
 
 
 class LadderTier(Frozen):
@@ -228,14 +254,36 @@ class PolicyQuery(Frozen):
 
 
 class Vote(Frozen):
-    """One human's answer to an escalated request, as signalled to the workflow."""
+    """One human's answer to an escalated request, as signalled to the workflow. It counts
+    only if signed by the approver's own key or by the approval service named as `channel`."""
 
     approver: str = Field(min_length=1, max_length=256)
     approve: bool
     note: str | None = Field(default=None, max_length=4000)
-    channel: str = "cli"
+    channel: str = Field(default="cli", min_length=1, max_length=64)
     request_digest: str | None = None
-    """If set, must match the digest of the waiting request (binds a vote to one action)."""
+    """Must match the digest of the waiting request (binds a vote to one action)."""
+    workflow_id: str = ""
+    signed_at: datetime | None = None
+    key_id: str = ""
+    """Fingerprint of the signing key (SHA-256 of its SubjectPublicKeyInfo)."""
+    signature: str = Field(default="", max_length=4096)
+
+    def signing_payload(self) -> dict[str, JsonValue]:
+        """What the signature covers: every field but the signature itself."""
+        return self.model_dump(mode="json", exclude={"signature"})
+
+
+class VoteKeyQuery(Frozen):
+    approver: str
+    channel: str
+
+
+class VoteKeys(Frozen):
+    """The trusted public keys that may sign one vote, read from the key directories."""
+
+    approver: tuple[str, ...] = ()
+    channel: tuple[str, ...] = ()
 
 
 class CancelRequest(Frozen):
@@ -295,9 +343,15 @@ class ToolResult(Frozen):
 
 
 class PermissionRequest(Frozen):
-    """Sent by the agent's client to ask whether (and when) it may run its handler."""
+    """Sent by the agent's client to ask whether (and when) it may run its handler; signed by
+    the agent's key, so no other process can take the permission."""
 
-    client_id: str
+    client_id: str = Field(min_length=1, max_length=128)
+    workflow_id: str = ""
+    signature: str = Field(default="", max_length=4096)
+
+    def signing_payload(self) -> dict[str, JsonValue]:
+        return self.model_dump(mode="json", exclude={"signature"})
 
 
 class Permission(Frozen):
@@ -307,13 +361,21 @@ class Permission(Frozen):
     status: ActionStatus | None = None
     """When not granted: the final status the action is heading to, if known."""
     reason: str = ""
+    stage: str | None = None
+    """Where the request stood when this answer was given (e.g. `executing`)."""
 
 
 class HandlerReport(Frozen):
+    """How the handler went; signed by the agent's key, so nobody else can report for it."""
+
     claim_token: str
     succeeded: bool
     result: JsonValue = None
     error: str | None = Field(default=None, max_length=8000)
+    signature: str = Field(default="", max_length=4096)
+
+    def signing_payload(self) -> dict[str, JsonValue]:
+        return self.model_dump(mode="json", exclude={"signature"})
 
 
 class GovernedActionInput(Frozen):
@@ -505,3 +567,4 @@ class Outcome(Frozen):
     def ok(self) -> bool:
         return self.status is ActionStatus.COMPLETED
 Progress.model_rebuild()
+Judgement.model_rebuild()

@@ -15,12 +15,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.audit import AuditActivities
-from activities.identity import IdentityActivities
-from activities.policy import PolicyActivities
-from activities.rates import RateActivities
+from activities.judgement import JudgementActivities
 from activities.reinstatement import ReinstatementActivities
 from activities.slack import SlackActivities
+from activities.votes import VoteKeyActivities
 from proctor.approvals.directory import ApproverDirectory, ReloadingDirectory
+from proctor.approvals.keys import VoteKeyDirectory
 from proctor.approvals.slack import SlackNotifier, slack_client
 from proctor.audit.checkpoints import Checkpointer, DirectorySink
 from proctor.audit.erasure import SubjectKeys
@@ -30,11 +30,13 @@ from proctor.audit.store import AuditLog
 from proctor.client import Client as ProctorClient
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import check_schema, connect_pool
+from proctor.identity import IdentityJudge
 from proctor.policy import PolicyEngine
 from proctor.policy.reload import ReloadingPolicy
 from proctor.settings import (
     NotConfigured,
     ProctorSettings,
+    approval_key_dir,
     audit_key_dir,
     checkpoint_sink_dir,
     database_url,
@@ -52,6 +54,7 @@ from worker.observability import (
     temporal_runtime,
 )
 from worker.policy_watch import audit_policy_changes
+from worker.reconciler import Reconciler
 from workflows.governed_action import GovernedActionWorkflow
 from workflows.reinstatement import ReinstatementWorkflow
 
@@ -82,21 +85,22 @@ def slack_notifier(settings: ProctorSettings, policy: Callable[[], PolicyEngine]
 
 def build_worker(
     client: Client, pool: asyncpg.Pool, policy: Callable[[], PolicyEngine], *,
-    task_queue: str, keys: LedgerKeys, signature_window_seconds: float = 300.0,
-    notifier: SlackNotifier | None = None,
+    task_queue: str, keys: LedgerKeys, vote_keys: VoteKeyDirectory,
+    signature_window_seconds: float = 300.0, notifier: SlackNotifier | None = None,
     directory: Callable[[], ApproverDirectory] = ApproverDirectory,
     max_cached_workflows: int = 1000, shutdown_grace_seconds: float = 0.0,
     sandboxed: bool = False,
 ) -> Worker:
     """One worker for everything on the Proctor task queue; dependencies built once here.
     `max_cached_workflows=0` turns off sticky execution (every task may go to any worker);
-    `sandboxed` runs the workflows in Temporal's sandbox (see PROCTOR_WORKFLOW_SANDBOX)."""
-    identity = IdentityActivities(AgentStore(pool), NonceStore(pool), signature_window_seconds,
-                                  policy)
+    `sandboxed` runs the workflows in Temporal's sandbox (see PROCTOR_WORKFLOW_SANDBOX);
+    `vote_keys` is the trusted directory of the keys that may sign votes."""
+    identity = IdentityJudge(AgentStore(pool), NonceStore(pool), signature_window_seconds,
+                             lambda agent: policy().trust_policy(agent))
+    judgement = JudgementActivities(identity, policy, RateStore(pool))
     ledger = protected_log(pool, policy, keys)
     audit = AuditActivities(ledger)
-    policies = PolicyActivities(policy)
-    rates = RateActivities(RateStore(pool))
+    votes = VoteKeyActivities(lambda: vote_keys)
     reinstatement = ReinstatementActivities(AgentStore(pool), ledger, policy)
     slack = SlackActivities(notifier, directory)
     return Worker(
@@ -106,8 +110,8 @@ def build_worker(
         graceful_shutdown_timeout=timedelta(seconds=shutdown_grace_seconds),
         workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
         workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
-        activities=[identity.verify_identity, policies.evaluate_policy,
-                    audit.record_audit, audit.record_outcome, rates.admit_rate,
+        activities=[judgement.judge_request, votes.vote_keys,
+                    audit.record_audit, audit.record_outcome,
                     reinstatement.plan_reinstatement, reinstatement.reinstate_agent,
                     slack.resolve_approvers, slack.notify_approvers, slack.remind_approvers,
                     slack.close_approval_messages],
@@ -122,6 +126,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
     pool = await connect_pool(database_url(settings))
     watcher: asyncio.Task[None] | None = None
     checkpoints: asyncio.Task[None] | None = None
+    reconciling: asyncio.Task[None] | None = None
     stop_checkpoints = asyncio.Event()
     try:
         await check_schema(pool)
@@ -135,7 +140,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
         notifier = slack_notifier(settings, policy.current, keys, directory.current)
         worker = build_worker(client, pool, policy.current, task_queue=settings.task_queue,
-                              keys=keys,
+                              keys=keys, vote_keys=VoteKeyDirectory(approval_key_dir(settings)),
                               signature_window_seconds=settings.signature_window_seconds,
                               notifier=notifier, directory=directory.current,
                               shutdown_grace_seconds=settings.shutdown_grace_seconds,
@@ -148,6 +153,9 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
             every_rows=settings.audit_checkpoint_rows,
             every_seconds=settings.audit_checkpoint_seconds)
         checkpoints = asyncio.create_task(checkpointer.run(stop_checkpoints))
+        reconciler = Reconciler(client, protected_log(pool, policy.current, keys),
+                                task_queue=settings.task_queue)
+        reconciling = asyncio.create_task(reconciler.run(stop_checkpoints))
         async with worker, contextlib.AsyncExitStack() as extras:
             log.info("worker polling task queue %r", settings.task_queue)
             await extras.enter_async_context(metrics_served(settings))
@@ -167,6 +175,10 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         if watcher is not None:
             watcher.cancel()
         stop_checkpoints.set()
+        if reconciling is not None:  # a pass in flight is idempotent: stop it now
+            reconciling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciling
         if checkpoints is not None:
             await checkpoints
         await pool.close()

@@ -1,8 +1,13 @@
 """GovernedActionWorkflow: one agent action from signed request to audited outcome.
 
-Deterministic orchestration only: every fact from the outside world (identity, policy, clock
-for the signature window, database writes) comes through an activity and is recorded in
-history, so a replay decides exactly as the original run did, whatever the policy is today.
+Deterministic orchestration only: every fact from the outside world (identity, policy, the
+time of the decision, vote keys, database writes) comes through an activity and is recorded in
+history, so a replay decides exactly as the original run did, whatever the policy is today,
+and a retried step writes exactly what the first attempt wrote.
+
+Nothing that reaches the workflow is trusted for what it says about itself: the request must
+belong to this workflow id and run once; a vote counts only when signed by the approver's key
+or an approval service's; permission asks and handler reports must be signed by the agent.
 """
 
 from __future__ import annotations
@@ -27,16 +32,18 @@ from workflows.step_options import (
     STEP_TIMEOUT,
     STORE_DEADLINE,
     STORE_RETRY,
+    VOTE_KEYS_TIMEOUT,
 )
 
 with workflow.unsafe.imports_passed_through():
+    from proctor.attestation import ask_is_signed, report_is_signed, vote_refusal
     from proctor.contract import (
-        ADMIT_RATE,
+        CANCEL_SIGNAL,
         CLOSE_APPROVAL_MESSAGES,
         DEADLINE_ATTRIBUTE,
         DECIDE_SIGNAL,
-        EVALUATE_POLICY,
         GOVERNED_ACTION_WORKFLOW,
+        JUDGE_REQUEST,
         NOTIFY_APPROVERS,
         PROGRESS_QUERY,
         RECORD_AUDIT,
@@ -46,7 +53,8 @@ with workflow.unsafe.imports_passed_through():
         REQUEST_PERMISSION_UPDATE,
         RESOLVE_APPROVERS,
         STATUS_ATTRIBUTE,
-        VERIFY_IDENTITY,
+        VOTE_KEYS,
+        step_key,
         tool_activity,
     )
     from proctor.models import (
@@ -59,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         ApproverNames,
         AuditEvent,
         AuditReceipt,
+        CancelRequest,
         ClosedAs,
         Decision,
         Effect,
@@ -66,17 +75,15 @@ with workflow.unsafe.imports_passed_through():
         ExecutionMode,
         GovernedActionInput,
         HandlerReport,
-        IdentityVerdict,
+        Judgement,
+        JudgeRequest,
         NotifyResult,
         Outcome,
         OutcomeRecord,
         PendingApproval,
         Permission,
         PermissionRequest,
-        PolicyQuery,
         Progress,
-        RateCheck,
-        RateVerdict,
         RecordedVote,
         ReminderNotice,
         ResolvedApprovers,
@@ -86,19 +93,11 @@ with workflow.unsafe.imports_passed_through():
         ToolResult,
         TrustChange,
         Vote,
+        VoteKeyQuery,
+        VoteKeys,
         is_approver_reference,
     )
     from proctor.trust import outcome_delta, trust_change
-
-RATE_LIMITS_PATCH = "rate-limits"
-"""Workflows started before rate limits existed replay without the admit_rate step."""
-NOTIFY_PATCH = "approval-notifications"
-"""Escalations started before Slack approvals replay without resolving approvers, notifying,
-the deadline search attribute or closing messages."""
-LOCAL_STEPS_PATCH = "local-steps"
-"""Workflows started since run identity, rate admission and audit writes as local activities:
-in the worker, inside the workflow task, without a round trip through the server per step.
-Older workflows replay with them as regular activities."""
 
 
 Stored = TypeVar("Stored", bound=BaseModel)
@@ -112,21 +111,40 @@ class GovernedActionWorkflow:
         self._votes: list[RecordedVote] = []
         self._pending: PendingApproval | None = None
         self._request_digest = ""
+        self._agent_keys: tuple[str, ...] = ()
+        self._judged = False
+        self._escalated_at: datetime | None = None
         self._permission_known = False
         self._execution_allowed = False
         self._final_status: ActionStatus | None = None
+        self._asks = 0
         self._claim_token: str | None = None
         self._report: HandlerReport | None = None
         self._outcome: Outcome | None = None
+        self._cancel: CancelRequest | None = None
         self._audit_seqs: list[int] = []
         self._messages: list[SlackMessageRef] = []
         self._background: list[asyncio.Task[None]] = []
-        self._local_steps = False
+        self._agent: AgentInfo | None = None
+        self._decision: Decision | None = None
 
     @workflow.run
     async def run(self, start: GovernedActionInput) -> Outcome:
         try:
             return await self._govern(start.request)
+        except asyncio.CancelledError:
+            # Cancellation requested through Temporal (UI, CLI): the supported way to stop an
+            # action before it runs, like `proctor cancel`; once executing, it stops nothing.
+            if self._outcome is not None or self._claim_token is not None or (
+                    self._stage is Stage.EXECUTING):
+                raise
+            self._cancel = self._cancel or CancelRequest(
+                by="temporal", reason="cancellation requested through Temporal")
+            decision = self._decision or Decision(
+                effect=Effect.DENY, rule_id="cancelled", policy_version="-",
+                reason="cancelled before it was judged")
+            return await self._finish(start.request, self._agent, decision,
+                                      ActionStatus.CANCELLED)
         except ActivityError as exc:
             # A governance step (identity, audit) failed for good: fail closed, run nothing.
             self._final_status = ActionStatus.FAILED
@@ -138,53 +156,48 @@ class GovernedActionWorkflow:
             ) from exc
 
     async def _store(self, name: str, result_type: type[Stored], *args: Any) -> Stored:
-        """A Postgres-backed step: retried with backoff through an outage (nothing proceeds
-        without it); local to the workflow task since LOCAL_STEPS_PATCH."""
-        result: Stored
-        if self._local_steps:
-            result = await workflow.execute_local_activity(
-                name, args=args, result_type=result_type, start_to_close_timeout=STEP_TIMEOUT,
-                schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
-        else:
-            result = await workflow.execute_activity(
-                name, args=args, result_type=result_type, start_to_close_timeout=STEP_TIMEOUT,
-                schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
+        """A Postgres write: local to the workflow task (no server round trip), retried with
+        backoff through an outage; nothing proceeds without it. Its payload comes only from
+        what history already holds, so a retry after a crash writes the same thing."""
+        result: Stored = await workflow.execute_local_activity(
+            name, args=args, result_type=result_type, start_to_close_timeout=STEP_TIMEOUT,
+            schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
         return result
 
     async def _govern(self, request: ActionRequest) -> Outcome:
-        self._local_steps = workflow.patched(LOCAL_STEPS_PATCH)
-        if self._local_steps:  # judged at receipt: when the server started this workflow
-            # (not when a worker first took it: that may be minutes later, after an outage)
-            verdict = await self._store(VERIFY_IDENTITY, IdentityVerdict, request,
-                                        workflow.info().workflow_start_time)
-        else:
-            verdict = await self._store(VERIFY_IDENTITY, IdentityVerdict, request)
+        info = workflow.info()
+        # Judged at receipt (when the server started this workflow, not when a worker first
+        # took it), in a regular activity: the verdict and decision are in history before
+        # anything is written.
+        judgement = await workflow.execute_activity(
+            JUDGE_REQUEST, JudgeRequest(request=request, workflow_id=info.workflow_id,
+                                        run_id=info.run_id,
+                                        received_at=info.workflow_start_time),
+            result_type=Judgement, start_to_close_timeout=STEP_TIMEOUT,
+            schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
+        verdict = judgement.identity
         self._request_digest = verdict.request_digest
-        if not verdict.verified or verdict.agent is None:
+        self._agent_keys = verdict.public_keys
+        self._judged = True
+        if not verdict.verified or verdict.agent is None or judgement.decision is None:
             decision = Decision(
                 effect=Effect.DENY, rule_id=f"identity:{verdict.refusal}", policy_version="-",
                 reason=f"identity refused: {verdict.detail}",
             )
             await self._audit(request, "identity_refused", "identity_refused", {
                 "refusal": verdict.refusal, "detail": verdict.detail,
-                "request_digest": verdict.request_digest,
+                "request_digest": verdict.request_digest, "charged": verdict.provable,
+                "source": verdict.source,
             })
             charge = None
-            if verdict.agent is not None and verdict.trust is not None:
+            if verdict.provable and verdict.agent is not None and verdict.trust is not None:
                 charge = trust_change(verdict.agent.agent_id, verdict.trust.refused_request,
                                       f"request refused: {verdict.refusal}", verdict.trust)
             return await self._finish(request, None, decision, ActionStatus.DENIED,
                                       trust=charge)
 
-        agent = verdict.agent
-        decision = await workflow.execute_local_activity(
-            EVALUATE_POLICY, PolicyQuery(agent=agent, action=request.action,
-                                         params=request.params, request_id=request.request_id,
-                                         requested_at=request.requested_at),
-            result_type=Decision, start_to_close_timeout=STEP_TIMEOUT,
-        )
-        if decision.rate_limits and workflow.patched(RATE_LIMITS_PATCH):
-            decision = await self._admit(request, decision)
+        agent = self._agent = verdict.agent
+        decision = self._decision = judgement.decision
         await self._audit(request, "decided", "decided", {
             "request_digest": verdict.request_digest,
             "requested_at": request.requested_at.isoformat(),
@@ -197,7 +210,8 @@ class GovernedActionWorkflow:
             return await self._finish(request, agent, decision, ActionStatus.DENIED)
         if decision.effect is Effect.ESCALATE:
             assert decision.escalation is not None
-            refused = await self._await_approval(request, agent, decision, decision.escalation)
+            refused = await self._await_approval(request, agent, decision, decision.escalation,
+                                                 judgement.judged_at)
             if refused is not None:
                 return await self._finish(request, agent, decision, refused)
         return await self._execute(request, agent, decision)
@@ -209,6 +223,12 @@ class GovernedActionWorkflow:
         """An approver's answer. Signals can't be refused: the workflow judges and records it."""
         self._inbox.append(vote)
 
+    @workflow.signal(name=CANCEL_SIGNAL)
+    def cancel(self, request: CancelRequest) -> None:
+        """`proctor cancel`: honoured until the action starts executing, audited either way."""
+        if self._cancel is None:
+            self._cancel = request
+
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
         return Progress(stage=self._stage, votes=tuple(self._votes), pending=self._pending,
@@ -219,15 +239,34 @@ class GovernedActionWorkflow:
     async def request_permission(self, ask: PermissionRequest) -> Permission:
         """Handler mode: resolves when the action may run (to exactly one caller) or never will.
 
-        A request arriving in the very task in which governance fails may be left unanswered:
-        the client then reads the workflow's failure instead, which says the same (ABANDON)."""
-        await workflow.wait_condition(lambda: self._permission_known)
+        Only an ask signed by the agent counts. The newest ask waiting when permission comes
+        gets it: a process that resubmits after a crash supersedes the dead one's ask, and
+        the older ask is answered at once. A request arriving in the very task in which
+        governance fails may be left unanswered: the client then reads the workflow's failure
+        instead, which says the same (ABANDON)."""
+        await workflow.wait_condition(lambda: self._judged or self._permission_known)
+        if not ask_is_signed(ask, workflow.info().workflow_id, self._agent_keys):
+            return self._permission(False, "the ask is not signed by the agent's key")
+        if self._claim_token is not None:
+            return self._permission(False, "another process holds the permission to execute; "
+                                           "the outcome follows its report (or, if it never "
+                                           "reports, `unknown` after the execution timeout)")
+        self._asks += 1
+        mine = self._asks
+        await workflow.wait_condition(lambda: self._permission_known or self._asks > mine)
+        if self._asks > mine:
+            return self._permission(False, "superseded by a later submission of this request")
         if self._execution_allowed and self._claim_token is None:
             self._claim_token = str(workflow.uuid4())
-            return Permission(granted=True, claim_token=self._claim_token)
-        reason = ("another process already holds the permission to execute"
-                  if self._execution_allowed else "the action will not run")
-        return Permission(granted=False, status=self._final_status, reason=reason)
+            return Permission(granted=True, claim_token=self._claim_token,
+                              stage=Stage.AWAITING_EXECUTION.value)
+        return self._permission(False, "another process already holds the permission to "
+                                       "execute" if self._execution_allowed
+                                else "the action will not run")
+
+    def _permission(self, granted: bool, reason: str) -> Permission:
+        return Permission(granted=granted, status=self._final_status, reason=reason,
+                          stage=self._stage.value)
 
     @workflow.update(name=REPORT_RESULT_UPDATE)
     async def report_result(self, report: HandlerReport) -> Outcome:
@@ -240,42 +279,30 @@ class GovernedActionWorkflow:
     def _validate_report(self, report: HandlerReport) -> None:
         if self._claim_token is None or report.claim_token != self._claim_token:
             raise ApplicationError("this process was not granted permission to execute")
+        if not report_is_signed(report, self._agent_keys):
+            raise ApplicationError("the report is not signed by the agent's key")
         if self._report is not None:
             raise ApplicationError("the result was already reported")
 
     # --- steps ----------------------------------------------------------------------------
 
-    async def _admit(self, request: ActionRequest, decision: Decision) -> Decision:
-        """Apply the agent's rate limits; over a limit, the decision becomes a deny."""
-        check = RateCheck(agent_id=request.agent_id, request_id=request.request_id,
-                          action=request.action, escalated=decision.effect is Effect.ESCALATE,
-                          limits=decision.rate_limits)
-        verdict = await self._store(ADMIT_RATE, RateVerdict, check)
-        if verdict.admitted:
-            return decision
-        return Decision(effect=Effect.DENY, rule_id="rate-limit",
-                        policy_file=decision.policy_file,
-                        policy_version=decision.policy_version,
-                        reason=f"rate limit exceeded: {verdict.exceeded}")
-
     async def _await_approval(
         self, request: ActionRequest, agent: AgentInfo, decision: Decision,
-        escalation: EscalationSettings,
+        escalation: EscalationSettings, judged_at: datetime,
     ) -> ActionStatus | None:
-        """Wait for a quorum of authorised approvals while reminders fall due and ladder tiers
-        join; returns a final status if refused or timed out, None to go ahead.
+        """Wait for a quorum of authorised, signed approvals while reminders fall due and
+        ladder tiers join; returns a final status if refused, cancelled or timed out, None to
+        go ahead.
 
-        Every wait is one durable timer to the next due moment (reminder, ladder step or
-        deadline); without reminders and ladder that is exactly the deadline timer. Slack
-        messages go out in the background: a Slack outage never holds up a decision.
+        Every time here counts from the decision's time recorded in history (never from a
+        task's clock), so a retried step computes the same deadline. Every wait is one durable
+        timer to the next due moment (reminder, ladder step or deadline). Slack messages go out
+        in the background: a Slack outage never holds up a decision.
         """
-        started = workflow.now()
+        started = judged_at
+        self._escalated_at = started
         deadline = started + timedelta(seconds=escalation.timeout_seconds)
-        notifying = workflow.patched(NOTIFY_PATCH)
-        approvers = list(escalation.approvers)
-        unresolved: tuple[str, ...] = ()
-        if notifying:
-            approvers, unresolved = await self._resolve(escalation.approvers)
+        approvers, unresolved = await self._resolve(escalation.approvers)
         due: list[tuple[datetime, str, int]] = sorted(
             [(started + timedelta(seconds=s), "reminder", i)
              for i, s in enumerate(escalation.reminders_seconds)]
@@ -291,28 +318,24 @@ class GovernedActionWorkflow:
             triggered_by=request.triggered_by, owner_may_approve=escalation.owner_may_approve,
             severity=escalation.severity, trust_score=agent.trust_score,
         )
-        self._set_stage(Stage.AWAITING_APPROVAL, deadline if notifying else None)
-        escalated: dict[str, object] = {
+        self._set_stage(Stage.AWAITING_APPROVAL, deadline)
+        await self._audit(request, "escalated", "escalated", {
             "approvers": approvers, "quorum": escalation.quorum,
             "deadline": deadline.isoformat(), "on_timeout": escalation.on_timeout,
-            "rule_id": decision.rule_id,
-        }
-        if notifying:
-            escalated |= {"named": list(escalation.approvers), "unresolved": list(unresolved)}
-        await self._audit(request, "escalated", "escalated", escalated)
+            "rule_id": decision.rule_id, "named": list(escalation.approvers),
+            "unresolved": list(unresolved),
+        })
         card = ApprovalCard.model_validate(
             self._pending.model_dump(include=set(ApprovalCard.model_fields)))
-        if notifying:
-            self._in_background(self._slack(request, "notify:0", NOTIFY_APPROVERS, ApprovalNotice(
-                card=card, recipients=tuple(approvers), channel=escalation.channel,
-                direct_messages=escalation.direct_messages)))
+        self._in_background(self._slack(request, "notify:0", NOTIFY_APPROVERS, ApprovalNotice(
+            card=card, recipients=tuple(approvers), channel=escalation.channel,
+            direct_messages=escalation.direct_messages)))
         approvals: list[str] = []
         denials: list[str] = []
 
         async def add_tier(index: int, cause: str) -> None:
             tiers_added.add(index)
-            named = escalation.ladder[index].approvers
-            tier, _ = await self._resolve(named) if notifying else (list(named), ())
+            tier, _ = await self._resolve(escalation.ladder[index].approvers)
             joining = [a for a in tier if a not in approvers]
             approvers.extend(joining)
             assert self._pending is not None
@@ -320,33 +343,36 @@ class GovernedActionWorkflow:
             await self._audit(request, f"ladder:{index + 1}:{cause}", "ladder_step", {
                 "tier": index + 1, "added": joining, "cause": cause,
                 "approvers": list(approvers)})
-            if notifying:
-                self._in_background(self._slack(
-                    request, f"notify:{index + 1}", NOTIFY_APPROVERS, ApprovalNotice(
-                        card=card.model_copy(update={"approvers": tuple(approvers),
-                                                     "deadline": self._pending.deadline}),
-                        recipients=tuple(joining), channel=escalation.channel,
-                        direct_messages=escalation.direct_messages, tier=index + 1,
-                        earlier=tuple(self._messages))))
+            self._in_background(self._slack(
+                request, f"notify:{index + 1}", NOTIFY_APPROVERS, ApprovalNotice(
+                    card=card.model_copy(update={"approvers": tuple(approvers),
+                                                 "deadline": self._pending.deadline}),
+                    recipients=tuple(joining), channel=escalation.channel,
+                    direct_messages=escalation.direct_messages, tier=index + 1,
+                    earlier=tuple(self._messages))))
 
         async def settle(status: ActionStatus | None, closed_as: ClosedAs,
                          decided_by: list[str], note: str | None = None) -> ActionStatus | None:
             self._pending = None
-            if notifying:
-                flying = [task for task in self._background if not task.done()]
-                self._in_background(self._close_messages(request, flying, ApprovalClosed(
-                    card=card, messages=(), status=closed_as, decided_by=tuple(decided_by),
-                    note=note, at=workflow.now())))
+            flying = [task for task in self._background if not task.done()]
+            self._in_background(self._close_messages(request, flying, ApprovalClosed(
+                card=card, messages=(), status=closed_as, decided_by=tuple(decided_by),
+                note=note, at=workflow.now())))
             return status
 
         while True:
+            if self._cancel is not None:
+                return await settle(ActionStatus.CANCELLED, "cancelled", [self._cancel.by],
+                                    self._cancel.reason)
             while self._inbox:
                 vote = self._inbox.pop(0)
-                recorded = self._judge(vote, agent, approvers, approvals, workflow.now())
+                recorded = await self._judge(vote, agent, approvers, approvals)
                 self._votes.append(recorded)
                 await self._audit(request, f"vote:{len(self._votes)}", "vote", {
                     "approve": vote.approve, "accepted": recorded.accepted,
                     "reason": recorded.reason, "note": vote.note, "channel": vote.channel,
+                    "key_id": vote.key_id or None,
+                    "signed_at": vote.signed_at.isoformat() if vote.signed_at else None,
                 }, actor=vote.approver)
                 if not recorded.accepted:
                     continue
@@ -368,7 +394,8 @@ class GovernedActionWorkflow:
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                await workflow.wait_condition(lambda: bool(self._inbox), timeout=remaining)
+                await workflow.wait_condition(
+                    lambda: bool(self._inbox) or self._cancel is not None, timeout=remaining)
                 continue
             except TimeoutError:
                 pass
@@ -382,20 +409,19 @@ class GovernedActionWorkflow:
                     pending = [a for a in approvers if a not in approvals]
                     await self._audit(request, f"reminder:{index + 1}", "reminder", {
                         "reminder": index + 1, "pending_approvers": pending})
-                    if notifying:
-                        self._in_background(self._slack(
-                            request, f"reminder:{index + 1}", REMIND_APPROVERS, ReminderNotice(
-                                card=card, pending=tuple(pending), number=index + 1,
-                                messages=tuple(self._messages))))
+                    self._in_background(self._slack(
+                        request, f"reminder:{index + 1}", REMIND_APPROVERS, ReminderNotice(
+                            card=card, pending=tuple(pending), number=index + 1,
+                            messages=tuple(self._messages))))
             if now < deadline:
                 continue
             remaining_tiers = [i for i in range(len(escalation.ladder)) if i not in tiers_added]
             if escalation.on_timeout == "escalate" and remaining_tiers:
                 await add_tier(remaining_tiers[0], "timeout")
-                deadline = now + timedelta(seconds=escalation.timeout_seconds)
+                # From the deadline that passed (history), not from this task's clock.
+                deadline = deadline + timedelta(seconds=escalation.timeout_seconds)
                 self._pending = self._pending.model_copy(update={"deadline": deadline})
-                if notifying:
-                    self._set_stage(Stage.AWAITING_APPROVAL, deadline)
+                self._set_stage(Stage.AWAITING_APPROVAL, deadline)
                 continue
             await self._audit(request, "approval_timed_out", "approval_timed_out", {
                 "approvals": approvals, "quorum": escalation.quorum,
@@ -405,16 +431,28 @@ class GovernedActionWorkflow:
                 return await settle(None, "approved", [], "approved by timeout (policy)")
             return await settle(ActionStatus.TIMED_OUT, "timed_out", [])
 
-    def _judge(
-        self, vote: Vote, agent: AgentInfo, approvers: list[str], approvals: list[str],
-        now: datetime,
-    ) -> RecordedVote:
-        """Authorisation in the workflow itself: whatever channel a vote came through."""
-        def verdict(accepted: bool, reason: str) -> RecordedVote:
-            return RecordedVote(vote=vote, accepted=accepted, reason=reason, at=now)
+    async def _judge(self, vote: Vote, agent: AgentInfo, approvers: list[str],
+                     approvals: list[str]) -> RecordedVote:
+        """Authentication and authorisation in the workflow itself, whatever channel a vote
+        came through: signed by a trusted key of the approver or of the approval service, for
+        this request, by someone allowed to decide it."""
+        escalated_at = self._escalated_at or workflow.info().workflow_start_time
 
-        if vote.request_digest and vote.request_digest != self._request_digest:
-            return verdict(False, "the vote is bound to a different request")
+        def verdict(accepted: bool, reason: str) -> RecordedVote:
+            return RecordedVote(vote=vote, accepted=accepted, reason=reason, at=workflow.now())
+
+        keys = VoteKeys()
+        if vote.signature:  # an unsigned vote is refused without reading any key
+            keys = await workflow.execute_activity(
+                VOTE_KEYS, VoteKeyQuery(approver=vote.approver, channel=vote.channel),
+                result_type=VoteKeys, start_to_close_timeout=VOTE_KEYS_TIMEOUT,
+                schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
+        unsigned = vote_refusal(vote, workflow_id=workflow.info().workflow_id,
+                                request_digest=self._request_digest,
+                                approver_keys=keys.approver, channel_keys=keys.channel,
+                                agent_keys=self._agent_keys, escalated_at=escalated_at)
+        if unsigned is not None:
+            return verdict(False, unsigned)
         assert self._pending is not None
         refusal = self._pending.model_copy(update={
             "approvers": tuple(approvers), "approvals": tuple(approvals),
@@ -503,12 +541,24 @@ class GovernedActionWorkflow:
         self._permission_known = True
         self._set_stage(Stage.AWAITING_EXECUTION)
         try:
-            await workflow.wait_condition(lambda: self._report is not None,
-                                          timeout=spec.timeout_seconds)
+            # A cancel counts until a process has taken the permission.
+            await workflow.wait_condition(
+                lambda: self._report is not None or (self._cancel is not None
+                                                     and self._claim_token is None),
+                timeout=spec.timeout_seconds)
         except TimeoutError:
+            if self._claim_token is None:
+                return await self._finish(
+                    request, agent, decision, ActionStatus.FAILED,
+                    error=f"no agent process took the permission within "
+                          f"{spec.timeout_seconds:.0f}s: the action did not run")
             return await self._finish(
-                request, agent, decision, ActionStatus.FAILED,
-                error=f"the agent did not report a result within {spec.timeout_seconds:.0f}s")
+                request, agent, decision, ActionStatus.UNKNOWN,
+                error=f"the process granted permission did not report within "
+                      f"{spec.timeout_seconds:.0f}s: it may or may not have run")
+        if self._report is None:
+            self._execution_allowed = False
+            return await self._finish(request, agent, decision, ActionStatus.CANCELLED)
         report = self._report
         assert report is not None
         if report.succeeded:
@@ -526,6 +576,14 @@ class GovernedActionWorkflow:
         or the `trust` given), answer waiting handlers, and close."""
         self._final_status = status
         self._permission_known = True
+        cancel, actor = self._cancel, None
+        if status is ActionStatus.CANCELLED and cancel is not None:
+            error, actor = f"cancelled by {cancel.by}: {cancel.reason}", cancel.by
+        elif cancel is not None:  # came too late: the action was executing or decided
+            await self._audit(request, "cancel_refused", "cancel_refused", {
+                "reason": cancel.reason, "status": status.value,
+                "why": "the action had already started executing or was decided"},
+                actor=cancel.by)
         if agent is not None:
             trust = trust_change(agent.agent_id, outcome_delta(status, decision.trust),
                                  f"action {status.value}", decision.trust)
@@ -536,7 +594,7 @@ class GovernedActionWorkflow:
                 "policy_version": decision.policy_version, "result": result, "error": error,
                 "approvals": [v.vote.approver for v in self._votes if v.accepted
                               and v.vote.approve],
-            }), trust=trust))
+            }, actor=actor), trust=trust))
         self._audit_seqs.append(receipt.seq)
         self._outcome = Outcome(
             request_id=request.request_id, workflow_id=request.workflow_id, status=status,
@@ -566,9 +624,10 @@ class GovernedActionWorkflow:
         self, request: ActionRequest, step: str, event_type: str, payload: dict[str, object],
         *, actor: str | None = None,
     ) -> AuditEvent:
-        workflow_id = workflow.info().workflow_id
+        info = workflow.info()
+        workflow_id = info.workflow_id
         return AuditEvent(
-            idempotency_key=f"{workflow_id}:{step}", event_type=event_type,
+            idempotency_key=step_key(workflow_id, info.run_id, step), event_type=event_type,
             workflow_id=workflow_id, agent_id=request.agent_id, action=request.action,
             actor=actor or request.agent_id, payload=payload,
         )

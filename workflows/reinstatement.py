@@ -7,13 +7,14 @@ request, and nothing happens after the deadline. Every step is audited.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 
-from workflows.step_options import STEP_TIMEOUT, STORE_DEADLINE, STORE_RETRY
+from workflows.step_options import STEP_TIMEOUT, STORE_DEADLINE, STORE_RETRY, VOTE_KEYS_TIMEOUT
 
 with workflow.unsafe.imports_passed_through():
+    from proctor.attestation import vote_refusal
     from proctor.contract import (
         DECIDE_SIGNAL,
         PLAN_REINSTATEMENT,
@@ -22,6 +23,8 @@ with workflow.unsafe.imports_passed_through():
         REINSTATE_AGENT,
         REINSTATEMENT_WORKFLOW,
         STATUS_ATTRIBUTE,
+        VOTE_KEYS,
+        step_key,
     )
     from proctor.models import (
         AuditEvent,
@@ -35,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
         ReinstatementRequest,
         Stage,
         Vote,
+        VoteKeyQuery,
+        VoteKeys,
     )
 
 @workflow.defn(name=REINSTATEMENT_WORKFLOW)
@@ -68,11 +73,12 @@ class ReinstatementWorkflow:
         while True:
             while self._inbox:
                 vote = self._inbox.pop(0)
-                recorded = self._judge(vote, request, plan, workflow.now())
+                recorded = await self._judge(vote, request, plan)
                 self._votes.append(recorded)
                 await self._audit(request, f"vote:{len(self._votes)}", "vote", {
                     "approve": vote.approve, "accepted": recorded.accepted,
-                    "reason": recorded.reason, "note": vote.note}, actor=vote.approver)
+                    "reason": recorded.reason, "note": vote.note, "channel": vote.channel,
+                    "key_id": vote.key_id or None}, actor=vote.approver)
                 if not recorded.accepted:
                     continue
                 self._pending = None
@@ -109,10 +115,25 @@ class ReinstatementWorkflow:
     def progress(self) -> Progress:
         return Progress(stage=self._stage, votes=tuple(self._votes), pending=self._pending)
 
-    def _judge(self, vote: Vote, request: ReinstatementRequest, plan: ReinstatementPlan,
-               now: datetime) -> RecordedVote:
+    async def _judge(self, vote: Vote, request: ReinstatementRequest,
+                     plan: ReinstatementPlan) -> RecordedVote:
+        """Signed by a trusted key of the approver or an approval service (as for actions),
+        by the agent's owner or a policy approver, never by the requester."""
+        now = workflow.now()
+        keys = VoteKeys()
+        if vote.signature:
+            keys = await workflow.execute_activity(
+                VOTE_KEYS, VoteKeyQuery(approver=vote.approver, channel=vote.channel),
+                result_type=VoteKeys, start_to_close_timeout=VOTE_KEYS_TIMEOUT,
+                schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
+        info = workflow.info()
+        unsigned = vote_refusal(vote, workflow_id=info.workflow_id, request_digest="",
+                                approver_keys=keys.approver, channel_keys=keys.channel,
+                                agent_keys=(), escalated_at=info.workflow_start_time)
         who = vote.approver.strip().casefold()
-        if who == request.requested_by.strip().casefold():
+        if unsigned is not None:
+            reason = unsigned
+        elif who == request.requested_by.strip().casefold():
             reason = "the requester cannot decide their own request"
         elif who not in {a.casefold() for a in plan.approvers}:
             reason = "not the agent's owner nor an approver named in its policy"
@@ -131,10 +152,11 @@ class ReinstatementWorkflow:
 
     async def _audit(self, request: ReinstatementRequest, step: str, event_type: str,
                      payload: dict[str, object], actor: str | None = None) -> None:
-        workflow_id = workflow.info().workflow_id
+        info = workflow.info()
+        workflow_id = info.workflow_id
         await workflow.execute_activity(
             RECORD_AUDIT, AuditEvent(
-                idempotency_key=f"{workflow_id}:{step}", event_type=event_type,
+                idempotency_key=step_key(workflow_id, info.run_id, step), event_type=event_type,
                 workflow_id=workflow_id, agent_id=request.agent_id, action="reinstate",
                 actor=actor or "proctor", payload=payload),
             result_type=AuditReceipt, start_to_close_timeout=STEP_TIMEOUT,

@@ -23,3 +23,5 @@ NOTIFY_SETTLE = timedelta(seconds=60)
 """At a decision, how long to let notifications in flight land before closing the messages."""
 CLOSE_GRACE = timedelta(minutes=5)
 """How long the workflow lingers after its outcome so the messages can show it."""
+VOTE_KEYS_TIMEOUT = timedelta(seconds=10)
+"""Reading a vote's trusted keys from the key directory (local files)."""

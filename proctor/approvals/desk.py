@@ -2,7 +2,8 @@
 
 The approvals app refuses what it can see is wrong (unknown person, not an approver, the
 requester, a stale button) before signalling, and audits the refusal. A vote it does send is
-judged once more by the workflow, whose verdict is the one that counts.
+signed with the app's channel key (it authenticated the human itself, through Slack's signed
+request) and judged once more by the workflow, whose verdict is the one that counts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from temporalio.service import RPCError
 
+from proctor.approvals.keys import VoteSigner
 from proctor.audit.store import AuditLog
 from proctor.client import Client
 from proctor.metrics import VOTES
@@ -29,9 +31,11 @@ class VoteResult:
 
 
 class VoteDesk:
-    def __init__(self, proctor: Client, audit: AuditLog) -> None:
+    def __init__(self, proctor: Client, audit: AuditLog, signer: VoteSigner) -> None:
+        """`signer`: this approval service's channel key, trusted by the workers."""
         self.proctor = proctor
         self.audit = audit
+        self.signer = signer
 
     async def waiting(self, workflow_id: str) -> PendingApproval | str:
         """The pending approval, or why there is none to vote on."""
@@ -84,8 +88,8 @@ class VoteDesk:
             return refused
         assert approver is not None
         before = await self.proctor.progress(workflow_id)
-        await self.proctor.decide(workflow_id, approver, approve=approve, note=note,
-                                  channel=channel, request_digest=digest)
+        await self.proctor.decide(workflow_id, self.signer, approve=approve, note=note,
+                                  approver=approver, request_digest=digest)
         verdict = await self._verdict(workflow_id, len(before.votes), approver)
         if verdict is None:
             return VoteResult(True, "your vote was sent; the request has not judged it yet")

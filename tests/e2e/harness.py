@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,10 +16,11 @@ from temporalio.client import Client as TemporalClient
 
 from proctor import AgentKey, Client
 from proctor.approvals.directory import ApproverDirectory
+from proctor.approvals.keys import VoteKeyDirectory, VoteSigner
 from proctor.approvals.slack import SlackNotifier
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.store import AuditLog
-from proctor.models import PendingApproval, Progress
+from proctor.models import PendingApproval, Progress, Vote
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.signing import KeyAlgorithm
 from proctor.stores.agents import AgentStore
@@ -33,6 +35,34 @@ class Harness:
     proctor: Client
     pool: asyncpg.Pool
     task_queue: str
+    vote_keys: VoteKeyDirectory = field(default_factory=lambda: VoteKeyDirectory(
+        Path(tempfile.mkdtemp(prefix="proctor-votekeys-"))))
+    """The trusted vote-key directory of this harness's worker (pass it to running_worker)."""
+    signers: dict[str, VoteSigner] = field(default_factory=dict)
+
+    def approver(self, name: str) -> VoteSigner:
+        """`name`'s own vote key, registered in the worker's trusted directory on first use."""
+        if name not in self.signers:
+            signer = VoteSigner.generate(approver=name)
+            self.vote_keys.register_approver(name, signer.public_key_pem)
+            self.signers[name] = signer
+        return self.signers[name]
+
+    def channel(self, name: str) -> VoteSigner:
+        """An approval service's key (e.g. the Slack app's), trusted by the worker."""
+        key = f"channel:{name}"
+        if key not in self.signers:
+            signer = VoteSigner.generate(channel=name)
+            self.vote_keys.register_channel(name, signer.public_key_pem)
+            self.signers[key] = signer
+        return self.signers[key]
+
+    async def vote(self, workflow_id: str, approver: str, *, approve: bool,
+                   note: str | None = None, request_digest: str | None = None) -> Vote:
+        """`approver` votes with their own registered key."""
+        return await self.proctor.decide(workflow_id, self.approver(approver.strip()),
+                                         approve=approve, note=note, approver=approver,
+                                         request_digest=request_digest)
 
     @property
     def audit(self) -> AuditLog:
@@ -72,13 +102,16 @@ async def running_worker(temporal: TemporalClient, pool: asyncpg.Pool, task_queu
                          notifier: SlackNotifier | None = None,
                          directory: ApproverDirectory | None = None,
                          sticky: bool = True, sandboxed: bool = False,
-                         signature_window_seconds: float = 300.0) -> AsyncIterator[None]:
+                         signature_window_seconds: float = 300.0,
+                         vote_keys: VoteKeyDirectory | None = None) -> AsyncIterator[None]:
     """`sticky=False` for a worker that will die mid-wait on the time-skipping server, which
     never hands a dead worker's sticky tasks back to the shared queue; `sandboxed` runs the
     workflows in Temporal's sandbox (PROCTOR_WORKFLOW_SANDBOX)."""
     engine = policy_engine()
     async with build_worker(temporal, pool, lambda: engine, task_queue=task_queue,
                             keys=LedgerKeys.generate(), notifier=notifier,
+                            vote_keys=vote_keys or VoteKeyDirectory(
+                                Path(tempfile.mkdtemp(prefix="proctor-votekeys-"))),
                             directory=lambda: directory or ApproverDirectory(),
                             max_cached_workflows=1000 if sticky else 0,
                             sandboxed=sandboxed,
@@ -92,6 +125,9 @@ async def harness(temporal: TemporalClient, pool: asyncpg.Pool, *,
                   directory: ApproverDirectory | None = None,
                   sandboxed: bool = False) -> AsyncIterator[Harness]:
     task_queue = f"proctor-test-{uuid.uuid4().hex[:8]}"
-    async with running_worker(temporal, pool, task_queue, notifier=notifier,
-                              directory=directory, sandboxed=sandboxed):
-        yield Harness(Client(temporal, task_queue=task_queue), pool, task_queue)
+    with tempfile.TemporaryDirectory(prefix="proctor-votekeys-") as folder:
+        vote_keys = VoteKeyDirectory(Path(folder))
+        async with running_worker(temporal, pool, task_queue, notifier=notifier,
+                                  directory=directory, sandboxed=sandboxed,
+                                  vote_keys=vote_keys):
+            yield Harness(Client(temporal, task_queue=task_queue), pool, task_queue, vote_keys)

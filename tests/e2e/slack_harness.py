@@ -93,7 +93,8 @@ async def approvals_app(gov: Harness, pool: asyncpg.Pool, slack: FakeSlack, *,
                         socket_mode: bool = False) -> AsyncIterator[str]:
     """The approvals app on a free loopback port (yields its interactivity URL), or connected
     to the stand-in over Socket Mode."""
-    app = ApprovalsApp(notifier=slack_notifier(slack), desk=VoteDesk(gov.proctor, gov.audit),
+    app = ApprovalsApp(notifier=slack_notifier(slack),
+                       desk=VoteDesk(gov.proctor, gov.audit, gov.channel("slack")),
                        pool=pool, audit=gov.audit,
                        signing_secret=None if socket_mode else SIGNING_SECRET)
     async with serving(app, host="127.0.0.1", port=0,

@@ -89,7 +89,7 @@ async def test_reminders_and_ladder_tiers_fall_due_on_durable_timers(
         await gov_skipping.wait_for_stage(workflow_id, "awaiting_approval")
 
         await time_skipping.sleep(timedelta(hours=2, minutes=30))
-        await gov_skipping.proctor.decide(workflow_id, "dave@example.com", approve=True)
+        await gov_skipping.vote(workflow_id, "dave@example.com", approve=True)
         early = await gov_skipping.wait_until(workflow_id, lambda p: len(p.votes) == 1)
         assert early.votes[0].reason == "not an authorised approver for this rule"
         assert early.pending is not None
@@ -100,7 +100,7 @@ async def test_reminders_and_ladder_tiers_fall_due_on_durable_timers(
         assert joined.pending is not None
         assert joined.pending.approvers == ("alice@example.com", "dave@example.com",
                                             "erin@example.com")
-        await gov_skipping.proctor.decide(workflow_id, "dave@example.com", approve=True)
+        await gov_skipping.vote(workflow_id, "dave@example.com", approve=True)
         outcome = await handle.result()
 
     assert outcome.status is ActionStatus.COMPLETED

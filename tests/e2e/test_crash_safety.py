@@ -46,7 +46,7 @@ def setup(private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnviro
     env = worker_env(dsn or own_dsn, dev_server.client, queue, tmp_path / "state")
     if temporal_address:
         env["TEMPORAL_ADDRESS"] = temporal_address
-    return client_for(dev_server.client, pool, queue), env
+    return client_for(dev_server.client, pool, queue, env), env
 
 
 @pytest.mark.parametrize("table, step", [("request_nonces", "before the policy decision"),
@@ -77,7 +77,7 @@ async def test_killed_during_the_approval_wait_the_vote_still_decides(
         rows: Callable[[], Any] = lambda: AuditLog(gov.pool).for_workflow(action.workflow_id)  # noqa: E731
         await eventually(lambda: _has(rows, "escalated"))
         worker.kill()
-        await gov.proctor.decide(action.workflow_id, "alice@example.com", approve=True)
+        await gov.vote(action.workflow_id, "alice@example.com", approve=True)
         await asyncio.sleep(1)
         assert action.calls == []
         await asyncio.to_thread(worker.start().wait_ready)
@@ -141,7 +141,7 @@ async def test_postgres_down_for_30_seconds_mid_flight(
             assert decided.recorded_at.timestamp() >= down_at + 30
             assert during.calls[0] >= decided.recorded_at.timestamp()
             await gov.wait_for_stage(escalated.workflow_id, "awaiting_approval", seconds=60)
-            await gov.proctor.decide(escalated.workflow_id, "alice@example.com", approve=True)
+            await gov.vote(escalated.workflow_id, "alice@example.com", approve=True)
             await escalated.completes_exactly_once(["decided", "escalated", "vote",
                                                     "trust_changed", "outcome"])
 

@@ -1,8 +1,9 @@
-"""Identity and trust end to end: refusals cost trust, zero suspends, keys rotate with grace."""
+"""Identity and trust end to end: provable refusals cost trust, zero suspends, keys rotate with
+grace."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -15,12 +16,13 @@ from tests.e2e.harness import Harness
 HANDLER = ExecutionSpec(mode=ExecutionMode.HANDLER)
 
 
-async def test_repeated_refusals_suspend_the_agent(gov: Harness) -> None:
+async def test_repeated_provable_refusals_suspend_the_agent(gov: Harness) -> None:
+    """Requests the agent itself signed with a stale clock are its own doing: each costs 10."""
     key = await gov.new_agent()
     for _ in range(10):
-        forged = key.new_request("read:orders", {}, HANDLER).model_copy(
-            update={"params": {"forged": True}})
-        await gov.proctor.submit(forged, handler=lambda p: None)
+        stale = key.new_request("read:orders", {}, HANDLER,
+                                requested_at=datetime.now(UTC) - timedelta(hours=1))
+        await gov.proctor.submit(stale, handler=lambda p: None, key=key)
     record = await AgentStore(gov.pool).get(key.agent_id)
     assert record is not None
     assert (record.info.trust_score, record.info.status) == (0, AgentStatus.SUSPENDED)
@@ -35,7 +37,7 @@ async def test_a_request_signed_before_revocation_is_refused_after_it(gov: Harne
     key = await gov.new_agent()
     signed = key.new_request("read:orders", {}, HANDLER)
     await AgentStore(gov.pool).set_status(key.agent_id, AgentStatus.REVOKED)
-    outcome = await gov.proctor.submit(signed, handler=lambda p: None)
+    outcome = await gov.proctor.submit(signed, handler=lambda p: None, key=key)
     assert outcome.decision.rule_id == "identity:revoked_agent"
 
 
@@ -46,10 +48,10 @@ async def test_replayed_nonce_is_refused_by_another_worker(
 
     key = await gov.new_agent()
     original = key.new_request("read:orders", {}, HANDLER)
-    assert (await gov.proctor.submit(original, handler=lambda p: None)).ok
+    assert (await gov.proctor.submit(original, handler=lambda p: None, key=key)).ok
     replay = key.sign(original.model_copy(update={"request_id": original.request_id + "-2"}))
     async with harness(dev_server.client, gov.pool) as other_worker:
-        outcome = await other_worker.proctor.submit(replay, handler=lambda p: None)
+        outcome = await other_worker.proctor.submit(replay, handler=lambda p: None, key=key)
     assert outcome.decision.rule_id == "identity:replayed_nonce"
 
 
@@ -67,12 +69,12 @@ async def test_rotated_key_keeps_working_through_the_grace_period_only(
     await time_skipping.sleep(timedelta(hours=2))
     now = await time_skipping.get_current_time()
     late_old = old.new_request("read:c", {}, HANDLER, requested_at=now)
-    refused = await gov_skipping.proctor.submit(late_old, handler=lambda p: 1)
-    assert refused.decision.rule_id == "identity:bad_signature"
+    refused = await gov_skipping.proctor.submit(late_old, handler=lambda p: 1, key=old)
+    assert refused.decision.rule_id == "identity:retired_key"
     # The test server's clock may have skipped on while the refusal was awaited: read it again.
     now = await time_skipping.get_current_time()
     late_new = new.new_request("read:d", {}, HANDLER, requested_at=now)
-    assert (await gov_skipping.proctor.submit(late_new, handler=lambda p: 1)).status \
+    assert (await gov_skipping.proctor.submit(late_new, handler=lambda p: 1, key=new)).status \
         is ActionStatus.COMPLETED
 
 

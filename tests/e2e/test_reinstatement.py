@@ -28,13 +28,13 @@ async def test_owner_reinstates_after_the_requester_is_refused(gov: Harness) -> 
     assert OWNER in pending.approvers
     assert "alice@example.com" in pending.approvers  # named in policy
 
-    await gov.proctor.decide(workflow_id, "alice@example.com", approve=True)
-    await gov.proctor.decide(workflow_id, "mallory@example.com", approve=True)
+    await gov.vote(workflow_id, "alice@example.com", approve=True)
+    await gov.vote(workflow_id, "mallory@example.com", approve=True)
     await gov.wait_until(workflow_id, lambda p: len(p.votes) == 2)
     record = await AgentStore(gov.pool).get(agent_id)
     assert record is not None and record.info.status is AgentStatus.SUSPENDED
 
-    await gov.proctor.decide(workflow_id, OWNER, approve=True, note="checked the logs")
+    await gov.vote(workflow_id, OWNER, approve=True, note="checked the logs")
     outcome = await asyncio.wait_for(gov.proctor.reinstatement_outcome(workflow_id), 30)
 
     assert outcome.status == "reinstated"

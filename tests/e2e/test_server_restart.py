@@ -61,18 +61,20 @@ async def test_an_approval_wait_survives_a_server_and_worker_restart(
         key = await gov.new_agent()
         agent, _ = recording_tools(gov, "refund_requests")
         request = tool_request(key, "refund_requests", {"orderId": 77})
-        async with running_worker(client, pool, task_queue), agent.agent_worker(key.agent_id):
+        async with running_worker(client, pool, task_queue, vote_keys=gov.vote_keys), \
+                agent.agent_worker(key.agent_id):
             await agent.start(request)
             await gov.wait_for_stage(request.workflow_id, "awaiting_approval")
             await asyncio.sleep(0.5)  # the escalation's last steps settle before the stop
 
     with dev_server(db_file, port) as server:  # same SQLite file: the history is still there
         client = await connected(port, server, log)
-        gov = Harness(Client(client, task_queue=task_queue), pool, task_queue)
+        gov = Harness(Client(client, task_queue=task_queue), pool, task_queue, gov.vote_keys)
         agent, calls = recording_tools(gov, "refund_requests")
-        async with running_worker(client, pool, task_queue), agent.agent_worker(key.agent_id):
+        async with running_worker(client, pool, task_queue, vote_keys=gov.vote_keys), \
+                agent.agent_worker(key.agent_id):
             await gov.wait_for_stage(request.workflow_id, "awaiting_approval", seconds=60)
-            await gov.proctor.decide(request.workflow_id, "alice@example.com", approve=True)
+            await gov.vote(request.workflow_id, "alice@example.com", approve=True)
             outcome = await asyncio.wait_for(gov.proctor.outcome(request.request_id), 60)
     assert outcome.status is ActionStatus.COMPLETED
     assert calls == [{"orderId": 77}]

@@ -54,7 +54,7 @@ async def escalate(live: SlackHarness, action: str, params: dict[str, Any], *,
     """Start a handler-mode action that escalates; wait until its messages are out."""
     key = await live.gov.new_agent()
     request = key.new_request(action, params, HANDLER, triggered_by=triggered_by)
-    task = asyncio.create_task(live.gov.proctor.submit(request, handler=_done))
+    task = asyncio.create_task(live.gov.proctor.submit(request, handler=_done, key=key))
     live.started.append(request.workflow_id)
     await eventually(lambda: len(_about(live, request.workflow_id)) >= messages)
     return key, task, request.workflow_id
@@ -213,7 +213,7 @@ async def test_owner_and_the_triggering_human_cannot_approve(live: SlackHarness)
     await eventually(lambda: any(e["user"] == "U0ALICE" and "behalf" in e["text"]
                             for e in live.slack.ephemeral))
     # Defence in depth: the same vote signalled directly is refused by the workflow itself.
-    await live.gov.proctor.decide(workflow_id, "alice@example.com", approve=True)
+    await live.gov.vote(workflow_id, "alice@example.com", approve=True)
     state = await live.gov.wait_until(workflow_id, lambda p: len(p.votes) == 1)
     assert not state.votes[0].accepted and "behalf" in state.votes[0].reason
     await send_interaction(live.url, click("U0BOB", dm_to(live, "U0BOB", workflow_id),
@@ -276,7 +276,7 @@ async def test_a_button_bound_to_another_request_is_refused(live: SlackHarness) 
 
 async def test_a_cli_decision_updates_every_message(live: SlackHarness) -> None:
     _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 14}, messages=3)
-    await live.gov.proctor.decide(workflow_id, "bob@example.com", approve=True, channel="cli")
+    await live.gov.vote(workflow_id, "bob@example.com", approve=True)
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.COMPLETED
     messages = _about(live, workflow_id)
@@ -288,7 +288,7 @@ async def test_rate_limits_are_waited_out(live: SlackHarness) -> None:
     live.slack.rate_limited["chat.postMessage"] = 2
     _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 15}, messages=3,)
     assert live.slack.calls.count("chat.postMessage") >= 5  # two 429s, then three posts
-    await live.gov.proctor.decide(workflow_id, "bob@example.com", approve=True)
+    await live.gov.vote(workflow_id, "bob@example.com", approve=True)
     assert (await asyncio.wait_for(task, 30)).status is ActionStatus.COMPLETED
 
 
@@ -296,13 +296,13 @@ async def test_a_revoked_token_is_audited_and_the_cli_still_decides(live: SlackH
     live.slack.revoked = True
     key = await live.gov.new_agent()
     request = key.new_request("refund_requests", {"orderId": 16}, HANDLER)
-    task = asyncio.create_task(live.gov.proctor.submit(request, handler=_done))
+    task = asyncio.create_task(live.gov.proctor.submit(request, handler=_done, key=key))
     live.started.append(request.workflow_id)
     await eventually(lambda: has_event(live.gov, request.workflow_id, "notification_failed"))
     failed = [r for r in await live.gov.audit.for_workflow(request.workflow_id)
               if r.event_type == "notification_failed"]
     assert "token_revoked" in json.loads(failed[0].payload)["error"]
-    await live.gov.proctor.decide(request.workflow_id, "bob@example.com", approve=True)
+    await live.gov.vote(request.workflow_id, "bob@example.com", approve=True)
     assert (await asyncio.wait_for(task, 30)).status is ActionStatus.COMPLETED
 
 
@@ -328,10 +328,10 @@ async def test_role_and_slack_group_approvers_are_resolved_at_escalation(
 async def test_without_veto_a_deny_counts_until_quorum_is_out_of_reach(
         live: SlackHarness) -> None:
     _, task, workflow_id = await escalate(live, "soft_deny", {"n": 1}, messages=4)
-    await live.gov.proctor.decide(workflow_id, "alice@example.com", approve=False, note="no")
+    await live.gov.vote(workflow_id, "alice@example.com", approve=False, note="no")
     await live.gov.wait_until(workflow_id, lambda p: len(p.votes) == 1)
     assert not task.done()
-    await live.gov.proctor.decide(workflow_id, "bob@example.com", approve=False, note="no")
+    await live.gov.vote(workflow_id, "bob@example.com", approve=False, note="no")
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.REJECTED
 

@@ -93,7 +93,8 @@ async def test_a_fourteen_day_wait_outlives_its_worker(
     request = tool_request(key, "long_wait", {"batch": 3})
     async with running_worker(time_skipping.client, pool, gov.task_queue,
                               notifier=slack_notifier(slack), directory=DIRECTORY,
-                              sticky=False), agent.agent_worker(key.agent_id):
+                              sticky=False, vote_keys=gov.vote_keys), \
+            agent.agent_worker(key.agent_id):
         handle = await agent.start(request)
         await eventually(lambda: len(about(slack, request.workflow_id)) == 2)
         # Idle before the worker goes: its last step (auditing the notification) is done.
@@ -103,7 +104,8 @@ async def test_a_fourteen_day_wait_outlives_its_worker(
     await time_skipping.sleep(timedelta(days=14))
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     async with running_worker(time_skipping.client, pool, gov.task_queue,
-                              notifier=slack_notifier(slack), directory=DIRECTORY), \
+                              notifier=slack_notifier(slack), directory=DIRECTORY,
+                              vote_keys=gov.vote_keys), \
             agent.agent_worker(key.agent_id), \
             approvals_app(gov, pool, slack) as url:
         message = next(m for m in about(slack, request.workflow_id)
@@ -129,7 +131,7 @@ async def test_slack_down_during_escalation_loses_no_decision(
         await skipping.gov.wait_for_stage(request.workflow_id, "awaiting_approval")
         await eventually(lambda: slack.calls.count("chat.postMessage") >= 2)
         assert slack.posted() == []
-        await skipping.gov.proctor.decide(request.workflow_id, "bob@example.com", approve=True)
+        await skipping.gov.vote(request.workflow_id, "bob@example.com", approve=True)
         outcome = await handle.result()
     assert outcome.status is ActionStatus.COMPLETED
     assert calls == [{"orderId": 99}]

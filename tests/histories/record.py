@@ -50,7 +50,7 @@ async def identity_refused(gov: Harness, env: WorkflowEnvironment) -> str:
     key = await gov.new_agent()
     request = key.new_request("read:orders", {}, ExecutionSpec(mode=ExecutionMode.HANDLER))
     tampered = request.model_copy(update={"params": {"forged": True}})
-    return (await gov.proctor.submit(tampered, handler=lambda p: None)).workflow_id
+    return (await gov.proctor.submit(tampered, handler=lambda p: None, key=key)).workflow_id
 
 
 async def handler_failed(gov: Harness, env: WorkflowEnvironment) -> str:
@@ -70,7 +70,7 @@ async def _escalate(gov: Harness, action: str, votes: list[tuple[str, bool]]) ->
     workflow_id = f"action-{request_id}"
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     for approver, approve in votes:
-        await gov.proctor.decide(workflow_id, approver, approve=approve, note="recorded")
+        await gov.vote(workflow_id, approver, approve=approve, note="recorded")
     await task
     return workflow_id
 
@@ -123,7 +123,7 @@ async def ladder(gov: Harness, env: WorkflowEnvironment) -> str:
                                                    request_id=request_id))
     await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
     await env.sleep(timedelta(hours=3, minutes=30))
-    await gov.proctor.decide(f"action-{request_id}", "erin@example.com", approve=True)
+    await gov.vote(f"action-{request_id}", "erin@example.com", approve=True)
     await task
     return f"action-{request_id}"
 
@@ -154,8 +154,8 @@ async def reinstated(gov: Harness, env: WorkflowEnvironment) -> str:
     workflow_id = await gov.proctor.request_reinstatement(
         await _suspended(gov), requested_by="alice@example.com", reason="recorded")
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
-    await gov.proctor.decide(workflow_id, "alice@example.com", approve=True)
-    await gov.proctor.decide(workflow_id, "owner@example.com", approve=True)
+    await gov.vote(workflow_id, "alice@example.com", approve=True)
+    await gov.vote(workflow_id, "owner@example.com", approve=True)
     await gov.proctor.reinstatement_outcome(workflow_id)
     return workflow_id
 

@@ -28,7 +28,7 @@ async def test_worker_metrics_sdk_metrics_and_json_logs(
     queue = new_task_queue()
     env = worker_env(dsn, dev_server.client, queue, tmp_path / "state",
                      PROCTOR_LOG_FORMAT="json", PROCTOR_AUDIT_CHECKPOINT_SECONDS="0.5")
-    gov = client_for(dev_server.client, pool, queue)
+    gov = client_for(dev_server.client, pool, queue, env)
     async with worker_process(env, tmp_path / "worker.log", sdk_metrics=True) as worker:
         key = await gov.new_agent()
         assert (await gov.proctor.execute(key, "read:orders", {}, handler=lambda p: 1)).ok
@@ -39,7 +39,7 @@ async def test_worker_metrics_sdk_metrics_and_json_logs(
             key, "refund_requests", {"amount": 3}, handler=lambda p: "ok",
             request_id=request_id))
         await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
-        await gov.proctor.decide(f"action-{request_id}", "alice@example.com", approve=True)
+        await gov.vote(f"action-{request_id}", "alice@example.com", approve=True)
         assert (await waiting).ok
 
         async def checkpointed() -> bool:
@@ -87,7 +87,7 @@ async def test_pending_approvals_gauge_counts_the_cluster(gov: Harness,
         await eventually(lambda: APPROVALS_PENDING._value.get() >= 1, seconds=10)
     finally:
         counter.cancel()
-        await gov.proctor.decide(f"action-{request_id}", "alice@example.com", approve=True)
+        await gov.vote(f"action-{request_id}", "alice@example.com", approve=True)
         await waiting
 
 

@@ -22,7 +22,7 @@ async def test_two_worker_processes_share_actions_and_one_consistent_chain(
     queue = new_task_queue()
     env = worker_env(dsn, dev_server.client, queue, tmp_path / "state",
                      PROCTOR_AUDIT_CHECKPOINT_ROWS="25")
-    gov = client_for(dev_server.client, pool, queue)
+    gov = client_for(dev_server.client, pool, queue, env)
     async with worker_process(env, tmp_path / "a.log") as first, \
             worker_process(env, tmp_path / "b.log") as second:
         keys = [await gov.new_agent() for _ in range(4)]

@@ -23,7 +23,7 @@ async def test_sigterm_lets_the_activity_in_flight_finish(
     queue = new_task_queue()
     env = worker_env(dsn, dev_server.client, queue, tmp_path / "state",
                      PROCTOR_SHUTDOWN_GRACE_SECONDS="20")
-    gov = client_for(dev_server.client, pool, queue)
+    gov = client_for(dev_server.client, pool, queue, env)
     async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
         async with table_locked(pool, "audit_log"):
             action = await Action(gov).start()

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client as TemporalClient
 
 from proctor import Client
+from proctor.approvals.keys import VoteKeyDirectory
 from tests.e2e.harness import POLICY_DIR, Harness
 
 BIN = Path(sys.executable).parent
@@ -46,9 +47,12 @@ def worker_env(dsn: str, temporal: TemporalClient, task_queue: str, state: Path,
             **extra}
 
 
-def client_for(temporal: TemporalClient, pool: asyncpg.Pool, task_queue: str) -> Harness:
-    """An agent's side only: the workers are the processes."""
-    return Harness(Client(temporal, task_queue=task_queue), pool, task_queue)
+def client_for(temporal: TemporalClient, pool: asyncpg.Pool, task_queue: str,
+               env: dict[str, str]) -> Harness:
+    """An agent's side only: the workers are the processes (started with `env`, whose state
+    dir holds the trusted vote keys the harness registers its approvers in)."""
+    vote_keys = VoteKeyDirectory(Path(env["PROCTOR_STATE_DIR"]) / "approval-keys")
+    return Harness(Client(temporal, task_queue=task_queue), pool, task_queue, vote_keys)
 
 
 def metric_samples(text: str) -> dict[str, float]:

@@ -49,8 +49,8 @@ async def test_query_filters_and_a_soc2_report(own: Harness) -> None:
         task = asyncio.create_task(gov.proctor.execute(
             agent, "refund_requests", {"orderId": 3}, handler=noop, request_id=request_id))
         await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
-        await gov.proctor.decide(f"action-{request_id}", "mallory@example.com", approve=True)
-        await gov.proctor.decide(f"action-{request_id}", approver, approve=approve)
+        await gov.vote(f"action-{request_id}", "mallory@example.com", approve=True)
+        await gov.vote(f"action-{request_id}", approver, approve=approve)
         await asyncio.wait_for(task, 30)
     end = datetime.now(UTC) + timedelta(seconds=1)
 

@@ -43,7 +43,7 @@ async def approved_action(gov: Harness) -> str:
         request_id=request_id))
     workflow_id = f"action-{request_id}"
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
-    await gov.proctor.decide(workflow_id, "alice@example.com", approve=True, note="fine")
+    await gov.vote(workflow_id, "alice@example.com", approve=True, note="fine")
     assert (await task).ok
     return workflow_id
 

@@ -1,0 +1,87 @@
+"""judge_request: identity, policy and rate admission of one request, in one activity.
+
+A regular (not local) activity on purpose: its result is recorded in history before the
+workflow writes anything, so a worker killed after an audit commit resumes with the very same
+verdict, decision and time, and the retried write is identical (never "idempotency key already
+used for a different event").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from temporalio import activity
+
+from proctor.contract import JUDGE_REQUEST
+from proctor.identity import IdentityJudge
+from proctor.metrics import FORGED_REQUESTS
+from proctor.models import (
+    Decision,
+    Effect,
+    IdentityVerdict,
+    Judgement,
+    JudgeRequest,
+    PolicyQuery,
+    RateCheck,
+)
+from proctor.policy import PolicyEngine
+from proctor.stores.rates import RateStore
+
+
+class JudgementActivities:
+    def __init__(self, identity: IdentityJudge, policy: Callable[[], PolicyEngine],
+                 rates: RateStore) -> None:
+        """`policy` returns the set in force (a reload swaps it atomically)."""
+        self.identity = identity
+        self.policy = policy
+        self.rates = rates
+
+    @activity.defn(name=JUDGE_REQUEST)
+    async def judge_request(self, ask: JudgeRequest) -> Judgement:
+        request = ask.request
+        verdict = await self.identity.judge(request, workflow_id=ask.workflow_id,
+                                            run_id=ask.run_id, received_at=ask.received_at)
+        judged_at = datetime.now(UTC)
+        if not verdict.verified or verdict.agent is None:
+            if not verdict.provable:
+                verdict = verdict.model_copy(update={"source": await _starter()})
+                FORGED_REQUESTS.labels(source=verdict.source or "unknown",
+                                       refusal=verdict.refusal or "unknown").inc()
+            return Judgement(identity=verdict, judged_at=judged_at)
+        decision = self.policy().decide(PolicyQuery(
+            agent=verdict.agent, action=request.action, params=request.params,
+            request_id=request.request_id, requested_at=request.requested_at), at=judged_at)
+        if decision.rate_limits and decision.effect is not Effect.DENY:
+            decision = await self._admit(verdict, decision, request.request_id,
+                                         request.action)
+        return Judgement(identity=verdict, decision=decision, judged_at=judged_at)
+
+    async def _admit(self, verdict: IdentityVerdict, decision: Decision, request_id: str,
+                     action: str) -> Decision:
+        """Over a rate limit, the decision becomes a deny."""
+        assert verdict.agent is not None
+        rate = await self.rates.admit(RateCheck(
+            agent_id=verdict.agent.agent_id, request_id=request_id, action=action,
+            escalated=decision.effect is Effect.ESCALATE, limits=decision.rate_limits))
+        if rate.admitted:
+            return decision
+        return Decision(effect=Effect.DENY, rule_id="rate-limit",
+                        policy_file=decision.policy_file,
+                        policy_version=decision.policy_version,
+                        reason=f"rate limit exceeded: {rate.exceeded}", trust=decision.trust)
+
+
+async def _starter() -> str | None:
+    """The client identity Temporal recorded for whoever started this workflow."""
+    info = activity.info()
+    if info.workflow_id is None:
+        return None
+    try:
+        handle = activity.client().get_workflow_handle(info.workflow_id,
+                                                       run_id=info.workflow_run_id)
+        async for event in handle.fetch_history_events():
+            return event.workflow_execution_started_event_attributes.identity or None
+    except Exception:
+        return None
+    return None
