@@ -3,6 +3,10 @@
 Temporal's Replayer re-runs the workflow code over each history; a command the code emits that
 the history did not record (or the other way round) is a non-determinism error, which would
 stall that workflow in production. We report it with the event where the two diverge.
+
+An encrypted history replays with the converter holding the key ring (the Replayer decodes each
+payload on its way into the workflow, as a worker does); the diverging event is described from
+a decrypted copy.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from proctor.history.payloads import decode_history
 from proctor.history.timeline import describe_event, patch_id
 from proctor.models import Frozen
 from workflows.governed_action import GovernedActionWorkflow
@@ -48,9 +54,11 @@ def _quiet_runtime() -> Runtime:
     return Runtime(telemetry=TelemetryConfig(logging=None))
 
 
-def replayer() -> Replayer:
+def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
+    """`converter`: the process's own (`proctor.temporal.data_converter`) to replay encrypted
+    histories; the default reads clear ones only."""
     return Replayer(workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
-                    data_converter=pydantic_data_converter, runtime=_quiet_runtime())
+                    data_converter=converter, runtime=_quiet_runtime())
 
 
 def failure_message(error: BaseException) -> str:
@@ -111,16 +119,19 @@ async def replay_one(history: WorkflowHistory, replay: Replayer | None = None) -
     message = failure_message(failure)
     event_id = await locate(replay, history, message)
     kind = "non-determinism" if isinstance(failure, NondeterminismError) else "replay failed"
+    converter = replay.config().get("data_converter") or pydantic_data_converter
+    readable = await decode_history(history, converter.payload_codec)
     return ReplayReport(
         workflow_id=history.workflow_id, deterministic=False, error=f"{kind}: {message}",
         event_id=event_id,
-        event=describe_event(history, event_id) if event_id is not None else None)
+        event=describe_event(readable, event_id) if event_id is not None else None)
 
 
-async def replay_all(histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory]
+async def replay_all(histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory],
+                     converter: DataConverter = pydantic_data_converter
                      ) -> AsyncIterator[ReplayReport]:
     """Each history's report, as it is replayed (one replayer for all of them)."""
-    replay = replayer()
+    replay = replayer(converter)
     if isinstance(histories, AsyncIterator):
         async for history in histories:
             yield await replay_one(history, replay)

@@ -4,6 +4,12 @@ Starts (unless TEMPORAL_ADDRESS / PROCTOR_DATABASE_URL point elsewhere) a Tempor
 persisted to a SQLite file and an embedded Postgres, both under the state dir, applies the
 migrations, runs the worker, and records where everything is in `<state dir>/stack.json` so the
 other commands find it. Ctrl-C (or SIGTERM) stops all of it.
+
+The payload key ring is made here on first start (`<state dir>/payload-keys`, or
+PROCTOR_PAYLOAD_KEY_DIR), before anything connects: the stack's history is encrypted from its
+first event, and every command and agent using the same state dir finds the ring (and, seeing
+stack.json, refuses to run without it). With PROCTOR_CODEC_PORT set, the codec endpoint runs
+beside the worker and the dev server's UI is pointed at it.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from proctor import payload_keys
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import (
     connect_pool,
@@ -31,8 +38,15 @@ from proctor.db import (
     with_user,
 )
 from proctor.policy import PolicyEngine, load_policy_dir
-from proctor.settings import ProctorSettings, StackInfo, read_stack, stack_file
+from proctor.settings import (
+    ProctorSettings,
+    StackInfo,
+    payload_key_dir,
+    read_stack,
+    stack_file,
+)
 from proctor.temporal import TemporalUnavailable, connect_temporal, dev_server_type
+from worker.codec_server import CodecEndpoint, codec_served, endpoint_for
 from worker.main import run_worker
 
 log = logging.getLogger("proctor.stack")
@@ -73,6 +87,8 @@ def temporal_dev_server(settings: ProctorSettings) -> Iterator[str]:
     ]
     for key in SEARCH_ATTRIBUTES:
         command += ["--search-attribute", f"{key.name}={dev_server_type(key)}"]
+    if settings.codec_port is not None:
+        command += ["--ui-codec-endpoint", codec_url(settings)]
     process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
                                start_new_session=True)
     try:
@@ -113,12 +129,36 @@ async def wait_for_temporal(address: str, namespace: str, seconds: float = 60) -
             await asyncio.sleep(0.5)
 
 
+def codec_url(settings: ProctorSettings) -> str:
+    return f"http://127.0.0.1:{settings.codec_port}"
+
+
+def provision_payload_keys(settings: ProctorSettings) -> str:
+    """The stack's key ring, created on first start; a line for the banner."""
+    directory = payload_key_dir(settings)
+    ring, created = payload_keys.load_or_create(directory)
+    return (f"{'created' if created else 'loaded'} in {directory}/, current key {ring.current}"
+            + (f" ({len(ring.keys)} keys)" if len(ring.keys) > 1 else ""))
+
+
+@contextlib.asynccontextmanager
+async def codec_endpoint(endpoint: CodecEndpoint | None,
+                         settings: ProctorSettings) -> AsyncIterator[str | None]:
+    """The codec endpoint on 127.0.0.1:PROCTOR_CODEC_PORT when configured; yields its URL."""
+    if endpoint is None or settings.codec_port is None:
+        yield None
+        return
+    async with codec_served(endpoint, "127.0.0.1", settings.codec_port) as url:
+        yield url
+
+
 WORKER_ROLE = "proctor_worker"
 """The login role the embedded stack's worker uses: a member of proctor_app (append, read)."""
 
 
 async def serve(settings: ProctorSettings, temporal_address: str, database_url: str,
-                *, embedded: bool = False) -> None:
+                *, embedded: bool = False, keys: str = "",
+                codec: CodecEndpoint | None = None) -> None:
     pool = await connect_pool(database_url)
     try:
         applied = await migrate(pool)
@@ -129,16 +169,28 @@ async def serve(settings: ProctorSettings, temporal_address: str, database_url: 
     worker_url = with_user(database_url, WORKER_ROLE) if embedded else database_url
     await wait_for_temporal(temporal_address, settings.temporal_namespace)
     ui = None if settings.temporal_address else f"http://127.0.0.1:{settings.temporal_ui_port}"
-    stack_file(settings).write_text(StackInfo(
-        temporal_address=temporal_address, database_url=database_url, ui_url=ui,
-        pid=os.getpid()).model_dump_json(indent=2))
-    print(f"Proctor is up (state in {settings.state_dir}/)")
-    print(f"  Temporal      {temporal_address}" + (f"   UI {ui}" if ui else ""))
-    print(f"  Postgres      {redact_dsn(database_url)}"
-          + (f"   migrations applied: {', '.join(applied)}" if applied else ""))
-    print(f"  Worker        task queue {settings.task_queue!r}, policies {settings.policy_dir}/"
-          + (f", database role {WORKER_ROLE} (append and read only)" if embedded else ""))
-    print("  Try it:       proctor demo      (in another terminal)   Stop: Ctrl-C", flush=True)
+    async with codec_endpoint(codec, settings) as codec_at:
+        stack_file(settings).write_text(StackInfo(
+            temporal_address=temporal_address, database_url=database_url, ui_url=ui,
+            pid=os.getpid()).model_dump_json(indent=2))
+        print(f"Proctor is up (state in {settings.state_dir}/)")
+        print(f"  Temporal      {temporal_address}" + (f"   UI {ui}" if ui else ""))
+        print(f"  Postgres      {redact_dsn(database_url)}"
+              + (f"   migrations applied: {', '.join(applied)}" if applied else ""))
+        print(f"  Payload keys  {keys} (history is encrypted)")
+        if codec_at:
+            print(f"  Codec         {codec_at}   sign in at {codec_at}/login, then the UI "
+                  "decodes (codec settings: include cross-origin credentials)")
+        print(f"  Worker        task queue {settings.task_queue!r}, policies "
+              f"{settings.policy_dir}/"
+              + (f", database role {WORKER_ROLE} (append and read only)" if embedded else ""))
+        print("  Try it:       proctor demo      (in another terminal)   Stop: Ctrl-C",
+              flush=True)
+        await _run_worker(settings, temporal_address, worker_url)
+
+
+async def _run_worker(settings: ProctorSettings, temporal_address: str,
+                      worker_url: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -165,13 +217,16 @@ def up(settings: ProctorSettings) -> None:
     if running is not None and _alive(running.pid):
         raise StackError(f"`proctor up` already runs (pid {running.pid}) for "
                          f"{settings.state_dir}/")
+    keys = provision_payload_keys(settings)
+    # A missing or short codec token stops us here too, not after the servers started.
+    codec = endpoint_for(settings) if settings.codec_port is not None else None
     with contextlib.ExitStack() as stack:
         database_url = (settings.database_url.get_secret_value() if settings.database_url
                         else stack.enter_context(embedded_postgres(settings)))
         temporal_address = (settings.temporal_address
                             or stack.enter_context(temporal_dev_server(settings)))
         asyncio.run(serve(settings, temporal_address, database_url,
-                          embedded=settings.database_url is None))
+                          embedded=settings.database_url is None, keys=keys, codec=codec))
     print("Proctor stopped.")
 
 

@@ -1,5 +1,11 @@
 """`proctor history` and `proctor replay`: what happened to one action, and whether today's
-code still reproduces it."""
+code still reproduces it.
+
+Both read history encrypted by the payload codec with this process's key ring: `history show`
+decrypts a copy of the events to tell them, `replay` hands the ring's converter to the
+Replayer. `history export` writes the events as Temporal stores them, encrypted: the file may
+be kept or committed without carrying what the agents sent, and replays where the ring is.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +25,10 @@ from proctor.audit.checkpoints import DirectorySink, SinkCorrupt
 from proctor.audit.row_check import RowCheck, check_rows
 from proctor.audit.store import AuditLog
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
+from proctor.history.payloads import decode_history
 from proctor.history.timeline import TimelineStep, name_audit_steps, timeline
 from proctor.settings import checkpoint_sink_dir
+from proctor.temporal import data_converter
 
 
 class _ShowByDefault(click.Group):
@@ -37,17 +45,22 @@ def history_group() -> None:
     """One governed action's Temporal history: `proctor history WORKFLOW_ID` tells it."""
 
 
-async def fetch_history(workflow_id: str, run_id: str | None = None) -> WorkflowHistory:
+async def fetch_history(workflow_id: str, run_id: str | None = None, *,
+                        decrypt: bool = False) -> WorkflowHistory:
+    """The recorded events; `decrypt`: with every payload decoded by this process's ring."""
     proctor = await proctor_client()
     handle = proctor.temporal.get_workflow_handle(workflow_id, run_id=run_id)
     try:
-        return await handle.fetch_history()
+        history = await handle.fetch_history()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             fail(f"{workflow_id}: no such workflow in namespace {proctor.temporal.namespace} "
                  "(closed workflows stay only for the namespace's retention period; an "
                  "exported history can still be read with `proctor replay --file`)")
         fail(f"{workflow_id}: {exc.message}")
+    if not decrypt:
+        return history
+    return await decode_history(history, proctor.temporal.data_converter.payload_codec)
 
 
 _CLOSED = {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
@@ -86,7 +99,7 @@ async def show(workflow_id: str, run_id: str | None, as_json: bool) -> None:
     """The timeline of one governed action, with its audit rows and whether they verify.
 
     Exit 1 if any of its audit rows does not verify."""
-    history = await fetch_history(workflow_id, run_id)
+    history = await fetch_history(workflow_id, run_id, decrypt=True)
     rows, checks = await _audit_rows(workflow_id)
     steps = name_audit_steps(timeline(history), {r.seq: r.event_type for r in rows})
     if as_json:
@@ -129,7 +142,10 @@ def _print(workflow_id: str, history: WorkflowHistory, steps: list[TimelineStep]
 @run_async
 async def export(workflow_id: str, run_id: str | None) -> None:
     """The raw history as JSON on stdout (the format `proctor replay --file` and the tests'
-    recorded histories use): `proctor history export ID > tests/histories/NAME.json`."""
+    recorded histories use): `proctor history export ID > tests/histories/NAME.json`.
+
+    Payloads stay encrypted as Temporal stores them (no secret lands in the file);
+    `proctor replay --file` reads them with the payload key ring."""
     history = await fetch_history(workflow_id, run_id)
     click.echo(history.to_json())
 
@@ -153,7 +169,8 @@ async def replay(workflow_id: str | None, files: tuple[Path, ...], query: str | 
         fail("give exactly one of WORKFLOW_ID, --file (repeatable) or --query")
     failures = total = 0
     try:
-        async for report in replay_all(await _histories(workflow_id, files, query)):
+        converter = data_converter(settings())
+        async for report in replay_all(await _histories(workflow_id, files, query), converter):
             total += 1
             failures += not report.deterministic
             if as_json:

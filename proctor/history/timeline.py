@@ -1,7 +1,9 @@
 """A governed action's Temporal history, told as a timeline a person can read.
 
 Pure: it reads the recorded events (never the live workflow), so it tells what happened even
-for a workflow whose code has changed since, and it works the same on an exported file.
+for a workflow whose code has changed since, and it works the same on an exported file. It reads
+clear payloads: decrypt an encrypted history first (`proctor.history.payloads`); a payload
+still encrypted is told as such, naming its key, instead of failing the whole story.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from proctor.codec import is_encrypted, key_id_of
 from proctor.contract import (
     ADMIT_RATE,
     CLOSE_APPROVAL_MESSAGES,
@@ -73,6 +76,8 @@ def _decode(payloads: Payloads | None, model: type[BaseModel] | None = None) -> 
     if payloads is None or not payloads.payloads:
         return None
     payload = payloads.payloads[0]
+    if is_encrypted(payload):
+        return f"(encrypted under key {key_id_of(payload)})"
     if model is not None:
         try:
             return _converter.from_payloads([payload], [model])[0]
