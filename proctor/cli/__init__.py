@@ -10,6 +10,7 @@ import click
 from proctor.cli.agents import agent_group
 from proctor.cli.approvals import approvals_group, approve, deny
 from proctor.cli.audit import audit_group
+from proctor.cli.cancel import cancel
 from proctor.cli.codec import codec_server, payload_key_group
 from proctor.cli.config import config_group
 from proctor.cli.demo import demo
@@ -28,6 +29,7 @@ for command in (up, worker, approvals_app, db_group, agent_group, policy_group, 
                 approvals_group, approve, deny, history_group, replay, config_group, demo,
                 payload_key_group, codec_server):
     cli.add_command(command)
+cli.add_command(cancel)
 
 
 def main() -> None:

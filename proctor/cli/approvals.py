@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from typing import Any
 
 import click
-from temporalio.service import RPCError
 
+from proctor.approvals.operations import UnknownWorkflow, progress_of, run_state
 from proctor.audit.chain import format_time
-from proctor.audit.store import AuditLog
-from proctor.cli.common import database, fail, proctor_client, run_async
+from proctor.cli.common import database, fail, proctor_client, run_async, settings
+from proctor.cli.display import params_redactor
 from proctor.client import Client
-from proctor.models import RecordedVote
+from proctor.models import PendingApproval, RecordedVote
 
 
 @click.group("approvals")
@@ -25,7 +27,9 @@ def approvals_group() -> None:
 @click.option("--action", help="Only requests for this action.")
 @run_async
 async def list_pending(agent: str | None, action: str | None) -> None:
-    """Pending approvals (from Temporal visibility), soonest deadline first."""
+    """Pending approvals (from Temporal visibility), soonest deadline first; parameters
+    redacted with the policy's audit rules."""
+    redact = params_redactor(settings())
     proctor = await proctor_client()
     pending, silent = await proctor.pending_approvals_report(agent=agent, action=action)
     if not pending and not silent:
@@ -34,7 +38,7 @@ async def list_pending(agent: str | None, action: str | None) -> None:
         click.echo(f"{workflow_id}\n  waiting, but no worker answers for it right now "
                    "(is the Proctor worker running?)")
     for p in pending:
-        click.echo(f"{p.workflow_id}\n  agent {p.agent_id} wants {p.action} {p.params}\n"
+        click.echo(f"{p.workflow_id}\n  agent {p.agent_id} wants {p.action} {redact(p.params)}\n"
                    f"  rule {p.rule_id}: {p.reason}\n  approvers {', '.join(p.approvers)} "
                    f"(quorum {p.quorum}, approved by {', '.join(p.approvals) or 'nobody'})\n"
                    f"  deadline {p.deadline.isoformat()}")
@@ -44,44 +48,57 @@ async def list_pending(agent: str | None, action: str | None) -> None:
 @click.argument("workflow_id")
 @run_async
 async def show(workflow_id: str) -> None:
-    """The whole story of one request so far: where it stands, every vote, and each audited
-    step (escalation, notifications, reminders, ladder, votes, outcome)."""
+    """The whole story of one request: where it stands or how it ended, every vote, and each
+    audited step (escalation, notifications, reminders, ladder, votes, outcome)."""
+    redact = params_redactor(settings())
     proctor = await proctor_client()
-    try:
-        progress = await proctor.progress(workflow_id)
-    except RPCError as exc:
-        fail(f"{workflow_id}: {exc.message}")
-    click.echo(f"{workflow_id}: {progress.stage.value}")
-    pending = progress.pending
-    if pending is not None:
-        click.echo(f"  agent {pending.agent_id} wants {pending.action} {pending.params}\n"
-                   f"  rule {pending.rule_id}: {pending.reason}\n"
-                   f"  approvers {', '.join(pending.approvers)} (quorum {pending.quorum})\n"
-                   f"  approved by {', '.join(pending.approvals) or 'nobody'}"
-                   + (f", denied by {', '.join(pending.denials)}" if pending.denials else "")
-                   + f"\n  deadline {pending.deadline.isoformat()}")
-    if progress.outcome is not None:
-        outcome = progress.outcome
-        click.echo(f"  outcome {outcome.status.value} (rule {outcome.decision.rule_id}, "
-                   f"policy {outcome.decision.policy_version})")
-    click.echo("votes:" if progress.votes else "votes: none yet")
-    for recorded in progress.votes:
+    async with database() as pool:
+        try:
+            state = await run_state(proctor.temporal, pool, workflow_id)
+        except UnknownWorkflow as exc:
+            fail(str(exc), code=1)
+    progress = await progress_of(proctor.temporal, workflow_id)
+    if state.ending is not None:
+        click.echo(f"{workflow_id}: closed\n  ended: {state.ending}")
+    elif progress is None:
+        click.echo(f"{workflow_id}: {state.stage or 'running'} (no worker answers for it right "
+                   "now: is the Proctor worker running?)")
+    else:
+        click.echo(f"{workflow_id}: {progress.stage.value}")
+        _show_pending(progress.pending, redact)
+    if progress is not None:
+        _show_votes(progress.votes)
+    click.echo("audit:")
+    for row in state.rows:
+        click.echo(f"  #{row.seq} {format_time(row.recorded_at)}  {row.event_type:<22} "
+                   f"{row.actor or '-':<24} {_summary(row.payload)}")
+
+
+def _show_pending(pending: PendingApproval | None,
+                  redact: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    if pending is None:
+        return
+    click.echo(f"  agent {pending.agent_id} wants {pending.action} {redact(pending.params)}\n"
+               f"  rule {pending.rule_id}: {pending.reason}\n"
+               f"  approvers {', '.join(pending.approvers)} (quorum {pending.quorum})\n"
+               f"  approved by {', '.join(pending.approvals) or 'nobody'}"
+               + (f", denied by {', '.join(pending.denials)}" if pending.denials else "")
+               + f"\n  deadline {pending.deadline.isoformat()}")
+
+
+def _show_votes(votes: tuple[RecordedVote, ...]) -> None:
+    click.echo("votes:" if votes else "votes: none yet")
+    for recorded in votes:
         vote = recorded.vote
         click.echo(f"  {recorded.at.isoformat()}  {vote.approver} "
                    f"{'approve' if vote.approve else 'deny'} via {vote.channel}: "
                    f"{'accepted' if recorded.accepted else 'REFUSED'} ({recorded.reason})"
                    + (f" - {vote.note}" if vote.note else ""))
-    async with database() as pool:
-        rows = await AuditLog(pool).for_workflow(workflow_id)
-    click.echo("audit:")
-    for row in rows:
-        click.echo(f"  #{row.seq} {format_time(row.recorded_at)}  {row.event_type:<22} "
-                   f"{row.actor or '-':<24} {_summary(row.payload)}")
 
 
 def _summary(payload_text: str, limit: int = 160) -> str:
     payload = json.loads(payload_text)
-    keys = ("status", "approve", "accepted", "reason", "note", "approvers", "added",
+    keys = ("status", "approve", "accepted", "reason", "detail", "note", "approvers", "added",
             "pending_approvers", "undelivered", "error", "deadline", "step")
     text = ", ".join(f"{k}={payload[k]}" for k in keys if payload.get(k) not in (None, [], ""))
     return text if len(text) <= limit else text[: limit - 1] + "…"
