@@ -9,7 +9,6 @@ from pathlib import Path
 
 import asyncpg
 import click
-import yaml
 
 from proctor.approvals.directory import ApproverDirectory
 from proctor.audit.store import AuditLog
@@ -17,6 +16,7 @@ from proctor.cli.common import database, run_async, settings
 from proctor.models import AgentInfo, AgentStatus, PolicyQuery
 from proctor.policy import PolicyEngine, PolicyError, load_policy_dir
 from proctor.policy.backtest import PastRequest, changes
+from proctor.policy.loader import read_yaml_value
 from proctor.policy.testing import run_cases
 from proctor.stores.agents import AgentStore
 
@@ -121,8 +121,13 @@ def _params(pairs: tuple[str, ...]) -> dict[str, object]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{pair!r}: use KEY=VALUE", param_hint="--param")
-        params[key] = yaml.safe_load(value) if value else ""
+            raise click.BadParameter(f"{pair[:80]!r}: use KEY=VALUE", param_hint="--param")
+        try:
+            params[key] = read_yaml_value(value, key) if value else ""
+        except PolicyError as exc:
+            problem = exc.problems[0]
+            raise click.BadParameter(f"{key[:40]}=…: {problem.message}",
+                                     param_hint="--param") from exc
     return params
 
 

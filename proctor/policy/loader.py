@@ -1,7 +1,12 @@
 """Read policy YAML into validated `PolicyFile`s, reporting every problem as file:line: field.
 
 Parsing goes through YAML's node graph (not `yaml.load`) so each value keeps its line, duplicate
-keys are caught, and alias bombs are cut off by a node budget.
+keys are caught, and alias bombs are cut off by a node budget. Policy files come from people
+and from review tools alike, so hostile YAML is an error at its line, never an exception:
+nesting is capped (PyYAML's composer recurses, as does our reader), scalars that cannot be read
+(`2001-13-45`, `!!int abc`) and tags beyond plain YAML are refused, and so are merge keys
+(`<<`): they splice fields in where a reviewer does not see them, with override rules few
+remember, and YAML 1.2 dropped them. An alias of a whole value (`*name`) still works.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from proctor.canonical import digest, sha256_hex
 from proctor.policy.schema import PolicyFile
 
 MAX_NODES = 50_000
+MAX_DEPTH = 64
+"""Policies nest a handful of levels; a 10,000-deep `[[[…` must not reach Python's stack."""
 MAX_FILE_BYTES = 1_000_000
+MERGE_TAG = "tag:yaml.org,2002:merge"
+PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{kind}" for kind in (
+    "str", "int", "float", "bool", "null", "timestamp", "binary", "seq", "map", "set", "omap",
+    "pairs"))
+"""The tags PyYAML's safe constructor knows; any other is refused by name."""
 Path_ = tuple[str | int, ...]
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -93,11 +105,27 @@ def load_policy_file(path: Path, name: str | None = None) -> LoadedFile:
 
 def read_yaml_mapping(raw: bytes, label: str) -> tuple[dict[str, Any], dict[Path_, int]]:
     """Plain data of a YAML mapping plus the line of every value (for file:line errors)."""
+    data, lines = _read_yaml(raw, label)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError([PolicyProblem(label, 1, "file", "the file must be a mapping")])
+    return data, lines
+
+
+def read_yaml_value(text: str, label: str) -> Any:
+    """Plain data of one YAML value (e.g. a command-line parameter), read as policy files are:
+    hostile input is a PolicyError, never an exception."""
+    data, _ = _read_yaml(text.encode(), label)
+    return data
+
+
+def _read_yaml(raw: bytes, label: str) -> tuple[Any, dict[Path_, int]]:
     if len(raw) > MAX_FILE_BYTES:
         raise PolicyError([PolicyProblem(label, 0, "file", f"larger than {MAX_FILE_BYTES} bytes")])
     try:
         text = raw.decode("utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except UnicodeDecodeError as exc:
         raise PolicyError([PolicyProblem(label, 0, "file", f"not UTF-8: {exc}")]) from exc
     except yaml.YAMLError as exc:
@@ -106,10 +134,33 @@ def read_yaml_mapping(raw: bytes, label: str) -> tuple[dict[str, Any], dict[Path
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError([PolicyProblem(label, line, "yaml", problem)]) from exc
     lines: dict[Path_, int] = {}
-    data = {} if node is None else _NodeReader(label, lines).read(node, ())
-    if not isinstance(data, dict):
-        raise PolicyError([PolicyProblem(label, 1, "file", "the file must be a mapping")])
+    data = None if node is None else _NodeReader(label, lines).read(node, ())
     return data, lines
+
+
+class _DepthCappedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader whose composer refuses nesting deeper than MAX_DEPTH."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels: refused", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _compose(text: str) -> yaml.Node | None:
+    loader = _DepthCappedLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 def validate_model(model: type[ModelT], data: dict[str, Any], label: str,
@@ -149,26 +200,52 @@ class _NodeReader:
         self.budget = MAX_NODES
         self.constructor = yaml.SafeLoader("")
 
-    def read(self, node: yaml.Node, path: Path_) -> Any:
+    def read(self, node: yaml.Node, path: Path_, depth: int = 1) -> Any:
         self.budget -= 1
         if self.budget < 0:
             raise PolicyError([PolicyProblem(
                 self.label, node.start_mark.line + 1, "yaml",
                 f"more than {MAX_NODES} values (alias expansion?): refused")])
+        if depth > MAX_DEPTH:  # the text's nesting is capped; aliases can nest it further
+            raise PolicyError([PolicyProblem(
+                self.label, node.start_mark.line + 1, "yaml",
+                f"nested deeper than {MAX_DEPTH} levels (through aliases): refused")])
         self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.CollectionNode) and node.tag not in PLAIN_TAGS:
+            raise self._error(node, path, f"unsupported tag {node.tag[:80]!r}")
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = self.constructor.construct_object(key_node)
-                if not isinstance(key, str):
-                    raise self._error(key_node, path, f"key {key!r} is not a string")
+                key = self._key(key_node, path)
                 if key in result:
                     raise self._error(key_node, (*path, key), "duplicate key")
-                result[key] = self.read(value_node, (*path, key))
+                result[key] = self.read(value_node, (*path, key), depth + 1)
             return result
         if isinstance(node, yaml.SequenceNode):
-            return [self.read(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.constructor.construct_object(node)
+            return [self.read(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _key(self, node: yaml.Node, path: Path_) -> str:
+        if node.tag == MERGE_TAG:
+            raise self._error(node, (*path, "<<"), "merge keys (<<) are not supported: write "
+                              "the fields out (an alias of a whole value, *name, works)")
+        if not isinstance(node, yaml.ScalarNode):
+            raise self._error(node, path, "a key must be plain text, not a mapping or a list")
+        key = self._scalar(node, path)
+        if not isinstance(key, str):
+            raise self._error(node, path, f"key {key!r} is not a string")
+        return key
+
+    def _scalar(self, node: yaml.Node, path: Path_) -> Any:
+        """The value of a scalar, or a located error (never the constructor's exception)."""
+        if node.tag not in PLAIN_TAGS:
+            raise self._error(node, path, f"unsupported tag {node.tag[:80]!r}")
+        try:
+            return self.constructor.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            shown = node.value[:80] if isinstance(node.value, str) else node.tag
+            reason = getattr(exc, "problem", None) or str(exc)
+            raise self._error(node, path, f"cannot read {shown!r}: {reason}") from exc
 
     def _error(self, node: yaml.Node, path: Path_, message: str) -> PolicyError:
         field = ".".join(str(p) for p in path) or "file"

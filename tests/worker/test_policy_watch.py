@@ -3,7 +3,9 @@ rejected whole, audited, and the previous set keeps serving."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +17,15 @@ from temporalio.testing import WorkflowEnvironment
 from proctor import ActionStatus, Client
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.store import AuditLog
+from proctor.policy.reload import Rejection, Swap
 from tests.e2e.harness import Harness
 from worker.main import build_worker
-from worker.policy_watch import audited_policy
+from worker.policy_watch import (
+    audit_policy_changes,
+    audited_policy,
+    loaded_event,
+    rejected_event,
+)
 
 ALLOW = "role: watcher\npermissions: {allow: ['report:*']}\n"
 DENY = "role: watcher\npermissions: {deny: ['report:*'], allow: ['read:*']}\n"
@@ -49,7 +57,7 @@ async def test_policy_changes_apply_without_restart_and_bad_ones_are_rejected(
     key = await gov.new_agent(role="watcher")
 
     async with build_worker(dev_server.client, pool, policy.current, task_queue=queue,
-                            keys=LedgerKeys.generate()):
+                            keys=LedgerKeys.generate(), vote_keys=gov.vote_keys):
         assert (await gov.proctor.execute(key, "report:daily", {}, handler=lambda p: 1)).ok
 
         rewrite(policy_dir, DENY)
@@ -72,3 +80,111 @@ async def test_policy_changes_apply_without_restart_and_bad_ones_are_rejected(
     rejected = [r for r in rows if r.event_type == "policy_rejected"][-1]
     assert "watch.yaml:2: permissions.allow.0.when" in rejected.payload
     assert f'"still_serving":"{second}"' in rejected.payload
+
+
+# --- every swap audited, once -----------------------------------------------------------------
+
+OTHER = "role: watcher\npermissions: {allow: ['read:*']}\n"
+DEEP = "role: watcher\npermissions: {allow: " + "[" * 10_000 + "]" * 10_000 + "}\n"
+MERGE = "role: watcher\nbase: &b {allow: ['read:*']}\npermissions:\n  <<: *b\n"
+
+
+def write(directory: Path, text: str) -> None:
+    """A new write, as a person or a deploy makes one: at a later moment than the last."""
+    time.sleep(0.02)  # a later ctime than any write before, even on a coarse clock
+    (directory / "watch.yaml").write_text(text)
+
+
+async def swaps_since(audit: AuditLog, seq: int) -> list[tuple[str, str]]:
+    """(previous, version) of every policy_loaded row after `seq`."""
+    payloads = [json.loads(r.payload) async for r in audit.rows(seq + 1)
+                if r.event_type == "policy_loaded"]
+    return [(p["previous"], p["version"]) for p in payloads]
+
+
+async def test_every_swap_is_audited_even_back_to_an_earlier_set(
+        pool: asyncpg.Pool, policy_dir: Path) -> None:
+    audit = AuditLog(pool)
+    policy = audited_policy(policy_dir, audit)
+    await policy.announce()
+    a = policy.current().version
+    seq, _ = await audit.head()
+    versions = [a]
+    for text in (OTHER, ALLOW, OTHER):  # A→B→A→B
+        write(policy_dir, text)
+        assert await policy.check()
+        versions.append(policy.current().version)
+    b = versions[1]
+    assert versions == [a, b, a, b] and a != b
+    assert await swaps_since(audit, seq) == [(a, b), (b, a), (a, b)]
+
+
+async def test_two_workers_announcing_the_same_write_make_one_row_per_swap(
+        pool: asyncpg.Pool, policy_dir: Path) -> None:
+    """Two processes reading one policy directory (each its own AuditLog on the same
+    database) report each write of it once between them; nothing is lost either."""
+    first = audited_policy(policy_dir, AuditLog(pool))
+    second = audited_policy(policy_dir, AuditLog(pool))
+    await first.announce()
+    await second.announce()
+    audit = AuditLog(pool)
+    seq, _ = await audit.head()
+    a = first.current().version
+    for text in (OTHER, ALLOW, OTHER):
+        write(policy_dir, text)
+        assert await first.check()
+        assert await second.check()
+    b = first.current().version
+    assert second.current().version == b
+    assert await swaps_since(audit, seq) == [(a, b), (b, a), (a, b)]
+
+
+async def test_a_swap_whose_report_failed_is_retried_and_written_once(
+        pool: asyncpg.Pool, policy_dir: Path) -> None:
+    """The row was committed but the connection dropped before the answer: the retry on the
+    next check writes nothing twice."""
+    audit = AuditLog(pool)
+    policy = audited_policy(policy_dir, audit)
+    await policy.announce()
+    a = policy.current().version
+    seq, _ = await audit.head()
+
+    async def dropped_after_commit(swap: Swap) -> None:
+        await audit.append(loaded_event(swap))
+        raise ConnectionResetError("connection lost after the commit")
+
+    async def rejected(rejection: Rejection) -> None:
+        await audit.append(rejected_event(rejection))
+
+    policy.report_to(dropped_after_commit, rejected)
+    write(policy_dir, OTHER)
+    assert await policy.check()  # swapped; the report is pending
+    b = policy.current().version
+    audit_policy_changes(policy, audit)
+    assert not await policy.check()  # nothing new on disk: the pending report is retried
+    assert not await policy.check()
+    assert await swaps_since(audit, seq) == [(a, b)]
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    (DEEP, "watch.yaml:2: yaml: nested deeper than 64 levels: refused"),
+    (MERGE, "watch.yaml:4: permissions.<<: merge keys (<<) are not supported"),
+])
+async def test_hostile_yaml_on_reload_is_rejected_audited_and_the_old_set_serves(
+        pool: asyncpg.Pool, policy_dir: Path, text: str, problem: str) -> None:
+    audit = AuditLog(pool)
+    policy = audited_policy(policy_dir, audit)
+    await policy.announce()
+    serving = policy.current().version
+    seq, _ = await audit.head()
+    for _ in range(2):  # each write of it is a rejection of its own
+        write(policy_dir, text)
+        assert not await policy.check()
+        assert policy.current().version == serving
+    rejected = [json.loads(r.payload) async for r in audit.rows(seq + 1)
+                if r.event_type == "policy_rejected"]
+    assert len(rejected) == 2
+    for payload in rejected:
+        assert payload["still_serving"] == serving
+        [line] = payload["problems"]
+        assert line.startswith(problem), line
