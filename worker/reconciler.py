@@ -61,6 +61,7 @@ class ClosedRun:
 
     workflow_id: str
     run_id: str
+    workflow_type: str
     status: WorkflowExecutionStatus
     closed_at: datetime
     agent_id: str | None
@@ -186,7 +187,8 @@ class Reconciler:
                                    run.key):
                 return None
             receipt = await append_locked(conn, event)
-        OUTCOMES.labels(status=payload["status"]).inc()
+        if run.workflow_type == GOVERNED_ACTION_WORKFLOW:  # the metric counts actions
+            OUTCOMES.labels(status=payload["status"]).inc()
         log.info("%s run %s ended outside Proctor (%s): outcome %s recorded at seq %d",
                  run.workflow_id, run.run_id, payload["execution_status"], payload["status"],
                  receipt.seq)
@@ -242,8 +244,8 @@ def _closed_run(execution: WorkflowExecution) -> ClosedRun | None:
         return None
     attributes = execution.typed_search_attributes
     return ClosedRun(workflow_id=execution.id, run_id=execution.run_id,
-                     status=execution.status, closed_at=execution.close_time,
-                     agent_id=attributes.get(AGENT_ATTRIBUTE),
+                     workflow_type=execution.workflow_type, status=execution.status,
+                     closed_at=execution.close_time, agent_id=attributes.get(AGENT_ATTRIBUTE),
                      action=attributes.get(ACTION_ATTRIBUTE))
 
 

@@ -29,11 +29,13 @@ from proctor.db import connect_pool
 from proctor.metrics import REGISTRY
 from proctor.models import (
     ActionRequest,
+    AgentStatus,
     AuditEvent,
     ExecutionMode,
     ExecutionSpec,
     GovernedActionInput,
 )
+from proctor.stores.agents import AgentStore
 from tests.e2e.harness import POLICY_DIR, Harness, harness, policy_engine
 from tests.proctor.cli.runner import arun
 from tests.worker.worker_process import worker_env, worker_process
@@ -336,3 +338,27 @@ async def test_the_worker_process_reconciles_and_counts_it(
         samples = worker.metrics()
     assert json.loads(row.payload)["detail"] == "terminated while the workers were down"
     assert samples.get('proctor_outcomes_total{status="terminated"}') == 1.0
+
+
+async def test_a_terminated_reinstatement_is_recorded_but_not_counted_as_an_action(
+    dev_server: WorkflowEnvironment, private_database: tuple[asyncpg.Pool, str],
+) -> None:
+    pool, _ = private_database
+    counted = outcomes_counted("terminated")
+    async with harness(dev_server.client, pool) as gov:
+        key = await gov.new_agent()
+        await AgentStore(pool).set_status(key.agent_id, AgentStatus.SUSPENDED)
+        workflow_id = await gov.proctor.request_reinstatement(
+            key.agent_id, requested_by="alice@example.com", reason="false positive")
+        await gov.wait_for_stage(workflow_id, "awaiting_approval")
+        run_id = await current_run(dev_server, workflow_id)
+        await dev_server.client.get_workflow_handle(workflow_id).terminate(
+            reason="asked twice")
+        await listed_as_ended(dev_server, gov, 1)
+        assert len(await reconciler_for(gov, dev_server).reconcile()) == 1
+
+    (row,) = await outcome_rows(pool, workflow_id)
+    assert row.idempotency_key == f"{workflow_id}:{run_id}:outcome"
+    assert (row.agent_id, row.action, row.actor) == (key.agent_id, "reinstate", "proctor")
+    assert json.loads(row.payload)["detail"] == "asked twice"
+    assert outcomes_counted("terminated") == counted  # proctor_outcomes_total counts actions
