@@ -18,7 +18,7 @@ import time
 from bench.summary import RESULTS, markdown, summary_rows
 
 SUITE: tuple[tuple[str, ...], ...] = (
-    ("policy_decisions",), ("signing",), ("audit_ledger",), ("e2e_latency",),
+    ("policy_decisions",), ("signing",), ("codec",), ("audit_ledger",), ("e2e_latency",),
     ("waiting_memory", "--workflows", "4000"),
 )
 

@@ -53,6 +53,23 @@ def _signing(rows: list[Row]) -> None:
                         f"canonical JSON alone {base:.0f} µs", f"{both / base:.1f}x", "—", None))
 
 
+def _codec(rows: list[Row]) -> None:
+    results = _load("codec")
+    if results is None:
+        return
+    p = results["per_payload"]
+    plain, sealed = p["plain_converter"]["p50_us"], p["encrypting_converter"]["p50_us"]
+    rows.append(Row("an action's start input to payload and back p50, encrypted",
+                    f"{sealed:.1f} µs", f"plain converter {plain:.1f} µs",
+                    f"{p['ratio_p50']:.2f}x", "—", None))
+    e = results.get("end_to_end")
+    if e:
+        rows.append(Row("allowed action p50, start → outcome, history encrypted",
+                        f"{e['with_codec']['p50_ms']:.1f} ms",
+                        f"without the codec {e['without_codec']['p50_ms']:.1f} ms",
+                        f"{e['ratio_p50']:.2f}x", "—", None))
+
+
 def _ledger(rows: list[Row]) -> None:
     results = _load("audit_ledger")
     if results is None:
@@ -116,7 +133,7 @@ def _memory(rows: list[Row]) -> None:
 
 def summary_rows() -> list[Row]:
     rows: list[Row] = []
-    for section in (_policy, _signing, _ledger, _end_to_end, _memory):
+    for section in (_policy, _signing, _codec, _ledger, _end_to_end, _memory):
         section(rows)
     return rows
 
