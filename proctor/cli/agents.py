@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -11,10 +12,12 @@ import click
 from proctor.audit.store import AuditLog
 from proctor.canonical import sha256_hex
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
-from proctor.models import AgentStatus, AuditEvent
+from proctor.models import AGENT_ID_PATTERN, AgentStatus, AuditEvent
 from proctor.policy.schema import parse_duration
 from proctor.signing import AgentKey, load_public_key
-from proctor.stores.agents import AgentStore, validate_registration
+from proctor.stores.agents import AgentRecord, AgentStore, validate_registration
+
+AGENT_ID = re.compile(AGENT_ID_PATTERN)
 
 
 @click.group("agent")
@@ -99,10 +102,7 @@ async def register(agent_id: str, role: str, owner: str, public_key: Path,
 @run_async
 async def show(agent_id: str) -> None:
     """Identity, status, trust and keys of AGENT_ID (never a private key)."""
-    async with database() as pool:
-        record = await AgentStore(pool).get(agent_id)
-    if record is None:
-        fail(f"no agent {agent_id!r} (proctor agent list)")
+    record = await _registered(agent_id)
     info = record.info
     click.echo(f"{info.agent_id}  ({info.display_name})\n  role {info.role}, owner "
                f"{info.owner}\n  status {info.status.value}, trust {info.trust_score:g}"
@@ -128,6 +128,7 @@ async def rotate_key(agent_id: str, key_out: Path, algorithm: str, grace: str,
                      ask_passphrase: bool) -> None:
     """A new key pair for AGENT_ID; the old key keeps working for the grace period."""
     period = timedelta(seconds=_grace_seconds(grace))
+    await _registered(agent_id)  # before a key is made for nobody
     if key_out.exists():
         fail(f"{key_out} exists: choose another --key-out (keys are never overwritten)")
     key = AgentKey.generate(agent_id, algorithm)  # type: ignore[arg-type]
@@ -167,6 +168,7 @@ async def suspend(agent_id: str, reason: str, actor: str) -> None:
 async def reinstate(agent_id: str, reason: str, requested_by: str,
                     score: float | None) -> None:
     """Ask for a suspended agent to return; its owner or a policy approver decides."""
+    await _registered(agent_id)  # a workflow for nobody would only fail, and be listed
     proctor = await proctor_client()
     workflow_id = await proctor.request_reinstatement(
         agent_id, requested_by=requested_by, reason=reason, restore_score=score)
@@ -191,10 +193,24 @@ async def revoke(agent_id: str, reason: str, actor: str) -> None:
 
 
 async def _set_status(agent_id: str, status: AgentStatus, reason: str, actor: str) -> None:
+    await _registered(agent_id)
     async with database() as pool:
         info = await AgentStore(pool).set_status(agent_id, status)
     await _audit_admin(agent_id, f"agent_{status.value}", {"reason": reason}, actor=actor)
     click.echo(f"agent {info.agent_id} is {info.status.value}")
+
+
+async def _registered(agent_id: str) -> AgentRecord:
+    """AGENT_ID's record, or exit 1 with one line: commands on an unknown id do nothing. An
+    id that could never be registered is not looked up (nor echoed raw to the terminal)."""
+    record = None
+    if AGENT_ID.fullmatch(agent_id):
+        async with database() as pool:
+            record = await AgentStore(pool).get(agent_id)
+    if record is None:
+        shown = repr(agent_id[:80]) + ("…" if len(agent_id) > 80 else "")
+        fail(f"agent {shown} is not registered", code=1)
+    return record
 
 
 async def _audit_admin(agent_id: str, event_type: str, payload: dict[str, object],
