@@ -4,149 +4,48 @@ A hash chain alone can be recomputed by anyone who can write the table; a checkp
 with a key the database never sees cannot. Each checkpoint also carries a short content digest
 of every row since the previous one (the witness), so a consistently rewritten chain can be
 compared row by row and the first bad row named.
+
+Cadence: a checkpoint covers at most `every_rows` rows, and no row waits longer than
+`every_seconds` to be covered. Full chunks are signed as soon as they exist; the rows after the
+last full chunk only once the oldest of them is `every_seconds` old, so a burst is signed once
+per `every_rows`, not once per poll.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import logging
-import os
 import time
 from datetime import datetime
-from pathlib import Path
-from typing import Literal
 
 import asyncpg
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, ValidationError
 
-from proctor.audit.chain import GENESIS_HASH, WITNESS_CHARS, ChainVerifier, content_digest
-from proctor.audit.keys import KeyFileError, LedgerKeys, key_id, load_public_pem, public_pem
+from proctor.audit.chain import GENESIS_HASH, ChainVerifier, content_digest
+from proctor.audit.keys import LedgerKeys
+from proctor.audit.signed import CheckpointBody, SignedCheckpoint, sign
+from proctor.audit.sink import SINK_FILE, SINK_KEYS, DirectorySink, SinkCorrupt, parse_line
 from proctor.audit.store import AuditLog, Connection
-from proctor.canonical import canonical_text
 from proctor.metrics import CHAIN_INTACT, CHAIN_VERIFIED_AT, CHAIN_VERIFIED_SEQ
 
+__all__ = [
+    "CHECKPOINT_LOCK_ID", "SINK_FILE", "SINK_KEYS", "ChainBrokenError", "CheckpointBody",
+    "Checkpointer", "DirectorySink", "SignedCheckpoint", "SinkCorrupt", "database_checkpoints",
+    "has_signed_points", "latest_anchor", "lock_sink", "sign",
+]
+
 log = logging.getLogger("proctor.audit.checkpoints")
-CHECKPOINT_LOCK_ID = 0x61756469745F63  # "audit_c": one checkpointer at a time
-SINK_FILE = "checkpoints.jsonl"
-SINK_KEYS = "keys"
-
-
-class CheckpointBody(BaseModel):
-    """What is signed. `kind` tells a checkpoint from a prune tombstone."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["checkpoint", "tombstone"]
-    seq: int
-    hash: str
-    previous_seq: int
-    previous_hash: str
-    witness: str = ""
-    """Concatenated content digests of rows previous_seq+1..seq (checkpoints only)."""
-    rows_removed: int = 0
-    """Tombstones: how many rows the prune removed."""
-    signed_at: str
-    key_id: str
-
-    def witness_digests(self) -> list[str]:
-        return [self.witness[i:i + WITNESS_CHARS]
-                for i in range(0, len(self.witness), WITNESS_CHARS)]
-
-
-class SignedCheckpoint(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    body: str
-    signature: str
-
-    def parsed(self) -> CheckpointBody:
-        return CheckpointBody.model_validate_json(self.body)
-
-    def signature_valid(self, keys: dict[str, Ed25519PublicKey]) -> bool:
-        try:
-            body = self.parsed()
-        except ValidationError:
-            return False
-        public = keys.get(body.key_id)
-        if public is None:
-            return False
-        try:
-            public.verify(base64.b64decode(self.signature), self.body.encode())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
-
-
-def sign(keys: LedgerKeys, body: CheckpointBody) -> SignedCheckpoint:
-    text = canonical_text(body.model_dump())
-    return SignedCheckpoint(body=text,
-                            signature=base64.b64encode(keys.signing.sign(text.encode())).decode())
-
-
-class DirectorySink:
-    """An append-only JSON-lines file (plus the public keys) in a directory outside Postgres.
-
-    Lines are appended with O_APPEND and fsynced before the checkpoint's database row commits;
-    the directory should live on storage the database administrator cannot rewrite.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    @property
-    def path(self) -> Path:
-        return self.directory / SINK_FILE
-
-    def publish_key(self, public: Ed25519PublicKey) -> None:
-        keys = self.directory / SINK_KEYS
-        keys.mkdir(parents=True, exist_ok=True)
-        target = keys / f"{key_id(public)}.pem"
-        if not target.exists():
-            target.write_text(public_pem(public))
-
-    def write(self, signed: SignedCheckpoint) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(signed.model_dump(), separators=(",", ":")) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def read(self) -> list[SignedCheckpoint]:
-        """Every line; a line that doesn't parse is itself evidence, so it raises."""
-        if not self.path.exists():
-            return []
-        found = []
-        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                found.append(SignedCheckpoint.model_validate_json(line))
-            except ValidationError as exc:
-                raise SinkCorrupt(f"{self.path}:{number}: not a signed checkpoint") from exc
-        return found
-
-    def public_keys(self) -> dict[str, Ed25519PublicKey]:
-        keys: dict[str, Ed25519PublicKey] = {}
-        for pem in sorted((self.directory / SINK_KEYS).glob("*.pem")):
-            public = load_public_pem(pem.read_text(), str(pem))
-            keys[key_id(public)] = public
-        return keys
-
-
-class SinkCorrupt(KeyFileError):
-    """The external checkpoint file has a line that is not a signed checkpoint."""
+CHECKPOINT_LOCK_ID = 0x61756469745F63  # "audit_c": one writer of signed points at a time
 
 
 class ChainBrokenError(RuntimeError):
     """The rows since the last checkpoint do not verify: refusing to sign them."""
+
+
+async def lock_sink(conn: Connection) -> None:
+    """Serialise sink writers (checkpointer, pruner) until the transaction ends: each line
+    links to the one before it, so two writers reading the same last line would fork it."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", CHECKPOINT_LOCK_ID)
 
 
 async def latest_anchor(pool: asyncpg.Pool) -> tuple[int, str, datetime | None]:
@@ -162,44 +61,50 @@ async def latest_anchor(pool: asyncpg.Pool) -> tuple[int, str, datetime | None]:
 
 
 class Checkpointer:
-    """Signs the chain head every `every_rows` rows or `every_seconds` (whichever first)."""
+    """Signs the chain head at the cadence above; one signer at a time across workers."""
 
     def __init__(self, audit: AuditLog, keys: LedgerKeys, sink: DirectorySink, *,
                  every_rows: int = 1000, every_seconds: float = 60.0) -> None:
         self.audit = audit
         self.keys = keys
         self.sink = sink
-        self.every_rows = every_rows
+        self.every_rows = max(every_rows, 1)
         self.every_seconds = every_seconds
 
     async def due(self) -> bool:
-        seq, _, made_at = await latest_anchor(self.audit.pool)
+        """Whether `sign_due` would sign something now."""
+        seq, _, _ = await latest_anchor(self.audit.pool)
         head, _ = await self.audit.head()
-        if head <= seq:
-            return False
-        if head - seq >= self.every_rows or made_at is None:
-            return True
-        age = await self.audit.pool.fetchval("SELECT extract(epoch FROM now() - $1::timestamptz)",
-                                             made_at)
-        return float(age) >= self.every_seconds
+        return head - seq >= self.every_rows or (head > seq and await self._tail_is_old(seq))
 
-    async def checkpoint(self) -> SignedCheckpoint | None:
-        """Verify the rows since the last anchor, then sign the head; None if nothing new."""
+    async def _tail_is_old(self, signed_seq: int) -> bool:
+        """The oldest row no checkpoint covers has waited `every_seconds` (by Postgres' clock,
+        the one clock every worker shares)."""
+        age = await self.audit.pool.fetchval(
+            "SELECT extract(epoch FROM now() - recorded_at) FROM audit_log"
+            " WHERE seq > $1 ORDER BY seq LIMIT 1", signed_seq)
+        return age is not None and float(age) >= self.every_seconds
+
+    async def checkpoint(self, *, partial: bool = True) -> SignedCheckpoint | None:
+        """Verify the rows since the last signed point and sign up to `every_rows` of them;
+        None if nothing to sign (`partial=False`: nothing unless a full chunk is there)."""
         async with self.audit.pool.acquire() as conn:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", CHECKPOINT_LOCK_ID):
                 return None  # another worker is signing right now
             try:
-                return await self._checkpoint_locked(conn)
+                return await self._checkpoint_locked(conn, partial)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", CHECKPOINT_LOCK_ID)
 
-    async def _checkpoint_locked(self, conn: Connection) -> SignedCheckpoint | None:
+    async def _checkpoint_locked(self, conn: Connection,
+                                 partial: bool) -> SignedCheckpoint | None:
         previous_seq, previous_hash, _ = await latest_anchor(self.audit.pool)
+        if (recovered := await self._recover(conn, previous_seq)) is not None:
+            return recovered
         head, _ = await self.audit.head()
-        if head <= previous_seq:
+        upto = min(head, previous_seq + self.every_rows)
+        if upto <= previous_seq or (not partial and upto - previous_seq < self.every_rows):
             return None
-        # Never more than the cadence in one checkpoint: witnesses stay small and bounded.
-        upto = min(head, previous_seq + max(self.every_rows, 1))
         verifier = ChainVerifier(previous_seq + 1, previous_hash)
         digests: list[str] = []
         async for row in self.audit.rows(previous_seq + 1, upto):
@@ -215,26 +120,53 @@ class Checkpointer:
         signed = sign(self.keys, CheckpointBody(
             kind="checkpoint", seq=upto, hash=report.head_hash, previous_seq=previous_seq,
             previous_hash=previous_hash, witness="".join(digests),
-            signed_at=now.isoformat(), key_id=self.keys.key_id))
+            signed_at=now.isoformat(), key_id=self.keys.key_id,
+            previous_line=self.sink.previous_line()))
         async with conn.transaction():
-            await conn.execute(
-                "INSERT INTO audit_checkpoints (seq, hash, key_id, body, signature)"
-                " VALUES ($1, $2, $3, $4, $5)",
-                upto, report.head_hash, self.keys.key_id, signed.body, signed.signature)
+            await _insert(conn, signed, upto, report.head_hash)
             # The outside copy before COMMIT: a failed write rolls the database row back.
-            self.sink.publish_key(self.keys.signing.public_key())
             self.sink.write(signed)
         CHAIN_INTACT.set(1)
         CHAIN_VERIFIED_SEQ.set(upto)
         CHAIN_VERIFIED_AT.set(time.time())
         return signed
 
+    async def _recover(self, conn: Connection, previous_seq: int) -> SignedCheckpoint | None:
+        """The sink's last line is a checkpoint of ours whose database row was lost (the
+        worker died between the fsync and the commit): put the row back rather than sign the
+        same rows a second time, differently."""
+        last = self.sink.last_line()
+        signed = None if last is None else parse_line(last)
+        if signed is None or not signed.signature_valid(self.keys.pinned):
+            return None
+        body = signed.parsed()
+        if body.kind != "checkpoint" or body.previous_seq != previous_seq \
+                or body.seq <= previous_seq:
+            return None
+        if await self.audit.pool.fetchval("SELECT hash FROM audit_log WHERE seq = $1",
+                                          body.seq) != body.hash:
+            return None
+        async with conn.transaction():
+            await _insert(conn, signed, body.seq, body.hash)
+        log.warning("restored the checkpoint at seq %d from the sink (its database row was "
+                    "lost)", body.seq)
+        return signed
+
+    async def sign_due(self) -> list[SignedCheckpoint]:
+        """Every full chunk of `every_rows`, then the rest if its oldest row is old enough."""
+        made: list[SignedCheckpoint] = []
+        while True:
+            seq, _, _ = await latest_anchor(self.audit.pool)
+            signed = await self.checkpoint(partial=await self._tail_is_old(seq))
+            if signed is None:
+                return made
+            made.append(signed)
+
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
-        """Until `stop`: checkpoint whenever due; a broken chain is logged, never signed."""
+        """Until `stop`: sign what is due; a broken chain is logged, never signed."""
         while not stop.is_set():
             try:
-                if await self.due():
-                    await self.catch_up()
+                await self.sign_due()
             except ChainBrokenError:
                 CHAIN_INTACT.set(0)  # logged where found; keep alerting on every pass
             except (OSError, asyncpg.PostgresError) as exc:
@@ -243,11 +175,18 @@ class Checkpointer:
                 await asyncio.wait_for(stop.wait(), poll_seconds)
 
     async def catch_up(self) -> list[SignedCheckpoint]:
-        """Checkpoint until the head is covered (used at shutdown and by the CLI)."""
+        """Checkpoint until the head is covered, whatever the cadence (the CLI, shutdown)."""
         made = []
         while (signed := await self.checkpoint()) is not None:
             made.append(signed)
         return made
+
+
+async def _insert(conn: Connection, signed: SignedCheckpoint, seq: int, digest: str) -> None:
+    await conn.execute(
+        "INSERT INTO audit_checkpoints (seq, hash, key_id, body, signature)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        seq, digest, signed.parsed().key_id, signed.body, signed.signature)
 
 
 async def database_checkpoints(pool: asyncpg.Pool) -> list[tuple[str, SignedCheckpoint]]:
@@ -255,7 +194,13 @@ async def database_checkpoints(pool: asyncpg.Pool) -> list[tuple[str, SignedChec
     records = await pool.fetch(
         "SELECT 'audit_checkpoints' AS source, seq, body, signature FROM audit_checkpoints"
         " UNION ALL SELECT 'audit_tombstones', upto_seq, body, signature FROM audit_tombstones"
-        " ORDER BY seq")
+        " ORDER BY seq, source")
     return [(r["source"], SignedCheckpoint(body=r["body"], signature=r["signature"]))
             for r in records]
 
+
+async def has_signed_points(pool: asyncpg.Pool) -> bool:
+    """Whether the database holds any checkpoint or tombstone (whoever signed it)."""
+    return bool(await pool.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM audit_checkpoints)"
+        " OR EXISTS (SELECT 1 FROM audit_tombstones)"))

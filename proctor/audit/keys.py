@@ -1,7 +1,10 @@
-"""The worker's ledger keys, held in files outside Postgres.
+"""The worker's ledger keys, held in files outside Postgres, and the keys a verifier trusts.
 
 A database administrator who can rewrite `audit_log` must not also hold what signs checkpoints,
 keys the redaction HMAC, or unwraps subject keys; so none of these ever enters the database.
+Nor does a verifier take a checkpoint key from the database or the sink: anyone who can write
+there could put their own. It trusts only keys pinned where they cannot: the worker's key
+directory, `PROCTOR_AUDIT_TRUSTED_KEYS`, or `--trusted-key`.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -46,6 +50,53 @@ def load_public_pem(text: str, source: str) -> Ed25519PublicKey:
 
 
 @dataclass(frozen=True)
+class TrustedKeys:
+    """The checkpoint keys a verification accepts, and where they were pinned (for messages)."""
+
+    keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    source: str = "no key"
+
+
+def load_pinned(paths: Sequence[Path], source: str) -> dict[str, Ed25519PublicKey]:
+    """Public keys from PEM files; `source` names the option or setting in errors."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for path in paths:
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise KeyFileError(f"{source} {path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KeyFileError(f"{source} {path}: cannot read it ({exc})") from exc
+        public = load_public_pem(text, str(path))
+        keys[key_id(public)] = public
+    return keys
+
+
+def worker_public_key(directory: Path) -> Ed25519PublicKey | None:
+    """The public half of the worker's signing key in its key directory, if it is there."""
+    path = directory / SIGNING_KEY_FILE
+    return _load_signing(path).public_key() if path.exists() else None
+
+
+def trusted_keys(key_dir: Path, configured: str | None,
+                 given: Sequence[Path] = (), option: str = "--trusted-key") -> TrustedKeys:
+    """Keys given on the command line; else those of the setting; else the worker's own.
+
+    Each replaces the next rather than adding to it, so pinning a key also un-pins the rest.
+    """
+    if given:
+        return TrustedKeys(load_pinned(given, option), option)
+    paths = [Path(p.strip()) for p in (configured or "").split(",") if p.strip()]
+    if paths:
+        return TrustedKeys(load_pinned(paths, "PROCTOR_AUDIT_TRUSTED_KEYS"),
+                           "PROCTOR_AUDIT_TRUSTED_KEYS")
+    public = worker_public_key(key_dir)
+    if public is None:
+        return TrustedKeys(source=f"no key ({key_dir} holds no {SIGNING_KEY_FILE})")
+    return TrustedKeys({key_id(public): public}, f"the worker's key in {key_dir}")
+
+
+@dataclass(frozen=True)
 class LedgerKeys:
     signing: Ed25519PrivateKey
     redaction_hmac: bytes
@@ -54,6 +105,12 @@ class LedgerKeys:
     @property
     def key_id(self) -> str:
         return key_id(self.signing.public_key())
+
+    @property
+    def pinned(self) -> dict[str, Ed25519PublicKey]:
+        """This worker's own verification key, as a verifier's trusted set."""
+        public = self.signing.public_key()
+        return {key_id(public): public}
 
     @classmethod
     def generate(cls) -> LedgerKeys:
@@ -81,14 +138,18 @@ class LedgerKeys:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption())
             _write_secret(signing_path, fresh)
-        try:
-            signing = serialization.load_pem_private_key(signing_path.read_bytes(), None)
-        except (OSError, ValueError, TypeError) as exc:
-            raise KeyFileError(f"{signing_path}: cannot load the signing key ({exc})") from exc
-        if not isinstance(signing, Ed25519PrivateKey):
-            raise KeyFileError(f"{signing_path}: the checkpoint signing key must be Ed25519")
-        return cls(signing, _secret_bytes(directory / HMAC_KEY_FILE),
+        return cls(_load_signing(signing_path), _secret_bytes(directory / HMAC_KEY_FILE),
                    _secret_bytes(directory / KEK_FILE))
+
+
+def _load_signing(path: Path) -> Ed25519PrivateKey:
+    try:
+        signing = serialization.load_pem_private_key(path.read_bytes(), None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise KeyFileError(f"{path}: cannot load the signing key ({exc})") from exc
+    if not isinstance(signing, Ed25519PrivateKey):
+        raise KeyFileError(f"{path}: the checkpoint signing key must be Ed25519")
+    return signing
 
 
 def _secret_bytes(path: Path) -> bytes:

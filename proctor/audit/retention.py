@@ -2,8 +2,9 @@
 
 The chain is one sequence, so only a prefix can go, and only up to a signed checkpoint every
 row of which is older than the retention period. The tombstone (signed, in the database and in
-the external sink) records the last pruned row's hash, so what remains verifies from it.
-Active legal holds block pruning, in Postgres itself.
+the external sink, linked to the sink line before it like a checkpoint) records the last pruned
+row's hash, so what remains verifies from it. Active legal holds block pruning, in Postgres
+itself.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from proctor.audit.chain import ChainVerifier
-from proctor.audit.checkpoints import CheckpointBody, DirectorySink, sign
+from proctor.audit.checkpoints import CheckpointBody, DirectorySink, lock_sink, sign
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.store import AuditLog, append_locked, lock_chain
 from proctor.models import AuditEvent
@@ -101,6 +102,7 @@ class Pruner:
         if plan.upto_seq == 0:
             return plan
         async with self.audit.pool.acquire() as conn, conn.transaction():
+            await lock_sink(conn)  # before the chain lock, never after: no lock cycle
             await lock_chain(conn)
             expected = await conn.fetchval("SELECT hash FROM audit_checkpoints WHERE seq = $1",
                                            plan.upto_seq)
@@ -120,7 +122,8 @@ class Pruner:
             signed = sign(self.keys, CheckpointBody(
                 kind="tombstone", seq=plan.upto_seq, hash=report.head_hash,
                 previous_seq=plan.previous_tombstone, previous_hash=previous_hash or "0" * 64,
-                rows_removed=plan.rows, signed_at=now.isoformat(), key_id=self.keys.key_id))
+                rows_removed=plan.rows, signed_at=now.isoformat(), key_id=self.keys.key_id,
+                previous_line=self.sink.previous_line()))
             await conn.execute(
                 "INSERT INTO audit_tombstones (upto_seq, hash, key_id, body, signature)"
                 " VALUES ($1, $2, $3, $4, $5)", plan.upto_seq, report.head_hash,
@@ -130,6 +133,5 @@ class Pruner:
                 idempotency_key=f"audit-pruned:{plan.upto_seq}", event_type="audit_pruned",
                 actor=actor, payload={"upto_seq": plan.upto_seq, "rows_removed": removed,
                                       "before": before.isoformat()}))
-            self.sink.publish_key(self.keys.signing.public_key())
             self.sink.write(signed)
         return plan

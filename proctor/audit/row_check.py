@@ -27,7 +27,8 @@ class RowCheck(Frozen):
     witnessed: bool | None = None
     """The checkpoint's digest of the row matches it (None: no checkpoint covers it yet)."""
     signature_ok: bool | None = None
-    """The checkpoint's signature verifies with a published key (None: no key to check with)."""
+    """The checkpoint's signature verifies with a pinned key (None: no key was pinned; False:
+    it does not, or its signer is not among the pinned keys)."""
 
     @property
     def verified(self) -> bool:
@@ -45,7 +46,8 @@ class RowCheck(Frozen):
             return f"REWRITTEN: differs from signed checkpoint #{self.checkpoint_seq}"
         if self.signature_ok is False:
             return f"checkpoint #{self.checkpoint_seq} has a BAD SIGNATURE"
-        signed = "signature valid" if self.signature_ok else "signature not checked: no key"
+        signed = ("signature valid" if self.signature_ok
+                  else "signature not checked: no trusted key pinned")
         return f"verified (hash, link, checkpoint #{self.checkpoint_seq}, {signed})"
 
 
@@ -57,7 +59,8 @@ def _witness(body: CheckpointBody, seq: int) -> str | None:
 
 async def check_rows(audit: AuditLog, rows: Sequence[ChainRow],
                      public_keys: dict[str, Ed25519PublicKey] | None = None) -> list[RowCheck]:
-    """One check per row, in the rows' order."""
+    """One check per row, in the rows' order. `public_keys`: pinned keys (never the sink's or
+    the database's); a checkpoint signed by any other key is as good as forged."""
     anchors = [(signed, signed.parsed()) for _, signed in await database_checkpoints(audit.pool)]
     bodies = [(signed, body) for signed, body in anchors if body.kind == "checkpoint"]
     tombstones = {body.seq: body.hash for _, body in anchors if body.kind == "tombstone"}
@@ -78,6 +81,6 @@ async def check_rows(audit: AuditLog, rows: Sequence[ChainRow],
                 "checkpoint_seq": body.seq,
                 "witnessed": _witness(body, row.seq) == content_digest(row),
                 "signature_ok": (checkpoint.signature_valid(public_keys)
-                                 if public_keys and body.key_id in public_keys else None)})
+                                 if public_keys else None)})
         checks.append(check)
     return checks

@@ -14,9 +14,21 @@ import click
 
 from proctor.audit.anchor_state import load_anchor, save_anchor
 from proctor.audit.chain import ChainRow, format_time
-from proctor.audit.checkpoints import ChainBrokenError, Checkpointer, DirectorySink
+from proctor.audit.checkpoints import (
+    ChainBrokenError,
+    Checkpointer,
+    DirectorySink,
+    has_signed_points,
+)
 from proctor.audit.erasure import SubjectKeys, subject_ref
-from proctor.audit.keys import LedgerKeys, key_id, load_public_pem
+from proctor.audit.keys import (
+    LedgerKeys,
+    TrustedKeys,
+    key_id,
+    public_pem,
+    trusted_keys,
+    worker_public_key,
+)
 from proctor.audit.query import AuditFilter, query_audit
 from proctor.audit.redaction import Revealer, value_hmac
 from proctor.audit.report import Template, build_report, render_html, render_json, render_markdown
@@ -45,66 +57,110 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 @click.option("--full", is_flag=True,
-              help="Check every row from the start, not from the last verified checkpoint.")
+              help="Re-hash every row from the start, not only those after the last verified "
+                   "checkpoint.")
 @click.option("--sink", "sink_dir", type=click.Path(file_okay=False, path_type=Path),
               help="The external checkpoint directory (default: the configured sink).")
-@click.option("--public-key", "public_keys", multiple=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="A trusted checkpoint key (PEM); repeatable. Default: the sink's keys.")
+@click.option("--trusted-key", "trusted", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A checkpoint key to trust (PEM); repeatable. Replaces the defaults "
+                   "(PROCTOR_AUDIT_TRUSTED_KEYS, else the worker's key in the key dir).")
+@click.option("--public-key", "deprecated", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Deprecated name of --trusted-key.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @run_async
-async def verify(full: bool, sink_dir: Path | None, public_keys: tuple[Path, ...],
-                 as_json: bool) -> None:
-    """Check every link and every signed checkpoint; exit 1 naming the first bad seq."""
+async def verify(full: bool, sink_dir: Path | None, trusted: tuple[Path, ...],
+                 deprecated: tuple[Path, ...], as_json: bool) -> None:
+    """Check every link and every signed checkpoint; exit 1 naming the first bad seq.
+
+    Only pinned keys are trusted, never one found in the sink or the database. Without
+    --full, rows up to the checkpoint an earlier run verified are not re-hashed (their signed
+    points are re-checked), and the output says which."""
     config = settings()
+    if deprecated:
+        click.echo("warning: --public-key is deprecated, use --trusted-key (either replaces the "
+                   "default keys; keys in the sink are never trusted)", err=True)
+    pinned = trusted_keys(audit_key_dir(config), config.audit_trusted_keys,
+                          (*trusted, *deprecated),
+                          option="--trusted-key" if trusted else "--public-key")
     sink = DirectorySink(sink_dir or checkpoint_sink_dir(config))
-    keys = sink.public_keys()
-    for pem in public_keys:
-        public = load_public_pem(pem.read_text(), str(pem))
-        keys[key_id(public)] = public
     where = redact_dsn(database_url(config))
-    since = None if full else load_anchor(config.state_dir, where)
+    since = None if full else load_anchor(config.state_dir, where, sink.directory)
+    lines = sink.lines()
     async with database() as pool:
-        report = await verify_ledger(AuditLog(pool), keys=keys, external=sink.read(),
+        if not pinned.keys and (lines or await has_signed_points(pool)):
+            fail(f"no trusted checkpoint key: {pinned.source}; set PROCTOR_AUDIT_TRUSTED_KEYS "
+                 "or pass --trusted-key PEM (a key found in the sink or the database is never "
+                 "trusted)")
+        report = await verify_ledger(AuditLog(pool), keys=pinned.keys, external=lines,
                                      since=since)
     if report.verified_anchor is not None:
-        save_anchor(config.state_dir, where, report.verified_anchor)
+        save_anchor(config.state_dir, where, report.verified_anchor, sink.directory)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+        click.echo(json.dumps({**report.as_dict(), "trusted_keys": sorted(pinned.keys),
+                               "keys_from": pinned.source}, indent=2, default=str))
     else:
-        _print_report(report, sink)
+        _print_report(report, sink, pinned)
     if not report.intact:
         sys.exit(1)
 
 
-def _print_report(report: LedgerReport, sink: DirectorySink) -> None:
-    scope = ("from the start" if report.mode == "full"
-             else f"from the verified checkpoint at seq {report.start_seq - 1} (--full: all)")
-    summary = (f"{report.rows_checked} rows checked {scope}, head seq {report.last_seq}; "
-               f"{report.checkpoints_checked} signed checkpoints matched, "
+def _print_report(report: LedgerReport, sink: DirectorySink, pinned: TrustedKeys) -> None:
+    matched = (f"{report.checkpoints_checked} signed checkpoints matched, "
                f"{report.external_checkpoints} in the external sink {sink.directory}")
-    if report.intact:
-        click.echo(f"audit ledger intact: {summary}")
-        if not report.external_checkpoints:
-            click.echo("note: no external checkpoints yet: a worker signs one every "
-                       "PROCTOR_AUDIT_CHECKPOINT_ROWS rows or _SECONDS", err=True)
+    anchor = report.start_seq - 1
+    if not report.intact:
+        click.echo(f"audit ledger TAMPERED: first problem at {report.first_finding}", err=True)
+        for finding in report.findings:
+            click.echo(f"  {finding}", err=True)
+        click.echo(f"{report.rows_checked} rows checked up to seq {report.last_seq}; {matched}; "
+                   f"keys: {pinned.source}", err=True)
         return
-    first = report.first_finding
-    click.echo(f"audit ledger TAMPERED: first problem at {first}", err=True)
-    for finding in report.findings:
-        click.echo(f"  {finding}", err=True)
-    click.echo(summary, err=True)
+    if report.mode == "full":
+        origin = "from the start" if anchor == 0 else f"from the prune tombstone at seq {anchor}"
+        click.echo(f"audit ledger intact: {report.rows_checked} rows checked {origin}, "
+                   f"head seq {report.last_seq}; {matched}")
+    elif report.rows_checked:
+        click.echo(f"audit ledger intact from seq {report.start_seq}: {report.rows_checked} rows "
+                   f"checked from the verified checkpoint at seq {anchor}, head seq "
+                   f"{report.last_seq}; {matched}")
+    else:
+        click.echo(f"audit ledger: 0 rows since the verified checkpoint at seq {anchor} (head "
+                   f"seq {report.last_seq}), nothing new to re-hash; {matched}")
+    if report.not_reread is not None:
+        first, last = report.not_reread
+        click.echo(f"not re-read: rows {first}..{last}, verified by an earlier run up to a signed "
+                   "checkpoint; this run re-checked only their signed points: use --full to "
+                   "re-hash them")
+    if report.unsigned_from is not None:
+        click.echo(f"note: rows {report.unsigned_from}..{report.last_seq} are not covered by a "
+                   "signed checkpoint yet, only their links were checked (a worker signs every "
+                   "PROCTOR_AUDIT_CHECKPOINT_ROWS rows or _SECONDS seconds)")
+    click.echo(f"keys: {pinned.source}")
 
 
 @audit_group.command("checkpoint")
+@click.option("--print-key", is_flag=True,
+              help="Print the public key that verifies the checkpoints (PEM, to pin elsewhere "
+                   "with --trusted-key or PROCTOR_AUDIT_TRUSTED_KEYS); sign nothing.")
 @run_async
-async def checkpoint() -> None:
+async def checkpoint(print_key: bool) -> None:
     """Verify the rows since the last checkpoint and sign the head now (needs the keys)."""
     config = settings()
+    if print_key:
+        public = worker_public_key(audit_key_dir(config))
+        if public is None:
+            fail(f"{audit_key_dir(config)}: no checkpoint signing key here (set "
+                 "PROCTOR_AUDIT_KEY_DIR to the worker's key directory)")
+        click.echo(public_pem(public), nl=False)
+        click.echo(f"key id {key_id(public)}", err=True)
+        return
     keys = LedgerKeys.load_or_create(audit_key_dir(config))
     async with database() as pool:
         signer = Checkpointer(AuditLog(pool), keys, DirectorySink(checkpoint_sink_dir(config)),
-                              every_rows=config.audit_checkpoint_rows)
+                              every_rows=config.audit_checkpoint_rows,
+                              every_seconds=config.audit_checkpoint_seconds)
         try:
             made = await signer.catch_up()
         except ChainBrokenError as exc:

@@ -24,26 +24,62 @@ async def signed_seqs(audit: AuditLog) -> list[int]:
         "SELECT seq FROM audit_checkpoints ORDER BY seq")]
 
 
-async def test_signs_every_n_rows_and_after_t_seconds(audit: AuditLog, tmp_path: Path) -> None:
-    sink = DirectorySink(tmp_path / "sink")
-    signer = Checkpointer(audit, LedgerKeys.load_or_create(tmp_path / "keys"), sink,
-                          every_rows=3, every_seconds=0.6)
+async def signing(signer: Checkpointer) -> tuple[asyncio.Event, asyncio.Task[None]]:
     stop = asyncio.Event()
-    running = asyncio.create_task(signer.run(stop, poll_seconds=0.05))
+    return stop, asyncio.create_task(signer.run(stop, poll_seconds=0.02))
+
+
+async def test_a_burst_is_signed_at_the_row_cadence_only(audit: AuditLog,
+                                                        tmp_path: Path) -> None:
+    """Rows arriving a few at a time while the checkpointer polls: one checkpoint per
+    `every_rows`, never one per poll chasing the head."""
+    signer = Checkpointer(audit, LedgerKeys.generate(), DirectorySink(tmp_path / "sink"),
+                          every_rows=20, every_seconds=60)
+    stop, running = await signing(signer)
     try:
-        await append(audit, *(f"a{i}" for i in range(7)))
+        for i in range(0, 70, 2):
+            await append(audit, f"b{i}", f"b{i + 1}")
+            await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)
-        assert await signed_seqs(audit) == [3, 6, 7]  # the first checkpoint is due at once
-        await append(audit, "b1")
-        await asyncio.sleep(0.2)
-        assert await signed_seqs(audit) == [3, 6, 7]  # one new row, too soon
-        await asyncio.sleep(0.8)
-        assert await signed_seqs(audit) == [3, 6, 7, 8]
     finally:
         stop.set()
         await running
-    assert [c.parsed().seq for c in sink.read()] == [3, 6, 7, 8]
-    assert len(sink.public_keys()) == 1
+    assert await signed_seqs(audit) == [20, 40, 60]
+
+
+async def test_a_quiet_tail_is_signed_once_its_oldest_row_is_every_seconds_old(
+    audit: AuditLog, tmp_path: Path,
+) -> None:
+    sink = DirectorySink(tmp_path / "sink")
+    signer = Checkpointer(audit, LedgerKeys.generate(), sink, every_rows=3, every_seconds=1.0)
+    stop, running = await signing(signer)
+    try:
+        await append(audit, *(f"a{i}" for i in range(7)))
+        await asyncio.sleep(0.4)
+        assert await signed_seqs(audit) == [3, 6]  # full chunks at once, row 7 waits
+        await append(audit, "b1")
+        await asyncio.sleep(0.3)
+        assert await signed_seqs(audit) == [3, 6]  # still younger than every_seconds
+        for _ in range(100):
+            if len(await signed_seqs(audit)) > 2:
+                break
+            await asyncio.sleep(0.05)
+        assert await signed_seqs(audit) == [3, 6, 8]  # rows 7 and 8 in one checkpoint
+        waited = await audit.pool.fetchval(
+            "SELECT extract(epoch FROM c.created_at - r.recorded_at) FROM audit_checkpoints c,"
+            " audit_log r WHERE c.seq = 8 AND r.seq = 7")
+        assert float(waited) >= 1.0
+    finally:
+        stop.set()
+        await running
+    assert [c.parsed().seq for c in sink.read()] == [3, 6, 8]
+
+
+async def test_the_sink_holds_no_keys(audit: AuditLog, tmp_path: Path) -> None:
+    """A key next to the data it vouches for is worth nothing: none is published there."""
+    await append(audit, "a")
+    await Checkpointer(audit, LedgerKeys.generate(), DirectorySink(tmp_path / "sink")).catch_up()
+    assert [p.name for p in (tmp_path / "sink").iterdir()] == ["checkpoints.jsonl"]
 
 
 async def test_keys_are_private_files_and_never_in_the_database(audit: AuditLog,

@@ -65,8 +65,8 @@ class Ledger:
     keys: LedgerKeys
 
     async def verify(self, since: Anchor | None = None) -> LedgerReport:
-        return await verify_ledger(self.audit, keys=self.sink.public_keys(),
-                                   external=self.sink.read(), since=since)
+        return await verify_ledger(self.audit, keys=self.keys.pinned,
+                                   external=self.sink.lines(), since=since)
 
 
 @pytest.fixture
