@@ -127,6 +127,9 @@ class GovernedActionWorkflow:
         self._background: list[asyncio.Task[None]] = []
         self._agent: AgentInfo | None = None
         self._decision: Decision | None = None
+        self._workflow_id = ""
+        """The request's own workflow id (the judgement proved it is this workflow's): what
+        votes and asks are bound to."""
 
     @workflow.run
     async def run(self, start: GovernedActionInput) -> Outcome:
@@ -176,6 +179,7 @@ class GovernedActionWorkflow:
             result_type=Judgement, start_to_close_timeout=STEP_TIMEOUT,
             schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
         verdict = judgement.identity
+        self._workflow_id = request.workflow_id
         self._request_digest = verdict.request_digest
         self._agent_keys = verdict.public_keys
         self._judged = True
@@ -245,7 +249,7 @@ class GovernedActionWorkflow:
         governance fails may be left unanswered: the client then reads the workflow's failure
         instead, which says the same (ABANDON)."""
         await workflow.wait_condition(lambda: self._judged or self._permission_known)
-        if not ask_is_signed(ask, workflow.info().workflow_id, self._agent_keys):
+        if not ask_is_signed(ask, self._workflow_id, self._agent_keys):
             return self._permission(False, "the ask is not signed by the agent's key")
         if self._claim_token is not None:
             return self._permission(False, "another process holds the permission to execute; "
@@ -447,7 +451,7 @@ class GovernedActionWorkflow:
                 VOTE_KEYS, VoteKeyQuery(approver=vote.approver, channel=vote.channel),
                 result_type=VoteKeys, start_to_close_timeout=VOTE_KEYS_TIMEOUT,
                 schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
-        unsigned = vote_refusal(vote, workflow_id=workflow.info().workflow_id,
+        unsigned = vote_refusal(vote, workflow_id=self._workflow_id,
                                 request_digest=self._request_digest,
                                 approver_keys=keys.approver, channel_keys=keys.channel,
                                 agent_keys=self._agent_keys, escalated_at=escalated_at)

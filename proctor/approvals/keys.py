@@ -195,3 +195,26 @@ def _write_public(path: Path, pem: str) -> None:
 
 def _read(path: Path) -> str:
     return path.read_text(encoding="ascii")
+
+
+def provisioned_key_path(state_dir: Path, approver: str) -> Path:
+    """Where the embedded stack keeps an approver's private vote key (demo and local use only:
+    in production each approver holds their own key)."""
+    name = _checked(approver.strip().casefold(), "approver id")
+    return state_dir / "approver-keys" / f"{name}.pem"
+
+
+def provision_approver_keys(approvers: list[str], state_dir: Path,
+                            directory: VoteKeyDirectory) -> list[str]:
+    """Give every approver of the directory a vote key on the embedded stack, so
+    `proctor approve --as ID` works out of the box; returns the approvers provisioned now."""
+    made = []
+    for approver in approvers:
+        path = provisioned_key_path(state_dir, approver)
+        if path.exists():
+            continue
+        signer = VoteSigner.generate(approver=approver)
+        signer.save(path)
+        directory.register_approver(approver, signer.public_key_pem)
+        made.append(approver)
+    return made

@@ -7,16 +7,34 @@ from typing import Any
 
 import click
 
+from proctor.approvals.keys import (
+    VoteKeyDirectory,
+    VoteSigner,
+    provision_approver_keys,
+    provisioned_key_path,
+)
 from proctor.audit.store import AuditLog
 from proctor.cli.audit import render
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
 from proctor.models import Outcome
+from proctor.settings import approval_key_dir
 from proctor.signing import AgentKey
 from proctor.stores.agents import AgentStore
 
 DEMO_AGENT = "customer-service-agent"
 DEMO_OWNER = "support-lead@example.com"
 DEMO_APPROVER = "alice@example.com"
+
+
+def demo_approver() -> VoteSigner:
+    """The demo approver's vote key, provisioned by `proctor up` (or made now)."""
+    state = settings().state_dir
+    path = provisioned_key_path(state, DEMO_APPROVER)
+    if path.exists():
+        return VoteSigner.load(path)
+    provision_approver_keys([DEMO_APPROVER], state, VoteKeyDirectory(
+        approval_key_dir(settings())))
+    return VoteSigner.load(path)
 
 
 async def demo_key() -> AgentKey:
@@ -85,7 +103,7 @@ async def demo() -> None:
             await asyncio.sleep(0.2)
     click.echo(f"  waiting in {waiting.workflow_id} for {', '.join(waiting.approvers)}")
     click.echo(f"  $ proctor approve {waiting.workflow_id} --as {DEMO_APPROVER}")
-    await proctor.decide(waiting.workflow_id, DEMO_APPROVER, approve=True, note="demo",
+    await proctor.decide(waiting.workflow_id, demo_approver(), approve=True, note="demo",
                          request_digest=waiting.request_digest)
     approved = await refund
     show("approved", approved)

@@ -123,7 +123,8 @@ async def test_approve_button_runs_the_action_and_updates_every_message(
         assert "Approved" in str(message.blocks) and "alice@example.com" in str(message.blocks)
     assert await event_types(live, workflow_id) == [
         "decided", "escalated", "notified", "vote", "trust_changed", "outcome"]
-    assert any(e["user"] == "U0ALICE" and "approved" in e["text"] for e in live.slack.ephemeral)
+    await eventually(lambda: any(e["user"] == "U0ALICE" and "approved" in e["text"]
+                                 for e in live.slack.ephemeral))
     assert (await app_metrics(live))['proctor_votes_total{verdict="accepted"}'] == \
         accepted_before + 1
 

@@ -8,6 +8,7 @@ on any recorded path fails here too.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,24 +20,27 @@ from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
-from proctor.contract import GOVERNED_ACTION_WORKFLOW, RECORD_AUDIT, VERIFY_IDENTITY
+from proctor.contract import GOVERNED_ACTION_WORKFLOW, JUDGE_REQUEST, RECORD_AUDIT
 from proctor.models import GovernedActionInput, Outcome
 from workflows.governed_action import GovernedActionWorkflow
 from workflows.reinstatement import ReinstatementWorkflow
 
-HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
+HISTORIES = sorted(p for p in (Path(__file__).parents[1] / "histories").glob("*.json")
+                   if p.stem != "workflow_ids")
 PATHS = {"allowed", "denied", "identity_refused", "handler_failed", "approved", "rejected",
          "quorum", "timed_out", "durable_tool", "rate_admitted", "rate_limited",
          "ladder", "ladder_timeout", "reinstated", "reinstatement_expired",
          "slack_approved", "slack_role_approved", "slack_soft_rejected", "slack_ladder",
-         # since the "local-steps" patch (identity, rates and audit as local activities)
-         "local_allowed", "local_denied", "local_identity_refused", "local_handler_failed",
-         "local_approved", "local_rejected", "local_quorum", "local_durable_tool",
-         "local_rate_limited", "local_slack_approved", "local_timed_out", "local_ladder"}
+         "cancelled", "unsigned_vote", "replayed_request"}
+
+
+WORKFLOW_IDS = json.loads((Path(__file__).parents[1] / "histories" / "workflow_ids.json")
+                          .read_text())
 
 
 def load(path: Path) -> WorkflowHistory:
-    return WorkflowHistory.from_json(path.stem, path.read_text())
+    """Under its recorded workflow id: votes and asks are bound to it."""
+    return WorkflowHistory.from_json(WORKFLOW_IDS.get(path.stem, path.stem), path.read_text())
 
 
 def test_every_workflow_path_has_a_recorded_history() -> None:
@@ -53,13 +57,13 @@ async def test_history_replays_deterministically(path: Path) -> None:
 
 @workflow.defn(name=GOVERNED_ACTION_WORKFLOW, sandboxed=False)
 class ReorderedWorkflow:
-    """A careless edit: audits before verifying identity."""
+    """A careless edit: audits before judging the request."""
 
     @workflow.run
     async def run(self, start: GovernedActionInput) -> Outcome:
         await workflow.execute_activity(RECORD_AUDIT, start.request,
                                         start_to_close_timeout=timedelta(seconds=5))
-        await workflow.execute_activity(VERIFY_IDENTITY, start.request,
+        await workflow.execute_activity(JUDGE_REQUEST, start.request,
                                         start_to_close_timeout=timedelta(seconds=5))
         raise AssertionError("unreachable in replay")
 

@@ -1,0 +1,162 @@
+"""`proctor approve`, `proctor deny` and `proctor approver key …`: signed votes from the shell.
+
+A vote counts only if signed by the approver's own key (registered in the trusted approval key
+directory), so `--as` is not a claim anyone can make: the key proves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+from temporalio.service import RPCError
+
+from proctor.approvals.keys import (
+    VoteKeyDirectory,
+    VoteKeyError,
+    VoteSigner,
+    provisioned_key_path,
+)
+from proctor.attestation import UnusableKey, fingerprint
+from proctor.cli.common import fail, proctor_client, run_async, settings
+from proctor.client import Client
+from proctor.models import RecordedVote
+from proctor.settings import approval_key_dir
+
+
+def _directory() -> VoteKeyDirectory:
+    return VoteKeyDirectory(approval_key_dir(settings()))
+
+
+def _signer(approver: str | None, key: Path | None) -> VoteSigner:
+    """The approver's key: `--key`, else the one `proctor up` provisioned in the state dir."""
+    if key is None:
+        if approver is None:
+            fail("give --as YOU (and --key PEM unless `proctor up` provisioned your key)")
+        key = provisioned_key_path(settings().state_dir, approver)
+        if not key.exists():
+            fail(f"no vote key for {approver}: give --key PEM (create one with `proctor "
+                 f"approver key create {approver} --key-out PEM`)")
+    try:
+        signer = VoteSigner.load(key)
+    except VoteKeyError as exc:
+        fail(str(exc))
+    if signer.approver is None:
+        fail(f"{key}: a key of the {signer.channel!r} approval service, not an approver's")
+    if approver is not None and approver.strip().casefold() != signer.approver.casefold():
+        fail(f"{key} is the key of {signer.approver}, not of {approver}")
+    return signer
+
+
+async def cast(workflow_id: str, signer: VoteSigner, approve: bool, note: str | None) -> None:
+    proctor = await proctor_client()
+    try:
+        before = await proctor.progress(workflow_id)
+    except RPCError as exc:
+        fail(f"{workflow_id}: no such governed action ({exc.message})")
+    if before.pending is None:
+        fail(f"{workflow_id} is not waiting for approval (stage {before.stage.value})", code=1)
+    approver = signer.approver
+    assert approver is not None
+    await proctor.decide(workflow_id, signer, approve=approve, note=note,
+                         request_digest=before.pending.request_digest)
+    recorded = await _judged(proctor, workflow_id, len(before.votes), approver)
+    if recorded is None:
+        click.echo(f"vote sent to {workflow_id}; the workflow has not judged it yet")
+    elif recorded.accepted:
+        click.echo(f"{'approved' if approve else 'denied'} {workflow_id} as {approver}")
+    else:
+        fail(f"the workflow refused the vote of {approver}: {recorded.reason}", code=1)
+
+
+async def _judged(proctor: Client, workflow_id: str, seen: int,
+                  approver: str) -> RecordedVote | None:
+    """The workflow's verdict on our vote (it checks the signature and authorisation)."""
+    for _ in range(100):
+        state = await proctor.progress(workflow_id)
+        ours = [v for v in state.votes[seen:] if v.vote.approver == approver]
+        if ours:
+            return ours[0]
+        await asyncio.sleep(0.1)
+    return None
+
+
+_KEY = click.option("--key", "key", type=click.Path(path_type=Path),
+                    help="Your private vote key (default: the one `proctor up` provisioned).")
+_AS = click.option("--as", "approver", help="Your approver identity (email).")
+
+
+@click.command("approve")
+@click.argument("workflow_id")
+@_AS
+@_KEY
+@click.option("--note", help="Optional note, kept in the audit log.")
+@run_async
+async def approve(workflow_id: str, approver: str | None, key: Path | None,
+                  note: str | None) -> None:
+    """Approve a waiting action with your signed vote."""
+    await cast(workflow_id, _signer(approver, key), True, note)
+
+
+@click.command("deny")
+@click.argument("workflow_id")
+@_AS
+@_KEY
+@click.option("--note", required=True, help="Why: shown to the agent and kept in the audit.")
+@run_async
+async def deny(workflow_id: str, approver: str | None, key: Path | None, note: str) -> None:
+    """Deny a waiting action with your signed vote."""
+    await cast(workflow_id, _signer(approver, key), False, note)
+
+
+@click.group("approver")
+def approver_group() -> None:
+    """Approvers' vote keys."""
+
+
+@approver_group.group("key")
+def key_group() -> None:
+    """Register, create and list the keys that may sign an approver's votes."""
+
+
+@key_group.command("create")
+@click.argument("approver")
+@click.option("--key-out", required=True, type=click.Path(path_type=Path),
+              help="Where to write the private key (mode 0600; never overwritten).")
+def create(approver: str, key_out: Path) -> None:
+    """A new Ed25519 vote key: private half to --key-out, public half registered."""
+    signer = VoteSigner.generate(approver=approver.strip())
+    try:
+        target = _directory()
+        signer.save(key_out)
+        where = target.register_approver(approver, signer.public_key_pem)
+    except (VoteKeyError, OSError) as exc:
+        fail(f"{exc}")
+    click.echo(f"vote key {signer.key_id[:16]} of {approver}: private key in {key_out}, "
+               f"public key registered at {where}")
+
+
+@key_group.command("register")
+@click.argument("approver")
+@click.option("--public-key", required=True, type=click.Path(exists=True, path_type=Path))
+def register(approver: str, public_key: Path) -> None:
+    """Register an approver's existing public key (PEM)."""
+    try:
+        pem = public_key.read_text(encoding="ascii")
+        where = _directory().register_approver(approver, pem)
+    except (VoteKeyError, UnusableKey, OSError, UnicodeDecodeError) as exc:
+        fail(f"{public_key}: {exc}")
+    click.echo(f"vote key {fingerprint(pem)[:16]} of {approver} registered at {where}")
+
+
+@key_group.command("list")
+def list_keys() -> None:
+    """Every approver with a registered vote key, and the keys' fingerprints."""
+    directory = _directory()
+    approvers = directory.approvers()
+    if not approvers:
+        click.echo(f"no approver keys in {directory.root}")
+    for approver in approvers:
+        prints = ", ".join(fingerprint(pem)[:16] for pem in directory.approver_keys(approver))
+        click.echo(f"{approver}: {prints}")
