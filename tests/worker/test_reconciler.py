@@ -312,6 +312,7 @@ async def test_a_reset_terminates_the_old_run_and_the_new_one_goes_on(
         assert len(await reconciler_for(gov, dev_server).reconcile()) == 1
         await gov.wait_for_stage(request.workflow_id, "awaiting_approval")
         described = await handle.describe()
+        await handle.terminate(reason="test over")  # nothing left waiting on a dead queue
 
     assert described.run_id == reset.run_id != old_run
     assert described.status is WorkflowExecutionStatus.RUNNING
