@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,11 +15,15 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.client import Client as TemporalClient
 
 from tests.fakes.slack_web_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackInThread
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).parents[2]
+CODEC_TOKEN = "stack-codec-token-0123456789abcdef"
 
 
 def free_port() -> int:
@@ -46,14 +51,15 @@ def test_up_demo_and_clean_stop(tmp_path: Path) -> None:
 def run_stack_with_slack(tmp_path: Path, slack: FakeSlack) -> None:
     """The whole stack, with the approvals app talking to the Slack stand-in."""
     state = tmp_path / "state"
-    approvals_port = free_port()
+    approvals_port, codec_port, ui_port = free_port(), free_port(), free_port()
     env = {**os.environ, "PROCTOR_STATE_DIR": str(state),
            "PROCTOR_TEMPORAL_PORT": str(free_port()),
-           "PROCTOR_TEMPORAL_UI_PORT": str(free_port()),
+           "PROCTOR_TEMPORAL_UI_PORT": str(ui_port),
+           "PROCTOR_CODEC_PORT": str(codec_port), "PROCTOR_CODEC_TOKEN": CODEC_TOKEN,
            "PROCTOR_SLACK_BOT_TOKEN": BOT_TOKEN, "PROCTOR_SLACK_SIGNING_SECRET": SIGNING_SECRET,
            "PROCTOR_SLACK_API_URL": slack.url, "PROCTOR_SLACK_CHANNEL": "C0APPROVALS",
            "PROCTOR_APPROVALS_PORT": str(approvals_port)}
-    for name in ("PROCTOR_DATABASE_URL", "TEMPORAL_ADDRESS"):
+    for name in ("PROCTOR_DATABASE_URL", "TEMPORAL_ADDRESS", "PROCTOR_PAYLOAD_KEY_DIR"):
         env.pop(name, None)
     log = (tmp_path / "up.log").open("w+")
     stack = subprocess.Popen([str(BIN / "proctor"), "up"], cwd=REPO, env=env, stdout=log,
@@ -89,6 +95,8 @@ def run_stack_with_slack(tmp_path: Path, slack: FakeSlack) -> None:
         except urllib.error.HTTPError as refused:
             assert refused.code == 401
 
+        check_encrypted_history(state, codec_port, ui_port)
+
         verify = subprocess.run([str(BIN / "proctor"), "audit", "verify"], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=60, check=False)
         assert verify.returncode == 0, verify.stderr
@@ -109,3 +117,48 @@ def run_stack_with_slack(tmp_path: Path, slack: FakeSlack) -> None:
     assert not (state / "postgres" / "postmaster.pid").exists()
     for process in [*children, postgres]:
         assert gone(process), process
+
+
+def http(url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+         ) -> tuple[int, bytes]:
+    """Status and body of a loopback request (an error status is an answer, not a raise)."""
+    request = urllib.request.Request(url, data=body, headers=headers or {},  # noqa: S310
+                                     method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read()
+
+
+def check_encrypted_history(state: Path, codec_port: int, ui_port: int) -> None:
+    """The stack made its key ring and encrypted the demo's history; its codec endpoint (the
+    UI's, by the dev server's settings) decrypts for the token holder only."""
+    keys = list((state / "payload-keys").glob("*.key"))
+    assert len(keys) == 1 and all(k.stat().st_mode & 0o777 == 0o600 for k in keys)
+    codec = f"http://127.0.0.1:{codec_port}"
+    status, settings = http(f"http://127.0.0.1:{ui_port}/api/v1/settings")
+    assert status == 200 and json.loads(settings)["Codec"]["Endpoint"] == codec
+
+    async def demo_start_input() -> Payload:
+        info = json.loads((state / "stack.json").read_text())
+        plain = await TemporalClient.connect(info["temporal_address"])  # no codec
+        async for execution in plain.list_workflows("WorkflowType = 'GovernedActionWorkflow'"):
+            history = await plain.get_workflow_handle(execution.id).fetch_history()
+            started = history.events[0].workflow_execution_started_event_attributes
+            return started.input.payloads[0]
+        raise AssertionError("the demo started no governed action")
+
+    sealed = asyncio.run(demo_start_input())
+    assert sealed.metadata["encoding"] == b"binary/encrypted"
+    assert b"customer" not in sealed.data and b"orderId" not in sealed.data
+    body = json_format.MessageToJson(Payloads(payloads=[sealed])).encode()
+    json_type = {"Content-Type": "application/json"}
+    assert http(f"{codec}/decode", body, json_type)[0] == 401
+    wrong = {**json_type, "Authorization": "Bearer not-the-token-0123456789abcdef"}
+    assert http(f"{codec}/decode", body, wrong)[0] == 401
+    right = {**json_type, "Authorization": f"Bearer {CODEC_TOKEN}", "X-Namespace": "default"}
+    status, answer = http(f"{codec}/decode", body, right)
+    assert status == 200, answer
+    [clear] = json_format.Parse(answer, Payloads()).payloads
+    assert b'"action"' in clear.data and b'"params"' in clear.data
