@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from proctor.approvals.endings import ending_of_row, run_outcome, without_outcome
@@ -83,11 +88,12 @@ async def run_state(temporal: Client, pool: asyncpg.Pool, workflow_id: str) -> R
 
 
 async def progress_of(temporal: Client, workflow_id: str) -> Progress | None:
-    """The workflow's own account (votes, pending request), or None if no worker answers."""
+    """The workflow's own account (votes, pending request), or None if no worker answers it
+    (or the worker cannot: e.g. a run it can no longer replay)."""
     try:
         progress: Progress = await temporal.get_workflow_handle(workflow_id).query(
             PROGRESS_QUERY, result_type=Progress, rpc_timeout=QUERY_TIMEOUT)
-    except RPCError:
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
         return None
     return progress
 
