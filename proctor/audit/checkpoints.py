@@ -99,7 +99,7 @@ class Checkpointer:
     async def _checkpoint_locked(self, conn: Connection,
                                  partial: bool) -> SignedCheckpoint | None:
         previous_seq, previous_hash, _ = await latest_anchor(self.audit.pool)
-        if (recovered := await self._recover(conn, previous_seq)) is not None:
+        if (recovered := await self._reconcile(conn, previous_seq)) is not None:
             return recovered
         head, _ = await self.audit.head()
         upto = min(head, previous_seq + self.every_rows)
@@ -131,21 +131,30 @@ class Checkpointer:
         CHAIN_VERIFIED_AT.set(time.time())
         return signed
 
-    async def _recover(self, conn: Connection, previous_seq: int) -> SignedCheckpoint | None:
-        """The sink's last line is a checkpoint of ours whose database row was lost (the
-        worker died between the fsync and the commit): put the row back rather than sign the
-        same rows a second time, differently."""
+    async def _reconcile(self, conn: Connection, previous_seq: int) -> SignedCheckpoint | None:
+        """The sink's last line, if it is ours, must not be ahead of the database.
+
+        One checkpoint ahead whose rows still hold is a database row lost between the fsync
+        and the commit: it is put back, rather than the same rows signed twice, differently.
+        Anything else ahead means the database lost its checkpoints; signing from its older
+        anchor would vouch for whatever the rows now say, so this refuses.
+        """
         last = self.sink.last_line()
         signed = None if last is None else parse_line(last)
         if signed is None or not signed.signature_valid(self.keys.pinned):
             return None
         body = signed.parsed()
-        if body.kind != "checkpoint" or body.previous_seq != previous_seq \
-                or body.seq <= previous_seq:
+        if body.seq <= previous_seq:
             return None
-        if await self.audit.pool.fetchval("SELECT hash FROM audit_log WHERE seq = $1",
-                                          body.seq) != body.hash:
-            return None
+        stored = await self.audit.pool.fetchval("SELECT hash FROM audit_log WHERE seq = $1",
+                                                body.seq)
+        if body.kind != "checkpoint" or body.previous_seq != previous_seq or stored != body.hash:
+            log.error("the sink's last %s (seq %d) is past the database's newest signed point "
+                      "(seq %d): not signing", body.kind, body.seq, previous_seq)
+            raise ChainBrokenError(
+                f"the sink holds a signed {body.kind} at seq {body.seq} past the database's "
+                f"newest signed point (seq {previous_seq}): the database lost checkpoints; "
+                "not signing until `proctor audit verify --full` is clean")
         async with conn.transaction():
             await _insert(conn, signed, body.seq, body.hash)
         log.warning("restored the checkpoint at seq %d from the sink (its database row was "

@@ -107,32 +107,35 @@ def _link_kind(problem: str) -> Kind:
 async def verify_ledger(
     audit: AuditLog, *, keys: dict[str, Ed25519PublicKey],
     external: Sequence[SignedCheckpoint] | Sequence[SinkLine] | None = None,
-    since: Anchor | None = None,
+    since: Anchor | None = None, full: bool = False,
 ) -> LedgerReport:
     """Check both stores' signed points against `keys` (pinned: never the stores' own), then
     the rows from the start, or from `since` with every signed point before it re-checked.
 
     `external`: the sink's lines (`DirectorySink.lines()`, or `.read()`); None: not consulted.
+    `since`: where the last verification ended; with `full`, the rows are re-hashed from the
+    start and `since` is only held to (its row and its view of the sink must not have changed).
     """
     lines = None if external is None else _as_lines(external)
     seen = (since.sink_lines, since.sink_head) if since is not None and since.sink_lines else None
     points = cross_check(await database_checkpoints(audit.pool), lines, keys, seen)
     tombstone = Anchor(*points.newest_tombstone())
-    start = since if since is not None and since.seq > tombstone.seq else tombstone
-    report = LedgerReport("incremental" if start is since else "full", start.seq + 1,
+    resume = since is not None and not full and since.seq > tombstone.seq
+    start = since if resume and since is not None else tombstone
+    report = LedgerReport("incremental" if resume else "full", start.seq + 1,
                           external_checkpoints=points.in_sink,
                           database_checkpoints=points.in_database,
                           sink_lines=None if lines is None else points.sink_lines)
     rows = _RowCheck(audit, points.checkpoints, tombstone)
-    if start is since:
+    if resume:
         report.not_reread = (tombstone.seq + 1, start.seq)
         report.checkpoints_checked += await rows.recheck_points(start)
-    newest = await rows.stream(start, report)
+    newest = await rows.stream(start, report, remembered=None if resume else since)
     report.findings = _ordered([*points.findings, *rows.findings])
     covered = max([s for s in points.checkpoints if s <= report.last_seq] + [tombstone.seq])
     report.unsigned_from = covered + 1 if report.last_seq > covered else None
     if report.intact:
-        anchor = newest or (since if start is since else None)
+        anchor = newest or (since if resume else None)
         if anchor is not None:
             report.verified_anchor = Anchor(anchor.seq, anchor.hash, points.sink_lines,
                                             points.sink_head)
@@ -193,13 +196,19 @@ class _RowCheck:
                                        "(the rows before it were rewritten)"
         return None
 
-    async def stream(self, start: Anchor, report: LedgerReport) -> Anchor | None:
-        """Re-hash every row after `start`; returns the newest checkpoint that held."""
+    async def stream(self, start: Anchor, report: LedgerReport,
+                     remembered: Anchor | None = None) -> Anchor | None:
+        """Re-hash every row after `start`; returns the newest checkpoint that held.
+        `remembered`: a row an earlier verification saw, which must still be as it saw it."""
         verifier = ChainVerifier(start.seq + 1, start.hash)
         newest = None
         async for page in self.audit.pages(start.seq + 1):
             accepted = verifier.feed_records(page)
             first, last = page[0]["seq"], page[0]["seq"] + accepted - 1
+            if remembered is not None and first <= remembered.seq <= last \
+                    and page[remembered.seq - first]["hash"] != remembered.hash:
+                await self._damage(remembered.seq, remembered.seq, "checkpoint_mismatch",
+                                   "the row where the last verification ended changed since")
             for seq in self.seqs[bisect_left(self.seqs, first):bisect_right(self.seqs, last)]:
                 stored = page[seq - first]["hash"]
                 if self.checkpoints[seq].hash == stored:

@@ -86,7 +86,7 @@ async def verify(full: bool, sink_dir: Path | None, trusted: tuple[Path, ...],
                           option="--trusted-key" if trusted else "--public-key")
     sink = DirectorySink(sink_dir or checkpoint_sink_dir(config))
     where = redact_dsn(database_url(config))
-    since = None if full else load_anchor(config.state_dir, where, sink.directory)
+    since = load_anchor(config.state_dir, where, sink.directory)
     lines = sink.lines()
     async with database() as pool:
         if not pinned.keys and (lines or await has_signed_points(pool)):
@@ -94,7 +94,7 @@ async def verify(full: bool, sink_dir: Path | None, trusted: tuple[Path, ...],
                  "or pass --trusted-key PEM (a key found in the sink or the database is never "
                  "trusted)")
         report = await verify_ledger(AuditLog(pool), keys=pinned.keys, external=lines,
-                                     since=since)
+                                     since=since, full=full)
     if report.verified_anchor is not None:
         save_anchor(config.state_dir, where, report.verified_anchor, sink.directory)
     if as_json:

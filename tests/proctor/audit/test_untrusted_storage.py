@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from proctor.audit.checkpoints import Checkpointer, DirectorySink, SignedCheckpoint
+from proctor.audit.checkpoints import (
+    ChainBrokenError,
+    Checkpointer,
+    DirectorySink,
+    SignedCheckpoint,
+)
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.store import AuditLog
 from proctor.audit.verify import Anchor, LedgerReport, verify_ledger
@@ -122,17 +127,51 @@ async def test_sink_lines_reordered(ledger: Ledger) -> None:
     assert "sink_chain_broken" in kinds(report)
 
 
+@pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
 async def test_the_newest_checkpoint_removed_from_both_after_a_verification(
-    ledger: Ledger,
+    ledger: Ledger, full: bool,
 ) -> None:
     """Deleting the newest line leaves no successor to notice; the verifier's own memory of
-    the sink (kept in its trusted state directory) does."""
+    the sink (kept in its trusted state directory) does, in either mode."""
     anchor = (await ledger.verify()).verified_anchor
     assert anchor is not None
     write_sink_lines(ledger.sink.directory, sink_lines(ledger.sink.directory)[:-1])
     await as_superuser(ledger.audit.pool, "DELETE FROM audit_checkpoints WHERE seq = 45")
-    report = await ledger.verify(since=anchor)
+    report = await verify_ledger(ledger.audit, keys=ledger.pinned,
+                                 external=ledger.sink.lines(), since=anchor, full=full)
+    assert report.mode == ("full" if full else "incremental")
     assert not report.intact and "sink_truncated" in kinds(report)
+
+
+async def test_full_mode_holds_to_the_row_the_last_verification_saw(ledger: Ledger) -> None:
+    """Rows rewritten and every signed point gone from both stores: the row the verifier
+    remembers still tells."""
+    anchor = (await ledger.verify()).verified_anchor
+    assert anchor is not None
+    rows = await rows_from(ledger.audit.pool, 1)
+    await rewrite(ledger.audit.pool, 1, [replace(r, actor="mallory") for r in rows])
+    await as_superuser(ledger.audit.pool, "DELETE FROM audit_checkpoints")
+    write_sink_lines(ledger.sink.directory, [])
+    report = await verify_ledger(ledger.audit, keys=ledger.pinned,
+                                 external=ledger.sink.lines(), since=replace(anchor,
+                                                                             sink_lines=0),
+                                 full=True)
+    assert first(report) == (45, "checkpoint_mismatch")
+
+
+async def test_the_signer_refuses_when_the_database_lost_its_checkpoints(
+    ledger: Ledger,
+) -> None:
+    """A rewrite after deleting the database's checkpoints must not get the genuine key's
+    signature: the sink's last line, ours, is past what the database says was signed."""
+    rows = await rows_from(ledger.audit.pool, 1)
+    await rewrite(ledger.audit.pool, 1, [replace(r, actor="mallory") for r in rows])
+    await as_superuser(ledger.audit.pool, "DELETE FROM audit_checkpoints")
+    signer = Checkpointer(ledger.audit, ledger.keys, ledger.sink, every_rows=EVERY)
+    with pytest.raises(ChainBrokenError, match="past the database's newest signed point"):
+        await signer.catch_up()
+    assert await ledger.audit.pool.fetchval("SELECT count(*) FROM audit_checkpoints") == 0
+    assert len(ledger.sink.lines()) == 5
 
 
 @pytest.mark.parametrize("edited", [13, 17, 19])
