@@ -25,6 +25,7 @@ from proctor.contract import (
     CLOSE_APPROVAL_MESSAGES,
     DECIDE_SIGNAL,
     EVALUATE_POLICY,
+    JUDGE_REQUEST,
     NOTIFY_APPROVERS,
     PLAN_REINSTATEMENT,
     RECORD_AUDIT,
@@ -35,6 +36,7 @@ from proctor.contract import (
     REQUEST_PERMISSION_UPDATE,
     RESOLVE_APPROVERS,
     VERIFY_IDENTITY,
+    VOTE_KEYS,
 )
 from proctor.models import (
     AuditEvent,
@@ -44,12 +46,14 @@ from proctor.models import (
     GovernedActionInput,
     HandlerReport,
     IdentityVerdict,
+    Judgement,
     NotifyResult,
     OutcomeRecord,
     RateVerdict,
     ReinstatementPlan,
     ResolvedApprovers,
     Vote,
+    VoteKeys,
 )
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
@@ -121,6 +125,22 @@ def _decision(decision: Any) -> str:
     return text
 
 
+def _judgement(judgement: Any) -> list[str]:
+    """Identity, then (when it passed) the policy's decision: judged in one step, told as
+    the two it used to be."""
+    if not isinstance(judgement, Judgement):
+        return [f"request judged: {judgement}"]
+    return [_identity(judgement.identity)] + (
+        [_decision(judgement.decision)] if judgement.decision else [])
+
+
+def _vote_keys(keys: Any) -> str:
+    if not isinstance(keys, VoteKeys):
+        return f"vote keys read: {keys}"
+    return (f"vote keys read: {len(keys.approver)} approver key(s), {len(keys.channel)} "
+            "approval-service key(s)")
+
+
 def _rate(verdict: Any) -> str:
     if isinstance(verdict, RateVerdict):
         return "rate limit: admitted" if verdict.admitted else (
@@ -157,6 +177,7 @@ def _plan(plan: Any) -> str:
 
 _RESULTS: dict[str, tuple[type[BaseModel] | None, Callable[[Any], str]]] = {
     VERIFY_IDENTITY: (IdentityVerdict, _identity),
+    VOTE_KEYS: (VoteKeys, _vote_keys),
     EVALUATE_POLICY: (Decision, _decision),
     ADMIT_RATE: (RateVerdict, _rate),
     RESOLVE_APPROVERS: (ResolvedApprovers, _resolved),
@@ -214,6 +235,10 @@ class _Reader:
             receipt = _decode(result, AuditReceipt)
             seq = receipt.seq if isinstance(receipt, AuditReceipt) else None
             self.add(event, "audit", f"audited {_audited_type(name, given)} as row #{seq}", seq)
+            return
+        if name == JUDGE_REQUEST:
+            for text in _judgement(_decode(result, Judgement)):
+                self.add(event, "activity", text)
             return
         model, describe = _RESULTS.get(name, (None, lambda r: f"{name} returned {r}"))
         if name.startswith("tool:"):
