@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from proctor.audit.verify import Anchor
+from proctor.audit.anchor import Anchor
 
 STATE_FILE = "audit-verified.json"
 
