@@ -21,9 +21,16 @@ def payload_key_group() -> None:
 
 
 @payload_key_group.command("create")
-def create() -> None:
+@click.option("--if-missing", is_flag=True,
+              help="Succeed without a change when a ring is already there (a deployment's "
+                   "one-shot setup job).")
+def create(if_missing: bool) -> None:
     """Create the key ring (once per deployment; `proctor up` does it for its own)."""
     directory = payload_key_dir(settings())
+    if if_missing and payload_keys.exists(directory):
+        ring = _or_fail(lambda: payload_keys.load(directory))
+        click.echo(f"payload keys already in {directory}/ (current {ring.current})")
+        return
     ring = _or_fail(lambda: payload_keys.create(directory))
     click.echo(f"created payload key {ring.current} in {directory}/ (files 0600)")
     click.echo("Give this directory to every worker, agent and `proctor` command, and back it "
