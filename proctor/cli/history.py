@@ -141,11 +141,13 @@ def _print(workflow_id: str, history: WorkflowHistory, steps: list[TimelineStep]
 @click.option("--run-id", help="A run other than the latest.")
 @run_async
 async def export(workflow_id: str, run_id: str | None) -> None:
-    """The raw history as JSON on stdout (the format `proctor replay --file` and the tests'
-    recorded histories use): `proctor history export ID > tests/histories/NAME.json`.
+    """The raw history as JSON on stdout (the format `proctor replay --file` reads):
+    `proctor history export ID > NAME.json`.
 
-    Payloads stay encrypted as Temporal stores them (no secret lands in the file);
-    `proctor replay --file` reads them with the payload key ring."""
+    Payloads stay encrypted as Temporal stores them: no secret lands in the file, and it
+    replays only where the payload key ring is (`proctor replay --file`). The clear fixtures
+    CI replays without keys (tests/histories) are recorded from synthetic runs instead
+    (`python -m tests.histories.record`)."""
     history = await fetch_history(workflow_id, run_id)
     click.echo(history.to_json())
 
