@@ -28,6 +28,7 @@ import platform
 import random
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from bench.database import bench_database
 from bench.empty_workflow import EmptyWorkflow, SignalledWorkflow
 from proctor import AgentKey, Client
+from proctor.approvals.keys import VoteKeyDirectory, VoteSigner
 from proctor.audit.keys import LedgerKeys
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import connect_pool
@@ -100,11 +102,14 @@ class Bench:
     """Proctor and the baselines on one server: a Proctor worker and a plain worker, both
     outside Temporal's sandbox (Proctor's default)."""
 
-    def __init__(self, temporal: TemporalClient, keys: list[AgentKey], queue: str) -> None:
+    def __init__(self, temporal: TemporalClient, keys: list[AgentKey], queue: str,
+                 vote_keys: VoteKeyDirectory) -> None:
         self.temporal = temporal
         self.keys = keys
         self.queue = queue
         self.proctor = Client(temporal, task_queue=queue)
+        self.approver = VoteSigner.generate(approver="approver@example.com")
+        vote_keys.register_approver("approver@example.com", self.approver.public_key_pem)
 
     async def allowed(self, client: int = 0) -> None:
         outcome = await self.proctor.execute(self.keys[client], "read:orders", {"n": client},
@@ -122,10 +127,12 @@ class Bench:
         acting = asyncio.create_task(self.proctor.execute(
             key, "refund", {"amount": 5}, handler=lambda params: 1, request_id=request_id))
         workflow_id = f"action-{request_id}"
-        await self.proctor.wait_until(workflow_id,
-                                      lambda p: p.stage is Stage.AWAITING_APPROVAL)
+        waiting = await self.proctor.wait_until(workflow_id,
+                                                lambda p: p.stage is Stage.AWAITING_APPROVAL)
+        assert waiting.pending is not None
         start = time.perf_counter()
-        await self.proctor.decide(workflow_id, "approver@example.com", approve=True)
+        await self.proctor.decide(workflow_id, self.approver, approve=True,
+                                  request_digest=waiting.pending.request_digest)
         outcome = await acting
         assert outcome.ok, outcome
         return time.perf_counter() - start
@@ -171,9 +178,10 @@ async def measure_on(server: str, dsn: str, runs: int, clients: int, per_client:
             await AgentStore(pool).register(agent.agent_id, role="bench",
                                             owner="b@example.com",
                                             public_key_pem=agent.public_key_pem)
-        bench = Bench(env.client, keys, f"bench-{uuid.uuid4().hex[:6]}")
+        vote_keys = VoteKeyDirectory(Path(tempfile.mkdtemp(prefix="bench-votekeys-")))
+        bench = Bench(env.client, keys, f"bench-{uuid.uuid4().hex[:6]}", vote_keys)
         async with build_worker(env.client, pool, lambda: engine, task_queue=bench.queue,
-                                keys=LedgerKeys.generate()), \
+                                keys=LedgerKeys.generate(), vote_keys=vote_keys), \
                 Worker(env.client, task_queue=f"{bench.queue}-empty",
                        workflows=[EmptyWorkflow, SignalledWorkflow],
                        workflow_runner=UnsandboxedWorkflowRunner()):

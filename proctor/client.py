@@ -74,7 +74,8 @@ ToolFunction = Callable[[dict[str, Any]], Awaitable[Any]]
 WORKFLOW_TIMEOUT = timedelta(days=365)
 _TRANSIENT = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
 log = logging.getLogger("proctor.client")
-StatusCallback = Callable[[Progress], None]
+StatusCallback = Callable[[str], None]
+"""Told a resubmitted request's stage (`awaiting_approval`, `executing`, `closed (completed)`…)."""
 
 
 class GovernanceError(RuntimeError):
@@ -160,18 +161,19 @@ class Client:
         return await self.submit(request, handler=handler, key=key)
 
     async def _tell_status(self, workflow_id: str, on_status: StatusCallback | None) -> None:
-        """A resubmission: say where the earlier submission stands (nothing if it is new)."""
+        """A resubmission: say at once where the earlier submission stands (nothing if it is
+        new). From Temporal's description, which needs no worker to answer."""
         try:
-            progress = await self.progress(workflow_id)
+            description = await self._handle(workflow_id).describe()
         except RPCError:
             return  # not started yet: a new request
+        stage = description.typed_search_attributes.get(STATUS_ATTRIBUTE) or "verifying"
+        if description.status is not temporal_client.WorkflowExecutionStatus.RUNNING:
+            stage = f"closed ({description.status.name.lower() if description.status else '?'})"
         if on_status is not None:
-            on_status(progress)
-            return
-        waiting = progress.pending
-        log.info("%s already exists: %s%s", workflow_id, progress.stage.value,
-                 f" ({len(waiting.approvals)} of {waiting.quorum} approvals, deadline "
-                 f"{waiting.deadline.isoformat()})" if waiting is not None else "")
+            on_status(stage)
+        else:
+            log.info("%s was submitted before and is %s", workflow_id, stage)
 
     async def start(self, request: ActionRequest) -> temporal_client.WorkflowHandle[Any, Outcome]:
         """Start governing a signed tool-mode request without waiting (await the handle's

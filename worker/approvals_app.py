@@ -30,12 +30,23 @@ from slack_sdk.signature import SignatureVerifier
 from proctor.approvals import blocks
 from proctor.approvals.blocks import ButtonValue, ModalContext
 from proctor.approvals.desk import VoteDesk, VoteResult
+from proctor.approvals.keys import (
+    VoteKeyDirectory,
+    VoteKeyError,
+    VoteSigner,
+    load_or_create_channel_key,
+)
 from proctor.approvals.slack import SlackNotifier
 from proctor.audit.store import AuditLog
 from proctor.client import Client
 from proctor.metrics import SLACK_REFUSED
 from proctor.models import AuditEvent
-from proctor.settings import ProctorSettings, check_slack_secrets
+from proctor.settings import (
+    NotConfigured,
+    ProctorSettings,
+    approval_key_dir,
+    check_slack_secrets,
+)
 from worker.observability import metrics_endpoint, web_served
 from worker.slack_requests import bolt_headers, interaction_problem, printable, refusal_reason
 
@@ -271,9 +282,25 @@ def approvals_enabled(settings: ProctorSettings) -> bool:
 
 def build_approvals_app(settings: ProctorSettings, pool: asyncpg.Pool, audit: AuditLog,
                         notifier: SlackNotifier, proctor: Client) -> ApprovalsApp:
+    """The app signs the votes of the humans Slack authenticated with its channel key (made,
+    with its trusted public half, on first start)."""
     secret = settings.slack_signing_secret
-    return ApprovalsApp(notifier=notifier, desk=VoteDesk(proctor, audit), pool=pool,
-                        audit=audit, signing_secret=secret.get_secret_value() if secret else None)
+    return ApprovalsApp(notifier=notifier, desk=VoteDesk(proctor, audit, slack_vote_key(settings)),
+                        pool=pool, audit=audit,
+                        signing_secret=secret.get_secret_value() if secret else None)
+
+
+SLACK_CHANNEL = "slack"
+"""The channel name the Slack app's votes carry, and its key's name in the key directory."""
+
+
+def slack_vote_key(settings: ProctorSettings) -> VoteSigner:
+    directory = VoteKeyDirectory(approval_key_dir(settings))
+    path = settings.channel_key or directory.root / "channels" / f"{SLACK_CHANNEL}.key"
+    try:
+        return load_or_create_channel_key(path, directory, SLACK_CHANNEL)
+    except (VoteKeyError, OSError) as exc:
+        raise NotConfigured(f"the Slack app's vote key: {exc}") from exc
 
 
 @asynccontextmanager

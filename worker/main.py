@@ -38,6 +38,7 @@ from proctor.settings import (
     ProctorSettings,
     approval_key_dir,
     audit_key_dir,
+    check_slack_secrets,
     checkpoint_sink_dir,
     database_url,
     temporal_address,
@@ -120,6 +121,7 @@ def build_worker(
 
 async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM when no event is given)."""
+    check_slack_secrets(settings)  # a blank secret stops us before anything starts
     policy = ReloadingPolicy(settings.policy_dir)  # a bad set stops us before connecting
     keys = LedgerKeys.load_or_create(audit_key_dir(settings))
     directory = ReloadingDirectory(settings.approvers_file)

@@ -582,7 +582,7 @@ class GovernedActionWorkflow:
         self._permission_known = True
         cancel, actor = self._cancel, None
         if status is ActionStatus.CANCELLED and cancel is not None:
-            error, actor = f"cancelled by {cancel.by}: {cancel.reason}", cancel.by
+            error, actor = f"cancelled: {cancel.reason}", cancel.by  # who: the row's actor
         elif cancel is not None:  # came too late: the action was executing or decided
             await self._audit(request, "cancel_refused", "cancel_refused", {
                 "reason": cancel.reason, "status": status.value,

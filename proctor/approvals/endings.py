@@ -79,7 +79,11 @@ def ending(payload: Mapping[str, Any]) -> str:
 
 def ending_of_row(row: ChainRow) -> str:
     payload = json.loads(row.payload)
-    return ending(payload if isinstance(payload, dict) else {})
+    payload = payload if isinstance(payload, dict) else {}
+    if payload.get("status") == "cancelled" and row.actor:
+        reason = str(payload.get("error") or "").removeprefix("cancelled: ")
+        return f"cancelled by {row.actor}: {reason}" if reason else f"cancelled by {row.actor}"
+    return ending(payload)
 
 
 def without_outcome(status: WorkflowExecutionStatus) -> str:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from proctor.cli.agents import agent_group
-from proctor.cli.approvals import approvals_group, approve, deny
+from proctor.cli.approvals import approvals_group
 from proctor.cli.audit import audit_group
 from proctor.cli.cancel import cancel
 from proctor.cli.codec import codec_server, payload_key_group
@@ -17,6 +17,7 @@ from proctor.cli.demo import demo
 from proctor.cli.history import history_group, replay
 from proctor.cli.policy import policy_group
 from proctor.cli.stack import approvals_app, db_group, up, worker
+from proctor.cli.votes import approve, approver_group, deny
 
 
 @click.group()
@@ -30,6 +31,7 @@ for command in (up, worker, approvals_app, db_group, agent_group, policy_group, 
                 payload_key_group, codec_server):
     cli.add_command(command)
 cli.add_command(cancel)
+cli.add_command(approver_group)
 
 
 def main() -> None:

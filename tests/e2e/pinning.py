@@ -42,9 +42,11 @@ class Action:
         self.calls: list[float] = []
         self.task: asyncio.Task[Any] | None = None
         self.workflow_id = ""
+        self.agent_id = ""
 
     async def start(self) -> Action:
         key = await self.gov.new_agent()
+        self.agent_id = key.agent_id
         request_id = f"crash-{key.agent_id}"
         self.workflow_id = f"action-{request_id}"
         self.task = asyncio.create_task(self.gov.proctor.execute(

@@ -259,7 +259,7 @@ async def test_the_permission_goes_to_the_process_that_resubmits_after_a_crash(
     live_calls: list[Any] = []
     second = asyncio.create_task(gov.proctor.execute(
         key, "refund_requests", {"amount": 9999}, handler=live_calls.append,
-        request_id=request_id, on_status=lambda p: seen.append(p.stage.value)))
+        request_id=request_id, on_status=seen.append))
     await asyncio.sleep(0.5)
     assert seen == ["awaiting_approval"]
     await gov.vote(workflow_id, "alice@example.com", approve=True)

@@ -64,9 +64,9 @@ async def test_cancel_stops_an_action_waiting_for_approval(
                       operator_env(database_dsn, dev_server, gov, tmp_path), tmp_path)
 
     assert done.returncode == 0, done.stderr
-    # As the ledger has it: the canceller is the row's actor; inside the free text the
-    # email detector hides it.
-    assert done.stdout.startswith(f"{request.workflow_id}: cancelled by ")
+    # As the ledger has it: the canceller is the row's actor (in clear: who acted is not
+    # personal data of the request), the reason its own field.
+    assert done.stdout.startswith(f"{request.workflow_id}: cancelled by {OPERATOR}: ")
     assert done.stdout.endswith(": duplicate of an earlier refund\n")
     outcome = await gov.proctor.outcome(request.request_id)
     assert outcome.status is ActionStatus.CANCELLED

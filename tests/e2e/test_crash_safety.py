@@ -73,11 +73,14 @@ async def test_killed_during_the_approval_wait_the_vote_still_decides(
     gov, env = setup(private_database, dev_server, tmp_path)
     async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
         action = await Action(gov, "refund_requests").start()
-        await gov.wait_for_stage(action.workflow_id, "awaiting_approval")
+        waiting = await gov.wait_until(action.workflow_id, lambda p: p.pending is not None)
+        assert waiting.pending is not None
         rows: Callable[[], Any] = lambda: AuditLog(gov.pool).for_workflow(action.workflow_id)  # noqa: E731
         await eventually(lambda: _has(rows, "escalated"))
         worker.kill()
-        await gov.vote(action.workflow_id, "alice@example.com", approve=True)
+        # Nothing answers queries now: the vote carries the digest from the approval card.
+        await gov.vote(action.workflow_id, "alice@example.com", approve=True,
+                       request_digest=waiting.pending.request_digest)
         await asyncio.sleep(1)
         assert action.calls == []
         await asyncio.to_thread(worker.start().wait_ready)
@@ -112,6 +115,44 @@ async def test_killed_after_the_audit_commit_before_the_activity_reports(
             await asyncio.to_thread(worker.start().wait_ready)
             # The lost attempt times out (the workflow task's 10 s) and is retried.
             await action.completes_exactly_once(ALLOWED_STEPS, seconds=150)
+
+
+@pytest.mark.parametrize("action, committed, steps", [
+    ("refund_requests", "escalated", ["decided", "escalated", "vote", "trust_changed",
+                                      "outcome"]),
+    ("read:orders", "decided", ALLOWED_STEPS),
+])
+async def test_a_step_retried_after_its_commit_writes_the_same_payload(
+    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    action: str, committed: str, steps: list[str],
+) -> None:
+    """Retries write the same thing: the worker dies after the `escalated` (or `decided`) row
+    committed, before Temporal heard of it, and the agent's trust moves meanwhile. The retry
+    on a new worker derives every payload from history (the decision, its time, the trust
+    score judged), so it finds its rows instead of being refused as a different event (which
+    failed the workflow: no outcome, the approver never asked)."""
+    pool, _ = private_database
+    host, port = dev_server.client.service_client.config.target_host.rsplit(":", 1)
+    async with tcp_proxy(upstream_host=host, upstream_port=int(port)) as temporal_link:
+        gov, env = setup(private_database, dev_server, tmp_path,
+                         temporal_address=temporal_link.address)
+        async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
+            async with table_locked(pool, "audit_log"):
+                pending = await Action(gov, action).start()
+                await a_writer_waits(pool)
+                temporal_link.pause()  # from here, the worker cannot report anything
+            rows = lambda: AuditLog(pool).for_workflow(pending.workflow_id)  # noqa: E731
+            await eventually(lambda: _has(rows, committed))
+            await asyncio.sleep(0.5)  # any later write of the same task lands too
+            worker.kill()
+            await pool.execute("UPDATE agents SET trust_score = trust_score - 7 "
+                               "WHERE agent_id = $1", pending.agent_id)
+            temporal_link.resume()
+            await asyncio.to_thread(worker.start().wait_ready)
+            if committed == "escalated":
+                await gov.wait_for_stage(pending.workflow_id, "awaiting_approval", seconds=60)
+                await gov.vote(pending.workflow_id, "alice@example.com", approve=True)
+            await pending.completes_exactly_once(steps, seconds=150)
 
 
 async def test_postgres_down_for_30_seconds_mid_flight(

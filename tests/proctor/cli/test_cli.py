@@ -83,15 +83,38 @@ async def test_approve_and_deny_from_the_command_line(
     assert f"action-cli-a-{key.agent_id}" in listing.stdout
     assert "alice@example.com, bob@example.com" in listing.stdout
 
-    refused = await arun(["approve", f"action-cli-a-{key.agent_id}", "--as",
-                          "owner@example.com"], env, tmp_path)
+    # Each approver's vote key, registered in the worker's trusted directory.
+    env["PROCTOR_APPROVAL_KEY_DIR"] = str(gov.vote_keys.root)
+    keys = {}
+    for who in ("owner@example.com", "alice@example.com", "bob@example.com"):
+        keys[who] = str(tmp_path / f"{who}.pem")
+        made = await arun(["approver", "key", "create", who, "--key-out", keys[who]], env,
+                          tmp_path)
+        assert made.returncode == 0, made.stderr
+
+    unsigned = await arun(["approve", f"action-cli-a-{key.agent_id}", "--as",
+                           "alice@example.com"], env, tmp_path)
+    assert unsigned.returncode == 2
+    assert unsigned.stderr.startswith("error: no vote key for alice@example.com: give --key")
+    unknown = await arun(["approve", "action-nothing-here", "--key", keys["alice@example.com"]],
+                         env, tmp_path)
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert unknown.stderr.splitlines()[-1].startswith(
+        "error: action-nothing-here: no such governed action")
+    not_hers = await arun(["approve", f"action-cli-a-{key.agent_id}", "--as",
+                           "alice@example.com", "--key", keys["bob@example.com"]], env, tmp_path)
+    assert not_hers.returncode == 2 and "not of alice@example.com" in not_hers.stderr
+
+    refused = await arun(["approve", f"action-cli-a-{key.agent_id}", "--key",
+                          keys["owner@example.com"]], env, tmp_path)
     assert refused.returncode == 1
     assert "self-approval" in refused.stderr
 
     ok = await arun(["approve", f"action-cli-a-{key.agent_id}", "--as", "alice@example.com",
-                     "--note", "checked the order"], env, tmp_path)
+                     "--key", keys["alice@example.com"], "--note", "checked the order"],
+                    env, tmp_path)
     assert ok.returncode == 0, ok.stderr
-    no = await arun(["deny", f"action-cli-d-{key.agent_id}", "--as", "bob@example.com",
+    no = await arun(["deny", f"action-cli-d-{key.agent_id}", "--key", keys["bob@example.com"],
                      "--note", "duplicate refund"], env, tmp_path)
     assert no.returncode == 0, no.stderr
 
