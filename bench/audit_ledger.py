@@ -88,9 +88,9 @@ async def verification(dsn: str, rows: int, tmp: Path) -> dict[str, float]:
         total, _ = await audit.head()
         # A freshly bulk-loaded table makes its first reader set hint bits on every page; a
         # ledger older than a few minutes has had that done by autovacuum. Measure both.
-        cold = await timed_verify(audit, sink, total)
+        cold = await timed_verify(audit, sink, keys, total)
         await pool.execute("VACUUM (ANALYZE) audit_log")
-        warm = [await timed_verify(audit, sink, total) for _ in range(3)]
+        warm = [await timed_verify(audit, sink, keys, total) for _ in range(3)]
         started = time.perf_counter()
         scanned = await pool.fetchval("SELECT count(*) FROM (SELECT * FROM audit_log) s")
         scan_seconds = time.perf_counter() - started
@@ -105,9 +105,10 @@ async def verification(dsn: str, rows: int, tmp: Path) -> dict[str, float]:
         await pool.close()
 
 
-async def timed_verify(audit: AuditLog, sink: DirectorySink, total: int) -> float:
+async def timed_verify(audit: AuditLog, sink: DirectorySink, keys: LedgerKeys,
+                       total: int) -> float:
     started = time.perf_counter()
-    report = await verify_ledger(audit, keys=sink.public_keys(), external=sink.read())
+    report = await verify_ledger(audit, keys=keys.pinned, external=sink.lines())
     seconds = time.perf_counter() - started
     assert report.intact and report.rows_checked == total, report.findings
     return seconds

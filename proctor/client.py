@@ -104,7 +104,8 @@ class Client:
         """Connect to `address`, else TEMPORAL_ADDRESS, else the running `proctor up`."""
         settings = ProctorSettings()
         temporal = await connect_temporal(address or temporal_address(settings),
-                                          namespace or settings.temporal_namespace)
+                                          namespace or settings.temporal_namespace,
+                                          settings=settings)
         return cls(temporal, task_queue=task_queue or settings.task_queue)
 
     # --- durable tools --------------------------------------------------------------------

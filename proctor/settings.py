@@ -51,7 +51,8 @@ class ProctorSettings(BaseSettings):
     A key found in the sink or in Postgres is never trusted."""
     audit_checkpoint_rows: int = Field(default=1000, ge=1)
     audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
-    """A checkpoint is signed after this many new rows, or this long after the last one."""
+    """A checkpoint covers at most this many rows, and no row waits longer than this many
+    seconds to be covered by one."""
     temporal_ui_port: int = 8233
     approvers_file: Path = Path("approvers.yaml")
     """The approver directory (Slack ids, emails, roles); none there: identities are emails."""

@@ -76,7 +76,9 @@ def data_converter(settings: ProctorSettings | None = None, *,
 
 @cache
 def _warn_clear(directory: str) -> None:
-    log.warning("no payload keys in %s: workflow inputs and results go to Temporal in clear "
+    # Said once per process, quietly: a worker says it loudly at start (worker/main.py), and
+    # every short CLI command would otherwise print it.
+    log.info("no payload keys in %s: workflow inputs and results go to Temporal in clear "
                 "text (create a ring with `proctor payload-key create`)", directory)
 
 

@@ -19,6 +19,7 @@ from activities.judgement import JudgementActivities
 from activities.reinstatement import ReinstatementActivities
 from activities.slack import SlackActivities
 from activities.votes import VoteKeyActivities
+from proctor import payload_keys
 from proctor.approvals.directory import ApproverDirectory, ReloadingDirectory
 from proctor.approvals.keys import VoteKeyDirectory
 from proctor.approvals.slack import SlackNotifier, slack_client
@@ -41,6 +42,7 @@ from proctor.settings import (
     check_slack_secrets,
     checkpoint_sink_dir,
     database_url,
+    payload_key_dir,
     temporal_address,
 )
 from proctor.stores.agents import AgentStore
@@ -138,8 +140,12 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         if settings.policy_reload_seconds > 0:
             watcher = asyncio.create_task(policy.watch(settings.policy_reload_seconds))
         client = await connect_temporal(temporal_address(settings), settings.temporal_namespace,
-                                        runtime=temporal_runtime(settings))
+                                        runtime=temporal_runtime(settings), settings=settings)
         await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
+        if not payload_keys.exists(payload_key_dir(settings)):
+            log.warning("no payload key ring in %s: parameters and results go to Temporal "
+                        "history in clear text (`proctor payload-key create`)",
+                        payload_key_dir(settings))
         notifier = slack_notifier(settings, policy.current, keys, directory.current)
         worker = build_worker(client, pool, policy.current, task_queue=settings.task_queue,
                               keys=keys, vote_keys=VoteKeyDirectory(approval_key_dir(settings)),
@@ -211,7 +217,7 @@ async def run_approvals_app(settings: ProctorSettings, stop: asyncio.Event | Non
     try:
         await check_schema(pool)
         client = await connect_temporal(temporal_address(settings), settings.temporal_namespace,
-                                        runtime=temporal_runtime(settings))
+                                        runtime=temporal_runtime(settings), settings=settings)
         app = build_approvals_app(settings, pool, protected_log(pool, policy.current, keys),
                                   notifier, ProctorClient(client, task_queue=settings.task_queue))
         stop = stop or _stop_on_signals()

@@ -28,6 +28,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from proctor import payload_keys
+from proctor.approvals.directory import ApproverDirectory
+from proctor.approvals.keys import VoteKeyDirectory, provision_approver_keys
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import (
     connect_pool,
@@ -41,6 +43,7 @@ from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.settings import (
     ProctorSettings,
     StackInfo,
+    approval_key_dir,
     payload_key_dir,
     read_stack,
     stack_file,
@@ -133,6 +136,17 @@ def codec_url(settings: ProctorSettings) -> str:
     return f"http://127.0.0.1:{settings.codec_port}"
 
 
+def provision_vote_keys(settings: ProctorSettings) -> str:
+    """A vote key for every approver of the directory (so `proctor approve --as ID` works on
+    the embedded stack); a line for the banner."""
+    directory = VoteKeyDirectory(approval_key_dir(settings))
+    approvers = sorted(ApproverDirectory.load(settings.approvers_file).entries)
+    made = provision_approver_keys(approvers, settings.state_dir, directory)
+    where = settings.state_dir / "approver-keys"
+    return (f"{len(approvers)} approvers' keys in {where}/ ({len(made)} new), trusted in "
+            f"{directory.root}/")
+
+
 def provision_payload_keys(settings: ProctorSettings) -> str:
     """The stack's key ring, created on first start; a line for the banner."""
     directory = payload_key_dir(settings)
@@ -158,7 +172,7 @@ WORKER_ROLE = "proctor_worker"
 
 async def serve(settings: ProctorSettings, temporal_address: str, database_url: str,
                 *, embedded: bool = False, keys: str = "",
-                codec: CodecEndpoint | None = None) -> None:
+                codec: CodecEndpoint | None = None, votes: str = "") -> None:
     pool = await connect_pool(database_url)
     try:
         applied = await migrate(pool)
@@ -178,6 +192,8 @@ async def serve(settings: ProctorSettings, temporal_address: str, database_url: 
         print(f"  Postgres      {redact_dsn(database_url)}"
               + (f"   migrations applied: {', '.join(applied)}" if applied else ""))
         print(f"  Payload keys  {keys} (history is encrypted)")
+        if votes:
+            print(f"  Vote keys     {votes}")
         if codec_at:
             print(f"  Codec         {codec_at}   sign in at {codec_at}/login, then the UI "
                   "decodes (codec settings: include cross-origin credentials)")
@@ -218,6 +234,7 @@ def up(settings: ProctorSettings) -> None:
         raise StackError(f"`proctor up` already runs (pid {running.pid}) for "
                          f"{settings.state_dir}/")
     keys = provision_payload_keys(settings)
+    votes = provision_vote_keys(settings)
     # A missing or short codec token stops us here too, not after the servers started.
     codec = endpoint_for(settings) if settings.codec_port is not None else None
     with contextlib.ExitStack() as stack:
@@ -226,7 +243,8 @@ def up(settings: ProctorSettings) -> None:
         temporal_address = (settings.temporal_address
                             or stack.enter_context(temporal_dev_server(settings)))
         asyncio.run(serve(settings, temporal_address, database_url,
-                          embedded=settings.database_url is None, keys=keys, codec=codec))
+                          embedded=settings.database_url is None, keys=keys, codec=codec,
+                          votes=votes))
     print("Proctor stopped.")
 
 

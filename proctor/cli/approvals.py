@@ -11,7 +11,7 @@ import click
 from proctor.approvals.operations import UnknownWorkflow, progress_of, run_state
 from proctor.audit.chain import format_time
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
-from proctor.cli.display import params_redactor
+from proctor.cli.display import names_only, params_redactor
 from proctor.models import PendingApproval, RecordedVote
 
 
@@ -27,9 +27,9 @@ def approvals_group() -> None:
 async def list_pending(agent: str | None, action: str | None) -> None:
     """Pending approvals (from Temporal visibility), soonest deadline first; parameters
     redacted with the policy's audit rules."""
-    redact = params_redactor(settings())
     proctor = await proctor_client()
     pending, silent = await proctor.pending_approvals_report(agent=agent, action=action)
+    redact = params_redactor(settings()) if pending else names_only
     if not pending and not silent:
         click.echo("no actions are waiting for approval")
     for workflow_id in silent:

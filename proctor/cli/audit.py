@@ -22,6 +22,7 @@ from proctor.audit.checkpoints import (
 )
 from proctor.audit.erasure import SubjectKeys, subject_ref
 from proctor.audit.keys import (
+    KeyFileError,
     LedgerKeys,
     TrustedKeys,
     key_id,
@@ -372,9 +373,12 @@ async def report(start: datetime, end: datetime, template: str, output: str) -> 
     """Totals, approvals, violations, trust and ledger integrity, mapped to the controls."""
     config = settings()
     sink = DirectorySink(checkpoint_sink_dir(config))
+    try:  # keys pinned outside the sink and the database, as `audit verify` trusts them
+        pinned = trusted_keys(audit_key_dir(config), config.audit_trusted_keys).keys
+    except KeyFileError as exc:
+        fail(str(exc))
     async with database() as pool:
-        integrity = await verify_ledger(AuditLog(pool), keys=sink.public_keys(),
-                                        external=sink.read())
+        integrity = await verify_ledger(AuditLog(pool), keys=pinned, external=sink.lines())
         built = await build_report(pool, cast(Template, template), start.replace(tzinfo=UTC),
                                    end.replace(tzinfo=UTC), integrity)
     renderers = {"md": render_markdown, "json": render_json, "html": render_html}

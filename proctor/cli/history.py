@@ -21,13 +21,13 @@ from temporalio.client import WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from proctor.audit.chain import ChainRow, format_time
-from proctor.audit.checkpoints import DirectorySink, SinkCorrupt
+from proctor.audit.keys import KeyFileError, trusted_keys
 from proctor.audit.row_check import RowCheck, check_rows
 from proctor.audit.store import AuditLog
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
 from proctor.history.payloads import decode_history
 from proctor.history.timeline import TimelineStep, name_audit_steps, timeline
-from proctor.settings import checkpoint_sink_dir
+from proctor.settings import audit_key_dir
 from proctor.temporal import data_converter
 
 
@@ -79,10 +79,10 @@ def _status(history: WorkflowHistory) -> str:
 
 
 async def _audit_rows(workflow_id: str) -> tuple[list[ChainRow], list[RowCheck]]:
-    sink = DirectorySink(checkpoint_sink_dir(settings()))
-    try:
-        keys = sink.public_keys()
-    except (OSError, SinkCorrupt):
+    config = settings()
+    try:  # only keys pinned outside the sink and the database vouch for a row
+        keys = trusted_keys(audit_key_dir(config), config.audit_trusted_keys).keys
+    except KeyFileError:
         keys = {}
     async with database() as pool:
         audit = AuditLog(pool)

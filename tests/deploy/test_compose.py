@@ -24,7 +24,7 @@ from proctor.settings_view import variable_name
 ROOT = Path(__file__).parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-ONE_SHOT = {"temporal-schema", "temporal-namespace", "proctor-migrate"}
+ONE_SHOT = {"temporal-schema", "temporal-namespace", "proctor-migrate", "proctor-payload-keys"}
 LONG_RUNNING = set(SERVICES) - ONE_SHOT
 SETTINGS = {variable_name(f) for f in ProctorSettings.model_fields}
 
@@ -48,8 +48,8 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 def test_the_deployment_has_every_part() -> None:
     assert set(SERVICES) == {"postgres", "temporal-schema", "temporal", "temporal-namespace",
-                             "temporal-ui", "proctor-migrate", "proctor-worker",
-                             "proctor-approvals"}
+                             "temporal-ui", "proctor-migrate", "proctor-payload-keys",
+                             "proctor-worker", "proctor-approvals"}
     assert SERVICES["proctor-worker"]["deploy"]["replicas"] >= 2
 
 
@@ -122,7 +122,8 @@ def test_proctor_variables_are_real_settings_and_commands_exist(name: str) -> No
     assert group is not cli and not isinstance(group, click.Group), service["command"]
     for option in (w for w in words if w.startswith("--")):
         assert any(option in p.opts for p in group.params), f"{name}: {option}"
-    assert "PROCTOR_DATABASE_URL" in environment(service)
+    if name != "proctor-payload-keys":  # the one job that never connects to anything
+        assert "PROCTOR_DATABASE_URL" in environment(service)
 
 
 def test_workers_share_keys_and_checkpoints_on_declared_volumes() -> None:
@@ -138,6 +139,22 @@ def test_workers_share_keys_and_checkpoints_on_declared_volumes() -> None:
     mounts = {m.split(":")[1] for m in SERVICES["proctor-worker"]["volumes"]}
     assert {worker_env["PROCTOR_AUDIT_KEY_DIR"], worker_env["PROCTOR_AUDIT_CHECKPOINT_SINK"],
             "/app/policies"} <= mounts
+
+
+def test_every_proctor_process_shares_the_payload_ring_and_the_vote_keys() -> None:
+    """One ring encrypts and decrypts history everywhere; the workers trust the vote keys the
+    approvals app registers, and only the approvals app may write that directory."""
+    ring = environment(SERVICES["proctor-payload-keys"])["PROCTOR_PAYLOAD_KEY_DIR"]
+    for name in ("proctor-worker", "proctor-approvals"):
+        env = environment(SERVICES[name])
+        mounts = {m.split(":")[1]: m for m in SERVICES[name]["volumes"]}
+        assert env["PROCTOR_PAYLOAD_KEY_DIR"] == ring and ring in mounts, name
+        assert mounts[ring].startswith("payload-keys:"), name
+        assert SERVICES[name]["depends_on"]["proctor-payload-keys"]["condition"] == \
+            "service_completed_successfully"
+        votes = env["PROCTOR_APPROVAL_KEY_DIR"]
+        assert mounts[votes].startswith("approval-keys:"), name
+        assert mounts[votes].endswith(":ro") == (name == "proctor-worker"), name
 
 
 def test_the_databases_line_up() -> None:

@@ -396,7 +396,8 @@ async def test_a_vote_that_cannot_be_recorded_is_answered_and_can_be_retried(
     _, task, workflow_id = await escalate(live, "refund_requests", {"orderId": 18}, messages=3)
     payload = click("U0BOB", dm_to(live, "U0BOB", workflow_id), blocks.APPROVE)
     broken = ApprovalsApp(notifier=slack_notifier(live.slack),
-                          desk=UnreachableDesk(live.gov.proctor, live.gov.audit), pool=pool,
+                          desk=UnreachableDesk(live.gov.proctor, live.gov.audit,
+                                              live.gov.channel("slack")), pool=pool,
                           audit=live.gov.audit, signing_secret=SIGNING_SECRET)
     async with serving(broken, host="127.0.0.1", port=0) as broken_url:
         await send_interaction(broken_url, payload)

@@ -366,7 +366,7 @@ async def test_register_show_rotate_suspend(cli_env: dict[str, str], tmp_path: P
     assert rotated.returncode == 0, rotated.stderr
     new = AgentKey.load(tmp_path / "new.pem")
     refused = await gov.proctor.execute(old, "read:x", {}, handler=lambda p: 1)
-    assert refused.decision.rule_id == "identity:bad_signature"
+    assert refused.decision.rule_id == "identity:retired_key"  # its own, retired: provable
     assert (await gov.proctor.execute(new, "read:x", {}, handler=lambda p: 1)).ok
 
     shown = await arun(["agent", "show", agent_id], env, tmp_path)
@@ -406,6 +406,11 @@ async def test_encrypted_key_and_reinstatement_from_the_command_line(
                         "bob@example.com", "--score", "75"], env, tmp_path)
     assert asked.returncode == 0, asked.stderr
     workflow_id = asked.stdout.split(" waits in ")[1].split()[0]
+    # As `proctor up` does: each approver's key in the state dir, trusted by the worker.
+    from proctor.approvals.keys import provision_approver_keys
+    env["PROCTOR_APPROVAL_KEY_DIR"] = str(gov.vote_keys.root)
+    provision_approver_keys(["bob@example.com", "owner@example.com"],
+                            Path(env["PROCTOR_STATE_DIR"]), gov.vote_keys)
     by_requester = await arun(["approve", workflow_id, "--as", "bob@example.com"], env,
                               tmp_path)
     assert by_requester.returncode == 1
