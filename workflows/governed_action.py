@@ -249,6 +249,9 @@ class GovernedActionWorkflow:
         governance fails may be left unanswered: the client then reads the workflow's failure
         instead, which says the same (ABANDON)."""
         await workflow.wait_condition(lambda: self._judged or self._permission_known)
+        if not self._agent_keys:  # identity refused (or governance failed): nothing will run
+            await workflow.wait_condition(lambda: self._permission_known)
+            return self._permission(False, "the action will not run")
         if not ask_is_signed(ask, self._workflow_id, self._agent_keys):
             return self._permission(False, "the ask is not signed by the agent's key")
         if self._claim_token is not None:
@@ -525,6 +528,8 @@ class GovernedActionWorkflow:
     ) -> Outcome:
         spec = request.execution
         if spec.mode is ExecutionMode.TOOL:
+            if self._cancel is not None:  # asked before the tool started: it never runs
+                return await self._finish(request, agent, decision, ActionStatus.CANCELLED)
             self._set_stage(Stage.EXECUTING)
             try:
                 done = await workflow.execute_activity(

@@ -328,3 +328,29 @@ async def test_cancel_stops_a_waiting_action_and_is_refused_once_it_runs(
     done = await asyncio.wait_for(busy, 30)
     assert done.status is ActionStatus.COMPLETED
     assert "cancel_refused" in await events(gov, done.workflow_id)
+
+
+async def test_a_cancel_before_a_durable_tool_starts_means_it_never_runs(
+        gov: Harness) -> None:
+    """A cancel delivered with the start (signal-with-start) reaches an allowed tool-mode
+    action before its tool is scheduled: the tool never runs, the outcome is `cancelled`."""
+    key = await gov.new_agent()
+    calls: list[dict[str, Any]] = []
+    agent = Client(gov.proctor.temporal, task_queue=gov.task_queue)
+
+    @agent.tool("read:orders")
+    async def read(params: dict[str, Any]) -> str:
+        calls.append(params)
+        return "read"
+
+    request = key.new_request("read:orders", {"n": 1}, ExecutionSpec(
+        mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)))
+    async with agent.agent_worker(key.agent_id):
+        handle = await gov.proctor.temporal.start_workflow(
+            GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request),
+            id=request.workflow_id, task_queue=gov.task_queue, result_type=Outcome,
+            start_signal=CANCEL_SIGNAL,
+            start_signal_args=[CancelRequest(by="ops@example.com", reason="stop it")])
+        outcome = await asyncio.wait_for(handle.result(), 30)
+    assert outcome.status is ActionStatus.CANCELLED and calls == []
+    assert await events(gov, request.workflow_id) == ["decided", "outcome"]

@@ -155,6 +155,37 @@ async def test_a_step_retried_after_its_commit_writes_the_same_payload(
             await pending.completes_exactly_once(steps, seconds=150)
 
 
+async def test_a_vote_retried_after_its_row_committed_writes_the_same_payload(
+    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+) -> None:
+    """The approved path: the worker dies after the `vote` row committed, before Temporal heard
+    of it; the retry judges the vote again from history (its keys were read by an activity)
+    and finds its row; the action runs once."""
+    pool, _ = private_database
+    host, port = dev_server.client.service_client.config.target_host.rsplit(":", 1)
+    async with tcp_proxy(upstream_host=host, upstream_port=int(port)) as temporal_link:
+        gov, env = setup(private_database, dev_server, tmp_path,
+                         temporal_address=temporal_link.address)
+        async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
+            action = await Action(gov, "refund_requests").start()
+            waiting = await gov.wait_until(action.workflow_id, lambda p: p.pending is not None)
+            assert waiting.pending is not None
+            rows = lambda: AuditLog(pool).for_workflow(action.workflow_id)  # noqa: E731
+            await eventually(lambda: _has(rows, "escalated"))
+            async with table_locked(pool, "audit_log"):
+                await gov.vote(action.workflow_id, "alice@example.com", approve=True,
+                               request_digest=waiting.pending.request_digest)
+                await a_writer_waits(pool)  # the vote's row
+                temporal_link.pause()
+            await eventually(lambda: _has(rows, "vote"))
+            worker.kill()
+            temporal_link.resume()
+            assert action.calls == []
+            await asyncio.to_thread(worker.start().wait_ready)
+            await action.completes_exactly_once(["decided", "escalated", "vote",
+                                                 "trust_changed", "outcome"], seconds=150)
+
+
 async def test_postgres_down_for_30_seconds_mid_flight(
     private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
     postgres_server_dsn: str,
