@@ -118,6 +118,7 @@ class GovernedActionWorkflow:
         self._execution_allowed = False
         self._final_status: ActionStatus | None = None
         self._asks = 0
+        self._ask_ids: set[str] = set()
         self._claim_token: str | None = None
         self._report: HandlerReport | None = None
         self._outcome: Outcome | None = None
@@ -254,6 +255,9 @@ class GovernedActionWorkflow:
             return self._permission(False, "the action will not run")
         if not ask_is_signed(ask, self._workflow_id, self._agent_keys):
             return self._permission(False, "the ask is not signed by the agent's key")
+        if ask.client_id in self._ask_ids:  # a signed ask copied from history
+            return self._permission(False, "this ask was already made: a copy counts nothing")
+        self._ask_ids.add(ask.client_id)
         if self._claim_token is not None:
             return self._permission(False, "another process holds the permission to execute; "
                                            "the outcome follows its report (or, if it never "

@@ -213,9 +213,13 @@ async def test_only_the_agent_can_take_or_report_its_permission(
         REQUEST_PERMISSION_UPDATE, PermissionRequest(client_id="mallory",
                                                      workflow_id=workflow_id),
         result_type=Permission))
+    genuine_ask = await first_ask(handle)  # signed by the agent, readable in history
+    copied = asyncio.create_task(handle.execute_update(
+        REQUEST_PERMISSION_UPDATE, genuine_ask, result_type=Permission))
     await gov.vote(workflow_id, "alice@example.com", approve=True)
     assert not (await asyncio.wait_for(stolen, 30)).granted
-    await asyncio.wait_for(running.wait(), 20)
+    assert not (await asyncio.wait_for(copied, 30)).granted
+    await asyncio.wait_for(running.wait(), 20)  # the agent's own process got it
 
     token = await granted_claim_token(handle)
     with pytest.raises(WorkflowUpdateFailedError):
@@ -225,6 +229,17 @@ async def test_only_the_agent_can_take_or_report_its_permission(
     release.set()
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.COMPLETED and outcome.result == "genuine"
+
+
+async def first_ask(handle: Any) -> PermissionRequest:
+    """The agent's own signed ask for permission, as history shows it to anyone."""
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_update_accepted_event_attributes"):
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            [ask] = await pydantic_data_converter.decode(request.input.args.payloads,
+                                                         [PermissionRequest])
+            return ask  # type: ignore[no-any-return]
+    raise AssertionError("no permission ask in history")
 
 
 async def granted_claim_token(handle: Any) -> str:
