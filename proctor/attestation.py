@@ -63,7 +63,11 @@ def verify_signature(pem: str, signature_b64: str, document: dict[str, JsonValue
         key = public_key(pem)
     except (binascii.Error, ValueError):
         return False
-    data = canonical_bytes(document)
+    return verify_bytes(key, signature, canonical_bytes(document))
+
+
+def verify_bytes(key: PublicKey, signature: bytes, data: bytes) -> bool:
+    """RSA-PSS/SHA-256 or Ed25519, by the key's type; False on any mismatch."""
     try:
         if isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, data, _PSS, hashes.SHA256())

@@ -19,10 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from proctor.attestation import verify_bytes
 from proctor.canonical import canonical_bytes
 from proctor.models import ActionRequest, ExecutionSpec
 
@@ -84,17 +85,6 @@ def sign_bytes(key: PrivateKey, data: bytes) -> bytes:
     if isinstance(key, rsa.RSAPrivateKey):
         return key.sign(data, _PSS, hashes.SHA256())
     return key.sign(data)
-
-
-def verify_bytes(key: PublicKey, signature: bytes, data: bytes) -> bool:
-    try:
-        if isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, data, _PSS, hashes.SHA256())
-        else:
-            key.verify(signature, data)
-    except InvalidSignature:
-        return False
-    return True
 
 
 def verify_request(request: ActionRequest, public_key_pem: str) -> bool:

@@ -64,6 +64,18 @@ async def escalated(gov: Harness, key: AgentKey,
     return task, workflow_id
 
 
+def reading_agent(gov: Harness, calls: list[dict[str, Any]]) -> Client:
+    """An agent process with one durable tool, `read:orders`, that records its calls."""
+    agent = Client(gov.proctor.temporal, task_queue=gov.task_queue)
+
+    @agent.tool("read:orders")
+    async def read(params: dict[str, Any]) -> str:
+        calls.append(params)
+        return "read"
+
+    return agent
+
+
 async def events(gov: Harness, workflow_id: str) -> list[str]:
     return [r.event_type for r in await AuditLog(gov.pool).for_workflow(workflow_id)]
 
@@ -141,13 +153,7 @@ async def test_a_signed_request_runs_once_whatever_workflow_it_is_started_in(
     and costs the agent nothing (it did not do it)."""
     key = await gov.new_agent()
     calls: list[dict[str, Any]] = []
-    agent = Client(gov.proctor.temporal, task_queue=gov.task_queue)
-
-    @agent.tool("read:orders")
-    async def read(params: dict[str, Any]) -> str:
-        calls.append(params)
-        return "read"
-
+    agent = reading_agent(gov, calls)
     request = key.new_request("read:orders", {"n": 1}, ExecutionSpec(
         mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)))
     attacker = await attacker_client(dev_server)
@@ -351,13 +357,7 @@ async def test_a_cancel_before_a_durable_tool_starts_means_it_never_runs(
     action before its tool is scheduled: the tool never runs, the outcome is `cancelled`."""
     key = await gov.new_agent()
     calls: list[dict[str, Any]] = []
-    agent = Client(gov.proctor.temporal, task_queue=gov.task_queue)
-
-    @agent.tool("read:orders")
-    async def read(params: dict[str, Any]) -> str:
-        calls.append(params)
-        return "read"
-
+    agent = reading_agent(gov, calls)
     request = key.new_request("read:orders", {"n": 1}, ExecutionSpec(
         mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)))
     async with agent.agent_worker(key.agent_id):
