@@ -15,7 +15,7 @@ from temporalio import activity
 
 from proctor.contract import JUDGE_REQUEST
 from proctor.identity import IdentityJudge
-from proctor.metrics import FORGED_REQUESTS
+from proctor.metrics import FORGED_REQUESTS, forged_source
 from proctor.models import (
     Decision,
     Effect,
@@ -46,7 +46,7 @@ class JudgementActivities:
         if not verdict.verified or verdict.agent is None:
             if not verdict.provable:
                 verdict = verdict.model_copy(update={"source": await _starter()})
-                FORGED_REQUESTS.labels(source=verdict.source or "unknown",
+                FORGED_REQUESTS.labels(source=forged_source(verdict.source),
                                        refusal=verdict.refusal or "unknown").inc()
             return Judgement(identity=verdict, judged_at=judged_at)
         decision = self.policy().decide(PolicyQuery(
@@ -81,7 +81,8 @@ async def _starter() -> str | None:
         handle = activity.client().get_workflow_handle(info.workflow_id,
                                                        run_id=info.workflow_run_id)
         async for event in handle.fetch_history_events():
-            return event.workflow_execution_started_event_attributes.identity or None
+            identity = event.workflow_execution_started_event_attributes.identity
+            return identity[:256] or None  # chosen by the starter: kept short
     except Exception:
         return None
     return None

@@ -66,7 +66,7 @@ from proctor.models import (
 )
 from proctor.settings import ProctorSettings, temporal_address
 from proctor.signing import AgentKey, sign_bytes
-from proctor.temporal import connect_temporal
+from proctor.temporal import connect_temporal, visibility_literal
 
 UpdateResult = TypeVar("UpdateResult")
 Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
@@ -375,7 +375,7 @@ class Client:
                  f"AND {STATUS_ATTRIBUTE.name} = 'awaiting_approval'")
         for key, value in ((AGENT_ATTRIBUTE, agent), (ACTION_ATTRIBUTE, action)):
             if value is not None:
-                query += f" AND {key.name} = {_quoted(value)}"
+                query += f" AND {key.name} = {visibility_literal(value)}"
         ids = [execution.id async for execution in self.temporal.list_workflows(query)]
         gate = asyncio.Semaphore(16)
 
@@ -428,12 +428,6 @@ def _raise_if_cancelled() -> None:
     current = asyncio.current_task()
     if current is not None and current.cancelling():
         raise asyncio.CancelledError from None
-
-
-def _quoted(value: str) -> str:
-    """A visibility-query string literal (agent ids and actions are restricted, but quote
-    defensively anyway)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _tool_activity(action: str, fn: ToolFunction) -> Callable[[ToolCall], Awaitable[ToolResult]]:

@@ -60,12 +60,8 @@ class IdentityJudge:
         if not signed_by_agent:
             return refuse("bad_signature", "the signature does not match the request and any "
                                            "key of this agent", False)
-        if not valid_now:
-            return refuse("retired_key", "signed with a key of this agent whose grace period "
-                                         "had ended", True)
-        if agent.status is not AgentStatus.ACTIVE:
-            return refuse(f"{agent.status.value}_agent",
-                          f"agent {request.agent_id!r} is {agent.status.value}", True)
+        # The nonce first: a copy of a genuine request is nobody's misbehaviour but the
+        # copier's, whatever else is wrong with it now (a retired key, a suspended agent).
         claim = await self.nonces.claim(request.agent_id, request.nonce, request.request_id,
                                         run_id=run_id, request_digest=request_digest)
         if claim is NonceClaim.COPIED:
@@ -74,6 +70,12 @@ class IdentityJudge:
         if claim is NonceClaim.REUSED:
             return refuse("replayed_nonce", "this nonce was already used by another request",
                           True)
+        if not valid_now:
+            return refuse("retired_key", "signed with a key of this agent whose grace period "
+                                         "had ended", True)
+        if agent.status is not AgentStatus.ACTIVE:
+            return refuse(f"{agent.status.value}_agent",
+                          f"agent {request.agent_id!r} is {agent.status.value}", True)
         skew = abs((received_at - request.requested_at).total_seconds())
         if skew > self.window_seconds:
             return refuse("stale_request",

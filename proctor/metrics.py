@@ -48,6 +48,21 @@ FORGED_REQUESTS = Counter(
     "proctor_forged_requests", "Refused requests that cost no trust because nothing proves them "
     "the named agent's (unsigned, forged, copied, wrong workflow), by the Temporal client "
     "identity that started them and the refusal.", ["source", "refusal"], registry=REGISTRY)
+MAX_FORGED_SOURCES = 100
+_forged_sources: set[str] = set()
+
+
+def forged_source(identity: str | None) -> str:
+    """The `source` label of FORGED_REQUESTS: the starter's client identity is chosen by
+    whoever starts the workflow, so it is cut short and the distinct values are bounded (the
+    rest count as `other`): a flood of made-up identities can't blow up the metric."""
+    label = (identity or "unknown")[:64]
+    if label in _forged_sources or len(_forged_sources) < MAX_FORGED_SOURCES:
+        _forged_sources.add(label)
+        return label
+    return "other"
+
+
 SLACK_REFUSED = Counter("proctor_slack_requests_refused", "Requests to the Slack endpoint "
                         "refused for their signature.", registry=REGISTRY)
 

@@ -122,3 +122,9 @@ def dev_server_type(key: SearchAttributeKey[Any]) -> str:
     names = {IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
              IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime"}
     return names[IndexedValueType.ValueType(key.indexed_value_type)]
+
+
+def visibility_literal(value: str) -> str:
+    """A string literal for a visibility query (ids and names are restricted, but quote
+    defensively anyway)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -46,6 +46,7 @@ from proctor.contract import (
 )
 from proctor.metrics import OUTCOMES
 from proctor.models import AuditEvent, AuditReceipt
+from proctor.temporal import visibility_literal
 
 log = logging.getLogger("proctor.reconciler")
 
@@ -79,7 +80,7 @@ def closed_runs_query(task_queue: str | None, since: datetime | None) -> str:
     statuses = ", ".join(f"'{TEMPORAL_STATUS_NAMES[s]}'" for s in ENDED_OUTSIDE)
     query = f"WorkflowType IN ({types}) AND ExecutionStatus IN ({statuses})"
     if task_queue is not None:
-        query += f" AND TaskQueue = {_quoted(task_queue)}"
+        query += f" AND TaskQueue = {visibility_literal(task_queue)}"
     if since is not None:
         query += f" AND CloseTime >= '{_rfc3339(since)}'"
     return query
@@ -251,8 +252,3 @@ def _closed_run(execution: WorkflowExecution) -> ClosedRun | None:
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _quoted(value: str) -> str:
-    """A visibility-query string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

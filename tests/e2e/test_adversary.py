@@ -197,6 +197,31 @@ async def test_nobody_can_drain_another_agents_trust(
     assert (await gov.proctor.execute(victim, "read:orders", {}, handler=lambda p: 1)).ok
 
 
+async def test_copies_of_a_suspended_agents_request_cost_it_nothing(
+        gov: Harness, dev_server: WorkflowEnvironment) -> None:
+    """A genuine request, once run, copied back after its agent was suspended: refused as a
+    copy (what is wrong with the agent now is not the copier's proof against it)."""
+    from proctor.models import AgentStatus
+
+    key = await gov.new_agent()
+    calls: list[dict[str, Any]] = []
+    agent = reading_agent(gov, calls)
+    request = key.new_request("read:orders", {"n": 1}, ExecutionSpec(
+        mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)))
+    attacker = await attacker_client(dev_server)
+    async with agent.agent_worker(key.agent_id):
+        assert (await agent.submit(request)).status is ActionStatus.COMPLETED
+        await AgentStore(gov.pool).set_status(key.agent_id, AgentStatus.SUSPENDED)
+        for _ in range(3):
+            again = await attacker.execute_workflow(
+                GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request),
+                id=request.workflow_id, task_queue=gov.task_queue, result_type=Outcome,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+            assert again.decision.rule_id == "identity:replayed_request"
+    record = await AgentStore(gov.pool).get(key.agent_id)
+    assert record is not None and record.info.trust_score == 100 and len(calls) == 1
+
+
 async def test_only_the_agent_can_take_or_report_its_permission(
         gov: Harness, dev_server: WorkflowEnvironment) -> None:
     """Another process cannot take an approved action's permission (unsigned ask), nor report

@@ -29,6 +29,7 @@ from tests.e2e.pinning import Action, a_writer_waits, table_locked
 from tests.e2e.slack_harness import eventually
 from tests.fakes.tcp_proxy import TcpProxy, tcp_proxy
 from tests.worker.worker_process import (
+    WorkerProcess,
     client_for,
     new_task_queue,
     worker_env,
@@ -88,6 +89,19 @@ async def test_killed_during_the_approval_wait_the_vote_still_decides(
                                              "outcome"])
 
 
+@asynccontextmanager
+async def worker_behind_a_link(
+    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+) -> AsyncIterator[tuple[Harness, WorkerProcess, TcpProxy]]:
+    """A worker process whose link to Temporal the test can hold (to lose a commit's report)."""
+    host, port = dev_server.client.service_client.config.target_host.rsplit(":", 1)
+    async with tcp_proxy(upstream_host=host, upstream_port=int(port)) as temporal_link:
+        gov, env = setup(private_database, dev_server, tmp_path,
+                         temporal_address=temporal_link.address)
+        async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
+            yield gov, worker, temporal_link
+
+
 async def _has(rows: Callable[[], Any], event_type: str) -> bool:
     return any(r.event_type == event_type for r in await rows())
 
@@ -98,23 +112,20 @@ async def test_killed_after_the_audit_commit_before_the_activity_reports(
     """The row is committed, Temporal never hears of it; the retried step finds its row
     (idempotent by workflow step) instead of writing a second one."""
     pool, _ = private_database
-    host, port = dev_server.client.service_client.config.target_host.rsplit(":", 1)
-    async with tcp_proxy(upstream_host=host, upstream_port=int(port)) as temporal_link:
-        gov, env = setup(private_database, dev_server, tmp_path,
-                         temporal_address=temporal_link.address)
-        async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
-            async with table_locked(pool, "audit_log"):
-                action = await Action(gov).start()
-                await a_writer_waits(pool)
-                temporal_link.pause()  # from here, the worker cannot report anything
-            await eventually(lambda: _has(
-                lambda: AuditLog(pool).for_workflow(action.workflow_id), "decided"))
-            worker.kill()
-            temporal_link.resume()
-            assert action.calls == []
-            await asyncio.to_thread(worker.start().wait_ready)
-            # The lost attempt times out (the workflow task's 10 s) and is retried.
-            await action.completes_exactly_once(ALLOWED_STEPS, seconds=150)
+    async with worker_behind_a_link(private_database, dev_server, tmp_path) as (
+            gov, worker, temporal_link):
+        async with table_locked(pool, "audit_log"):
+            action = await Action(gov).start()
+            await a_writer_waits(pool)
+            temporal_link.pause()  # from here, the worker cannot report anything
+        await eventually(lambda: _has(
+            lambda: AuditLog(pool).for_workflow(action.workflow_id), "decided"))
+        worker.kill()
+        temporal_link.resume()
+        assert action.calls == []
+        await asyncio.to_thread(worker.start().wait_ready)
+        # The lost attempt times out (the workflow task's 10 s) and is retried.
+        await action.completes_exactly_once(ALLOWED_STEPS, seconds=150)
 
 
 @pytest.mark.parametrize("action, committed, steps", [
@@ -132,27 +143,24 @@ async def test_a_step_retried_after_its_commit_writes_the_same_payload(
     score judged), so it finds its rows instead of being refused as a different event (which
     failed the workflow: no outcome, the approver never asked)."""
     pool, _ = private_database
-    host, port = dev_server.client.service_client.config.target_host.rsplit(":", 1)
-    async with tcp_proxy(upstream_host=host, upstream_port=int(port)) as temporal_link:
-        gov, env = setup(private_database, dev_server, tmp_path,
-                         temporal_address=temporal_link.address)
-        async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
-            async with table_locked(pool, "audit_log"):
-                pending = await Action(gov, action).start()
-                await a_writer_waits(pool)
-                temporal_link.pause()  # from here, the worker cannot report anything
-            rows = lambda: AuditLog(pool).for_workflow(pending.workflow_id)  # noqa: E731
-            await eventually(lambda: _has(rows, committed))
-            await asyncio.sleep(0.5)  # any later write of the same task lands too
-            worker.kill()
-            await pool.execute("UPDATE agents SET trust_score = trust_score - 7 "
-                               "WHERE agent_id = $1", pending.agent_id)
-            temporal_link.resume()
-            await asyncio.to_thread(worker.start().wait_ready)
-            if committed == "escalated":
-                await gov.wait_for_stage(pending.workflow_id, "awaiting_approval", seconds=60)
-                await gov.vote(pending.workflow_id, "alice@example.com", approve=True)
-            await pending.completes_exactly_once(steps, seconds=150)
+    async with worker_behind_a_link(private_database, dev_server, tmp_path) as (
+            gov, worker, temporal_link):
+        async with table_locked(pool, "audit_log"):
+            pending = await Action(gov, action).start()
+            await a_writer_waits(pool)
+            temporal_link.pause()  # from here, the worker cannot report anything
+        rows = lambda: AuditLog(pool).for_workflow(pending.workflow_id)  # noqa: E731
+        await eventually(lambda: _has(rows, committed))
+        await asyncio.sleep(0.5)  # any later write of the same task lands too
+        worker.kill()
+        await pool.execute("UPDATE agents SET trust_score = trust_score - 7 "
+                           "WHERE agent_id = $1", pending.agent_id)
+        temporal_link.resume()
+        await asyncio.to_thread(worker.start().wait_ready)
+        if committed == "escalated":
+            await gov.wait_for_stage(pending.workflow_id, "awaiting_approval", seconds=60)
+            await gov.vote(pending.workflow_id, "alice@example.com", approve=True)
+        await pending.completes_exactly_once(steps, seconds=150)
 
 
 async def test_a_vote_retried_after_its_row_committed_writes_the_same_payload(
@@ -162,28 +170,25 @@ async def test_a_vote_retried_after_its_row_committed_writes_the_same_payload(
     of it; the retry judges the vote again from history (its keys were read by an activity)
     and finds its row; the action runs once."""
     pool, _ = private_database
-    host, port = dev_server.client.service_client.config.target_host.rsplit(":", 1)
-    async with tcp_proxy(upstream_host=host, upstream_port=int(port)) as temporal_link:
-        gov, env = setup(private_database, dev_server, tmp_path,
-                         temporal_address=temporal_link.address)
-        async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
-            action = await Action(gov, "refund_requests").start()
-            waiting = await gov.wait_until(action.workflow_id, lambda p: p.pending is not None)
-            assert waiting.pending is not None
-            rows = lambda: AuditLog(pool).for_workflow(action.workflow_id)  # noqa: E731
-            await eventually(lambda: _has(rows, "escalated"))
-            async with table_locked(pool, "audit_log"):
-                await gov.vote(action.workflow_id, "alice@example.com", approve=True,
-                               request_digest=waiting.pending.request_digest)
-                await a_writer_waits(pool)  # the vote's row
-                temporal_link.pause()
-            await eventually(lambda: _has(rows, "vote"))
-            worker.kill()
-            temporal_link.resume()
-            assert action.calls == []
-            await asyncio.to_thread(worker.start().wait_ready)
-            await action.completes_exactly_once(["decided", "escalated", "vote",
-                                                 "trust_changed", "outcome"], seconds=150)
+    async with worker_behind_a_link(private_database, dev_server, tmp_path) as (
+            gov, worker, temporal_link):
+        action = await Action(gov, "refund_requests").start()
+        waiting = await gov.wait_until(action.workflow_id, lambda p: p.pending is not None)
+        assert waiting.pending is not None
+        rows = lambda: AuditLog(pool).for_workflow(action.workflow_id)  # noqa: E731
+        await eventually(lambda: _has(rows, "escalated"))
+        async with table_locked(pool, "audit_log"):
+            await gov.vote(action.workflow_id, "alice@example.com", approve=True,
+                           request_digest=waiting.pending.request_digest)
+            await a_writer_waits(pool)  # the vote's row
+            temporal_link.pause()
+        await eventually(lambda: _has(rows, "vote"))
+        worker.kill()
+        temporal_link.resume()
+        assert action.calls == []
+        await asyncio.to_thread(worker.start().wait_ready)
+        await action.completes_exactly_once(["decided", "escalated", "vote",
+                                             "trust_changed", "outcome"], seconds=150)
 
 
 async def test_postgres_down_for_30_seconds_mid_flight(

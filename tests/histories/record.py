@@ -65,14 +65,21 @@ async def handler_failed(gov: Harness, env: WorkflowEnvironment) -> str:
     return (await gov.proctor.execute(key, "notify:x", {}, handler=broken)).workflow_id
 
 
-async def _escalate(gov: Harness, action: str, votes: list[tuple[str, bool]]) -> str:
+async def _waiting(gov: Harness, action: str,
+                   prefix: str | None = None) -> tuple[asyncio.Task[Any], str]:
+    """An action escalated and waiting for approval: its execution task and workflow id."""
     key = await gov.new_agent()
-    request_id = f"{action}-{key.agent_id}"
+    request_id = f"{prefix or action}-{key.agent_id}"
     task = asyncio.create_task(gov.proctor.execute(key, action, {"amount": 5},
                                                    handler=lambda p: "done",
                                                    request_id=request_id))
     workflow_id = f"action-{request_id}"
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    return task, workflow_id
+
+
+async def _escalate(gov: Harness, action: str, votes: list[tuple[str, bool]]) -> str:
+    task, workflow_id = await _waiting(gov, action)
     for approver, approve in votes:
         await gov.vote(workflow_id, approver, approve=approve, note="recorded")
     await task
@@ -208,13 +215,7 @@ async def slack_ladder(gov: Harness, env: WorkflowEnvironment) -> str:
 
 async def cancelled(gov: Harness, env: WorkflowEnvironment) -> str:
     """`proctor cancel` while the request waits for approval."""
-    key = await gov.new_agent()
-    request_id = f"cancel-{key.agent_id}"
-    task = asyncio.create_task(gov.proctor.execute(key, "refund_requests", {"amount": 5},
-                                                   handler=lambda p: "done",
-                                                   request_id=request_id))
-    workflow_id = f"action-{request_id}"
-    await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    task, workflow_id = await _waiting(gov, "refund_requests", "cancel")
     await gov.proctor.temporal.get_workflow_handle(workflow_id).signal(
         CANCEL_SIGNAL, CancelRequest(by="ops@example.com", reason="recorded"))
     await task
@@ -223,13 +224,8 @@ async def cancelled(gov: Harness, env: WorkflowEnvironment) -> str:
 
 async def unsigned_vote(gov: Harness, env: WorkflowEnvironment) -> str:
     """An agent's forged vote (unsigned) refused, then a signed one approves."""
-    key = await gov.new_agent()
-    request_id = f"forged-{key.agent_id}"
-    task = asyncio.create_task(gov.proctor.execute(key, "refund_requests", {"amount": 5},
-                                                   handler=lambda p: "done",
-                                                   request_id=request_id))
-    workflow_id = f"action-{request_id}"
-    waiting = await gov.wait_until(workflow_id, lambda p: p.pending is not None)
+    task, workflow_id = await _waiting(gov, "refund_requests", "forged")
+    waiting = await gov.proctor.progress(workflow_id)
     assert waiting.pending is not None
     await gov.proctor.send_vote(workflow_id, Vote(
         approver="alice@example.com", approve=True, channel="slack", workflow_id=workflow_id,

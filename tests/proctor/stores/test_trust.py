@@ -79,3 +79,15 @@ async def test_autonomy_stays_blocked_until_the_recovery_threshold(pool: asyncpg
     assert await step("2", +5) is True     # 72: above the minimum, below recovery
     assert await step("3", +7) is True     # 79: not yet recovered
     assert await step("4", +1) is False    # 80: recovered
+
+
+def test_forged_request_sources_are_bounded() -> None:
+    """The source label is whatever identity the starter chose: bounded in length and in
+    distinct values, so a flood of made-up identities can't grow the metric without end."""
+    from proctor import metrics
+
+    made_up = [metrics.forged_source(f"mallory-{i}-" + "x" * 200) for i in range(300)]
+    assert all(len(label) <= 64 for label in made_up)
+    assert len(set(made_up)) <= metrics.MAX_FORGED_SOURCES + 1
+    assert made_up[-1] == "other"
+    assert metrics.forged_source(None) in ("unknown", "other")
