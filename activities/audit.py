@@ -40,8 +40,7 @@ from proctor.stores.agents import adjust_trust
 log = logging.getLogger("proctor.audit")
 
 # Errors a retry cannot fix: fail the step at once (the workflow then does not execute).
-_PERMANENT = (IdempotencyConflict, asyncpg.InsufficientPrivilegeError,
-              asyncpg.UndefinedTableError)
+_PERMANENT = (IdempotencyConflict, asyncpg.InsufficientPrivilegeError, asyncpg.UndefinedTableError)
 
 
 @asynccontextmanager
@@ -62,8 +61,11 @@ def _count_decision(event: AuditEvent) -> None:
         decision = event.payload.get("decision")
         effect = decision.get("effect") if isinstance(decision, dict) else None
         DECISIONS.labels(effect=str(effect or "unknown")).inc()
-        activity.logger.info("decided %s by rule %s", effect,
-                             decision.get("rule_id") if isinstance(decision, dict) else None)
+        activity.logger.info(
+            "decided %s by rule %s",
+            effect,
+            decision.get("rule_id") if isinstance(decision, dict) else None,
+        )
 
 
 class AuditActivities:
@@ -87,16 +89,21 @@ class AuditActivities:
         rows = await self.audit.pool.fetch(
             "SELECT event_type, recorded_at, payload FROM audit_log WHERE workflow_id = $1"
             " AND event_type IN ('escalated', 'vote', 'approval_timed_out') ORDER BY seq",
-            workflow_id)
-        escalated = next((r["recorded_at"] for r in rows if r["event_type"] == "escalated"),
-                         None)
+            workflow_id,
+        )
+        escalated = next((r["recorded_at"] for r in rows if r["event_type"] == "escalated"), None)
         if escalated is None:
             return
-        ended = [r["recorded_at"] for r in rows if r["event_type"] == "approval_timed_out"
-                 or (r["event_type"] == "vote" and json.loads(r["payload"]).get("accepted"))]
+        ended = [
+            r["recorded_at"]
+            for r in rows
+            if r["event_type"] == "approval_timed_out"
+            or (r["event_type"] == "vote" and json.loads(r["payload"]).get("accepted"))
+        ]
         decided: datetime = ended[-1] if ended else datetime.now(UTC)
         TIME_TO_DECISION.labels(outcome=status).observe(
-            max((decided - escalated).total_seconds(), 0.0))
+            max((decided - escalated).total_seconds(), 0.0)
+        )
 
     def _observe_later(self, workflow_id: str | None, status: str) -> None:
         if workflow_id is None:
@@ -122,17 +129,37 @@ class AuditActivities:
         def event(suffix: str, event_type: str, payload: dict[str, object]) -> AuditEvent:
             return AuditEvent(
                 idempotency_key=f"{record.event.idempotency_key}:{suffix}",
-                event_type=event_type, workflow_id=record.event.workflow_id,
-                agent_id=change.agent_id, action=record.event.action, actor="proctor",
-                payload=payload)
+                event_type=event_type,
+                workflow_id=record.event.workflow_id,
+                agent_id=change.agent_id,
+                action=record.event.action,
+                actor="proctor",
+                payload=payload,
+            )
 
-        await append_locked(conn, event("trust", "trust_changed", {
-            "old_score": update.old_score, "new_score": update.new_score,
-            "delta": change.delta, "cause": change.cause,
-            "autonomy_blocked": update.autonomy_blocked}))
+        await append_locked(
+            conn,
+            event(
+                "trust",
+                "trust_changed",
+                {
+                    "old_score": update.old_score,
+                    "new_score": update.new_score,
+                    "delta": change.delta,
+                    "cause": change.cause,
+                    "autonomy_blocked": update.autonomy_blocked,
+                },
+            ),
+        )
         if update.suspended:
-            await append_locked(conn, event("suspended", "agent_suspended", {
-                "reason": "trust score reached 0", "cause": change.cause}))
+            await append_locked(
+                conn,
+                event(
+                    "suspended",
+                    "agent_suspended",
+                    {"reason": "trust score reached 0", "cause": change.cause},
+                ),
+            )
         return update.suspended
 
     @activity.defn(name=RECORD_OUTCOME)
@@ -141,8 +168,7 @@ class AuditActivities:
         suspended = False
         try:
             event = await self.audit.protect(record.event)
-            async with _timed("outcome"), self.audit.pool.acquire() as conn, \
-                    conn.transaction():
+            async with _timed("outcome"), self.audit.pool.acquire() as conn, conn.transaction():
                 await lock_chain(conn)
                 found = await existing_receipt(conn, event)
                 if found is not None:

@@ -30,8 +30,9 @@ from proctor.stores.rates import RateStore
 
 
 class JudgementActivities:
-    def __init__(self, identity: IdentityJudge, policy: Callable[[], PolicyEngine],
-                 rates: RateStore) -> None:
+    def __init__(
+        self, identity: IdentityJudge, policy: Callable[[], PolicyEngine], rates: RateStore
+    ) -> None:
         """`policy` returns the set in force (a reload swaps it atomically)."""
         self.identity = identity
         self.policy = policy
@@ -40,36 +41,55 @@ class JudgementActivities:
     @activity.defn(name=JUDGE_REQUEST)
     async def judge_request(self, ask: JudgeRequest) -> Judgement:
         request = ask.request
-        verdict = await self.identity.judge(request, workflow_id=ask.workflow_id,
-                                            run_id=ask.run_id, received_at=ask.received_at)
+        verdict = await self.identity.judge(
+            request, workflow_id=ask.workflow_id, run_id=ask.run_id, received_at=ask.received_at
+        )
         judged_at = datetime.now(UTC)
         if not verdict.verified or verdict.agent is None:
             if not verdict.provable:
                 verdict = verdict.model_copy(update={"source": await _starter()})
-                FORGED_REQUESTS.labels(source=forged_source(verdict.source),
-                                       refusal=verdict.refusal or "unknown").inc()
+                FORGED_REQUESTS.labels(
+                    source=forged_source(verdict.source), refusal=verdict.refusal or "unknown"
+                ).inc()
             return Judgement(identity=verdict, judged_at=judged_at)
-        decision = self.policy().decide(PolicyQuery(
-            agent=verdict.agent, action=request.action, params=request.params,
-            request_id=request.request_id, requested_at=request.requested_at), at=judged_at)
+        decision = self.policy().decide(
+            PolicyQuery(
+                agent=verdict.agent,
+                action=request.action,
+                params=request.params,
+                request_id=request.request_id,
+                requested_at=request.requested_at,
+            ),
+            at=judged_at,
+        )
         if decision.rate_limits and decision.effect is not Effect.DENY:
-            decision = await self._admit(verdict, decision, request.request_id,
-                                         request.action)
+            decision = await self._admit(verdict, decision, request.request_id, request.action)
         return Judgement(identity=verdict, decision=decision, judged_at=judged_at)
 
-    async def _admit(self, verdict: IdentityVerdict, decision: Decision, request_id: str,
-                     action: str) -> Decision:
+    async def _admit(
+        self, verdict: IdentityVerdict, decision: Decision, request_id: str, action: str
+    ) -> Decision:
         """Over a rate limit, the decision becomes a deny."""
         assert verdict.agent is not None
-        rate = await self.rates.admit(RateCheck(
-            agent_id=verdict.agent.agent_id, request_id=request_id, action=action,
-            escalated=decision.effect is Effect.ESCALATE, limits=decision.rate_limits))
+        rate = await self.rates.admit(
+            RateCheck(
+                agent_id=verdict.agent.agent_id,
+                request_id=request_id,
+                action=action,
+                escalated=decision.effect is Effect.ESCALATE,
+                limits=decision.rate_limits,
+            )
+        )
         if rate.admitted:
             return decision
-        return Decision(effect=Effect.DENY, rule_id="rate-limit",
-                        policy_file=decision.policy_file,
-                        policy_version=decision.policy_version,
-                        reason=f"rate limit exceeded: {rate.exceeded}", trust=decision.trust)
+        return Decision(
+            effect=Effect.DENY,
+            rule_id="rate-limit",
+            policy_file=decision.policy_file,
+            policy_version=decision.policy_version,
+            reason=f"rate limit exceeded: {rate.exceeded}",
+            trust=decision.trust,
+        )
 
 
 async def _starter() -> str | None:
@@ -78,8 +98,9 @@ async def _starter() -> str | None:
     if info.workflow_id is None:
         return None
     try:
-        handle = activity.client().get_workflow_handle(info.workflow_id,
-                                                       run_id=info.workflow_run_id)
+        handle = activity.client().get_workflow_handle(
+            info.workflow_id, run_id=info.workflow_run_id
+        )
         async for event in handle.fetch_history_events():
             identity = event.workflow_execution_started_event_attributes.identity
             return identity[:256] or None  # chosen by the starter: kept short

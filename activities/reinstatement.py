@@ -23,8 +23,9 @@ FALLBACK_SCORE = 50.0
 
 
 class ReinstatementActivities:
-    def __init__(self, agents: AgentStore, audit: AuditLog,
-                 policy: Callable[[], PolicyEngine]) -> None:
+    def __init__(
+        self, agents: AgentStore, audit: AuditLog, policy: Callable[[], PolicyEngine]
+    ) -> None:
         self.agents = agents
         self.audit = audit
         self.policy = policy
@@ -36,12 +37,18 @@ class ReinstatementActivities:
             return ReinstatementPlan(agent=None, problem=f"no agent {request.agent_id!r}")
         agent = record.info
         if agent.status is not AgentStatus.SUSPENDED:
-            return ReinstatementPlan(agent=agent, problem=(
-                f"agent {agent.agent_id!r} is {agent.status.value}, not suspended"))
+            return ReinstatementPlan(
+                agent=agent,
+                problem=(f"agent {agent.agent_id!r} is {agent.status.value}, not suspended"),
+            )
         engine = self.policy()
         trust = engine.trust_policy(agent)
-        score = (request.restore_score or trust.recovery_threshold or trust.minimum_score
-                 or FALLBACK_SCORE)
+        score = (
+            request.restore_score
+            or trust.recovery_threshold
+            or trust.minimum_score
+            or FALLBACK_SCORE
+        )
         approvers = tuple(dict.fromkeys([agent.owner, *engine.approvers_for(agent)]))
         return ReinstatementPlan(agent=agent, approvers=approvers, restore_score=score)
 
@@ -49,9 +56,14 @@ class ReinstatementActivities:
     async def reinstate_agent(self, order: Reinstatement) -> AuditReceipt:
         """Status back to active at the planned score, and the audit row: one transaction."""
         event = AuditEvent(
-            idempotency_key=f"{order.workflow_id}:reinstated", event_type="agent_reinstated",
-            workflow_id=order.workflow_id, agent_id=order.agent_id, action="reinstate",
-            actor=order.approver, payload={"score": order.score, "note": order.note})
+            idempotency_key=f"{order.workflow_id}:reinstated",
+            event_type="agent_reinstated",
+            workflow_id=order.workflow_id,
+            agent_id=order.agent_id,
+            action="reinstate",
+            actor=order.approver,
+            payload={"score": order.score, "note": order.note},
+        )
         async with self.audit.pool.acquire() as conn, conn.transaction():
             await lock_chain(conn)
             found = await existing_receipt(conn, event)

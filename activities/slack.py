@@ -35,8 +35,9 @@ NOT_CONFIGURED = "Slack is not configured (set PROCTOR_SLACK_BOT_TOKEN)"
 
 
 class SlackActivities:
-    def __init__(self, notifier: SlackNotifier | None,
-                 directory: Callable[[], ApproverDirectory]) -> None:
+    def __init__(
+        self, notifier: SlackNotifier | None, directory: Callable[[], ApproverDirectory]
+    ) -> None:
         self.notifier = notifier
         self.directory = directory
 
@@ -53,13 +54,15 @@ class SlackActivities:
             if self.notifier is None:
                 unresolved.append(f"{name}: {NOT_CONFIGURED}")
                 continue
-            members = await self._guard(self.notifier.group_members(
-                name.removeprefix("slack-group:")))
+            members = await self._guard(
+                self.notifier.group_members(name.removeprefix("slack-group:"))
+            )
             if not members:
                 unresolved.append(f"{name}: no such Slack user group, or no member found")
             approvers.extend(members or ())
-        return ResolvedApprovers(approvers=tuple(dict.fromkeys(approvers)),
-                                 unresolved=tuple(unresolved))
+        return ResolvedApprovers(
+            approvers=tuple(dict.fromkeys(approvers)), unresolved=tuple(unresolved)
+        )
 
     @activity.defn(name=NOTIFY_APPROVERS)
     async def notify_approvers(self, notice: ApprovalNotice) -> NotifyResult:
@@ -67,9 +70,13 @@ class SlackActivities:
             return NotifyResult(skipped=NOT_CONFIGURED)
         details = activity.info().heartbeat_details
         posted = [SlackMessageRef.model_validate(m) for m in details[0]] if details else []
-        return await self._guard(self.notifier.ask(
-            notice, posted, progress=lambda done: activity.heartbeat(
-                [m.model_dump() for m in done])))
+        return await self._guard(
+            self.notifier.ask(
+                notice,
+                posted,
+                progress=lambda done: activity.heartbeat([m.model_dump() for m in done]),
+            )
+        )
 
     @activity.defn(name=REMIND_APPROVERS)
     async def remind_approvers(self, notice: ReminderNotice) -> NotifyResult:

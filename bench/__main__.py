@@ -18,15 +18,20 @@ import time
 from bench.summary import RESULTS, markdown, summary_rows
 
 SUITE: tuple[tuple[str, ...], ...] = (
-    ("policy_decisions",), ("signing",), ("codec",), ("audit_ledger",), ("e2e_latency",),
+    ("policy_decisions",),
+    ("signing",),
+    ("codec",),
+    ("audit_ledger",),
+    ("e2e_latency",),
     ("waiting_memory", "--workflows", "4000"),
 )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--full", action="store_true",
-                        help="hold 10,000 waiting approvals instead of 4,000")
+    parser.add_argument(
+        "--full", action="store_true", help="hold 10,000 waiting approvals instead of 4,000"
+    )
     full = parser.parse_args().full
     began = time.monotonic()
     timings: list[str] = []

@@ -36,11 +36,18 @@ WRITERS = 8
 
 
 def event(i: int, prefix: str = "k") -> AuditEvent:
-    return AuditEvent(idempotency_key=f"{prefix}{i}", event_type="decided",
-                      workflow_id=f"action-{prefix}{i}", agent_id=f"agent-{i % 50}",
-                      action="refund_requests", actor=f"agent-{i % 50}",
-                      payload={"params": {"orderId": i, "amount": 12.5},
-                               "decision": {"effect": "allow", "rule_id": "refunds"}})
+    return AuditEvent(
+        idempotency_key=f"{prefix}{i}",
+        event_type="decided",
+        workflow_id=f"action-{prefix}{i}",
+        agent_id=f"agent-{i % 50}",
+        action="refund_requests",
+        actor=f"agent-{i % 50}",
+        payload={
+            "params": {"orderId": i, "amount": 12.5},
+            "decision": {"effect": "allow", "rule_id": "refunds"},
+        },
+    )
 
 
 async def plain_inserts(pool: asyncpg.Pool, rows: int, writers: int) -> float:
@@ -55,8 +62,17 @@ async def plain_inserts(pool: asyncpg.Pool, rows: int, writers: int) -> float:
                 "INSERT INTO plain_log (seq, recorded_at, idempotency_key, workflow_id,"
                 " event_type, agent_id, action, actor, payload, prev_hash, hash)"
                 " VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                i + 1, e.idempotency_key, e.workflow_id, e.event_type, e.agent_id, e.action,
-                e.actor, canonical_text(e.payload), f"{i:064x}", f"{i + 1:064x}")
+                i + 1,
+                e.idempotency_key,
+                e.workflow_id,
+                e.event_type,
+                e.agent_id,
+                e.action,
+                e.actor,
+                canonical_text(e.payload),
+                f"{i:064x}",
+                f"{i + 1:064x}",
+            )
 
     start = time.perf_counter()
     await asyncio.gather(*(writer(w) for w in range(writers)))
@@ -81,8 +97,9 @@ async def verification(dsn: str, rows: int, tmp: Path) -> dict[str, float]:
         audit = AuditLog(pool)
         have, _ = await audit.head()
         for start in range(have, rows, 10_000):
-            await audit.append_many([event(i, "v") for i in range(start,
-                                                                  min(rows, start + 10_000))])
+            await audit.append_many(
+                [event(i, "v") for i in range(start, min(rows, start + 10_000))]
+            )
         keys, sink = LedgerKeys.generate(), DirectorySink(tmp / "sink")
         await Checkpointer(audit, keys, sink, every_rows=10_000).catch_up()
         total, _ = await audit.head()
@@ -95,18 +112,20 @@ async def verification(dsn: str, rows: int, tmp: Path) -> dict[str, float]:
         scanned = await pool.fetchval("SELECT count(*) FROM (SELECT * FROM audit_log) s")
         scan_seconds = time.perf_counter() - started
         best = min(warm)
-        return {"rows": total, "first_pass_after_bulk_load_seconds": round(cold, 2),
-                "first_pass_rows_per_second": round(total / cold),
-                "vacuumed_seconds_median_of_3": round(sorted(warm)[1], 2),
-                "rows_per_second": round(total / sorted(warm)[1]),
-                "best_rows_per_second": round(total / best),
-                "baseline_count_scan_rows_per_second": round(scanned / scan_seconds)}
+        return {
+            "rows": total,
+            "first_pass_after_bulk_load_seconds": round(cold, 2),
+            "first_pass_rows_per_second": round(total / cold),
+            "vacuumed_seconds_median_of_3": round(sorted(warm)[1], 2),
+            "rows_per_second": round(total / sorted(warm)[1]),
+            "best_rows_per_second": round(total / best),
+            "baseline_count_scan_rows_per_second": round(scanned / scan_seconds),
+        }
     finally:
         await pool.close()
 
 
-async def timed_verify(audit: AuditLog, sink: DirectorySink, keys: LedgerKeys,
-                       total: int) -> float:
+async def timed_verify(audit: AuditLog, sink: DirectorySink, keys: LedgerKeys, total: int) -> float:
     started = time.perf_counter()
     report = await verify_ledger(audit, keys=keys.pinned, external=sink.lines())
     seconds = time.perf_counter() - started
@@ -129,15 +148,19 @@ async def main_async(rows: int, verify_rows: int) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             verified = await verification(dsn, verify_rows, Path(tmp))
     return {
-        "date": time.strftime("%Y-%m-%d"), "machine": platform.platform(),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": platform.platform(),
         "append": {
-            "writers": WRITERS, "rows": rows,
+            "writers": WRITERS,
+            "rows": rows,
             "plain_insert_rows_per_second": round(plain),
             "chained_batched_rows_per_second": round(batched),
             "ratio_chained_to_plain": round(batched / plain, 2),
-            "single_writer": {"plain_rows_per_second": round(plain_one),
-                              "chained_rows_per_second": round(single),
-                              "ratio": round(single / plain_one, 2)},
+            "single_writer": {
+                "plain_rows_per_second": round(plain_one),
+                "chained_rows_per_second": round(single),
+                "ratio": round(single / plain_one, 2),
+            },
         },
         "verify": verified,
     }
@@ -152,17 +175,23 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "audit_ledger.json").write_text(json.dumps(result, indent=2) + "\n")
     append, verify = result["append"], result["verify"]
-    print(f"append, {WRITERS} writers: plain INSERT {append['plain_insert_rows_per_second']}/s, "
-          f"chained {append['chained_batched_rows_per_second']}/s "
-          f"({append['ratio_chained_to_plain']:.2f}x of plain)")
+    print(
+        f"append, {WRITERS} writers: plain INSERT {append['plain_insert_rows_per_second']}/s, "
+        f"chained {append['chained_batched_rows_per_second']}/s "
+        f"({append['ratio_chained_to_plain']:.2f}x of plain)"
+    )
     one = append["single_writer"]
-    print(f"append, 1 writer: plain {one['plain_rows_per_second']}/s, chained "
-          f"{one['chained_rows_per_second']}/s ({one['ratio']:.2f}x)")
-    print(f"verify {verify['rows']} rows (links + signed checkpoints + external sink): "
-          f"{verify['rows_per_second']} rows/s median of 3 "
-          f"({verify['vacuumed_seconds_median_of_3']} s); first pass right after the bulk "
-          f"load: {verify['first_pass_rows_per_second']} rows/s; a bare count(*) scan: "
-          f"{verify['baseline_count_scan_rows_per_second']} rows/s")
+    print(
+        f"append, 1 writer: plain {one['plain_rows_per_second']}/s, chained "
+        f"{one['chained_rows_per_second']}/s ({one['ratio']:.2f}x)"
+    )
+    print(
+        f"verify {verify['rows']} rows (links + signed checkpoints + external sink): "
+        f"{verify['rows_per_second']} rows/s median of 3 "
+        f"({verify['vacuumed_seconds_median_of_3']} s); first pass right after the bulk "
+        f"load: {verify['first_pass_rows_per_second']} rows/s; a bare count(*) scan: "
+        f"{verify['baseline_count_scan_rows_per_second']} rows/s"
+    )
 
 
 if __name__ == "__main__":

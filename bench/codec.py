@@ -49,15 +49,23 @@ from worker.main import build_worker
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).parent / "results"
-PARAMS = {"customer_email": "jane.doe@example.com", "orderId": 12345, "amount": 599.99,
-          "currency": "USD", "note": "customer asked twice",
-          "items": [{"sku": "A-1", "qty": 2}]}
+PARAMS = {
+    "customer_email": "jane.doe@example.com",
+    "orderId": 12345,
+    "amount": 599.99,
+    "currency": "USD",
+    "note": "customer asked twice",
+    "items": [{"sku": "A-1", "qty": 2}],
+}
 
 
 def start_input() -> GovernedActionInput:
     key = AgentKey.generate("bench-agent", "ed25519")
-    return GovernedActionInput(request=key.new_request(
-        "refund_requests", PARAMS, ExecutionSpec(mode=ExecutionMode.HANDLER)))
+    return GovernedActionInput(
+        request=key.new_request(
+            "refund_requests", PARAMS, ExecutionSpec(mode=ExecutionMode.HANDLER)
+        )
+    )
 
 
 def timed_us(run: Callable[[], Any], runs: int) -> list[float]:
@@ -71,8 +79,10 @@ def timed_us(run: Callable[[], Any], runs: int) -> list[float]:
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"p50_us": statistics.median(ordered),
-            "p99_us": ordered[max(0, int(len(ordered) * 0.99) - 1)]}
+    return {
+        "p50_us": statistics.median(ordered),
+        "p99_us": ordered[max(0, int(len(ordered) * 0.99) - 1)],
+    }
 
 
 def per_payload(runs: int) -> dict[str, Any]:
@@ -105,10 +115,14 @@ def per_payload(runs: int) -> dict[str, Any]:
         enc += timed_us(encrypted, runs // 10)
         alone += timed_us(codec_alone, runs // 10)
     b, e = percentiles(base), percentiles(enc)
-    return {"payload_bytes": len(payload.SerializeToString()),
-            "encrypted_bytes": len(sealed.SerializeToString()),
-            "plain_converter": b, "encrypting_converter": e,
-            "codec_only": percentiles(alone), "ratio_p50": e["p50_us"] / b["p50_us"]}
+    return {
+        "payload_bytes": len(payload.SerializeToString()),
+        "encrypted_bytes": len(sealed.SerializeToString()),
+        "plain_converter": b,
+        "encrypting_converter": e,
+        "codec_only": percentiles(alone),
+        "ratio_p50": e["p50_us"] / b["p50_us"],
+    }
 
 
 class Side:
@@ -121,8 +135,9 @@ class Side:
         self.proctor = Client(temporal, task_queue=queue)
 
     async def allowed(self) -> None:
-        outcome = await self.proctor.execute(self.key, "read:orders", PARAMS,
-                                             handler=lambda params: 1)
+        outcome = await self.proctor.execute(
+            self.key, "read:orders", PARAMS, handler=lambda params: 1
+        )
         assert outcome.ok, outcome
 
 
@@ -130,7 +145,8 @@ async def end_to_end(dsn: str, actions: int) -> dict[str, Any]:
     engine = PolicyEngine(PolicySet((parse_policy_text(POLICY, "bench.yaml"),), "bench"))
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(BIN / "temporal"), search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=SERVERS["unthrottled"],
     ) as env:
         address = env.client.service_client.config.target_host
@@ -140,44 +156,73 @@ async def end_to_end(dsn: str, actions: int) -> dict[str, Any]:
         sides = []
         for temporal in (env.client, encrypted):
             key = AgentKey.generate(f"bench-{uuid.uuid4().hex[:8]}", "ed25519")
-            await AgentStore(pool).register(key.agent_id, role="bench", owner="b@example.com",
-                                            public_key_pem=key.public_key_pem)
+            await AgentStore(pool).register(
+                key.agent_id, role="bench", owner="b@example.com", public_key_pem=key.public_key_pem
+            )
             sides.append(Side(temporal, key, f"bench-codec-{uuid.uuid4().hex[:6]}"))
         plain_side, sealed_side = sides
         with tempfile.TemporaryDirectory(prefix="proctor-bench-votekeys-") as folder:
             votes = VoteKeyDirectory(Path(folder))
-            async with build_worker(plain_side.temporal, pool, lambda: engine,
-                                    task_queue=plain_side.queue, keys=LedgerKeys.generate(),
-                                    vote_keys=votes), \
-                    build_worker(sealed_side.temporal, pool, lambda: engine,
-                                 task_queue=sealed_side.queue, keys=LedgerKeys.generate(),
-                                 vote_keys=votes):
+            async with (
+                build_worker(
+                    plain_side.temporal,
+                    pool,
+                    lambda: engine,
+                    task_queue=plain_side.queue,
+                    keys=LedgerKeys.generate(),
+                    vote_keys=votes,
+                ),
+                build_worker(
+                    sealed_side.temporal,
+                    pool,
+                    lambda: engine,
+                    task_queue=sealed_side.queue,
+                    keys=LedgerKeys.generate(),
+                    vote_keys=votes,
+                ),
+            ):
                 for _ in range(10):  # warm up caches, pools, sticky queues
                     await plain_side.allowed()
                     await sealed_side.allowed()
-                with_codec, without = await alternate(sealed_side.allowed, plain_side.allowed,
-                                                      actions)
+                with_codec, without = await alternate(
+                    sealed_side.allowed, plain_side.allowed, actions
+                )
         await pool.close()
     a, b = summary(with_codec), summary(without)
-    return {"server": " ".join(SERVERS["unthrottled"]), "actions": actions,
-            "with_codec": a, "without_codec": b, "ratio_p50": a["p50_ms"] / b["p50_ms"]}
+    return {
+        "server": " ".join(SERVERS["unthrottled"]),
+        "actions": actions,
+        "with_codec": a,
+        "without_codec": b,
+        "ratio_p50": a["p50_ms"] / b["p50_ms"],
+    }
 
 
 def report(result: dict[str, Any]) -> None:
     p = result["per_payload"]
-    print(f"start input of one action: {p['payload_bytes']} bytes, encrypted "
-          f"{p['encrypted_bytes']} bytes")
-    print(f"convert + back, plain:      p50 {p['plain_converter']['p50_us']:7.1f} us "
-          f"(p99 {p['plain_converter']['p99_us']:7.1f})")
-    print(f"convert + encrypt + back:   p50 {p['encrypting_converter']['p50_us']:7.1f} us "
-          f"(p99 {p['encrypting_converter']['p99_us']:7.1f})   = {p['ratio_p50']:.2f}x")
-    print(f"the codec alone (encrypt + decrypt): p50 {p['codec_only']['p50_us']:.1f} us "
-          f"(p99 {p['codec_only']['p99_us']:.1f})")
+    print(
+        f"start input of one action: {p['payload_bytes']} bytes, encrypted "
+        f"{p['encrypted_bytes']} bytes"
+    )
+    print(
+        f"convert + back, plain:      p50 {p['plain_converter']['p50_us']:7.1f} us "
+        f"(p99 {p['plain_converter']['p99_us']:7.1f})"
+    )
+    print(
+        f"convert + encrypt + back:   p50 {p['encrypting_converter']['p50_us']:7.1f} us "
+        f"(p99 {p['encrypting_converter']['p99_us']:7.1f})   = {p['ratio_p50']:.2f}x"
+    )
+    print(
+        f"the codec alone (encrypt + decrypt): p50 {p['codec_only']['p50_us']:.1f} us "
+        f"(p99 {p['codec_only']['p99_us']:.1f})"
+    )
     e = result.get("end_to_end")
     if e:
-        print(f"allowed action start -> outcome ({e['actions']} each, A/B): with codec p50 "
-              f"{e['with_codec']['p50_ms']:.1f} ms, without {e['without_codec']['p50_ms']:.1f}"
-              f" ms = {e['ratio_p50']:.2f}x")
+        print(
+            f"allowed action start -> outcome ({e['actions']} each, A/B): with codec p50 "
+            f"{e['with_codec']['p50_ms']:.1f} ms, without {e['without_codec']['p50_ms']:.1f}"
+            f" ms = {e['ratio_p50']:.2f}x"
+        )
 
 
 async def main() -> None:
@@ -188,7 +233,7 @@ async def main() -> None:
     result: dict[str, Any] = {
         "benchmark": "codec",
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, Python "
-                   f"{platform.python_version()}",
+        f"{platform.python_version()}",
         "per_payload": per_payload(args.runs),
     }
     if (BIN / "temporal").exists() and args.actions > 0:

@@ -80,12 +80,13 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def throughput(one: Callable[[int], Awaitable[None]], clients: int,
-                     per_client: int) -> float:
+async def throughput(one: Callable[[int], Awaitable[None]], clients: int, per_client: int) -> float:
     """Completed per second with `clients` callers each running `per_client` in a row."""
+
     async def caller(index: int) -> None:
         for _ in range(per_client):
             await one(index)
+
     start = time.perf_counter()
     await asyncio.gather(*(caller(i) for i in range(clients)))
     return clients * per_client / (time.perf_counter() - start)
@@ -102,8 +103,13 @@ class Bench:
     """Proctor and the baselines on one server: a Proctor worker and a plain worker, both
     outside Temporal's sandbox (Proctor's default)."""
 
-    def __init__(self, temporal: TemporalClient, keys: list[AgentKey], queue: str,
-                 vote_keys: VoteKeyDirectory) -> None:
+    def __init__(
+        self,
+        temporal: TemporalClient,
+        keys: list[AgentKey],
+        queue: str,
+        vote_keys: VoteKeyDirectory,
+    ) -> None:
         self.temporal = temporal
         self.keys = keys
         self.queue = queue
@@ -112,27 +118,34 @@ class Bench:
         vote_keys.register_approver("approver@example.com", self.approver.public_key_pem)
 
     async def allowed(self, client: int = 0) -> None:
-        outcome = await self.proctor.execute(self.keys[client], "read:orders", {"n": client},
-                                             handler=lambda params: 1)
+        outcome = await self.proctor.execute(
+            self.keys[client], "read:orders", {"n": client}, handler=lambda params: 1
+        )
         assert outcome.ok, outcome
 
     async def empty(self, client: int = 0) -> None:
-        await self.temporal.execute_workflow(EmptyWorkflow.run, id=uuid.uuid4().hex,
-                                             task_queue=f"{self.queue}-empty")
+        await self.temporal.execute_workflow(
+            EmptyWorkflow.run, id=uuid.uuid4().hex, task_queue=f"{self.queue}-empty"
+        )
 
     async def approval(self) -> float:
         """Signal → outcome of an escalated action whose approver answers at once."""
         key = self.keys[0]
         request_id = uuid.uuid4().hex
-        acting = asyncio.create_task(self.proctor.execute(
-            key, "refund", {"amount": 5}, handler=lambda params: 1, request_id=request_id))
+        acting = asyncio.create_task(
+            self.proctor.execute(
+                key, "refund", {"amount": 5}, handler=lambda params: 1, request_id=request_id
+            )
+        )
         workflow_id = f"action-{request_id}"
-        waiting = await self.proctor.wait_until(workflow_id,
-                                                lambda p: p.stage is Stage.AWAITING_APPROVAL)
+        waiting = await self.proctor.wait_until(
+            workflow_id, lambda p: p.stage is Stage.AWAITING_APPROVAL
+        )
         assert waiting.pending is not None
         start = time.perf_counter()
-        await self.proctor.decide(workflow_id, self.approver, approve=True,
-                                  request_digest=waiting.pending.request_digest)
+        await self.proctor.decide(
+            workflow_id, self.approver, approve=True, request_digest=waiting.pending.request_digest
+        )
         outcome = await acting
         assert outcome.ok, outcome
         return time.perf_counter() - start
@@ -140,7 +153,8 @@ class Bench:
     async def signalled(self) -> float:
         """Signal → completion of a workflow waiting for one signal."""
         handle = await self.temporal.start_workflow(
-            SignalledWorkflow.run, id=uuid.uuid4().hex, task_queue=f"{self.queue}-empty")
+            SignalledWorkflow.run, id=uuid.uuid4().hex, task_queue=f"{self.queue}-empty"
+        )
         await handle.query(SignalledWorkflow.waiting)
         start = time.perf_counter()
         await handle.signal(SignalledWorkflow.go)
@@ -148,9 +162,9 @@ class Bench:
         return time.perf_counter() - start
 
 
-async def alternate(a: Callable[[], Awaitable[float | None]],
-                    b: Callable[[], Awaitable[float | None]], runs: int
-                    ) -> tuple[list[float], list[float]]:
+async def alternate(
+    a: Callable[[], Awaitable[float | None]], b: Callable[[], Awaitable[float | None]], runs: int
+) -> tuple[list[float], list[float]]:
     """`runs` of each, A/B alternated, each after a random pause of up to one load period."""
     pause = random.Random(8)  # a fixed seed: jitter, not secrecy  # noqa: S311
     first: list[float] = []
@@ -163,56 +177,83 @@ async def alternate(a: Callable[[], Awaitable[float | None]],
     return first, second
 
 
-async def measure_on(server: str, dsn: str, runs: int, clients: int, per_client: int
-                     ) -> dict[str, Any]:
+async def measure_on(
+    server: str, dsn: str, runs: int, clients: int, per_client: int
+) -> dict[str, Any]:
     engine = PolicyEngine(PolicySet((parse_policy_text(POLICY, "bench.yaml"),), "bench"))
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(BIN / "temporal"), search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=SERVERS[server],
     ) as env:
         pool = await connect_pool(dsn, max_size=10)
-        keys = [AgentKey.generate(f"bench-{uuid.uuid4().hex[:8]}", "ed25519")
-                for _ in range(clients)]  # one agent per concurrent client
+        keys = [
+            AgentKey.generate(f"bench-{uuid.uuid4().hex[:8]}", "ed25519") for _ in range(clients)
+        ]  # one agent per concurrent client
         for agent in keys:
-            await AgentStore(pool).register(agent.agent_id, role="bench",
-                                            owner="b@example.com",
-                                            public_key_pem=agent.public_key_pem)
+            await AgentStore(pool).register(
+                agent.agent_id,
+                role="bench",
+                owner="b@example.com",
+                public_key_pem=agent.public_key_pem,
+            )
         vote_keys = VoteKeyDirectory(Path(tempfile.mkdtemp(prefix="bench-votekeys-")))
         bench = Bench(env.client, keys, f"bench-{uuid.uuid4().hex[:6]}", vote_keys)
-        async with build_worker(env.client, pool, lambda: engine, task_queue=bench.queue,
-                                keys=LedgerKeys.generate(), vote_keys=vote_keys), \
-                Worker(env.client, task_queue=f"{bench.queue}-empty",
-                       workflows=[EmptyWorkflow, SignalledWorkflow],
-                       workflow_runner=UnsandboxedWorkflowRunner()):
+        async with (
+            build_worker(
+                env.client,
+                pool,
+                lambda: engine,
+                task_queue=bench.queue,
+                keys=LedgerKeys.generate(),
+                vote_keys=vote_keys,
+            ),
+            Worker(
+                env.client,
+                task_queue=f"{bench.queue}-empty",
+                workflows=[EmptyWorkflow, SignalledWorkflow],
+                workflow_runner=UnsandboxedWorkflowRunner(),
+            ),
+        ):
             for _ in range(10):  # warm up caches, pools, sticky queues
                 await bench.allowed()
                 await bench.empty()
             allowed, empty = await alternate(bench.allowed, bench.empty, runs)
-            approval, signalled = await alternate(bench.approval, bench.signalled,
-                                                  max(20, runs // 4))
+            approval, signalled = await alternate(
+                bench.approval, bench.signalled, max(20, runs // 4)
+            )
             empty_rate = await throughput(bench.empty, clients, per_client)
             allowed_rate = await throughput(bench.allowed, clients, per_client)
         await pool.close()
     a, e = summary(allowed), summary(empty)
     ap, s = summary(approval), summary(signalled)
     return {
-        "allowed_action": a, "empty_workflow": e, "ratio_p50": a["p50_ms"] / e["p50_ms"],
-        "approval_path": {"signal_to_outcome": ap, "signal_to_completion_baseline": s,
-                          "ratio_p50": ap["p50_ms"] / s["p50_ms"], "runs": len(approval)},
-        "throughput": {"clients": clients, "per_client": per_client,
-                       "allowed_per_s": allowed_rate, "empty_per_s": empty_rate,
-                       "ratio": allowed_rate / empty_rate},
+        "allowed_action": a,
+        "empty_workflow": e,
+        "ratio_p50": a["p50_ms"] / e["p50_ms"],
+        "approval_path": {
+            "signal_to_outcome": ap,
+            "signal_to_completion_baseline": s,
+            "ratio_p50": ap["p50_ms"] / s["p50_ms"],
+            "runs": len(approval),
+        },
+        "throughput": {
+            "clients": clients,
+            "per_client": per_client,
+            "allowed_per_s": allowed_rate,
+            "empty_per_s": empty_rate,
+            "ratio": allowed_rate / empty_rate,
+        },
     }
 
 
-async def measure(runs: int, dsn: str, clients: int = 50, per_client: int = 10
-                  ) -> dict[str, Any]:
+async def measure(runs: int, dsn: str, clients: int = 50, per_client: int = 10) -> dict[str, Any]:
     result: dict[str, Any] = {
         "benchmark": "e2e_latency",
         "runs": runs,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, Python "
-                   f"{platform.python_version()}",
+        f"{platform.python_version()}",
         "servers": {name: " ".join(args) or "as shipped" for name, args in SERVERS.items()},
     }
     for server in SERVERS:
@@ -227,16 +268,23 @@ def report(result: dict[str, Any]) -> None:
         ap = r["approval_path"]
         print(f"-- dev server {server} ({result['servers'][server]})")
         print(f"{'':26}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}")
-        for label, row in (("empty workflow", e), ("allowed action", a),
-                           ("signal -> completion", ap["signal_to_completion_baseline"]),
-                           ("approval -> outcome", ap["signal_to_outcome"])):
+        for label, row in (
+            ("empty workflow", e),
+            ("allowed action", a),
+            ("signal -> completion", ap["signal_to_completion_baseline"]),
+            ("approval -> outcome", ap["signal_to_outcome"]),
+        ):
             print(f"{label:26}{row['p50_ms']:9.1f}{row['p90_ms']:9.1f}{row['p99_ms']:9.1f}")
         rate = r["throughput"]
-        print(f"allowed / empty p50: {r['ratio_p50']:.2f}x ({result['runs']} runs each); "
-              f"approval / signal p50: {ap['ratio_p50']:.2f}x ({ap['runs']} runs each)")
-        print(f"throughput, {rate['clients']} concurrent clients: allowed "
-              f"{rate['allowed_per_s']:.1f}/s vs empty {rate['empty_per_s']:.1f}/s "
-              f"= {rate['ratio']:.2f}x")
+        print(
+            f"allowed / empty p50: {r['ratio_p50']:.2f}x ({result['runs']} runs each); "
+            f"approval / signal p50: {ap['ratio_p50']:.2f}x ({ap['runs']} runs each)"
+        )
+        print(
+            f"throughput, {rate['clients']} concurrent clients: allowed "
+            f"{rate['allowed_per_s']:.1f}/s vs empty {rate['empty_per_s']:.1f}/s "
+            f"= {rate['ratio']:.2f}x"
+        )
 
 
 async def main() -> None:

@@ -24,8 +24,14 @@ from proctor.policy.engine import PRECEDENCE, _context
 from proctor.policy.loader import PolicySet, parse_policy_text
 
 RESULTS = Path(__file__).parent / "results"
-AGENT = AgentInfo(agent_id="bench-agent", display_name="b", role="bench", owner="o@x.io",
-                  trust_score=100, status=AgentStatus.ACTIVE)
+AGENT = AgentInfo(
+    agent_id="bench-agent",
+    display_name="b",
+    role="bench",
+    owner="o@x.io",
+    trust_score=100,
+    status=AgentStatus.ACTIVE,
+)
 NOON = datetime(2026, 1, 5, 12, tzinfo=UTC)
 REPEAT = 20_000
 
@@ -48,8 +54,11 @@ def linear_scan(engine: PolicyEngine, query: PolicyQuery) -> Decision | None:
     for effect in PRECEDENCE:
         for compiled in engine.files:
             for rule in compiled.rules:
-                if rule.effect is effect and rule.matches(query.action) and \
-                        rule.judge(context).applies:
+                if (
+                    rule.effect is effect
+                    and rule.matches(query.action)
+                    and rule.judge(context).applies
+                ):
                     return engine._decision(rule, engine._view(query.agent), query.agent)
     return None
 
@@ -63,16 +72,21 @@ def sample(fn: Any, query: PolicyQuery) -> dict[str, float]:
         fn(query)
         timings.append(time.perf_counter_ns() - start)
     timings.sort()
-    return {"p50_us": statistics.median(timings) / 1000,
-            "p99_us": timings[int(len(timings) * 0.99)] / 1000}
+    return {
+        "p50_us": statistics.median(timings) / 1000,
+        "p99_us": timings[int(len(timings) * 0.99)] / 1000,
+    }
 
 
 def main() -> None:
     rows: list[dict[str, Any]] = []
     for condition in (False, True):
         for rules in (10, 100, 1000):
-            engine = PolicyEngine(PolicySet(
-                (parse_policy_text(policy_text(rules, condition), "bench.yaml"),), "bench"))
+            engine = PolicyEngine(
+                PolicySet(
+                    (parse_policy_text(policy_text(rules, condition), "bench.yaml"),), "bench"
+                )
+            )
             last_allow = max(i for i in range(rules) if i % 3 == 0)
             action = f"svc{last_allow}:op" if last_allow % 2 == 0 else f"svc{last_allow}:run"
             query = PolicyQuery(agent=AGENT, action=action, params={"amount": 5})
@@ -81,17 +95,27 @@ def main() -> None:
             assert linear_scan(engine, query) == indexed
             fast = sample(lambda q, e=engine: e.decide(q, at=NOON), query)
             scan = sample(lambda q, e=engine: linear_scan(e, q), query)
-            rows.append({"rules": rules, "condition": condition, "engine": fast,
-                         "linear_scan": scan,
-                         "speedup_p50": scan["p50_us"] / fast["p50_us"]})
+            rows.append(
+                {
+                    "rules": rules,
+                    "condition": condition,
+                    "engine": fast,
+                    "linear_scan": scan,
+                    "speedup_p50": scan["p50_us"] / fast["p50_us"],
+                }
+            )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "policy_decisions.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"{'rules':>6} {'condition':>9} {'engine p50':>11} {'p99':>8} {'scan p50':>9} "
-          f"{'speedup':>8}")
+    print(
+        f"{'rules':>6} {'condition':>9} {'engine p50':>11} {'p99':>8} {'scan p50':>9} "
+        f"{'speedup':>8}"
+    )
     for row in rows:
-        print(f"{row['rules']:>6} {row['condition']!s:>9} {row['engine']['p50_us']:>9.1f}us "
-              f"{row['engine']['p99_us']:>6.1f}us {row['linear_scan']['p50_us']:>7.1f}us "
-              f"{row['speedup_p50']:>7.1f}x")
+        print(
+            f"{row['rules']:>6} {row['condition']!s:>9} {row['engine']['p50_us']:>9.1f}us "
+            f"{row['engine']['p99_us']:>6.1f}us {row['linear_scan']['p50_us']:>7.1f}us "
+            f"{row['speedup_p50']:>7.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -36,10 +36,16 @@ def _policy(rows: list[Row]) -> None:
         limit = 30.0 if entry["condition"] else 10.0
         engine, scan = entry["engine"]["p50_us"], entry["linear_scan"]["p50_us"]
         condition = ", CEL condition" if entry["condition"] else ""
-        rows.append(Row(
-            f"policy decision p50, 1,000 glob rules{condition}",
-            f"{engine:.1f} µs", f"linear scan {scan:.1f} µs", f"{engine / scan:.3f}x",
-            f"≤ {limit:.0f} µs", engine <= limit))
+        rows.append(
+            Row(
+                f"policy decision p50, 1,000 glob rules{condition}",
+                f"{engine:.1f} µs",
+                f"linear scan {scan:.1f} µs",
+                f"{engine / scan:.3f}x",
+                f"≤ {limit:.0f} µs",
+                engine <= limit,
+            )
+        )
 
 
 def _signing(rows: list[Row]) -> None:
@@ -49,8 +55,16 @@ def _signing(rows: list[Row]) -> None:
     base = results["baseline_canonical_json"]["p50_us"]
     for key in ("ed25519", "rsa-2048"):
         both = results[key]["sign"]["p50_us"] + results[key]["verify"]["p50_us"]
-        rows.append(Row(f"sign + verify a request p50, {key}", f"{both:.0f} µs",
-                        f"canonical JSON alone {base:.0f} µs", f"{both / base:.1f}x", "—", None))
+        rows.append(
+            Row(
+                f"sign + verify a request p50, {key}",
+                f"{both:.0f} µs",
+                f"canonical JSON alone {base:.0f} µs",
+                f"{both / base:.1f}x",
+                "—",
+                None,
+            )
+        )
 
 
 def _codec(rows: list[Row]) -> None:
@@ -59,37 +73,70 @@ def _codec(rows: list[Row]) -> None:
         return
     p = results["per_payload"]
     plain, sealed = p["plain_converter"]["p50_us"], p["encrypting_converter"]["p50_us"]
-    rows.append(Row("an action's start input to payload and back p50, encrypted",
-                    f"{sealed:.1f} µs", f"plain converter {plain:.1f} µs",
-                    f"{p['ratio_p50']:.2f}x", "—", None))
+    rows.append(
+        Row(
+            "an action's start input to payload and back p50, encrypted",
+            f"{sealed:.1f} µs",
+            f"plain converter {plain:.1f} µs",
+            f"{p['ratio_p50']:.2f}x",
+            "—",
+            None,
+        )
+    )
     e = results.get("end_to_end")
     if e:
-        rows.append(Row("allowed action p50, start → outcome, history encrypted",
-                        f"{e['with_codec']['p50_ms']:.1f} ms",
-                        f"without the codec {e['without_codec']['p50_ms']:.1f} ms",
-                        f"{e['ratio_p50']:.2f}x", "—", None))
+        rows.append(
+            Row(
+                "allowed action p50, start → outcome, history encrypted",
+                f"{e['with_codec']['p50_ms']:.1f} ms",
+                f"without the codec {e['without_codec']['p50_ms']:.1f} ms",
+                f"{e['ratio_p50']:.2f}x",
+                "—",
+                None,
+            )
+        )
 
 
 def _ledger(rows: list[Row]) -> None:
     results = _load("audit_ledger")
     if results is None:
         return
-    append, single, verify = results["append"], results["append"]["single_writer"], \
-        results["verify"]
-    rows.append(Row(f"chained audit append, {append['writers']} writers",
-                    f"{append['chained_batched_rows_per_second']:,} rows/s",
-                    f"plain INSERT {append['plain_insert_rows_per_second']:,} rows/s",
-                    f"{append['ratio_chained_to_plain']:.2f}x", "≥ 0.5x",
-                    append["ratio_chained_to_plain"] >= 0.5))
-    rows.append(Row("chained audit append, 1 writer",
-                    f"{single['chained_rows_per_second']:,} rows/s",
-                    f"plain INSERT {single['plain_rows_per_second']:,} rows/s",
-                    f"{single['ratio']:.2f}x", "—", None))
+    append, single, verify = (
+        results["append"],
+        results["append"]["single_writer"],
+        results["verify"],
+    )
+    rows.append(
+        Row(
+            f"chained audit append, {append['writers']} writers",
+            f"{append['chained_batched_rows_per_second']:,} rows/s",
+            f"plain INSERT {append['plain_insert_rows_per_second']:,} rows/s",
+            f"{append['ratio_chained_to_plain']:.2f}x",
+            "≥ 0.5x",
+            append["ratio_chained_to_plain"] >= 0.5,
+        )
+    )
+    rows.append(
+        Row(
+            "chained audit append, 1 writer",
+            f"{single['chained_rows_per_second']:,} rows/s",
+            f"plain INSERT {single['plain_rows_per_second']:,} rows/s",
+            f"{single['ratio']:.2f}x",
+            "—",
+            None,
+        )
+    )
     scan = verify["baseline_count_scan_rows_per_second"]
-    rows.append(Row(f"verify the chain, {verify['rows']:,} rows",
-                    f"{verify['rows_per_second']:,} rows/s", f"count(*) scan {scan:,} rows/s",
-                    f"{verify['rows_per_second'] / scan:.3f}x",
-                    "≥ 200,000 rows/s", verify["rows_per_second"] >= 200_000))
+    rows.append(
+        Row(
+            f"verify the chain, {verify['rows']:,} rows",
+            f"{verify['rows_per_second']:,} rows/s",
+            f"count(*) scan {scan:,} rows/s",
+            f"{verify['rows_per_second'] / scan:.3f}x",
+            "≥ 200,000 rows/s",
+            verify["rows_per_second"] >= 200_000,
+        )
+    )
 
 
 def _end_to_end(rows: list[Row]) -> None:
@@ -101,34 +148,66 @@ def _end_to_end(rows: list[Row]) -> None:
         shipped = server == "default"
         where = "dev server as shipped" if shipped else "dev server, task loading unthrottled"
         a, e = r["allowed_action"], r["empty_workflow"]
-        rows.append(Row(f"allowed action p50, start → outcome ({where})",
-                        f"{a['p50_ms']:.1f} ms", f"empty workflow {e['p50_ms']:.1f} ms",
-                        f"{r['ratio_p50']:.2f}x", "≤ 1.5x" if shipped else "—",
-                        r["ratio_p50"] <= 1.5 if shipped else None))
+        rows.append(
+            Row(
+                f"allowed action p50, start → outcome ({where})",
+                f"{a['p50_ms']:.1f} ms",
+                f"empty workflow {e['p50_ms']:.1f} ms",
+                f"{r['ratio_p50']:.2f}x",
+                "≤ 1.5x" if shipped else "—",
+                r["ratio_p50"] <= 1.5 if shipped else None,
+            )
+        )
         t = r["throughput"]
-        rows.append(Row(f"throughput, {t['clients']} concurrent clients ({where})",
-                        f"{t['allowed_per_s']:.1f} actions/s",
-                        f"empty workflows {t['empty_per_s']:.1f}/s", f"{t['ratio']:.2f}x",
-                        "≥ 0.6x" if shipped else "—", t["ratio"] >= 0.6 if shipped else None))
+        rows.append(
+            Row(
+                f"throughput, {t['clients']} concurrent clients ({where})",
+                f"{t['allowed_per_s']:.1f} actions/s",
+                f"empty workflows {t['empty_per_s']:.1f}/s",
+                f"{t['ratio']:.2f}x",
+                "≥ 0.6x" if shipped else "—",
+                t["ratio"] >= 0.6 if shipped else None,
+            )
+        )
         ap = r["approval_path"]
         floor = ap["signal_to_completion_baseline"]["p50_ms"]
-        rows.append(Row(f"approval by signal p50, signal → outcome ({where})",
-                        f"{ap['signal_to_outcome']['p50_ms']:.1f} ms",
-                        f"signal → completion {floor:.1f} ms",
-                        f"{ap['ratio_p50']:.2f}x", "—", None))
+        rows.append(
+            Row(
+                f"approval by signal p50, signal → outcome ({where})",
+                f"{ap['signal_to_outcome']['p50_ms']:.1f} ms",
+                f"signal → completion {floor:.1f} ms",
+                f"{ap['ratio_p50']:.2f}x",
+                "—",
+                None,
+            )
+        )
 
 
 def _memory(rows: list[Row]) -> None:
     r = _load("waiting_memory")
     if r is None:
         return
-    rows.append(Row(f"worker memory, {r['workflows']:,} workflows waiting for approval "
-                    f"(cache {r['worker_cache']:,})",
-                    f"{r['holding_rss_mb']:.0f} MB", f"idle worker {r['idle_rss_mb']:.0f} MB",
-                    f"{r['holding_rss_mb'] / r['idle_rss_mb']:.1f}x", "≤ 1,024 MB",
-                    r["holding_rss_mb"] <= r["target_mb"]))
-    rows.append(Row("worker memory per cached waiting workflow",
-                    f"{r['per_cached_workflow_kb']:.0f} KB", "—", "—", "—", None))
+    rows.append(
+        Row(
+            f"worker memory, {r['workflows']:,} workflows waiting for approval "
+            f"(cache {r['worker_cache']:,})",
+            f"{r['holding_rss_mb']:.0f} MB",
+            f"idle worker {r['idle_rss_mb']:.0f} MB",
+            f"{r['holding_rss_mb'] / r['idle_rss_mb']:.1f}x",
+            "≤ 1,024 MB",
+            r["holding_rss_mb"] <= r["target_mb"],
+        )
+    )
+    rows.append(
+        Row(
+            "worker memory per cached waiting workflow",
+            f"{r['per_cached_workflow_kb']:.0f} KB",
+            "—",
+            "—",
+            "—",
+            None,
+        )
+    )
 
 
 def summary_rows() -> list[Row]:
@@ -139,10 +218,14 @@ def summary_rows() -> list[Row]:
 
 
 def markdown(rows: list[Row]) -> str:
-    lines = ["| measure | figure | baseline (same run) | ratio | target | met |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| measure | figure | baseline (same run) | ratio | target | met |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for row in rows:
         met = "—" if row.met is None else ("yes" if row.met else "**no**")
-        lines.append(f"| {row.measure} | {row.figure} | {row.baseline} | {row.ratio} | "
-                     f"{row.target} | {met} |")
+        lines.append(
+            f"| {row.measure} | {row.figure} | {row.baseline} | {row.ratio} | "
+            f"{row.target} | {met} |"
+        )
     return "\n".join(lines) + "\n"

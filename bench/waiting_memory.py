@@ -54,22 +54,28 @@ permissions:
 
 
 @asynccontextmanager
-async def worker_process(dsn: str, temporal: TemporalClient, queue: str, state: Path,
-                         cache: int) -> AsyncIterator[psutil.Process]:
+async def worker_process(
+    dsn: str, temporal: TemporalClient, queue: str, state: Path, cache: int
+) -> AsyncIterator[psutil.Process]:
     """`proctor worker` as a child process, once it polls; stopped with SIGTERM after."""
     (state / "policies").mkdir(parents=True)
     (state / "policies" / "bench.yaml").write_text(POLICY)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROCTOR_", "TEMPORAL_"))}
-    env |= {"PROCTOR_DATABASE_URL": dsn,
-            "TEMPORAL_ADDRESS": temporal.service_client.config.target_host,
-            "PROCTOR_TASK_QUEUE": queue, "PROCTOR_POLICY_DIR": str(state / "policies"),
-            "PROCTOR_STATE_DIR": str(state), "PROCTOR_APPROVERS_FILE": str(state / "none.yaml"),
-            "PROCTOR_MAX_CACHED_WORKFLOWS": str(cache), "PROCTOR_POLICY_RELOAD_SECONDS": "0"}
+    env |= {
+        "PROCTOR_DATABASE_URL": dsn,
+        "TEMPORAL_ADDRESS": temporal.service_client.config.target_host,
+        "PROCTOR_TASK_QUEUE": queue,
+        "PROCTOR_POLICY_DIR": str(state / "policies"),
+        "PROCTOR_STATE_DIR": str(state),
+        "PROCTOR_APPROVERS_FILE": str(state / "none.yaml"),
+        "PROCTOR_MAX_CACHED_WORKFLOWS": str(cache),
+        "PROCTOR_POLICY_RELOAD_SECONDS": "0",
+    }
     log_path = state / "worker.log"
     with log_path.open("wb") as log:
         child = await asyncio.create_subprocess_exec(
-            str(BIN / "proctor"), "worker", cwd=REPO, env=env, stdout=log,
-            stderr=subprocess.STDOUT)
+            str(BIN / "proctor"), "worker", cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + 60
         while READY not in log_path.read_text(errors="replace"):
@@ -86,11 +92,13 @@ async def waiting_count(temporal: TemporalClient) -> int:
     """Escalations waiting for a human; raises if any closed instead (refused, say): the
     figure would then measure fewer workflows than it claims."""
     closed = await temporal.count_workflows(
-        f"ExecutionStatus != 'Running' AND {ACTION_ATTRIBUTE.name} = 'refund'")
+        f"ExecutionStatus != 'Running' AND {ACTION_ATTRIBUTE.name} = 'refund'"
+    )
     if closed.count:
         raise RuntimeError(f"{closed.count} escalations closed instead of waiting")
     count = await temporal.count_workflows(
-        f"ExecutionStatus = 'Running' AND {STATUS_ATTRIBUTE.name} = 'awaiting_approval'")
+        f"ExecutionStatus = 'Running' AND {STATUS_ATTRIBUTE.name} = 'awaiting_approval'"
+    )
     return count.count
 
 
@@ -105,26 +113,32 @@ async def settled_rss(process: psutil.Process) -> int:
         last = rss
 
 
-async def measure(dsn: str, state: Path, workflows: int, cache: int, concurrency: int
-                  ) -> dict[str, Any]:
+async def measure(
+    dsn: str, state: Path, workflows: int, cache: int, concurrency: int
+) -> dict[str, Any]:
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(BIN / "temporal"), search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=["--dynamic-config-value",
-                               "history.transferProcessorMaxPollRPS=1000"],
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "history.transferProcessorMaxPollRPS=1000",
+        ],
     ) as env:
         pool = await connect_pool(dsn, max_size=4)
         key = AgentKey.generate(f"bench-{uuid.uuid4().hex[:8]}", "ed25519")
-        await AgentStore(pool).register(key.agent_id, role="bench", owner="b@example.com",
-                                        public_key_pem=key.public_key_pem)
+        await AgentStore(pool).register(
+            key.agent_id, role="bench", owner="b@example.com", public_key_pem=key.public_key_pem
+        )
         await pool.close()
         queue = f"bench-{uuid.uuid4().hex[:6]}"
         proctor = Client(env.client, task_queue=queue)
         tool = ExecutionSpec(mode=ExecutionMode.TOOL, task_queue=f"{queue}-tools")
         async with worker_process(dsn, env.client, queue, state, cache) as worker:
             for n in range(20):  # warm up: imports, pools, caches
-                outcome = await proctor.execute(key, "read:orders", {"n": n},
-                                                handler=lambda params: 1)
+                outcome = await proctor.execute(
+                    key, "read:orders", {"n": n}, handler=lambda params: 1
+                )
                 assert outcome.ok, outcome
             idle = await settled_rss(worker)
             gate = asyncio.Semaphore(concurrency)
@@ -168,15 +182,16 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="proctor-bench-") as state:
         async with bench_database() as dsn:
-            result = await measure(dsn, Path(state), args.workflows, args.cache,
-                                   args.concurrency)
+            result = await measure(dsn, Path(state), args.workflows, args.cache, args.concurrency)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "waiting_memory.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"worker RSS: idle {result['idle_rss_mb']:.0f} MB; cache full "
-          f"({result['worker_cache']:,} waiting approvals) {result['cache_full_rss_mb']:.0f} MB "
-          f"= {result['per_cached_workflow_kb']:.0f} KB per cached workflow; "
-          f"{result['workflows']:,} waiting {result['holding_rss_mb']:.0f} MB "
-          f"(target <= 1,024 MB); started {result['start_rate_per_s']:.0f} escalations/s")
+    print(
+        f"worker RSS: idle {result['idle_rss_mb']:.0f} MB; cache full "
+        f"({result['worker_cache']:,} waiting approvals) {result['cache_full_rss_mb']:.0f} MB "
+        f"= {result['per_cached_workflow_kb']:.0f} KB per cached workflow; "
+        f"{result['workflows']:,} waiting {result['holding_rss_mb']:.0f} MB "
+        f"(target <= 1,024 MB); started {result['start_rate_per_s']:.0f} escalations/s"
+    )
 
 
 if __name__ == "__main__":

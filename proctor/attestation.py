@@ -49,8 +49,9 @@ def public_key(pem: str) -> PublicKey:
 @lru_cache(maxsize=1024)
 def fingerprint(pem: str) -> str:
     """SHA-256 of the key's DER SubjectPublicKeyInfo, hex: names a key in votes and logs."""
-    der = public_key(pem).public_bytes(serialization.Encoding.DER,
-                                       serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = public_key(pem).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return hashlib.sha256(der).hexdigest()
 
 
@@ -89,9 +90,16 @@ def signed_by(pems: tuple[str, ...] | list[str], key_id: str) -> str | None:
     return None
 
 
-def vote_refusal(vote: Vote, *, workflow_id: str, request_digest: str,
-                 approver_keys: tuple[str, ...], channel_keys: tuple[str, ...],
-                 agent_keys: tuple[str, ...], escalated_at: datetime) -> str | None:
+def vote_refusal(
+    vote: Vote,
+    *,
+    workflow_id: str,
+    request_digest: str,
+    approver_keys: tuple[str, ...],
+    channel_keys: tuple[str, ...],
+    agent_keys: tuple[str, ...],
+    escalated_at: datetime,
+) -> str | None:
     """Why a vote's signature does not make it the named approver's, or None if it does.
 
     A vote counts only when signed by the approver's own registered key, or by the key of
@@ -108,8 +116,10 @@ def vote_refusal(vote: Vote, *, workflow_id: str, request_digest: str,
         return "signed with the requesting agent's key: agents never vote"
     pem = signed_by(approver_keys, vote.key_id) or signed_by(channel_keys, vote.key_id)
     if pem is None:
-        return (f"signed by key {vote.key_id[:16]}, which is neither a registered key of "
-                f"{vote.approver} nor of the {vote.channel!r} approval service")
+        return (
+            f"signed by key {vote.key_id[:16]}, which is neither a registered key of "
+            f"{vote.approver} nor of the {vote.channel!r} approval service"
+        )
     if not verify_signature(pem, vote.signature, vote.signing_payload()):
         return "bad vote signature: it does not match the vote"
     if vote.signed_at is None or vote.signed_at < escalated_at - VOTE_CLOCK_SKEW:
@@ -120,10 +130,12 @@ def vote_refusal(vote: Vote, *, workflow_id: str, request_digest: str,
 def ask_is_signed(ask: PermissionRequest, workflow_id: str, agent_keys: tuple[str, ...]) -> bool:
     """A permission ask counts only when signed by the agent's key for this workflow."""
     return ask.workflow_id == workflow_id and any(
-        verify_signature(pem, ask.signature, ask.signing_payload()) for pem in agent_keys)
+        verify_signature(pem, ask.signature, ask.signing_payload()) for pem in agent_keys
+    )
 
 
 def report_is_signed(report: HandlerReport, agent_keys: tuple[str, ...]) -> bool:
     """A handler's report counts only when signed by the agent's key."""
-    return any(verify_signature(pem, report.signature, report.signing_payload())
-               for pem in agent_keys)
+    return any(
+        verify_signature(pem, report.signature, report.signing_payload()) for pem in agent_keys
+    )

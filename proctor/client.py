@@ -98,14 +98,19 @@ class Client:
 
     @classmethod
     async def connect(
-        cls, address: str | None = None, *, namespace: str | None = None,
+        cls,
+        address: str | None = None,
+        *,
+        namespace: str | None = None,
         task_queue: str | None = None,
     ) -> Client:
         """Connect to `address`, else TEMPORAL_ADDRESS, else the running `proctor up`."""
         settings = ProctorSettings()
-        temporal = await connect_temporal(address or temporal_address(settings),
-                                          namespace or settings.temporal_namespace,
-                                          settings=settings)
+        temporal = await connect_temporal(
+            address or temporal_address(settings),
+            namespace or settings.temporal_namespace,
+            settings=settings,
+        )
         return cls(temporal, task_queue=task_queue or settings.task_queue)
 
     # --- durable tools --------------------------------------------------------------------
@@ -116,27 +121,39 @@ class Client:
         The workflow runs it (with retries) on the agent's task queue after approval, even if
         this process restarted in the meantime: run `agent_worker` in the new process too.
         """
+
         def register(fn: ToolFunction) -> ToolFunction:
             if not inspect.iscoroutinefunction(fn):
                 raise TypeError(f"tool {action!r} must be an async function")
             self._tools[action] = fn
             return fn
+
         return register
 
     def agent_worker(self, agent_id: str) -> Worker:
         """A Temporal worker running this client's tools for `agent_id` (use `async with`)."""
         if not self._tools:
             raise ValueError("no tools registered: decorate them with @client.tool(action)")
-        return Worker(self.temporal, task_queue=agent_task_queue(agent_id),
-                      activities=[_tool_activity(a, fn) for a, fn in self._tools.items()])
+        return Worker(
+            self.temporal,
+            task_queue=agent_task_queue(agent_id),
+            activities=[_tool_activity(a, fn) for a, fn in self._tools.items()],
+        )
 
     # --- governed execution ---------------------------------------------------------------
 
     async def execute(
-        self, key: AgentKey, action: str, params: dict[str, Any], *,
-        handler: Handler | None = None, request_id: str | None = None,
-        execution_timeout: timedelta = timedelta(hours=1), max_attempts: int = 3,
-        triggered_by: str | None = None, on_status: StatusCallback | None = None,
+        self,
+        key: AgentKey,
+        action: str,
+        params: dict[str, Any],
+        *,
+        handler: Handler | None = None,
+        request_id: str | None = None,
+        execution_timeout: timedelta = timedelta(hours=1),
+        max_attempts: int = 3,
+        triggered_by: str | None = None,
+        on_status: StatusCallback | None = None,
     ) -> Outcome:
         """Ask to perform `action`; runs `handler` (or the registered tool) only if allowed.
 
@@ -146,19 +163,23 @@ class Client:
         where that request stands.
         """
         if handler is not None:
-            spec = ExecutionSpec(mode=ExecutionMode.HANDLER,
-                                 timeout_seconds=execution_timeout.total_seconds())
+            spec = ExecutionSpec(
+                mode=ExecutionMode.HANDLER, timeout_seconds=execution_timeout.total_seconds()
+            )
         elif action in self._tools:
-            spec = ExecutionSpec(mode=ExecutionMode.TOOL,
-                                 task_queue=agent_task_queue(key.agent_id),
-                                 timeout_seconds=execution_timeout.total_seconds(),
-                                 max_attempts=max_attempts)
+            spec = ExecutionSpec(
+                mode=ExecutionMode.TOOL,
+                task_queue=agent_task_queue(key.agent_id),
+                timeout_seconds=execution_timeout.total_seconds(),
+                max_attempts=max_attempts,
+            )
         else:
             raise ValueError(f"give handler= or register a tool for {action!r}")
         if request_id is not None:
             await self._tell_status(workflow_id_for(request_id), on_status)
-        request = key.new_request(action, params, spec, request_id=request_id,
-                                  triggered_by=triggered_by)
+        request = key.new_request(
+            action, params, spec, request_id=request_id, triggered_by=triggered_by
+        )
         return await self.submit(request, handler=handler, key=key)
 
     async def _tell_status(self, workflow_id: str, on_status: StatusCallback | None) -> None:
@@ -183,8 +204,9 @@ class Client:
             raise ValueError("start() is for tool-mode requests; handler mode needs submit()")
         return await self._start(request)
 
-    async def submit(self, request: ActionRequest, *, handler: Handler | None = None,
-                     key: AgentKey | None = None) -> Outcome:
+    async def submit(
+        self, request: ActionRequest, *, handler: Handler | None = None, key: AgentKey | None = None
+    ) -> Outcome:
         """Run an already-signed request through governance (see `execute`). Handler mode
         needs the agent's `key` too: it signs the ask for permission and the report."""
         if request.execution.mode is not ExecutionMode.HANDLER:
@@ -193,55 +215,70 @@ class Client:
             raise ValueError("a handler-mode request needs handler= and key=")
         handle, permission = await self._start_asking_permission(request, key)
         if permission is not None and permission.granted and permission.claim_token:
-            return await self._run_granted(handle, permission.claim_token, handler,
-                                           request.params, key)
+            return await self._run_granted(
+                handle, permission.claim_token, handler, request.params, key
+            )
         if permission is not None and permission.reason:
-            log.info("%s: not granted to this process: %s", request.workflow_id,
-                     permission.reason)
+            log.info("%s: not granted to this process: %s", request.workflow_id, permission.reason)
         return await self._result(handle)  # refused, or closed already: the outcome says why
 
     def _start_options(self, request: ActionRequest) -> dict[str, Any]:
         return {
-            "id": request.workflow_id, "task_queue": self.task_queue,
+            "id": request.workflow_id,
+            "task_queue": self.task_queue,
             "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
             "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
             "execution_timeout": WORKFLOW_TIMEOUT,
-            "search_attributes": TypedSearchAttributes([
-                SearchAttributePair(AGENT_ATTRIBUTE, request.agent_id),
-                SearchAttributePair(ACTION_ATTRIBUTE, request.action),
-                SearchAttributePair(STATUS_ATTRIBUTE, "verifying"),
-            ]),
+            "search_attributes": TypedSearchAttributes(
+                [
+                    SearchAttributePair(AGENT_ATTRIBUTE, request.agent_id),
+                    SearchAttributePair(ACTION_ATTRIBUTE, request.action),
+                    SearchAttributePair(STATUS_ATTRIBUTE, "verifying"),
+                ]
+            ),
         }
 
-    async def _start(
-        self, request: ActionRequest
-    ) -> temporal_client.WorkflowHandle[Any, Outcome]:
+    async def _start(self, request: ActionRequest) -> temporal_client.WorkflowHandle[Any, Outcome]:
         try:
             return await self.temporal.start_workflow(
-                GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request),
-                result_type=Outcome, **self._start_options(request))
+                GOVERNED_ACTION_WORKFLOW,
+                GovernedActionInput(request=request),
+                result_type=Outcome,
+                **self._start_options(request),
+            )
         except WorkflowAlreadyStartedError:
             # Already ran to completion: the first outcome stands.
             return self._handle(request.workflow_id)
 
     async def _start_asking_permission(
-        self, request: ActionRequest, key: AgentKey,
+        self,
+        request: ActionRequest,
+        key: AgentKey,
     ) -> tuple[temporal_client.WorkflowHandle[Any, Outcome], Permission | None]:
         """Start (or join) the workflow and ask for permission in one call: the question rides
         the workflow's first task instead of following it in a second one. None: no answer
         (the workflow closed, or had closed already); its result says why."""
-        ask = _signed(key, PermissionRequest(client_id=uuid.uuid4().hex,
-                                             workflow_id=request.workflow_id))
+        ask = _signed(
+            key, PermissionRequest(client_id=uuid.uuid4().hex, workflow_id=request.workflow_id)
+        )
         update_id = f"{REQUEST_PERMISSION_UPDATE}-{uuid.uuid4().hex}"
         handle = self._handle(request.workflow_id)
         operation: temporal_client.WithStartWorkflowOperation[Any, Outcome] = (
             temporal_client.WithStartWorkflowOperation(
-                GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request),
-                result_type=Outcome, **self._start_options(request)))
+                GOVERNED_ACTION_WORKFLOW,
+                GovernedActionInput(request=request),
+                result_type=Outcome,
+                **self._start_options(request),
+            )
+        )
         try:
             permission: Permission = await self.temporal.execute_update_with_start_workflow(
-                REQUEST_PERMISSION_UPDATE, ask, id=update_id, result_type=Permission,
-                start_workflow_operation=operation)
+                REQUEST_PERMISSION_UPDATE,
+                ask,
+                id=update_id,
+                result_type=Permission,
+                start_workflow_operation=operation,
+            )
             return handle, permission
         except (WorkflowAlreadyStartedError, temporal_client.WorkflowUpdateFailedError):
             return handle, None
@@ -259,14 +296,19 @@ class Client:
         # Carry on in two steps; the same update id makes the server answer the first ask.
         handle = await self._start(request)
         try:
-            return handle, await _await_update(handle, REQUEST_PERMISSION_UPDATE, ask,
-                                               Permission, update_id=update_id)
+            return handle, await _await_update(
+                handle, REQUEST_PERMISSION_UPDATE, ask, Permission, update_id=update_id
+            )
         except (temporal_client.WorkflowUpdateFailedError, RPCError):
             return handle, None
 
     async def _run_granted(
-        self, handle: temporal_client.WorkflowHandle[Any, Outcome], claim_token: str,
-        handler: Handler, params: dict[str, Any], key: AgentKey,
+        self,
+        handle: temporal_client.WorkflowHandle[Any, Outcome],
+        claim_token: str,
+        handler: Handler,
+        params: dict[str, Any],
+        key: AgentKey,
     ) -> Outcome:
         """Run the handler (this process holds the one permission) and report how it went,
         signed by the agent's key."""
@@ -276,8 +318,9 @@ class Client:
                 value = await value
             report = HandlerReport(claim_token=claim_token, succeeded=True, result=value)
         except Exception as exc:  # the agent's code failed: report it, the workflow audits it
-            report = HandlerReport(claim_token=claim_token, succeeded=False,
-                                   error=f"{type(exc).__name__}: {exc}")
+            report = HandlerReport(
+                claim_token=claim_token, succeeded=False, error=f"{type(exc).__name__}: {exc}"
+            )
         return await _await_update(handle, REPORT_RESULT_UPDATE, _signed(key, report), Outcome)
 
     async def _result(self, handle: temporal_client.WorkflowHandle[Any, Outcome]) -> Outcome:
@@ -289,8 +332,14 @@ class Client:
     # --- approvals ------------------------------------------------------------------------
 
     async def decide(
-        self, workflow_id: str, signer: VoteSigner, *, approve: bool, note: str | None = None,
-        approver: str | None = None, request_digest: str | None = None,
+        self,
+        workflow_id: str,
+        signer: VoteSigner,
+        *,
+        approve: bool,
+        note: str | None = None,
+        approver: str | None = None,
+        request_digest: str | None = None,
     ) -> Vote:
         """Sign a vote and signal it; the workflow checks the signature and whether this
         approver may decide. `signer` is the approver's own key, or an approval service's
@@ -301,8 +350,13 @@ class Client:
             if pending is None:
                 raise LookupError(f"{workflow_id} is not waiting for approval")
             request_digest = pending.request_digest
-        vote = signer.sign(workflow_id=workflow_id, request_digest=request_digest,
-                           approve=approve, note=note, approver=approver)
+        vote = signer.sign(
+            workflow_id=workflow_id,
+            request_digest=request_digest,
+            approve=approve,
+            note=note,
+            approver=approver,
+        )
         await self.send_vote(workflow_id, vote)
         return vote
 
@@ -311,12 +365,16 @@ class Client:
         await self._handle(workflow_id).signal(DECIDE_SIGNAL, vote)
 
     async def progress(self, workflow_id: str) -> Progress:
-        progress: Progress = await self._handle(workflow_id).query(PROGRESS_QUERY,
-                                                                   result_type=Progress)
+        progress: Progress = await self._handle(workflow_id).query(
+            PROGRESS_QUERY, result_type=Progress
+        )
         return progress
 
     async def wait_until(
-        self, workflow_id: str, condition: Callable[[Progress], bool], *,
+        self,
+        workflow_id: str,
+        condition: Callable[[Progress], bool],
+        *,
         within: timedelta = timedelta(seconds=30),
     ) -> Progress:
         """Poll the workflow's progress until `condition` holds (TimeoutError after `within`)."""
@@ -335,44 +393,66 @@ class Client:
         return self.temporal.get_workflow_handle(workflow_id, result_type=Outcome)
 
     async def request_reinstatement(
-        self, agent_id: str, *, requested_by: str, reason: str,
-        restore_score: float | None = None, decide_within: timedelta = timedelta(days=7),
+        self,
+        agent_id: str,
+        *,
+        requested_by: str,
+        reason: str,
+        restore_score: float | None = None,
+        decide_within: timedelta = timedelta(days=7),
     ) -> str:
         """Ask for a suspended agent to return; its owner or a policy approver decides (the
         requester can't). Returns the workflow id, to approve or deny like any action."""
         workflow_id = reinstatement_workflow_id(agent_id, uuid.uuid4().hex[:12])
         await self.temporal.start_workflow(
-            REINSTATEMENT_WORKFLOW, ReinstatementRequest(
-                agent_id=agent_id, requested_by=requested_by, reason=reason,
-                restore_score=restore_score, timeout_seconds=decide_within.total_seconds()),
-            id=workflow_id, task_queue=self.task_queue, result_type=ReinstatementOutcome,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(AGENT_ATTRIBUTE, agent_id),
-                SearchAttributePair(ACTION_ATTRIBUTE, "reinstate"),
-                SearchAttributePair(STATUS_ATTRIBUTE, "verifying")]),
+            REINSTATEMENT_WORKFLOW,
+            ReinstatementRequest(
+                agent_id=agent_id,
+                requested_by=requested_by,
+                reason=reason,
+                restore_score=restore_score,
+                timeout_seconds=decide_within.total_seconds(),
+            ),
+            id=workflow_id,
+            task_queue=self.task_queue,
+            result_type=ReinstatementOutcome,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(AGENT_ATTRIBUTE, agent_id),
+                    SearchAttributePair(ACTION_ATTRIBUTE, "reinstate"),
+                    SearchAttributePair(STATUS_ATTRIBUTE, "verifying"),
+                ]
+            ),
         )
         return workflow_id
 
     async def reinstatement_outcome(self, workflow_id: str) -> ReinstatementOutcome:
         outcome: ReinstatementOutcome = await self.temporal.get_workflow_handle(
-            workflow_id, result_type=ReinstatementOutcome).result()
+            workflow_id, result_type=ReinstatementOutcome
+        ).result()
         return outcome
 
-    async def pending_approvals(self, *, agent: str | None = None,
-                                action: str | None = None) -> list[PendingApproval]:
+    async def pending_approvals(
+        self, *, agent: str | None = None, action: str | None = None
+    ) -> list[PendingApproval]:
         """Waiting approvals, found through Temporal visibility (no second source of truth),
         optionally for one agent and/or action."""
         pending, _ = await self.pending_approvals_report(agent=agent, action=action)
         return pending
 
     async def pending_approvals_report(
-        self, *, agent: str | None = None, action: str | None = None,
+        self,
+        *,
+        agent: str | None = None,
+        action: str | None = None,
     ) -> tuple[list[PendingApproval], list[str]]:
         """The waiting approvals, soonest deadline first, and the ids of those listed as
         waiting whose worker did not answer (one silent task queue hides nothing else)."""
-        query = (f"WorkflowType IN ('{GOVERNED_ACTION_WORKFLOW}', '{REINSTATEMENT_WORKFLOW}') "
-                 f"AND ExecutionStatus = 'Running' "
-                 f"AND {STATUS_ATTRIBUTE.name} = 'awaiting_approval'")
+        query = (
+            f"WorkflowType IN ('{GOVERNED_ACTION_WORKFLOW}', '{REINSTATEMENT_WORKFLOW}') "
+            f"AND ExecutionStatus = 'Running' "
+            f"AND {STATUS_ATTRIBUTE.name} = 'awaiting_approval'"
+        )
         for key, value in ((AGENT_ATTRIBUTE, agent), (ACTION_ATTRIBUTE, action)):
             if value is not None:
                 query += f" AND {key.name} = {visibility_literal(value)}"
@@ -393,8 +473,12 @@ class Client:
 
 
 async def _await_update(
-    handle: temporal_client.WorkflowHandle[Any, Outcome], name: str, arg: Any,
-    result_type: type[UpdateResult], *, update_id: str | None = None,
+    handle: temporal_client.WorkflowHandle[Any, Outcome],
+    name: str,
+    arg: Any,
+    result_type: type[UpdateResult],
+    *,
+    update_id: str | None = None,
 ) -> UpdateResult:
     """Run an update that may wait for days (a human approval): each poll of the server has a
     deadline, so re-attach to the same update (same id: the server runs it once) until done."""
@@ -402,7 +486,8 @@ async def _await_update(
     while True:
         try:
             result: UpdateResult = await handle.execute_update(
-                name, arg, id=update_id, result_type=result_type)
+                name, arg, id=update_id, result_type=result_type
+            )
             return result
         except temporal_client.WorkflowUpdateRPCTimeoutOrCancelledError:
             _raise_if_cancelled()
@@ -434,4 +519,5 @@ def _tool_activity(action: str, fn: ToolFunction) -> Callable[[ToolCall], Awaita
     @activity.defn(name=tool_activity(action))
     async def run_tool(call: ToolCall) -> ToolResult:
         return ToolResult(result=await fn(call.params))
+
     return run_tool

@@ -76,8 +76,7 @@ def _associated_data(metadata: Mapping[str, bytes]) -> bytes:
 @lru_cache(maxsize=64)
 def _canonical(items: tuple[tuple[str, bytes], ...]) -> bytes:
     """(Cached: a ring has few keys, so few distinct metadata; JSON per payload cost 4 us.)"""
-    return json.dumps({k: v.decode("latin-1") for k, v in items},
-                      separators=(",", ":")).encode()
+    return json.dumps({k: v.decode("latin-1") for k, v in items}, separators=(",", ":")).encode()
 
 
 class EncryptionCodec(PayloadCodec):
@@ -100,8 +99,10 @@ class EncryptionCodec(PayloadCodec):
             try:
                 self._use(payload_keys.load(self.ring.directory))
             except PayloadKeyError as exc:
-                raise UnknownPayloadKey(f"payload encrypted under key {key_id!r}; re-reading "
-                                        f"the ring for it failed: {exc}") from exc
+                raise UnknownPayloadKey(
+                    f"payload encrypted under key {key_id!r}; re-reading "
+                    f"the ring for it failed: {exc}"
+                ) from exc
         return self._ciphers.get(key_id)
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
@@ -132,22 +133,26 @@ class EncryptionCodec(PayloadCodec):
     def _open(self, payload: Payload) -> Payload:
         key_id = key_id_of(payload)
         if key_id is None:
-            raise PayloadTampered("encrypted payload without an encryption-key-id: not "
-                                  "written by Proctor's codec")
+            raise PayloadTampered(
+                "encrypted payload without an encryption-key-id: not written by Proctor's codec"
+            )
         cipher = self._ciphers.get(key_id) or self._reloaded(key_id)
         if cipher is None:
             raise UnknownPayloadKey(
                 f"payload encrypted under key {key_id!r}, which is not in the key ring at "
                 f"{self.ring.directory} (it holds {', '.join(sorted(self.ring.keys))}): "
-                "give this process the ring that wrote it (PROCTOR_PAYLOAD_KEY_DIR)")
+                "give this process the ring that wrote it (PROCTOR_PAYLOAD_KEY_DIR)"
+            )
         data = payload.data
         try:
-            clear = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:],
-                                   _associated_data(payload.metadata))
+            clear = cipher.decrypt(
+                data[:NONCE_BYTES], data[NONCE_BYTES:], _associated_data(payload.metadata)
+            )
         except InvalidTag:
             raise PayloadTampered(
                 f"payload under key {key_id!r} fails authentication: altered or truncated "
-                "in history, or not written by Proctor") from None
+                "in history, or not written by Proctor"
+            ) from None
         original = Payload()
         original.ParseFromString(clear)
         return original
@@ -170,5 +175,6 @@ class LockedCodec(PayloadCodec):
                 raise UnknownPayloadKey(
                     f"payload encrypted under key {key_id_of(payload)!r}, but this process "
                     f"has no payload keys (none in {self.key_dir}): set "
-                    "PROCTOR_PAYLOAD_KEY_DIR to the ring the workers use")
+                    "PROCTOR_PAYLOAD_KEY_DIR to the ring the workers use"
+                )
         return list(payloads)

@@ -38,8 +38,9 @@ def migrations() -> list[Migration]:
 
 async def connect_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     try:
-        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size,
-                                         command_timeout=60)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, command_timeout=60
+        )
     except (OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailable(
             f"cannot connect to Postgres at {redact_dsn(dsn)}: {exc}. Start it with "
@@ -68,7 +69,8 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
                     await conn.execute(migration.sql)
                     await conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        migration.version, migration.name,
+                        migration.version,
+                        migration.name,
                     )
                 applied.append(migration.name)
         finally:
@@ -90,12 +92,16 @@ async def check_schema(pool: asyncpg.Pool) -> None:
     """Refuse to serve on a database that misses migrations (run `proctor db migrate`)."""
     async with pool.acquire() as conn:
         exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
-        done = ({r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-                if exists else set())
+        done = (
+            {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            if exists
+            else set()
+        )
     missing = [m.name for m in migrations() if m.version not in done]
     if missing:
         raise SchemaOutdated(
-            f"the database misses migrations {', '.join(missing)}: run `proctor db migrate`")
+            f"the database misses migrations {', '.join(missing)}: run `proctor db migrate`"
+        )
 
 
 def redact_dsn(dsn: str) -> str:

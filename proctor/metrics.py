@@ -15,39 +15,91 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 """Proctor's registry (not the library's global one: tests start several workers in one
 process, and only what we register here is exported)."""
 
-_HUMAN_SECONDS = (30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400,
-                  7 * 86400, 14 * 86400, 30 * 86400)
+_HUMAN_SECONDS = (
+    30,
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    4 * 3600,
+    12 * 3600,
+    86400,
+    3 * 86400,
+    7 * 86400,
+    14 * 86400,
+    30 * 86400,
+)
 _DB_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
-DECISIONS = Counter("proctor_decisions", "Governance decisions, by effect (identity refusals "
-                    "count as deny).", ["effect"], registry=REGISTRY)
-OUTCOMES = Counter("proctor_outcomes", "Governed actions closed, by final status.", ["status"],
-                   registry=REGISTRY)
-APPROVALS_PENDING = Gauge("proctor_approvals_pending", "Actions waiting for a human now "
-                          "(Temporal visibility; refreshed periodically).", registry=REGISTRY)
+DECISIONS = Counter(
+    "proctor_decisions",
+    "Governance decisions, by effect (identity refusals count as deny).",
+    ["effect"],
+    registry=REGISTRY,
+)
+OUTCOMES = Counter(
+    "proctor_outcomes", "Governed actions closed, by final status.", ["status"], registry=REGISTRY
+)
+APPROVALS_PENDING = Gauge(
+    "proctor_approvals_pending",
+    "Actions waiting for a human now (Temporal visibility; refreshed periodically).",
+    registry=REGISTRY,
+)
 TIME_TO_DECISION = Histogram(
-    "proctor_approval_decision_seconds", "From escalation to the deciding vote or the "
-    "timeout, by how it ended.", ["outcome"], buckets=_HUMAN_SECONDS, registry=REGISTRY)
-AUDIT_APPEND = Histogram("proctor_audit_append_seconds", "Latency of one audit append "
-                         "(commit included), by kind.", ["kind"], buckets=_DB_SECONDS,
-                         registry=REGISTRY)
-AUDIT_APPEND_FAILURES = Counter("proctor_audit_append_failures", "Audit appends that raised "
-                                "(the step is retried; the action waits).", registry=REGISTRY)
-CHAIN_INTACT = Gauge("proctor_audit_chain_intact", "1 if the last verification of new rows "
-                     "(before signing a checkpoint) found the chain intact, 0 if broken.",
-                     registry=REGISTRY)
-CHAIN_VERIFIED_SEQ = Gauge("proctor_audit_chain_verified_seq", "The last seq verified and "
-                           "covered by a signed checkpoint.", registry=REGISTRY)
-CHAIN_VERIFIED_AT = Gauge("proctor_audit_chain_verified_timestamp_seconds", "When the chain "
-                          "was last verified (Unix time).", registry=REGISTRY)
-TRUST_SUSPENSIONS = Counter("proctor_trust_suspensions", "Agents suspended because their trust "
-                            "score reached 0.", registry=REGISTRY)
-VOTES = Counter("proctor_votes", "Votes received by the approvals app, by verdict.",
-                ["verdict"], registry=REGISTRY)
+    "proctor_approval_decision_seconds",
+    "From escalation to the deciding vote or the timeout, by how it ended.",
+    ["outcome"],
+    buckets=_HUMAN_SECONDS,
+    registry=REGISTRY,
+)
+AUDIT_APPEND = Histogram(
+    "proctor_audit_append_seconds",
+    "Latency of one audit append (commit included), by kind.",
+    ["kind"],
+    buckets=_DB_SECONDS,
+    registry=REGISTRY,
+)
+AUDIT_APPEND_FAILURES = Counter(
+    "proctor_audit_append_failures",
+    "Audit appends that raised (the step is retried; the action waits).",
+    registry=REGISTRY,
+)
+CHAIN_INTACT = Gauge(
+    "proctor_audit_chain_intact",
+    "1 if the last verification of new rows "
+    "(before signing a checkpoint) found the chain intact, 0 if broken.",
+    registry=REGISTRY,
+)
+CHAIN_VERIFIED_SEQ = Gauge(
+    "proctor_audit_chain_verified_seq",
+    "The last seq verified and covered by a signed checkpoint.",
+    registry=REGISTRY,
+)
+CHAIN_VERIFIED_AT = Gauge(
+    "proctor_audit_chain_verified_timestamp_seconds",
+    "When the chain was last verified (Unix time).",
+    registry=REGISTRY,
+)
+TRUST_SUSPENSIONS = Counter(
+    "proctor_trust_suspensions",
+    "Agents suspended because their trust score reached 0.",
+    registry=REGISTRY,
+)
+VOTES = Counter(
+    "proctor_votes",
+    "Votes received by the approvals app, by verdict.",
+    ["verdict"],
+    registry=REGISTRY,
+)
 FORGED_REQUESTS = Counter(
-    "proctor_forged_requests", "Refused requests that cost no trust because nothing proves them "
+    "proctor_forged_requests",
+    "Refused requests that cost no trust because nothing proves them "
     "the named agent's (unsigned, forged, copied, wrong workflow), by the Temporal client "
-    "identity that started them and the refusal.", ["source", "refusal"], registry=REGISTRY)
+    "identity that started them and the refusal.",
+    ["source", "refusal"],
+    registry=REGISTRY,
+)
 MAX_FORGED_SOURCES = 100
 _forged_sources: set[str] = set()
 
@@ -63,8 +115,11 @@ def forged_source(identity: str | None) -> str:
     return "other"
 
 
-SLACK_REFUSED = Counter("proctor_slack_requests_refused", "Requests to the Slack endpoint "
-                        "refused for their signature.", registry=REGISTRY)
+SLACK_REFUSED = Counter(
+    "proctor_slack_requests_refused",
+    "Requests to the Slack endpoint refused for their signature.",
+    registry=REGISTRY,
+)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -412,7 +412,8 @@ class PendingApproval(Frozen):
         if self.triggered_by and who == self.triggered_by.casefold():
             return "self-approval: the request was made on this person's behalf"
         if who == self.agent_id.casefold() or (
-                not self.owner_may_approve and self.owner and who == self.owner.casefold()):
+            not self.owner_may_approve and self.owner and who == self.owner.casefold()
+        ):
             return "self-approval: the agent's owner cannot decide its requests"
         if who not in {a.casefold() for a in self.approvers}:
             return "not an authorised approver for this rule"
@@ -566,5 +567,7 @@ class Outcome(Frozen):
     @property
     def ok(self) -> bool:
         return self.status is ActionStatus.COMPLETED
+
+
 Progress.model_rebuild()
 Judgement.model_rebuild()

@@ -68,17 +68,22 @@ def load(directory: Path) -> KeyRing:
     if not exists(directory):
         raise PayloadKeysMissing(
             f"{directory}: no payload keys; create them with `proctor payload-key create` "
-            "(or point PROCTOR_PAYLOAD_KEY_DIR at the ring the workers use)")
-    keys = {path.name.removesuffix(KEY_SUFFIX): _read_key(path)
-            for path in sorted(directory.glob(f"*{KEY_SUFFIX}"))}
+            "(or point PROCTOR_PAYLOAD_KEY_DIR at the ring the workers use)"
+        )
+    keys = {
+        path.name.removesuffix(KEY_SUFFIX): _read_key(path)
+        for path in sorted(directory.glob(f"*{KEY_SUFFIX}"))
+    }
     return KeyRing(directory, keys, _current(directory, keys))
 
 
 def create(directory: Path) -> KeyRing:
     """A new ring with one key; refuses if a ring is already there."""
     if exists(directory):
-        raise PayloadKeyError(f"{directory}: a payload key ring is already there "
-                              "(`proctor payload-key rotate` adds a key to it)")
+        raise PayloadKeyError(
+            f"{directory}: a payload key ring is already there "
+            "(`proctor payload-key rotate` adds a key to it)"
+        )
     _add_key(directory)
     return load(directory)
 
@@ -118,8 +123,10 @@ def _add_key(directory: Path) -> str:
 def _read_key(path: Path) -> bytes:
     key_id = path.name.removesuffix(KEY_SUFFIX)
     if not _KEY_ID.match(key_id):
-        raise PayloadKeyError(f"{path}: not a payload key name (expected "
-                              "YYYYMMDDTHHMMSSZ-xxxxxxxx.key, as `proctor payload-key` writes)")
+        raise PayloadKeyError(
+            f"{path}: not a payload key name (expected "
+            "YYYYMMDDTHHMMSSZ-xxxxxxxx.key, as `proctor payload-key` writes)"
+        )
     _check_private(path)
     try:
         key = path.read_bytes()
@@ -128,8 +135,9 @@ def _read_key(path: Path) -> bytes:
     if len(key) != KEY_BYTES:
         raise PayloadKeyError(f"{path}: expected {KEY_BYTES} bytes, found {len(key)}")
     if fingerprint(key) != key_id.split("-")[1]:
-        raise PayloadKeyError(f"{path}: the key's bytes do not match its name (altered or "
-                              "copied over another key)")
+        raise PayloadKeyError(
+            f"{path}: the key's bytes do not match its name (altered or copied over another key)"
+        )
     return key
 
 
@@ -137,8 +145,9 @@ def _check_private(path: Path) -> None:
     """Like ssh: a key others may read is refused, not silently used."""
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise PayloadKeyError(f"{path}: readable by others (mode {mode:04o}); "
-                              f"run `chmod 600 {path}`")
+        raise PayloadKeyError(
+            f"{path}: readable by others (mode {mode:04o}); run `chmod 600 {path}`"
+        )
 
 
 def _current(directory: Path, keys: dict[str, bytes]) -> str:
@@ -147,8 +156,9 @@ def _current(directory: Path, keys: dict[str, bytes]) -> str:
         return max(keys)  # ids sort by creation time: the newest encrypts
     named = marker.read_text().strip()
     if named not in keys:
-        raise PayloadKeyError(f"{marker}: names key {named!r}, which is not in the ring "
-                              f"({', '.join(sorted(keys))})")
+        raise PayloadKeyError(
+            f"{marker}: names key {named!r}, which is not in the ring ({', '.join(sorted(keys))})"
+        )
     return named
 
 

@@ -152,11 +152,15 @@ def check_slack_secrets(settings: ProctorSettings) -> None:
         value = secret.get_secret_value()
         variable = f"{settings.model_config.get('env_prefix', '')}{field}".upper()
         if not value.strip():
-            raise NotConfigured(f"{variable} is set but empty: give the value from the Slack "
-                                f"app's settings, or unset the variable")
+            raise NotConfigured(
+                f"{variable} is set but empty: give the value from the Slack "
+                f"app's settings, or unset the variable"
+            )
         if value != value.strip():
-            raise NotConfigured(f"{variable} has leading or trailing whitespace (a stray "
-                                f"newline?): Slack's tokens and secrets have none")
+            raise NotConfigured(
+                f"{variable} has leading or trailing whitespace (a stray "
+                f"newline?): Slack's tokens and secrets have none"
+            )
 
 
 def database_url(settings: ProctorSettings) -> str:

@@ -55,9 +55,14 @@ def settings_lines(settings: ProctorSettings) -> list[SettingLine]:
     for field, info in ProctorSettings.model_fields.items():
         value = getattr(settings, field)
         secret = info.annotation is SecretStr or SecretStr in get_args(info.annotation)
-        lines.append(SettingLine(variable=variable_name(field), value=_shown(value),
-                                 source="environment" if field in given else "default",
-                                 secret=secret))
+        lines.append(
+            SettingLine(
+                variable=variable_name(field),
+                value=_shown(value),
+                source="environment" if field in given else "default",
+                secret=secret,
+            )
+        )
     return [*lines, *_resolved(settings)]
 
 
@@ -70,12 +75,24 @@ def _resolved(settings: ProctorSettings) -> list[SettingLine]:
         dsn = None
     from_stack: Source = "proctor up" if stack is not None else "derived"
     return [
-        SettingLine(variable="(effective) database", value=dsn,
-                    source="environment" if settings.database_url else from_stack),
-        SettingLine(variable="(effective) temporal", value=temporal_address(settings),
-                    source="environment" if settings.temporal_address else from_stack),
-        SettingLine(variable="(effective) audit key dir", value=str(audit_key_dir(settings)),
-                    source="derived"),
-        SettingLine(variable="(effective) checkpoint sink",
-                    value=str(checkpoint_sink_dir(settings)), source="derived"),
+        SettingLine(
+            variable="(effective) database",
+            value=dsn,
+            source="environment" if settings.database_url else from_stack,
+        ),
+        SettingLine(
+            variable="(effective) temporal",
+            value=temporal_address(settings),
+            source="environment" if settings.temporal_address else from_stack,
+        ),
+        SettingLine(
+            variable="(effective) audit key dir",
+            value=str(audit_key_dir(settings)),
+            source="derived",
+        ),
+        SettingLine(
+            variable="(effective) checkpoint sink",
+            value=str(checkpoint_sink_dir(settings)),
+            source="derived",
+        ),
     ]

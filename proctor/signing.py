@@ -59,9 +59,11 @@ def algorithm_of(key: PrivateKey | PublicKey) -> KeyAlgorithm:
 
 
 def public_pem(key: PrivateKey) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -95,8 +97,9 @@ def verify_request(request: ActionRequest, public_key_pem: str) -> bool:
         signature = base64.b64decode(request.signature, validate=True)
     except (binascii.Error, ValueError):
         return False
-    return verify_bytes(load_public_key(public_key_pem), signature, canonical_bytes(
-        request.signing_payload()))
+    return verify_bytes(
+        load_public_key(public_key_pem), signature, canonical_bytes(request.signing_payload())
+    )
 
 
 @dataclass(frozen=True)
@@ -198,5 +201,5 @@ def _agent_id_from_header(text: bytes) -> str | None:
         if line.startswith("-----BEGIN"):
             return None
         if line.startswith(AGENT_HEADER):
-            return line[len(AGENT_HEADER):].strip() or None
+            return line[len(AGENT_HEADER) :].strip() or None
     return None

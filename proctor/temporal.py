@@ -42,8 +42,11 @@ class TemporalUnavailable(RuntimeError):
 def encrypted_converter(ring: KeyRing) -> DataConverter:
     """pydantic + AES-GCM on every payload; failure messages and stack traces move into an
     encrypted payload too (an exception's text can quote a parameter)."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(ring),
-                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(ring),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def payload_keys_required(settings: ProctorSettings) -> str | None:
@@ -55,21 +58,24 @@ def payload_keys_required(settings: ProctorSettings) -> str | None:
     return None
 
 
-def data_converter(settings: ProctorSettings | None = None, *,
-                   require_payload_keys: bool = False) -> DataConverter:
+def data_converter(
+    settings: ProctorSettings | None = None, *, require_payload_keys: bool = False
+) -> DataConverter:
     """The converter for this process: encrypting with the configured ring; without one,
     clear (refused when the ring is required, see the module's rule)."""
     settings = settings or ProctorSettings()
     directory = payload_key_dir(settings)
     if payload_keys.exists(directory):
         return encrypted_converter(payload_keys.load(directory))
-    reason = ("this process requires them" if require_payload_keys
-              else payload_keys_required(settings))
+    reason = (
+        "this process requires them" if require_payload_keys else payload_keys_required(settings)
+    )
     if reason is not None:
         raise PayloadKeysMissing(
             f"{directory}: no payload keys, and {reason}: create them with `proctor "
             "payload-key create` (once, for the whole deployment) or point "
-            "PROCTOR_PAYLOAD_KEY_DIR at the ring the workers use")
+            "PROCTOR_PAYLOAD_KEY_DIR at the ring the workers use"
+        )
     _warn_clear(str(directory))
     return dataclasses.replace(pydantic_data_converter, payload_codec=LockedCodec(str(directory)))
 
@@ -78,21 +84,29 @@ def data_converter(settings: ProctorSettings | None = None, *,
 def _warn_clear(directory: str) -> None:
     # Said once per process, quietly: a worker says it loudly at start (worker/main.py), and
     # every short CLI command would otherwise print it.
-    log.info("no payload keys in %s: workflow inputs and results go to Temporal in clear "
-                "text (create a ring with `proctor payload-key create`)", directory)
+    log.info(
+        "no payload keys in %s: workflow inputs and results go to Temporal in clear "
+        "text (create a ring with `proctor payload-key create`)",
+        directory,
+    )
 
 
-async def connect_temporal(address: str, namespace: str = "default",
-                           runtime: Runtime | None = None, *,
-                           converter: DataConverter | None = None,
-                           settings: ProctorSettings | None = None,
-                           require_payload_keys: bool = False) -> Client:
+async def connect_temporal(
+    address: str,
+    namespace: str = "default",
+    runtime: Runtime | None = None,
+    *,
+    converter: DataConverter | None = None,
+    settings: ProctorSettings | None = None,
+    require_payload_keys: bool = False,
+) -> Client:
     """`runtime`: one exporting the SDK's metrics (default: the SDK's default runtime);
     `converter`: given explicitly (tests, benchmarks), else `data_converter(settings)`."""
     converter = converter or data_converter(settings, require_payload_keys=require_payload_keys)
     try:
-        return await Client.connect(address, namespace=namespace, data_converter=converter,
-                                    runtime=runtime)
+        return await Client.connect(
+            address, namespace=namespace, data_converter=converter, runtime=runtime
+        )
     except RuntimeError as exc:
         raise TemporalUnavailable(
             f"cannot connect to Temporal at {address} (namespace {namespace}): {exc}. Start it "
@@ -100,9 +114,7 @@ async def connect_temporal(address: str, namespace: str = "default",
         ) from exc
 
 
-async def ensure_search_attributes(
-    client: Client, keys: Sequence[SearchAttributeKey[Any]]
-) -> None:
+async def ensure_search_attributes(client: Client, keys: Sequence[SearchAttributeKey[Any]]) -> None:
     """Register Proctor's search attributes (idempotent; needed on a fresh server). One at a
     time: a server that already has some refuses a request naming them all."""
     for key in keys:
@@ -119,8 +131,10 @@ async def ensure_search_attributes(
 
 def dev_server_type(key: SearchAttributeKey[Any]) -> str:
     """The type name the dev server's `--search-attribute NAME=TYPE` flag takes."""
-    names = {IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
-             IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime"}
+    names = {
+        IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
+        IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
+    }
     return names[IndexedValueType.ValueType(key.indexed_value_type)]
 
 

@@ -18,11 +18,16 @@ def outcome_delta(status: ActionStatus, policy: TrustPolicy | None = None) -> fl
     }.get(status)
 
 
-def trust_change(agent_id: str, delta: float | None, cause: str,
-                 policy: TrustPolicy | None) -> TrustChange | None:
+def trust_change(
+    agent_id: str, delta: float | None, cause: str, policy: TrustPolicy | None
+) -> TrustChange | None:
     if delta is None or delta == 0:
         return None
     weights = policy or DEFAULTS
-    return TrustChange(agent_id=agent_id, delta=delta, cause=cause,
-                       minimum_score=weights.minimum_score,
-                       recovery_threshold=weights.recovery_threshold)
+    return TrustChange(
+        agent_id=agent_id,
+        delta=delta,
+        cause=cause,
+        minimum_score=weights.minimum_score,
+        recovery_threshold=weights.recovery_threshold,
+    )

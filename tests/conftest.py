@@ -78,8 +78,9 @@ async def make_database(postgres_server_dsn: str) -> AsyncIterator[DatabaseFacto
 
 
 @pytest.fixture
-async def private_database(make_database: DatabaseFactory
-                           ) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
+async def private_database(
+    make_database: DatabaseFactory,
+) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
     """A database of the test's own (pool, DSN): for tests that tamper with the ledger or
     check the whole chain, which the shared database's other writers would disturb."""
     dsn = await make_database()

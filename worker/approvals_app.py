@@ -57,16 +57,26 @@ EVENTS_PATH = "/slack/events"
 class ApprovalsApp:
     """Bolt listeners for the approval buttons and modals, plus the HTTP front."""
 
-    def __init__(self, *, notifier: SlackNotifier, desk: VoteDesk, pool: asyncpg.Pool,
-                 audit: AuditLog, signing_secret: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        notifier: SlackNotifier,
+        desk: VoteDesk,
+        pool: asyncpg.Pool,
+        audit: AuditLog,
+        signing_secret: str | None,
+    ) -> None:
         self.notifier = notifier
         self.desk = desk
         self.pool = pool
         self.audit = audit
         self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
-        self.bolt = AsyncApp(client=notifier.client, signing_secret=signing_secret,
-                             request_verification_enabled=signing_secret is not None,
-                             ignoring_self_events_enabled=False)
+        self.bolt = AsyncApp(
+            client=notifier.client,
+            signing_secret=signing_secret,
+            request_verification_enabled=signing_secret is not None,
+            ignoring_self_events_enabled=False,
+        )
         self.bolt.middleware(self._once)
         self.bolt.action(blocks.APPROVE)(self._approve)
         self.bolt.action(blocks.APPROVE_WITH_NOTE)(self._open_modal)
@@ -97,14 +107,15 @@ class ApprovalsApp:
         problem = interaction_problem(body, headers)
         if problem is not None:
             await self._audit_refusal(problem, body, timestamp, request.remote)
-            return web.json_response({"error": "not an interaction Proctor handles"},
-                                     status=400)
-        bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=request.query_string,
-                                        headers=bolt_headers(headers))
+            return web.json_response({"error": "not an interaction Proctor handles"}, status=400)
+        bolt_request = AsyncBoltRequest(
+            body=body.decode("utf-8"), query=request.query_string, headers=bolt_headers(headers)
+        )
         return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
-    async def _audit_refusal(self, reason: str, body: bytes, timestamp: str | None,
-                             remote: str | None) -> None:
+    async def _audit_refusal(
+        self, reason: str, body: bytes, timestamp: str | None, remote: str | None
+    ) -> None:
         """Refused requests are evidence too; the body is kept only as its digest, the
         attacker-controlled timestamp as bounded, escaped ASCII."""
         digest = hashlib.sha256(body).hexdigest()
@@ -112,11 +123,19 @@ class ApprovalsApp:
         log.warning("refused a request to %s from %s: %s", EVENTS_PATH, remote, reason)
         SLACK_REFUSED.inc()
         try:
-            await self.audit.append(AuditEvent(
-                idempotency_key=f"slack-refused:{digest}:{stamp or '-'}:{reason}",
-                event_type="slack_request_refused", actor="slack-interactivity",
-                payload={"reason": reason, "body_sha256": digest, "timestamp": stamp,
-                         "remote": remote or ""}))
+            await self.audit.append(
+                AuditEvent(
+                    idempotency_key=f"slack-refused:{digest}:{stamp or '-'}:{reason}",
+                    event_type="slack_request_refused",
+                    actor="slack-interactivity",
+                    payload={
+                        "reason": reason,
+                        "body_sha256": digest,
+                        "timestamp": stamp,
+                        "remote": remote or "",
+                    },
+                )
+            )
         except Exception:  # the 401 stands whether or not the row could be written
             log.exception("could not audit a refused Slack request")
 
@@ -128,7 +147,10 @@ class ApprovalsApp:
         key = interaction_key(body)
         inserted = await self.pool.fetchval(
             "INSERT INTO slack_interactions (interaction_key, kind) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING RETURNING true", key, str(body.get("type", "")))
+            "ON CONFLICT DO NOTHING RETURNING true",
+            key,
+            str(body.get("type", "")),
+        )
         if not inserted:
             log.info("dropped a repeated Slack interaction %s", key)
             return BoltResponse(status=200, body="")
@@ -144,9 +166,15 @@ class ApprovalsApp:
             return
         async with self._answering(body, _channel_of(body)):
             approver = await self._approver(body)
-            result = await self.desk.cast(value.w, approver, approve=True, note=None,
-                                          digest=value.d, channel="slack",
-                                          interaction=interaction_key(body))
+            result = await self.desk.cast(
+                value.w,
+                approver,
+                approve=True,
+                note=None,
+                digest=value.d,
+                channel="slack",
+                interaction=interaction_key(body),
+            )
             await self._tell(body, _channel_of(body), result)
 
     @asynccontextmanager
@@ -157,11 +185,18 @@ class ApprovalsApp:
             yield
         except Exception as exc:
             log.exception("could not record a Slack vote")
-            await self.pool.execute("DELETE FROM slack_interactions WHERE interaction_key = $1",
-                                    interaction_key(body))
-            await self._tell(body, channel, VoteResult(
-                False, f"Proctor could not record your vote ({type(exc).__name__}); try "
-                       "again, or use `proctor approve` / `proctor deny`"))
+            await self.pool.execute(
+                "DELETE FROM slack_interactions WHERE interaction_key = $1", interaction_key(body)
+            )
+            await self._tell(
+                body,
+                channel,
+                VoteResult(
+                    False,
+                    f"Proctor could not record your vote ({type(exc).__name__}); try "
+                    "again, or use `proctor approve` / `proctor deny`",
+                ),
+            )
 
     async def _open_modal(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
@@ -172,26 +207,44 @@ class ApprovalsApp:
         approve = action_id == blocks.APPROVE_WITH_NOTE
         async with self._answering(body, _channel_of(body)):
             approver = await self._approver(body)
-            refused = await self.desk.check(value.w, approver, value.d, channel="slack",
-                                            interaction=interaction_key(body), approve=approve)
+            refused = await self.desk.check(
+                value.w,
+                approver,
+                value.d,
+                channel="slack",
+                interaction=interaction_key(body),
+                approve=approve,
+            )
             if refused is not None:
                 await self._tell(body, _channel_of(body), refused)
                 return
             pending = await self.desk.waiting(value.w)
-            summary = (f"{pending.agent_id} wants {pending.action}: {pending.reason}"
-                       if not isinstance(pending, str) else value.w)
-            modal = blocks.vote_modal(blocks.APPROVE_MODAL if approve else blocks.DENY_MODAL,
-                                      ModalContext(button=value, channel=_channel_of(body)),
-                                      summary)
+            summary = (
+                f"{pending.agent_id} wants {pending.action}: {pending.reason}"
+                if not isinstance(pending, str)
+                else value.w
+            )
+            modal = blocks.vote_modal(
+                blocks.APPROVE_MODAL if approve else blocks.DENY_MODAL,
+                ModalContext(button=value, channel=_channel_of(body)),
+                summary,
+            )
             await self.notifier.client.views_open(trigger_id=body["trigger_id"], view=modal)
 
     async def _submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         deny = view.get("callback_id") == blocks.DENY_MODAL
-        note = (((view.get("state") or {}).get("values") or {}).get(blocks.NOTE_BLOCK, {})
-                .get(blocks.NOTE_INPUT, {}).get("value") or "").strip() or None
+        note = (
+            ((view.get("state") or {}).get("values") or {})
+            .get(blocks.NOTE_BLOCK, {})
+            .get(blocks.NOTE_INPUT, {})
+            .get("value")
+            or ""
+        ).strip() or None
         if deny and note is None:
-            await ack(response_action="errors",
-                      errors={blocks.NOTE_BLOCK: "Say why: the agent and the audit log see it."})
+            await ack(
+                response_action="errors",
+                errors={blocks.NOTE_BLOCK: "Say why: the agent and the audit log see it."},
+            )
             return
         await ack()
         context = ModalContext.decode(str(view.get("private_metadata") or ""))
@@ -200,9 +253,15 @@ class ApprovalsApp:
         value, channel = context.button, context.channel
         async with self._answering(body, channel):
             approver = await self._approver(body)
-            result = await self.desk.cast(value.w, approver, approve=not deny, note=note,
-                                          digest=value.d, channel="slack",
-                                          interaction=interaction_key(body))
+            result = await self.desk.cast(
+                value.w,
+                approver,
+                approve=not deny,
+                note=note,
+                digest=value.d,
+                channel="slack",
+                interaction=interaction_key(body),
+            )
             await self._tell(body, channel, result)
 
     async def _approver(self, body: dict[str, Any]) -> str | None:
@@ -216,7 +275,8 @@ class ApprovalsApp:
             return
         try:
             await self.notifier.client.chat_postEphemeral(
-                channel=channel, user=user_id, text=blocks.escape(result.message))
+                channel=channel, user=user_id, text=blocks.escape(result.message)
+            )
         except SlackApiError as exc:
             log.warning("could not answer %s: %s", user_id, exc.response.get("error"))
 
@@ -244,19 +304,20 @@ async def _healthy(_: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-
-
 INTERACTION_MEMORY = "7 days"
 """How long handled interaction ids are kept (Slack retries within minutes)."""
 
 
 @asynccontextmanager
-async def serving(app: ApprovalsApp, *, host: str, port: int,
-                  app_token: str | None = None) -> AsyncIterator[str]:
+async def serving(
+    app: ApprovalsApp, *, host: str, port: int, app_token: str | None = None
+) -> AsyncIterator[str]:
     """Serve `app` until the block exits: over Socket Mode with an app token, else over HTTP
     at host:port. Yields where it listens."""
-    await app.pool.execute("DELETE FROM slack_interactions "
-                           f"WHERE received_at < now() - interval '{INTERACTION_MEMORY}'")
+    await app.pool.execute(
+        "DELETE FROM slack_interactions "
+        f"WHERE received_at < now() - interval '{INTERACTION_MEMORY}'"
+    )
     if app_token:
         handler = AsyncSocketModeHandler(app.bolt, app_token, web_client=app.notifier.client)
         await handler.connect_async()  # type: ignore[no-untyped-call]
@@ -277,17 +338,27 @@ def approvals_enabled(settings: ProctorSettings) -> bool:
     blank raises NotConfigured naming it: the app refuses to start rather than half-work."""
     check_slack_secrets(settings)
     return settings.slack_bot_token is not None and (
-        settings.slack_signing_secret is not None or settings.slack_app_token is not None)
+        settings.slack_signing_secret is not None or settings.slack_app_token is not None
+    )
 
 
-def build_approvals_app(settings: ProctorSettings, pool: asyncpg.Pool, audit: AuditLog,
-                        notifier: SlackNotifier, proctor: Client) -> ApprovalsApp:
+def build_approvals_app(
+    settings: ProctorSettings,
+    pool: asyncpg.Pool,
+    audit: AuditLog,
+    notifier: SlackNotifier,
+    proctor: Client,
+) -> ApprovalsApp:
     """The app signs the votes of the humans Slack authenticated with its channel key (made,
     with its trusted public half, on first start)."""
     secret = settings.slack_signing_secret
-    return ApprovalsApp(notifier=notifier, desk=VoteDesk(proctor, audit, slack_vote_key(settings)),
-                        pool=pool, audit=audit,
-                        signing_secret=secret.get_secret_value() if secret else None)
+    return ApprovalsApp(
+        notifier=notifier,
+        desk=VoteDesk(proctor, audit, slack_vote_key(settings)),
+        pool=pool,
+        audit=audit,
+        signing_secret=secret.get_secret_value() if secret else None,
+    )
 
 
 SLACK_CHANNEL = "slack"
@@ -306,6 +377,10 @@ def slack_vote_key(settings: ProctorSettings) -> VoteSigner:
 @asynccontextmanager
 async def approvals_running(settings: ProctorSettings, app: ApprovalsApp) -> AsyncIterator[str]:
     token = settings.slack_app_token
-    async with serving(app, host=settings.approvals_host, port=settings.approvals_port,
-                       app_token=token.get_secret_value() if token else None) as where:
+    async with serving(
+        app,
+        host=settings.approvals_host,
+        port=settings.approvals_port,
+        app_token=token.get_secret_value() if token else None,
+    ) as where:
         yield where

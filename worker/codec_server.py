@@ -47,29 +47,37 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def codec_token(settings: ProctorSettings) -> str:
     """The token the endpoint requires; refuses to go on without a usable one."""
     if settings.codec_token is None:
-        raise NotConfigured("the codec endpoint needs PROCTOR_CODEC_TOKEN (a long random "
-                            "secret, e.g. `openssl rand -hex 32`): without it anyone who "
-                            "can reach the port could decrypt history")
+        raise NotConfigured(
+            "the codec endpoint needs PROCTOR_CODEC_TOKEN (a long random "
+            "secret, e.g. `openssl rand -hex 32`): without it anyone who "
+            "can reach the port could decrypt history"
+        )
     token = settings.codec_token.get_secret_value()
     if len(token) < MIN_TOKEN_LENGTH:
-        raise NotConfigured(f"PROCTOR_CODEC_TOKEN: at least {MIN_TOKEN_LENGTH} characters, "
-                            f"found {len(token)}")
+        raise NotConfigured(
+            f"PROCTOR_CODEC_TOKEN: at least {MIN_TOKEN_LENGTH} characters, found {len(token)}"
+        )
     return token
 
 
 def ui_origins(settings: ProctorSettings) -> list[str]:
     """The Temporal UI of the embedded stack, by either loopback name."""
-    return [f"http://127.0.0.1:{settings.temporal_ui_port}",
-            f"http://localhost:{settings.temporal_ui_port}"]
+    return [
+        f"http://127.0.0.1:{settings.temporal_ui_port}",
+        f"http://localhost:{settings.temporal_ui_port}",
+    ]
 
 
 def endpoint_for(settings: ProctorSettings, origins: Sequence[str] = ()) -> CodecEndpoint:
     """The endpoint with the deployment's ring and token (refused without either)."""
     token = codec_token(settings)
     ring = payload_keys.load(payload_key_dir(settings))
-    return CodecEndpoint(EncryptionCodec(ring), token=token,
-                         namespace=settings.temporal_namespace,
-                         origins=origins or ui_origins(settings))
+    return CodecEndpoint(
+        EncryptionCodec(ring),
+        token=token,
+        namespace=settings.temporal_namespace,
+        origins=origins or ui_origins(settings),
+    )
 
 
 def _digest(secret: str) -> bytes:
@@ -79,14 +87,16 @@ def _digest(secret: str) -> bytes:
 class CodecEndpoint:
     """The aiohttp handlers around one codec, one token, one namespace."""
 
-    def __init__(self, codec: PayloadCodec, *, token: str, namespace: str,
-                 origins: Sequence[str]) -> None:
+    def __init__(
+        self, codec: PayloadCodec, *, token: str, namespace: str, origins: Sequence[str]
+    ) -> None:
         self.codec = codec
         self.namespace = namespace
         self.origins = frozenset(origins)
         self._token = _digest(token)
-        self._session = hmac.new(token.encode(), b"proctor-codec-session",
-                                 hashlib.sha256).hexdigest()
+        self._session = hmac.new(
+            token.encode(), b"proctor-codec-session", hashlib.sha256
+        ).hexdigest()
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._cors], client_max_size=MAX_BODY_BYTES)
@@ -98,12 +108,10 @@ class CodecEndpoint:
 
     def authenticated(self, request: web.Request) -> bool:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(_digest(value.strip()),
-                                                              self._token):
+        if scheme.lower() == "bearer" and hmac.compare_digest(_digest(value.strip()), self._token):
             return True
         cookie = request.cookies.get(SESSION_COOKIE)
-        return cookie is not None and hmac.compare_digest(_digest(cookie),
-                                                          _digest(self._session))
+        return cookie is not None and hmac.compare_digest(_digest(cookie), _digest(self._session))
 
     @web.middleware
     async def _cors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -117,31 +125,43 @@ class CodecEndpoint:
 
     async def _preflight(self, request: web.Request) -> web.Response:
         if request.headers.get("Origin") not in self.origins:
-            return _error(403, f"origin {request.headers.get('Origin')!r} is not the "
-                               "Temporal UI this codec endpoint serves")
-        return web.Response(status=204, headers={
-            "Access-Control-Allow-Methods": "POST, OPTIONS",
-            "Access-Control-Allow-Headers": _ALLOWED_HEADERS,
-            "Access-Control-Max-Age": "600"})
+            return _error(
+                403,
+                f"origin {request.headers.get('Origin')!r} is not the "
+                "Temporal UI this codec endpoint serves",
+            )
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Access-Control-Allow-Headers": _ALLOWED_HEADERS,
+                "Access-Control-Max-Age": "600",
+            },
+        )
 
     async def _codec(self, request: web.Request) -> web.Response:
         operation = request.path.rstrip("/").rsplit("/", 1)[-1]
         if operation not in ("encode", "decode"):
-            return _error(404, f"{request.path}: the codec endpoint serves .../encode and "
-                               ".../decode")
+            return _error(
+                404, f"{request.path}: the codec endpoint serves .../encode and .../decode"
+            )
         if not self.authenticated(request):
-            return _error(401, "missing or wrong codec token (Authorization: Bearer …, or "
-                               "sign in at /login)",
-                          {"WWW-Authenticate": 'Bearer realm="proctor-codec"'})
+            return _error(
+                401,
+                "missing or wrong codec token (Authorization: Bearer …, or sign in at /login)",
+                {"WWW-Authenticate": 'Bearer realm="proctor-codec"'},
+            )
         namespace = request.headers.get("X-Namespace")
         if namespace and namespace != self.namespace:
-            return _error(403, f"namespace {namespace!r}: this codec endpoint holds the keys "
-                               f"of namespace {self.namespace!r} only")
+            return _error(
+                403,
+                f"namespace {namespace!r}: this codec endpoint holds the keys "
+                f"of namespace {self.namespace!r} only",
+            )
         try:
             payloads = json_format.Parse(await request.text(), Payloads())
         except (json_format.ParseError, UnicodeDecodeError) as exc:
-            return _error(400, f"{operation}: the body is not Payloads as protobuf JSON "
-                               f"({exc})")
+            return _error(400, f"{operation}: the body is not Payloads as protobuf JSON ({exc})")
         try:
             if operation == "encode":
                 done = await self.codec.encode(payloads.payloads)
@@ -149,8 +169,9 @@ class CodecEndpoint:
                 done = await self.codec.decode(payloads.payloads)
         except PayloadDecryptError as exc:
             return _error(400, f"decode: {exc}")
-        return web.Response(text=json_format.MessageToJson(Payloads(payloads=done)),
-                            content_type="application/json")
+        return web.Response(
+            text=json_format.MessageToJson(Payloads(payloads=done)), content_type="application/json"
+        )
 
     async def _login_form(self, _: web.Request) -> web.Response:
         return web.Response(content_type="text/html", text=_LOGIN_PAGE.format(message=""))
@@ -161,13 +182,22 @@ class CodecEndpoint:
         if not isinstance(given, str) or not hmac.compare_digest(_digest(given), self._token):
             page = _LOGIN_PAGE.format(message="<p>Wrong token.</p>")
             return web.Response(status=401, content_type="text/html", text=page)
-        signed_in = html.escape("Signed in: the Temporal UI now decodes payloads (turn on "
-                                "'Include cross-origin credentials' in its codec settings).")
-        response = web.Response(content_type="text/html",
-                                text=_LOGIN_PAGE.format(message=f"<p>{signed_in}</p>"))
-        response.set_cookie(SESSION_COOKIE, self._session, max_age=SESSION_SECONDS,
-                            httponly=True, samesite="Strict", path="/",
-                            secure=request.secure)
+        signed_in = html.escape(
+            "Signed in: the Temporal UI now decodes payloads (turn on "
+            "'Include cross-origin credentials' in its codec settings)."
+        )
+        response = web.Response(
+            content_type="text/html", text=_LOGIN_PAGE.format(message=f"<p>{signed_in}</p>")
+        )
+        response.set_cookie(
+            SESSION_COOKIE,
+            self._session,
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="Strict",
+            path="/",
+            secure=request.secure,
+        )
         return response
 
 

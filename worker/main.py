@@ -64,42 +64,58 @@ from workflows.reinstatement import ReinstatementWorkflow
 log = logging.getLogger("proctor.worker")
 
 
-def protected_log(pool: asyncpg.Pool, policy: Callable[[], PolicyEngine],
-                  keys: LedgerKeys) -> AuditLog:
+def protected_log(
+    pool: asyncpg.Pool, policy: Callable[[], PolicyEngine], keys: LedgerKeys
+) -> AuditLog:
     """The audit log with the policy's redaction and erasure applied before hashing."""
-    protector = PayloadProtector(lambda: policy().audit_rules, keys.redaction_hmac,
-                                 SubjectKeys(pool, keys.subject_kek))
+    protector = PayloadProtector(
+        lambda: policy().audit_rules, keys.redaction_hmac, SubjectKeys(pool, keys.subject_kek)
+    )
     return AuditLog(pool, protector=protector)
 
 
-def slack_notifier(settings: ProctorSettings, policy: Callable[[], PolicyEngine],
-                   keys: LedgerKeys, directory: Callable[[], ApproverDirectory]
-                   ) -> SlackNotifier | None:
+def slack_notifier(
+    settings: ProctorSettings,
+    policy: Callable[[], PolicyEngine],
+    keys: LedgerKeys,
+    directory: Callable[[], ApproverDirectory],
+) -> SlackNotifier | None:
     """The Slack notifier when a bot token is set; parameters shown redacted like the ledger."""
     if settings.slack_bot_token is None:
         return None
     return SlackNotifier(
-        slack_client(settings.slack_bot_token.get_secret_value(),
-                     base_url=settings.slack_api_url),
+        slack_client(settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url),
         directory,
         lambda params: redact_for_display(policy().audit_rules, keys.redaction_hmac, params),
-        default_channel=settings.slack_channel)
+        default_channel=settings.slack_channel,
+    )
 
 
 def build_worker(
-    client: Client, pool: asyncpg.Pool, policy: Callable[[], PolicyEngine], *,
-    task_queue: str, keys: LedgerKeys, vote_keys: VoteKeyDirectory,
-    signature_window_seconds: float = 300.0, notifier: SlackNotifier | None = None,
+    client: Client,
+    pool: asyncpg.Pool,
+    policy: Callable[[], PolicyEngine],
+    *,
+    task_queue: str,
+    keys: LedgerKeys,
+    vote_keys: VoteKeyDirectory,
+    signature_window_seconds: float = 300.0,
+    notifier: SlackNotifier | None = None,
     directory: Callable[[], ApproverDirectory] = ApproverDirectory,
-    max_cached_workflows: int = 1000, shutdown_grace_seconds: float = 0.0,
+    max_cached_workflows: int = 1000,
+    shutdown_grace_seconds: float = 0.0,
     sandboxed: bool = False,
 ) -> Worker:
     """One worker for everything on the Proctor task queue; dependencies built once here.
     `max_cached_workflows=0` turns off sticky execution (every task may go to any worker);
     `sandboxed` runs the workflows in Temporal's sandbox (see PROCTOR_WORKFLOW_SANDBOX);
     `vote_keys` is the trusted directory of the keys that may sign votes."""
-    identity = IdentityJudge(AgentStore(pool), NonceStore(pool), signature_window_seconds,
-                             lambda agent: policy().trust_policy(agent))
+    identity = IdentityJudge(
+        AgentStore(pool),
+        NonceStore(pool),
+        signature_window_seconds,
+        lambda agent: policy().trust_policy(agent),
+    )
     judgement = JudgementActivities(identity, policy, RateStore(pool))
     ledger = protected_log(pool, policy, keys)
     audit = AuditActivities(ledger)
@@ -113,11 +129,18 @@ def build_worker(
         graceful_shutdown_timeout=timedelta(seconds=shutdown_grace_seconds),
         workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
         workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
-        activities=[judgement.judge_request, votes.vote_keys,
-                    audit.record_audit, audit.record_outcome,
-                    reinstatement.plan_reinstatement, reinstatement.reinstate_agent,
-                    slack.resolve_approvers, slack.notify_approvers, slack.remind_approvers,
-                    slack.close_approval_messages],
+        activities=[
+            judgement.judge_request,
+            votes.vote_keys,
+            audit.record_audit,
+            audit.record_outcome,
+            reinstatement.plan_reinstatement,
+            reinstatement.reinstate_agent,
+            slack.resolve_approvers,
+            slack.notify_approvers,
+            slack.remind_approvers,
+            slack.close_approval_messages,
+        ],
     )
 
 
@@ -139,45 +162,71 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         log.info("policy %s loaded from %s", policy.current().version, settings.policy_dir)
         if settings.policy_reload_seconds > 0:
             watcher = asyncio.create_task(policy.watch(settings.policy_reload_seconds))
-        client = await connect_temporal(temporal_address(settings), settings.temporal_namespace,
-                                        runtime=temporal_runtime(settings), settings=settings)
+        client = await connect_temporal(
+            temporal_address(settings),
+            settings.temporal_namespace,
+            runtime=temporal_runtime(settings),
+            settings=settings,
+        )
         await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
         if not payload_keys.exists(payload_key_dir(settings)):
-            log.warning("no payload key ring in %s: parameters and results go to Temporal "
-                        "history in clear text (`proctor payload-key create`)",
-                        payload_key_dir(settings))
+            log.warning(
+                "no payload key ring in %s: parameters and results go to Temporal "
+                "history in clear text (`proctor payload-key create`)",
+                payload_key_dir(settings),
+            )
         notifier = slack_notifier(settings, policy.current, keys, directory.current)
-        worker = build_worker(client, pool, policy.current, task_queue=settings.task_queue,
-                              keys=keys, vote_keys=VoteKeyDirectory(approval_key_dir(settings)),
-                              signature_window_seconds=settings.signature_window_seconds,
-                              notifier=notifier, directory=directory.current,
-                              shutdown_grace_seconds=settings.shutdown_grace_seconds,
-                              max_cached_workflows=settings.max_cached_workflows,
-                              sandboxed=settings.workflow_sandbox)
+        worker = build_worker(
+            client,
+            pool,
+            policy.current,
+            task_queue=settings.task_queue,
+            keys=keys,
+            vote_keys=VoteKeyDirectory(approval_key_dir(settings)),
+            signature_window_seconds=settings.signature_window_seconds,
+            notifier=notifier,
+            directory=directory.current,
+            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+            max_cached_workflows=settings.max_cached_workflows,
+            sandboxed=settings.workflow_sandbox,
+        )
         if stop is None:
             stop = _stop_on_signals()
         checkpointer = Checkpointer(
-            AuditLog(pool), keys, DirectorySink(checkpoint_sink_dir(settings)),
+            AuditLog(pool),
+            keys,
+            DirectorySink(checkpoint_sink_dir(settings)),
             every_rows=settings.audit_checkpoint_rows,
-            every_seconds=settings.audit_checkpoint_seconds)
+            every_seconds=settings.audit_checkpoint_seconds,
+        )
         checkpoints = asyncio.create_task(checkpointer.run(stop_checkpoints))
-        reconciler = Reconciler(client, protected_log(pool, policy.current, keys),
-                                task_queue=settings.task_queue)
+        reconciler = Reconciler(
+            client, protected_log(pool, policy.current, keys), task_queue=settings.task_queue
+        )
         reconciling = asyncio.create_task(reconciler.run(stop_checkpoints))
         async with worker, contextlib.AsyncExitStack() as extras:
             log.info("worker polling task queue %r", settings.task_queue)
             await extras.enter_async_context(metrics_served(settings))
             await extras.enter_async_context(pending_approvals_counted(client))
-            if (settings.approvals_in_worker and approvals_enabled(settings)
-                    and notifier is not None):
-                app = build_approvals_app(settings, pool, protected_log(pool, policy.current, keys),
-                                          notifier, ProctorClient(client,
-                                                                  task_queue=settings.task_queue))
+            if (
+                settings.approvals_in_worker
+                and approvals_enabled(settings)
+                and notifier is not None
+            ):
+                app = build_approvals_app(
+                    settings,
+                    pool,
+                    protected_log(pool, policy.current, keys),
+                    notifier,
+                    ProctorClient(client, task_queue=settings.task_queue),
+                )
                 where = await extras.enter_async_context(approvals_running(settings, app))
                 log.info("approvals app serving Slack at %s", where)
             await stop.wait()
-            log.info("stopping: no new tasks; activities in flight get %gs to finish",
-                     settings.shutdown_grace_seconds)
+            log.info(
+                "stopping: no new tasks; activities in flight get %gs to finish",
+                settings.shutdown_grace_seconds,
+            )
         log.info("worker stopped")
     finally:
         if watcher is not None:
@@ -205,9 +254,11 @@ if __name__ == "__main__":
 async def run_approvals_app(settings: ProctorSettings, stop: asyncio.Event | None = None) -> None:
     """Only the approvals app (a deployment may run it apart from the workers)."""
     if not approvals_enabled(settings):
-        raise NotConfigured("the approvals app needs PROCTOR_SLACK_BOT_TOKEN and "
-                            "PROCTOR_SLACK_SIGNING_SECRET (HTTP) or PROCTOR_SLACK_APP_TOKEN "
-                            "(Socket Mode)")
+        raise NotConfigured(
+            "the approvals app needs PROCTOR_SLACK_BOT_TOKEN and "
+            "PROCTOR_SLACK_SIGNING_SECRET (HTTP) or PROCTOR_SLACK_APP_TOKEN "
+            "(Socket Mode)"
+        )
     policy = ReloadingPolicy(settings.policy_dir)
     keys = LedgerKeys.load_or_create(audit_key_dir(settings))
     directory = ReloadingDirectory(settings.approvers_file)
@@ -216,13 +267,25 @@ async def run_approvals_app(settings: ProctorSettings, stop: asyncio.Event | Non
     pool = await connect_pool(database_url(settings))
     try:
         await check_schema(pool)
-        client = await connect_temporal(temporal_address(settings), settings.temporal_namespace,
-                                        runtime=temporal_runtime(settings), settings=settings)
-        app = build_approvals_app(settings, pool, protected_log(pool, policy.current, keys),
-                                  notifier, ProctorClient(client, task_queue=settings.task_queue))
+        client = await connect_temporal(
+            temporal_address(settings),
+            settings.temporal_namespace,
+            runtime=temporal_runtime(settings),
+            settings=settings,
+        )
+        app = build_approvals_app(
+            settings,
+            pool,
+            protected_log(pool, policy.current, keys),
+            notifier,
+            ProctorClient(client, task_queue=settings.task_queue),
+        )
         stop = stop or _stop_on_signals()
-        async with (approvals_running(settings, app) as where, metrics_served(settings),
-                    pending_approvals_counted(client)):
+        async with (
+            approvals_running(settings, app) as where,
+            metrics_served(settings),
+            pending_approvals_counted(client),
+        ):
             log.info("approvals app serving Slack at %s", where)
             await stop.wait()
     finally:

@@ -27,8 +27,10 @@ from proctor.settings import ProctorSettings
 
 log = logging.getLogger("proctor.observability")
 
-PENDING_QUERY = (f'WorkflowType = "{GOVERNED_ACTION_WORKFLOW}" AND ExecutionStatus = "Running"'
-                 f' AND {STATUS_ATTRIBUTE.name} = "{Stage.AWAITING_APPROVAL.value}"')
+PENDING_QUERY = (
+    f'WorkflowType = "{GOVERNED_ACTION_WORKFLOW}" AND ExecutionStatus = "Running"'
+    f' AND {STATUS_ATTRIBUTE.name} = "{Stage.AWAITING_APPROVAL.value}"'
+)
 ACTION_PREFIX = "action-"
 
 
@@ -45,14 +47,17 @@ class TemporalContext(logging.Filter):
                 context.update(value)
         if not context and activity.in_activity():
             info = activity.info()
-            context = {"workflow_id": info.workflow_id, "run_id": info.workflow_run_id,
-                       "activity_type": info.activity_type}
+            context = {
+                "workflow_id": info.workflow_id,
+                "run_id": info.workflow_run_id,
+                "activity_type": info.activity_type,
+            }
         workflow_id = context.get("workflow_id")
         if workflow_id:
             record.workflow_id = workflow_id
             record.run_id = context.get("run_id") or context.get("workflow_run_id")
             if str(workflow_id).startswith(ACTION_PREFIX):
-                record.request_id = str(workflow_id)[len(ACTION_PREFIX):]
+                record.request_id = str(workflow_id)[len(ACTION_PREFIX) :]
         if context.get("activity_type"):
             record.activity = context["activity_type"]
         return True
@@ -63,11 +68,20 @@ def configure_logging(settings: ProctorSettings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(TemporalContext())
     if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter(
-            "{levelname}{name}{message}", style="{", timestamp="time",
-            rename_fields={"levelname": "level", "name": "logger"},
-            reserved_attrs=[*RESERVED_ATTRS, "taskName", "temporal_workflow",
-                            "temporal_activity"]))
+        handler.setFormatter(
+            JsonFormatter(
+                "{levelname}{name}{message}",
+                style="{",
+                timestamp="time",
+                rename_fields={"levelname": "level", "name": "logger"},
+                reserved_attrs=[
+                    *RESERVED_ATTRS,
+                    "taskName",
+                    "temporal_workflow",
+                    "temporal_activity",
+                ],
+            )
+        )
         # The ids become fields of their own instead of a dict appended to each message.
         activity.logger.activity_info_on_message = False
         temporal_workflow.logger.workflow_info_on_message = False
@@ -84,9 +98,14 @@ def temporal_runtime(settings: ProctorSettings) -> Runtime | None:
     """A runtime exporting the Temporal SDK's metrics, when a port is configured."""
     if settings.sdk_metrics_port is None:
         return None
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-        bind_address=f"{settings.metrics_host}:{settings.sdk_metrics_port}",
-        durations_as_seconds=True)))
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"{settings.metrics_host}:{settings.sdk_metrics_port}",
+                durations_as_seconds=True,
+            )
+        )
+    )
 
 
 async def metrics_endpoint(_: web.Request) -> web.Response:
@@ -136,8 +155,9 @@ async def count_pending_approvals(client: Client, every_seconds: float = 15.0) -
 
 
 @asynccontextmanager
-async def pending_approvals_counted(client: Client,
-                                    every_seconds: float = 15.0) -> AsyncIterator[None]:
+async def pending_approvals_counted(
+    client: Client, every_seconds: float = 15.0
+) -> AsyncIterator[None]:
     task = asyncio.create_task(count_pending_approvals(client, every_seconds))
     try:
         yield

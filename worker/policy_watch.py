@@ -19,20 +19,26 @@ def loaded_event(swap: Swap) -> AuditEvent:
     before = swap.previous or "start"
     return AuditEvent(
         idempotency_key=f"policy-loaded:{swap.engine.version}:from:{before}:at:{swap.change}",
-        event_type="policy_loaded", actor="proctor",
-        payload={"version": swap.engine.version, "previous": before, "change": swap.change,
-                 "files": sorted(f.name for f in swap.engine.files)},
+        event_type="policy_loaded",
+        actor="proctor",
+        payload={
+            "version": swap.engine.version,
+            "previous": before,
+            "change": swap.change,
+            "files": sorted(f.name for f in swap.engine.files),
+        },
     )
 
 
 def rejected_event(rejection: Rejection) -> AuditEvent:
     lines = [str(p) for p in rejection.problems]
     return AuditEvent(
-        idempotency_key=(f"policy-rejected:{digest(lines)}:serving:{rejection.serving}"
-                         f":at:{rejection.change}"),
-        event_type="policy_rejected", actor="proctor",
-        payload={"problems": lines, "still_serving": rejection.serving,
-                 "change": rejection.change},
+        idempotency_key=(
+            f"policy-rejected:{digest(lines)}:serving:{rejection.serving}:at:{rejection.change}"
+        ),
+        event_type="policy_rejected",
+        actor="proctor",
+        payload={"problems": lines, "still_serving": rejection.serving, "change": rejection.change},
     )
 
 

@@ -86,8 +86,9 @@ def closed_runs_query(task_queue: str | None, since: datetime | None) -> str:
     return query
 
 
-def what_temporal_said(event: HistoryEvent | None,
-                       failure: str | None = None) -> tuple[str, str | None]:
+def what_temporal_said(
+    event: HistoryEvent | None, failure: str | None = None
+) -> tuple[str, str | None]:
     """(detail, identity) from a run's close event: the reason and who, where recorded.
     `failure`: a failed run's message decoded by the client's converter (it may be encrypted
     in the event itself)."""
@@ -110,8 +111,15 @@ class Reconciler:
     """Finds runs ended outside Proctor and records their outcome; see the module docstring.
     `ledger` is the worker's protected log: the reason text is redacted like any other."""
 
-    def __init__(self, temporal: Client, ledger: AuditLog, *, task_queue: str | None,
-                 every_seconds: float = 15.0, margin_seconds: float = 300.0) -> None:
+    def __init__(
+        self,
+        temporal: Client,
+        ledger: AuditLog,
+        *,
+        task_queue: str | None,
+        every_seconds: float = 15.0,
+        margin_seconds: float = 300.0,
+    ) -> None:
         self.temporal = temporal
         self.ledger = ledger
         self.task_queue = task_queue
@@ -163,11 +171,18 @@ class Reconciler:
         records = await self.ledger.pool.fetch(
             "SELECT idempotency_key, recorded_at FROM audit_log WHERE idempotency_key"
             " = ANY($1::text[])",
-            [k for run in runs for k in (run.key, legacy_outcome_key(run.workflow_id))])
+            [k for run in runs for k in (run.key, legacy_outcome_key(run.workflow_id))],
+        )
         found = {r["idempotency_key"]: r["recorded_at"] for r in records}
-        return {run.key for run in runs if run.key in found or (
-            legacy_outcome_key(run.workflow_id) in found
-            and found[legacy_outcome_key(run.workflow_id)] <= run.closed_at + LEGACY_SKEW)}
+        return {
+            run.key
+            for run in runs
+            if run.key in found
+            or (
+                legacy_outcome_key(run.workflow_id) in found
+                and found[legacy_outcome_key(run.workflow_id)] <= run.closed_at + LEGACY_SKEW
+            )
+        }
 
     async def _record(self, run: ClosedRun) -> AuditReceipt | None:
         """Append the run's outcome unless its key is there by now; None if it was."""
@@ -176,23 +191,37 @@ class Reconciler:
         payload: dict[str, object] = {
             "status": ENDED_OUTSIDE[run.status],
             "execution_status": TEMPORAL_STATUS_NAMES[run.status],
-            "detail": detail, "detected_by": RECONCILER}
+            "detail": detail,
+            "detected_by": RECONCILER,
+        }
         if identity:
             payload["identity"] = identity
-        event = await self.ledger.protect(AuditEvent(
-            idempotency_key=run.key, event_type=OUTCOME_EVENT, workflow_id=run.workflow_id,
-            agent_id=agent_id, action=action, actor="proctor", payload=payload))
+        event = await self.ledger.protect(
+            AuditEvent(
+                idempotency_key=run.key,
+                event_type=OUTCOME_EVENT,
+                workflow_id=run.workflow_id,
+                agent_id=agent_id,
+                action=action,
+                actor="proctor",
+                payload=payload,
+            )
+        )
         async with self.ledger.pool.acquire() as conn, conn.transaction():
             await lock_chain(conn)
-            if await conn.fetchval("SELECT 1 FROM audit_log WHERE idempotency_key = $1",
-                                   run.key):
+            if await conn.fetchval("SELECT 1 FROM audit_log WHERE idempotency_key = $1", run.key):
                 return None
             receipt = await append_locked(conn, event)
         if run.workflow_type == GOVERNED_ACTION_WORKFLOW:  # the metric counts actions
             OUTCOMES.labels(status=payload["status"]).inc()
-        log.info("%s run %s ended outside Proctor (%s): outcome %s recorded at seq %d",
-                 run.workflow_id, run.run_id, payload["execution_status"], payload["status"],
-                 receipt.seq)
+        log.info(
+            "%s run %s ended outside Proctor (%s): outcome %s recorded at seq %d",
+            run.workflow_id,
+            run.run_id,
+            payload["execution_status"],
+            payload["status"],
+            receipt.seq,
+        )
         return receipt
 
     async def _what_temporal_said(self, run: ClosedRun) -> tuple[str, str | None]:
@@ -200,21 +229,28 @@ class Reconciler:
         event: HistoryEvent | None = None
         try:
             async for found in handle.fetch_history_events(
-                    event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT):
+                event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+            ):
                 event = found
         except RPCError as exc:
-            log.info("close event of %s run %s not read: %s", run.workflow_id, run.run_id,
-                     exc.message)
+            log.info(
+                "close event of %s run %s not read: %s", run.workflow_id, run.run_id, exc.message
+            )
         failure: str | None = None
         if event is not None and event.HasField("workflow_execution_failed_event_attributes"):
             encoded = HistoryEvent()
             encoded.CopyFrom(event)
             try:
-                failure = str(await self.temporal.data_converter.decode_failure(
-                    encoded.workflow_execution_failed_event_attributes.failure))
+                failure = str(
+                    await self.temporal.data_converter.decode_failure(
+                        encoded.workflow_execution_failed_event_attributes.failure
+                    )
+                )
             except Exception as exc:  # undecodable (e.g. a key no longer held): say so
-                failure = f"{event.workflow_execution_failed_event_attributes.failure.message}"\
-                          f" (details not decodable here: {type(exc).__name__})"
+                failure = (
+                    f"{event.workflow_execution_failed_event_attributes.failure.message}"
+                    f" (details not decodable here: {type(exc).__name__})"
+                )
         return what_temporal_said(event, failure)
 
     async def _subject(self, run: ClosedRun) -> tuple[str | None, str | None]:
@@ -222,7 +258,9 @@ class Reconciler:
         the run's starter labelled it."""
         record = await self.ledger.pool.fetchrow(
             "SELECT agent_id, action FROM audit_log WHERE workflow_id = $1"
-            " AND agent_id IS NOT NULL ORDER BY seq LIMIT 1", run.workflow_id)
+            " AND agent_id IS NOT NULL ORDER BY seq LIMIT 1",
+            run.workflow_id,
+        )
         if record is not None:
             return record["agent_id"], record["action"]
         return run.agent_id, run.action
@@ -239,15 +277,19 @@ class Reconciler:
         self._settled = {k: at for k, at in self._settled.items() if at >= since}
 
 
-
 def _closed_run(execution: WorkflowExecution) -> ClosedRun | None:
     if execution.status not in ENDED_OUTSIDE or execution.close_time is None:
         return None
     attributes = execution.typed_search_attributes
-    return ClosedRun(workflow_id=execution.id, run_id=execution.run_id,
-                     workflow_type=execution.workflow_type, status=execution.status,
-                     closed_at=execution.close_time, agent_id=attributes.get(AGENT_ATTRIBUTE),
-                     action=attributes.get(ACTION_ATTRIBUTE))
+    return ClosedRun(
+        workflow_id=execution.id,
+        run_id=execution.run_id,
+        workflow_type=execution.workflow_type,
+        status=execution.status,
+        closed_at=execution.close_time,
+        agent_id=attributes.get(AGENT_ATTRIBUTE),
+        action=attributes.get(ACTION_ATTRIBUTE),
+    )
 
 
 def _rfc3339(moment: datetime) -> str:

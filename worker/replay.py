@@ -32,9 +32,11 @@ from workflows.reinstatement import ReinstatementWorkflow
 
 _MESSAGE = re.compile(r'message: "(.*?)", source:', re.DOTALL)
 _EVENT_ID = re.compile(r"HistoryEvent\(id: (\d+)")
-_BOOKKEEPING = {EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
-                EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
-                EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED}
+_BOOKKEEPING = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+}
 
 
 class ReplayReport(Frozen):
@@ -57,8 +59,11 @@ def _quiet_runtime() -> Runtime:
 def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
     """`converter`: the process's own (`proctor.temporal.data_converter`) to replay encrypted
     histories; the default reads clear ones only."""
-    return Replayer(workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
-                    data_converter=converter, runtime=_quiet_runtime())
+    return Replayer(
+        workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
+        data_converter=converter,
+        runtime=_quiet_runtime(),
+    )
 
 
 def failure_message(error: BaseException) -> str:
@@ -68,7 +73,7 @@ def failure_message(error: BaseException) -> str:
 
 
 async def _fails(replay: Replayer, history: WorkflowHistory, end: int) -> bool:
-    prefix = WorkflowHistory(history.workflow_id, history.events[:end + 1])
+    prefix = WorkflowHistory(history.workflow_id, history.events[: end + 1])
     result = await replay.replay_workflow(prefix, raise_on_replay_failure=False)
     return result.replay_failure is not None
 
@@ -83,8 +88,11 @@ async def locate(replay: Replayer, history: WorkflowHistory, message: str) -> in
     if named is not None:
         return int(named.group(1))
     events = history.events
-    cuts = [i for i, e in enumerate(events)
-            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED] + [len(events) - 1]
+    cuts = [
+        i
+        for i, e in enumerate(events)
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+    ] + [len(events) - 1]
     low, high = 0, len(cuts) - 1  # invariant: the cut at `high` fails
     while low < high:
         middle = (low + high) // 2
@@ -93,7 +101,7 @@ async def locate(replay: Replayer, history: WorkflowHistory, message: str) -> in
         else:
             low = middle + 1
     start = cuts[high - 1] + 1 if high > 0 else 0
-    commands = [e for e in events[start:cuts[high] + 1] if e.event_type not in _BOOKKEEPING]
+    commands = [e for e in events[start : cuts[high] + 1] if e.event_type not in _BOOKKEEPING]
     if not commands:
         return None
     chosen = next((e for e in commands if _named_in(e, message)), commands[0])
@@ -106,8 +114,9 @@ def _named_in(event: HistoryEvent, message: str) -> bool:
     if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
         patch = patch_id(event)
         name = patch or ""
-    return bool(name) and re.search(rf"(?<![\w.:-]){re.escape(name)}(?![\w.:-])",
-                                    message) is not None
+    return (
+        bool(name) and re.search(rf"(?<![\w.:-]){re.escape(name)}(?![\w.:-])", message) is not None
+    )
 
 
 async def replay_one(history: WorkflowHistory, replay: Replayer | None = None) -> ReplayReport:
@@ -122,14 +131,18 @@ async def replay_one(history: WorkflowHistory, replay: Replayer | None = None) -
     converter = replay.config().get("data_converter") or pydantic_data_converter
     readable = await decode_history(history, converter.payload_codec)
     return ReplayReport(
-        workflow_id=history.workflow_id, deterministic=False, error=f"{kind}: {message}",
+        workflow_id=history.workflow_id,
+        deterministic=False,
+        error=f"{kind}: {message}",
         event_id=event_id,
-        event=describe_event(readable, event_id) if event_id is not None else None)
+        event=describe_event(readable, event_id) if event_id is not None else None,
+    )
 
 
-async def replay_all(histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory],
-                     converter: DataConverter = pydantic_data_converter
-                     ) -> AsyncIterator[ReplayReport]:
+async def replay_all(
+    histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory],
+    converter: DataConverter = pydantic_data_converter,
+) -> AsyncIterator[ReplayReport]:
     """Each history's report, as it is replayed (one replayer for all of them)."""
     replay = replayer(converter)
     if isinstance(histories, AsyncIterator):

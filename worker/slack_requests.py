@@ -23,13 +23,21 @@ from slack_sdk.signature import SignatureVerifier
 SIGNATURE_WINDOW_SECONDS = 300
 MAX_TIMESTAMP_DIGITS = 12
 """Unix seconds have 10 digits until the year 2286; anything longer is not a time."""
-BOLT_HEADERS = frozenset({"content-type", "x-slack-request-timestamp", "x-slack-signature",
-                          "x-slack-retry-num", "x-slack-retry-reason"})
+BOLT_HEADERS = frozenset(
+    {
+        "content-type",
+        "x-slack-request-timestamp",
+        "x-slack-signature",
+        "x-slack-retry-num",
+        "x-slack-retry-reason",
+    }
+)
 """The headers Bolt is given; never its own `x-slack-bolt-*` controls, which nobody signs."""
 
 
-def refusal_reason(verifier: SignatureVerifier, body: bytes, timestamp: str | None,
-                   signature: str | None) -> str | None:
+def refusal_reason(
+    verifier: SignatureVerifier, body: bytes, timestamp: str | None, signature: str | None
+) -> str | None:
     """Why a request isn't Slack's, or None. The verdict is slack-sdk's verifier; what comes
     first only keeps out the values that would make it raise (`"²".isdigit()` is true but
     `int("²")` fails; `hmac.compare_digest` refuses non-ASCII text; the verifier decodes the
@@ -124,7 +132,8 @@ class _ViewSubmission(_Interaction):
 
 
 _INTERACTION: TypeAdapter[_BlockActions | _ViewSubmission] = TypeAdapter(
-    Annotated[_BlockActions | _ViewSubmission, Field(discriminator="type")])
+    Annotated[_BlockActions | _ViewSubmission, Field(discriminator="type")]
+)
 
 
 def interaction_problem(raw: bytes, headers: dict[str, str]) -> str | None:

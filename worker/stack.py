@@ -79,21 +79,32 @@ def temporal_dev_server(settings: ProctorSettings) -> Iterator[str]:
     if port_in_use(settings.temporal_port):
         raise StackError(
             f"port {settings.temporal_port} is taken: another Temporal (or `proctor up`) runs. "
-            "Stop it, or set TEMPORAL_ADDRESS to use it.")
+            "Stop it, or set TEMPORAL_ADDRESS to use it."
+        )
     log_file = (settings.state_dir / "temporal.log").open("ab")
     command = [
-        temporal_binary(), "server", "start-dev",
-        "--db-filename", str(settings.state_dir / "temporal.db"),
-        "--ip", "127.0.0.1", "--port", str(settings.temporal_port),
-        "--ui-port", str(settings.temporal_ui_port), "--ui-disable-news-fetch",
-        "--log-level", "warn",
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(settings.state_dir / "temporal.db"),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(settings.temporal_port),
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--ui-disable-news-fetch",
+        "--log-level",
+        "warn",
     ]
     for key in SEARCH_ATTRIBUTES:
         command += ["--search-attribute", f"{key.name}={dev_server_type(key)}"]
     if settings.codec_port is not None:
         command += ["--ui-codec-endpoint", codec_url(settings)]
-    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         yield f"127.0.0.1:{settings.temporal_port}"
     finally:
@@ -143,21 +154,25 @@ def provision_vote_keys(settings: ProctorSettings) -> str:
     approvers = sorted(ApproverDirectory.load(settings.approvers_file).entries)
     made = provision_approver_keys(approvers, settings.state_dir, directory)
     where = settings.state_dir / "approver-keys"
-    return (f"{len(approvers)} approvers' keys in {where}/ ({len(made)} new), trusted in "
-            f"{directory.root}/")
+    return (
+        f"{len(approvers)} approvers' keys in {where}/ ({len(made)} new), trusted in "
+        f"{directory.root}/"
+    )
 
 
 def provision_payload_keys(settings: ProctorSettings) -> str:
     """The stack's key ring, created on first start; a line for the banner."""
     directory = payload_key_dir(settings)
     ring, created = payload_keys.load_or_create(directory)
-    return (f"{'created' if created else 'loaded'} in {directory}/, current key {ring.current}"
-            + (f" ({len(ring.keys)} keys)" if len(ring.keys) > 1 else ""))
+    return f"{'created' if created else 'loaded'} in {directory}/, current key {ring.current}" + (
+        f" ({len(ring.keys)} keys)" if len(ring.keys) > 1 else ""
+    )
 
 
 @contextlib.asynccontextmanager
-async def codec_endpoint(endpoint: CodecEndpoint | None,
-                         settings: ProctorSettings) -> AsyncIterator[str | None]:
+async def codec_endpoint(
+    endpoint: CodecEndpoint | None, settings: ProctorSettings
+) -> AsyncIterator[str | None]:
     """The codec endpoint on 127.0.0.1:PROCTOR_CODEC_PORT when configured; yields its URL."""
     if endpoint is None or settings.codec_port is None:
         yield None
@@ -170,9 +185,16 @@ WORKER_ROLE = "proctor_worker"
 """The login role the embedded stack's worker uses: a member of proctor_app (append, read)."""
 
 
-async def serve(settings: ProctorSettings, temporal_address: str, database_url: str,
-                *, embedded: bool = False, keys: str = "",
-                codec: CodecEndpoint | None = None, votes: str = "") -> None:
+async def serve(
+    settings: ProctorSettings,
+    temporal_address: str,
+    database_url: str,
+    *,
+    embedded: bool = False,
+    keys: str = "",
+    codec: CodecEndpoint | None = None,
+    votes: str = "",
+) -> None:
     pool = await connect_pool(database_url)
     try:
         applied = await migrate(pool)
@@ -184,29 +206,38 @@ async def serve(settings: ProctorSettings, temporal_address: str, database_url: 
     await wait_for_temporal(temporal_address, settings.temporal_namespace)
     ui = None if settings.temporal_address else f"http://127.0.0.1:{settings.temporal_ui_port}"
     async with codec_endpoint(codec, settings) as codec_at:
-        stack_file(settings).write_text(StackInfo(
-            temporal_address=temporal_address, database_url=database_url, ui_url=ui,
-            pid=os.getpid()).model_dump_json(indent=2))
+        stack_file(settings).write_text(
+            StackInfo(
+                temporal_address=temporal_address,
+                database_url=database_url,
+                ui_url=ui,
+                pid=os.getpid(),
+            ).model_dump_json(indent=2)
+        )
         print(f"Proctor is up (state in {settings.state_dir}/)")
         print(f"  Temporal      {temporal_address}" + (f"   UI {ui}" if ui else ""))
-        print(f"  Postgres      {redact_dsn(database_url)}"
-              + (f"   migrations applied: {', '.join(applied)}" if applied else ""))
+        print(
+            f"  Postgres      {redact_dsn(database_url)}"
+            + (f"   migrations applied: {', '.join(applied)}" if applied else "")
+        )
         print(f"  Payload keys  {keys} (history is encrypted)")
         if votes:
             print(f"  Vote keys     {votes}")
         if codec_at:
-            print(f"  Codec         {codec_at}   sign in at {codec_at}/login, then the UI "
-                  "decodes (codec settings: include cross-origin credentials)")
-        print(f"  Worker        task queue {settings.task_queue!r}, policies "
-              f"{settings.policy_dir}/"
-              + (f", database role {WORKER_ROLE} (append and read only)" if embedded else ""))
-        print("  Try it:       proctor demo      (in another terminal)   Stop: Ctrl-C",
-              flush=True)
+            print(
+                f"  Codec         {codec_at}   sign in at {codec_at}/login, then the UI "
+                "decodes (codec settings: include cross-origin credentials)"
+            )
+        print(
+            f"  Worker        task queue {settings.task_queue!r}, policies "
+            f"{settings.policy_dir}/"
+            + (f", database role {WORKER_ROLE} (append and read only)" if embedded else "")
+        )
+        print("  Try it:       proctor demo      (in another terminal)   Stop: Ctrl-C", flush=True)
         await _run_worker(settings, temporal_address, worker_url)
 
 
-async def _run_worker(settings: ProctorSettings, temporal_address: str,
-                      worker_url: str) -> None:
+async def _run_worker(settings: ProctorSettings, temporal_address: str, worker_url: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -231,20 +262,31 @@ def up(settings: ProctorSettings) -> None:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     running = read_stack(settings)
     if running is not None and _alive(running.pid):
-        raise StackError(f"`proctor up` already runs (pid {running.pid}) for "
-                         f"{settings.state_dir}/")
+        raise StackError(f"`proctor up` already runs (pid {running.pid}) for {settings.state_dir}/")
     keys = provision_payload_keys(settings)
     votes = provision_vote_keys(settings)
     # A missing or short codec token stops us here too, not after the servers started.
     codec = endpoint_for(settings) if settings.codec_port is not None else None
     with contextlib.ExitStack() as stack:
-        database_url = (settings.database_url.get_secret_value() if settings.database_url
-                        else stack.enter_context(embedded_postgres(settings)))
-        temporal_address = (settings.temporal_address
-                            or stack.enter_context(temporal_dev_server(settings)))
-        asyncio.run(serve(settings, temporal_address, database_url,
-                          embedded=settings.database_url is None, keys=keys, codec=codec,
-                          votes=votes))
+        database_url = (
+            settings.database_url.get_secret_value()
+            if settings.database_url
+            else stack.enter_context(embedded_postgres(settings))
+        )
+        temporal_address = settings.temporal_address or stack.enter_context(
+            temporal_dev_server(settings)
+        )
+        asyncio.run(
+            serve(
+                settings,
+                temporal_address,
+                database_url,
+                embedded=settings.database_url is None,
+                keys=keys,
+                codec=codec,
+                votes=votes,
+            )
+        )
     print("Proctor stopped.")
 
 

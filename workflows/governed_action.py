@@ -139,16 +139,22 @@ class GovernedActionWorkflow:
         except asyncio.CancelledError:
             # Cancellation requested through Temporal (UI, CLI): the supported way to stop an
             # action before it runs, like `proctor cancel`; once executing, it stops nothing.
-            if self._outcome is not None or self._claim_token is not None or (
-                    self._stage is Stage.EXECUTING):
+            if (
+                self._outcome is not None
+                or self._claim_token is not None
+                or (self._stage is Stage.EXECUTING)
+            ):
                 raise
             self._cancel = self._cancel or CancelRequest(
-                by="temporal", reason="cancellation requested through Temporal")
+                by="temporal", reason="cancellation requested through Temporal"
+            )
             decision = self._decision or Decision(
-                effect=Effect.DENY, rule_id="cancelled", policy_version="-",
-                reason="cancelled before it was judged")
-            return await self._finish(start.request, self._agent, decision,
-                                      ActionStatus.CANCELLED)
+                effect=Effect.DENY,
+                rule_id="cancelled",
+                policy_version="-",
+                reason="cancelled before it was judged",
+            )
+            return await self._finish(start.request, self._agent, decision, ActionStatus.CANCELLED)
         except ActivityError as exc:
             # A governance step (identity, audit) failed for good: fail closed, run nothing.
             self._final_status = ActionStatus.FAILED
@@ -164,8 +170,13 @@ class GovernedActionWorkflow:
         backoff through an outage; nothing proceeds without it. Its payload comes only from
         what history already holds, so a retry after a crash writes the same thing."""
         result: Stored = await workflow.execute_local_activity(
-            name, args=args, result_type=result_type, start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
+            name,
+            args=args,
+            result_type=result_type,
+            start_to_close_timeout=STEP_TIMEOUT,
+            schedule_to_close_timeout=STORE_DEADLINE,
+            retry_policy=STORE_RETRY,
+        )
         return result
 
     async def _govern(self, request: ActionRequest) -> Outcome:
@@ -174,11 +185,18 @@ class GovernedActionWorkflow:
         # took it), in a regular activity: the verdict and decision are in history before
         # anything is written.
         judgement = await workflow.execute_activity(
-            JUDGE_REQUEST, JudgeRequest(request=request, workflow_id=info.workflow_id,
-                                        run_id=info.run_id,
-                                        received_at=info.workflow_start_time),
-            result_type=Judgement, start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
+            JUDGE_REQUEST,
+            JudgeRequest(
+                request=request,
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+                received_at=info.workflow_start_time,
+            ),
+            result_type=Judgement,
+            start_to_close_timeout=STEP_TIMEOUT,
+            schedule_to_close_timeout=STORE_DEADLINE,
+            retry_policy=STORE_RETRY,
+        )
         verdict = judgement.identity
         self._workflow_id = request.workflow_id
         self._request_digest = verdict.request_digest
@@ -186,37 +204,55 @@ class GovernedActionWorkflow:
         self._judged = True
         if not verdict.verified or verdict.agent is None or judgement.decision is None:
             decision = Decision(
-                effect=Effect.DENY, rule_id=f"identity:{verdict.refusal}", policy_version="-",
+                effect=Effect.DENY,
+                rule_id=f"identity:{verdict.refusal}",
+                policy_version="-",
                 reason=f"identity refused: {verdict.detail}",
             )
-            await self._audit(request, "identity_refused", "identity_refused", {
-                "refusal": verdict.refusal, "detail": verdict.detail,
-                "request_digest": verdict.request_digest, "charged": verdict.provable,
-                "source": verdict.source,
-            })
+            await self._audit(
+                request,
+                "identity_refused",
+                "identity_refused",
+                {
+                    "refusal": verdict.refusal,
+                    "detail": verdict.detail,
+                    "request_digest": verdict.request_digest,
+                    "charged": verdict.provable,
+                    "source": verdict.source,
+                },
+            )
             charge = None
             if verdict.provable and verdict.agent is not None and verdict.trust is not None:
-                charge = trust_change(verdict.agent.agent_id, verdict.trust.refused_request,
-                                      f"request refused: {verdict.refusal}", verdict.trust)
-            return await self._finish(request, None, decision, ActionStatus.DENIED,
-                                      trust=charge)
+                charge = trust_change(
+                    verdict.agent.agent_id,
+                    verdict.trust.refused_request,
+                    f"request refused: {verdict.refusal}",
+                    verdict.trust,
+                )
+            return await self._finish(request, None, decision, ActionStatus.DENIED, trust=charge)
 
         agent = self._agent = verdict.agent
         decision = self._decision = judgement.decision
-        await self._audit(request, "decided", "decided", {
-            "request_digest": verdict.request_digest,
-            "requested_at": request.requested_at.isoformat(),
-            "params": request.params,
-            "execution": request.execution.mode.value,
-            "trust_score": agent.trust_score,
-            "decision": decision.model_dump(mode="json"),
-        })
+        await self._audit(
+            request,
+            "decided",
+            "decided",
+            {
+                "request_digest": verdict.request_digest,
+                "requested_at": request.requested_at.isoformat(),
+                "params": request.params,
+                "execution": request.execution.mode.value,
+                "trust_score": agent.trust_score,
+                "decision": decision.model_dump(mode="json"),
+            },
+        )
         if decision.effect is Effect.DENY:
             return await self._finish(request, agent, decision, ActionStatus.DENIED)
         if decision.effect is Effect.ESCALATE:
             assert decision.escalation is not None
-            refused = await self._await_approval(request, agent, decision, decision.escalation,
-                                                 judgement.judged_at)
+            refused = await self._await_approval(
+                request, agent, decision, decision.escalation, judgement.judged_at
+            )
             if refused is not None:
                 return await self._finish(request, agent, decision, refused)
         return await self._execute(request, agent, decision)
@@ -236,11 +272,16 @@ class GovernedActionWorkflow:
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
-        return Progress(stage=self._stage, votes=tuple(self._votes), pending=self._pending,
-                        outcome=self._outcome)
+        return Progress(
+            stage=self._stage,
+            votes=tuple(self._votes),
+            pending=self._pending,
+            outcome=self._outcome,
+        )
 
-    @workflow.update(name=REQUEST_PERMISSION_UPDATE,
-                     unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    @workflow.update(
+        name=REQUEST_PERMISSION_UPDATE, unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON
+    )
     async def request_permission(self, ask: PermissionRequest) -> Permission:
         """Handler mode: resolves when the action may run (to exactly one caller) or never will.
 
@@ -259,9 +300,12 @@ class GovernedActionWorkflow:
             return self._permission(False, "this ask was already made: a copy counts nothing")
         self._ask_ids.add(ask.client_id)
         if self._claim_token is not None:
-            return self._permission(False, "another process holds the permission to execute; "
-                                           "the outcome follows its report (or, if it never "
-                                           "reports, `unknown` after the execution timeout)")
+            return self._permission(
+                False,
+                "another process holds the permission to execute; "
+                "the outcome follows its report (or, if it never "
+                "reports, `unknown` after the execution timeout)",
+            )
         self._asks += 1
         mine = self._asks
         await workflow.wait_condition(lambda: self._permission_known or self._asks > mine)
@@ -269,15 +313,20 @@ class GovernedActionWorkflow:
             return self._permission(False, "superseded by a later submission of this request")
         if self._execution_allowed and self._claim_token is None:
             self._claim_token = str(workflow.uuid4())
-            return Permission(granted=True, claim_token=self._claim_token,
-                              stage=Stage.AWAITING_EXECUTION.value)
-        return self._permission(False, "another process already holds the permission to "
-                                       "execute" if self._execution_allowed
-                                else "the action will not run")
+            return Permission(
+                granted=True, claim_token=self._claim_token, stage=Stage.AWAITING_EXECUTION.value
+            )
+        return self._permission(
+            False,
+            "another process already holds the permission to execute"
+            if self._execution_allowed
+            else "the action will not run",
+        )
 
     def _permission(self, granted: bool, reason: str) -> Permission:
-        return Permission(granted=granted, status=self._final_status, reason=reason,
-                          stage=self._stage.value)
+        return Permission(
+            granted=granted, status=self._final_status, reason=reason, stage=self._stage.value
+        )
 
     @workflow.update(name=REPORT_RESULT_UPDATE)
     async def report_result(self, report: HandlerReport) -> Outcome:
@@ -298,8 +347,12 @@ class GovernedActionWorkflow:
     # --- steps ----------------------------------------------------------------------------
 
     async def _await_approval(
-        self, request: ActionRequest, agent: AgentInfo, decision: Decision,
-        escalation: EscalationSettings, judged_at: datetime,
+        self,
+        request: ActionRequest,
+        agent: AgentInfo,
+        decision: Decision,
+        escalation: EscalationSettings,
+        judged_at: datetime,
     ) -> ActionStatus | None:
         """Wait for a quorum of authorised, signed approvals while reminders fall due and
         ladder tiers join; returns a final status if refused, cancelled or timed out, None to
@@ -315,32 +368,66 @@ class GovernedActionWorkflow:
         deadline = started + timedelta(seconds=escalation.timeout_seconds)
         approvers, unresolved = await self._resolve(escalation.approvers)
         due: list[tuple[datetime, str, int]] = sorted(
-            [(started + timedelta(seconds=s), "reminder", i)
-             for i, s in enumerate(escalation.reminders_seconds)]
-            + [(started + timedelta(seconds=t.after_seconds), "ladder", i)
-               for i, t in enumerate(escalation.ladder)])
+            [
+                (started + timedelta(seconds=s), "reminder", i)
+                for i, s in enumerate(escalation.reminders_seconds)
+            ]
+            + [
+                (started + timedelta(seconds=t.after_seconds), "ladder", i)
+                for i, t in enumerate(escalation.ladder)
+            ]
+        )
         tiers_added: set[int] = set()
         self._pending = PendingApproval(
-            workflow_id=request.workflow_id, request_id=request.request_id,
-            agent_id=request.agent_id, action=request.action, params=request.params,
-            rule_id=decision.rule_id, reason=decision.reason, approvers=tuple(approvers),
-            quorum=escalation.quorum, approvals=(), deadline=deadline,
-            request_digest=self._request_digest, owner=agent.owner,
-            triggered_by=request.triggered_by, owner_may_approve=escalation.owner_may_approve,
-            severity=escalation.severity, trust_score=agent.trust_score,
+            workflow_id=request.workflow_id,
+            request_id=request.request_id,
+            agent_id=request.agent_id,
+            action=request.action,
+            params=request.params,
+            rule_id=decision.rule_id,
+            reason=decision.reason,
+            approvers=tuple(approvers),
+            quorum=escalation.quorum,
+            approvals=(),
+            deadline=deadline,
+            request_digest=self._request_digest,
+            owner=agent.owner,
+            triggered_by=request.triggered_by,
+            owner_may_approve=escalation.owner_may_approve,
+            severity=escalation.severity,
+            trust_score=agent.trust_score,
         )
         self._set_stage(Stage.AWAITING_APPROVAL, deadline)
-        await self._audit(request, "escalated", "escalated", {
-            "approvers": approvers, "quorum": escalation.quorum,
-            "deadline": deadline.isoformat(), "on_timeout": escalation.on_timeout,
-            "rule_id": decision.rule_id, "named": list(escalation.approvers),
-            "unresolved": list(unresolved),
-        })
+        await self._audit(
+            request,
+            "escalated",
+            "escalated",
+            {
+                "approvers": approvers,
+                "quorum": escalation.quorum,
+                "deadline": deadline.isoformat(),
+                "on_timeout": escalation.on_timeout,
+                "rule_id": decision.rule_id,
+                "named": list(escalation.approvers),
+                "unresolved": list(unresolved),
+            },
+        )
         card = ApprovalCard.model_validate(
-            self._pending.model_dump(include=set(ApprovalCard.model_fields)))
-        self._in_background(self._slack(request, "notify:0", NOTIFY_APPROVERS, ApprovalNotice(
-            card=card, recipients=tuple(approvers), channel=escalation.channel,
-            direct_messages=escalation.direct_messages)))
+            self._pending.model_dump(include=set(ApprovalCard.model_fields))
+        )
+        self._in_background(
+            self._slack(
+                request,
+                "notify:0",
+                NOTIFY_APPROVERS,
+                ApprovalNotice(
+                    card=card,
+                    recipients=tuple(approvers),
+                    channel=escalation.channel,
+                    direct_messages=escalation.direct_messages,
+                ),
+            )
+        )
         approvals: list[str] = []
         denials: list[str] = []
 
@@ -351,53 +438,94 @@ class GovernedActionWorkflow:
             approvers.extend(joining)
             assert self._pending is not None
             self._pending = self._pending.model_copy(update={"approvers": tuple(approvers)})
-            await self._audit(request, f"ladder:{index + 1}:{cause}", "ladder_step", {
-                "tier": index + 1, "added": joining, "cause": cause,
-                "approvers": list(approvers)})
-            self._in_background(self._slack(
-                request, f"notify:{index + 1}", NOTIFY_APPROVERS, ApprovalNotice(
-                    card=card.model_copy(update={"approvers": tuple(approvers),
-                                                 "deadline": self._pending.deadline}),
-                    recipients=tuple(joining), channel=escalation.channel,
-                    direct_messages=escalation.direct_messages, tier=index + 1,
-                    earlier=tuple(self._messages))))
+            await self._audit(
+                request,
+                f"ladder:{index + 1}:{cause}",
+                "ladder_step",
+                {"tier": index + 1, "added": joining, "cause": cause, "approvers": list(approvers)},
+            )
+            self._in_background(
+                self._slack(
+                    request,
+                    f"notify:{index + 1}",
+                    NOTIFY_APPROVERS,
+                    ApprovalNotice(
+                        card=card.model_copy(
+                            update={
+                                "approvers": tuple(approvers),
+                                "deadline": self._pending.deadline,
+                            }
+                        ),
+                        recipients=tuple(joining),
+                        channel=escalation.channel,
+                        direct_messages=escalation.direct_messages,
+                        tier=index + 1,
+                        earlier=tuple(self._messages),
+                    ),
+                )
+            )
 
-        async def settle(status: ActionStatus | None, closed_as: ClosedAs,
-                         decided_by: list[str], note: str | None = None) -> ActionStatus | None:
+        async def settle(
+            status: ActionStatus | None,
+            closed_as: ClosedAs,
+            decided_by: list[str],
+            note: str | None = None,
+        ) -> ActionStatus | None:
             self._pending = None
             flying = [task for task in self._background if not task.done()]
-            self._in_background(self._close_messages(request, flying, ApprovalClosed(
-                card=card, messages=(), status=closed_as, decided_by=tuple(decided_by),
-                note=note, at=workflow.now())))
+            self._in_background(
+                self._close_messages(
+                    request,
+                    flying,
+                    ApprovalClosed(
+                        card=card,
+                        messages=(),
+                        status=closed_as,
+                        decided_by=tuple(decided_by),
+                        note=note,
+                        at=workflow.now(),
+                    ),
+                )
+            )
             return status
 
         while True:
             if self._cancel is not None:
-                return await settle(ActionStatus.CANCELLED, "cancelled", [self._cancel.by],
-                                    self._cancel.reason)
+                return await settle(
+                    ActionStatus.CANCELLED, "cancelled", [self._cancel.by], self._cancel.reason
+                )
             while self._inbox:
                 vote = self._inbox.pop(0)
                 recorded = await self._judge(vote, agent, approvers, approvals)
                 self._votes.append(recorded)
-                await self._audit(request, f"vote:{len(self._votes)}", "vote", {
-                    "approve": vote.approve, "accepted": recorded.accepted,
-                    "reason": recorded.reason, "note": vote.note, "channel": vote.channel,
-                    "key_id": vote.key_id or None,
-                    "signed_at": vote.signed_at.isoformat() if vote.signed_at else None,
-                }, actor=vote.approver)
+                await self._audit(
+                    request,
+                    f"vote:{len(self._votes)}",
+                    "vote",
+                    {
+                        "approve": vote.approve,
+                        "accepted": recorded.accepted,
+                        "reason": recorded.reason,
+                        "note": vote.note,
+                        "channel": vote.channel,
+                        "key_id": vote.key_id or None,
+                        "signed_at": vote.signed_at.isoformat() if vote.signed_at else None,
+                    },
+                    actor=vote.approver,
+                )
                 if not recorded.accepted:
                     continue
                 if not vote.approve:
                     denials.append(vote.approver)
                     self._pending = self._pending.model_copy(update={"denials": tuple(denials)})
                     reachable = len([a for a in approvers if a not in denials])
-                    if (escalation.deny_vetoes or (reachable < escalation.quorum
-                                                   and len(tiers_added) == len(escalation.ladder))):
+                    if escalation.deny_vetoes or (
+                        reachable < escalation.quorum and len(tiers_added) == len(escalation.ladder)
+                    ):
                         return await settle(ActionStatus.REJECTED, "rejected", denials, vote.note)
                     continue
                 approvals.append(vote.approver)
-                self._pending = self._pending.model_copy(
-                    update={"approvals": tuple(approvals)})
+                self._pending = self._pending.model_copy(update={"approvals": tuple(approvals)})
                 if len(approvals) >= escalation.quorum:
                     return await settle(None, "approved", approvals, vote.note)
             wake = min(deadline, due[0][0]) if due else deadline
@@ -406,7 +534,8 @@ class GovernedActionWorkflow:
                 if remaining <= 0:
                     raise TimeoutError
                 await workflow.wait_condition(
-                    lambda: bool(self._inbox) or self._cancel is not None, timeout=remaining)
+                    lambda: bool(self._inbox) or self._cancel is not None, timeout=remaining
+                )
                 continue
             except TimeoutError:
                 pass
@@ -418,12 +547,25 @@ class GovernedActionWorkflow:
                         await add_tier(index, "scheduled")
                 else:
                     pending = [a for a in approvers if a not in approvals]
-                    await self._audit(request, f"reminder:{index + 1}", "reminder", {
-                        "reminder": index + 1, "pending_approvers": pending})
-                    self._in_background(self._slack(
-                        request, f"reminder:{index + 1}", REMIND_APPROVERS, ReminderNotice(
-                            card=card, pending=tuple(pending), number=index + 1,
-                            messages=tuple(self._messages))))
+                    await self._audit(
+                        request,
+                        f"reminder:{index + 1}",
+                        "reminder",
+                        {"reminder": index + 1, "pending_approvers": pending},
+                    )
+                    self._in_background(
+                        self._slack(
+                            request,
+                            f"reminder:{index + 1}",
+                            REMIND_APPROVERS,
+                            ReminderNotice(
+                                card=card,
+                                pending=tuple(pending),
+                                number=index + 1,
+                                messages=tuple(self._messages),
+                            ),
+                        )
+                    )
             if now < deadline:
                 continue
             remaining_tiers = [i for i in range(len(escalation.ladder)) if i not in tiers_added]
@@ -434,16 +576,23 @@ class GovernedActionWorkflow:
                 self._pending = self._pending.model_copy(update={"deadline": deadline})
                 self._set_stage(Stage.AWAITING_APPROVAL, deadline)
                 continue
-            await self._audit(request, "approval_timed_out", "approval_timed_out", {
-                "approvals": approvals, "quorum": escalation.quorum,
-                "on_timeout": escalation.on_timeout,
-            })
+            await self._audit(
+                request,
+                "approval_timed_out",
+                "approval_timed_out",
+                {
+                    "approvals": approvals,
+                    "quorum": escalation.quorum,
+                    "on_timeout": escalation.on_timeout,
+                },
+            )
             if escalation.on_timeout == "approve":
                 return await settle(None, "approved", [], "approved by timeout (policy)")
             return await settle(ActionStatus.TIMED_OUT, "timed_out", [])
 
-    async def _judge(self, vote: Vote, agent: AgentInfo, approvers: list[str],
-                     approvals: list[str]) -> RecordedVote:
+    async def _judge(
+        self, vote: Vote, agent: AgentInfo, approvers: list[str], approvals: list[str]
+    ) -> RecordedVote:
         """Authentication and authorisation in the workflow itself, whatever channel a vote
         came through: signed by a trusted key of the approver or of the approval service, for
         this request, by someone allowed to decide it."""
@@ -455,19 +604,32 @@ class GovernedActionWorkflow:
         keys = VoteKeys()
         if vote.signature:  # an unsigned vote is refused without reading any key
             keys = await workflow.execute_activity(
-                VOTE_KEYS, VoteKeyQuery(approver=vote.approver, channel=vote.channel),
-                result_type=VoteKeys, start_to_close_timeout=VOTE_KEYS_TIMEOUT,
-                schedule_to_close_timeout=STORE_DEADLINE, retry_policy=STORE_RETRY)
-        unsigned = vote_refusal(vote, workflow_id=self._workflow_id,
-                                request_digest=self._request_digest,
-                                approver_keys=keys.approver, channel_keys=keys.channel,
-                                agent_keys=self._agent_keys, escalated_at=escalated_at)
+                VOTE_KEYS,
+                VoteKeyQuery(approver=vote.approver, channel=vote.channel),
+                result_type=VoteKeys,
+                start_to_close_timeout=VOTE_KEYS_TIMEOUT,
+                schedule_to_close_timeout=STORE_DEADLINE,
+                retry_policy=STORE_RETRY,
+            )
+        unsigned = vote_refusal(
+            vote,
+            workflow_id=self._workflow_id,
+            request_digest=self._request_digest,
+            approver_keys=keys.approver,
+            channel_keys=keys.channel,
+            agent_keys=self._agent_keys,
+            escalated_at=escalated_at,
+        )
         if unsigned is not None:
             return verdict(False, unsigned)
         assert self._pending is not None
-        refusal = self._pending.model_copy(update={
-            "approvers": tuple(approvers), "approvals": tuple(approvals),
-            "owner": agent.owner}).refusal(vote.approver)
+        refusal = self._pending.model_copy(
+            update={
+                "approvers": tuple(approvers),
+                "approvals": tuple(approvals),
+                "owner": agent.owner,
+            }
+        ).refusal(vote.approver)
         if refusal is not None:
             return verdict(False, refusal)
         return verdict(True, "approved" if vote.approve else "denied")
@@ -479,8 +641,11 @@ class GovernedActionWorkflow:
         if not any(is_approver_reference(name) for name in names):
             return list(names), ()
         resolved = await workflow.execute_activity(
-            RESOLVE_APPROVERS, ApproverNames(names=names), result_type=ResolvedApprovers,
-            start_to_close_timeout=NOTIFY_TIMEOUT, schedule_to_close_timeout=NOTIFY_DEADLINE,
+            RESOLVE_APPROVERS,
+            ApproverNames(names=names),
+            result_type=ResolvedApprovers,
+            start_to_close_timeout=NOTIFY_TIMEOUT,
+            schedule_to_close_timeout=NOTIFY_DEADLINE,
             retry_policy=NOTIFY_RETRY,
         )
         return list(resolved.approvers), resolved.unresolved
@@ -488,44 +653,70 @@ class GovernedActionWorkflow:
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         self._background.append(asyncio.create_task(work))
 
-    async def _slack(self, request: ActionRequest, step: str, activity: str,
-                     notice: ApprovalNotice | ReminderNotice | ApprovalClosed) -> None:
+    async def _slack(
+        self,
+        request: ActionRequest,
+        step: str,
+        activity: str,
+        notice: ApprovalNotice | ReminderNotice | ApprovalClosed,
+    ) -> None:
         """One Slack step; its messages are remembered (to close them later) and audited.
         A failure is audited and otherwise ignored: the CLI still decides."""
         try:
             result = await workflow.execute_activity(
-                activity, notice, result_type=NotifyResult,
-                start_to_close_timeout=NOTIFY_TIMEOUT, schedule_to_close_timeout=NOTIFY_DEADLINE,
-                retry_policy=NOTIFY_RETRY, heartbeat_timeout=NOTIFY_TIMEOUT,
+                activity,
+                notice,
+                result_type=NotifyResult,
+                start_to_close_timeout=NOTIFY_TIMEOUT,
+                schedule_to_close_timeout=NOTIFY_DEADLINE,
+                retry_policy=NOTIFY_RETRY,
+                heartbeat_timeout=NOTIFY_TIMEOUT,
             )
         except ActivityError as exc:
             with contextlib.suppress(ActivityError):
-                await self._audit(request, f"{step}:failed", "notification_failed",
-                                  {"step": step, "error": _describe(exc)})
+                await self._audit(
+                    request,
+                    f"{step}:failed",
+                    "notification_failed",
+                    {"step": step, "error": _describe(exc)},
+                )
             return
         if activity == NOTIFY_APPROVERS:
             self._messages.extend(result.messages)
         if result.skipped is None and (result.messages or result.undelivered):
             kind = "messages_closed" if activity == CLOSE_APPROVAL_MESSAGES else "notified"
             with contextlib.suppress(ActivityError):
-                await self._audit(request, step, kind, {
-                    "step": step, "undelivered": list(result.undelivered),
-                    "messages": [m.model_dump() for m in result.messages]})
+                await self._audit(
+                    request,
+                    step,
+                    kind,
+                    {
+                        "step": step,
+                        "undelivered": list(result.undelivered),
+                        "messages": [m.model_dump() for m in result.messages],
+                    },
+                )
 
-    async def _close_messages(self, request: ActionRequest, flying: list[asyncio.Task[None]],
-                              closed: ApprovalClosed) -> None:
+    async def _close_messages(
+        self, request: ActionRequest, flying: list[asyncio.Task[None]], closed: ApprovalClosed
+    ) -> None:
         """Show the outcome on every message, once the notifications `flying` have landed (or
         given up after NOTIFY_SETTLE)."""
         if any(not task.done() for task in flying):
             try:
-                await workflow.wait_condition(lambda: all(t.done() for t in flying),
-                                              timeout=NOTIFY_SETTLE)
+                await workflow.wait_condition(
+                    lambda: all(t.done() for t in flying), timeout=NOTIFY_SETTLE
+                )
             except TimeoutError:
                 for task in flying:
                     task.cancel()
         if self._messages:
-            await self._slack(request, "close", CLOSE_APPROVAL_MESSAGES,
-                              closed.model_copy(update={"messages": tuple(self._messages)}))
+            await self._slack(
+                request,
+                "close",
+                CLOSE_APPROVAL_MESSAGES,
+                closed.model_copy(update={"messages": tuple(self._messages)}),
+            )
 
     async def _execute(
         self, request: ActionRequest, agent: AgentInfo, decision: Decision
@@ -538,17 +729,21 @@ class GovernedActionWorkflow:
             try:
                 done = await workflow.execute_activity(
                     tool_activity(request.action),
-                    ToolCall(request_id=request.request_id, action=request.action,
-                             params=request.params),
-                    result_type=ToolResult, task_queue=spec.task_queue,
+                    ToolCall(
+                        request_id=request.request_id, action=request.action, params=request.params
+                    ),
+                    result_type=ToolResult,
+                    task_queue=spec.task_queue,
                     start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),
                     retry_policy=RetryPolicy(maximum_attempts=spec.max_attempts),
                 )
             except ActivityError as exc:
-                return await self._finish(request, agent, decision, ActionStatus.FAILED,
-                                          error=_describe(exc))
-            return await self._finish(request, agent, decision, ActionStatus.COMPLETED,
-                                      result=done.result)
+                return await self._finish(
+                    request, agent, decision, ActionStatus.FAILED, error=_describe(exc)
+                )
+            return await self._finish(
+                request, agent, decision, ActionStatus.COMPLETED, result=done.result
+            )
 
         self._execution_allowed = True
         self._permission_known = True
@@ -556,33 +751,56 @@ class GovernedActionWorkflow:
         try:
             # A cancel counts until a process has taken the permission.
             await workflow.wait_condition(
-                lambda: self._report is not None or (self._cancel is not None
-                                                     and self._claim_token is None),
-                timeout=spec.timeout_seconds)
+                lambda: (
+                    self._report is not None
+                    or (self._cancel is not None and self._claim_token is None)
+                ),
+                timeout=spec.timeout_seconds,
+            )
         except TimeoutError:
             if self._claim_token is None:
                 return await self._finish(
-                    request, agent, decision, ActionStatus.FAILED,
+                    request,
+                    agent,
+                    decision,
+                    ActionStatus.FAILED,
                     error=f"no agent process took the permission within "
-                          f"{spec.timeout_seconds:.0f}s: the action did not run")
+                    f"{spec.timeout_seconds:.0f}s: the action did not run",
+                )
             return await self._finish(
-                request, agent, decision, ActionStatus.UNKNOWN,
+                request,
+                agent,
+                decision,
+                ActionStatus.UNKNOWN,
                 error=f"the process granted permission did not report within "
-                      f"{spec.timeout_seconds:.0f}s: it may or may not have run")
+                f"{spec.timeout_seconds:.0f}s: it may or may not have run",
+            )
         if self._report is None:
             self._execution_allowed = False
             return await self._finish(request, agent, decision, ActionStatus.CANCELLED)
         report = self._report
         assert report is not None
         if report.succeeded:
-            return await self._finish(request, agent, decision, ActionStatus.COMPLETED,
-                                      result=report.result)
-        return await self._finish(request, agent, decision, ActionStatus.FAILED,
-                                  error=report.error or "the handler failed")
+            return await self._finish(
+                request, agent, decision, ActionStatus.COMPLETED, result=report.result
+            )
+        return await self._finish(
+            request,
+            agent,
+            decision,
+            ActionStatus.FAILED,
+            error=report.error or "the handler failed",
+        )
 
     async def _finish(
-        self, request: ActionRequest, agent: AgentInfo | None, decision: Decision,
-        status: ActionStatus, *, result: object = None, error: str | None = None,
+        self,
+        request: ActionRequest,
+        agent: AgentInfo | None,
+        decision: Decision,
+        status: ActionStatus,
+        *,
+        result: object = None,
+        error: str | None = None,
         trust: TrustChange | None = None,
     ) -> Outcome:
         """Record the outcome and its trust change (the outcome's weight for a verified agent,
@@ -593,25 +811,56 @@ class GovernedActionWorkflow:
         if status is ActionStatus.CANCELLED and cancel is not None:
             error, actor = f"cancelled: {cancel.reason}", cancel.by  # who: the row's actor
         elif cancel is not None:  # came too late: the action was executing or decided
-            await self._audit(request, "cancel_refused", "cancel_refused", {
-                "reason": cancel.reason, "status": status.value,
-                "why": "the action had already started executing or was decided"},
-                actor=cancel.by)
+            await self._audit(
+                request,
+                "cancel_refused",
+                "cancel_refused",
+                {
+                    "reason": cancel.reason,
+                    "status": status.value,
+                    "why": "the action had already started executing or was decided",
+                },
+                actor=cancel.by,
+            )
         if agent is not None:
-            trust = trust_change(agent.agent_id, outcome_delta(status, decision.trust),
-                                 f"action {status.value}", decision.trust)
+            trust = trust_change(
+                agent.agent_id,
+                outcome_delta(status, decision.trust),
+                f"action {status.value}",
+                decision.trust,
+            )
         receipt = await self._store(
-            RECORD_OUTCOME, AuditReceipt,
-            OutcomeRecord(event=self._event(request, "outcome", "outcome", {
-                "status": status.value, "rule_id": decision.rule_id,
-                "policy_version": decision.policy_version, "result": result, "error": error,
-                "approvals": [v.vote.approver for v in self._votes if v.accepted
-                              and v.vote.approve],
-            }, actor=actor), trust=trust))
+            RECORD_OUTCOME,
+            AuditReceipt,
+            OutcomeRecord(
+                event=self._event(
+                    request,
+                    "outcome",
+                    "outcome",
+                    {
+                        "status": status.value,
+                        "rule_id": decision.rule_id,
+                        "policy_version": decision.policy_version,
+                        "result": result,
+                        "error": error,
+                        "approvals": [
+                            v.vote.approver for v in self._votes if v.accepted and v.vote.approve
+                        ],
+                    },
+                    actor=actor,
+                ),
+                trust=trust,
+            ),
+        )
         self._audit_seqs.append(receipt.seq)
         self._outcome = Outcome(
-            request_id=request.request_id, workflow_id=request.workflow_id, status=status,
-            decision=decision, approvals=tuple(self._votes), result=result, error=error,
+            request_id=request.request_id,
+            workflow_id=request.workflow_id,
+            status=status,
+            decision=decision,
+            approvals=tuple(self._votes),
+            result=result,
+            error=error,
             audit_seqs=tuple(self._audit_seqs),
         )
         self._set_stage(Stage.CLOSED)
@@ -619,30 +868,45 @@ class GovernedActionWorkflow:
             # Let the messages show the decision (bounded: Slack may be down).
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: all(task.done() for task in self._background), timeout=CLOSE_GRACE)
+                    lambda: all(task.done() for task in self._background), timeout=CLOSE_GRACE
+                )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._outcome
 
     async def _audit(
-        self, request: ActionRequest, step: str, event_type: str, payload: dict[str, object],
-        *, actor: str | None = None,
+        self,
+        request: ActionRequest,
+        step: str,
+        event_type: str,
+        payload: dict[str, object],
+        *,
+        actor: str | None = None,
     ) -> None:
         """Append one step; if it cannot be written the workflow fails and nothing executes."""
         receipt = await self._store(
-            RECORD_AUDIT, AuditReceipt,
-            self._event(request, step, event_type, payload, actor=actor))
+            RECORD_AUDIT, AuditReceipt, self._event(request, step, event_type, payload, actor=actor)
+        )
         self._audit_seqs.append(receipt.seq)
 
     def _event(
-        self, request: ActionRequest, step: str, event_type: str, payload: dict[str, object],
-        *, actor: str | None = None,
+        self,
+        request: ActionRequest,
+        step: str,
+        event_type: str,
+        payload: dict[str, object],
+        *,
+        actor: str | None = None,
     ) -> AuditEvent:
         info = workflow.info()
         workflow_id = info.workflow_id
         return AuditEvent(
-            idempotency_key=step_key(workflow_id, info.run_id, step), event_type=event_type,
-            workflow_id=workflow_id, agent_id=request.agent_id, action=request.action,
-            actor=actor or request.agent_id, payload=payload,
+            idempotency_key=step_key(workflow_id, info.run_id, step),
+            event_type=event_type,
+            workflow_id=workflow_id,
+            agent_id=request.agent_id,
+            action=request.action,
+            actor=actor or request.agent_id,
+            payload=payload,
         )
 
     def _set_stage(self, stage: Stage, deadline: datetime | None = None) -> None:

@@ -128,39 +128,72 @@ def _request_blocks(card: ApprovalCard, redacted_params: dict[str, Any]) -> list
     if card.triggered_by:
         fields.append(_mrkdwn(f"*On behalf of*\n{escape(card.triggered_by)}", MAX_FIELD))
     return [
-        {"type": "header",
-         "text": _plain(f"{mark} Approval needed: {card.action}", MAX_HEADER)},
+        {"type": "header", "text": _plain(f"{mark} Approval needed: {card.action}", MAX_HEADER)},
         {"type": "section", "text": _mrkdwn(f"*Why:* {escape(card.reason)}")},
         {"type": "section", "fields": fields[:MAX_FIELDS]},
-        {"type": "section",
-         "text": _mrkdwn(f"*Parameters*\n{_code(redacted_params, MAX_TEXT - 20)}")},
-        {"type": "context", "elements": [_mrkdwn(
-            f"Approvers: {escape(', '.join(card.approvers))} · request `{card.request_id}` · "
-            f"digest `{card.request_digest[:12]}`")]},
+        {
+            "type": "section",
+            "text": _mrkdwn(f"*Parameters*\n{_code(redacted_params, MAX_TEXT - 20)}"),
+        },
+        {
+            "type": "context",
+            "elements": [
+                _mrkdwn(
+                    f"Approvers: {escape(', '.join(card.approvers))} · "
+                    f"request `{card.request_id}` · "
+                    f"digest `{card.request_digest[:12]}`"
+                )
+            ],
+        },
     ]
 
 
-def approval_request(card: ApprovalCard, redacted_params: dict[str, Any],
-                     *, note: str | None = None) -> dict[str, Any]:
+def approval_request(
+    card: ApprovalCard, redacted_params: dict[str, Any], *, note: str | None = None
+) -> dict[str, Any]:
     """The message asking for a decision: `text` (notifications) plus blocks with buttons."""
     value = ButtonValue(w=card.workflow_id, d=card.request_digest).encode()
     blocks = _request_blocks(card, redacted_params)
     if note:
         blocks.insert(1, {"type": "context", "elements": [_mrkdwn(escape(note))]})
-    blocks.append({"type": "actions", "block_id": "proctor.vote", "elements": [
-        {"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
-         "text": _plain("Approve", 75)},
-        {"type": "button", "action_id": APPROVE_WITH_NOTE, "value": value,
-         "text": _plain("Approve with note…", 75)},
-        {"type": "button", "action_id": DENY, "style": "danger", "value": value,
-         "text": _plain("Deny…", 75)},
-    ]})
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": "proctor.vote",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": APPROVE,
+                    "style": "primary",
+                    "value": value,
+                    "text": _plain("Approve", 75),
+                },
+                {
+                    "type": "button",
+                    "action_id": APPROVE_WITH_NOTE,
+                    "value": value,
+                    "text": _plain("Approve with note…", 75),
+                },
+                {
+                    "type": "button",
+                    "action_id": DENY,
+                    "style": "danger",
+                    "value": value,
+                    "text": _plain("Deny…", 75),
+                },
+            ],
+        }
+    )
     return {"text": fallback_text(card), "blocks": blocks}
 
 
 def fallback_text(card: ApprovalCard) -> str:
-    return clip(escape(f"Approval needed: {card.agent_id} wants {card.action} "
-                       f"({card.rule_id}): {card.reason}"), MAX_FALLBACK)
+    return clip(
+        escape(
+            f"Approval needed: {card.agent_id} wants {card.action} ({card.rule_id}): {card.reason}"
+        ),
+        MAX_FALLBACK,
+    )
 
 
 OUTCOME_LINE = {
@@ -180,30 +213,43 @@ def approval_closed(closed: ApprovalClosed, redacted_params: dict[str, Any]) -> 
     if closed.note:
         line += f"\n> {escape(closed.note)}"
     blocks = _request_blocks(closed.card, redacted_params)
-    blocks[0] = {"type": "header",
-                 "text": _plain(f"{closed.status.replace('_', ' ').capitalize()}: "
-                                f"{closed.card.action}", MAX_HEADER)}
+    blocks[0] = {
+        "type": "header",
+        "text": _plain(
+            f"{closed.status.replace('_', ' ').capitalize()}: {closed.card.action}", MAX_HEADER
+        ),
+    }
     blocks.insert(1, {"type": "section", "text": _mrkdwn(line)})
-    text = clip(escape(f"{closed.status.replace('_', ' ')}: {closed.card.agent_id} "
-                       f"{closed.card.action}"), MAX_FALLBACK)
+    text = clip(
+        escape(f"{closed.status.replace('_', ' ')}: {closed.card.agent_id} {closed.card.action}"),
+        MAX_FALLBACK,
+    )
     return {"text": text, "blocks": blocks}
 
 
 def reminder(card: ApprovalCard, pending: tuple[str, ...], number: int) -> dict[str, Any]:
     """A thread reply / DM nudging the approvers who haven't voted yet."""
-    text = (f"⏰ Reminder {number}: still waiting for {escape(', '.join(pending))} to decide "
-            f"`{escape(card.action)}` for `{escape(card.agent_id)}` (decide by "
-            f"{_when(card.deadline)}).")
-    return {"text": clip(text, MAX_FALLBACK), "blocks": [
-        {"type": "section", "text": _mrkdwn(text)}]}
+    text = (
+        f"⏰ Reminder {number}: still waiting for {escape(', '.join(pending))} to decide "
+        f"`{escape(card.action)}` for `{escape(card.agent_id)}` (decide by "
+        f"{_when(card.deadline)})."
+    )
+    return {
+        "text": clip(text, MAX_FALLBACK),
+        "blocks": [{"type": "section", "text": _mrkdwn(text)}],
+    }
 
 
 def tier_joined(card: ApprovalCard, tier: int, added: tuple[str, ...]) -> dict[str, Any]:
     """Told to the earlier approvers when a ladder tier joins."""
-    text = (f"⬆️ Escalated to tier {tier}: {escape(', '.join(added)) or 'nobody new'} "
-            f"may now decide `{escape(card.action)}` for `{escape(card.agent_id)}`.")
-    return {"text": clip(text, MAX_FALLBACK), "blocks": [
-        {"type": "section", "text": _mrkdwn(text)}]}
+    text = (
+        f"⬆️ Escalated to tier {tier}: {escape(', '.join(added)) or 'nobody new'} "
+        f"may now decide `{escape(card.action)}` for `{escape(card.agent_id)}`."
+    )
+    return {
+        "text": clip(text, MAX_FALLBACK),
+        "blocks": [{"type": "section", "text": _mrkdwn(text)}],
+    }
 
 
 def vote_modal(kind: str, context: ModalContext, card_summary: str) -> dict[str, Any]:
@@ -218,10 +264,22 @@ def vote_modal(kind: str, context: ModalContext, card_summary: str) -> dict[str,
         "close": _plain("Cancel", MAX_MODAL_TITLE),
         "blocks": [
             {"type": "section", "text": _mrkdwn(escape(card_summary))},
-            {"type": "input", "block_id": NOTE_BLOCK, "optional": not deny,
-             "label": _plain("Reason (shown to the agent, kept in the audit log)" if deny
-                             else "Note (kept in the audit log)", 2000),
-             "element": {"type": "plain_text_input", "action_id": NOTE_INPUT,
-                         "multiline": True, "max_length": MAX_NOTE}},
+            {
+                "type": "input",
+                "block_id": NOTE_BLOCK,
+                "optional": not deny,
+                "label": _plain(
+                    "Reason (shown to the agent, kept in the audit log)"
+                    if deny
+                    else "Note (kept in the audit log)",
+                    2000,
+                ),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": NOTE_INPUT,
+                    "multiline": True,
+                    "max_length": MAX_NOTE,
+                },
+            },
         ],
     }

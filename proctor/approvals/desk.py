@@ -48,8 +48,16 @@ class VoteDesk:
             return f"this request is no longer waiting for approval ({status})"
         return progress.pending
 
-    async def check(self, workflow_id: str, approver: str | None, digest: str,
-                    *, channel: str, interaction: str, approve: bool) -> VoteResult | None:
+    async def check(
+        self,
+        workflow_id: str,
+        approver: str | None,
+        digest: str,
+        *,
+        channel: str,
+        interaction: str,
+        approve: bool,
+    ) -> VoteResult | None:
         """A refusal (audited) if this person may not vote on this request; None if they may."""
         pending = await self.waiting(workflow_id)
         if isinstance(pending, str):
@@ -63,40 +71,81 @@ class VoteDesk:
             reason = pending.refusal(approver)
         if reason is None:
             return None
-        await self.audit.append(AuditEvent(
-            idempotency_key=f"{workflow_id}:refused:{interaction}", event_type="vote_refused",
-            workflow_id=workflow_id, agent_id=pending.agent_id, action=pending.action,
-            actor=approver or "unknown", payload={
-                "approve": approve, "reason": reason, "channel": channel,
-                "request_digest": digest}))
+        await self.audit.append(
+            AuditEvent(
+                idempotency_key=f"{workflow_id}:refused:{interaction}",
+                event_type="vote_refused",
+                workflow_id=workflow_id,
+                agent_id=pending.agent_id,
+                action=pending.action,
+                actor=approver or "unknown",
+                payload={
+                    "approve": approve,
+                    "reason": reason,
+                    "channel": channel,
+                    "request_digest": digest,
+                },
+            )
+        )
         return VoteResult(False, f"refused: {reason}", pending)
 
-    async def cast(self, workflow_id: str, approver: str | None, *, approve: bool,
-                   note: str | None, digest: str, channel: str,
-                   interaction: str) -> VoteResult:
-        result = await self._cast(workflow_id, approver, approve=approve, note=note,
-                                  digest=digest, channel=channel, interaction=interaction)
+    async def cast(
+        self,
+        workflow_id: str,
+        approver: str | None,
+        *,
+        approve: bool,
+        note: str | None,
+        digest: str,
+        channel: str,
+        interaction: str,
+    ) -> VoteResult:
+        result = await self._cast(
+            workflow_id,
+            approver,
+            approve=approve,
+            note=note,
+            digest=digest,
+            channel=channel,
+            interaction=interaction,
+        )
         VOTES.labels(verdict="accepted" if result.accepted else "refused").inc()
         return result
 
-    async def _cast(self, workflow_id: str, approver: str | None, *, approve: bool,
-                    note: str | None, digest: str, channel: str,
-                    interaction: str) -> VoteResult:
-        refused = await self.check(workflow_id, approver, digest, channel=channel,
-                                   interaction=interaction, approve=approve)
+    async def _cast(
+        self,
+        workflow_id: str,
+        approver: str | None,
+        *,
+        approve: bool,
+        note: str | None,
+        digest: str,
+        channel: str,
+        interaction: str,
+    ) -> VoteResult:
+        refused = await self.check(
+            workflow_id, approver, digest, channel=channel, interaction=interaction, approve=approve
+        )
         if refused is not None:
             return refused
         assert approver is not None
         before = await self.proctor.progress(workflow_id)
-        await self.proctor.decide(workflow_id, self.signer, approve=approve, note=note,
-                                  approver=approver, request_digest=digest)
+        await self.proctor.decide(
+            workflow_id,
+            self.signer,
+            approve=approve,
+            note=note,
+            approver=approver,
+            request_digest=digest,
+        )
         verdict = await self._verdict(workflow_id, len(before.votes), approver)
         if verdict is None:
             return VoteResult(True, "your vote was sent; the request has not judged it yet")
         if not verdict.accepted:
             return VoteResult(False, f"refused: {verdict.reason}")
-        return VoteResult(True, "you approved this request" if approve
-                          else "you denied this request")
+        return VoteResult(
+            True, "you approved this request" if approve else "you denied this request"
+        )
 
     async def _verdict(self, workflow_id: str, seen: int, approver: str) -> RecordedVote | None:
         loop = asyncio.get_running_loop()

@@ -79,9 +79,17 @@ class ApproverDirectory:
         directory = cls(dict(parsed.approvers))
         clashes = directory._slack_clashes()
         if clashes:
-            raise PolicyError([PolicyProblem(str(path), lines.get(("approvers", who), 1),
-                                             f"approvers.{who}.slack", message)
-                               for who, message in clashes])
+            raise PolicyError(
+                [
+                    PolicyProblem(
+                        str(path),
+                        lines.get(("approvers", who), 1),
+                        f"approvers.{who}.slack",
+                        message,
+                    )
+                    for who, message in clashes
+                ]
+            )
         return directory
 
     def _slack_clashes(self) -> list[tuple[str, str]]:
@@ -169,6 +177,7 @@ class ReloadingDirectory:
                 self._current = ApproverDirectory.load(self.path)
                 log.info("approver directory reloaded from %s", self.path)
             except PolicyError as exc:
-                log.error("approver directory %s rejected, keeping the previous one:\n%s",
-                          self.path, exc)
+                log.error(
+                    "approver directory %s rejected, keeping the previous one:\n%s", self.path, exc
+                )
         return self._current

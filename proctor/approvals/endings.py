@@ -56,7 +56,8 @@ def run_outcome(rows: Sequence[ChainRow], workflow_id: str, run_id: str) -> Chai
     """The outcome row of this run among a workflow's rows (a legacy row if none newer)."""
     by_key = {row.idempotency_key: row for row in rows if row.event_type == OUTCOME_EVENT}
     return by_key.get(outcome_key(workflow_id, run_id)) or by_key.get(
-        legacy_outcome_key(workflow_id))
+        legacy_outcome_key(workflow_id)
+    )
 
 
 def ending(payload: Mapping[str, Any]) -> str:
@@ -71,8 +72,11 @@ def ending(payload: Mapping[str, Any]) -> str:
     why = next((str(payload[k]) for k in ("error", "reason", "note") if payload.get(k)), None)
     if why and why.startswith(words):  # says it all already: "cancelled by ops: duplicate"
         return why
-    extra = [f"{name} {payload[key]}" for name, key in
-             (("rule", "rule_id"), ("policy", "policy_version")) if payload.get(key)]
+    extra = [
+        f"{name} {payload[key]}"
+        for name, key in (("rule", "rule_id"), ("policy", "policy_version"))
+        if payload.get(key)
+    ]
     text = f"{words} ({', '.join(extra)})" if extra else words
     return f"{text}: {why}" if why else text
 
@@ -90,8 +94,9 @@ def without_outcome(status: WorkflowExecutionStatus) -> str:
     """How a closed run ended when the ledger holds no outcome of it (yet)."""
     name = TEMPORAL_STATUS_NAMES.get(status, str(status))
     if status in ENDED_OUTSIDE:
-        return (f"{name.lower()} in Temporal, no outcome recorded yet (the worker's "
-                "reconciler adds it)")
+        return (
+            f"{name.lower()} in Temporal, no outcome recorded yet (the worker's reconciler adds it)"
+        )
     return f"{name.lower()} in Temporal, no outcome recorded"
 
 

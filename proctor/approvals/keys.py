@@ -52,28 +52,47 @@ class VoteSigner:
 
     @property
     def public_key_pem(self) -> str:
-        return self.private_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode("ascii")
+        return (
+            self.private_key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode("ascii")
+        )
 
     @property
     def key_id(self) -> str:
         return fingerprint(self.public_key_pem)
 
-    def sign(self, *, workflow_id: str, request_digest: str, approve: bool,
-             note: str | None = None, approver: str | None = None,
-             channel: str | None = None) -> Vote:
+    def sign(
+        self,
+        *,
+        workflow_id: str,
+        request_digest: str,
+        approve: bool,
+        note: str | None = None,
+        approver: str | None = None,
+        channel: str | None = None,
+    ) -> Vote:
         """A vote signed over workflow, request digest, approver, verdict, note, channel and
         time."""
         who = approver or self.approver
         if who is None:
             raise VoteKeyError("a channel key signs for a named approver: give approver=")
         if self.approver is not None and (
-                who.strip().casefold() != self.approver.strip().casefold()):
+            who.strip().casefold() != self.approver.strip().casefold()
+        ):
             raise VoteKeyError(f"this key belongs to {self.approver}, not {who}")
-        vote = Vote(approver=who, approve=approve, note=note,
-                    channel=channel or self.channel or "cli", request_digest=request_digest,
-                    workflow_id=workflow_id, signed_at=datetime.now(UTC), key_id=self.key_id)
+        vote = Vote(
+            approver=who,
+            approve=approve,
+            note=note,
+            channel=channel or self.channel or "cli",
+            request_digest=request_digest,
+            workflow_id=workflow_id,
+            signed_at=datetime.now(UTC),
+            key_id=self.key_id,
+        )
         signature = self.private_key.sign(canonical_bytes(vote.signing_payload()))
         return vote.model_copy(update={"signature": base64.b64encode(signature).decode()})
 
@@ -83,11 +102,16 @@ class VoteSigner:
 
     def save(self, path: Path) -> Path:
         """Mode 0600, never overwriting; a header line names whose key it is."""
-        header = (f"{APPROVER_HEADER} {self.approver}" if self.approver
-                  else f"{CHANNEL_HEADER} {self.channel}")
-        pem = self.private_key.private_bytes(serialization.Encoding.PEM,
-                                             serialization.PrivateFormat.PKCS8,
-                                             serialization.NoEncryption())
+        header = (
+            f"{APPROVER_HEADER} {self.approver}"
+            if self.approver
+            else f"{CHANNEL_HEADER} {self.channel}"
+        )
+        pem = self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -107,14 +131,16 @@ class VoteSigner:
         for raw in text.splitlines():
             line = raw.decode("utf-8", errors="replace").strip()
             if line.startswith(APPROVER_HEADER):
-                approver = line[len(APPROVER_HEADER):].strip() or None
+                approver = line[len(APPROVER_HEADER) :].strip() or None
             elif line.startswith(CHANNEL_HEADER):
-                channel = line[len(CHANNEL_HEADER):].strip() or None
+                channel = line[len(CHANNEL_HEADER) :].strip() or None
             elif line.startswith("-----BEGIN"):
                 break
         if approver is None and channel is None:
-            raise VoteKeyError(f"{path}: no '{APPROVER_HEADER} <id>' line: not a vote key "
-                               "(create one with `proctor approver key create`)")
+            raise VoteKeyError(
+                f"{path}: no '{APPROVER_HEADER} <id>' line: not a vote key "
+                "(create one with `proctor approver key create`)"
+            )
         try:
             key = serialization.load_pem_private_key(text, password=None)
         except (TypeError, ValueError, UnsupportedAlgorithm) as exc:
@@ -161,16 +187,14 @@ class VoteKeyDirectory:
         return (_read(path),) if path.is_file() else ()
 
     def keys_for(self, approver: str, channel: str) -> VoteKeys:
-        return VoteKeys(approver=self.approver_keys(approver),
-                        channel=self.channel_keys(channel))
+        return VoteKeys(approver=self.approver_keys(approver), channel=self.channel_keys(channel))
 
     def approvers(self) -> list[str]:
         folder = self.root / "approvers"
         return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
-def load_or_create_channel_key(path: Path, directory: VoteKeyDirectory,
-                               channel: str) -> VoteSigner:
+def load_or_create_channel_key(path: Path, directory: VoteKeyDirectory, channel: str) -> VoteSigner:
     """The approval service's signing key; made (with its trusted public half registered) on
     first start, as the embedded stack does for its other keys."""
     if not path.exists():
@@ -180,8 +204,10 @@ def load_or_create_channel_key(path: Path, directory: VoteKeyDirectory,
         return signer
     signer = VoteSigner.load(path)
     if signer.channel != channel:
-        raise VoteKeyError(f"{path}: a key of {signer.approver or signer.channel}, not of the "
-                           f"{channel!r} approval service")
+        raise VoteKeyError(
+            f"{path}: a key of {signer.approver or signer.channel}, not of the "
+            f"{channel!r} approval service"
+        )
     return signer
 
 
@@ -204,8 +230,9 @@ def provisioned_key_path(state_dir: Path, approver: str) -> Path:
     return state_dir / "approver-keys" / f"{name}.pem"
 
 
-def provision_approver_keys(approvers: list[str], state_dir: Path,
-                            directory: VoteKeyDirectory) -> list[str]:
+def provision_approver_keys(
+    approvers: list[str], state_dir: Path, directory: VoteKeyDirectory
+) -> list[str]:
     """Give every approver of the directory a vote key on the embedded stack, so
     `proctor approve --as ID` works out of the box; returns the approvers provisioned now."""
     made = []

@@ -72,8 +72,9 @@ async def run_state(temporal: Client, pool: asyncpg.Pool, workflow_id: str) -> R
         described = await temporal.get_workflow_handle(workflow_id).describe()
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
-            raise UnknownWorkflow(f"no workflow {workflow_id!r} in Temporal namespace "
-                                  f"{temporal.namespace!r}") from exc
+            raise UnknownWorkflow(
+                f"no workflow {workflow_id!r} in Temporal namespace {temporal.namespace!r}"
+            ) from exc
         raise
     rows = tuple(await AuditLog(pool).for_workflow(workflow_id))
     status = described.status or WorkflowExecutionStatus.RUNNING
@@ -81,10 +82,15 @@ async def run_state(temporal: Client, pool: asyncpg.Pool, workflow_id: str) -> R
     ending = ending_of_row(row) if row is not None else None
     if ending is None and status is not WorkflowExecutionStatus.RUNNING:
         ending = without_outcome(status)
-    return RunState(workflow_id=workflow_id, run_id=described.run_id,
-                    workflow_type=described.workflow_type, status=status,
-                    stage=described.typed_search_attributes.get(STATUS_ATTRIBUTE),
-                    ending=ending, rows=rows)
+    return RunState(
+        workflow_id=workflow_id,
+        run_id=described.run_id,
+        workflow_type=described.workflow_type,
+        status=status,
+        stage=described.typed_search_attributes.get(STATUS_ATTRIBUTE),
+        ending=ending,
+        rows=rows,
+    )
 
 
 async def progress_of(temporal: Client, workflow_id: str) -> Progress | None:
@@ -92,7 +98,8 @@ async def progress_of(temporal: Client, workflow_id: str) -> Progress | None:
     (or the worker cannot: e.g. a run it can no longer replay)."""
     try:
         progress: Progress = await temporal.get_workflow_handle(workflow_id).query(
-            PROGRESS_QUERY, result_type=Progress, rpc_timeout=QUERY_TIMEOUT)
+            PROGRESS_QUERY, result_type=Progress, rpc_timeout=QUERY_TIMEOUT
+        )
     except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
         return None
     return progress
@@ -110,17 +117,25 @@ class CancelResult:
         return (self.state.ending or "").startswith("cancelled")
 
 
-async def cancel_action(temporal: Client, pool: asyncpg.Pool, workflow_id: str,
-                        request: CancelRequest, *, wait_seconds: float = CANCEL_WAIT_SECONDS,
-                        poll_seconds: float = 0.25) -> CancelResult:
+async def cancel_action(
+    temporal: Client,
+    pool: asyncpg.Pool,
+    workflow_id: str,
+    request: CancelRequest,
+    *,
+    wait_seconds: float = CANCEL_WAIT_SECONDS,
+    poll_seconds: float = 0.25,
+) -> CancelResult:
     """Ask the workflow to stop before it executes, then wait (bounded) for its outcome.
     Raises UnknownWorkflow, or NotCancellable for a closed run or another workflow type."""
     before = await run_state(temporal, pool, workflow_id)
     if before.ending is not None:
         raise NotCancellable(f"{workflow_id} already ended: {before.ending}")
     if before.workflow_type != GOVERNED_ACTION_WORKFLOW:
-        raise NotCancellable(f"{workflow_id} is a {before.workflow_type}: `proctor cancel` "
-                             "stops governed actions only")
+        raise NotCancellable(
+            f"{workflow_id} is a {before.workflow_type}: `proctor cancel` "
+            "stops governed actions only"
+        )
     handle = temporal.get_workflow_handle(workflow_id, run_id=before.run_id)
     await handle.signal(CANCEL_SIGNAL, request)
     loop = asyncio.get_running_loop()

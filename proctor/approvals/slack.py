@@ -34,15 +34,38 @@ from proctor.models import (
 
 log = logging.getLogger("proctor.slack")
 
-UNUSABLE = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired",
-                      "account_inactive", "missing_scope", "no_permission", "org_login_required",
-                      "team_access_not_granted", "ekm_access_denied"})
+UNUSABLE = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "missing_scope",
+        "no_permission",
+        "org_login_required",
+        "team_access_not_granted",
+        "ekm_access_denied",
+    }
+)
 """Errors no retry will cure: an operator must act (new token, scopes)."""
-RECIPIENT_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived",
-                              "users_not_found", "user_not_found", "user_disabled",
-                              "cannot_dm_bot", "restricted_action", "msg_too_long",
-                              "message_not_found", "cant_update_message", "no_text",
-                              "invalid_blocks"})
+RECIPIENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "users_not_found",
+        "user_not_found",
+        "user_disabled",
+        "cannot_dm_bot",
+        "restricted_action",
+        "msg_too_long",
+        "message_not_found",
+        "cant_update_message",
+        "no_text",
+        "invalid_blocks",
+    }
+)
 """Errors about one target: the other recipients still get their message."""
 
 
@@ -54,10 +77,15 @@ def slack_client(token: str, *, base_url: str | None = None) -> AsyncWebClient:
     """A Web API client that waits out 429s (honouring Retry-After), 5xx and dropped
     connections a few times before giving the error to the caller."""
     return AsyncWebClient(
-        token=token, base_url=base_url or AsyncWebClient.BASE_URL, timeout=15,
-        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=2),
-                        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-                        AsyncServerErrorRetryHandler(max_retry_count=2)])
+        token=token,
+        base_url=base_url or AsyncWebClient.BASE_URL,
+        timeout=15,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
 
 
 def _code(exc: SlackApiError) -> str:
@@ -80,8 +108,14 @@ Redact = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class SlackNotifier:
-    def __init__(self, client: AsyncWebClient, directory: Callable[[], ApproverDirectory],
-                 redact: Redact, *, default_channel: str | None = None) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        directory: Callable[[], ApproverDirectory],
+        redact: Redact,
+        *,
+        default_channel: str | None = None,
+    ) -> None:
         self.client = client
         self.directory = directory
         self.redact = redact
@@ -141,9 +175,12 @@ class SlackNotifier:
 
     # --- messages -------------------------------------------------------------------------
 
-    async def ask(self, notice: ApprovalNotice, posted: Iterable[SlackMessageRef] = (),
-                  progress: Callable[[list[SlackMessageRef]], None] | None = None
-                  ) -> NotifyResult:
+    async def ask(
+        self,
+        notice: ApprovalNotice,
+        posted: Iterable[SlackMessageRef] = (),
+        progress: Callable[[list[SlackMessageRef]], None] | None = None,
+    ) -> NotifyResult:
         """Post the request to its channel and DM each recipient. `posted`: messages sent by an
         earlier attempt of the same notice (skipped, so a retry posts nothing twice);
         `progress` hears of each message as it is posted (the activity heartbeats them)."""
@@ -159,8 +196,11 @@ class SlackNotifier:
             await self._post(channel, message, None, done, undelivered)
         for earlier in notice.earlier:
             if notice.tier:
-                await self._reply(earlier, blocks.tier_joined(notice.card, notice.tier,
-                                                              notice.recipients), undelivered)
+                await self._reply(
+                    earlier,
+                    blocks.tier_joined(notice.card, notice.tier, notice.recipients),
+                    undelivered,
+                )
         if notice.direct_messages:
             for identity in notice.recipients:
                 if any(m.approver == identity for m in done):
@@ -189,18 +229,30 @@ class SlackNotifier:
                 undelivered.append(f"{ref.channel}/{ref.ts}: {classify(exc)}")
         return NotifyResult(messages=closed.messages, undelivered=tuple(undelivered))
 
-    async def _post(self, channel: str, message: dict[str, Any], approver: str | None,
-                    done: list[SlackMessageRef], undelivered: list[str]) -> None:
+    async def _post(
+        self,
+        channel: str,
+        message: dict[str, Any],
+        approver: str | None,
+        done: list[SlackMessageRef],
+        undelivered: list[str],
+    ) -> None:
         try:
             sent = await self.client.chat_postMessage(channel=channel, **message)
         except SlackApiError as exc:
             undelivered.append(f"{approver or channel}: {classify(exc)}")
             return
-        done.append(SlackMessageRef(channel=str(sent["channel"]), ts=str(sent["ts"]),
-                                    approver=approver))
+        done.append(
+            SlackMessageRef(channel=str(sent["channel"]), ts=str(sent["ts"]), approver=approver)
+        )
 
-    async def _direct(self, identity: str, message: dict[str, Any],
-                      done: list[SlackMessageRef], undelivered: list[str]) -> None:
+    async def _direct(
+        self,
+        identity: str,
+        message: dict[str, Any],
+        done: list[SlackMessageRef],
+        undelivered: list[str],
+    ) -> None:
         user_id = await self.user_id_for(identity)
         if user_id is None:
             undelivered.append(f"{identity}: no Slack user found")
@@ -212,8 +264,9 @@ class SlackNotifier:
             return
         await self._post(str(opened["channel"]["id"]), message, identity, done, undelivered)
 
-    async def _reply(self, ref: SlackMessageRef, message: dict[str, Any],
-                     undelivered: list[str]) -> None:
+    async def _reply(
+        self, ref: SlackMessageRef, message: dict[str, Any], undelivered: list[str]
+    ) -> None:
         try:
             await self.client.chat_postMessage(channel=ref.channel, thread_ts=ref.ts, **message)
         except SlackApiError as exc:
@@ -223,8 +276,11 @@ class SlackNotifier:
 class _Progress(list[SlackMessageRef]):
     """The messages posted so far, reported as each one lands."""
 
-    def __init__(self, posted: Iterable[SlackMessageRef],
-                 listener: Callable[[list[SlackMessageRef]], None] | None) -> None:
+    def __init__(
+        self,
+        posted: Iterable[SlackMessageRef],
+        listener: Callable[[list[SlackMessageRef]], None] | None,
+    ) -> None:
         super().__init__(posted)
         self.listener = listener
 
@@ -232,4 +288,3 @@ class _Progress(list[SlackMessageRef]):
         super().append(ref)
         if self.listener is not None:
             self.listener(list(self))
-

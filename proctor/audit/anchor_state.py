@@ -22,8 +22,9 @@ def load_anchor(state_dir: Path, database: str, sink: Path | None = None) -> Anc
         entry = json.loads((state_dir / STATE_FILE).read_text())[database]
         anchor = Anchor(int(entry["seq"]), str(entry["hash"]))
         if sink is not None and entry.get("sink") == str(sink.resolve()):
-            anchor = Anchor(anchor.seq, anchor.hash, int(entry["sink_lines"]),
-                            str(entry["sink_head"]))
+            anchor = Anchor(
+                anchor.seq, anchor.hash, int(entry["sink_lines"]), str(entry["sink_head"])
+            )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return anchor
@@ -37,8 +38,9 @@ def save_anchor(state_dir: Path, database: str, anchor: Anchor, sink: Path | Non
         data = {}
     entry: dict[str, object] = {"seq": anchor.seq, "hash": anchor.hash}
     if sink is not None:
-        entry.update(sink=str(sink.resolve()), sink_lines=anchor.sink_lines,
-                     sink_head=anchor.sink_head)
+        entry.update(
+            sink=str(sink.resolve()), sink_lines=anchor.sink_lines, sink_head=anchor.sink_head
+        )
     data[database] = entry
     state_dir.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")

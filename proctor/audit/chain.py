@@ -49,11 +49,13 @@ def format_time(moment: datetime) -> str:
     """Fixed-width UTC time with microseconds: the same text before and after Postgres."""
     if moment.utcoffset() != _ZERO:
         moment = moment.astimezone(UTC)
-    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
-            f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}Z")
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}Z"
+    )
 
 
-_PLAIN_ASCII = re.compile(r'[ !#-\[\]-~]*')
+_PLAIN_ASCII = re.compile(r"[ !#-\[\]-~]*")
 """Printable ASCII without `"` or `\\`: RFC 8785 writes such a string as itself in quotes."""
 _SAFE_INT = 2**53 - 1
 
@@ -78,24 +80,40 @@ def _json_cached(value: str | None) -> bytes:
 
 def _content_members(row: ChainRow) -> tuple[bytes, bytes]:
     """The entry's members before and after `prev_hash`/`recorded_at`/`seq`, canonical."""
-    head = b"".join((
-        b'{"action":', _json_cached(row.action), b',"actor":', _json_cached(row.actor),
-        b',"agent_id":', _json_cached(row.agent_id),
-        b',"event_type":', _json_cached(row.event_type),
-        b',"idempotency_key":', _json(row.idempotency_key),
-        b',"payload":', row.payload.encode("utf-8"),
-    ))
+    head = b"".join(
+        (
+            b'{"action":',
+            _json_cached(row.action),
+            b',"actor":',
+            _json_cached(row.actor),
+            b',"agent_id":',
+            _json_cached(row.agent_id),
+            b',"event_type":',
+            _json_cached(row.event_type),
+            b',"idempotency_key":',
+            _json(row.idempotency_key),
+            b',"payload":',
+            row.payload.encode("utf-8"),
+        )
+    )
     return head, b',"workflow_id":' + _json(row.workflow_id) + b"}"
 
 
 def entry_bytes(row: ChainRow) -> bytes:
     """RFC 8785 canonical JSON of the whole entry (everything but `hash`)."""
     head, tail = _content_members(row)
-    return b"".join((
-        head, b',"prev_hash":', _json(row.prev_hash),
-        b',"recorded_at":', _json(row.recorded_text or format_time(row.recorded_at)),
-        b',"seq":', _json(row.seq), tail,
-    ))
+    return b"".join(
+        (
+            head,
+            b',"prev_hash":',
+            _json(row.prev_hash),
+            b',"recorded_at":',
+            _json(row.recorded_text or format_time(row.recorded_at)),
+            b',"seq":',
+            _json(row.seq),
+            tail,
+        )
+    )
 
 
 def row_hash(row: ChainRow) -> str:
@@ -171,19 +189,48 @@ class ChainVerifier:
         sha256, plain, cached = hashlib.sha256, _json, _json_cached
         accepted = 0
         for record in records:
-            seq, key, workflow, event_type, agent, action, actor, payload, prev, digest, when \
-                = (record[0], record[2], record[3], record[4], record[5], record[6],
-                   record[7], record[8], record[9], record[10], record[11])
+            seq, key, workflow, event_type, agent, action, actor, payload, prev, digest, when = (
+                record[0],
+                record[2],
+                record[3],
+                record[4],
+                record[5],
+                record[6],
+                record[7],
+                record[8],
+                record[9],
+                record[10],
+                record[11],
+            )
             if seq != expected or prev != prev_hash or when is None or seq > _SAFE_INT:
                 break
             # prev_hash is a hex digest this loop computed, `when` is Postgres' to_char of a
             # timestamp and seq a safe integer: RFC 8785 writes each as is (quoted if text).
-            entry = b"".join((
-                b'{"action":', cached(action), b',"actor":', cached(actor),
-                b',"agent_id":', cached(agent), b',"event_type":', cached(event_type),
-                b',"idempotency_key":', plain(key), b',"payload":', payload.encode(),
-                b',"prev_hash":"', prev_hash.encode(), b'","recorded_at":"', when.encode(),
-                b'","seq":', str(seq).encode(), b',"workflow_id":', plain(workflow), b"}"))
+            entry = b"".join(
+                (
+                    b'{"action":',
+                    cached(action),
+                    b',"actor":',
+                    cached(actor),
+                    b',"agent_id":',
+                    cached(agent),
+                    b',"event_type":',
+                    cached(event_type),
+                    b',"idempotency_key":',
+                    plain(key),
+                    b',"payload":',
+                    payload.encode(),
+                    b',"prev_hash":"',
+                    prev_hash.encode(),
+                    b'","recorded_at":"',
+                    when.encode(),
+                    b'","seq":',
+                    str(seq).encode(),
+                    b',"workflow_id":',
+                    plain(workflow),
+                    b"}",
+                )
+            )
             if sha256(entry).hexdigest() != digest:
                 break
             prev_hash = digest
@@ -197,24 +244,28 @@ class ChainVerifier:
 
     def _problem(self, row: ChainRow) -> str | None:
         if row.seq > self.expected_seq:
-            return (f"rows {self.expected_seq}..{row.seq - 1} are missing (deleted), "
-                    f"next present row is {row.seq}")
+            return (
+                f"rows {self.expected_seq}..{row.seq - 1} are missing (deleted), "
+                f"next present row is {row.seq}"
+            )
         if row_hash(row) == row.hash:
             if row.prev_hash == self.prev_hash:
                 return None
-            return ("prev_hash does not match the previous row's hash (a row was inserted "
-                    "here, or the previous row was rewritten)")
+            return (
+                "prev_hash does not match the previous row's hash (a row was inserted "
+                "here, or the previous row was rewritten)"
+            )
         moved_from = _written_at_other_seq(row)
         if moved_from is not None:
-            return (f"the row here was written as seq {moved_from} (rows swapped or "
-                    "reordered)")
+            return f"the row here was written as seq {moved_from} (rows swapped or reordered)"
         if not _is_json(row.payload):
             return "payload is not JSON (content edited)"
         return "hash does not match the row's content (content edited)"
 
     def report(self) -> ChainReport:
-        return ChainReport(self.rows_checked, self.expected_seq - 1, self.prev_hash,
-                           self.first_break)
+        return ChainReport(
+            self.rows_checked, self.expected_seq - 1, self.prev_hash, self.first_break
+        )
 
 
 def _written_at_other_seq(row: ChainRow, reach: int = 8) -> int | None:

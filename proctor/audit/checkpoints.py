@@ -29,9 +29,20 @@ from proctor.audit.store import AuditLog, Connection
 from proctor.metrics import CHAIN_INTACT, CHAIN_VERIFIED_AT, CHAIN_VERIFIED_SEQ
 
 __all__ = [
-    "CHECKPOINT_LOCK_ID", "SINK_FILE", "SINK_KEYS", "ChainBrokenError", "CheckpointBody",
-    "Checkpointer", "DirectorySink", "SignedCheckpoint", "SinkCorrupt", "database_checkpoints",
-    "has_signed_points", "latest_anchor", "lock_sink", "sign",
+    "CHECKPOINT_LOCK_ID",
+    "SINK_FILE",
+    "SINK_KEYS",
+    "ChainBrokenError",
+    "CheckpointBody",
+    "Checkpointer",
+    "DirectorySink",
+    "SignedCheckpoint",
+    "SinkCorrupt",
+    "database_checkpoints",
+    "has_signed_points",
+    "latest_anchor",
+    "lock_sink",
+    "sign",
 ]
 
 log = logging.getLogger("proctor.audit.checkpoints")
@@ -54,7 +65,8 @@ async def latest_anchor(pool: asyncpg.Pool) -> tuple[int, str, datetime | None]:
         "SELECT seq, hash, created_at FROM ("
         " SELECT seq, hash, created_at FROM audit_checkpoints"
         " UNION ALL SELECT upto_seq, hash, created_at FROM audit_tombstones"
-        ") anchors ORDER BY seq DESC LIMIT 1")
+        ") anchors ORDER BY seq DESC LIMIT 1"
+    )
     if record is None:
         return 0, GENESIS_HASH, None
     return record["seq"], record["hash"], record["created_at"]
@@ -63,8 +75,15 @@ async def latest_anchor(pool: asyncpg.Pool) -> tuple[int, str, datetime | None]:
 class Checkpointer:
     """Signs the chain head at the cadence above; one signer at a time across workers."""
 
-    def __init__(self, audit: AuditLog, keys: LedgerKeys, sink: DirectorySink, *,
-                 every_rows: int = 1000, every_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        audit: AuditLog,
+        keys: LedgerKeys,
+        sink: DirectorySink,
+        *,
+        every_rows: int = 1000,
+        every_seconds: float = 60.0,
+    ) -> None:
         self.audit = audit
         self.keys = keys
         self.sink = sink
@@ -82,7 +101,9 @@ class Checkpointer:
         the one clock every worker shares)."""
         age = await self.audit.pool.fetchval(
             "SELECT extract(epoch FROM now() - recorded_at) FROM audit_log"
-            " WHERE seq > $1 ORDER BY seq LIMIT 1", signed_seq)
+            " WHERE seq > $1 ORDER BY seq LIMIT 1",
+            signed_seq,
+        )
         return age is not None and float(age) >= self.every_seconds
 
     async def checkpoint(self, *, partial: bool = True) -> SignedCheckpoint | None:
@@ -96,8 +117,7 @@ class Checkpointer:
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", CHECKPOINT_LOCK_ID)
 
-    async def _checkpoint_locked(self, conn: Connection,
-                                 partial: bool) -> SignedCheckpoint | None:
+    async def _checkpoint_locked(self, conn: Connection, partial: bool) -> SignedCheckpoint | None:
         previous_seq, previous_hash, _ = await latest_anchor(self.audit.pool)
         if (recovered := await self._reconcile(conn, previous_seq)) is not None:
             return recovered
@@ -117,11 +137,20 @@ class Checkpointer:
             log.error("audit chain broken, not signing a checkpoint: %s", problem)
             raise ChainBrokenError(f"audit chain broken at {problem}: not signing")
         now = await conn.fetchval("SELECT now()")
-        signed = sign(self.keys, CheckpointBody(
-            kind="checkpoint", seq=upto, hash=report.head_hash, previous_seq=previous_seq,
-            previous_hash=previous_hash, witness="".join(digests),
-            signed_at=now.isoformat(), key_id=self.keys.key_id,
-            previous_line=self.sink.previous_line()))
+        signed = sign(
+            self.keys,
+            CheckpointBody(
+                kind="checkpoint",
+                seq=upto,
+                hash=report.head_hash,
+                previous_seq=previous_seq,
+                previous_hash=previous_hash,
+                witness="".join(digests),
+                signed_at=now.isoformat(),
+                key_id=self.keys.key_id,
+                previous_line=self.sink.previous_line(),
+            ),
+        )
         async with conn.transaction():
             await _insert(conn, signed, upto, report.head_hash)
             # The outside copy before COMMIT: a failed write rolls the database row back.
@@ -146,19 +175,27 @@ class Checkpointer:
         body = signed.parsed()
         if body.seq <= previous_seq:
             return None
-        stored = await self.audit.pool.fetchval("SELECT hash FROM audit_log WHERE seq = $1",
-                                                body.seq)
+        stored = await self.audit.pool.fetchval(
+            "SELECT hash FROM audit_log WHERE seq = $1", body.seq
+        )
         if body.kind != "checkpoint" or body.previous_seq != previous_seq or stored != body.hash:
-            log.error("the sink's last %s (seq %d) is past the database's newest signed point "
-                      "(seq %d): not signing", body.kind, body.seq, previous_seq)
+            log.error(
+                "the sink's last %s (seq %d) is past the database's newest signed point "
+                "(seq %d): not signing",
+                body.kind,
+                body.seq,
+                previous_seq,
+            )
             raise ChainBrokenError(
                 f"the sink holds a signed {body.kind} at seq {body.seq} past the database's "
                 f"newest signed point (seq {previous_seq}): the database lost checkpoints; "
-                "not signing until `proctor audit verify --full` is clean")
+                "not signing until `proctor audit verify --full` is clean"
+            )
         async with conn.transaction():
             await _insert(conn, signed, body.seq, body.hash)
-        log.warning("restored the checkpoint at seq %d from the sink (its database row was "
-                    "lost)", body.seq)
+        log.warning(
+            "restored the checkpoint at seq %d from the sink (its database row was lost)", body.seq
+        )
         return signed
 
     async def sign_due(self) -> list[SignedCheckpoint]:
@@ -195,7 +232,12 @@ async def _insert(conn: Connection, signed: SignedCheckpoint, seq: int, digest: 
     await conn.execute(
         "INSERT INTO audit_checkpoints (seq, hash, key_id, body, signature)"
         " VALUES ($1, $2, $3, $4, $5)",
-        seq, digest, signed.parsed().key_id, signed.body, signed.signature)
+        seq,
+        digest,
+        signed.parsed().key_id,
+        signed.body,
+        signed.signature,
+    )
 
 
 async def database_checkpoints(pool: asyncpg.Pool) -> list[tuple[str, SignedCheckpoint]]:
@@ -203,13 +245,18 @@ async def database_checkpoints(pool: asyncpg.Pool) -> list[tuple[str, SignedChec
     records = await pool.fetch(
         "SELECT 'audit_checkpoints' AS source, seq, body, signature FROM audit_checkpoints"
         " UNION ALL SELECT 'audit_tombstones', upto_seq, body, signature FROM audit_tombstones"
-        " ORDER BY seq, source")
-    return [(r["source"], SignedCheckpoint(body=r["body"], signature=r["signature"]))
-            for r in records]
+        " ORDER BY seq, source"
+    )
+    return [
+        (r["source"], SignedCheckpoint(body=r["body"], signature=r["signature"])) for r in records
+    ]
 
 
 async def has_signed_points(pool: asyncpg.Pool) -> bool:
     """Whether the database holds any checkpoint or tombstone (whoever signed it)."""
-    return bool(await pool.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM audit_checkpoints)"
-        " OR EXISTS (SELECT 1 FROM audit_tombstones)"))
+    return bool(
+        await pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM audit_checkpoints)"
+            " OR EXISTS (SELECT 1 FROM audit_tombstones)"
+        )
+    )

@@ -32,21 +32,26 @@ class SubjectKeys:
         wrapped = await self.pool.fetchval(
             "INSERT INTO audit_subject_keys (subject_ref, wrapped_key) VALUES ($1, $2)"
             " ON CONFLICT (subject_ref) DO NOTHING RETURNING wrapped_key",
-            ref, aes_key_wrap(self.kek, secrets.token_bytes(DATA_KEY_BYTES)))
+            ref,
+            aes_key_wrap(self.kek, secrets.token_bytes(DATA_KEY_BYTES)),
+        )
         if wrapped is None:
             wrapped = await self.pool.fetchval(
-                "SELECT wrapped_key FROM audit_subject_keys WHERE subject_ref = $1", ref)
+                "SELECT wrapped_key FROM audit_subject_keys WHERE subject_ref = $1", ref
+            )
         return aes_key_unwrap(self.kek, bytes(wrapped))
 
     async def existing(self, ref: str) -> bytes | None:
         wrapped = await self.pool.fetchval(
-            "SELECT wrapped_key FROM audit_subject_keys WHERE subject_ref = $1", ref)
+            "SELECT wrapped_key FROM audit_subject_keys WHERE subject_ref = $1", ref
+        )
         return None if wrapped is None else aes_key_unwrap(self.kek, bytes(wrapped))
 
     async def forget(self, ref: str) -> bool:
         """Destroy the subject's key; True if there was one. Needs the proctor_admin role."""
         removed = await self.pool.fetchval(
-            "DELETE FROM audit_subject_keys WHERE subject_ref = $1 RETURNING true", ref)
+            "DELETE FROM audit_subject_keys WHERE subject_ref = $1 RETURNING true", ref
+        )
         # Rewrite the (small) table so the deleted tuple's bytes leave its data files.
         await self.pool.execute("VACUUM FULL audit_subject_keys")
         return bool(removed)

@@ -7,13 +7,26 @@ from typing import Literal
 
 Kind = Literal[
     # rows
-    "content_edited", "row_deleted", "row_inserted", "rows_swapped", "tail_truncated",
-    "table_rewritten", "chain_recomputed", "link_broken",
+    "content_edited",
+    "row_deleted",
+    "row_inserted",
+    "rows_swapped",
+    "tail_truncated",
+    "table_rewritten",
+    "chain_recomputed",
+    "link_broken",
     # signed points in the database
-    "checkpoint_forged", "checkpoint_missing", "checkpoint_mismatch",
+    "checkpoint_forged",
+    "checkpoint_missing",
+    "checkpoint_mismatch",
     # the sink
-    "sink_forged", "sink_corrupt", "sink_missing", "sink_mismatch", "sink_chain_broken",
-    "sink_truncated", "sink_rewritten",
+    "sink_forged",
+    "sink_corrupt",
+    "sink_missing",
+    "sink_mismatch",
+    "sink_chain_broken",
+    "sink_truncated",
+    "sink_rewritten",
 ]
 
 

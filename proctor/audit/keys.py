@@ -35,8 +35,9 @@ def key_id(public_key: Ed25519PublicKey) -> str:
 
 
 def public_pem(public_key: Ed25519PublicKey) -> str:
-    return public_key.public_bytes(serialization.Encoding.PEM,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
 
 
 def load_public_pem(text: str, source: str) -> Ed25519PublicKey:
@@ -78,8 +79,9 @@ def worker_public_key(directory: Path) -> Ed25519PublicKey | None:
     return _load_signing(path).public_key() if path.exists() else None
 
 
-def trusted_keys(key_dir: Path, configured: str | None,
-                 given: Sequence[Path] = (), option: str = "--trusted-key") -> TrustedKeys:
+def trusted_keys(
+    key_dir: Path, configured: str | None, given: Sequence[Path] = (), option: str = "--trusted-key"
+) -> TrustedKeys:
     """Keys given on the command line; else those of the setting; else the worker's own.
 
     Each replaces the next rather than adding to it, so pinning a key also un-pins the rest.
@@ -88,8 +90,9 @@ def trusted_keys(key_dir: Path, configured: str | None,
         return TrustedKeys(load_pinned(given, option), option)
     paths = [Path(p.strip()) for p in (configured or "").split(",") if p.strip()]
     if paths:
-        return TrustedKeys(load_pinned(paths, "PROCTOR_AUDIT_TRUSTED_KEYS"),
-                           "PROCTOR_AUDIT_TRUSTED_KEYS")
+        return TrustedKeys(
+            load_pinned(paths, "PROCTOR_AUDIT_TRUSTED_KEYS"), "PROCTOR_AUDIT_TRUSTED_KEYS"
+        )
     public = worker_public_key(key_dir)
     if public is None:
         return TrustedKeys(source=f"no key ({key_dir} holds no {SIGNING_KEY_FILE})")
@@ -115,17 +118,21 @@ class LedgerKeys:
     @classmethod
     def generate(cls) -> LedgerKeys:
         """Fresh keys held in memory only (tests, benchmarks)."""
-        return cls(Ed25519PrivateKey.generate(), secrets.token_bytes(32),
-                   secrets.token_bytes(32))
+        return cls(Ed25519PrivateKey.generate(), secrets.token_bytes(32), secrets.token_bytes(32))
 
     @classmethod
     def load(cls, directory: Path) -> LedgerKeys:
         """Read existing keys; never create (a new key would not match the ledger)."""
-        missing = [name for name in (SIGNING_KEY_FILE, HMAC_KEY_FILE, KEK_FILE)
-                   if not (directory / name).exists()]
+        missing = [
+            name
+            for name in (SIGNING_KEY_FILE, HMAC_KEY_FILE, KEK_FILE)
+            if not (directory / name).exists()
+        ]
         if missing:
-            raise KeyFileError(f"{directory}: missing {', '.join(missing)}; point "
-                               "PROCTOR_AUDIT_KEY_DIR at the worker's key directory")
+            raise KeyFileError(
+                f"{directory}: missing {', '.join(missing)}; point "
+                "PROCTOR_AUDIT_KEY_DIR at the worker's key directory"
+            )
         return cls.load_or_create(directory)
 
     @classmethod
@@ -135,11 +142,16 @@ class LedgerKeys:
         signing_path = directory / SIGNING_KEY_FILE
         if not signing_path.exists():
             fresh = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption())
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
             _write_secret(signing_path, fresh)
-        return cls(_load_signing(signing_path), _secret_bytes(directory / HMAC_KEY_FILE),
-                   _secret_bytes(directory / KEK_FILE))
+        return cls(
+            _load_signing(signing_path),
+            _secret_bytes(directory / HMAC_KEY_FILE),
+            _secret_bytes(directory / KEK_FILE),
+        )
 
 
 def _load_signing(path: Path) -> Ed25519PrivateKey:

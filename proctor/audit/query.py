@@ -64,14 +64,14 @@ def _where(query: AuditFilter) -> tuple[str, list[object]]:
         add("agent_id = ?", query.agent)
     if query.action:
         if query.action.endswith("*"):
-            escaped = query.action[:-1].replace("\\", "\\\\").replace("%", r"\%").replace(
-                "_", r"\_")
+            escaped = (
+                query.action[:-1].replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+            )
             add("action LIKE ?", escaped + "%")
         else:
             add("action = ?", query.action)
     if query.effect:
-        add("event_type = 'decided' AND (payload::jsonb #>> '{decision,effect}') = ?",
-            query.effect)
+        add("event_type = 'decided' AND (payload::jsonb #>> '{decision,effect}') = ?", query.effect)
     if query.actor:
         add("actor = ?", query.actor)
     if query.event_type:
@@ -85,13 +85,14 @@ def _where(query: AuditFilter) -> tuple[str, list[object]]:
     return " AND ".join(clauses), args
 
 
-async def query_audit(pool: asyncpg.Pool, query: AuditFilter,
-                      revealer: Revealer | None = None) -> AuditPage:
+async def query_audit(
+    pool: asyncpg.Pool, query: AuditFilter, revealer: Revealer | None = None
+) -> AuditPage:
     """One page of matching rows, oldest first; erasable fields revealed when a key allows."""
     where, args = _where(query)
     records = await pool.fetch(
-        f"SELECT {COLUMNS} FROM audit_log WHERE {where} ORDER BY seq LIMIT {query.limit + 1}",
-        *args)
+        f"SELECT {COLUMNS} FROM audit_log WHERE {where} ORDER BY seq LIMIT {query.limit + 1}", *args
+    )
     more = len(records) > query.limit
     entries = []
     for record in records[: query.limit]:
@@ -99,9 +100,17 @@ async def query_audit(pool: asyncpg.Pool, query: AuditFilter,
         payload = json.loads(row.payload)
         if revealer is not None:
             payload = await revealer.reveal(payload, row.idempotency_key)
-        entries.append(AuditEntry(
-            seq=row.seq, recorded_at=format_time(row.recorded_at), event_type=row.event_type,
-            workflow_id=row.workflow_id, agent_id=row.agent_id, action=row.action,
-            actor=row.actor, payload=payload, hash=row.hash))
-    return AuditPage(entries=entries,
-                     next_after_seq=entries[-1].seq if more and entries else None)
+        entries.append(
+            AuditEntry(
+                seq=row.seq,
+                recorded_at=format_time(row.recorded_at),
+                event_type=row.event_type,
+                workflow_id=row.workflow_id,
+                agent_id=row.agent_id,
+                action=row.action,
+                actor=row.actor,
+                payload=payload,
+                hash=row.hash,
+            )
+        )
+    return AuditPage(entries=entries, next_after_seq=entries[-1].seq if more and entries else None)

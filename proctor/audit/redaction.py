@@ -38,14 +38,17 @@ _DETECTORS: dict[str, re.Pattern[str]] = {
     "email": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
     "card": re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"),
     "ssn": re.compile(r"(?<!\d)(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\d)"),
-    "phone": re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]\d{3}[ .-]\d{4}"
-                        r"(?!\d)|(?<![\w+])\+\d{8,15}(?!\d)"),
+    "phone": re.compile(
+        r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]\d{3}[ .-]\d{4}"
+        r"(?!\d)|(?<![\w+])\+\d{8,15}(?!\d)"
+    ),
     "secret": re.compile(
         r"\b(?:sk|pk|rk)[-_](?:live|test|proj)?[-_]?[A-Za-z0-9]{16,}"
         r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bxox[abposr]-[A-Za-z0-9-]{10,}"
         r"|\bAKIA[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_-]{35}"
         r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-        r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/-]{16,}=*"),
+        r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/-]{16,}=*"
+    ),
 }
 
 
@@ -95,8 +98,9 @@ class Redactor:
 class PayloadProtector:
     """Applies the current audit rules to an event's payload before it is hashed."""
 
-    def __init__(self, rules: Callable[[], AuditRules], hmac_key: bytes,
-                 subject_keys: SubjectKeys | None) -> None:
+    def __init__(
+        self, rules: Callable[[], AuditRules], hmac_key: bytes, subject_keys: SubjectKeys | None
+    ) -> None:
         self.rules = rules
         self.hmac_key = hmac_key
         self.subject_keys = subject_keys
@@ -111,14 +115,17 @@ class PayloadProtector:
             ref = subject_ref(self.hmac_key, subject)
             cipher = (ref, AESSIV(await self.subject_keys.key_for(ref)))
         walker = _Walker(redactor, rules, cipher, event.idempotency_key)
-        protected = {name: walker.field(name, value, f"/{name}", scan=name in SCANNED)
-                     for name, value in payload.items()}
+        protected = {
+            name: walker.field(name, value, f"/{name}", scan=name in SCANNED)
+            for name, value in payload.items()
+        }
         return event.model_copy(update={"payload": protected})
 
 
 class _Walker:
-    def __init__(self, redactor: Redactor, rules: AuditRules, cipher: tuple[str, AESSIV] | None,
-                 key: str) -> None:
+    def __init__(
+        self, redactor: Redactor, rules: AuditRules, cipher: tuple[str, AESSIV] | None, key: str
+    ) -> None:
         self.redactor = redactor
         self.rules = rules
         self.cipher = cipher
@@ -126,8 +133,9 @@ class _Walker:
 
     def walk(self, value: Any, path: str, scan: bool) -> Any:
         if isinstance(value, dict):
-            return {name: self.field(name, item, f"{path}/{name}", scan)
-                    for name, item in value.items()}
+            return {
+                name: self.field(name, item, f"{path}/{name}", scan) for name, item in value.items()
+            }
         if isinstance(value, list):
             return [self.walk(item, f"{path}/{index}", scan) for index, item in enumerate(value)]
         if isinstance(value, str) and scan:
@@ -140,8 +148,7 @@ class _Walker:
             if self.cipher is not None:
                 ref, aead = self.cipher
                 sealed = aead.encrypt(canonical_bytes(value), [self.key.encode(), path.encode()])
-                return {ERASABLE: {"subject": ref,
-                                   "ciphertext": base64.b64encode(sealed).decode()}}
+                return {ERASABLE: {"subject": ref, "ciphertext": base64.b64encode(sealed).decode()}}
             return self.redactor.marker("personal", value)
         if lowered in self.rules.sensitive_fields:
             return self.redactor.marker("field", value)
@@ -155,8 +162,7 @@ def _reduce(payload: dict[str, Any], level: str) -> dict[str, Any]:
     reduced = dict(payload)
     if "result" in reduced and reduced["result"] is not None:
         result = reduced["result"]
-        reduced["result"] = {"type": type(result).__name__,
-                             "size": len(canonical_bytes(result))}
+        reduced["result"] = {"type": type(result).__name__, "size": len(canonical_bytes(result))}
     if level == "minimal" and isinstance(reduced.get("params"), dict):
         reduced["params"] = {"fields": sorted(reduced["params"])}
     return reduced
@@ -185,11 +191,15 @@ class Revealer:
             sealed = payload.get(ERASABLE)
             if isinstance(sealed, dict) and len(payload) == 1:
                 return await self._open(sealed, idempotency_key, path)
-            return {name: await self.reveal(item, idempotency_key, f"{path}/{name}")
-                    for name, item in payload.items()}
+            return {
+                name: await self.reveal(item, idempotency_key, f"{path}/{name}")
+                for name, item in payload.items()
+            }
         if isinstance(payload, list):
-            return [await self.reveal(item, idempotency_key, f"{path}/{index}")
-                    for index, item in enumerate(payload)]
+            return [
+                await self.reveal(item, idempotency_key, f"{path}/{index}")
+                for index, item in enumerate(payload)
+            ]
         return payload
 
     async def _open(self, sealed: dict[str, Any], idempotency_key: str, path: str) -> Any:
@@ -201,17 +211,21 @@ class Revealer:
         if aead is None:
             return ERASED
         try:
-            plain = aead.decrypt(base64.b64decode(str(sealed.get("ciphertext"))),
-                                 [idempotency_key.encode(), path.encode()])
+            plain = aead.decrypt(
+                base64.b64decode(str(sealed.get("ciphertext"))),
+                [idempotency_key.encode(), path.encode()],
+            )
         except (InvalidTag, ValueError):
             return ERASED
         return json.loads(plain)
 
 
-def redact_for_display(rules: AuditRules, hmac_key: bytes,
-                       params: dict[str, Any]) -> dict[str, Any]:
+def redact_for_display(
+    rules: AuditRules, hmac_key: bytes, params: dict[str, Any]
+) -> dict[str, Any]:
     """Parameters as people outside the ledger may see them (Slack): sensitive and personal
     fields replaced by markers, free text scanned by the detectors; nothing is encrypted."""
     walker = _Walker(Redactor(hmac_key, rules), rules, None, "")
-    return {name: walker.field(name, value, f"/{name}", scan=True)
-            for name, value in params.items()}
+    return {
+        name: walker.field(name, value, f"/{name}", scan=True) for name, value in params.items()
+    }

@@ -24,7 +24,9 @@ from proctor.audit.store import HASHING_COLUMNS, AuditLog
 from proctor.audit.witness import locate
 
 _LINK_KINDS: tuple[tuple[str, Kind], ...] = (
-    ("missing", "row_deleted"), ("swapped", "rows_swapped"), ("content edited", "content_edited"),
+    ("missing", "row_deleted"),
+    ("swapped", "rows_swapped"),
+    ("content edited", "content_edited"),
 )
 
 
@@ -35,8 +37,9 @@ def _link_kind(problem: str) -> Kind:
 class Rehash:
     """The rows against the trusted checkpoints: one finding per damaged place, located."""
 
-    def __init__(self, audit: AuditLog, checkpoints: dict[int, CheckpointBody],
-                 tombstone: Anchor) -> None:
+    def __init__(
+        self, audit: AuditLog, checkpoints: dict[int, CheckpointBody], tombstone: Anchor
+    ) -> None:
         self.audit = audit
         self.checkpoints = checkpoints
         self.seqs = sorted(checkpoints)
@@ -55,8 +58,12 @@ class Rehash:
         if expected.setdefault(start.seq, start.hash) != start.hash:
             expected[start.seq] = ""  # the anchor disagrees with the signed point there
         wanted = sorted({*expected, *(s - 1 for s in expected if s - 1 > floor)})
-        rows = {r[0]: ChainRow(*r) for r in await self.audit.pool.fetch(
-            f"SELECT {HASHING_COLUMNS} FROM audit_log WHERE seq = ANY($1::bigint[])", wanted)}
+        rows = {
+            r[0]: ChainRow(*r)
+            for r in await self.audit.pool.fetch(
+                f"SELECT {HASHING_COLUMNS} FROM audit_log WHERE seq = ANY($1::bigint[])", wanted
+            )
+        }
         held = 0
         for seq in sorted(expected):
             problem = self._point_problem(rows, seq, expected[seq])
@@ -66,30 +73,44 @@ class Rehash:
             held += 1 if seq in self.checkpoints else 0
         return held
 
-    def _point_problem(self, rows: dict[int, ChainRow], seq: int,
-                       signed_hash: str) -> tuple[int, Kind, str] | None:
+    def _point_problem(
+        self, rows: dict[int, ChainRow], seq: int, signed_hash: str
+    ) -> tuple[int, Kind, str] | None:
         row, before = rows.get(seq), rows.get(seq - 1)
         if row is None:
             return seq, "row_deleted", "the row a signed checkpoint covers is gone"
         if before is not None and row_hash(before) != before.hash:
-            return seq - 1, "content_edited", "hash does not match the row's content " \
-                                              "(content edited)"
+            return (
+                seq - 1,
+                "content_edited",
+                "hash does not match the row's content (content edited)",
+            )
         if row_hash(row) != row.hash:
-            return seq, "content_edited", "hash does not match the row's content (content " \
-                                          "edited)"
+            return seq, "content_edited", "hash does not match the row's content (content edited)"
         if row.hash != signed_hash:
-            return seq, "checkpoint_mismatch", "the row no longer has the hash that was " \
-                                               "signed (or that the last verification saw)"
+            return (
+                seq,
+                "checkpoint_mismatch",
+                "the row no longer has the hash that was "
+                "signed (or that the last verification saw)",
+            )
         if seq - 1 > self.tombstone.seq and before is None:
             return seq - 1, "row_deleted", "the row before a signed checkpoint is gone"
         linked = before.hash if before is not None else self.tombstone.hash
         if row.prev_hash != linked:
-            return seq, "link_broken", "prev_hash does not match the previous row's hash " \
-                                       "(the rows before it were rewritten)"
+            return (
+                seq,
+                "link_broken",
+                "prev_hash does not match the previous row's hash "
+                "(the rows before it were rewritten)",
+            )
         return None
 
-    async def stream(self, start: Anchor, remembered: Anchor | None = None,
-                     ) -> tuple[ChainReport, Anchor | None]:
+    async def stream(
+        self,
+        start: Anchor,
+        remembered: Anchor | None = None,
+    ) -> tuple[ChainReport, Anchor | None]:
         """Re-hash every row after `start`: how far the chain held, and the newest checkpoint
         that held. `remembered`: a row an earlier verification saw, which must be unchanged."""
         verifier = ChainVerifier(start.seq + 1, start.hash)
@@ -97,29 +118,44 @@ class Rehash:
         async for page in self.audit.pages(start.seq + 1):
             accepted = verifier.feed_records(page)
             first, last = page[0]["seq"], page[0]["seq"] + accepted - 1
-            if remembered is not None and first <= remembered.seq <= last \
-                    and page[remembered.seq - first]["hash"] != remembered.hash:
-                await self._damage(remembered.seq, remembered.seq, "checkpoint_mismatch",
-                                   "the row where the last verification ended changed since")
-            for seq in self.seqs[bisect_left(self.seqs, first):bisect_right(self.seqs, last)]:
+            if (
+                remembered is not None
+                and first <= remembered.seq <= last
+                and page[remembered.seq - first]["hash"] != remembered.hash
+            ):
+                await self._damage(
+                    remembered.seq,
+                    remembered.seq,
+                    "checkpoint_mismatch",
+                    "the row where the last verification ended changed since",
+                )
+            for seq in self.seqs[bisect_left(self.seqs, first) : bisect_right(self.seqs, last)]:
                 stored = page[seq - first]["hash"]
                 if self.checkpoints[seq].hash == stored:
                     self.matched += 1
                     newest = Anchor(seq, stored)
                 elif not self.mismatch_found:
-                    await self._damage(seq, seq, "checkpoint_mismatch",
-                                       f"row {seq} no longer has the hash signed in the "
-                                       "checkpoint")
+                    await self._damage(
+                        seq,
+                        seq,
+                        "checkpoint_mismatch",
+                        f"row {seq} no longer has the hash signed in the checkpoint",
+                    )
             if accepted < len(page):
                 break
         chain = verifier.report()
         if chain.first_break is not None:
             await self._broken(chain.first_break)
         elif self.seqs and self.seqs[-1] > chain.last_seq and not self.mismatch_found:
-            self.findings.append(Finding(
-                chain.last_seq + 1, "tail_truncated", f"the log ends at seq {chain.last_seq} "
-                f"but a signed checkpoint covers seq {self.seqs[-1]}: rows were removed from "
-                "the end"))
+            self.findings.append(
+                Finding(
+                    chain.last_seq + 1,
+                    "tail_truncated",
+                    f"the log ends at seq {chain.last_seq} "
+                    f"but a signed checkpoint covers seq {self.seqs[-1]}: rows were removed from "
+                    "the end",
+                )
+            )
         return chain, newest
 
     async def _broken(self, found: ChainBreak) -> None:
@@ -127,12 +163,17 @@ class Rehash:
         real damage earlier (an edit whose hashes were recomputed up to here)."""
         kind = _link_kind(found.problem)
         located = await self._witnessed(self._covering(found.seq))
-        if located is None or located.kind == "chain_recomputed" or located.seq is None \
-                or located.seq > found.seq:
+        if (
+            located is None
+            or located.kind == "chain_recomputed"
+            or located.seq is None
+            or located.seq > found.seq
+        ):
             self.findings.append(Finding(found.seq, kind, found.problem))
         elif located.seq == found.seq:
-            self.findings.append(Finding(found.seq, located.kind if kind == "link_broken"
-                                         else kind, found.problem))
+            self.findings.append(
+                Finding(found.seq, located.kind if kind == "link_broken" else kind, found.problem)
+            )
         else:
             self.findings.extend([located, Finding(found.seq, kind, found.problem)])
 

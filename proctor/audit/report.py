@@ -32,7 +32,7 @@ CONTROLS: dict[Template, dict[str, str]] = {
         "violations": "Art. 33 detection of incidents that may need notification",
         "trust": "Art. 32(1)(d) regular testing and evaluation of safeguards",
         "integrity": "Art. 5(1)(f) integrity; Art. 17 erasure by key destruction; "
-                     "Art. 25 minimisation by redaction before storage",
+        "Art. 25 minimisation by redaction before storage",
     },
     "hipaa": {
         "decisions": "§164.312(a)(1) access control over actions on ePHI",
@@ -40,7 +40,7 @@ CONTROLS: dict[Template, dict[str, str]] = {
         "violations": "§164.308(a)(1)(ii)(D) information system activity review",
         "trust": "§164.308(a)(6) security incident procedures",
         "integrity": "§164.312(b) audit controls; §164.312(c)(1) integrity; "
-                     "§164.316(b)(2) six-year retention",
+        "§164.316(b)(2) six-year retention",
     },
 }
 
@@ -89,10 +89,13 @@ class ComplianceReport(BaseModel):
     controls: dict[str, str]
 
 
-async def build_report(pool: asyncpg.Pool, template: Template, start: datetime, end: datetime,
-                       integrity: LedgerReport) -> ComplianceReport:
+async def build_report(
+    pool: asyncpg.Pool, template: Template, start: datetime, end: datetime, integrity: LedgerReport
+) -> ComplianceReport:
     window = "recorded_at >= $1 AND recorded_at < $2"
-    totals = dict(await pool.fetchrow(f"""
+    totals = dict(
+        await pool.fetchrow(
+            f"""
         SELECT
           count(*) FILTER (WHERE event_type = 'decided') AS decisions,
           count(*) FILTER (WHERE event_type = 'decided'
@@ -114,17 +117,30 @@ async def build_report(pool: asyncpg.Pool, template: Template, start: datetime, 
                            AND payload::jsonb ->> 'status' = 'failed') AS failed,
           count(*) FILTER (WHERE event_type = 'subject_forgotten') AS subjects_erased,
           count(*) FILTER (WHERE event_type = 'policy_loaded') AS policy_changes
-        FROM audit_log WHERE {window}""", start, end) or {})
-    median = await pool.fetchval(f"""
+        FROM audit_log WHERE {window}""",
+            start,
+            end,
+        )
+        or {}
+    )
+    median = await pool.fetchval(
+        f"""
         SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM done - began))
         FROM (SELECT e.workflow_id, min(e.recorded_at) AS began,
                      (SELECT min(o.recorded_at) FROM audit_log o WHERE o.workflow_id =
                       e.workflow_id AND o.event_type IN ('outcome', 'approval_timed_out')
                       AND o.seq > min(e.seq)) AS done
-              FROM audit_log e WHERE e.event_type = 'escalated' AND {window.replace(
-                  'recorded_at', 'e.recorded_at')}
-              GROUP BY e.workflow_id) waits WHERE done IS NOT NULL""", start, end)
-    approvers = [ApproverLine(**dict(r.items())) for r in await pool.fetch(f"""
+              FROM audit_log e WHERE e.event_type = 'escalated' AND {
+            window.replace("recorded_at", "e.recorded_at")
+        }
+              GROUP BY e.workflow_id) waits WHERE done IS NOT NULL""",
+        start,
+        end,
+    )
+    approvers = [
+        ApproverLine(**dict(r.items()))
+        for r in await pool.fetch(
+            f"""
         SELECT actor AS approver,
           count(*) FILTER (WHERE payload::jsonb ->> 'accepted' = 'true'
                            AND payload::jsonb ->> 'approve' = 'true') AS approved,
@@ -132,8 +148,15 @@ async def build_report(pool: asyncpg.Pool, template: Template, start: datetime, 
                            AND payload::jsonb ->> 'approve' = 'false') AS denied,
           count(*) FILTER (WHERE payload::jsonb ->> 'accepted' = 'false') AS refused_votes
         FROM audit_log WHERE event_type = 'vote' AND {window}
-        GROUP BY actor ORDER BY actor""", start, end)]
-    violations = [AgentLine(**dict(r.items())) for r in await pool.fetch(f"""
+        GROUP BY actor ORDER BY actor""",
+            start,
+            end,
+        )
+    ]
+    violations = [
+        AgentLine(**dict(r.items()))
+        for r in await pool.fetch(
+            f"""
         SELECT agent_id,
           count(*) FILTER (WHERE event_type = 'decided'
                            AND payload::jsonb #>> '{{decision,effect}}' = 'deny') AS denied,
@@ -147,8 +170,15 @@ async def build_report(pool: asyncpg.Pool, template: Template, start: datetime, 
                                 OR event_type = 'identity_refused'
                                 OR (event_type = 'outcome'
                                 AND payload::jsonb ->> 'status' = 'failed')) > 0
-        ORDER BY agent_id""", start, end)]
-    trust = [TrustLine(**dict(r.items())) for r in await pool.fetch(f"""
+        ORDER BY agent_id""",
+            start,
+            end,
+        )
+    ]
+    trust = [
+        TrustLine(**dict(r.items()))
+        for r in await pool.fetch(
+            f"""
         SELECT agent_id,
           count(*) FILTER (WHERE event_type = 'trust_changed') AS changes,
           coalesce(sum((payload::jsonb ->> 'delta')::float8)
@@ -157,55 +187,97 @@ async def build_report(pool: asyncpg.Pool, template: Template, start: datetime, 
              FILTER (WHERE event_type = 'trust_changed'))[1] AS last_score,
           count(*) FILTER (WHERE event_type = 'agent_suspended') AS suspended
         FROM audit_log WHERE event_type IN ('trust_changed', 'agent_suspended') AND {window}
-        GROUP BY agent_id ORDER BY agent_id""", start, end)]
+        GROUP BY agent_id ORDER BY agent_id""",
+            start,
+            end,
+        )
+    ]
     first = integrity.first_finding
     return ComplianceReport(
-        template=template, period_from=start, period_to=end,
-        generated_at=await pool.fetchval("SELECT now()"), totals=totals,
+        template=template,
+        period_from=start,
+        period_to=end,
+        generated_at=await pool.fetchval("SELECT now()"),
+        totals=totals,
         median_seconds_to_decision=None if median is None else round(float(median), 3),
-        approvers=approvers, violations=violations, trust=trust,
-        integrity=Integrity(intact=integrity.intact, rows_checked=integrity.rows_checked,
-                            checkpoints_matched=integrity.checkpoints_checked,
-                            external_checkpoints=integrity.external_checkpoints,
-                            first_problem=None if first is None else str(first)),
-        controls=CONTROLS[template])
+        approvers=approvers,
+        violations=violations,
+        trust=trust,
+        integrity=Integrity(
+            intact=integrity.intact,
+            rows_checked=integrity.rows_checked,
+            checkpoints_matched=integrity.checkpoints_checked,
+            external_checkpoints=integrity.external_checkpoints,
+            first_problem=None if first is None else str(first),
+        ),
+        controls=CONTROLS[template],
+    )
 
 
 def _sections(report: ComplianceReport) -> list[tuple[str, str, list[str], list[list[Any]]]]:
     """(title, control evidenced, header, rows) for each section, format-independent."""
     median = report.median_seconds_to_decision
     return [
-        ("Decisions", report.controls["decisions"], ["measure", "count"],
-         [[k.replace("_", " "), v] for k, v in report.totals.items()]
-         + [["median time to decision (s)", "-" if median is None else median]]),
-        ("Approvals by approver", report.controls["approvals"],
-         ["approver", "approved", "denied", "refused votes"],
-         [[a.approver, a.approved, a.denied, a.refused_votes] for a in report.approvers]),
-        ("Violations by agent", report.controls["violations"],
-         ["agent", "denied", "identity refused", "failed"],
-         [[v.agent_id, v.denied, v.identity_refused, v.failed] for v in report.violations]),
-        ("Trust changes", report.controls["trust"],
-         ["agent", "changes", "net delta", "last score", "suspended"],
-         [[t.agent_id, t.changes, t.net_delta, t.last_score, t.suspended]
-          for t in report.trust]),
-        ("Ledger integrity", report.controls["integrity"], ["check", "result"],
-         [["chain and checkpoints", "intact" if report.integrity.intact else "TAMPERED"],
-          ["rows verified", report.integrity.rows_checked],
-          ["signed checkpoints matched", report.integrity.checkpoints_matched],
-          ["external checkpoints", report.integrity.external_checkpoints],
-          ["first problem", report.integrity.first_problem or "none"]]),
+        (
+            "Decisions",
+            report.controls["decisions"],
+            ["measure", "count"],
+            [[k.replace("_", " "), v] for k, v in report.totals.items()]
+            + [["median time to decision (s)", "-" if median is None else median]],
+        ),
+        (
+            "Approvals by approver",
+            report.controls["approvals"],
+            ["approver", "approved", "denied", "refused votes"],
+            [[a.approver, a.approved, a.denied, a.refused_votes] for a in report.approvers],
+        ),
+        (
+            "Violations by agent",
+            report.controls["violations"],
+            ["agent", "denied", "identity refused", "failed"],
+            [[v.agent_id, v.denied, v.identity_refused, v.failed] for v in report.violations],
+        ),
+        (
+            "Trust changes",
+            report.controls["trust"],
+            ["agent", "changes", "net delta", "last score", "suspended"],
+            [[t.agent_id, t.changes, t.net_delta, t.last_score, t.suspended] for t in report.trust],
+        ),
+        (
+            "Ledger integrity",
+            report.controls["integrity"],
+            ["check", "result"],
+            [
+                ["chain and checkpoints", "intact" if report.integrity.intact else "TAMPERED"],
+                ["rows verified", report.integrity.rows_checked],
+                ["signed checkpoints matched", report.integrity.checkpoints_matched],
+                ["external checkpoints", report.integrity.external_checkpoints],
+                ["first problem", report.integrity.first_problem or "none"],
+            ],
+        ),
     ]
 
 
 def render_markdown(report: ComplianceReport) -> str:
-    lines = [f"# Proctor audit report ({report.template.upper()})", "",
-             f"Period {report.period_from.isoformat()} to {report.period_to.isoformat()}; "
-             f"generated {report.generated_at.isoformat()}.", ""]
+    lines = [
+        f"# Proctor audit report ({report.template.upper()})",
+        "",
+        f"Period {report.period_from.isoformat()} to {report.period_to.isoformat()}; "
+        f"generated {report.generated_at.isoformat()}.",
+        "",
+    ]
     for title, control, header, rows in _sections(report):
-        lines += [f"## {title}", "", f"*Evidences: {control}*", "",
-                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(_cell(c).replace("|", "\\|") for c in row) + " |"
-                  for row in rows] or []
+        lines += [
+            f"## {title}",
+            "",
+            f"*Evidences: {control}*",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        lines += [
+            "| " + " | ".join(_cell(c).replace("|", "\\|") for c in row) + " |" for row in rows
+        ] or []
         if not rows:
             lines.append("| " + " | ".join(["none"] + [""] * (len(header) - 1)) + " |")
         lines.append("")
@@ -213,17 +285,24 @@ def render_markdown(report: ComplianceReport) -> str:
 
 
 def render_html(report: ComplianceReport) -> str:
-    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
-             f"<title>Proctor audit report ({report.template.upper()})</title></head><body>",
-             f"<h1>Proctor audit report ({report.template.upper()})</h1>",
-             f"<p>Period {html.escape(report.period_from.isoformat())} to "
-             f"{html.escape(report.period_to.isoformat())}.</p>"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>Proctor audit report ({report.template.upper()})</title></head><body>",
+        f"<h1>Proctor audit report ({report.template.upper()})</h1>",
+        f"<p>Period {html.escape(report.period_from.isoformat())} to "
+        f"{html.escape(report.period_to.isoformat())}.</p>",
+    ]
     for title, control, header, rows in _sections(report):
-        parts.append(f"<h2>{html.escape(title)}</h2><p><em>Evidences: "
-                     f"{html.escape(control)}</em></p><table border='1'><tr>"
-                     + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>"
-                  for row in rows]
+        parts.append(
+            f"<h2>{html.escape(title)}</h2><p><em>Evidences: "
+            f"{html.escape(control)}</em></p><table border='1'><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+            + "</tr>"
+        )
+        parts += [
+            "<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>"
+            for row in rows
+        ]
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -32,8 +32,12 @@ class RowCheck(Frozen):
 
     @property
     def verified(self) -> bool:
-        return (self.hash_ok and self.linked and self.witnessed is not False
-                and self.signature_ok is not False)
+        return (
+            self.hash_ok
+            and self.linked
+            and self.witnessed is not False
+            and self.signature_ok is not False
+        )
 
     def describe(self) -> str:
         if not self.hash_ok:
@@ -46,8 +50,11 @@ class RowCheck(Frozen):
             return f"REWRITTEN: differs from signed checkpoint #{self.checkpoint_seq}"
         if self.signature_ok is False:
             return f"checkpoint #{self.checkpoint_seq} has a BAD SIGNATURE"
-        signed = ("signature valid" if self.signature_ok
-                  else "signature not checked: no trusted key pinned")
+        signed = (
+            "signature valid"
+            if self.signature_ok
+            else "signature not checked: no trusted key pinned"
+        )
         return f"verified (hash, link, checkpoint #{self.checkpoint_seq}, {signed})"
 
 
@@ -57,8 +64,11 @@ def _witness(body: CheckpointBody, seq: int) -> str | None:
     return digests[index] if 0 <= index < len(digests) else None
 
 
-async def check_rows(audit: AuditLog, rows: Sequence[ChainRow],
-                     public_keys: dict[str, Ed25519PublicKey] | None = None) -> list[RowCheck]:
+async def check_rows(
+    audit: AuditLog,
+    rows: Sequence[ChainRow],
+    public_keys: dict[str, Ed25519PublicKey] | None = None,
+) -> list[RowCheck]:
     """One check per row, in the rows' order. `public_keys`: pinned keys (never the sink's or
     the database's); a checkpoint signed by any other key is as good as forged."""
     anchors = [(signed, signed.parsed()) for _, signed in await database_checkpoints(audit.pool)]
@@ -77,10 +87,14 @@ async def check_rows(audit: AuditLog, rows: Sequence[ChainRow],
         check = RowCheck(seq=row.seq, hash_ok=row_hash(row) == row.hash, linked=linked)
         if cover is not None:
             checkpoint, body = cover
-            check = check.model_copy(update={
-                "checkpoint_seq": body.seq,
-                "witnessed": _witness(body, row.seq) == content_digest(row),
-                "signature_ok": (checkpoint.signature_valid(public_keys)
-                                 if public_keys else None)})
+            check = check.model_copy(
+                update={
+                    "checkpoint_seq": body.seq,
+                    "witnessed": _witness(body, row.seq) == content_digest(row),
+                    "signature_ok": (
+                        checkpoint.signature_valid(public_keys) if public_keys else None
+                    ),
+                }
+            )
         checks.append(check)
     return checks

@@ -50,8 +50,9 @@ def merge(sources: Iterable[AuditSource]) -> AuditRules:
     sensitive = frozenset(f.lower() for s in items for f in s.sensitive_fields)
     personal = frozenset(f.lower() for s in items for f in s.personal_fields)
     subjects = tuple(dict.fromkeys(s.data_subject for s in items if s.data_subject))
-    detectors = frozenset(d for s in items for d in s.detectors) if items else \
-        AuditRules().detectors
+    detectors = (
+        frozenset(d for s in items for d in s.detectors) if items else AuditRules().detectors
+    )
     retentions = [s.retention for s in items if s.retention is not None]
     default_level: Level = "full"
     levels: dict[str, Level] = {}
@@ -64,7 +65,9 @@ def merge(sources: Iterable[AuditSource]) -> AuditRules:
             for agent in source.agents:
                 levels[agent] = _lower(levels.get(agent, "full"), source.level)
     return AuditRules(
-        sensitive_fields=sensitive, personal_fields=personal, data_subjects=subjects,
+        sensitive_fields=sensitive,
+        personal_fields=personal,
+        data_subjects=subjects,
         detectors=detectors,
         retention_days=max(retentions) if retentions else DEFAULT_RETENTION_DAYS,
         levels={a: _lower(lvl, default_level) for a, lvl in levels.items()},

@@ -44,8 +44,9 @@ class CheckpointBody(BaseModel):
     None only in what was signed before sink lines were chained."""
 
     def witness_digests(self) -> list[str]:
-        return [self.witness[i:i + WITNESS_CHARS]
-                for i in range(0, len(self.witness), WITNESS_CHARS)]
+        return [
+            self.witness[i : i + WITNESS_CHARS] for i in range(0, len(self.witness), WITNESS_CHARS)
+        ]
 
 
 class SignedCheckpoint(BaseModel):
@@ -83,5 +84,6 @@ def line_digest(raw: bytes) -> str:
 
 def sign(keys: LedgerKeys, body: CheckpointBody) -> SignedCheckpoint:
     text = canonical_text(body.model_dump(exclude_none=True))
-    return SignedCheckpoint(body=text,
-                            signature=base64.b64encode(keys.signing.sign(text.encode())).decode())
+    return SignedCheckpoint(
+        body=text, signature=base64.b64encode(keys.signing.sign(text.encode())).decode()
+    )

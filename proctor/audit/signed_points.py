@@ -46,9 +46,12 @@ class SignedPoints:
         return seq, self.tombstones[seq].hash
 
 
-def cross_check(database: Sequence[tuple[str, SignedCheckpoint]],
-                sink: Sequence[SinkLine] | None, keys: dict[str, Ed25519PublicKey],
-                seen: tuple[int, str] | None = None) -> SignedPoints:
+def cross_check(
+    database: Sequence[tuple[str, SignedCheckpoint]],
+    sink: Sequence[SinkLine] | None,
+    keys: dict[str, Ed25519PublicKey],
+    seen: tuple[int, str] | None = None,
+) -> SignedPoints:
     """Trusted points of both stores and what is wrong between them. `sink` None: the sink
     was not consulted; `seen`: (lines, digest of the last) when the sink was last verified."""
     points = SignedPoints()
@@ -62,8 +65,11 @@ def cross_check(database: Sequence[tuple[str, SignedCheckpoint]],
         stored.setdefault((body.kind, body.seq), signed)
         points.add(body)
     for table, seqs in forged.items():
-        points.findings.append(_grouped(seqs, "checkpoint_forged", f"row(s) of {table} are "
-                                        "not signed by a trusted key"))
+        points.findings.append(
+            _grouped(
+                seqs, "checkpoint_forged", f"row(s) of {table} are not signed by a trusted key"
+            )
+        )
     points.in_database = len(stored)
     if sink is None:
         return points
@@ -74,8 +80,9 @@ def cross_check(database: Sequence[tuple[str, SignedCheckpoint]],
     return points
 
 
-def _sink_points(sink: Sequence[SinkLine], keys: dict[str, Ed25519PublicKey],
-                 points: SignedPoints) -> dict[Key, SignedCheckpoint]:
+def _sink_points(
+    sink: Sequence[SinkLine], keys: dict[str, Ed25519PublicKey], points: SignedPoints
+) -> dict[Key, SignedCheckpoint]:
     outside: dict[Key, SignedCheckpoint] = {}
     previous: SinkLine | None = None
     linked = False
@@ -83,8 +90,13 @@ def _sink_points(sink: Sequence[SinkLine], keys: dict[str, Ed25519PublicKey],
     for line in sink:
         signed = line.signed
         if signed is None:
-            points.findings.append(Finding(None, "sink_corrupt", f"line {line.number} of the "
-                                           "sink is not a signed checkpoint"))
+            points.findings.append(
+                Finding(
+                    None,
+                    "sink_corrupt",
+                    f"line {line.number} of the sink is not a signed checkpoint",
+                )
+            )
         elif not signed.signature_valid(keys):
             forged.append(line)
         else:
@@ -98,46 +110,83 @@ def _sink_points(sink: Sequence[SinkLine], keys: dict[str, Ed25519PublicKey],
         previous = line
     if forged:
         numbers = ", ".join(str(line.number) for line in forged[:5])
-        points.findings.append(_grouped(
-            [_seq_of(line.signed) for line in forged if line.signed is not None], "sink_forged",
-            f"line(s) of the sink are not signed by a trusted key (line {numbers}"
-            f"{', …' if len(forged) > 5 else ''})"))
+        points.findings.append(
+            _grouped(
+                [_seq_of(line.signed) for line in forged if line.signed is not None],
+                "sink_forged",
+                f"line(s) of the sink are not signed by a trusted key (line {numbers}"
+                f"{', …' if len(forged) > 5 else ''})",
+            )
+        )
     points.in_sink = len(outside)
     points.sink_lines = len(sink)
     points.sink_head = sink[-1].digest if sink else ""
     return outside
 
 
-def _link_problem(body: CheckpointBody, line: SinkLine, previous: SinkLine | None,
-                  linked: bool) -> str | None:
+def _link_problem(
+    body: CheckpointBody, line: SinkLine, previous: SinkLine | None, linked: bool
+) -> str | None:
     if body.previous_line is None:
-        return None if not linked else (f"line {line.number} carries no link to the line "
-                                        "before it, yet lines before it do: it was inserted")
+        return (
+            None
+            if not linked
+            else (
+                f"line {line.number} carries no link to the line "
+                "before it, yet lines before it do: it was inserted"
+            )
+        )
     if body.previous_line == (SINK_GENESIS if previous is None else previous.digest):
         return None
     if previous is None:
-        return ("line 1 follows a line that is not there: lines were removed from the start "
-                "of the sink")
-    return (f"line {line.number} does not follow line {previous.number}: lines were deleted, "
-            "inserted or reordered before it")
+        return (
+            "line 1 follows a line that is not there: lines were removed from the start of the sink"
+        )
+    return (
+        f"line {line.number} does not follow line {previous.number}: lines were deleted, "
+        "inserted or reordered before it"
+    )
 
 
-def _compare(stored: dict[Key, SignedCheckpoint], outside: dict[Key, SignedCheckpoint],
-             sink_has_lines: bool, findings: list[Finding]) -> None:
+def _compare(
+    stored: dict[Key, SignedCheckpoint],
+    outside: dict[Key, SignedCheckpoint],
+    sink_has_lines: bool,
+    findings: list[Finding],
+) -> None:
     for key in sorted(stored.keys() & outside.keys(), key=lambda k: k[1]):
         if stored[key] != outside[key]:
-            findings.append(Finding(key[1], "sink_mismatch", f"the database and the sink hold "
-                                    f"different signed {key[0]}s at seq {key[1]}"))
+            findings.append(
+                Finding(
+                    key[1],
+                    "sink_mismatch",
+                    f"the database and the sink hold different signed {key[0]}s at seq {key[1]}",
+                )
+            )
     if only_stored := sorted(seq for _, seq in stored.keys() - outside.keys()):
-        where = ("missing from the external sink: lines deleted, or the file truncated"
-                 if sink_has_lines else "missing from the external sink, which holds no line "
-                 "at all: the file was emptied or removed")
-        findings.append(_grouped(list(only_stored), "sink_missing",
-                                 f"signed point(s) held by the database are {where}"))
+        where = (
+            "missing from the external sink: lines deleted, or the file truncated"
+            if sink_has_lines
+            else "missing from the external sink, which holds no line "
+            "at all: the file was emptied or removed"
+        )
+        findings.append(
+            _grouped(
+                list(only_stored),
+                "sink_missing",
+                f"signed point(s) held by the database are {where}",
+            )
+        )
     if only_outside := sorted(seq for _, seq in outside.keys() - stored.keys()):
-        findings.append(_grouped(list(only_outside), "checkpoint_missing", "signed point(s) "
-                                 "held by the external sink are missing from the database: its "
-                                 "rows were deleted"))
+        findings.append(
+            _grouped(
+                list(only_outside),
+                "checkpoint_missing",
+                "signed point(s) "
+                "held by the external sink are missing from the database: its "
+                "rows were deleted",
+            )
+        )
 
 
 def _grouped(seqs: Sequence[int | None], kind: Kind, text: str) -> Finding:
@@ -145,17 +194,32 @@ def _grouped(seqs: Sequence[int | None], kind: Kind, text: str) -> Finding:
     first seq, naming a few."""
     known = sorted(s for s in seqs if s is not None)
     listed = ", ".join(str(s) for s in known[:5]) + (", …" if len(known) > 5 else "")
-    return Finding(known[0] if known else None, kind,
-                   f"{len(seqs)} {text}" + (f" (seq {listed})" if known else ""))
+    return Finding(
+        known[0] if known else None,
+        kind,
+        f"{len(seqs)} {text}" + (f" (seq {listed})" if known else ""),
+    )
 
 
 def _since_last_time(sink: Sequence[SinkLine], lines: int, digest: str) -> list[Finding]:
     if lines > len(sink):
-        return [Finding(None, "sink_truncated", f"the sink held {lines} lines when last "
-                        f"verified and now holds {len(sink)}: lines were removed from its end")]
+        return [
+            Finding(
+                None,
+                "sink_truncated",
+                f"the sink held {lines} lines when last "
+                f"verified and now holds {len(sink)}: lines were removed from its end",
+            )
+        ]
     if lines and sink[lines - 1].digest != digest:
-        return [Finding(None, "sink_rewritten", f"line {lines} of the sink is not the line "
-                        "verified last time: the file was rewritten")]
+        return [
+            Finding(
+                None,
+                "sink_rewritten",
+                f"line {lines} of the sink is not the line "
+                "verified last time: the file was rewritten",
+            )
+        ]
     return []
 
 

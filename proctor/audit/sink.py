@@ -97,7 +97,7 @@ class DirectorySink:
                 data = handle.read(stop - start)
                 cut = data.rfind(b"\n")
                 if cut >= 0:
-                    return data[cut + 1:]
+                    return data[cut + 1 :]
             return data
 
     def previous_line(self) -> str:
@@ -116,8 +116,7 @@ class DirectorySink:
         raws = data.split(b"\n")
         if data.endswith(b"\n"):
             raws.pop()
-        return [SinkLine(number, raw, parse_line(raw))
-                for number, raw in enumerate(raws, start=1)]
+        return [SinkLine(number, raw, parse_line(raw)) for number, raw in enumerate(raws, start=1)]
 
     def read(self) -> list[SignedCheckpoint]:
         """Every line as a signed checkpoint; a line that isn't one raises (see `lines`)."""
@@ -134,9 +133,12 @@ class DirectorySink:
         Anyone who can write the sink can put a key here. Verify with keys pinned outside it
         (`proctor.audit.keys.trusted_keys`); new sinks hold none.
         """
-        warnings.warn("DirectorySink.public_keys() returns untrusted keys from the sink; "
-                      "pin keys with proctor.audit.keys.trusted_keys", DeprecationWarning,
-                      stacklevel=2)
+        warnings.warn(
+            "DirectorySink.public_keys() returns untrusted keys from the sink; "
+            "pin keys with proctor.audit.keys.trusted_keys",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         keys: dict[str, Ed25519PublicKey] = {}
         for pem in sorted((self.directory / SINK_KEYS).glob("*.pem")):
             public = load_public_pem(pem.read_text(), str(pem))

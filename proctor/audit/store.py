@@ -24,11 +24,23 @@ from proctor.models import AuditEvent, AuditReceipt
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection, bare or checked out of a pool."""
 CHAIN_LOCK_ID = 0x61756469745F6C  # "audit_l"
-COLUMN_NAMES = ("seq", "recorded_at", "idempotency_key", "workflow_id", "event_type",
-                "agent_id", "action", "actor", "payload", "prev_hash", "hash")
+COLUMN_NAMES = (
+    "seq",
+    "recorded_at",
+    "idempotency_key",
+    "workflow_id",
+    "event_type",
+    "agent_id",
+    "action",
+    "actor",
+    "payload",
+    "prev_hash",
+    "hash",
+)
 COLUMNS = ", ".join(COLUMN_NAMES)
-HASHING_COLUMNS = (COLUMNS + ", to_char(recorded_at AT TIME ZONE 'UTC', "
-                    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+HASHING_COLUMNS = (
+    COLUMNS + ", to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+)
 """COLUMNS plus the time as hashed, formatted by Postgres (on its own core) for verification."""
 MAX_BATCH = 512
 
@@ -48,8 +60,9 @@ class Protector(Protocol):
 
 
 class AuditLog:
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = MAX_BATCH,
-                 protector: Protector | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, max_batch: int = MAX_BATCH, protector: Protector | None = None
+    ) -> None:
         self.pool = pool
         self.max_batch = max_batch
         self.protector = protector
@@ -100,30 +113,36 @@ class AuditLog:
         """The event as it will be stored (callers appending under their own lock use this)."""
         return event if self.protector is None else await self.protector.protect(event)
 
-    async def pages(self, start_seq: int = 1, end_seq: int | None = None,
-                    batch: int = 10_000) -> AsyncIterator[list[asyncpg.Record]]:
+    async def pages(
+        self, start_seq: int = 1, end_seq: int | None = None, batch: int = 10_000
+    ) -> AsyncIterator[list[asyncpg.Record]]:
         """Raw records (COLUMNS + the hashed time text) in seq order, a keyset page at a time;
         the next page is fetched while the caller works on this one."""
         last = end_seq if end_seq is not None else 2**62
-        query = (f"SELECT {HASHING_COLUMNS} FROM audit_log WHERE seq >= $1 AND seq <= $2"
-                 " ORDER BY seq LIMIT $3")
+        query = (
+            f"SELECT {HASHING_COLUMNS} FROM audit_log WHERE seq >= $1 AND seq <= $2"
+            " ORDER BY seq LIMIT $3"
+        )
         upcoming: asyncio.Future[list[asyncpg.Record]] | None = asyncio.ensure_future(
-            self.pool.fetch(query, start_seq, last, batch))
+            self.pool.fetch(query, start_seq, last, batch)
+        )
         try:
             while upcoming is not None:
                 records = await upcoming
                 upcoming = None
                 if len(records) == batch and records[-1]["seq"] < last:
                     upcoming = asyncio.ensure_future(
-                        self.pool.fetch(query, records[-1]["seq"] + 1, last, batch))
+                        self.pool.fetch(query, records[-1]["seq"] + 1, last, batch)
+                    )
                 if records:
                     yield records
         finally:
             if upcoming is not None:
                 upcoming.cancel()
 
-    async def rows(self, start_seq: int = 1, end_seq: int | None = None,
-                   batch: int = 10_000) -> AsyncIterator[ChainRow]:
+    async def rows(
+        self, start_seq: int = 1, end_seq: int | None = None, batch: int = 10_000
+    ) -> AsyncIterator[ChainRow]:
         """Rows from `start_seq` (to `end_seq`) in seq order."""
         async for page in self.pages(start_seq, end_seq, batch):
             for record in page:
@@ -132,7 +151,8 @@ class AuditLog:
     async def head(self) -> tuple[int, str]:
         """The last row's seq and hash ((0, genesis) for an empty log)."""
         record = await self.pool.fetchrow(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+        )
         return (0, GENESIS_HASH) if record is None else (record["seq"], record["hash"])
 
     async def row_at(self, seq: int) -> ChainRow | None:
@@ -152,11 +172,13 @@ class AuditLog:
         async with self.pool.acquire() as conn:
             records = await conn.fetch(
                 f"SELECT {COLUMNS} FROM (SELECT * FROM audit_log WHERE event_type = $1"
-                " ORDER BY seq DESC LIMIT $2) recent ORDER BY seq", event_type, limit)
+                " ORDER BY seq DESC LIMIT $2) recent ORDER BY seq",
+                event_type,
+                limit,
+            )
         return [row_of(r) for r in records]
 
-    async def verify_links(self, start_seq: int = 1,
-                           prev_hash: str = GENESIS_HASH) -> ChainReport:
+    async def verify_links(self, start_seq: int = 1, prev_hash: str = GENESIS_HASH) -> ChainReport:
         """Every link from `start_seq` on (no checkpoints: see `proctor.audit.verify`)."""
         verifier = ChainVerifier(start_seq, prev_hash)
         async for page in self.pages(start_seq):
@@ -167,7 +189,8 @@ class AuditLog:
     async def verify(self) -> ChainReport:
         """Every link from the start of the table (or from the latest prune tombstone)."""
         tombstone = await self.pool.fetchrow(
-            "SELECT upto_seq, hash FROM audit_tombstones ORDER BY upto_seq DESC LIMIT 1")
+            "SELECT upto_seq, hash FROM audit_tombstones ORDER BY upto_seq DESC LIMIT 1"
+        )
         if tombstone is None:
             return await self.verify_links()
         return await self.verify_links(tombstone["upto_seq"] + 1, tombstone["hash"])
@@ -180,9 +203,12 @@ async def lock_chain(conn: Connection) -> None:
 
 def _receipt_if_same(row: ChainRow, event: AuditEvent, payload: str) -> AuditReceipt:
     same = (
-        row.event_type == event.event_type and row.workflow_id == event.workflow_id
-        and row.agent_id == event.agent_id and row.action == event.action
-        and row.actor == event.actor and row.payload == payload
+        row.event_type == event.event_type
+        and row.workflow_id == event.workflow_id
+        and row.agent_id == event.agent_id
+        and row.action == event.action
+        and row.actor == event.actor
+        and row.payload == payload
     )
     if not same:
         raise IdempotencyConflict(
@@ -203,7 +229,8 @@ async def existing_receipt(conn: Connection, event: AuditEvent) -> AuditReceipt 
 
 
 async def append_batch_locked(
-    conn: Connection, events: Sequence[AuditEvent],
+    conn: Connection,
+    events: Sequence[AuditEvent],
 ) -> list[AuditReceipt | IdempotencyConflict]:
     """Append events in order inside the caller's transaction, under the chain lock.
 
@@ -220,8 +247,9 @@ async def append_batch_locked(
     }
     last = await conn.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
     if last is None:  # empty, or everything pruned: continue from the last tombstone
-        last = await conn.fetchrow("SELECT upto_seq AS seq, hash FROM audit_tombstones"
-                                   " ORDER BY upto_seq DESC LIMIT 1")
+        last = await conn.fetchrow(
+            "SELECT upto_seq AS seq, hash FROM audit_tombstones ORDER BY upto_seq DESC LIMIT 1"
+        )
     seq = 0 if last is None else last["seq"]
     prev_hash = GENESIS_HASH if last is None else last["hash"]
     outcomes: list[AuditReceipt | IdempotencyConflict] = []
@@ -235,19 +263,29 @@ async def append_batch_locked(
                 outcomes.append(conflict)
             continue
         seq += 1
-        row = sealed(ChainRow(
-            seq=seq, recorded_at=datetime.now(UTC), idempotency_key=event.idempotency_key,
-            workflow_id=event.workflow_id, event_type=event.event_type,
-            agent_id=event.agent_id, action=event.action, actor=event.actor,
-            payload=payload, prev_hash=prev_hash, hash="",
-        ))
+        row = sealed(
+            ChainRow(
+                seq=seq,
+                recorded_at=datetime.now(UTC),
+                idempotency_key=event.idempotency_key,
+                workflow_id=event.workflow_id,
+                event_type=event.event_type,
+                agent_id=event.agent_id,
+                action=event.action,
+                actor=event.actor,
+                payload=payload,
+                prev_hash=prev_hash,
+                hash="",
+            )
+        )
         prev_hash = row.hash
         known[event.idempotency_key] = row
         fresh.append(row)
         outcomes.append(AuditReceipt(seq=row.seq, hash=row.hash))
     if fresh:
         await conn.copy_records_to_table(
-            "audit_log", columns=COLUMN_NAMES,
+            "audit_log",
+            columns=COLUMN_NAMES,
             records=[tuple(getattr(row, name) for name in COLUMN_NAMES) for row in fresh],
         )
     return outcomes

@@ -80,9 +80,12 @@ class LedgerReport:
 
 
 async def verify_ledger(
-    audit: AuditLog, *, keys: dict[str, Ed25519PublicKey],
+    audit: AuditLog,
+    *,
+    keys: dict[str, Ed25519PublicKey],
     external: Sequence[SignedCheckpoint] | Sequence[SinkLine] | None = None,
-    since: Anchor | None = None, full: bool = False,
+    since: Anchor | None = None,
+    full: bool = False,
 ) -> LedgerReport:
     """Check both stores' signed points against `keys` (pinned: never the stores' own), then
     the rows from the start, or from `since` with every signed point before it re-checked.
@@ -97,17 +100,23 @@ async def verify_ledger(
     tombstone = Anchor(*points.newest_tombstone())
     resume = since is not None and not full and since.seq > tombstone.seq
     start = since if resume and since is not None else tombstone
-    report = LedgerReport("incremental" if resume else "full", start.seq + 1,
-                          external_checkpoints=points.in_sink,
-                          database_checkpoints=points.in_database,
-                          sink_lines=None if lines is None else points.sink_lines)
+    report = LedgerReport(
+        "incremental" if resume else "full",
+        start.seq + 1,
+        external_checkpoints=points.in_sink,
+        database_checkpoints=points.in_database,
+        sink_lines=None if lines is None else points.sink_lines,
+    )
     rows = Rehash(audit, points.checkpoints, tombstone)
     if resume:
         report.not_reread = (tombstone.seq + 1, start.seq)
         report.checkpoints_checked += await rows.recheck_points(start)
     chain, newest = await rows.stream(start, remembered=None if resume else since)
     report.rows_checked, report.last_seq, report.head_hash = (
-        chain.rows_checked, chain.last_seq, chain.head_hash)
+        chain.rows_checked,
+        chain.last_seq,
+        chain.head_hash,
+    )
     report.checkpoints_checked += rows.matched
     report.findings = _ordered([*points.findings, *rows.findings])
     covered = max([s for s in points.checkpoints if s <= report.last_seq] + [tombstone.seq])
@@ -115,15 +124,18 @@ async def verify_ledger(
     if report.intact:
         anchor = newest or (since if resume else None)
         if anchor is not None:
-            report.verified_anchor = Anchor(anchor.seq, anchor.hash, points.sink_lines,
-                                            points.sink_head)
+            report.verified_anchor = Anchor(
+                anchor.seq, anchor.hash, points.sink_lines, points.sink_head
+            )
     return report
 
 
 def _as_lines(external: Sequence[SignedCheckpoint] | Sequence[SinkLine]) -> list[SinkLine]:
     items: Sequence[SignedCheckpoint | SinkLine] = external
-    return [item if isinstance(item, SinkLine) else SinkLine.of(number, item)
-            for number, item in enumerate(items, start=1)]
+    return [
+        item if isinstance(item, SinkLine) else SinkLine.of(number, item)
+        for number, item in enumerate(items, start=1)
+    ]
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:

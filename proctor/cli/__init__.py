@@ -26,9 +26,24 @@ def cli() -> None:
     """Proctor: durable governance for AI agents' actions."""
 
 
-for command in (up, worker, approvals_app, db_group, agent_group, policy_group, audit_group,
-                approvals_group, approve, deny, history_group, replay, config_group, demo,
-                payload_key_group, codec_server):
+for command in (
+    up,
+    worker,
+    approvals_app,
+    db_group,
+    agent_group,
+    policy_group,
+    audit_group,
+    approvals_group,
+    approve,
+    deny,
+    history_group,
+    replay,
+    config_group,
+    demo,
+    payload_key_group,
+    codec_server,
+):
     cli.add_command(command)
 cli.add_command(cancel)
 cli.add_command(approver_group)

@@ -33,13 +33,17 @@ async def list_pending(agent: str | None, action: str | None) -> None:
     if not pending and not silent:
         click.echo("no actions are waiting for approval")
     for workflow_id in silent:
-        click.echo(f"{workflow_id}\n  waiting, but no worker answers for it right now "
-                   "(is the Proctor worker running?)")
+        click.echo(
+            f"{workflow_id}\n  waiting, but no worker answers for it right now "
+            "(is the Proctor worker running?)"
+        )
     for p in pending:
-        click.echo(f"{p.workflow_id}\n  agent {p.agent_id} wants {p.action} {redact(p.params)}\n"
-                   f"  rule {p.rule_id}: {p.reason}\n  approvers {', '.join(p.approvers)} "
-                   f"(quorum {p.quorum}, approved by {', '.join(p.approvals) or 'nobody'})\n"
-                   f"  deadline {p.deadline.isoformat()}")
+        click.echo(
+            f"{p.workflow_id}\n  agent {p.agent_id} wants {p.action} {redact(p.params)}\n"
+            f"  rule {p.rule_id}: {p.reason}\n  approvers {', '.join(p.approvers)} "
+            f"(quorum {p.quorum}, approved by {', '.join(p.approvals) or 'nobody'})\n"
+            f"  deadline {p.deadline.isoformat()}"
+        )
 
 
 @approvals_group.command("show")
@@ -59,8 +63,10 @@ async def show(workflow_id: str) -> None:
     if state.ending is not None:
         click.echo(f"{workflow_id}: closed\n  ended: {state.ending}")
     elif progress is None:
-        click.echo(f"{workflow_id}: {state.stage or 'running'} (no worker answers for it right "
-                   "now: is the Proctor worker running?)")
+        click.echo(
+            f"{workflow_id}: {state.stage or 'running'} (no worker answers for it right "
+            "now: is the Proctor worker running?)"
+        )
     else:
         click.echo(f"{workflow_id}: {progress.stage.value}")
         _show_pending(progress.pending, redact)
@@ -68,35 +74,55 @@ async def show(workflow_id: str) -> None:
         _show_votes(progress.votes)
     click.echo("audit:")
     for row in state.rows:
-        click.echo(f"  #{row.seq} {format_time(row.recorded_at)}  {row.event_type:<22} "
-                   f"{row.actor or '-':<24} {_summary(row.payload)}")
+        click.echo(
+            f"  #{row.seq} {format_time(row.recorded_at)}  {row.event_type:<22} "
+            f"{row.actor or '-':<24} {_summary(row.payload)}"
+        )
 
 
-def _show_pending(pending: PendingApproval | None,
-                  redact: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+def _show_pending(
+    pending: PendingApproval | None, redact: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
     if pending is None:
         return
-    click.echo(f"  agent {pending.agent_id} wants {pending.action} {redact(pending.params)}\n"
-               f"  rule {pending.rule_id}: {pending.reason}\n"
-               f"  approvers {', '.join(pending.approvers)} (quorum {pending.quorum})\n"
-               f"  approved by {', '.join(pending.approvals) or 'nobody'}"
-               + (f", denied by {', '.join(pending.denials)}" if pending.denials else "")
-               + f"\n  deadline {pending.deadline.isoformat()}")
+    click.echo(
+        f"  agent {pending.agent_id} wants {pending.action} {redact(pending.params)}\n"
+        f"  rule {pending.rule_id}: {pending.reason}\n"
+        f"  approvers {', '.join(pending.approvers)} (quorum {pending.quorum})\n"
+        f"  approved by {', '.join(pending.approvals) or 'nobody'}"
+        + (f", denied by {', '.join(pending.denials)}" if pending.denials else "")
+        + f"\n  deadline {pending.deadline.isoformat()}"
+    )
 
 
 def _show_votes(votes: tuple[RecordedVote, ...]) -> None:
     click.echo("votes:" if votes else "votes: none yet")
     for recorded in votes:
         vote = recorded.vote
-        click.echo(f"  {recorded.at.isoformat()}  {vote.approver} "
-                   f"{'approve' if vote.approve else 'deny'} via {vote.channel}: "
-                   f"{'accepted' if recorded.accepted else 'REFUSED'} ({recorded.reason})"
-                   + (f" - {vote.note}" if vote.note else ""))
+        click.echo(
+            f"  {recorded.at.isoformat()}  {vote.approver} "
+            f"{'approve' if vote.approve else 'deny'} via {vote.channel}: "
+            f"{'accepted' if recorded.accepted else 'REFUSED'} ({recorded.reason})"
+            + (f" - {vote.note}" if vote.note else "")
+        )
 
 
 def _summary(payload_text: str, limit: int = 160) -> str:
     payload = json.loads(payload_text)
-    keys = ("status", "approve", "accepted", "reason", "detail", "note", "approvers", "added",
-            "pending_approvers", "undelivered", "error", "deadline", "step")
+    keys = (
+        "status",
+        "approve",
+        "accepted",
+        "reason",
+        "detail",
+        "note",
+        "approvers",
+        "added",
+        "pending_approvers",
+        "undelivered",
+        "error",
+        "deadline",
+        "step",
+    )
     text = ", ".join(f"{k}={payload[k]}" for k in keys if payload.get(k) not in (None, [], ""))
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -25,8 +25,14 @@ from proctor.models import CancelRequest
 @click.argument("workflow_id")
 @click.option("--by", "by", required=True, help="Your identity (kept in the audit log).")
 @click.option("--reason", required=True, help="Why: kept in the audit log.")
-@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=CANCEL_WAIT_SECONDS,
-              show_default=True, help="Seconds to wait for the workflow to record its outcome.")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0),
+    default=CANCEL_WAIT_SECONDS,
+    show_default=True,
+    help="Seconds to wait for the workflow to record its outcome.",
+)
 @run_async
 async def cancel(workflow_id: str, by: str, reason: str, wait_seconds: float) -> None:
     """Cancel a governed action that has not started executing; prints how it ended."""
@@ -34,8 +40,9 @@ async def cancel(workflow_id: str, by: str, reason: str, wait_seconds: float) ->
     proctor = await proctor_client()
     async with database() as pool:
         try:
-            result = await cancel_action(proctor.temporal, pool, workflow_id, request,
-                                         wait_seconds=wait_seconds)
+            result = await cancel_action(
+                proctor.temporal, pool, workflow_id, request, wait_seconds=wait_seconds
+            )
         except (UnknownWorkflow, NotCancellable) as exc:
             fail(str(exc), code=1)
     state = result.state
@@ -44,12 +51,18 @@ async def cancel(workflow_id: str, by: str, reason: str, wait_seconds: float) ->
     elif state.ending is not None:
         fail(f"{workflow_id} ended otherwise: {state.ending}", code=1)
     elif result.refused:
-        fail(f"{workflow_id} is executing: the workflow refuses a cancel once the action runs "
-             "(it records the attempt)", code=1)
+        fail(
+            f"{workflow_id} is executing: the workflow refuses a cancel once the action runs "
+            "(it records the attempt)",
+            code=1,
+        )
     else:
-        fail(f"{workflow_id} has the cancel but had not recorded an outcome after "
-             f"{wait_seconds:g}s (stage {state.stage or 'unknown'}); see `proctor approvals "
-             "show`", code=1)
+        fail(
+            f"{workflow_id} has the cancel but had not recorded an outcome after "
+            f"{wait_seconds:g}s (stage {state.stage or 'unknown'}); see `proctor approvals "
+            "show`",
+            code=1,
+        )
 
 
 def _request(by: str, reason: str) -> CancelRequest:

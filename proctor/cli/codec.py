@@ -21,9 +21,12 @@ def payload_key_group() -> None:
 
 
 @payload_key_group.command("create")
-@click.option("--if-missing", is_flag=True,
-              help="Succeed without a change when a ring is already there (a deployment's "
-                   "one-shot setup job).")
+@click.option(
+    "--if-missing",
+    is_flag=True,
+    help="Succeed without a change when a ring is already there (a deployment's "
+    "one-shot setup job).",
+)
 def create(if_missing: bool) -> None:
     """Create the key ring (once per deployment; `proctor up` does it for its own)."""
     directory = payload_key_dir(settings())
@@ -33,8 +36,10 @@ def create(if_missing: bool) -> None:
         return
     ring = _or_fail(lambda: payload_keys.create(directory))
     click.echo(f"created payload key {ring.current} in {directory}/ (files 0600)")
-    click.echo("Give this directory to every worker, agent and `proctor` command, and back it "
-               "up: without it, encrypted history cannot be read.")
+    click.echo(
+        "Give this directory to every worker, agent and `proctor` command, and back it "
+        "up: without it, encrypted history cannot be read."
+    )
 
 
 @payload_key_group.command("rotate")
@@ -45,8 +50,10 @@ def rotate() -> None:
     under it; restart them to make them encrypt with it."""
     directory = payload_key_dir(settings())
     ring = _or_fail(lambda: payload_keys.rotate(directory))
-    click.echo(f"payload key {ring.current} now encrypts; {len(ring.keys) - 1} older key(s) "
-               "still decrypt (never delete one while a history it wrote may be read)")
+    click.echo(
+        f"payload key {ring.current} now encrypts; {len(ring.keys) - 1} older key(s) "
+        "still decrypt (never delete one while a history it wrote may be read)"
+    )
 
 
 @payload_key_group.command("list")
@@ -71,9 +78,14 @@ def _or_fail(action: Callable[[], KeyRing]) -> KeyRing:
 @click.command("codec-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, help="Port (default PROCTOR_CODEC_PORT).")
-@click.option("--ui-origin", "origins", multiple=True, metavar="URL",
-              help="Origin of the Temporal UI allowed to call it (repeatable; default the "
-                   "embedded UI on 127.0.0.1 and localhost).")
+@click.option(
+    "--ui-origin",
+    "origins",
+    multiple=True,
+    metavar="URL",
+    help="Origin of the Temporal UI allowed to call it (repeatable; default the "
+    "embedded UI on 127.0.0.1 and localhost).",
+)
 def codec_server(host: str, port: int | None, origins: tuple[str, ...]) -> None:
     """Serve the codec endpoint for the Temporal UI and CLI (needs PROCTOR_CODEC_TOKEN).
 
@@ -91,20 +103,19 @@ def codec_server(host: str, port: int | None, origins: tuple[str, ...]) -> None:
         fail(str(exc))
 
 
-async def _serve(config: ProctorSettings, host: str, port: int | None,
-                 origins: tuple[str, ...]) -> None:
+async def _serve(
+    config: ProctorSettings, host: str, port: int | None, origins: tuple[str, ...]
+) -> None:
     from worker.codec_server import codec_served, endpoint_for
 
     port = port if port is not None else config.codec_port
     if port is None:
-        raise NotConfigured("no port for the codec endpoint: give --port or set "
-                            "PROCTOR_CODEC_PORT")
+        raise NotConfigured("no port for the codec endpoint: give --port or set PROCTOR_CODEC_PORT")
     endpoint = endpoint_for(config, origins)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with codec_served(endpoint, host, port) as url:
-        click.echo(f"codec endpoint at {url} (sign in at {url}/login); Ctrl-C stops it",
-                   err=True)
+        click.echo(f"codec endpoint at {url} (sign in at {url}/login); Ctrl-C stops it", err=True)
         await stop.wait()

@@ -25,9 +25,20 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 # Errors whose message already says what went wrong, where, and how to fix it.
-EXPECTED = (DatabaseUnavailable, SchemaOutdated, TemporalUnavailable, NotConfigured, PolicyError,
-            AgentKeyError, AgentExists, UnknownAgent, GovernanceError, FileExistsError,
-            ValueError, KeyFileError)
+EXPECTED = (
+    DatabaseUnavailable,
+    SchemaOutdated,
+    TemporalUnavailable,
+    NotConfigured,
+    PolicyError,
+    AgentKeyError,
+    AgentExists,
+    UnknownAgent,
+    GovernanceError,
+    FileExistsError,
+    ValueError,
+    KeyFileError,
+)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -37,12 +48,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def run_async(command: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
     """Run an async click command, turning expected failures into one line and exit 2."""
+
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return asyncio.run(command(*args, **kwargs))
         except EXPECTED as exc:
             fail(str(exc))
+
     return wrapper
 
 
@@ -61,5 +74,6 @@ async def database() -> AsyncIterator[asyncpg.Pool]:
 
 async def proctor_client() -> Client:
     config = settings()
-    return await Client.connect(temporal_address(config), namespace=config.temporal_namespace,
-                                task_queue=config.task_queue)
+    return await Client.connect(
+        temporal_address(config), namespace=config.temporal_namespace, task_queue=config.task_queue
+    )

@@ -32,8 +32,7 @@ def demo_approver() -> VoteSigner:
     path = provisioned_key_path(state, DEMO_APPROVER)
     if path.exists():
         return VoteSigner.load(path)
-    provision_approver_keys([DEMO_APPROVER], state, VoteKeyDirectory(
-        approval_key_dir(settings())))
+    provision_approver_keys([DEMO_APPROVER], state, VoteKeyDirectory(approval_key_dir(settings())))
     return VoteSigner.load(path)
 
 
@@ -45,9 +44,13 @@ async def demo_key() -> AgentKey:
         registered = await store.get(DEMO_AGENT)
         if registered is None:
             key = AgentKey.generate(DEMO_AGENT, "rsa-2048")
-            await store.register(DEMO_AGENT, role="support", owner=DEMO_OWNER,
-                                 public_key_pem=key.public_key_pem,
-                                 display_name="Customer service agent (demo)")
+            await store.register(
+                DEMO_AGENT,
+                role="support",
+                owner=DEMO_OWNER,
+                public_key_pem=key.public_key_pem,
+                display_name="Customer service agent (demo)",
+            )
             key.save(path)
             click.echo(f"registered {DEMO_AGENT} (RSA-2048); private key in {path}")
             return key
@@ -61,8 +64,10 @@ async def demo_key() -> AgentKey:
 
 def show(title: str, outcome: Outcome) -> None:
     detail = outcome.result if outcome.ok else outcome.error or outcome.decision.reason
-    click.echo(f"  → {outcome.status.value.upper()} by rule {outcome.decision.rule_id} "
-               f"(policy {outcome.decision.policy_version}): {detail}")
+    click.echo(
+        f"  → {outcome.status.value.upper()} by rule {outcome.decision.rule_id} "
+        f"(policy {outcome.decision.policy_version}): {detail}"
+    )
 
 
 @click.command("demo")
@@ -86,25 +91,38 @@ async def demo() -> None:
     show("allowed", allowed)
 
     click.echo("2. delete:customer (denied by policy)")
-    denied = await proctor.execute(key, "delete:customer", {"customer": 42},
-                                   handler=delete_customer)
+    denied = await proctor.execute(
+        key, "delete:customer", {"customer": 42}, handler=delete_customer
+    )
     show("denied", denied)
 
     click.echo("3. refund_requests 599.99 (escalated to a human)")
-    refund = asyncio.create_task(proctor.execute(
-        key, "refund_requests", {"orderId": 12345, "amount": 599.99}, handler=process_refund))
+    refund = asyncio.create_task(
+        proctor.execute(
+            key, "refund_requests", {"orderId": 12345, "amount": 599.99}, handler=process_refund
+        )
+    )
     waiting = None
     while waiting is None:
-        pending = [p for p in await proctor.pending_approvals()
-                   if p.agent_id == DEMO_AGENT and p.action == "refund_requests"
-                   and p.params.get("orderId") == 12345]
+        pending = [
+            p
+            for p in await proctor.pending_approvals()
+            if p.agent_id == DEMO_AGENT
+            and p.action == "refund_requests"
+            and p.params.get("orderId") == 12345
+        ]
         waiting = pending[0] if pending else None
         if waiting is None:
             await asyncio.sleep(0.2)
     click.echo(f"  waiting in {waiting.workflow_id} for {', '.join(waiting.approvers)}")
     click.echo(f"  $ proctor approve {waiting.workflow_id} --as {DEMO_APPROVER}")
-    await proctor.decide(waiting.workflow_id, demo_approver(), approve=True, note="demo",
-                         request_digest=waiting.request_digest)
+    await proctor.decide(
+        waiting.workflow_id,
+        demo_approver(),
+        approve=True,
+        note="demo",
+        request_digest=waiting.request_digest,
+    )
     approved = await refund
     show("approved", approved)
 
@@ -117,5 +135,6 @@ async def demo() -> None:
         report = await log.verify()
     if not report.intact:
         fail(f"audit chain BROKEN at {report.first_break}", code=1)
-    click.echo(f"\naudit chain intact: {report.rows_checked} rows verified, head seq "
-               f"{report.last_seq}")
+    click.echo(
+        f"\naudit chain intact: {report.rows_checked} rows verified, head seq {report.last_seq}"
+    )

@@ -30,8 +30,11 @@ def params_redactor(config: ProctorSettings) -> Callable[[Params], Params]:
         rules = PolicyEngine(load_policy_dir(config.policy_dir)).audit_rules
     except PolicyError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "unreadable"
-        click.echo(f"warning: parameter values hidden, the policy's audit rules could not be "
-                   f"read ({first})", err=True)
+        click.echo(
+            f"warning: parameter values hidden, the policy's audit rules could not be "
+            f"read ({first})",
+            err=True,
+        )
         return names_only
     try:
         key = LedgerKeys.load(audit_key_dir(config)).redaction_hmac

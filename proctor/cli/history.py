@@ -45,8 +45,9 @@ def history_group() -> None:
     """One governed action's Temporal history: `proctor history WORKFLOW_ID` tells it."""
 
 
-async def fetch_history(workflow_id: str, run_id: str | None = None, *,
-                        decrypt: bool = False) -> WorkflowHistory:
+async def fetch_history(
+    workflow_id: str, run_id: str | None = None, *, decrypt: bool = False
+) -> WorkflowHistory:
     """The recorded events; `decrypt`: with every payload decoded by this process's ring."""
     proctor = await proctor_client()
     handle = proctor.temporal.get_workflow_handle(workflow_id, run_id=run_id)
@@ -54,21 +55,25 @@ async def fetch_history(workflow_id: str, run_id: str | None = None, *,
         history = await handle.fetch_history()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            fail(f"{workflow_id}: no such workflow in namespace {proctor.temporal.namespace} "
-                 "(closed workflows stay only for the namespace's retention period; an "
-                 "exported history can still be read with `proctor replay --file`)")
+            fail(
+                f"{workflow_id}: no such workflow in namespace {proctor.temporal.namespace} "
+                "(closed workflows stay only for the namespace's retention period; an "
+                "exported history can still be read with `proctor replay --file`)"
+            )
         fail(f"{workflow_id}: {exc.message}")
     if not decrypt:
         return history
     return await decode_history(history, proctor.temporal.data_converter.payload_codec)
 
 
-_CLOSED = {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
-           EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
-           EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "TERMINATED",
-           EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "TIMED_OUT",
-           EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "CANCELED",
-           EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "CONTINUED_AS_NEW"}
+_CLOSED = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "TERMINATED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "TIMED_OUT",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "CANCELED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "CONTINUED_AS_NEW",
+}
 
 
 def _status(history: WorkflowHistory) -> str:
@@ -103,37 +108,68 @@ async def show(workflow_id: str, run_id: str | None, as_json: bool) -> None:
     rows, checks = await _audit_rows(workflow_id)
     steps = name_audit_steps(timeline(history), {r.seq: r.event_type for r in rows})
     if as_json:
-        click.echo(json.dumps({
-            "workflow_id": workflow_id, "status": _status(history),
-            "timeline": [s.model_dump(mode="json") for s in steps],
-            "audit": [{"seq": r.seq, "event_type": r.event_type, "actor": r.actor,
-                       "recorded_at": format_time(r.recorded_at),
-                       "payload": json.loads(r.payload), "hash": r.hash,
-                       "verified": c.verified, "check": c.describe()}
-                      for r, c in zip(rows, checks, strict=True)]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "workflow_id": workflow_id,
+                    "status": _status(history),
+                    "timeline": [s.model_dump(mode="json") for s in steps],
+                    "audit": [
+                        {
+                            "seq": r.seq,
+                            "event_type": r.event_type,
+                            "actor": r.actor,
+                            "recorded_at": format_time(r.recorded_at),
+                            "payload": json.loads(r.payload),
+                            "hash": r.hash,
+                            "verified": c.verified,
+                            "check": c.describe(),
+                        }
+                        for r, c in zip(rows, checks, strict=True)
+                    ],
+                },
+                indent=2,
+            )
+        )
     else:
         _print(workflow_id, history, steps, rows, checks)
     if not all(c.verified for c in checks):
         sys.exit(1)
 
 
-def _print(workflow_id: str, history: WorkflowHistory, steps: list[TimelineStep],
-           rows: list[ChainRow], checks: list[RowCheck]) -> None:
+def _print(
+    workflow_id: str,
+    history: WorkflowHistory,
+    steps: list[TimelineStep],
+    rows: list[ChainRow],
+    checks: list[RowCheck],
+) -> None:
     by_seq = dict(zip((r.seq for r in rows), checks, strict=True))
     click.echo(f"{workflow_id}: {_status(history)} ({len(history.events)} history events)")
     for step in steps:
         line = f"  {format_time(step.at)}  [{step.event_id:>3}] {step.text}"
         if step.audit_seq is not None:
             check = by_seq.get(step.audit_seq)
-            line += ("  (row not found in the audit log!)" if check is None
-                     else f"  [{'ok' if check.verified else 'FAILS'}]")
+            line += (
+                "  (row not found in the audit log!)"
+                if check is None
+                else f"  [{'ok' if check.verified else 'FAILS'}]"
+            )
         click.echo(line)
-    click.echo(f"audit rows ({len(rows)}, "
-               + ("all verify" if all(c.verified for c in checks) else
-                  f"{sum(not c.verified for c in checks)} DO NOT VERIFY") + "):")
+    click.echo(
+        f"audit rows ({len(rows)}, "
+        + (
+            "all verify"
+            if all(c.verified for c in checks)
+            else f"{sum(not c.verified for c in checks)} DO NOT VERIFY"
+        )
+        + "):"
+    )
     for row, check in zip(rows, checks, strict=True):
-        click.echo(f"  #{row.seq} {format_time(row.recorded_at)} {row.event_type:<22} "
-                   f"{row.actor or '-':<22} {check.describe()}")
+        click.echo(
+            f"  #{row.seq} {format_time(row.recorded_at)} {row.event_type:<22} "
+            f"{row.actor or '-':<22} {check.describe()}"
+        )
 
 
 @history_group.command("export")
@@ -154,13 +190,19 @@ async def export(workflow_id: str, run_id: str | None) -> None:
 
 @click.command("replay")
 @click.argument("workflow_id", required=False)
-@click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="An exported history (repeatable).")
-@click.option("--query", help='A visibility query, e.g. \'ExecutionStatus="Running"\'.')
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An exported history (repeatable).",
+)
+@click.option("--query", help="A visibility query, e.g. 'ExecutionStatus=\"Running\"'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON report per line.")
 @run_async
-async def replay(workflow_id: str | None, files: tuple[Path, ...], query: str | None,
-                 as_json: bool) -> None:
+async def replay(
+    workflow_id: str | None, files: tuple[Path, ...], query: str | None, as_json: bool
+) -> None:
     """Replay histories against this code with Temporal's Replayer; exit 1 if any diverges.
 
     Run it before deploying a workflow change, over the running workflows
@@ -180,8 +222,10 @@ async def replay(workflow_id: str | None, files: tuple[Path, ...], query: str | 
             elif report.deterministic:
                 click.echo(f"ok     {report.workflow_id}")
             else:
-                click.echo(f"FAILED {report.workflow_id}: {report.error}"
-                           + (f"\n       diverges at {report.event}" if report.event else ""))
+                click.echo(
+                    f"FAILED {report.workflow_id}: {report.error}"
+                    + (f"\n       diverges at {report.event}" if report.event else "")
+                )
     except RPCError as exc:
         fail(f"listing {query!r}: {exc.message}" if query else exc.message)
     if not as_json:
@@ -192,8 +236,9 @@ async def replay(workflow_id: str | None, files: tuple[Path, ...], query: str | 
         sys.exit(1)
 
 
-async def _histories(workflow_id: str | None, files: tuple[Path, ...], query: str | None
-                     ) -> list[WorkflowHistory] | AsyncIterator[WorkflowHistory]:
+async def _histories(
+    workflow_id: str | None, files: tuple[Path, ...], query: str | None
+) -> list[WorkflowHistory] | AsyncIterator[WorkflowHistory]:
     if files:
         histories = []
         for path in files:
@@ -202,9 +247,12 @@ async def _histories(workflow_id: str | None, files: tuple[Path, ...], query: st
             except (ValueError, KeyError, json_format.ParseError) as exc:
                 fail(f"{path}: not an exported workflow history ({exc})")
             if not history.events or history.events[0].event_type != (
-                    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED):
-                fail(f"{path}: not an exported workflow history (it must begin with the "
-                     "workflow's start event; export one with `proctor history export`)")
+                EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+            ):
+                fail(
+                    f"{path}: not an exported workflow history (it must begin with the "
+                    "workflow's start event; export one with `proctor history export`)"
+                )
             histories.append(history)
         return histories
     if workflow_id is not None:

@@ -28,8 +28,11 @@ def policy_group() -> None:
 
 @policy_group.command("check")
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
-@click.option("--approvers", type=click.Path(path_type=Path),
-              help="Approver directory for role: approvers (default PROCTOR_APPROVERS_FILE).")
+@click.option(
+    "--approvers",
+    type=click.Path(path_type=Path),
+    help="Approver directory for role: approvers (default PROCTOR_APPROVERS_FILE).",
+)
 def check(directory: Path | None, approvers: Path | None) -> None:
     """Validate DIRECTORY (default PROCTOR_POLICY_DIR): file:line: field: message per problem
     (errors, rules a broader deny makes unreachable, roles no approver holds); exit 1 if any."""
@@ -48,8 +51,7 @@ def check(directory: Path | None, approvers: Path | None) -> None:
     if findings:
         sys.exit(1)
     rules = sum(len(f.rules) for f in engine.files)
-    click.echo(f"{target}: {len(engine.files)} files, {rules} rules, "
-               f"version {engine.version}: OK")
+    click.echo(f"{target}: {len(engine.files)} files, {rules} rules, version {engine.version}: OK")
 
 
 def _engine(directory: Path | None) -> tuple[Path, PolicyEngine]:
@@ -89,31 +91,57 @@ def test(directory: Path | None) -> None:
 @click.option("--role", default="agent", show_default=True)
 @click.option("--owner", default="owner@example.com", show_default=True)
 @click.option("--trust", type=click.FloatRange(0, 100), default=100.0, show_default=True)
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="A parameter; VALUE is read as YAML (5, true, text, [1, 2]).")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A parameter; VALUE is read as YAML (5, true, text, [1, 2]).",
+)
 @click.option("--dir", "directory", type=click.Path(path_type=Path))
-def explain(agent_id: str, action: str, role: str, owner: str, trust: float,
-            params: tuple[str, ...], directory: Path | None) -> None:
+def explain(
+    agent_id: str,
+    action: str,
+    role: str,
+    owner: str,
+    trust: float,
+    params: tuple[str, ...],
+    directory: Path | None,
+) -> None:
     """The decision for AGENT_ID doing ACTION, and why each rule did or did not match."""
     _, engine = _engine(directory)
-    agent = AgentInfo(agent_id=agent_id, display_name=agent_id, role=role, owner=owner,
-                      trust_score=trust, status=AgentStatus.ACTIVE)
+    agent = AgentInfo(
+        agent_id=agent_id,
+        display_name=agent_id,
+        role=role,
+        owner=owner,
+        trust_score=trust,
+        status=AgentStatus.ACTIVE,
+    )
     query = PolicyQuery(agent=agent, action=action, params=_params(params))
     result = engine.explain(query, at=datetime.now(UTC))
     decision = result.decision
-    click.echo(f"{decision.effect.value.upper()} by {decision.rule_id}"
-               f"{f' ({decision.policy_file})' if decision.policy_file else ''}: "
-               f"{decision.reason}")
+    click.echo(
+        f"{decision.effect.value.upper()} by {decision.rule_id}"
+        f"{f' ({decision.policy_file})' if decision.policy_file else ''}: "
+        f"{decision.reason}"
+    )
     if decision.escalation:
         e = decision.escalation
-        click.echo(f"  approvers {', '.join(e.approvers)}, quorum {e.quorum}, timeout "
-                   f"{e.timeout_seconds:g}s, on timeout {e.on_timeout}")
-    click.echo(f"policy version {decision.policy_version}; files applying: "
-               f"{', '.join(result.files_applying) or 'none'}")
+        click.echo(
+            f"  approvers {', '.join(e.approvers)}, quorum {e.quorum}, timeout "
+            f"{e.timeout_seconds:g}s, on timeout {e.on_timeout}"
+        )
+    click.echo(
+        f"policy version {decision.policy_version}; files applying: "
+        f"{', '.join(result.files_applying) or 'none'}"
+    )
     for considered in result.considered:
         mark = "✓" if considered.verdict.applies else "·"
-        click.echo(f"  {mark} {considered.rule.effect.value:8} {considered.rule.rule_id:40} "
-                   f"{considered.verdict.why}")
+        click.echo(
+            f"  {mark} {considered.rule.effect.value:8} {considered.rule.rule_id:40} "
+            f"{considered.verdict.why}"
+        )
 
 
 def _params(pairs: tuple[str, ...]) -> dict[str, object]:
@@ -126,16 +154,22 @@ def _params(pairs: tuple[str, ...]) -> dict[str, object]:
             params[key] = read_yaml_value(value, key) if value else ""
         except PolicyError as exc:
             problem = exc.problems[0]
-            raise click.BadParameter(f"{key[:40]}=…: {problem.message}",
-                                     param_hint="--param") from exc
+            raise click.BadParameter(
+                f"{key[:40]}=…: {problem.message}", param_hint="--param"
+            ) from exc
     return params
 
 
 @policy_group.command("diff")
 @click.argument("old", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path))
-@click.option("--last", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True,
-              help="How many of the most recent decisions to replay.")
+@click.option(
+    "--last",
+    type=click.IntRange(1, 1_000_000),
+    default=10_000,
+    show_default=True,
+    help="How many of the most recent decisions to replay.",
+)
 @click.option("--exit-code", is_flag=True, help="Exit 1 when any decision would change.")
 @run_async
 async def diff(old: Path, new: Path, last: int, exit_code: bool) -> None:
@@ -147,8 +181,10 @@ async def diff(old: Path, new: Path, last: int, exit_code: bool) -> None:
     found = changes(before, after, requests)
     for change in found:
         click.echo(str(change))
-    click.echo(f"{len(found)} of {len(requests)} past requests change effect "
-               f"({before.version} -> {after.version})")
+    click.echo(
+        f"{len(found)} of {len(requests)} past requests change effect "
+        f"({before.version} -> {after.version})"
+    )
     if exit_code and found:
         sys.exit(1)
 
@@ -169,8 +205,14 @@ async def past_requests(pool: asyncpg.Pool, last: int) -> list[PastRequest]:
             continue
         payload = json.loads(row.payload)
         trust = payload.get("trust_score", agent.trust_score)
-        requests.append(PastRequest(
-            PolicyQuery(agent=agent.model_copy(update={"trust_score": trust}),
-                        action=row.action, params=payload.get("params", {})),
-            at=row.recorded_at))
+        requests.append(
+            PastRequest(
+                PolicyQuery(
+                    agent=agent.model_copy(update={"trust_score": trust}),
+                    action=row.action,
+                    params=payload.get("params", {}),
+                ),
+                at=row.recorded_at,
+            )
+        )
     return requests

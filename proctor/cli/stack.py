@@ -66,9 +66,14 @@ def db_group() -> None:
 
 
 @db_group.command("migrate")
-@click.option("--app-login", "app_logins", multiple=True, metavar="ROLE",
-              help="Make this login role a member of proctor_app (append and read only): "
-                   "the role workers connect as. Repeatable.")
+@click.option(
+    "--app-login",
+    "app_logins",
+    multiple=True,
+    metavar="ROLE",
+    help="Make this login role a member of proctor_app (append and read only): "
+    "the role workers connect as. Repeatable.",
+)
 @run_async
 async def migrate_command(app_logins: tuple[str, ...]) -> None:
     """Apply pending schema migrations (run as the database owner)."""

@@ -36,8 +36,10 @@ def _signer(approver: str | None, key: Path | None) -> VoteSigner:
             fail("give --as YOU (and --key PEM unless `proctor up` provisioned your key)")
         key = provisioned_key_path(settings().state_dir, approver)
         if not key.exists():
-            fail(f"no vote key for {approver}: give --key PEM (create one with `proctor "
-                 f"approver key create {approver} --key-out PEM`)")
+            fail(
+                f"no vote key for {approver}: give --key PEM (create one with `proctor "
+                f"approver key create {approver} --key-out PEM`)"
+            )
     try:
         signer = VoteSigner.load(key)
     except VoteKeyError as exc:
@@ -59,8 +61,13 @@ async def cast(workflow_id: str, signer: VoteSigner, approve: bool, note: str | 
         fail(f"{workflow_id} is not waiting for approval (stage {before.stage.value})", code=1)
     approver = signer.approver
     assert approver is not None
-    await proctor.decide(workflow_id, signer, approve=approve, note=note,
-                         request_digest=before.pending.request_digest)
+    await proctor.decide(
+        workflow_id,
+        signer,
+        approve=approve,
+        note=note,
+        request_digest=before.pending.request_digest,
+    )
     recorded = await _judged(proctor, workflow_id, len(before.votes), approver)
     if recorded is None:
         click.echo(f"vote sent to {workflow_id}; the workflow has not judged it yet")
@@ -70,8 +77,9 @@ async def cast(workflow_id: str, signer: VoteSigner, approve: bool, note: str | 
         fail(f"the workflow refused the vote of {approver}: {recorded.reason}", code=1)
 
 
-async def _judged(proctor: Client, workflow_id: str, seen: int,
-                  approver: str) -> RecordedVote | None:
+async def _judged(
+    proctor: Client, workflow_id: str, seen: int, approver: str
+) -> RecordedVote | None:
     """The workflow's verdict on our vote (it checks the signature and authorisation)."""
     for _ in range(100):
         state = await proctor.progress(workflow_id)
@@ -82,8 +90,12 @@ async def _judged(proctor: Client, workflow_id: str, seen: int,
     return None
 
 
-_KEY = click.option("--key", "key", type=click.Path(path_type=Path),
-                    help="Your private vote key (default: the one `proctor up` provisioned).")
+_KEY = click.option(
+    "--key",
+    "key",
+    type=click.Path(path_type=Path),
+    help="Your private vote key (default: the one `proctor up` provisioned).",
+)
 _AS = click.option("--as", "approver", help="Your approver identity (email).")
 
 
@@ -93,8 +105,9 @@ _AS = click.option("--as", "approver", help="Your approver identity (email).")
 @_KEY
 @click.option("--note", help="Optional note, kept in the audit log.")
 @run_async
-async def approve(workflow_id: str, approver: str | None, key: Path | None,
-                  note: str | None) -> None:
+async def approve(
+    workflow_id: str, approver: str | None, key: Path | None, note: str | None
+) -> None:
     """Approve a waiting action with your signed vote."""
     await cast(workflow_id, _signer(approver, key), True, note)
 
@@ -122,8 +135,12 @@ def key_group() -> None:
 
 @key_group.command("create")
 @click.argument("approver")
-@click.option("--key-out", required=True, type=click.Path(path_type=Path),
-              help="Where to write the private key (mode 0600; never overwritten).")
+@click.option(
+    "--key-out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Where to write the private key (mode 0600; never overwritten).",
+)
 def create(approver: str, key_out: Path) -> None:
     """A new Ed25519 vote key: private half to --key-out, public half registered."""
     signer = VoteSigner.generate(approver=approver.strip())
@@ -133,8 +150,10 @@ def create(approver: str, key_out: Path) -> None:
         where = target.register_approver(approver, signer.public_key_pem)
     except (VoteKeyError, OSError) as exc:
         fail(f"{exc}")
-    click.echo(f"vote key {signer.key_id[:16]} of {approver}: private key in {key_out}, "
-               f"public key registered at {where}")
+    click.echo(
+        f"vote key {signer.key_id[:16]} of {approver}: private key in {key_out}, "
+        f"public key registered at {where}"
+    )
 
 
 @key_group.command("register")

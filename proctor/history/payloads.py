@@ -69,8 +69,7 @@ async def decode_events(events: list[HistoryEvent], codec: PayloadCodec) -> list
     return copies
 
 
-async def decode_history(history: WorkflowHistory, codec: PayloadCodec | None
-                         ) -> WorkflowHistory:
+async def decode_history(history: WorkflowHistory, codec: PayloadCodec | None) -> WorkflowHistory:
     """The history with its payloads readable (unchanged when there is no codec)."""
     if codec is None:
         return history

@@ -106,22 +106,29 @@ def _identity(verdict: Any) -> str:
         return f"identity checked: {verdict}"
     if verdict.verified and verdict.agent is not None:
         agent = verdict.agent
-        return (f"identity verified: {agent.agent_id} ({agent.role}, owner {agent.owner}), "
-                f"trust {agent.trust_score:g}, status {agent.status.value}")
-    return f"identity REFUSED: {verdict.refusal}" + (f" ({verdict.detail})"
-                                                     if verdict.detail else "")
+        return (
+            f"identity verified: {agent.agent_id} ({agent.role}, owner {agent.owner}), "
+            f"trust {agent.trust_score:g}, status {agent.status.value}"
+        )
+    return f"identity REFUSED: {verdict.refusal}" + (
+        f" ({verdict.detail})" if verdict.detail else ""
+    )
 
 
 def _decision(decision: Any) -> str:
     if not isinstance(decision, Decision):
         return f"policy decided: {decision}"
-    text = (f"policy decided {decision.effect.value.upper()} by rule {decision.rule_id}"
-            f" ({decision.policy_file or '-'}, policy {decision.policy_version}): "
-            f"{decision.reason}")
+    text = (
+        f"policy decided {decision.effect.value.upper()} by rule {decision.rule_id}"
+        f" ({decision.policy_file or '-'}, policy {decision.policy_version}): "
+        f"{decision.reason}"
+    )
     escalation = decision.escalation
     if escalation is not None:
-        text += (f"; approvers {', '.join(escalation.approvers)}, quorum {escalation.quorum}, "
-                 f"timeout {_seconds(escalation.timeout_seconds)} then {escalation.on_timeout}")
+        text += (
+            f"; approvers {', '.join(escalation.approvers)}, quorum {escalation.quorum}, "
+            f"timeout {_seconds(escalation.timeout_seconds)} then {escalation.on_timeout}"
+        )
     return text
 
 
@@ -131,20 +138,26 @@ def _judgement(judgement: Any) -> list[str]:
     if not isinstance(judgement, Judgement):
         return [f"request judged: {judgement}"]
     return [_identity(judgement.identity)] + (
-        [_decision(judgement.decision)] if judgement.decision else [])
+        [_decision(judgement.decision)] if judgement.decision else []
+    )
 
 
 def _vote_keys(keys: Any) -> str:
     if not isinstance(keys, VoteKeys):
         return f"vote keys read: {keys}"
-    return (f"vote keys read: {len(keys.approver)} approver key(s), {len(keys.channel)} "
-            "approval-service key(s)")
+    return (
+        f"vote keys read: {len(keys.approver)} approver key(s), {len(keys.channel)} "
+        "approval-service key(s)"
+    )
 
 
 def _rate(verdict: Any) -> str:
     if isinstance(verdict, RateVerdict):
-        return "rate limit: admitted" if verdict.admitted else (
-            f"rate limit EXCEEDED: {verdict.exceeded}")
+        return (
+            "rate limit: admitted"
+            if verdict.admitted
+            else (f"rate limit EXCEEDED: {verdict.exceeded}")
+        )
     return f"rate limit checked: {verdict}"
 
 
@@ -170,8 +183,10 @@ def _plan(plan: Any) -> str:
     if isinstance(plan, ReinstatementPlan):
         if plan.problem:
             return f"reinstatement refused: {plan.problem}"
-        return (f"reinstatement planned: approvers {', '.join(plan.approvers)}, "
-                f"score back to {plan.restore_score:g}")
+        return (
+            f"reinstatement planned: approvers {', '.join(plan.approvers)}, "
+            f"score back to {plan.restore_score:g}"
+        )
     return f"reinstatement planned: {plan}"
 
 
@@ -186,8 +201,7 @@ _RESULTS: dict[str, tuple[type[BaseModel] | None, Callable[[Any], str]]] = {
     CLOSE_APPROVAL_MESSAGES: (NotifyResult, lambda r: _notified(r, "Slack messages closed")),
     PLAN_REINSTATEMENT: (ReinstatementPlan, _plan),
 }
-_AUDITING = {RECORD_AUDIT: AuditEvent, RECORD_OUTCOME: OutcomeRecord,
-             REINSTATE_AGENT: None}
+_AUDITING = {RECORD_AUDIT: AuditEvent, RECORD_OUTCOME: OutcomeRecord, REINSTATE_AGENT: None}
 
 
 class _Reader:
@@ -199,8 +213,15 @@ class _Reader:
         self.timers: dict[str, float] = {}
 
     def add(self, event: HistoryEvent, kind: str, text: str, seq: int | None = None) -> None:
-        self.steps.append(TimelineStep(event_id=event.event_id, at=event.event_time.ToDatetime(
-            tzinfo=UTC), kind=kind, text=text, audit_seq=seq))
+        self.steps.append(
+            TimelineStep(
+                event_id=event.event_id,
+                at=event.event_time.ToDatetime(tzinfo=UTC),
+                kind=kind,
+                text=text,
+                audit_seq=seq,
+            )
+        )
 
     def read(self, event: HistoryEvent) -> None:
         handler = _HANDLERS.get(event.event_type)
@@ -212,8 +233,10 @@ class _Reader:
         start = _decode(attrs.input, GovernedActionInput)
         if isinstance(start, GovernedActionInput):
             request = start.request
-            text = (f"request {request.request_id}: agent {request.agent_id} asks "
-                    f"{request.action} {request.params} ({request.execution.mode.value})")
+            text = (
+                f"request {request.request_id}: agent {request.agent_id} asks "
+                f"{request.action} {request.params} ({request.execution.mode.value})"
+            )
             if request.triggered_by:
                 text += f" on behalf of {request.triggered_by}"
         else:
@@ -229,8 +252,9 @@ class _Reader:
         name, given = self.scheduled.get(attrs.scheduled_event_id, ("?", Payloads()))
         self._answered(event, name, given, attrs.result)
 
-    def _answered(self, event: HistoryEvent, name: str, given: Payloads | None,
-                  result: Payloads | None) -> None:
+    def _answered(
+        self, event: HistoryEvent, name: str, given: Payloads | None, result: Payloads | None
+    ) -> None:
         if name in _AUDITING:
             receipt = _decode(result, AuditReceipt)
             seq = receipt.seq if isinstance(receipt, AuditReceipt) else None
@@ -274,16 +298,21 @@ class _Reader:
     def timer_fired(self, event: HistoryEvent) -> None:
         timer_id = event.timer_fired_event_attributes.timer_id
         waited = self.timers.get(timer_id)
-        self.add(event, "timer", "timer fired" + (f" after {_seconds(waited)}"
-                                                  if waited is not None else ""))
+        self.add(
+            event,
+            "timer",
+            "timer fired" + (f" after {_seconds(waited)}" if waited is not None else ""),
+        )
 
     def signaled(self, event: HistoryEvent) -> None:
         attrs = event.workflow_execution_signaled_event_attributes
         if attrs.signal_name == DECIDE_SIGNAL:
             vote = _decode(attrs.input, Vote)
             if isinstance(vote, Vote):
-                text = (f"vote: {vote.approver} {'APPROVES' if vote.approve else 'DENIES'} "
-                        f"via {vote.channel}" + (f": {vote.note}" if vote.note else ""))
+                text = (
+                    f"vote: {vote.approver} {'APPROVES' if vote.approve else 'DENIES'} "
+                    f"via {vote.channel}" + (f": {vote.note}" if vote.note else "")
+                )
                 self.add(event, "vote", text)
                 return
         self.add(event, "signal", f"signal {attrs.signal_name}: {_decode(attrs.input)}")
@@ -296,8 +325,12 @@ class _Reader:
         elif name == REPORT_RESULT_UPDATE:
             report = _decode(request.input.args, HandlerReport)
             ok = isinstance(report, HandlerReport) and report.succeeded
-            self.add(event, "handler", "the agent's handler reports "
-                     + ("success" if ok else f"failure: {getattr(report, 'error', report)}"))
+            self.add(
+                event,
+                "handler",
+                "the agent's handler reports "
+                + ("success" if ok else f"failure: {getattr(report, 'error', report)}"),
+            )
         else:
             self.add(event, "update", f"update {name}")
 
@@ -308,8 +341,10 @@ class _Reader:
                 decision = outcome.get("decision") or {}
                 text = f"outcome {str(outcome['status']).upper()}"
                 if decision:
-                    text += (f" (rule {decision.get('rule_id')}, "
-                             f"policy {decision.get('policy_version')})")
+                    text += (
+                        f" (rule {decision.get('rule_id')}, "
+                        f"policy {decision.get('policy_version')})"
+                    )
                 if outcome.get("error"):
                     text += f": {outcome['error']}"
             else:
@@ -352,13 +387,17 @@ _HANDLERS: dict[int, Callable[[_Reader, HistoryEvent], None]] = {
     EventType.EVENT_TYPE_TIMER_FIRED: _Reader.timer_fired,
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: _Reader.signaled,
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: _Reader.update_accepted,
-    **{kind: _Reader.closed for kind in (
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW)},
+    **{
+        kind: _Reader.closed
+        for kind in (
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+        )
+    },
 }
 
 
@@ -371,15 +410,17 @@ def timeline(history: WorkflowHistory | Sequence[HistoryEvent]) -> list[Timeline
     return reader.steps
 
 
-def name_audit_steps(steps: list[TimelineStep],
-                     event_types: dict[int, str]) -> list[TimelineStep]:
+def name_audit_steps(steps: list[TimelineStep], event_types: dict[int, str]) -> list[TimelineStep]:
     """Fill in what each audit step wrote, from the audit rows themselves (seq -> type)."""
     named = []
     for step in steps:
         known = event_types.get(step.audit_seq) if step.audit_seq is not None else None
         if known is not None and f"audited {UNNAMED_STEP} " in step.text:
-            step = step.model_copy(update={"text": step.text.replace(
-                f"audited {UNNAMED_STEP} ", f"audited {known} ", 1)})
+            step = step.model_copy(
+                update={
+                    "text": step.text.replace(f"audited {UNNAMED_STEP} ", f"audited {known} ", 1)
+                }
+            )
         named.append(step)
     return named
 
@@ -393,11 +434,16 @@ def describe_event(history: WorkflowHistory, event_id: int) -> str:
     name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
     if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
         name += f" {event.activity_task_scheduled_event_attributes.activity_type.name}"
-    step = next((s for s in timeline(history.events[:_index(history, event_id) + 1])
-                 if s.event_id == event_id), None)
+    step = next(
+        (
+            s
+            for s in timeline(history.events[: _index(history, event_id) + 1])
+            if s.event_id == event_id
+        ),
+        None,
+    )
     return f"event {event_id} {name}" + (f": {step.text}" if step else "")
 
 
 def _index(history: WorkflowHistory, event_id: int) -> int:
     return next(i for i, e in enumerate(history.events) if e.event_id == event_id)
-

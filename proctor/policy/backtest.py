@@ -24,12 +24,13 @@ class Change:
 
     def __str__(self) -> str:
         q = self.request.query
-        return (f"{q.agent.agent_id} {q.action} {q.params}: {self.before.effect.value} "
-                f"({self.before.rule_id}) -> {self.after.effect.value} ({self.after.rule_id})")
+        return (
+            f"{q.agent.agent_id} {q.action} {q.params}: {self.before.effect.value} "
+            f"({self.before.rule_id}) -> {self.after.effect.value} ({self.after.rule_id})"
+        )
 
 
-def changes(old: PolicyEngine, new: PolicyEngine,
-            requests: Iterable[PastRequest]) -> list[Change]:
+def changes(old: PolicyEngine, new: PolicyEngine, requests: Iterable[PastRequest]) -> list[Change]:
     """Requests whose effect differs between the two sets, each decided at its original time."""
     found = []
     for request in requests:

@@ -24,8 +24,12 @@ from cel_expr_python import cel
 ConditionKind = Literal["when", "unless", "condition"]
 
 _DYN_MAP = cel.Type.Map(cel.Type.STRING, cel.Type.DYN)
-_VARIABLES = {"params": _DYN_MAP, "agent": _DYN_MAP, "request": _DYN_MAP,
-              "time": cel.Type.TIMESTAMP}
+_VARIABLES = {
+    "params": _DYN_MAP,
+    "agent": _DYN_MAP,
+    "request": _DYN_MAP,
+    "time": cel.Type.TIMESTAMP,
+}
 _ENV = cel.NewEnv(variables=_VARIABLES)
 _BOOLEAN_RESULTS = ("bool", "dyn")
 
@@ -46,7 +50,7 @@ class Condition:
 
     def evaluate(self, context: Mapping[str, Any]) -> bool:
         """True/False, or ConditionEvaluationError when the data doesn't fit the expression."""
-        data = ({**context["params"], **context} if self.kind == "condition" else context)
+        data = {**context["params"], **context} if self.kind == "condition" else context
         try:
             result = self._program.eval(data=data)
         except (ValueError, RuntimeError, TypeError) as exc:

@@ -39,8 +39,7 @@ from proctor.policy.schema import EscalationFields, PolicyFile, RuleSpec
 
 DEFAULT_TIMEOUT_SECONDS = 86400.0
 _RATE_NAME = re.compile(r"^(?P<what>[a-z][a-z0-9_]*?)_per_(?P<unit>[a-z_]+?)s?$")
-_UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0,
-                 "week": 604800.0}
+_UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}
 PRECEDENCE = (Effect.DENY, Effect.ESCALATE, Effect.ALLOW)
 _VIEW_CACHE_LIMIT = 10_000
 
@@ -91,15 +90,18 @@ class CompiledRule:
                 if not self.when.evaluate(context):
                     return Verdict(False, f"{self.when.kind} is false: {self.when.source}")
             except ConditionEvaluationError as exc:
-                return Verdict(strict, f"{self.when.kind} failed ({exc}): "
-                                       f"{'applies' if strict else 'does not apply'}")
+                return Verdict(
+                    strict,
+                    f"{self.when.kind} failed ({exc}): {'applies' if strict else 'does not apply'}",
+                )
         if self.unless is not None:
             try:
                 if self.unless.evaluate(context):
                     return Verdict(False, f"unless is true: {self.unless.source}")
             except ConditionEvaluationError as exc:
-                return Verdict(strict, f"unless failed ({exc}): "
-                                       f"{'applies' if strict else 'does not apply'}")
+                return Verdict(
+                    strict, f"unless failed ({exc}): {'applies' if strict else 'does not apply'}"
+                )
         return Verdict(True, "matches")
 
 
@@ -145,7 +147,8 @@ class TrustGate:
     def holds_back(self, agent: AgentInfo) -> bool:
         """Below the minimum, or not yet back at the recovery threshold after falling."""
         return agent.trust_score < self.minimum_score or (
-            agent.autonomy_blocked and agent.trust_score < self.recovery_threshold)
+            agent.autonomy_blocked and agent.trust_score < self.recovery_threshold
+        )
 
 
 @dataclass(frozen=True)
@@ -191,9 +194,10 @@ class PolicyEngine:
         self._groups = _merged_groups(policy_set, problems)
         self.notes: list[PolicyProblem] = []
         """What loads but cannot take effect (printed by `policy check`, logged on load)."""
-        self.files = tuple(_compile_file(position, loaded, defaults, self._groups, problems,
-                                         self.notes)
-                           for position, loaded in enumerate(policy_set.files))
+        self.files = tuple(
+            _compile_file(position, loaded, defaults, self._groups, problems, self.notes)
+            for position, loaded in enumerate(policy_set.files)
+        )
         self._defaults = defaults
         if problems:
             raise PolicyError(problems)
@@ -211,16 +215,22 @@ class PolicyEngine:
             for rule in compiled.rules:
                 if rule.escalation is None:
                     continue
-                names = [*rule.escalation.approvers,
-                         *(a for tier in rule.escalation.ladder for a in tier.approvers)]
+                names = [
+                    *rule.escalation.approvers,
+                    *(a for tier in rule.escalation.ladder for a in tier.approvers),
+                ]
                 for name in dict.fromkeys(names):
                     if name.startswith("role:") and name.removeprefix("role:") not in known:
                         path = ("permissions", "escalate", rule.order[1])
-                        problems.append(PolicyProblem(
-                            compiled.name, self._loaded[compiled.name].line_of(path),
-                            ".".join(map(str, path)) + ".approvers",
-                            f"no approver in the directory holds {name!r} (see "
-                            "PROCTOR_APPROVERS_FILE)"))
+                        problems.append(
+                            PolicyProblem(
+                                compiled.name,
+                                self._loaded[compiled.name].line_of(path),
+                                ".".join(map(str, path)) + ".approvers",
+                                f"no approver in the directory holds {name!r} (see "
+                                "PROCTOR_APPROVERS_FILE)",
+                            )
+                        )
         return problems
 
     def decide(self, query: PolicyQuery, at: datetime | None = None) -> Decision:
@@ -242,38 +252,60 @@ class PolicyEngine:
                 for rule in compiled.rules:
                     if rule.effect is not effect:
                         continue
-                    verdict = (rule.judge(context) if rule.matches(query.action)
-                               else Verdict(False, f"action does not match {rule.pattern!r}"))
+                    verdict = (
+                        rule.judge(context)
+                        if rule.matches(query.action)
+                        else Verdict(False, f"action does not match {rule.pattern!r}")
+                    )
                     considered.append(Consideration(rule, verdict))
         applying = {f.name for f in view.files}
         return Explanation(
-            decision=self.decide(query, at), considered=tuple(considered),
+            decision=self.decide(query, at),
+            considered=tuple(considered),
             files_applying=tuple(f.name for f in view.files),
             files_not_applying=tuple(f.name for f in self.files if f.name not in applying),
         )
 
     def _decision(self, rule: CompiledRule, view: AgentView, agent: AgentInfo) -> Decision:
         decision = Decision(
-            effect=rule.effect, rule_id=rule.rule_id, policy_file=rule.file,
-            policy_version=self.version, reason=rule.reason, escalation=rule.escalation,
+            effect=rule.effect,
+            rule_id=rule.rule_id,
+            policy_file=rule.file,
+            policy_version=self.version,
+            reason=rule.reason,
+            escalation=rule.escalation,
             rate_limits=() if rule.effect is Effect.DENY else view.rate_limits,
             trust=view.trust_policy,
         )
         gate = view.trust
         if rule.effect is Effect.ALLOW and gate and gate.holds_back(agent):
-            reason = (f"trust score {agent.trust_score:g} is below the minimum "
-                      f"{gate.minimum_score:g} set in {gate.file}"
-                      if agent.trust_score < gate.minimum_score else
-                      f"trust score {agent.trust_score:g} has not yet recovered to "
-                      f"{gate.recovery_threshold:g} (set in {gate.file})")
+            reason = (
+                f"trust score {agent.trust_score:g} is below the minimum "
+                f"{gate.minimum_score:g} set in {gate.file}"
+                if agent.trust_score < gate.minimum_score
+                else f"trust score {agent.trust_score:g} has not yet recovered to "
+                f"{gate.recovery_threshold:g} (set in {gate.file})"
+            )
             if gate.below_minimum == "escalate" and gate.escalation is not None:
-                return decision.model_copy(update={
-                    "effect": Effect.ESCALATE, "rule_id": "trust-minimum",
-                    "policy_file": gate.file, "reason": reason,
-                    "escalation": gate.escalation})
-            return decision.model_copy(update={
-                "effect": Effect.DENY, "rule_id": "trust-minimum", "policy_file": gate.file,
-                "reason": reason, "escalation": None, "rate_limits": ()})
+                return decision.model_copy(
+                    update={
+                        "effect": Effect.ESCALATE,
+                        "rule_id": "trust-minimum",
+                        "policy_file": gate.file,
+                        "reason": reason,
+                        "escalation": gate.escalation,
+                    }
+                )
+            return decision.model_copy(
+                update={
+                    "effect": Effect.DENY,
+                    "rule_id": "trust-minimum",
+                    "policy_file": gate.file,
+                    "reason": reason,
+                    "escalation": None,
+                    "rate_limits": (),
+                }
+            )
         return decision
 
     def approvers_for(self, agent: AgentInfo) -> tuple[str, ...]:
@@ -294,10 +326,12 @@ class PolicyEngine:
 
     def _default_deny(self, query: PolicyQuery) -> Decision:
         return Decision(
-            effect=Effect.DENY, rule_id="default-deny", policy_version=self.version,
+            effect=Effect.DENY,
+            rule_id="default-deny",
+            policy_version=self.version,
             trust=self._view(query.agent).trust_policy,
             reason=f"no rule allows {query.action!r} for agent {query.agent.agent_id!r} "
-                   f"(role {query.agent.role!r})",
+            f"(role {query.agent.role!r})",
         )
 
     def _view(self, agent: AgentInfo) -> AgentView:
@@ -307,31 +341,45 @@ class PolicyEngine:
             if len(self._views) >= _VIEW_CACHE_LIMIT:
                 self._views.clear()
             files = tuple(f for f in self.files if f.policy.applies_to(*key))
-            indexes = {effect: RuleIndex.build(r for f in files for r in f.rules
-                                               if r.effect is effect) for effect in PRECEDENCE}
+            indexes = {
+                effect: RuleIndex.build(r for f in files for r in f.rules if r.effect is effect)
+                for effect in PRECEDENCE
+            }
             limits = tuple(limit for f in files for limit in f.rate_limits)
             gate = self._trust_gate(files)
-            view = self._views[key] = AgentView(indexes, files, gate, limits,
-                                                _trust_policy(files, gate))
+            view = self._views[key] = AgentView(
+                indexes, files, gate, limits, _trust_policy(files, gate)
+            )
         return view
 
     def _trust_gate(self, files: tuple[CompiledFile, ...]) -> TrustGate | None:
         """The strictest minimum score among the files that apply."""
-        gates = [(f.policy.trust.minimum_score, f) for f in files
-                 if f.policy.trust.minimum_score is not None]
+        gates = [
+            (f.policy.trust.minimum_score, f)
+            for f in files
+            if f.policy.trust.minimum_score is not None
+        ]
         if not gates:
             return None
         minimum, strictest = max(gates, key=lambda g: g[0] or 0.0)
         assert minimum is not None
-        recovery = max([minimum] + [f.policy.trust.recovery_threshold for f in files
-                                    if f.policy.trust.recovery_threshold is not None])
+        recovery = max(
+            [minimum]
+            + [
+                f.policy.trust.recovery_threshold
+                for f in files
+                if f.policy.trust.recovery_threshold is not None
+            ]
+        )
         try:
-            settings = _escalation_or_none(strictest.policy.escalation, self._defaults,
-                                           groups=self._groups)
+            settings = _escalation_or_none(
+                strictest.policy.escalation, self._defaults, groups=self._groups
+            )
         except UnknownGroup:
             settings = None  # reported when the file's rules compiled
-        return TrustGate(minimum, recovery, strictest.policy.trust.below_minimum,
-                         strictest.name, settings)
+        return TrustGate(
+            minimum, recovery, strictest.policy.trust.below_minimum, strictest.name, settings
+        )
 
 
 def _trust_policy(files: tuple[CompiledFile, ...], gate: TrustGate | None) -> TrustPolicy:
@@ -342,9 +390,11 @@ def _trust_policy(files: tuple[CompiledFile, ...], gate: TrustGate | None) -> Tr
         for name, value in compiled.policy.trust.weights.model_dump().items():
             if value is not None:
                 weights.setdefault(name, value)
-    thresholds: dict[str, float] = ({"minimum_score": gate.minimum_score,
-                                     "recovery_threshold": gate.recovery_threshold}
-                                    if gate else {})
+    thresholds: dict[str, float] = (
+        {"minimum_score": gate.minimum_score, "recovery_threshold": gate.recovery_threshold}
+        if gate
+        else {}
+    )
     return TrustPolicy(**weights, **thresholds)
 
 
@@ -352,11 +402,19 @@ def _context(query: PolicyQuery, at: datetime | None) -> dict[str, Any]:
     agent = query.agent
     return {
         "params": query.params,
-        "agent": {"id": agent.agent_id, "role": agent.role, "owner": agent.owner,
-                  "trust": float(agent.trust_score), "status": agent.status.value},
+        "agent": {
+            "id": agent.agent_id,
+            "role": agent.role,
+            "owner": agent.owner,
+            "trust": float(agent.trust_score),
+            "status": agent.status.value,
+        },
         # Inside a map CEL takes plain values: the time as RFC 3339 (use timestamp(...)).
-        "request": {"id": query.request_id or "", "action": query.action,
-                    "requested_at": (query.requested_at or at or datetime.now(UTC)).isoformat()},
+        "request": {
+            "id": query.request_id or "",
+            "action": query.action,
+            "requested_at": (query.requested_at or at or datetime.now(UTC)).isoformat(),
+        },
         "time": at or datetime.now(UTC),
     }
 
@@ -390,9 +448,11 @@ def _expand(names: Iterable[str], groups: Mapping[str, tuple[str, ...]]) -> tupl
     return tuple(dict.fromkeys(expanded))
 
 
-def _escalation_or_none(*layers: EscalationFields,
-                        groups: Mapping[str, tuple[str, ...]]) -> EscalationSettings | None:
+def _escalation_or_none(
+    *layers: EscalationFields, groups: Mapping[str, tuple[str, ...]]
+) -> EscalationSettings | None:
     """The first value of each field across rule → file → defaults; None without approvers."""
+
     def pick(name: str) -> Any:
         for layer in layers:
             value = getattr(layer, name)
@@ -405,13 +465,15 @@ def _escalation_or_none(*layers: EscalationFields,
         return None
     ladder = pick("ladder") or ()
     return EscalationSettings(
-        approvers=_expand(approvers, groups), quorum=pick("quorum") or 1,
+        approvers=_expand(approvers, groups),
+        quorum=pick("quorum") or 1,
         timeout_seconds=pick("timeout") or DEFAULT_TIMEOUT_SECONDS,
         on_timeout=pick("on_timeout") or "deny",
         reminders_seconds=pick("reminders") or (),
-        ladder=tuple(LadderTier(after_seconds=step.after,
-                                approvers=_expand(step.approvers, groups))
-                     for step in ladder),
+        ladder=tuple(
+            LadderTier(after_seconds=step.after, approvers=_expand(step.approvers, groups))
+            for step in ladder
+        ),
         severity=pick("severity"),
         channel=pick("channel"),
         direct_messages=_flag(pick("direct_messages"), True),
@@ -424,15 +486,21 @@ def _flag(value: bool | None, default: bool) -> bool:
     return default if value is None else value
 
 
-def _merged_groups(policy_set: PolicySet,
-                   problems: list[PolicyProblem]) -> dict[str, tuple[str, ...]]:
+def _merged_groups(
+    policy_set: PolicySet, problems: list[PolicyProblem]
+) -> dict[str, tuple[str, ...]]:
     groups: dict[str, tuple[str, ...]] = {}
     for loaded in policy_set.files:
         for name, members in loaded.policy.groups.items():
             if name in groups and groups[name] != members:
-                problems.append(PolicyProblem(
-                    loaded.name, loaded.line_of(("groups", name)), f"groups.{name}",
-                    "group defined differently in another file"))
+                problems.append(
+                    PolicyProblem(
+                        loaded.name,
+                        loaded.line_of(("groups", name)),
+                        f"groups.{name}",
+                        "group defined differently in another file",
+                    )
+                )
             groups.setdefault(name, members)
     return groups
 
@@ -445,18 +513,32 @@ def _compile_rate_limits(loaded: LoadedFile, notes: list[PolicyProblem]) -> tupl
         match = _RATE_NAME.match(name)
         unit = match.group("unit") if match else ""
         if match is None or unit not in _UNIT_SECONDS:
-            notes.append(PolicyProblem(
-                loaded.name, loaded.line_of(("rate_limits", name)), f"rate_limits.{name}",
-                f"not enforced: {unit or name!r} is not a time unit "
-                f"({', '.join(_UNIT_SECONDS)})"))
+            notes.append(
+                PolicyProblem(
+                    loaded.name,
+                    loaded.line_of(("rate_limits", name)),
+                    f"rate_limits.{name}",
+                    f"not enforced: {unit or name!r} is not a time unit "
+                    f"({', '.join(_UNIT_SECONDS)})",
+                )
+            )
             continue
         what = match.group("what")
         counts: Literal["actions", "escalations", "matching"] = (
-            what if what in ("actions", "escalations") else "matching")  # type: ignore[assignment]
-        limits.append(RateLimit(
-            name=name, limit=limit, window_seconds=_UNIT_SECONDS[unit], counts=counts,
-            match=what.removesuffix("s") if counts == "matching" else None,
-            policy_file=loaded.name))
+            what  # type: ignore[assignment]
+            if what in ("actions", "escalations")
+            else "matching"
+        )
+        limits.append(
+            RateLimit(
+                name=name,
+                limit=limit,
+                window_seconds=_UNIT_SECONDS[unit],
+                counts=counts,
+                match=what.removesuffix("s") if counts == "matching" else None,
+                policy_file=loaded.name,
+            )
+        )
     return tuple(limits)
 
 
@@ -464,10 +546,15 @@ def _audit_source(policy: PolicyFile) -> AuditSource:
     section = policy.audit
     agents = (policy.agent,) if policy.agent else policy.agents
     return AuditSource(
-        agents=tuple(agents) if agents else None, level=section.level,
-        level_set="level" in section.model_fields_set, retention=section.retention,
-        sensitive_fields=section.sensitive_fields, personal_fields=section.personal_fields,
-        data_subject=section.data_subject, detectors=tuple(section.detectors))
+        agents=tuple(agents) if agents else None,
+        level=section.level,
+        level_set="level" in section.model_fields_set,
+        retention=section.retention,
+        sensitive_fields=section.sensitive_fields,
+        personal_fields=section.personal_fields,
+        data_subject=section.data_subject,
+        detectors=tuple(section.detectors),
+    )
 
 
 def _covers(broad: CompiledRule, narrow: CompiledRule) -> bool:
@@ -480,8 +567,7 @@ def _covers(broad: CompiledRule, narrow: CompiledRule) -> bool:
     return single_trailing and narrow.literal_prefix.startswith(broad.literal_prefix)
 
 
-def _shadowed_rules(files: tuple[CompiledFile, ...],
-                    policy_set: PolicySet) -> list[PolicyProblem]:
+def _shadowed_rules(files: tuple[CompiledFile, ...], policy_set: PolicySet) -> list[PolicyProblem]:
     """Allow/escalate rules that an unconditional deny always beats: they can never apply."""
     lines = {f.name: f for f in policy_set.files}
     findings = []
@@ -490,26 +576,46 @@ def _shadowed_rules(files: tuple[CompiledFile, ...],
             if rule.effect is Effect.DENY:
                 continue
             for other in files:
-                if not (other.policy.is_default or other.policy.model_dump(
-                        include={"agent", "agents", "role"}) == compiled.policy.model_dump(
-                        include={"agent", "agents", "role"})):
+                if not (
+                    other.policy.is_default
+                    or other.policy.model_dump(include={"agent", "agents", "role"})
+                    == compiled.policy.model_dump(include={"agent", "agents", "role"})
+                ):
                     continue
-                deny = next((d for d in other.rules if d.effect is Effect.DENY
-                             and d.when is None and d.unless is None and _covers(d, rule)), None)
+                deny = next(
+                    (
+                        d
+                        for d in other.rules
+                        if d.effect is Effect.DENY
+                        and d.when is None
+                        and d.unless is None
+                        and _covers(d, rule)
+                    ),
+                    None,
+                )
                 if deny is not None:
                     path = ("permissions", rule.effect.value, rule.order[1])
-                    findings.append(PolicyProblem(
-                        compiled.name, lines[compiled.name].line_of(path),
-                        ".".join(map(str, path)),
-                        f"unreachable: {rule.pattern!r} is always denied by {deny.rule_id} "
-                        f"({deny.file})"))
+                    findings.append(
+                        PolicyProblem(
+                            compiled.name,
+                            lines[compiled.name].line_of(path),
+                            ".".join(map(str, path)),
+                            f"unreachable: {rule.pattern!r} is always denied by {deny.rule_id} "
+                            f"({deny.file})",
+                        )
+                    )
                     break
     return findings
 
 
-def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
-                  groups: Mapping[str, tuple[str, ...]], problems: list[PolicyProblem],
-                  notes: list[PolicyProblem]) -> CompiledFile:
+def _compile_file(
+    position: int,
+    loaded: LoadedFile,
+    defaults: EscalationFields,
+    groups: Mapping[str, tuple[str, ...]],
+    problems: list[PolicyProblem],
+    notes: list[PolicyProblem],
+) -> CompiledFile:
     stem = loaded.name.rsplit(".", 1)[0]
     rules: list[CompiledRule] = []
     for effect in PRECEDENCE:
@@ -519,25 +625,33 @@ def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
 
             def problem(message: str, *where: str | int, path: tuple[Any, ...] = path) -> None:
                 full = (*path, *where)
-                problems.append(PolicyProblem(loaded.name, loaded.line_of(full),
-                                              ".".join(map(str, full)), message))
+                problems.append(
+                    PolicyProblem(
+                        loaded.name, loaded.line_of(full), ".".join(map(str, full)), message
+                    )
+                )
 
             escalation = None
             if effect is Effect.ESCALATE:
                 try:
-                    escalation = _escalation_or_none(spec, loaded.policy.escalation, defaults,
-                                                     groups=groups)
+                    escalation = _escalation_or_none(
+                        spec, loaded.policy.escalation, defaults, groups=groups
+                    )
                 except UnknownGroup as exc:
                     problem(f"unknown approver group {exc.args[0]!r} (define it under groups:)")
                 else:
                     if escalation is None:
-                        problem("escalate rule has no approvers (set approvers on the rule, in "
-                                "the file's escalation: section, or in a defaults file)")
+                        problem(
+                            "escalate rule has no approvers (set approvers on the rule, in "
+                            "the file's escalation: section, or in a defaults file)"
+                        )
                     elif escalation.on_timeout == "escalate" and not escalation.ladder:
                         problem("on_timeout: escalate needs a ladder to escalate to")
             elif _has_escalation_fields(spec):
-                problem("escalation settings (approvers, quorum, timeout, on_timeout, "
-                        "reminders, ladder, severity, channel, …) belong to escalate rules")
+                problem(
+                    "escalation settings (approvers, quorum, timeout, on_timeout, "
+                    "reminders, ladder, severity, channel, …) belong to escalate rules"
+                )
             conditions: dict[str, Condition | None] = {}
             kinds: tuple[ConditionKind, ...] = ("when", "condition", "unless")
             for kind in kinds:
@@ -548,16 +662,22 @@ def _compile_file(position: int, loaded: LoadedFile, defaults: EscalationFields,
                     conditions[kind] = compile_condition(kind, source)
                 except ConditionSyntaxError as exc:
                     problem(str(exc), kind)
-            rules.append(CompiledRule(
-                effect=effect, rule_id=spec.id or f"{stem}:{effect.value}:{spec.action}",
-                file=loaded.name, order=(position, index), pattern=spec.action,
-                reason=spec.reason or f"{effect.value} {spec.action} ({loaded.name})",
-                escalation=escalation,
-                when=conditions.get("when") or conditions.get("condition"),
-                unless=conditions.get("unless"),
-            ))
-    return CompiledFile(loaded.name, loaded.policy, tuple(rules),
-                        _compile_rate_limits(loaded, notes))
+            rules.append(
+                CompiledRule(
+                    effect=effect,
+                    rule_id=spec.id or f"{stem}:{effect.value}:{spec.action}",
+                    file=loaded.name,
+                    order=(position, index),
+                    pattern=spec.action,
+                    reason=spec.reason or f"{effect.value} {spec.action} ({loaded.name})",
+                    escalation=escalation,
+                    when=conditions.get("when") or conditions.get("condition"),
+                    unless=conditions.get("unless"),
+                )
+            )
+    return CompiledFile(
+        loaded.name, loaded.policy, tuple(rules), _compile_rate_limits(loaded, notes)
+    )
 
 
 def _has_escalation_fields(spec: RuleSpec) -> bool:

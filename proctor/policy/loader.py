@@ -26,9 +26,23 @@ MAX_DEPTH = 64
 """Policies nest a handful of levels; a 10,000-deep `[[[…` must not reach Python's stack."""
 MAX_FILE_BYTES = 1_000_000
 MERGE_TAG = "tag:yaml.org,2002:merge"
-PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{kind}" for kind in (
-    "str", "int", "float", "bool", "null", "timestamp", "binary", "seq", "map", "set", "omap",
-    "pairs"))
+PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{kind}"
+    for kind in (
+        "str",
+        "int",
+        "float",
+        "bool",
+        "null",
+        "timestamp",
+        "binary",
+        "seq",
+        "map",
+        "set",
+        "omap",
+        "pairs",
+    )
+)
 """The tags PyYAML's safe constructor knows; any other is refused by name."""
 Path_ = tuple[str | int, ...]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -77,8 +91,13 @@ class PolicySet:
 def load_policy_dir(directory: str | Path) -> PolicySet:
     root = Path(directory)
     if not root.is_dir():
-        raise PolicyError([PolicyProblem(str(root), 0, "directory",
-                                         "no such policy directory (set PROCTOR_POLICY_DIR)")])
+        raise PolicyError(
+            [
+                PolicyProblem(
+                    str(root), 0, "directory", "no such policy directory (set PROCTOR_POLICY_DIR)"
+                )
+            ]
+        )
     paths = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     paths = [p for p in paths if not p.name.endswith((".test.yaml", ".test.yml"))]
     loaded: list[LoadedFile] = []
@@ -149,7 +168,8 @@ class _DepthCappedLoader(yaml.SafeLoader):
             if self.depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise yaml.composer.ComposerError(
-                    None, None, f"nested deeper than {MAX_DEPTH} levels: refused", mark)
+                    None, None, f"nested deeper than {MAX_DEPTH} levels: refused", mark
+                )
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -163,8 +183,9 @@ def _compose(text: str) -> yaml.Node | None:
         loader.dispose()
 
 
-def validate_model(model: type[ModelT], data: dict[str, Any], label: str,
-                   lines: dict[Path_, int]) -> ModelT:
+def validate_model(
+    model: type[ModelT], data: dict[str, Any], label: str, lines: dict[Path_, int]
+) -> ModelT:
     """`model.model_validate(data)`, with each error as file:line: field: message."""
     try:
         return model.model_validate(data)
@@ -183,7 +204,8 @@ def _problem(loaded: LoadedFile, error: Any) -> PolicyProblem:
     location: Path_ = tuple(error["loc"])
     # Drop pydantic's union/validator tags so the path matches the YAML path.
     yaml_path = tuple(
-        p for p in location if isinstance(p, int) or not str(p).startswith("function"))
+        p for p in location if isinstance(p, int) or not str(p).startswith("function")
+    )
     field = ".".join(str(p) for p in yaml_path) or "file"
     message = str(error["msg"])
     if error["type"] == "extra_forbidden":
@@ -203,13 +225,27 @@ class _NodeReader:
     def read(self, node: yaml.Node, path: Path_, depth: int = 1) -> Any:
         self.budget -= 1
         if self.budget < 0:
-            raise PolicyError([PolicyProblem(
-                self.label, node.start_mark.line + 1, "yaml",
-                f"more than {MAX_NODES} values (alias expansion?): refused")])
+            raise PolicyError(
+                [
+                    PolicyProblem(
+                        self.label,
+                        node.start_mark.line + 1,
+                        "yaml",
+                        f"more than {MAX_NODES} values (alias expansion?): refused",
+                    )
+                ]
+            )
         if depth > MAX_DEPTH:  # the text's nesting is capped; aliases can nest it further
-            raise PolicyError([PolicyProblem(
-                self.label, node.start_mark.line + 1, "yaml",
-                f"nested deeper than {MAX_DEPTH} levels (through aliases): refused")])
+            raise PolicyError(
+                [
+                    PolicyProblem(
+                        self.label,
+                        node.start_mark.line + 1,
+                        "yaml",
+                        f"nested deeper than {MAX_DEPTH} levels (through aliases): refused",
+                    )
+                ]
+            )
         self.lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.CollectionNode) and node.tag not in PLAIN_TAGS:
             raise self._error(node, path, f"unsupported tag {node.tag[:80]!r}")
@@ -227,8 +263,12 @@ class _NodeReader:
 
     def _key(self, node: yaml.Node, path: Path_) -> str:
         if node.tag == MERGE_TAG:
-            raise self._error(node, (*path, "<<"), "merge keys (<<) are not supported: write "
-                              "the fields out (an alias of a whole value, *name, works)")
+            raise self._error(
+                node,
+                (*path, "<<"),
+                "merge keys (<<) are not supported: write "
+                "the fields out (an alias of a whole value, *name, works)",
+            )
         if not isinstance(node, yaml.ScalarNode):
             raise self._error(node, path, "a key must be plain text, not a mapping or a list")
         key = self._scalar(node, path)

@@ -62,8 +62,9 @@ def fingerprint(directory: Path) -> Fingerprint:
                 stat = path.stat()
             except OSError:  # gone between the listing and now: the next poll sees the rest
                 continue
-            entries.append((str(path.relative_to(directory)), stat.st_size, stat.st_mtime_ns,
-                            stat.st_ctime_ns))
+            entries.append(
+                (str(path.relative_to(directory)), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+            )
     return tuple(entries)
 
 
@@ -76,8 +77,13 @@ def change_id(seen: Fingerprint) -> str:
 class ReloadingPolicy:
     """The policy set in force; `current` is what activities call on every decision."""
 
-    def __init__(self, directory: Path, *, on_loaded: OnLoaded | None = None,
-                 on_rejected: OnRejected | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        on_loaded: OnLoaded | None = None,
+        on_rejected: OnRejected | None = None,
+    ) -> None:
         self.directory = directory
         self._on_loaded = on_loaded
         self._on_rejected = on_rejected
@@ -112,8 +118,11 @@ class ReloadingPolicy:
             engine = PolicyEngine(load_policy_dir(self.directory))
         except Exception as exc:  # whatever breaks a set, the set in force keeps serving
             problems = _problems(exc, self.directory)
-            log.error("policy change REJECTED, still serving %s:\n%s", self._engine.version,
-                      "\n".join(str(p) for p in problems))
+            log.error(
+                "policy change REJECTED, still serving %s:\n%s",
+                self._engine.version,
+                "\n".join(str(p) for p in problems),
+            )
             self._unreported.append(Rejection(problems, self._engine.version, change))
             await self._report_logged()
             return False
@@ -133,8 +142,7 @@ class ReloadingPolicy:
             try:
                 await self.check()
             except Exception:
-                log.exception("policy reload check failed; still serving %s",
-                              self._engine.version)
+                log.exception("policy reload check failed; still serving %s", self._engine.version)
 
     async def _report(self) -> None:
         """Report pending events in order; the first failure stops and keeps the rest."""
@@ -150,15 +158,20 @@ class ReloadingPolicy:
         try:
             await self._report()
         except Exception:
-            log.exception("could not report %d policy event(s); retrying at the next check",
-                          len(self._unreported))
+            log.exception(
+                "could not report %d policy event(s); retrying at the next check",
+                len(self._unreported),
+            )
 
 
 def _problems(exc: Exception, directory: Path) -> tuple[PolicyProblem, ...]:
     if isinstance(exc, PolicyError):
         return tuple(exc.problems)
-    return (PolicyProblem(str(directory), 0, "policy",
-                          f"could not load: {type(exc).__name__}: {exc}"[:500]),)
+    return (
+        PolicyProblem(
+            str(directory), 0, "policy", f"could not load: {type(exc).__name__}: {exc}"[:500]
+        ),
+    )
 
 
 def _log_remarks(engine: PolicyEngine) -> None:

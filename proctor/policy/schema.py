@@ -93,8 +93,7 @@ class EscalationFields(_Strict):
 
     @field_validator("ladder")
     @classmethod
-    def _ordered_ladder(cls, value: tuple[LadderStep, ...] | None
-                        ) -> tuple[LadderStep, ...] | None:
+    def _ordered_ladder(cls, value: tuple[LadderStep, ...] | None) -> tuple[LadderStep, ...] | None:
         if value is not None and [s.after for s in value] != sorted(s.after for s in value):
             raise ValueError("ladder steps must be in increasing `after` order")
         return value
@@ -116,8 +115,9 @@ def check_approver_name(name: str) -> None:
         raise ValueError(f"{name!r} is not an approver name (no spaces, not empty)")
     prefix, colon, rest = name.partition(":")
     if colon and "@" not in prefix and (f"{prefix}:" not in _APPROVER_PREFIXES or not rest):
-        raise ValueError(f"{name!r}: approver references are group:<name>, role:<name> or "
-                         "slack-group:<handle>")
+        raise ValueError(
+            f"{name!r}: approver references are group:<name>, role:<name> or slack-group:<handle>"
+        )
 
 
 class RuleSpec(EscalationFields):
@@ -213,8 +213,11 @@ class TrustSection(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> TrustSection:
-        if (self.minimum_score is not None and self.recovery_threshold is not None
-                and self.recovery_threshold < self.minimum_score):
+        if (
+            self.minimum_score is not None
+            and self.recovery_threshold is not None
+            and self.recovery_threshold < self.minimum_score
+        ):
             raise ValueError("recovery_threshold must be at least minimum_score")
         return self
 

@@ -89,17 +89,27 @@ def run_cases(engine: PolicyEngine, directory: Path) -> list[CaseResult]:
     results = []
     for label, test_file, lines in load_test_files(directory):
         for index, case in enumerate(test_file.tests):
-            results.append(CaseResult(label, lines.get(("tests", index), 0), case,
-                                      tuple(_differences(engine, case))))
+            results.append(
+                CaseResult(
+                    label, lines.get(("tests", index), 0), case, tuple(_differences(engine, case))
+                )
+            )
     return results
 
 
 def _differences(engine: PolicyEngine, case: TestCase) -> list[str]:
-    agent = AgentInfo(agent_id=case.agent.id, display_name=case.agent.id, role=case.agent.role,
-                      owner=case.agent.owner, trust_score=case.agent.trust,
-                      status=AgentStatus.ACTIVE)
-    decision = engine.decide(PolicyQuery(agent=agent, action=case.action, params=case.params),
-                             at=case.at or REPEATABLE_NOON)
+    agent = AgentInfo(
+        agent_id=case.agent.id,
+        display_name=case.agent.id,
+        role=case.agent.role,
+        owner=case.agent.owner,
+        trust_score=case.agent.trust,
+        status=AgentStatus.ACTIVE,
+    )
+    decision = engine.decide(
+        PolicyQuery(agent=agent, action=case.action, params=case.params),
+        at=case.at or REPEATABLE_NOON,
+    )
     wanted = case.expect
     differences = []
     if decision.effect is not wanted.effect:

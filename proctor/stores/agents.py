@@ -35,8 +35,11 @@ class AgentRecord:
     def keys_valid_at(self, moment: datetime) -> list[str]:
         """The current key, plus the rotated-out one while its grace period lasts."""
         keys = [self.public_key_pem]
-        if (self.previous_public_key_pem and self.previous_key_valid_until
-                and moment < self.previous_key_valid_until):
+        if (
+            self.previous_public_key_pem
+            and self.previous_key_valid_until
+            and moment < self.previous_key_valid_until
+        ):
             keys.append(self.previous_public_key_pem)
         return keys
 
@@ -58,8 +61,14 @@ class AgentStore:
         self.pool = pool
 
     async def register(
-        self, agent_id: str, *, role: str, owner: str, public_key_pem: str,
-        display_name: str | None = None, trust_score: float = 100.0,
+        self,
+        agent_id: str,
+        *,
+        role: str,
+        owner: str,
+        public_key_pem: str,
+        display_name: str | None = None,
+        trust_score: float = 100.0,
     ) -> AgentInfo:
         validate_registration(agent_id, role, owner)
         algorithm = algorithm_of(load_public_key(public_key_pem))
@@ -68,8 +77,13 @@ class AgentStore:
                 record = await conn.fetchrow(
                     "INSERT INTO agents (agent_id, display_name, role, owner, public_key_pem,"
                     " key_algorithm, trust_score) VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING *",
-                    agent_id, display_name or agent_id, role, owner, public_key_pem,
-                    algorithm, trust_score,
+                    agent_id,
+                    display_name or agent_id,
+                    role,
+                    owner,
+                    public_key_pem,
+                    algorithm,
+                    trust_score,
                 )
         except asyncpg.UniqueViolationError as exc:
             raise AgentExists(f"agent {agent_id!r} is already registered") from exc
@@ -81,8 +95,7 @@ class AgentStore:
             record = await conn.fetchrow("SELECT * FROM agents WHERE agent_id = $1", agent_id)
         return None if record is None else _record(record)
 
-    async def rotate_key(self, agent_id: str, public_key_pem: str,
-                         grace: timedelta) -> AgentRecord:
+    async def rotate_key(self, agent_id: str, public_key_pem: str, grace: timedelta) -> AgentRecord:
         """The new key is valid at once; the old one until now + grace, then refused."""
         algorithm = algorithm_of(load_public_key(public_key_pem))
         async with self.pool.acquire() as conn:
@@ -92,7 +105,10 @@ class AgentStore:
                 " previous_key_valid_until = now() + $3::interval,"
                 " public_key_pem = $2, key_algorithm = $4, updated_at = now()"
                 " WHERE agent_id = $1 RETURNING *",
-                agent_id, public_key_pem, grace, algorithm,
+                agent_id,
+                public_key_pem,
+                grace,
+                algorithm,
             )
         if record is None:
             raise UnknownAgent(f"no agent {agent_id!r}")
@@ -106,8 +122,9 @@ class AgentStore:
     async def set_status(self, agent_id: str, status: AgentStatus) -> AgentInfo:
         async with self.pool.acquire() as conn:
             record = await conn.fetchrow(
-                "UPDATE agents SET status = $2, updated_at = now() WHERE agent_id = $1 "
-                "RETURNING *", agent_id, status.value,
+                "UPDATE agents SET status = $2, updated_at = now() WHERE agent_id = $1 RETURNING *",
+                agent_id,
+                status.value,
             )
         if record is None:
             raise UnknownAgent(f"no agent {agent_id!r}")
@@ -148,30 +165,48 @@ async def adjust_trust(conn: Connection, change: TrustChange) -> TrustUpdate | N
         RETURNING old.trust_score AS old_score, next.score AS new_score,
                   old.status AS old_status, a.status AS new_status, a.autonomy_blocked
         """,
-        change.agent_id, change.delta, change.minimum_score, change.recovery_threshold,
+        change.agent_id,
+        change.delta,
+        change.minimum_score,
+        change.recovery_threshold,
     )
     if record is None:
         return None
-    return TrustUpdate(record["old_score"], record["new_score"],
-                       record["old_status"] == "active" and record["new_status"] == "suspended",
-                       record["autonomy_blocked"])
+    return TrustUpdate(
+        record["old_score"],
+        record["new_score"],
+        record["old_status"] == "active" and record["new_status"] == "suspended",
+        record["autonomy_blocked"],
+    )
 
 
 async def restore_agent(conn: Connection, agent_id: str, score: float) -> None:
     """Active again at `score`, autonomy unblocked (inside the caller's transaction)."""
     await conn.execute(
         "UPDATE agents SET status = 'active', trust_score = $2, autonomy_blocked = false,"
-        " updated_at = now() WHERE agent_id = $1 AND status = 'suspended'", agent_id, score)
+        " updated_at = now() WHERE agent_id = $1 AND status = 'suspended'",
+        agent_id,
+        score,
+    )
 
 
 def _record(record: asyncpg.Record) -> AgentRecord:
-    return AgentRecord(_info(record), record["public_key_pem"], record["key_algorithm"],
-                       record["previous_public_key_pem"], record["previous_key_valid_until"])
+    return AgentRecord(
+        _info(record),
+        record["public_key_pem"],
+        record["key_algorithm"],
+        record["previous_public_key_pem"],
+        record["previous_key_valid_until"],
+    )
 
 
 def _info(record: asyncpg.Record) -> AgentInfo:
     return AgentInfo(
-        agent_id=record["agent_id"], display_name=record["display_name"], role=record["role"],
-        owner=record["owner"], trust_score=record["trust_score"],
-        status=AgentStatus(record["status"]), autonomy_blocked=record["autonomy_blocked"],
+        agent_id=record["agent_id"],
+        display_name=record["display_name"],
+        role=record["role"],
+        owner=record["owner"],
+        trust_score=record["trust_score"],
+        status=AgentStatus(record["status"]),
+        autonomy_blocked=record["autonomy_blocked"],
     )

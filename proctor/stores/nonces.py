@@ -28,8 +28,9 @@ class NonceStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def claim(self, agent_id: str, nonce: str, request_id: str, *, run_id: str,
-                    request_digest: str) -> NonceClaim:
+    async def claim(
+        self, agent_id: str, nonce: str, request_id: str, *, run_id: str, request_digest: str
+    ) -> NonceClaim:
         """Claim the nonce for this run; idempotent for the same run (a retry)."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
@@ -40,7 +41,11 @@ class NonceStore:
                 " SELECT request_id, run_id, request_digest FROM ins UNION ALL"
                 " SELECT request_id, run_id, request_digest FROM request_nonces"
                 " WHERE agent_id = $1 AND nonce = $2 LIMIT 1",
-                agent_id, nonce, request_id, run_id, request_digest,
+                agent_id,
+                nonce,
+                request_id,
+                run_id,
+                request_digest,
             )
         assert row is not None
         owner = NonceOwner(row["request_id"], row["run_id"], row["request_digest"])

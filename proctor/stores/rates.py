@@ -31,11 +31,14 @@ class RateStore:
 
     async def admit(self, check: RateCheck) -> RateVerdict:
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                               RATE_LOCK_CLASS, check.agent_id)
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))", RATE_LOCK_CLASS, check.agent_id
+            )
             if await conn.fetchval(
-                    "SELECT 1 FROM rate_admissions WHERE agent_id = $1 AND request_id = $2",
-                    check.agent_id, check.request_id):
+                "SELECT 1 FROM rate_admissions WHERE agent_id = $1 AND request_id = $2",
+                check.agent_id,
+                check.request_id,
+            ):
                 return RateVerdict(admitted=True)
             for limit in check.limits:
                 if not counts_toward(limit, check):
@@ -44,18 +47,29 @@ class RateStore:
                     "SELECT count(*) FROM rate_admissions WHERE agent_id = $1"
                     " AND admitted_at > now() - make_interval(secs => $2)"
                     f" AND {_COUNT[limit.counts]}",
-                    *(check.agent_id, limit.window_seconds,
-                      *((limit.match or "",) if limit.counts == "matching" else ())),
+                    *(
+                        check.agent_id,
+                        limit.window_seconds,
+                        *((limit.match or "",) if limit.counts == "matching" else ()),
+                    ),
                 )
                 if used >= limit.limit:
-                    return RateVerdict(admitted=False, exceeded=(
-                        f"{limit.name} ({limit.limit}) reached in {limit.policy_file}"))
+                    return RateVerdict(
+                        admitted=False,
+                        exceeded=(f"{limit.name} ({limit.limit}) reached in {limit.policy_file}"),
+                    )
             await conn.execute(
                 "INSERT INTO rate_admissions (agent_id, request_id, action, escalated)"
                 " VALUES ($1, $2, $3, $4)",
-                check.agent_id, check.request_id, check.action, check.escalated)
+                check.agent_id,
+                check.request_id,
+                check.action,
+                check.escalated,
+            )
             await conn.execute(
                 "DELETE FROM rate_admissions WHERE agent_id = $1"
                 " AND admitted_at < now() - make_interval(secs => $2)",
-                check.agent_id, float(RETENTION_SECONDS))
+                check.agent_id,
+                float(RETENTION_SECONDS),
+            )
         return RateVerdict(admitted=True)

@@ -42,14 +42,24 @@ def env_file_values(service: dict[str, Any]) -> dict[str, str]:
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
-    return {**env_file_values(service),
-            **{k: str(v) for k, v in (service.get("environment") or {}).items()}}
+    return {
+        **env_file_values(service),
+        **{k: str(v) for k, v in (service.get("environment") or {}).items()},
+    }
 
 
 def test_the_deployment_has_every_part() -> None:
-    assert set(SERVICES) == {"postgres", "temporal-schema", "temporal", "temporal-namespace",
-                             "temporal-ui", "proctor-migrate", "proctor-payload-keys",
-                             "proctor-worker", "proctor-approvals"}
+    assert set(SERVICES) == {
+        "postgres",
+        "temporal-schema",
+        "temporal",
+        "temporal-namespace",
+        "temporal-ui",
+        "proctor-migrate",
+        "proctor-payload-keys",
+        "proctor-worker",
+        "proctor-approvals",
+    }
     assert SERVICES["proctor-worker"]["deploy"]["replicas"] >= 2
 
 
@@ -86,11 +96,13 @@ def test_long_running_services_have_health_checks_and_restart(name: str) -> None
 def test_health_checks_probe_what_the_services_serve() -> None:
     worker_env = environment(SERVICES["proctor-worker"])
     assert f"127.0.0.1:{worker_env['PROCTOR_METRICS_PORT']}/metrics" in str(
-        SERVICES["proctor-worker"]["healthcheck"]["test"])
+        SERVICES["proctor-worker"]["healthcheck"]["test"]
+    )
     assert worker_env["PROCTOR_METRICS_HOST"] == "0.0.0.0"  # noqa: S104 (inside the container)
     app_env = environment(SERVICES["proctor-approvals"])
     assert f"127.0.0.1:{app_env['PROCTOR_APPROVALS_PORT']}/healthz" in str(
-        SERVICES["proctor-approvals"]["healthcheck"]["test"])
+        SERVICES["proctor-approvals"]["healthcheck"]["test"]
+    )
     assert f"{app_env['PROCTOR_APPROVALS_PORT']}:" in SERVICES["proctor-approvals"]["ports"][0]
 
 
@@ -112,8 +124,11 @@ def test_no_secret_is_written_in_the_compose_file(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(s for s in SERVICES if s.startswith("proctor")))
 def test_proctor_variables_are_real_settings_and_commands_exist(name: str) -> None:
     service = SERVICES[name]
-    unknown = {k for k in environment(service) if k.startswith(("PROCTOR_", "TEMPORAL_"))
-               and k not in SETTINGS}
+    unknown = {
+        k
+        for k in environment(service)
+        if k.startswith(("PROCTOR_", "TEMPORAL_")) and k not in SETTINGS
+    }
     assert not unknown, f"{name}: no such setting {unknown}"
     words = list(service["command"])
     group: click.Command = cli
@@ -137,8 +152,11 @@ def test_workers_share_keys_and_checkpoints_on_declared_volumes() -> None:
                 assert source in declared, f"{name}: volume {source} is not declared"
     worker_env = environment(SERVICES["proctor-worker"])
     mounts = {m.split(":")[1] for m in SERVICES["proctor-worker"]["volumes"]}
-    assert {worker_env["PROCTOR_AUDIT_KEY_DIR"], worker_env["PROCTOR_AUDIT_CHECKPOINT_SINK"],
-            "/app/policies"} <= mounts
+    assert {
+        worker_env["PROCTOR_AUDIT_KEY_DIR"],
+        worker_env["PROCTOR_AUDIT_CHECKPOINT_SINK"],
+        "/app/policies",
+    } <= mounts
 
 
 def test_every_proctor_process_shares_the_payload_ring_and_the_vote_keys() -> None:
@@ -150,8 +168,10 @@ def test_every_proctor_process_shares_the_payload_ring_and_the_vote_keys() -> No
         mounts = {m.split(":")[1]: m for m in SERVICES[name]["volumes"]}
         assert env["PROCTOR_PAYLOAD_KEY_DIR"] == ring and ring in mounts, name
         assert mounts[ring].startswith("payload-keys:"), name
-        assert SERVICES[name]["depends_on"]["proctor-payload-keys"]["condition"] == \
-            "service_completed_successfully"
+        assert (
+            SERVICES[name]["depends_on"]["proctor-payload-keys"]["condition"]
+            == "service_completed_successfully"
+        )
         votes = env["PROCTOR_APPROVAL_KEY_DIR"]
         assert mounts[votes].startswith("approval-keys:"), name
         assert mounts[votes].endswith(":ro") == (name == "proctor-worker"), name
@@ -167,8 +187,7 @@ def test_the_databases_line_up() -> None:
         assert f"--db {database} setup-schema" in schema
         assert f"--db {database} update-schema" in schema
     assert temporal["POSTGRES_PWD"] == postgres["POSTGRES_PASSWORD"]
-    assert environment(SERVICES["temporal-schema"])["SQL_PASSWORD"] == postgres[
-        "POSTGRES_PASSWORD"]
+    assert environment(SERVICES["temporal-schema"])["SQL_PASSWORD"] == postgres["POSTGRES_PASSWORD"]
     worker_dsn = environment(SERVICES["proctor-worker"])["PROCTOR_DATABASE_URL"]
     login = re.fullmatch(r"postgresql://(\w+):([^@]+)@postgres:5432/(\w+)", worker_dsn)
     assert login is not None
@@ -176,7 +195,8 @@ def test_the_databases_line_up() -> None:
     assert f"CREATE ROLE {login.group(1)} LOGIN" in init
     assert postgres["PROCTOR_WORKER_PASSWORD"] == login.group(2)
     assert f'"--app-login", "{login.group(1)}"' in str(
-        SERVICES["proctor-migrate"]["command"]).replace("'", '"')
+        SERVICES["proctor-migrate"]["command"]
+    ).replace("'", '"')
 
 
 def test_shutdown_grace_fits_inside_the_stop_timeout() -> None:
@@ -189,7 +209,8 @@ def test_shutdown_grace_fits_inside_the_stop_timeout() -> None:
 def test_the_image_contains_every_package_and_runs_proctor() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"]["find"]["include"]
+        "packages"
+    ]["find"]["include"]
     for package in (p.rstrip("*") for p in packages):
         assert f"COPY {package} ./{package}" in dockerfile, package
     assert 'ENTRYPOINT ["proctor"]' in dockerfile

@@ -35,8 +35,9 @@ class Harness:
     proctor: Client
     pool: asyncpg.Pool
     task_queue: str
-    vote_keys: VoteKeyDirectory = field(default_factory=lambda: VoteKeyDirectory(
-        Path(tempfile.mkdtemp(prefix="proctor-votekeys-"))))
+    vote_keys: VoteKeyDirectory = field(
+        default_factory=lambda: VoteKeyDirectory(Path(tempfile.mkdtemp(prefix="proctor-votekeys-")))
+    )
     """The trusted vote-key directory of this harness's worker (pass it to running_worker)."""
     signers: dict[str, VoteSigner] = field(default_factory=dict)
 
@@ -57,22 +58,36 @@ class Harness:
             self.signers[key] = signer
         return self.signers[key]
 
-    async def vote(self, workflow_id: str, approver: str, *, approve: bool,
-                   note: str | None = None, request_digest: str | None = None) -> Vote:
+    async def vote(
+        self,
+        workflow_id: str,
+        approver: str,
+        *,
+        approve: bool,
+        note: str | None = None,
+        request_digest: str | None = None,
+    ) -> Vote:
         """`approver` votes with their own registered key."""
-        return await self.proctor.decide(workflow_id, self.approver(approver.strip()),
-                                         approve=approve, note=note, approver=approver,
-                                         request_digest=request_digest)
+        return await self.proctor.decide(
+            workflow_id,
+            self.approver(approver.strip()),
+            approve=approve,
+            note=note,
+            approver=approver,
+            request_digest=request_digest,
+        )
 
     @property
     def audit(self) -> AuditLog:
         return AuditLog(self.pool)
 
-    async def new_agent(self, algorithm: KeyAlgorithm = "ed25519",
-                        role: str = "tester") -> AgentKey:
+    async def new_agent(
+        self, algorithm: KeyAlgorithm = "ed25519", role: str = "tester"
+    ) -> AgentKey:
         key = AgentKey.generate(f"agent-{uuid.uuid4().hex[:10]}", algorithm)
-        await AgentStore(self.pool).register(key.agent_id, role=role, owner=OWNER,
-                                             public_key_pem=key.public_key_pem)
+        await AgentStore(self.pool).register(
+            key.agent_id, role=role, owner=OWNER, public_key_pem=key.public_key_pem
+        )
         return key
 
     async def wait_for_stage(self, workflow_id: str, stage: str, seconds: float = 20) -> None:
@@ -87,10 +102,12 @@ class Harness:
                         return pending
                 await asyncio.sleep(0.1)
 
-    async def wait_until(self, workflow_id: str, condition: Callable[[Progress], bool],
-                         seconds: float = 20) -> Progress:
-        return await self.proctor.wait_until(workflow_id, condition,
-                                             within=timedelta(seconds=seconds))
+    async def wait_until(
+        self, workflow_id: str, condition: Callable[[Progress], bool], seconds: float = 20
+    ) -> Progress:
+        return await self.proctor.wait_until(
+            workflow_id, condition, within=timedelta(seconds=seconds)
+        )
 
 
 def policy_engine() -> PolicyEngine:
@@ -98,36 +115,57 @@ def policy_engine() -> PolicyEngine:
 
 
 @asynccontextmanager
-async def running_worker(temporal: TemporalClient, pool: asyncpg.Pool, task_queue: str, *,
-                         notifier: SlackNotifier | None = None,
-                         directory: ApproverDirectory | None = None,
-                         sticky: bool = True, sandboxed: bool = False,
-                         signature_window_seconds: float = 300.0,
-                         vote_keys: VoteKeyDirectory | None = None) -> AsyncIterator[None]:
+async def running_worker(
+    temporal: TemporalClient,
+    pool: asyncpg.Pool,
+    task_queue: str,
+    *,
+    notifier: SlackNotifier | None = None,
+    directory: ApproverDirectory | None = None,
+    sticky: bool = True,
+    sandboxed: bool = False,
+    signature_window_seconds: float = 300.0,
+    vote_keys: VoteKeyDirectory | None = None,
+) -> AsyncIterator[None]:
     """`sticky=False` for a worker that will die mid-wait on the time-skipping server, which
     never hands a dead worker's sticky tasks back to the shared queue; `sandboxed` runs the
     workflows in Temporal's sandbox (PROCTOR_WORKFLOW_SANDBOX)."""
     engine = policy_engine()
-    async with build_worker(temporal, pool, lambda: engine, task_queue=task_queue,
-                            keys=LedgerKeys.generate(), notifier=notifier,
-                            vote_keys=vote_keys or VoteKeyDirectory(
-                                Path(tempfile.mkdtemp(prefix="proctor-votekeys-"))),
-                            directory=lambda: directory or ApproverDirectory(),
-                            max_cached_workflows=1000 if sticky else 0,
-                            sandboxed=sandboxed,
-                            signature_window_seconds=signature_window_seconds):
+    async with build_worker(
+        temporal,
+        pool,
+        lambda: engine,
+        task_queue=task_queue,
+        keys=LedgerKeys.generate(),
+        notifier=notifier,
+        vote_keys=vote_keys or VoteKeyDirectory(Path(tempfile.mkdtemp(prefix="proctor-votekeys-"))),
+        directory=lambda: directory or ApproverDirectory(),
+        max_cached_workflows=1000 if sticky else 0,
+        sandboxed=sandboxed,
+        signature_window_seconds=signature_window_seconds,
+    ):
         yield
 
 
 @asynccontextmanager
-async def harness(temporal: TemporalClient, pool: asyncpg.Pool, *,
-                  notifier: SlackNotifier | None = None,
-                  directory: ApproverDirectory | None = None,
-                  sandboxed: bool = False) -> AsyncIterator[Harness]:
+async def harness(
+    temporal: TemporalClient,
+    pool: asyncpg.Pool,
+    *,
+    notifier: SlackNotifier | None = None,
+    directory: ApproverDirectory | None = None,
+    sandboxed: bool = False,
+) -> AsyncIterator[Harness]:
     task_queue = f"proctor-test-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="proctor-votekeys-") as folder:
         vote_keys = VoteKeyDirectory(Path(folder))
-        async with running_worker(temporal, pool, task_queue, notifier=notifier,
-                                  directory=directory, sandboxed=sandboxed,
-                                  vote_keys=vote_keys):
+        async with running_worker(
+            temporal,
+            pool,
+            task_queue,
+            notifier=notifier,
+            directory=directory,
+            sandboxed=sandboxed,
+            vote_keys=vote_keys,
+        ):
             yield Harness(Client(temporal, task_queue=task_queue), pool, task_queue, vote_keys)

@@ -27,9 +27,13 @@ async def table_locked(pool: asyncpg.Pool, table: str) -> AsyncIterator[None]:
 
 async def a_writer_waits(pool: asyncpg.Pool) -> None:
     async def waiting() -> bool:
-        return bool(await pool.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"))
+        return bool(
+            await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+        )
+
     await eventually(waiting, seconds=30)
 
 
@@ -49,8 +53,11 @@ class Action:
         self.agent_id = key.agent_id
         request_id = f"crash-{key.agent_id}"
         self.workflow_id = f"action-{request_id}"
-        self.task = asyncio.create_task(self.gov.proctor.execute(
-            key, self.action, {"n": 1}, handler=self._run, request_id=request_id))
+        self.task = asyncio.create_task(
+            self.gov.proctor.execute(
+                key, self.action, {"n": 1}, handler=self._run, request_id=request_id
+            )
+        )
         return self
 
     def _run(self, params: dict[str, Any]) -> str:

@@ -32,15 +32,22 @@ from worker.approvals_app import ApprovalsApp, serving
 
 CHANNEL = "C0APPROVALS"
 PEOPLE = {
-    "U0ALICE": "alice@example.com", "U0BOB": "bob@example.com", "U0CAROL": "carol@example.com",
-    "U0DAVE": "dave@example.com", "U0ERIN": "erin@example.com", "U0OWNER": "owner@example.com",
-    "U0MALLORY": "mallory@example.com", "U0FRANK": "frank@example.com",
+    "U0ALICE": "alice@example.com",
+    "U0BOB": "bob@example.com",
+    "U0CAROL": "carol@example.com",
+    "U0DAVE": "dave@example.com",
+    "U0ERIN": "erin@example.com",
+    "U0OWNER": "owner@example.com",
+    "U0MALLORY": "mallory@example.com",
+    "U0FRANK": "frank@example.com",
 }
-DIRECTORY = ApproverDirectory({
-    # Alice is linked by Slack id; everyone else is found by the email on their profile.
-    "alice@example.com": DirectoryEntry(slack="U0ALICE", roles=("finance-manager",)),
-    "frank@example.com": DirectoryEntry(roles=("finance-manager",)),
-})
+DIRECTORY = ApproverDirectory(
+    {
+        # Alice is linked by Slack id; everyone else is found by the email on their profile.
+        "alice@example.com": DirectoryEntry(slack="U0ALICE", roles=("finance-manager",)),
+        "frank@example.com": DirectoryEntry(roles=("finance-manager",)),
+    }
+)
 
 
 @dataclass
@@ -70,9 +77,11 @@ def slack_notifier(slack: FakeSlack, directory: ApproverDirectory = DIRECTORY) -
     keys = LedgerKeys.generate()
     engine = policy_engine()
     return SlackNotifier(
-        slack_client(BOT_TOKEN, base_url=slack.url), lambda: directory,
+        slack_client(BOT_TOKEN, base_url=slack.url),
+        lambda: directory,
         lambda params: redact_for_display(engine.audit_rules, keys.redaction_hmac, params),
-        default_channel=CHANNEL)
+        default_channel=CHANNEL,
+    )
 
 
 @asynccontextmanager
@@ -89,25 +98,33 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 
 
 @asynccontextmanager
-async def approvals_app(gov: Harness, pool: asyncpg.Pool, slack: FakeSlack, *,
-                        socket_mode: bool = False) -> AsyncIterator[str]:
+async def approvals_app(
+    gov: Harness, pool: asyncpg.Pool, slack: FakeSlack, *, socket_mode: bool = False
+) -> AsyncIterator[str]:
     """The approvals app on a free loopback port (yields its interactivity URL), or connected
     to the stand-in over Socket Mode."""
-    app = ApprovalsApp(notifier=slack_notifier(slack),
-                       desk=VoteDesk(gov.proctor, gov.audit, gov.channel("slack")),
-                       pool=pool, audit=gov.audit,
-                       signing_secret=None if socket_mode else SIGNING_SECRET)
-    async with serving(app, host="127.0.0.1", port=0,
-                       app_token=APP_TOKEN if socket_mode else None) as url:
+    app = ApprovalsApp(
+        notifier=slack_notifier(slack),
+        desk=VoteDesk(gov.proctor, gov.audit, gov.channel("slack")),
+        pool=pool,
+        audit=gov.audit,
+        signing_secret=None if socket_mode else SIGNING_SECRET,
+    )
+    async with serving(
+        app, host="127.0.0.1", port=0, app_token=APP_TOKEN if socket_mode else None
+    ) as url:
         yield url
 
 
 @asynccontextmanager
-async def slack_harness(temporal: TemporalClient, pool: asyncpg.Pool, slack: FakeSlack, *,
-                        socket_mode: bool = False) -> AsyncIterator[SlackHarness]:
+async def slack_harness(
+    temporal: TemporalClient, pool: asyncpg.Pool, slack: FakeSlack, *, socket_mode: bool = False
+) -> AsyncIterator[SlackHarness]:
     notifier = slack_notifier(slack)
-    async with harness(temporal, pool, notifier=notifier, directory=DIRECTORY) as gov, \
-            approvals_app(gov, pool, slack, socket_mode=socket_mode) as url:
+    async with (
+        harness(temporal, pool, notifier=notifier, directory=DIRECTORY) as gov,
+        approvals_app(gov, pool, slack, socket_mode=socket_mode) as url,
+    ):
         running = SlackHarness(gov, slack, url)
         try:
             yield running

@@ -50,15 +50,20 @@ HANDLER = ExecutionSpec(mode=ExecutionMode.HANDLER)
 
 async def attacker_client(dev_server: WorkflowEnvironment) -> TemporalClient:
     """The agent's own connection to Temporal: all it needs to send signals and updates."""
-    return await TemporalClient.connect(dev_server.client.service_client.config.target_host,
-                                        data_converter=pydantic_data_converter)
+    return await TemporalClient.connect(
+        dev_server.client.service_client.config.target_host, data_converter=pydantic_data_converter
+    )
 
 
-async def escalated(gov: Harness, key: AgentKey,
-                    calls: list[Any]) -> tuple[asyncio.Task[Outcome], str]:
+async def escalated(
+    gov: Harness, key: AgentKey, calls: list[Any]
+) -> tuple[asyncio.Task[Outcome], str]:
     request_id = f"refund-{uuid.uuid4().hex[:10]}"
-    task = asyncio.create_task(gov.proctor.execute(
-        key, "refund_requests", {"amount": 9999}, handler=calls.append, request_id=request_id))
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            key, "refund_requests", {"amount": 9999}, handler=calls.append, request_id=request_id
+        )
+    )
     workflow_id = f"action-{request_id}"
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     return task, workflow_id
@@ -81,7 +86,8 @@ async def events(gov: Harness, workflow_id: str) -> list[str]:
 
 
 async def test_an_agent_cannot_approve_its_own_request(
-        gov: Harness, dev_server: WorkflowEnvironment) -> None:
+    gov: Harness, dev_server: WorkflowEnvironment
+) -> None:
     """Self-approval: a vote signalled from the agent's process in an approver's name is
     refused and audited, however it is dressed up: unsigned, signed by a key nobody registered,
     signed by the agent's own key (even if that key were registered as the approver's), or
@@ -93,19 +99,28 @@ async def test_an_agent_cannot_approve_its_own_request(
     attacker = await attacker_client(dev_server)
     handle = attacker.get_workflow_handle(workflow_id)
 
-    unsigned = Vote(approver="alice@example.com", approve=True, channel="slack",
-                    workflow_id=workflow_id, request_digest=digest)
+    unsigned = Vote(
+        approver="alice@example.com",
+        approve=True,
+        channel="slack",
+        workflow_id=workflow_id,
+        request_digest=digest,
+    )
     await handle.signal(DECIDE_SIGNAL, unsigned)
     stranger = VoteSigner.generate(approver="alice@example.com")
-    await handle.signal(DECIDE_SIGNAL, stranger.sign(
-        workflow_id=workflow_id, request_digest=digest, approve=True))
+    await handle.signal(
+        DECIDE_SIGNAL, stranger.sign(workflow_id=workflow_id, request_digest=digest, approve=True)
+    )
     # The agent's key, planted as one of alice's vote keys: still never a vote.
     from cryptography.hazmat.primitives.asymmetric import ed25519
+
     assert isinstance(key.private_key, ed25519.Ed25519PrivateKey)
     gov.vote_keys.register_approver("alice@example.com", key.public_key_pem)
     agent_as_alice = VoteSigner(key.private_key, approver="alice@example.com")
-    await handle.signal(DECIDE_SIGNAL, agent_as_alice.sign(
-        workflow_id=workflow_id, request_digest=digest, approve=True))
+    await handle.signal(
+        DECIDE_SIGNAL,
+        agent_as_alice.sign(workflow_id=workflow_id, request_digest=digest, approve=True),
+    )
     # alice's genuine vote on another request, replayed here
     other_task, other_id = await escalated(gov, key, [])
     genuine = await gov.vote(other_id, "alice@example.com", approve=False, note="no")
@@ -128,8 +143,7 @@ async def test_an_agent_cannot_approve_its_own_request(
     assert (await asyncio.wait_for(other_task, 30)).status is ActionStatus.REJECTED
 
 
-async def test_an_approval_service_key_vouches_for_the_human_it_authenticated(
-        gov: Harness) -> None:
+async def test_an_approval_service_key_vouches_for_the_human_it_authenticated(gov: Harness) -> None:
     """The Slack app signs with its channel key for whoever it authenticated; a vote claiming
     that channel but signed by another channel's key is refused."""
     key = await gov.new_agent()
@@ -139,47 +153,66 @@ async def test_an_approval_service_key_vouches_for_the_human_it_authenticated(
     await gov.proctor.decide(workflow_id, impostor, approve=True, approver="alice@example.com")
     state = await gov.wait_until(workflow_id, lambda p: len(p.votes) == 1)
     assert not state.votes[0].accepted
-    await gov.proctor.decide(workflow_id, gov.channel("slack"), approve=True,
-                             approver="alice@example.com")
+    await gov.proctor.decide(
+        workflow_id, gov.channel("slack"), approve=True, approver="alice@example.com"
+    )
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.COMPLETED
     assert outcome.approvals[-1].vote.channel == "slack"
 
 
 async def test_a_signed_request_runs_once_whatever_workflow_it_is_started_in(
-        gov: Harness, dev_server: WorkflowEnvironment) -> None:
+    gov: Harness, dev_server: WorkflowEnvironment
+) -> None:
     """Replay: a tool-mode request copied from history, started under another workflow id, or
     again under its own id after the first run closed, runs nothing; each attempt is audited
     and costs the agent nothing (it did not do it)."""
     key = await gov.new_agent()
     calls: list[dict[str, Any]] = []
     agent = reading_agent(gov, calls)
-    request = key.new_request("read:orders", {"n": 1}, ExecutionSpec(
-        mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)))
+    request = key.new_request(
+        "read:orders",
+        {"n": 1},
+        ExecutionSpec(mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)),
+    )
     attacker = await attacker_client(dev_server)
     async with agent.agent_worker(key.agent_id):
         first = await agent.submit(request)
         assert first.status is ActionStatus.COMPLETED and len(calls) == 1
         elsewhere = await attacker.execute_workflow(
-            GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request),
-            id=f"action-{uuid.uuid4().hex}", task_queue=gov.task_queue, result_type=Outcome)
+            GOVERNED_ACTION_WORKFLOW,
+            GovernedActionInput(request=request),
+            id=f"action-{uuid.uuid4().hex}",
+            task_queue=gov.task_queue,
+            result_type=Outcome,
+        )
         again = await attacker.execute_workflow(
-            GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request),
-            id=request.workflow_id, task_queue=gov.task_queue, result_type=Outcome,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+            GOVERNED_ACTION_WORKFLOW,
+            GovernedActionInput(request=request),
+            id=request.workflow_id,
+            task_queue=gov.task_queue,
+            result_type=Outcome,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
     assert elsewhere.decision.rule_id == "identity:wrong_workflow_id"
     assert again.decision.rule_id == "identity:replayed_request"
     assert len(calls) == 1
     # The second run of the same id has its own audit rows; the first run's stay as they were.
     rows = await AuditLog(gov.pool).for_workflow(request.workflow_id)
-    assert [r.event_type for r in rows] == ["decided", "trust_changed", "outcome",
-                                            "identity_refused", "outcome"]
+    assert [r.event_type for r in rows] == [
+        "decided",
+        "trust_changed",
+        "outcome",
+        "identity_refused",
+        "outcome",
+    ]
     agent_record = await AgentStore(gov.pool).get(key.agent_id)
     assert agent_record is not None and agent_record.info.trust_score == 100  # +1 capped
 
 
 async def test_nobody_can_drain_another_agents_trust(
-        gov: Harness, dev_server: WorkflowEnvironment) -> None:
+    gov: Harness, dev_server: WorkflowEnvironment
+) -> None:
     """Trust griefing: ten requests naming a victim, unsigned or signed with the wrong key,
     leave its trust and status alone; its next genuine request is allowed."""
     victim = await gov.new_agent()
@@ -198,7 +231,8 @@ async def test_nobody_can_drain_another_agents_trust(
 
 
 async def test_copies_of_a_suspended_agents_request_cost_it_nothing(
-        gov: Harness, dev_server: WorkflowEnvironment) -> None:
+    gov: Harness, dev_server: WorkflowEnvironment
+) -> None:
     """A genuine request, once run, copied back after its agent was suspended: refused as a
     copy (what is wrong with the agent now is not the copier's proof against it)."""
     from proctor.models import AgentStatus
@@ -206,24 +240,32 @@ async def test_copies_of_a_suspended_agents_request_cost_it_nothing(
     key = await gov.new_agent()
     calls: list[dict[str, Any]] = []
     agent = reading_agent(gov, calls)
-    request = key.new_request("read:orders", {"n": 1}, ExecutionSpec(
-        mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)))
+    request = key.new_request(
+        "read:orders",
+        {"n": 1},
+        ExecutionSpec(mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)),
+    )
     attacker = await attacker_client(dev_server)
     async with agent.agent_worker(key.agent_id):
         assert (await agent.submit(request)).status is ActionStatus.COMPLETED
         await AgentStore(gov.pool).set_status(key.agent_id, AgentStatus.SUSPENDED)
         for _ in range(3):
             again = await attacker.execute_workflow(
-                GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request),
-                id=request.workflow_id, task_queue=gov.task_queue, result_type=Outcome,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+                GOVERNED_ACTION_WORKFLOW,
+                GovernedActionInput(request=request),
+                id=request.workflow_id,
+                task_queue=gov.task_queue,
+                result_type=Outcome,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            )
             assert again.decision.rule_id == "identity:replayed_request"
     record = await AgentStore(gov.pool).get(key.agent_id)
     assert record is not None and record.info.trust_score == 100 and len(calls) == 1
 
 
 async def test_only_the_agent_can_take_or_report_its_permission(
-        gov: Harness, dev_server: WorkflowEnvironment) -> None:
+    gov: Harness, dev_server: WorkflowEnvironment
+) -> None:
     """Another process cannot take an approved action's permission (unsigned ask), nor report
     a result for it with the claim token it reads from history (unsigned report)."""
     key = await gov.new_agent()
@@ -235,18 +277,25 @@ async def test_only_the_agent_can_take_or_report_its_permission(
         return "genuine"
 
     request_id = f"refund-{uuid.uuid4().hex[:10]}"
-    task = asyncio.create_task(gov.proctor.execute(
-        key, "refund_requests", {"amount": 9999}, handler=slow, request_id=request_id))
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            key, "refund_requests", {"amount": 9999}, handler=slow, request_id=request_id
+        )
+    )
     workflow_id = f"action-{request_id}"
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     handle = (await attacker_client(dev_server)).get_workflow_handle(workflow_id)
-    stolen = asyncio.create_task(handle.execute_update(
-        REQUEST_PERMISSION_UPDATE, PermissionRequest(client_id="mallory",
-                                                     workflow_id=workflow_id),
-        result_type=Permission))
+    stolen = asyncio.create_task(
+        handle.execute_update(
+            REQUEST_PERMISSION_UPDATE,
+            PermissionRequest(client_id="mallory", workflow_id=workflow_id),
+            result_type=Permission,
+        )
+    )
     genuine_ask = await first_ask(handle)  # signed by the agent, readable in history
-    copied = asyncio.create_task(handle.execute_update(
-        REQUEST_PERMISSION_UPDATE, genuine_ask, result_type=Permission))
+    copied = asyncio.create_task(
+        handle.execute_update(REQUEST_PERMISSION_UPDATE, genuine_ask, result_type=Permission)
+    )
     await gov.vote(workflow_id, "alice@example.com", approve=True)
     assert not (await asyncio.wait_for(stolen, 30)).granted
     assert not (await asyncio.wait_for(copied, 30)).granted
@@ -254,9 +303,16 @@ async def test_only_the_agent_can_take_or_report_its_permission(
 
     token = await granted_claim_token(handle)
     with pytest.raises(WorkflowUpdateFailedError):
-        await handle.execute_update(REPORT_RESULT_UPDATE, HandlerReport(
-            claim_token=token, succeeded=True, result="forged",
-            signature=base64.b64encode(b"x" * 64).decode()), result_type=Outcome)
+        await handle.execute_update(
+            REPORT_RESULT_UPDATE,
+            HandlerReport(
+                claim_token=token,
+                succeeded=True,
+                result="forged",
+                signature=base64.b64encode(b"x" * 64).decode(),
+            ),
+            result_type=Outcome,
+        )
     release.set()
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.COMPLETED and outcome.result == "genuine"
@@ -267,8 +323,9 @@ async def first_ask(handle: Any) -> PermissionRequest:
     async for event in handle.fetch_history_events():
         if event.HasField("workflow_execution_update_accepted_event_attributes"):
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
-            [ask] = await pydantic_data_converter.decode(request.input.args.payloads,
-                                                         [PermissionRequest])
+            [ask] = await pydantic_data_converter.decode(
+                request.input.args.payloads, [PermissionRequest]
+            )
             return ask  # type: ignore[no-any-return]
     raise AssertionError("no permission ask in history")
 
@@ -280,32 +337,47 @@ async def granted_claim_token(handle: Any) -> str:
             outcome = event.workflow_execution_update_completed_event_attributes.outcome
             if outcome.HasField("success"):
                 [permission] = await pydantic_data_converter.decode(
-                    outcome.success.payloads, [Permission])
+                    outcome.success.payloads, [Permission]
+                )
                 if permission.granted:
                     return str(permission.claim_token)
     raise AssertionError("no granted permission in history")
 
 
 async def test_the_permission_goes_to_the_process_that_resubmits_after_a_crash(
-        gov: Harness) -> None:
+    gov: Harness,
+) -> None:
     """Handler mode: the first process dies while its action waits for approval; a new one
     resubmits the same request id and is told where it stands; after the approval the new
     process runs the handler, the dead one never does."""
     key = await gov.new_agent()
     dead_calls: list[Any] = []
     request_id = f"crash-{uuid.uuid4().hex[:10]}"
-    first = asyncio.create_task(gov.proctor.execute(
-        key, "refund_requests", {"amount": 9999}, handler=dead_calls.append,
-        request_id=request_id))
+    first = asyncio.create_task(
+        gov.proctor.execute(
+            key,
+            "refund_requests",
+            {"amount": 9999},
+            handler=dead_calls.append,
+            request_id=request_id,
+        )
+    )
     workflow_id = f"action-{request_id}"
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     first.cancel()  # the process is gone; its ask is still pending in the workflow
 
     seen: list[str] = []
     live_calls: list[Any] = []
-    second = asyncio.create_task(gov.proctor.execute(
-        key, "refund_requests", {"amount": 9999}, handler=live_calls.append,
-        request_id=request_id, on_status=seen.append))
+    second = asyncio.create_task(
+        gov.proctor.execute(
+            key,
+            "refund_requests",
+            {"amount": 9999},
+            handler=live_calls.append,
+            request_id=request_id,
+            on_status=seen.append,
+        )
+    )
     await asyncio.sleep(0.5)
     assert seen == ["awaiting_approval"]
     await gov.vote(workflow_id, "alice@example.com", approve=True)
@@ -315,7 +387,8 @@ async def test_the_permission_goes_to_the_process_that_resubmits_after_a_crash(
 
 
 async def test_a_permission_held_by_a_dead_process_ends_unknown_not_hung(
-        gov: Harness, dev_server: WorkflowEnvironment) -> None:
+    gov: Harness, dev_server: WorkflowEnvironment
+) -> None:
     """The process that took the permission dies before reporting: after the execution
     timeout the action ends `unknown` (it may or may not have run), audited; a resubmission
     meanwhile is told at once that another process holds it."""
@@ -327,14 +400,23 @@ async def test_a_permission_held_by_a_dead_process_ends_unknown_not_hung(
         await asyncio.sleep(3600)
 
     request_id = f"hang-{uuid.uuid4().hex[:10]}"
-    holder = asyncio.create_task(gov.proctor.execute(
-        key, "read:orders", {}, handler=hangs, request_id=request_id,
-        execution_timeout=timedelta(seconds=3)))
+    holder = asyncio.create_task(
+        gov.proctor.execute(
+            key,
+            "read:orders",
+            {},
+            handler=hangs,
+            request_id=request_id,
+            execution_timeout=timedelta(seconds=3),
+        )
+    )
     await asyncio.wait_for(started.wait(), 20)
     holder.cancel()  # dies holding the permission
     answered: list[Any] = []
-    late = await asyncio.wait_for(gov.proctor.execute(
-        key, "read:orders", {}, handler=answered.append, request_id=request_id), 30)
+    late = await asyncio.wait_for(
+        gov.proctor.execute(key, "read:orders", {}, handler=answered.append, request_id=request_id),
+        30,
+    )
     assert answered == []
     assert late.status is ActionStatus.UNKNOWN
     assert "may or may not have run" in (late.error or "")
@@ -343,7 +425,8 @@ async def test_a_permission_held_by_a_dead_process_ends_unknown_not_hung(
 
 
 async def test_cancel_stops_a_waiting_action_and_is_refused_once_it_runs(
-        gov: Harness, dev_server: WorkflowEnvironment) -> None:
+    gov: Harness, dev_server: WorkflowEnvironment
+) -> None:
     """`proctor cancel` (the cancel signal) ends a waiting action as an audited `cancelled`
     outcome; once a process holds the permission, a cancel is refused and audited."""
     key = await gov.new_agent()
@@ -365,32 +448,40 @@ async def test_cancel_stops_a_waiting_action_and_is_refused_once_it_runs(
         return "ran"
 
     request_id = f"slow-{uuid.uuid4().hex[:10]}"
-    busy = asyncio.create_task(gov.proctor.execute(key, "read:orders", {}, handler=slow,
-                                                   request_id=request_id))
+    busy = asyncio.create_task(
+        gov.proctor.execute(key, "read:orders", {}, handler=slow, request_id=request_id)
+    )
     await asyncio.wait_for(running.wait(), 20)
     await gov.proctor.temporal.get_workflow_handle(f"action-{request_id}").signal(
-        CANCEL_SIGNAL, CancelRequest(by="ops@example.com", reason="too late"))
+        CANCEL_SIGNAL, CancelRequest(by="ops@example.com", reason="too late")
+    )
     release.set()
     done = await asyncio.wait_for(busy, 30)
     assert done.status is ActionStatus.COMPLETED
     assert "cancel_refused" in await events(gov, done.workflow_id)
 
 
-async def test_a_cancel_before_a_durable_tool_starts_means_it_never_runs(
-        gov: Harness) -> None:
+async def test_a_cancel_before_a_durable_tool_starts_means_it_never_runs(gov: Harness) -> None:
     """A cancel delivered with the start (signal-with-start) reaches an allowed tool-mode
     action before its tool is scheduled: the tool never runs, the outcome is `cancelled`."""
     key = await gov.new_agent()
     calls: list[dict[str, Any]] = []
     agent = reading_agent(gov, calls)
-    request = key.new_request("read:orders", {"n": 1}, ExecutionSpec(
-        mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)))
+    request = key.new_request(
+        "read:orders",
+        {"n": 1},
+        ExecutionSpec(mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)),
+    )
     async with agent.agent_worker(key.agent_id):
         handle = await gov.proctor.temporal.start_workflow(
-            GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request),
-            id=request.workflow_id, task_queue=gov.task_queue, result_type=Outcome,
+            GOVERNED_ACTION_WORKFLOW,
+            GovernedActionInput(request=request),
+            id=request.workflow_id,
+            task_queue=gov.task_queue,
+            result_type=Outcome,
             start_signal=CANCEL_SIGNAL,
-            start_signal_args=[CancelRequest(by="ops@example.com", reason="stop it")])
+            start_signal_args=[CancelRequest(by="ops@example.com", reason="stop it")],
+        )
         outcome = await asyncio.wait_for(handle.result(), 30)
     assert outcome.status is ActionStatus.CANCELLED and calls == []
     assert await events(gov, request.workflow_id) == ["decided", "outcome"]

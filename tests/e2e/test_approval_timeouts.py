@@ -17,18 +17,23 @@ from tests.e2e.harness import Harness
 def tool_request(key: AgentKey, action: str, params: dict[str, Any]) -> ActionRequest:
     """A durable-tool request: nothing waits on an update, so the test server's clock moves
     only when the test sleeps (a handler-mode client's pending update would hold it still)."""
-    return key.new_request(action, params, ExecutionSpec(
-        mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)))
+    return key.new_request(
+        action,
+        params,
+        ExecutionSpec(mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)),
+    )
 
 
 def recording_tools(gov: Harness, *actions: str) -> tuple[Client, list[dict[str, Any]]]:
     proctor = Client(gov.proctor.temporal, task_queue=gov.task_queue)
     calls: list[dict[str, Any]] = []
     for action in actions:
+
         @proctor.tool(action)
         async def run(params: dict[str, Any]) -> str:
             calls.append(params)
             return "done"
+
     return proctor, calls
 
 
@@ -51,7 +56,12 @@ async def test_unanswered_escalation_times_out_after_24h(
     assert calls == []
     rows = await gov_skipping.audit.for_workflow(request.workflow_id)
     assert [r.event_type for r in rows] == [
-        "decided", "escalated", "approval_timed_out", "trust_changed", "outcome"]
+        "decided",
+        "escalated",
+        "approval_timed_out",
+        "trust_changed",
+        "outcome",
+    ]
 
 
 async def test_on_timeout_approve_runs_the_durable_tool_after_the_deadline(
@@ -98,8 +108,11 @@ async def test_reminders_and_ladder_tiers_fall_due_on_durable_timers(
         await time_skipping.sleep(timedelta(hours=1))
         joined = await gov_skipping.proctor.progress(workflow_id)
         assert joined.pending is not None
-        assert joined.pending.approvers == ("alice@example.com", "dave@example.com",
-                                            "erin@example.com")
+        assert joined.pending.approvers == (
+            "alice@example.com",
+            "dave@example.com",
+            "erin@example.com",
+        )
         await gov_skipping.vote(workflow_id, "dave@example.com", approve=True)
         outcome = await handle.result()
 
@@ -107,8 +120,16 @@ async def test_reminders_and_ladder_tiers_fall_due_on_durable_timers(
     assert calls == [{"amount": 10}]
     rows = await gov_skipping.audit.for_workflow(workflow_id)
     assert [r.event_type for r in rows] == [
-        "decided", "escalated", "reminder", "reminder", "vote", "ladder_step", "vote",
-        "trust_changed", "outcome"]
+        "decided",
+        "escalated",
+        "reminder",
+        "reminder",
+        "vote",
+        "ladder_step",
+        "vote",
+        "trust_changed",
+        "outcome",
+    ]
     assert '"pending_approvers":["alice@example.com"]' in rows[2].payload
     assert '"added":["dave@example.com","erin@example.com"]' in rows[5].payload
     assert outcome.decision.escalation is not None
@@ -137,6 +158,11 @@ async def test_on_timeout_escalate_moves_up_the_ladder_then_times_out(
     assert calls == []
     rows = await gov_skipping.audit.for_workflow(workflow_id)
     assert [r.event_type for r in rows] == [
-        "decided", "escalated", "ladder_step", "approval_timed_out", "trust_changed",
-        "outcome"]
+        "decided",
+        "escalated",
+        "ladder_step",
+        "approval_timed_out",
+        "trust_changed",
+        "outcome",
+    ]
     assert '"cause":"timeout"' in rows[2].payload

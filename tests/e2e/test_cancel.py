@@ -21,12 +21,16 @@ from tests.proctor.cli.runner import arun
 OPERATOR = "ops@example.com"
 
 
-def operator_env(database_dsn: str, dev_server: WorkflowEnvironment, gov: Harness,
-                 tmp_path: Path) -> dict[str, str]:
-    return {"PROCTOR_DATABASE_URL": database_dsn,
-            "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
-            "PROCTOR_STATE_DIR": str(tmp_path / "state"), "PROCTOR_TASK_QUEUE": gov.task_queue,
-            "PROCTOR_POLICY_DIR": str(POLICY_DIR)}
+def operator_env(
+    database_dsn: str, dev_server: WorkflowEnvironment, gov: Harness, tmp_path: Path
+) -> dict[str, str]:
+    return {
+        "PROCTOR_DATABASE_URL": database_dsn,
+        "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
+        "PROCTOR_STATE_DIR": str(tmp_path / "state"),
+        "PROCTOR_TASK_QUEUE": gov.task_queue,
+        "PROCTOR_POLICY_DIR": str(POLICY_DIR),
+    }
 
 
 def said(stderr: str) -> list[str]:
@@ -53,15 +57,26 @@ async def rows_of(gov: Harness, workflow_id: str, event_type: str) -> list[Chain
 
 
 async def test_cancel_stops_an_action_waiting_for_approval(
-    database_dsn: str, dev_server: WorkflowEnvironment, gov: Harness, tmp_path: Path,
+    database_dsn: str,
+    dev_server: WorkflowEnvironment,
+    gov: Harness,
+    tmp_path: Path,
 ) -> None:
     request = await waiting_refund(gov)
-    run_id = (await gov.proctor.temporal.get_workflow_handle(
-        request.workflow_id).describe()).run_id
+    run_id = (await gov.proctor.temporal.get_workflow_handle(request.workflow_id).describe()).run_id
 
-    done = await arun(["cancel", request.workflow_id, "--by", OPERATOR, "--reason",
-                       "duplicate of an earlier refund"],
-                      operator_env(database_dsn, dev_server, gov, tmp_path), tmp_path)
+    done = await arun(
+        [
+            "cancel",
+            request.workflow_id,
+            "--by",
+            OPERATOR,
+            "--reason",
+            "duplicate of an earlier refund",
+        ],
+        operator_env(database_dsn, dev_server, gov, tmp_path),
+        tmp_path,
+    )
 
     assert done.returncode == 0, done.stderr
     # As the ledger has it: the canceller is the row's actor (in clear: who acted is not
@@ -76,7 +91,10 @@ async def test_cancel_stops_an_action_waiting_for_approval(
 
 
 async def test_cancel_is_refused_once_the_action_executes(
-    database_dsn: str, dev_server: WorkflowEnvironment, gov: Harness, tmp_path: Path,
+    database_dsn: str,
+    dev_server: WorkflowEnvironment,
+    gov: Harness,
+    tmp_path: Path,
 ) -> None:
     key = await gov.new_agent()
     release = asyncio.Event()
@@ -91,23 +109,29 @@ async def test_cancel_is_refused_once_the_action_executes(
     async with agent.agent_worker(key.agent_id):
         await agent.start(request)
         await gov.wait_for_stage(request.workflow_id, "executing")
-        done = await arun(["cancel", request.workflow_id, "--by", OPERATOR, "--reason",
-                           "too late?"], operator_env(database_dsn, dev_server, gov, tmp_path),
-                          tmp_path)
+        done = await arun(
+            ["cancel", request.workflow_id, "--by", OPERATOR, "--reason", "too late?"],
+            operator_env(database_dsn, dev_server, gov, tmp_path),
+            tmp_path,
+        )
         release.set()
         outcome = await agent.outcome(request.request_id)
 
     assert done.returncode == 1
     assert said(done.stderr) == [
         f"error: {request.workflow_id} is executing: the workflow refuses a cancel once the "
-        "action runs (it records the attempt)"]
+        "action runs (it records the attempt)"
+    ]
     assert outcome.status is ActionStatus.COMPLETED
     (refused,) = await rows_of(gov, request.workflow_id, "cancel_refused")
     assert refused.actor == OPERATOR and json.loads(refused.payload)["reason"] == "too late?"
 
 
 async def test_cancel_of_unknown_or_ended_actions_says_so(
-    database_dsn: str, dev_server: WorkflowEnvironment, gov: Harness, tmp_path: Path,
+    database_dsn: str,
+    dev_server: WorkflowEnvironment,
+    gov: Harness,
+    tmp_path: Path,
 ) -> None:
     env = operator_env(database_dsn, dev_server, gov, tmp_path)
     key = await gov.new_agent()
@@ -117,33 +141,43 @@ async def test_cancel_of_unknown_or_ended_actions_says_so(
     await handle.terminate(reason="operator cleanup")
     assert (await handle.describe()).status is WorkflowExecutionStatus.TERMINATED
 
-    unknown = await arun(["cancel", "action-no-such-request", "--by", OPERATOR, "--reason",
-                          "x"], env, tmp_path)
-    ended = await arun(["cancel", completed.workflow_id, "--by", OPERATOR, "--reason", "x"],
-                       env, tmp_path)
-    gone = await arun(["cancel", terminated.workflow_id, "--by", OPERATOR, "--reason", "x"],
-                      env, tmp_path)
+    unknown = await arun(
+        ["cancel", "action-no-such-request", "--by", OPERATOR, "--reason", "x"], env, tmp_path
+    )
+    ended = await arun(
+        ["cancel", completed.workflow_id, "--by", OPERATOR, "--reason", "x"], env, tmp_path
+    )
+    gone = await arun(
+        ["cancel", terminated.workflow_id, "--by", OPERATOR, "--reason", "x"], env, tmp_path
+    )
 
     assert (unknown.returncode, ended.returncode, gone.returncode) == (1, 1, 1)
     assert said(unknown.stderr) == [
-        "error: no workflow 'action-no-such-request' in Temporal namespace 'default'"]
+        "error: no workflow 'action-no-such-request' in Temporal namespace 'default'"
+    ]
     (line,) = said(ended.stderr)
     assert line.startswith(f"error: {completed.workflow_id} already ended: completed (rule ")
     assert said(gone.stderr) == [
         f"error: {terminated.workflow_id} already ended: terminated in Temporal, no outcome "
-        "recorded yet (the worker's reconciler adds it)"]
+        "recorded yet (the worker's reconciler adds it)"
+    ]
     assert await rows_of(gov, terminated.workflow_id, "outcome") == []
 
 
 async def test_cancel_refuses_bad_input_in_one_line(
-    database_dsn: str, dev_server: WorkflowEnvironment, gov: Harness, tmp_path: Path,
+    database_dsn: str,
+    dev_server: WorkflowEnvironment,
+    gov: Harness,
+    tmp_path: Path,
 ) -> None:
     request = await waiting_refund(gov)
     env = operator_env(database_dsn, dev_server, gov, tmp_path)
-    blank = await arun(["cancel", request.workflow_id, "--by", "  ", "--reason", "x"], env,
-                       tmp_path)
-    huge = await arun(["cancel", request.workflow_id, "--by", OPERATOR, "--reason",
-                       "x" * 5000], env, tmp_path)
+    blank = await arun(
+        ["cancel", request.workflow_id, "--by", "  ", "--reason", "x"], env, tmp_path
+    )
+    huge = await arun(
+        ["cancel", request.workflow_id, "--by", OPERATOR, "--reason", "x" * 5000], env, tmp_path
+    )
 
     assert (blank.returncode, huge.returncode) == (2, 2)
     assert said(blank.stderr) == ["error: --by: String should have at least 1 character"]
@@ -151,4 +185,5 @@ async def test_cancel_refuses_bad_input_in_one_line(
     progress = await gov.proctor.progress(request.workflow_id)
     assert progress.stage.value == "awaiting_approval"  # nothing was sent
     await gov.proctor.temporal.get_workflow_handle(request.workflow_id).terminate(
-        reason="test over")
+        reason="test over"
+    )

@@ -74,25 +74,36 @@ async def test_tool_survives_agent_and_worker_restart_while_waiting(
     key = await gov.new_agent()
     first_calls: list[dict[str, Any]] = []
     first_agent = tool_client(gov, first_calls)
-    request = key.new_request("tool:escalated_refund", {"amount": 42}, ExecutionSpec(
-        mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)))
+    request = key.new_request(
+        "tool:escalated_refund",
+        {"amount": 42},
+        ExecutionSpec(mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)),
+    )
 
-    async with running_worker(dev_server.client, pool, task_queue, vote_keys=gov.vote_keys), \
-            first_agent.agent_worker(key.agent_id):
+    async with (
+        running_worker(dev_server.client, pool, task_queue, vote_keys=gov.vote_keys),
+        first_agent.agent_worker(key.agent_id),
+    ):
         waiting = asyncio.create_task(first_agent.submit(request))
         await gov.wait_for_stage(request.workflow_id, "awaiting_approval")
         waiting.cancel()
     # Both processes are gone. The approval is delivered to Temporal all the same.
     # (the digest is on the approval card; nothing is running to ask)
-    await gov.vote(request.workflow_id, "bob@example.com", approve=True,
-                   request_digest=digest(request.signing_payload()))
+    await gov.vote(
+        request.workflow_id,
+        "bob@example.com",
+        approve=True,
+        request_digest=digest(request.signing_payload()),
+    )
     description = await dev_server.client.get_workflow_handle(request.workflow_id).describe()
     assert description.status == WorkflowExecutionStatus.RUNNING
 
     restarted_calls: list[dict[str, Any]] = []
     restarted_agent = tool_client(gov, restarted_calls)
-    async with running_worker(dev_server.client, pool, task_queue, vote_keys=gov.vote_keys), \
-            restarted_agent.agent_worker(key.agent_id):
+    async with (
+        running_worker(dev_server.client, pool, task_queue, vote_keys=gov.vote_keys),
+        restarted_agent.agent_worker(key.agent_id),
+    ):
         outcome = await asyncio.wait_for(restarted_agent.outcome(request.request_id), 30)
 
     assert outcome.status is ActionStatus.COMPLETED

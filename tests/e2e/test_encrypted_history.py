@@ -28,16 +28,18 @@ def held_in(history: WorkflowHistory, secret: str) -> bool:
     return any(secret.encode() in event.SerializeToString() for event in history.events)
 
 
-async def encrypted_actions(temporal: TemporalClient, pool: asyncpg.Pool, secret: str
-                            ) -> list[str]:
+async def encrypted_actions(temporal: TemporalClient, pool: asyncpg.Pool, secret: str) -> list[str]:
     """An agent asks for an action carrying `secret` twice: a handler that echoes it, and a
     durable tool whose first attempt fails quoting it (the failure is kept in history)."""
     async with harness(temporal, pool) as gov:
         key = await gov.new_agent()
         handled = await gov.proctor.execute(
-            key, "read:customer", {"customer_email": secret},
+            key,
+            "read:customer",
+            {"customer_email": secret},
             handler=lambda params: {"greeting": f"hello {params['customer_email']}"},
-            request_id=f"secret-handler-{uuid.uuid4().hex[:8]}")
+            request_id=f"secret-handler-{uuid.uuid4().hex[:8]}",
+        )
         assert handled.ok and secret in json.dumps(handled.result)
 
         tools = Client(temporal, task_queue=gov.task_queue)
@@ -51,15 +53,19 @@ async def encrypted_actions(temporal: TemporalClient, pool: asyncpg.Pool, secret
             return {"sent_to": params["customer_email"]}
 
         async with tools.agent_worker(key.agent_id):
-            tooled = await tools.execute(key, "tool:mail_customer", {"customer_email": secret},
-                                         request_id=f"secret-tool-{uuid.uuid4().hex[:8]}")
+            tooled = await tools.execute(
+                key,
+                "tool:mail_customer",
+                {"customer_email": secret},
+                request_id=f"secret-tool-{uuid.uuid4().hex[:8]}",
+            )
         assert tooled.ok and len(attempts) == 2
         return [handled.workflow_id, tooled.workflow_id]
 
 
 async def test_history_holds_no_clear_secret_but_the_keys_read_it(
-        dev_server: WorkflowEnvironment, pool: asyncpg.Pool, database_dsn: str,
-        tmp_path: Path) -> None:
+    dev_server: WorkflowEnvironment, pool: asyncpg.Pool, database_dsn: str, tmp_path: Path
+) -> None:
     ring_dir = tmp_path / "payload-keys"
     ring = payload_keys.create(ring_dir)
     address = dev_server.client.service_client.config.target_host
@@ -77,14 +83,16 @@ async def test_history_holds_no_clear_secret_but_the_keys_read_it(
         assert held_in(await decode_history(raw, codec), secret), workflow_id
     # The tool's failed first attempt is in history (its message quoting the secret), sealed.
     tool_history = await plain.get_workflow_handle(workflow_ids[1]).fetch_history()
-    assert held_in(await decode_history(tool_history, codec),
-                   f"mailbox {secret} did not answer")
+    assert held_in(await decode_history(tool_history, codec), f"mailbox {secret} did not answer")
     with pytest.raises(Exception, match="encrypted"):
         await plain.get_workflow_handle(workflow_ids[0]).result()
 
-    env = {"PROCTOR_DATABASE_URL": database_dsn, "TEMPORAL_ADDRESS": address,
-           "PROCTOR_STATE_DIR": str(tmp_path / "state"),
-           "PROCTOR_PAYLOAD_KEY_DIR": str(ring_dir)}
+    env = {
+        "PROCTOR_DATABASE_URL": database_dsn,
+        "TEMPORAL_ADDRESS": address,
+        "PROCTOR_STATE_DIR": str(tmp_path / "state"),
+        "PROCTOR_PAYLOAD_KEY_DIR": str(ring_dir),
+    }
     handler_id, tool_id = workflow_ids
     shown = await arun(["history", handler_id], env, tmp_path)
     assert shown.returncode == 0, shown.stderr
@@ -105,15 +113,18 @@ async def test_history_holds_no_clear_secret_but_the_keys_read_it(
 
 
 async def test_without_the_ring_nothing_is_read(
-        dev_server: WorkflowEnvironment, pool: asyncpg.Pool, database_dsn: str,
-        tmp_path: Path) -> None:
+    dev_server: WorkflowEnvironment, pool: asyncpg.Pool, database_dsn: str, tmp_path: Path
+) -> None:
     ring = payload_keys.create(tmp_path / "payload-keys")
     address = dev_server.client.service_client.config.target_host
     encrypted = await connect_temporal(address, converter=encrypted_converter(ring))
     secret = f"joe.{uuid.uuid4().hex[:10]}@example.com"
     handler_id, _ = await encrypted_actions(encrypted, pool, secret)
-    base = {"PROCTOR_DATABASE_URL": database_dsn, "TEMPORAL_ADDRESS": address,
-            "PROCTOR_STATE_DIR": str(tmp_path / "state")}
+    base = {
+        "PROCTOR_DATABASE_URL": database_dsn,
+        "TEMPORAL_ADDRESS": address,
+        "PROCTOR_STATE_DIR": str(tmp_path / "state"),
+    }
 
     # A ring is configured but absent: the command refuses to run at all.
     absent = {**base, "PROCTOR_PAYLOAD_KEY_DIR": str(tmp_path / "absent")}
@@ -140,6 +151,8 @@ async def test_without_the_ring_nothing_is_read(
     # Nothing configured: the first encrypted payload stops it, naming its key.
     blind = await arun(["history", handler_id], base, tmp_path)
     assert blind.returncode == 2
-    assert f"payload encrypted under key '{ring.current}', but this process has no payload " \
-           "keys" in blind.stderr
+    assert (
+        f"payload encrypted under key '{ring.current}', but this process has no payload "
+        "keys" in blind.stderr
+    )
     assert secret not in blind.stdout + blind.stderr

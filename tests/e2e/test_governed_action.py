@@ -83,9 +83,15 @@ async def test_unlisted_action_is_denied_by_default(gov: Harness) -> None:
 async def test_escalated_action_runs_after_approval(gov: Harness) -> None:
     key = await gov.new_agent()
     handler = Recorder(result="refunded")
-    task = asyncio.create_task(gov.proctor.execute(
-        key, "refund_requests", {"orderId": 12345, "amount": 599.99}, handler=handler,
-        request_id="refund-approved-" + key.agent_id))
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            key,
+            "refund_requests",
+            {"orderId": 12345, "amount": 599.99},
+            handler=handler,
+            request_id="refund-approved-" + key.agent_id,
+        )
+    )
     workflow_id = "action-refund-approved-" + key.agent_id
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     assert handler.calls == []
@@ -100,38 +106,60 @@ async def test_escalated_action_runs_after_approval(gov: Harness) -> None:
     assert outcome.result == "refunded"
     assert handler.calls == [{"orderId": 12345, "amount": 599.99}]
     assert [(v.vote.approver, v.accepted) for v in outcome.approvals] == [
-        ("alice@example.com", True)]
+        ("alice@example.com", True)
+    ]
     assert await events(gov, workflow_id) == [
-        "decided", "escalated", "vote", "trust_changed", "outcome"]
+        "decided",
+        "escalated",
+        "vote",
+        "trust_changed",
+        "outcome",
+    ]
     await assert_chain_intact(gov)
 
 
-async def test_a_sandboxed_worker_governs_the_same_way(dev_server: WorkflowEnvironment,
-                                                       pool: asyncpg.Pool) -> None:
+async def test_a_sandboxed_worker_governs_the_same_way(
+    dev_server: WorkflowEnvironment, pool: asyncpg.Pool
+) -> None:
     """PROCTOR_WORKFLOW_SANDBOX=true: the same workflows inside Temporal's sandbox."""
     async with harness(dev_server.client, pool, sandboxed=True) as sandboxed:
         key = await sandboxed.new_agent()
-        allowed = await sandboxed.proctor.execute(key, "read:orders", {"n": 1},
-                                                  handler=Recorder())
-        denied = await sandboxed.proctor.execute(key, "delete:customer", {"id": 1},
-                                                 handler=Recorder())
-        task = asyncio.create_task(sandboxed.proctor.execute(
-            key, "refund_requests", {"orderId": 1, "amount": 5.0}, handler=Recorder(),
-            request_id="sandboxed-" + key.agent_id))
+        allowed = await sandboxed.proctor.execute(key, "read:orders", {"n": 1}, handler=Recorder())
+        denied = await sandboxed.proctor.execute(
+            key, "delete:customer", {"id": 1}, handler=Recorder()
+        )
+        task = asyncio.create_task(
+            sandboxed.proctor.execute(
+                key,
+                "refund_requests",
+                {"orderId": 1, "amount": 5.0},
+                handler=Recorder(),
+                request_id="sandboxed-" + key.agent_id,
+            )
+        )
         workflow_id = "action-sandboxed-" + key.agent_id
         await sandboxed.wait_for_stage(workflow_id, "awaiting_approval")
         await sandboxed.vote(workflow_id, "alice@example.com", approve=True)
         approved = await asyncio.wait_for(task, 30)
 
         assert (allowed.status, denied.status, approved.status) == (
-            ActionStatus.COMPLETED, ActionStatus.DENIED, ActionStatus.COMPLETED)
+            ActionStatus.COMPLETED,
+            ActionStatus.DENIED,
+            ActionStatus.COMPLETED,
+        )
         assert await events(sandboxed, workflow_id) == [
-            "decided", "escalated", "vote", "trust_changed", "outcome"]
+            "decided",
+            "escalated",
+            "vote",
+            "trust_changed",
+            "outcome",
+        ]
         await assert_chain_intact(sandboxed)
 
 
-async def test_handler_waits_for_a_worker_that_starts_later(dev_server: WorkflowEnvironment,
-                                                           pool: asyncpg.Pool) -> None:
+async def test_handler_waits_for_a_worker_that_starts_later(
+    dev_server: WorkflowEnvironment, pool: asyncpg.Pool
+) -> None:
     """The client starts the workflow and asks for permission in one call; with no worker on
     the queue yet, the ask waits (the server answers once a worker takes the first task).
     The signature is judged at receipt, when the server started the workflow: a worker that
@@ -140,8 +168,7 @@ async def test_handler_waits_for_a_worker_that_starts_later(dev_server: Workflow
     late = Harness(Client(dev_server.client, task_queue=queue), pool, queue)
     key = await late.new_agent()
     handler = Recorder(result="late")
-    task = asyncio.create_task(late.proctor.execute(key, "read:orders", {"n": 1},
-                                                    handler=handler))
+    task = asyncio.create_task(late.proctor.execute(key, "read:orders", {"n": 1}, handler=handler))
     await asyncio.sleep(3)
     assert not task.done() and handler.calls == []
 
@@ -149,15 +176,21 @@ async def test_handler_waits_for_a_worker_that_starts_later(dev_server: Workflow
         outcome = await asyncio.wait_for(task, 30)
 
     assert (outcome.status, outcome.result, handler.calls) == (
-        ActionStatus.COMPLETED, "late", [{"n": 1}])
+        ActionStatus.COMPLETED,
+        "late",
+        [{"n": 1}],
+    )
     assert await events(late, outcome.workflow_id) == ["decided", "trust_changed", "outcome"]
 
 
 async def test_escalated_action_denied_by_approver(gov: Harness) -> None:
     key = await gov.new_agent()
     handler = Recorder()
-    task = asyncio.create_task(gov.proctor.execute(
-        key, "refund_requests", {"orderId": 1}, handler=handler, request_id=f"r-{key.agent_id}"))
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            key, "refund_requests", {"orderId": 1}, handler=handler, request_id=f"r-{key.agent_id}"
+        )
+    )
     workflow_id = f"action-r-{key.agent_id}"
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
 
@@ -173,15 +206,19 @@ async def test_escalated_action_denied_by_approver(gov: Harness) -> None:
 async def test_unauthorised_and_self_approvals_are_recorded_and_ignored(gov: Harness) -> None:
     key = await gov.new_agent()
     handler = Recorder()
-    task = asyncio.create_task(gov.proctor.execute(
-        key, "expense", {"amount": 20}, handler=handler, request_id=f"e-{key.agent_id}"))
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            key, "expense", {"amount": 20}, handler=handler, request_id=f"e-{key.agent_id}"
+        )
+    )
     workflow_id = f"action-e-{key.agent_id}"
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
 
     await gov.vote(workflow_id, "mallory@example.com", approve=True)
     await gov.vote(workflow_id, OWNER.upper(), approve=True)  # listed, owns the agent
-    await gov.vote(workflow_id, "alice@example.com", approve=True,
-                             request_digest="0" * 64)  # bound to another request
+    await gov.vote(
+        workflow_id, "alice@example.com", approve=True, request_digest="0" * 64
+    )  # bound to another request
     state = await gov.wait_until(workflow_id, lambda p: len(p.votes) == 3)
     assert handler.calls == []
     assert [v.accepted for v in state.votes] == [False, False, False]
@@ -190,8 +227,9 @@ async def test_unauthorised_and_self_approvals_are_recorded_and_ignored(gov: Har
     assert "different request" in state.votes[2].reason
 
     assert state.pending is not None
-    await gov.vote(workflow_id, "alice@example.com", approve=True,
-                             request_digest=state.pending.request_digest)
+    await gov.vote(
+        workflow_id, "alice@example.com", approve=True, request_digest=state.pending.request_digest
+    )
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.COMPLETED
     assert len(handler.calls) == 1
@@ -200,9 +238,15 @@ async def test_unauthorised_and_self_approvals_are_recorded_and_ignored(gov: Har
 async def test_quorum_needs_distinct_approvers(gov: Harness) -> None:
     key = await gov.new_agent()
     handler = Recorder()
-    task = asyncio.create_task(gov.proctor.execute(
-        key, "wire_transfer", {"amount": 10_000}, handler=handler,
-        request_id=f"w-{key.agent_id}"))
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            key,
+            "wire_transfer",
+            {"amount": 10_000},
+            handler=handler,
+            request_id=f"w-{key.agent_id}",
+        )
+    )
     workflow_id = f"action-w-{key.agent_id}"
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
 
@@ -236,8 +280,10 @@ async def test_duplicate_submission_returns_first_outcome_without_rerunning(gov:
     handler = Recorder(result=1)
     request = key.new_request("read:orders", {"page": 1}, HANDLER)
 
-    first, second = await asyncio.gather(gov.proctor.submit(request, handler=handler, key=key),
-                                         gov.proctor.submit(request, handler=handler, key=key))
+    first, second = await asyncio.gather(
+        gov.proctor.submit(request, handler=handler, key=key),
+        gov.proctor.submit(request, handler=handler, key=key),
+    )
     third = await gov.proctor.submit(request, handler=handler, key=key)
 
     assert first == second == third
@@ -246,13 +292,17 @@ async def test_duplicate_submission_returns_first_outcome_without_rerunning(gov:
     assert await events(gov, request.workflow_id) == ["decided", "trust_changed", "outcome"]
 
 
-@pytest.mark.parametrize("tamper, refusal", [
-    (lambda r: r.model_copy(update={"params": {"orderId": 999}}), "bad_signature"),
-    (lambda r: r.model_copy(update={"signature": ""}), "missing_signature"),
-    (lambda r: r.model_copy(update={"signature": "bm90IGEgc2lnbmF0dXJl"}), "bad_signature"),
-])
-async def test_tampered_requests_are_refused_and_audited(gov: Harness, tamper: Any,
-                                                         refusal: str) -> None:
+@pytest.mark.parametrize(
+    "tamper, refusal",
+    [
+        (lambda r: r.model_copy(update={"params": {"orderId": 999}}), "bad_signature"),
+        (lambda r: r.model_copy(update={"signature": ""}), "missing_signature"),
+        (lambda r: r.model_copy(update={"signature": "bm90IGEgc2lnbmF0dXJl"}), "bad_signature"),
+    ],
+)
+async def test_tampered_requests_are_refused_and_audited(
+    gov: Harness, tamper: Any, refusal: str
+) -> None:
     """Nothing proves a tampered or unsigned request the agent's: refused, audited, and the
     named agent's trust untouched (else anyone could drain it)."""
     key = await gov.new_agent("rsa-2048")
@@ -271,8 +321,11 @@ async def test_tampered_requests_are_refused_and_audited(gov: Harness, tamper: A
 
 async def test_signature_by_another_agents_key_is_refused(gov: Harness) -> None:
     key, other = await gov.new_agent(), await gov.new_agent()
-    forged = other.sign(other.new_request("read:orders", {}, HANDLER).model_copy(
-        update={"agent_id": other.agent_id}))
+    forged = other.sign(
+        other.new_request("read:orders", {}, HANDLER).model_copy(
+            update={"agent_id": other.agent_id}
+        )
+    )
     forged = forged.model_copy(update={"agent_id": key.agent_id})
     outcome = await gov.proctor.submit(forged, handler=Recorder(), key=key)
     assert outcome.decision.rule_id == "identity:bad_signature"
@@ -292,8 +345,9 @@ async def test_unknown_revoked_and_stale_requests_are_refused(gov: Harness) -> N
     assert outcome.decision.rule_id == "identity:revoked_agent"
 
     key = await gov.new_agent()
-    stale = key.new_request("read:x", {}, HANDLER,
-                            requested_at=datetime.now(UTC) - timedelta(minutes=6))
+    stale = key.new_request(
+        "read:x", {}, HANDLER, requested_at=datetime.now(UTC) - timedelta(minutes=6)
+    )
     outcome = await gov.proctor.submit(stale, handler=Recorder(), key=key)
     assert outcome.decision.rule_id == "identity:stale_request"
 
@@ -314,10 +368,12 @@ async def test_replayed_nonce_is_refused(gov: Harness) -> None:
 async def test_rate_limits_from_policy_deny_the_excess(gov: Harness) -> None:
     key = await gov.new_agent(role="limited")
     handler = Recorder()
-    outcomes = [await gov.proctor.execute(key, "read:orders", {"n": i}, handler=handler)
-                for i in range(4)]
+    outcomes = [
+        await gov.proctor.execute(key, "read:orders", {"n": i}, handler=handler) for i in range(4)
+    ]
     assert [o.status for o in outcomes] == [ActionStatus.COMPLETED] * 3 + [ActionStatus.DENIED]
     assert outcomes[-1].decision.rule_id == "rate-limit"
     assert outcomes[-1].decision.reason == (
-        "rate limit exceeded: actions_per_minute (3) reached in limited.yaml")
+        "rate limit exceeded: actions_per_minute (3) reached in limited.yaml"
+    )
     assert len(handler.calls) == 3

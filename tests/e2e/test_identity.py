@@ -20,8 +20,9 @@ async def test_repeated_provable_refusals_suspend_the_agent(gov: Harness) -> Non
     """Requests the agent itself signed with a stale clock are its own doing: each costs 10."""
     key = await gov.new_agent()
     for _ in range(10):
-        stale = key.new_request("read:orders", {}, HANDLER,
-                                requested_at=datetime.now(UTC) - timedelta(hours=1))
+        stale = key.new_request(
+            "read:orders", {}, HANDLER, requested_at=datetime.now(UTC) - timedelta(hours=1)
+        )
         await gov.proctor.submit(stale, handler=lambda p: None, key=key)
     record = await AgentStore(gov.pool).get(key.agent_id)
     assert record is not None
@@ -60,8 +61,9 @@ async def test_rotated_key_keeps_working_through_the_grace_period_only(
 ) -> None:
     old = await gov_skipping.new_agent("rsa-2048")
     new = AgentKey.generate(old.agent_id, "ed25519")
-    await AgentStore(gov_skipping.pool).rotate_key(old.agent_id, new.public_key_pem,
-                                                   grace=timedelta(hours=1))
+    await AgentStore(gov_skipping.pool).rotate_key(
+        old.agent_id, new.public_key_pem, grace=timedelta(hours=1)
+    )
 
     assert (await gov_skipping.proctor.execute(old, "read:a", {}, handler=lambda p: 1)).ok
     assert (await gov_skipping.proctor.execute(new, "read:b", {}, handler=lambda p: 1)).ok
@@ -74,8 +76,9 @@ async def test_rotated_key_keeps_working_through_the_grace_period_only(
     # The test server's clock may have skipped on while the refusal was awaited: read it again.
     now = await time_skipping.get_current_time()
     late_new = new.new_request("read:d", {}, HANDLER, requested_at=now)
-    assert (await gov_skipping.proctor.submit(late_new, handler=lambda p: 1, key=new)).status \
-        is ActionStatus.COMPLETED
+    assert (
+        await gov_skipping.proctor.submit(late_new, handler=lambda p: 1, key=new)
+    ).status is ActionStatus.COMPLETED
 
 
 async def test_200_concurrent_governed_outcomes_leave_exactly_the_arithmetic(
@@ -84,20 +87,23 @@ async def test_200_concurrent_governed_outcomes_leave_exactly_the_arithmetic(
     import asyncio
 
     key = await gov.new_agent(role="steady")
-    await gov.pool.execute("UPDATE agents SET trust_score = 50 WHERE agent_id = $1",
-                           key.agent_id)
+    await gov.pool.execute("UPDATE agents SET trust_score = 50 WHERE agent_id = $1", key.agent_id)
 
     def handler(fail: bool):  # type: ignore[no-untyped-def]
         def run(params: dict[str, object]) -> str:
             if fail:
                 raise RuntimeError("planned failure")
             return "ok"
+
         return run
 
     plan = [i % 4 == 0 for i in range(200)]  # 50 failures, 150 successes
-    outcomes = await asyncio.gather(*(
-        gov.proctor.execute(key, "work:item", {"i": i}, handler=handler(fail))
-        for i, fail in enumerate(plan)))
+    outcomes = await asyncio.gather(
+        *(
+            gov.proctor.execute(key, "work:item", {"i": i}, handler=handler(fail))
+            for i, fail in enumerate(plan)
+        )
+    )
     assert sum(o.status is ActionStatus.FAILED for o in outcomes) == 50
     record = await AgentStore(gov.pool).get(key.agent_id)
     assert record is not None

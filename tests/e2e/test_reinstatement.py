@@ -22,7 +22,8 @@ async def suspended_agent(gov: Harness) -> str:
 async def test_owner_reinstates_after_the_requester_is_refused(gov: Harness) -> None:
     agent_id = await suspended_agent(gov)
     workflow_id = await gov.proctor.request_reinstatement(
-        agent_id, requested_by="alice@example.com", reason="false positive", restore_score=60)
+        agent_id, requested_by="alice@example.com", reason="false positive", restore_score=60
+    )
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     pending = await gov.wait_until_listed(workflow_id)
     assert OWNER in pending.approvers
@@ -40,19 +41,27 @@ async def test_owner_reinstates_after_the_requester_is_refused(gov: Harness) -> 
     assert outcome.status == "reinstated"
     assert [v.reason for v in outcome.votes] == [
         "the requester cannot decide their own request",
-        "not the agent's owner nor an approver named in its policy", "approved"]
+        "not the agent's owner nor an approver named in its policy",
+        "approved",
+    ]
     record = await AgentStore(gov.pool).get(agent_id)
     assert record is not None
     assert (record.info.status, record.info.trust_score) == (AgentStatus.ACTIVE, 60)
     rows = await gov.audit.for_workflow(workflow_id)
     assert [r.event_type for r in rows] == [
-        "reinstatement_requested", "vote", "vote", "vote", "agent_reinstated"]
+        "reinstatement_requested",
+        "vote",
+        "vote",
+        "vote",
+        "agent_reinstated",
+    ]
 
 
 async def test_only_suspended_agents_can_be_reinstated(gov: Harness) -> None:
     key = await gov.new_agent()
     workflow_id = await gov.proctor.request_reinstatement(
-        key.agent_id, requested_by="bob@example.com", reason="?")
+        key.agent_id, requested_by="bob@example.com", reason="?"
+    )
     outcome = await asyncio.wait_for(gov.proctor.reinstatement_outcome(workflow_id), 30)
     assert outcome.status == "not_applicable"
     assert "is active, not suspended" in outcome.reason
@@ -63,8 +72,8 @@ async def test_unanswered_reinstatement_expires(
 ) -> None:
     agent_id = await suspended_agent(gov_skipping)
     workflow_id = await gov_skipping.proctor.request_reinstatement(
-        agent_id, requested_by="bob@example.com", reason="please",
-        decide_within=timedelta(days=7))
+        agent_id, requested_by="bob@example.com", reason="please", decide_within=timedelta(days=7)
+    )
     await gov_skipping.wait_for_stage(workflow_id, "awaiting_approval")
     await time_skipping.sleep(timedelta(days=7, minutes=1))
     outcome = await gov_skipping.proctor.reinstatement_outcome(workflow_id)

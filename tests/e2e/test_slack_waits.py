@@ -31,11 +31,11 @@ from tests.fakes.slack_web_api import FakeSlack, Message, click, send_interactio
 
 
 @pytest.fixture
-async def skipping(time_skipping: WorkflowEnvironment, pool: asyncpg.Pool,
-                   slack: FakeSlack) -> AsyncIterator[SlackHarness]:
+async def skipping(
+    time_skipping: WorkflowEnvironment, pool: asyncpg.Pool, slack: FakeSlack
+) -> AsyncIterator[SlackHarness]:
     async with slack_harness(time_skipping.client, pool, slack) as running:
         yield running
-
 
 
 def about(slack: FakeSlack, workflow_id: str, *, thread: bool = False) -> list[Message]:
@@ -46,7 +46,8 @@ def about(slack: FakeSlack, workflow_id: str, *, thread: bool = False) -> list[M
 
 
 async def test_reminders_and_ladder_reach_slack_on_time(
-        skipping: SlackHarness, time_skipping: WorkflowEnvironment) -> None:
+    skipping: SlackHarness, time_skipping: WorkflowEnvironment
+) -> None:
     slack = skipping.slack
     key = await skipping.gov.new_agent()
     agent, _ = recording_tools(skipping.gov, "vendor_payment")
@@ -58,8 +59,7 @@ async def test_reminders_and_ladder_reach_slack_on_time(
 
         await time_skipping.sleep(timedelta(minutes=61))
         await eventually(lambda: len(about(slack, request.workflow_id, thread=True)) == 2)
-        assert all("Reminder 1" in m.text for m in about(slack, request.workflow_id,
-                                                          thread=True))
+        assert all("Reminder 1" in m.text for m in about(slack, request.workflow_id, thread=True))
 
         await time_skipping.sleep(timedelta(hours=1))
         await eventually(lambda: len(about(slack, request.workflow_id, thread=True)) == 4)
@@ -68,11 +68,13 @@ async def test_reminders_and_ladder_reach_slack_on_time(
         await eventually(lambda: len(about(slack, request.workflow_id)) == 4)
         joined = {m.channel for m in about(slack, request.workflow_id)}
         assert {slack.dm_channel("U0DAVE"), slack.dm_channel("U0ERIN")} <= joined
-        await eventually(lambda: any("tier 1" in m.text for m in about(
-            slack, request.workflow_id, thread=True)))
+        await eventually(
+            lambda: any("tier 1" in m.text for m in about(slack, request.workflow_id, thread=True))
+        )
 
-        dave = next(m for m in about(slack, request.workflow_id)
-                    if m.channel == slack.dm_channel("U0DAVE"))
+        dave = next(
+            m for m in about(slack, request.workflow_id) if m.channel == slack.dm_channel("U0DAVE")
+        )
         await send_interaction(skipping.url, click("U0DAVE", dave, blocks.APPROVE))
         # The app acks first and signals after: let the vote land before time may skip.
         await skipping.gov.wait_until(request.workflow_id, lambda p: len(p.votes) == 1)
@@ -84,17 +86,27 @@ async def test_reminders_and_ladder_reach_slack_on_time(
 
 
 async def test_a_fourteen_day_wait_outlives_its_worker(
-        time_skipping: WorkflowEnvironment, pool: asyncpg.Pool, slack: FakeSlack) -> None:
-    gov = Harness(Client(time_skipping.client, task_queue=f"proctor-{uuid.uuid4().hex[:8]}"),
-                  pool, "")
+    time_skipping: WorkflowEnvironment, pool: asyncpg.Pool, slack: FakeSlack
+) -> None:
+    gov = Harness(
+        Client(time_skipping.client, task_queue=f"proctor-{uuid.uuid4().hex[:8]}"), pool, ""
+    )
     gov.task_queue = gov.proctor.task_queue
     key = await gov.new_agent()
     agent, calls = recording_tools(gov, "long_wait")
     request = tool_request(key, "long_wait", {"batch": 3})
-    async with running_worker(time_skipping.client, pool, gov.task_queue,
-                              notifier=slack_notifier(slack), directory=DIRECTORY,
-                              sticky=False, vote_keys=gov.vote_keys), \
-            agent.agent_worker(key.agent_id):
+    async with (
+        running_worker(
+            time_skipping.client,
+            pool,
+            gov.task_queue,
+            notifier=slack_notifier(slack),
+            directory=DIRECTORY,
+            sticky=False,
+            vote_keys=gov.vote_keys,
+        ),
+        agent.agent_worker(key.agent_id),
+    ):
         handle = await agent.start(request)
         await eventually(lambda: len(about(slack, request.workflow_id)) == 2)
         # Idle before the worker goes: its last step (auditing the notification) is done.
@@ -103,24 +115,35 @@ async def test_a_fourteen_day_wait_outlives_its_worker(
     # No Proctor worker at all for 14 days; then a new one and a new approvals app take over.
     await time_skipping.sleep(timedelta(days=14))
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
-    async with running_worker(time_skipping.client, pool, gov.task_queue,
-                              notifier=slack_notifier(slack), directory=DIRECTORY,
-                              vote_keys=gov.vote_keys), \
-            agent.agent_worker(key.agent_id), \
-            approvals_app(gov, pool, slack) as url:
-        message = next(m for m in about(slack, request.workflow_id)
-                       if m.channel == "C0LONGWAITS")
+    async with (
+        running_worker(
+            time_skipping.client,
+            pool,
+            gov.task_queue,
+            notifier=slack_notifier(slack),
+            directory=DIRECTORY,
+            vote_keys=gov.vote_keys,
+        ),
+        agent.agent_worker(key.agent_id),
+        approvals_app(gov, pool, slack) as url,
+    ):
+        message = next(m for m in about(slack, request.workflow_id) if m.channel == "C0LONGWAITS")
         await send_interaction(url, click("U0ALICE", message, blocks.APPROVE))
         await gov.wait_until(request.workflow_id, lambda p: len(p.votes) == 1)
         outcome = await handle.result()
-        await eventually(lambda: all(not any(b["type"] == "actions" for b in m.blocks)
-                                for m in about(slack, request.workflow_id)))
+        await eventually(
+            lambda: all(
+                not any(b["type"] == "actions" for b in m.blocks)
+                for m in about(slack, request.workflow_id)
+            )
+        )
     assert outcome.status is ActionStatus.COMPLETED
     assert calls == [{"batch": 3}]
 
 
 async def test_slack_down_during_escalation_loses_no_decision(
-        skipping: SlackHarness, time_skipping: WorkflowEnvironment) -> None:
+    skipping: SlackHarness, time_skipping: WorkflowEnvironment
+) -> None:
     slack = skipping.slack
     slack.down = True
     key = await skipping.gov.new_agent()
@@ -138,7 +161,8 @@ async def test_slack_down_during_escalation_loses_no_decision(
 
 
 async def test_a_timeout_closes_every_message(
-        skipping: SlackHarness, time_skipping: WorkflowEnvironment) -> None:
+    skipping: SlackHarness, time_skipping: WorkflowEnvironment
+) -> None:
     slack = skipping.slack
     key = await skipping.gov.new_agent()
     agent, calls = recording_tools(skipping.gov, "refund_requests")
@@ -152,5 +176,7 @@ async def test_a_timeout_closes_every_message(
     assert outcome.status is ActionStatus.TIMED_OUT and calls == []
     messages = about(slack, request.workflow_id)
     await eventually(lambda: all(m.updates == 1 for m in messages))
-    assert all("Timed out" in str(m.blocks) and not any(b["type"] == "actions" for b in m.blocks)
-               for m in messages)
+    assert all(
+        "Timed out" in str(m.blocks) and not any(b["type"] == "actions" for b in m.blocks)
+        for m in messages
+    )

@@ -99,8 +99,9 @@ class FakeSlack:
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(heartbeat=5)
         await socket.prepare(request)
-        await socket.send_json({"type": "hello", "num_connections": 1,
-                                "connection_info": {"app_id": "A0PROCTOR"}})
+        await socket.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0PROCTOR"}}
+        )
         self.sockets.append(socket)
         async for message in socket:
             if message.type == aiohttp.WSMsgType.TEXT:
@@ -110,15 +111,21 @@ class FakeSlack:
                     future.set_result(ack)
         return socket
 
-    async def send_envelope(self, payload: dict[str, Any],
-                            kind: str = "interactive") -> dict[str, Any]:
+    async def send_envelope(
+        self, payload: dict[str, Any], kind: str = "interactive"
+    ) -> dict[str, Any]:
         """Deliver an interaction over Socket Mode; returns the app's ack."""
         envelope_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._acks[envelope_id] = future
-        await self.sockets[-1].send_json({"envelope_id": envelope_id, "type": kind,
-                                          "accepts_response_payload": True,
-                                          "payload": payload})
+        await self.sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "accepts_response_payload": True,
+                "payload": payload,
+            }
+        )
         return await asyncio.wait_for(future, 10)
 
     # --- the Web API ----------------------------------------------------------------------
@@ -130,14 +137,16 @@ class FakeSlack:
             return web.Response(status=503, text="upstream connect error")
         if self.rate_limited[method] > 0:
             self.rate_limited[method] -= 1
-            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                     headers={"Retry-After": "1"})
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+            )
         auth = request.headers.get("Authorization", "")
         if method == "apps.connections.open":
             if auth != f"Bearer {APP_TOKEN}":
                 return _error("invalid_auth")
-            return web.json_response({"ok": True, "url": self.url.replace(
-                "http://", "ws://").replace("/api/", "/link")})
+            return web.json_response(
+                {"ok": True, "url": self.url.replace("http://", "ws://").replace("/api/", "/link")}
+            )
         if self.revoked:
             return _error("token_revoked")
         if auth != f"Bearer {self.token}":
@@ -155,8 +164,15 @@ class FakeSlack:
         return web.json_response(result)
 
     def _auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://proctor-test.slack.com/", "team": "Proctor",
-                "user": "proctor", "team_id": TEAM["id"], "user_id": "UBOT", "bot_id": "BBOT"}
+        return {
+            "ok": True,
+            "url": "https://proctor-test.slack.com/",
+            "team": "Proctor",
+            "user": "proctor",
+            "team_id": TEAM["id"],
+            "user_id": "UBOT",
+            "bot_id": "BBOT",
+        }
 
     def _users_lookupByEmail(self, args: dict[str, Any]) -> dict[str, Any]:
         for user_id, user in self.users.items():
@@ -172,9 +188,14 @@ class FakeSlack:
 
     def _user(self, user_id: str) -> dict[str, Any]:
         user = self.users[user_id]
-        return {"id": user_id, "team_id": TEAM["id"], "name": user["name"], "deleted": False,
-                "is_bot": False, "profile": {"email": user["email"],
-                                             "real_name": user["name"]}}
+        return {
+            "id": user_id,
+            "team_id": TEAM["id"],
+            "name": user["name"],
+            "deleted": False,
+            "is_bot": False,
+            "profile": {"email": user["email"], "real_name": user["name"]},
+        }
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         user_id = str(args.get("users", ""))
@@ -183,8 +204,7 @@ class FakeSlack:
         return {"ok": True, "channel": {"id": self.dm_channel(user_id)}}
 
     def _known_channel(self, channel: str) -> bool:
-        return channel in self.channels or (
-            channel.startswith("D") and channel[1:] in self.users)
+        return channel in self.channels or (channel.startswith("D") and channel[1:] in self.users)
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
@@ -194,10 +214,15 @@ class FakeSlack:
         if problem:
             return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
         ts = f"{int(time.time())}.{next(self._ts):06d}"
-        self.messages.append(Message(channel, ts, str(args.get("text", "")),
-                                     _blocks(args), args.get("thread_ts")))
-        return {"ok": True, "channel": channel, "ts": ts,
-                "message": {"text": args.get("text"), "ts": ts}}
+        self.messages.append(
+            Message(channel, ts, str(args.get("text", "")), _blocks(args), args.get("thread_ts"))
+        )
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "message": {"text": args.get("text"), "ts": ts},
+        }
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
@@ -225,14 +250,18 @@ class FakeSlack:
             return {"ok": False, "error": "invalid_arguments"}
         if len(view.get("title", {}).get("text", "")) > 24:
             return {"ok": False, "error": "invalid_arguments"}
-        opened = {**view, "id": f"V{len(self.views) + 1:04d}",
-                  "trigger_id": args["trigger_id"]}
+        opened = {**view, "id": f"V{len(self.views) + 1:04d}", "trigger_id": args["trigger_id"]}
         self.views.append(opened)
         return {"ok": True, "view": opened}
 
     def _usergroups_list(self, _: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "usergroups": [{"id": gid, "handle": handle, "name": handle}
-                                           for gid, (handle, _) in self.usergroups.items()]}
+        return {
+            "ok": True,
+            "usergroups": [
+                {"id": gid, "handle": handle, "name": handle}
+                for gid, (handle, _) in self.usergroups.items()
+            ],
+        }
 
     def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = self.usergroups.get(str(args.get("usergroup", "")))
@@ -268,8 +297,10 @@ def block_kit_problem(args: dict[str, Any]) -> str | None:
             fields = block.get("fields", [])
             if len(fields) > 10 or any(len(f["text"]) > 2000 for f in fields):
                 return "section fields over the limits"
-        if kind == "context" and (len(block["elements"]) > 10 or any(
-                len(e.get("text", "")) > 3000 for e in block["elements"])):
+        if kind == "context" and (
+            len(block["elements"]) > 10
+            or any(len(e.get("text", "")) > 3000 for e in block["elements"])
+        ):
             return "context over the limits"
         if kind == "actions":
             for element in block["elements"]:
@@ -288,22 +319,30 @@ def sign(body: bytes, timestamp: str, secret: str = SIGNING_SECRET) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-async def send_interaction(url: str, payload: dict[str, Any], *,
-                           timestamp: str | None = None, signature: str | None = None,
-                           secret: str = SIGNING_SECRET) -> aiohttp.ClientResponse:
+async def send_interaction(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    timestamp: str | None = None,
+    signature: str | None = None,
+    secret: str = SIGNING_SECRET,
+) -> aiohttp.ClientResponse:
     """POST an interactivity payload the way Slack does: form-encoded `payload=<json>`."""
     body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
     timestamp = timestamp if timestamp is not None else str(int(time.time()))
-    headers = {"Content-Type": "application/x-www-form-urlencoded",
-               "X-Slack-Request-Timestamp": timestamp,
-               "X-Slack-Signature": signature if signature is not None
-               else sign(body, timestamp, secret)}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature if signature is not None else sign(body, timestamp, secret),
+    }
     return await post_raw(url, body, headers)
 
 
 async def post_raw(url: str, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
-    async with aiohttp.ClientSession() as session, session.post(
-            url, data=body, headers=headers) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body, headers=headers) as response,
+    ):
         await response.read()
         return response
 
@@ -313,31 +352,61 @@ _trigger = itertools.count(1)
 
 def click(user_id: str, message: Message, action_id: str) -> dict[str, Any]:
     """The block_actions payload Slack sends when `user_id` clicks a button in `message`."""
-    button = next(e for b in message.blocks if b["type"] == "actions"
-                  for e in b["elements"] if e["action_id"] == action_id)
+    button = next(
+        e
+        for b in message.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == action_id
+    )
     now = f"{time.time():.6f}"
     return {
-        "type": "block_actions", "team": TEAM, "api_app_id": "A0PROCTOR",
+        "type": "block_actions",
+        "team": TEAM,
+        "api_app_id": "A0PROCTOR",
         "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM["id"]},
-        "container": {"type": "message", "message_ts": message.ts,
-                      "channel_id": message.channel, "is_ephemeral": False},
+        "container": {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": message.channel,
+            "is_ephemeral": False,
+        },
         "trigger_id": f"{next(_trigger)}.{int(time.time())}.fake",
         "channel": {"id": message.channel, "name": message.channel.lower()},
         "message": {"ts": message.ts, "text": message.text, "blocks": message.blocks},
         "response_url": "http://127.0.0.1:9/response",
-        "actions": [{"action_id": action_id, "block_id": "proctor.vote", "type": "button",
-                     "value": button["value"], "text": button["text"], "action_ts": now}],
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "proctor.vote",
+                "type": "button",
+                "value": button["value"],
+                "text": button["text"],
+                "action_ts": now,
+            }
+        ],
     }
 
 
 def submit(user_id: str, view: dict[str, Any], note: str | None) -> dict[str, Any]:
     """The view_submission payload for a modal this user filled in."""
     return {
-        "type": "view_submission", "team": TEAM, "api_app_id": "A0PROCTOR",
+        "type": "view_submission",
+        "team": TEAM,
+        "api_app_id": "A0PROCTOR",
         "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM["id"]},
         "trigger_id": f"{next(_trigger)}.{int(time.time())}.fake",
-        "view": {**view, "state": {"values": {"proctor.note": {"proctor.note_input": {
-            "type": "plain_text_input", "value": note}}}}, "hash": "1.abc"},
+        "view": {
+            **view,
+            "state": {
+                "values": {
+                    "proctor.note": {
+                        "proctor.note_input": {"type": "plain_text_input", "value": note}
+                    }
+                }
+            },
+            "hash": "1.abc",
+        },
         "response_urls": [],
     }
 

@@ -61,18 +61,21 @@ class TcpProxy:
             writer.transport.abort()
         self._links.clear()
 
-    async def _accept(self, client_reader: asyncio.StreamReader,
-                      client_writer: asyncio.StreamWriter) -> None:
+    async def _accept(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
         if not self.up:
             client_writer.transport.abort()
             return
         try:
             if self.upstream_unix is not None:
                 server_reader, server_writer = await asyncio.open_unix_connection(
-                    self.upstream_unix)
+                    self.upstream_unix
+                )
             else:
                 server_reader, server_writer = await asyncio.open_connection(
-                    self.upstream_host, self.upstream_port)
+                    self.upstream_host, self.upstream_port
+                )
         except OSError:
             client_writer.transport.abort()
             return

@@ -40,14 +40,16 @@ Scenario = Callable[[Harness, WorkflowEnvironment], Awaitable[str]]
 
 async def allowed(gov: Harness, env: WorkflowEnvironment) -> str:
     key = await gov.new_agent()
-    return (await gov.proctor.execute(key, "read:orders", {"n": 1},
-                                      handler=lambda p: {"ok": True})).workflow_id
+    return (
+        await gov.proctor.execute(key, "read:orders", {"n": 1}, handler=lambda p: {"ok": True})
+    ).workflow_id
 
 
 async def denied(gov: Harness, env: WorkflowEnvironment) -> str:
     key = await gov.new_agent()
-    return (await gov.proctor.execute(key, "delete:customer", {},
-                                      handler=lambda p: None)).workflow_id
+    return (
+        await gov.proctor.execute(key, "delete:customer", {}, handler=lambda p: None)
+    ).workflow_id
 
 
 async def identity_refused(gov: Harness, env: WorkflowEnvironment) -> str:
@@ -62,17 +64,21 @@ async def handler_failed(gov: Harness, env: WorkflowEnvironment) -> str:
 
     def broken(params: dict[str, Any]) -> None:
         raise RuntimeError("boom")
+
     return (await gov.proctor.execute(key, "notify:x", {}, handler=broken)).workflow_id
 
 
-async def _waiting(gov: Harness, action: str,
-                   prefix: str | None = None) -> tuple[asyncio.Task[Any], str]:
+async def _waiting(
+    gov: Harness, action: str, prefix: str | None = None
+) -> tuple[asyncio.Task[Any], str]:
     """An action escalated and waiting for approval: its execution task and workflow id."""
     key = await gov.new_agent()
     request_id = f"{prefix or action}-{key.agent_id}"
-    task = asyncio.create_task(gov.proctor.execute(key, action, {"amount": 5},
-                                                   handler=lambda p: "done",
-                                                   request_id=request_id))
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            key, action, {"amount": 5}, handler=lambda p: "done", request_id=request_id
+        )
+    )
     workflow_id = f"action-{request_id}"
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     return task, workflow_id
@@ -87,8 +93,9 @@ async def _escalate(gov: Harness, action: str, votes: list[tuple[str, bool]]) ->
 
 
 async def approved(gov: Harness, env: WorkflowEnvironment) -> str:
-    return await _escalate(gov, "refund_requests", [("mallory@example.com", True),
-                                                    ("alice@example.com", True)])
+    return await _escalate(
+        gov, "refund_requests", [("mallory@example.com", True), ("alice@example.com", True)]
+    )
 
 
 async def rejected(gov: Harness, env: WorkflowEnvironment) -> str:
@@ -96,16 +103,19 @@ async def rejected(gov: Harness, env: WorkflowEnvironment) -> str:
 
 
 async def quorum(gov: Harness, env: WorkflowEnvironment) -> str:
-    return await _escalate(gov, "wire_transfer", [("alice@example.com", True),
-                                                  ("carol@example.com", True)])
+    return await _escalate(
+        gov, "wire_transfer", [("alice@example.com", True), ("carol@example.com", True)]
+    )
 
 
 async def timed_out(gov: Harness, env: WorkflowEnvironment) -> str:
     key = await gov.new_agent()
     request_id = f"timeout-{key.agent_id}"
-    task = asyncio.create_task(gov.proctor.execute(key, "refund_requests", {},
-                                                   handler=lambda p: None,
-                                                   request_id=request_id))
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            key, "refund_requests", {}, handler=lambda p: None, request_id=request_id
+        )
+    )
     await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
     await env.sleep(timedelta(hours=25))
     await task
@@ -121,17 +131,20 @@ async def rate_limited(gov: Harness, env: WorkflowEnvironment) -> str:
     key = await gov.new_agent(role="limited")
     last = ""
     for i in range(4):
-        last = (await gov.proctor.execute(key, "read:orders", {"n": i},
-                                          handler=lambda p: None)).workflow_id
+        last = (
+            await gov.proctor.execute(key, "read:orders", {"n": i}, handler=lambda p: None)
+        ).workflow_id
     return last
 
 
 async def ladder(gov: Harness, env: WorkflowEnvironment) -> str:
     key = await gov.new_agent()
     request_id = f"ladder-{key.agent_id}"
-    task = asyncio.create_task(gov.proctor.execute(key, "vendor_payment", {"amount": 1},
-                                                   handler=lambda p: "paid",
-                                                   request_id=request_id))
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            key, "vendor_payment", {"amount": 1}, handler=lambda p: "paid", request_id=request_id
+        )
+    )
     await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
     await env.sleep(timedelta(hours=3, minutes=30))
     await gov.vote(f"action-{request_id}", "erin@example.com", approve=True)
@@ -142,9 +155,9 @@ async def ladder(gov: Harness, env: WorkflowEnvironment) -> str:
 async def ladder_timeout(gov: Harness, env: WorkflowEnvironment) -> str:
     key = await gov.new_agent()
     request_id = f"night-{key.agent_id}"
-    task = asyncio.create_task(gov.proctor.execute(key, "night_payment", {},
-                                                   handler=lambda p: None,
-                                                   request_id=request_id))
+    task = asyncio.create_task(
+        gov.proctor.execute(key, "night_payment", {}, handler=lambda p: None, request_id=request_id)
+    )
     await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
     await env.sleep(timedelta(hours=2, minutes=5))
     await env.sleep(timedelta(hours=2))
@@ -163,7 +176,8 @@ async def _suspended(gov: Harness) -> str:
 
 async def reinstated(gov: Harness, env: WorkflowEnvironment) -> str:
     workflow_id = await gov.proctor.request_reinstatement(
-        await _suspended(gov), requested_by="alice@example.com", reason="recorded")
+        await _suspended(gov), requested_by="alice@example.com", reason="recorded"
+    )
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     await gov.vote(workflow_id, "alice@example.com", approve=True)
     await gov.vote(workflow_id, "owner@example.com", approve=True)
@@ -173,7 +187,8 @@ async def reinstated(gov: Harness, env: WorkflowEnvironment) -> str:
 
 async def reinstatement_expired(gov: Harness, env: WorkflowEnvironment) -> str:
     workflow_id = await gov.proctor.request_reinstatement(
-        await _suspended(gov), requested_by="alice@example.com", reason="recorded")
+        await _suspended(gov), requested_by="alice@example.com", reason="recorded"
+    )
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     await env.sleep(timedelta(days=7, minutes=1))
     await gov.proctor.reinstatement_outcome(workflow_id)
@@ -204,8 +219,9 @@ async def slack_role_approved(gov: Harness, env: WorkflowEnvironment) -> str:
 
 async def slack_soft_rejected(gov: Harness, env: WorkflowEnvironment) -> str:
     """deny_vetoes: false: rejected once quorum is out of reach."""
-    return await _escalate(gov, "soft_deny", [("alice@example.com", False),
-                                              ("bob@example.com", False)])
+    return await _escalate(
+        gov, "soft_deny", [("alice@example.com", False), ("bob@example.com", False)]
+    )
 
 
 async def slack_ladder(gov: Harness, env: WorkflowEnvironment) -> str:
@@ -217,7 +233,8 @@ async def cancelled(gov: Harness, env: WorkflowEnvironment) -> str:
     """`proctor cancel` while the request waits for approval."""
     task, workflow_id = await _waiting(gov, "refund_requests", "cancel")
     await gov.proctor.temporal.get_workflow_handle(workflow_id).signal(
-        CANCEL_SIGNAL, CancelRequest(by="ops@example.com", reason="recorded"))
+        CANCEL_SIGNAL, CancelRequest(by="ops@example.com", reason="recorded")
+    )
     await task
     return workflow_id
 
@@ -227,9 +244,16 @@ async def unsigned_vote(gov: Harness, env: WorkflowEnvironment) -> str:
     task, workflow_id = await _waiting(gov, "refund_requests", "forged")
     waiting = await gov.proctor.progress(workflow_id)
     assert waiting.pending is not None
-    await gov.proctor.send_vote(workflow_id, Vote(
-        approver="alice@example.com", approve=True, channel="slack", workflow_id=workflow_id,
-        request_digest=waiting.pending.request_digest))
+    await gov.proctor.send_vote(
+        workflow_id,
+        Vote(
+            approver="alice@example.com",
+            approve=True,
+            channel="slack",
+            workflow_id=workflow_id,
+            request_digest=waiting.pending.request_digest,
+        ),
+    )
     await gov.vote(workflow_id, "alice@example.com", approve=True)
     await task
     return workflow_id
@@ -241,26 +265,42 @@ async def replayed_request(gov: Harness, env: WorkflowEnvironment) -> str:
     request = key.new_request("read:orders", {}, ExecutionSpec(mode=ExecutionMode.HANDLER))
     assert (await gov.proctor.submit(request, handler=lambda p: "ran", key=key)).ok
     again = await gov.proctor.temporal.start_workflow(
-        GOVERNED_ACTION_WORKFLOW, GovernedActionInput(request=request), id=request.workflow_id,
-        task_queue=gov.task_queue, id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+        GOVERNED_ACTION_WORKFLOW,
+        GovernedActionInput(request=request),
+        id=request.workflow_id,
+        task_queue=gov.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
     await again.result()
     return request.workflow_id
 
 
 DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
-    "allowed": allowed, "denied": denied, "identity_refused": identity_refused,
-    "handler_failed": handler_failed, "approved": approved, "rejected": rejected,
-    "quorum": quorum, "durable_tool": durable_tool, "rate_limited": rate_limited,
-    "rate_admitted": rate_admitted, "reinstated": reinstated, "cancelled": cancelled,
-    "unsigned_vote": unsigned_vote, "replayed_request": replayed_request,
+    "allowed": allowed,
+    "denied": denied,
+    "identity_refused": identity_refused,
+    "handler_failed": handler_failed,
+    "approved": approved,
+    "rejected": rejected,
+    "quorum": quorum,
+    "durable_tool": durable_tool,
+    "rate_limited": rate_limited,
+    "rate_admitted": rate_admitted,
+    "reinstated": reinstated,
+    "cancelled": cancelled,
+    "unsigned_vote": unsigned_vote,
+    "replayed_request": replayed_request,
 }
 SLACK_SCENARIOS: dict[str, Scenario] = {
-    "slack_approved": slack_approved, "slack_role_approved": slack_role_approved,
+    "slack_approved": slack_approved,
+    "slack_role_approved": slack_role_approved,
     "slack_soft_rejected": slack_soft_rejected,
 }
 SLACK_TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {"slack_ladder": slack_ladder}
 TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {
-    "timed_out": timed_out, "ladder": ladder, "ladder_timeout": ladder_timeout,
+    "timed_out": timed_out,
+    "ladder": ladder,
+    "ladder_timeout": ladder_timeout,
     "reinstatement_expired": reinstatement_expired,
 }
 
@@ -276,8 +316,9 @@ def remember_workflow_id(name: str, workflow_id: str) -> None:
     WORKFLOW_IDS.write_text(json.dumps(dict(sorted(known.items())), indent=1) + "\n")
 
 
-async def record(env: WorkflowEnvironment, dsn: str, scenarios: dict[str, Scenario], *,
-                 slack: bool = False) -> None:
+async def record(
+    env: WorkflowEnvironment, dsn: str, scenarios: dict[str, Scenario], *, slack: bool = False
+) -> None:
     """Run `scenarios` and keep their histories; with `slack`, the worker notifies a loopback
     Slack stand-in (the recorded histories then hold the notification steps)."""
     await ensure_search_attributes(env.client, SEARCH_ATTRIBUTES)
@@ -320,7 +361,8 @@ async def main(only: set[str]) -> None:
                 await record(env, dsn, chosen(SLACK_SCENARIOS), slack=True)
             # One time-skipping server per scenario: its clock is global state.
             timed = [(n, s, False) for n, s in chosen(TIME_SKIPPING_SCENARIOS).items()] + [
-                (n, s, True) for n, s in chosen(SLACK_TIME_SKIPPING_SCENARIOS).items()]
+                (n, s, True) for n, s in chosen(SLACK_TIME_SKIPPING_SCENARIOS).items()
+            ]
             for name, scenario, slack in timed:
                 async with await WorkflowEnvironment.start_time_skipping(
                     data_converter=pydantic_data_converter,

@@ -39,8 +39,10 @@ def request_payloads() -> list[Payload]:
     """A typical governed action's request, as the pydantic converter writes it."""
     key = AgentKey.generate("codec-agent", "ed25519")
     request: ActionRequest = key.new_request(
-        "send_email", {"customer_email": SECRET, "amount": 40},
-        ExecutionSpec(mode=ExecutionMode.HANDLER))
+        "send_email",
+        {"customer_email": SECRET, "amount": 40},
+        ExecutionSpec(mode=ExecutionMode.HANDLER),
+    )
     return pydantic_data_converter.payload_converter.to_payloads([request, {"note": SECRET}])
 
 
@@ -79,8 +81,10 @@ async def test_rotation_the_new_key_encrypts_and_every_key_decrypts(tmp_path: Pa
     old = await old_codec.encode(clear)
 
     rotated = payload_keys.rotate(ring_dir)
-    assert rotated.current != first.current and set(rotated.keys) == {first.current,
-                                                                       rotated.current}
+    assert rotated.current != first.current and set(rotated.keys) == {
+        first.current,
+        rotated.current,
+    }
     new_codec = EncryptionCodec(payload_keys.load(ring_dir))
     new = await new_codec.encode(clear)
     assert new[0].metadata[KEY_ID].decode() == rotated.current
@@ -100,8 +104,9 @@ async def test_a_payload_under_an_unknown_key_names_the_key() -> None:
         await LockedCodec("/nowhere").decode(sealed)
 
 
-@pytest.mark.parametrize("tamper", ["flip_byte", "truncate", "swap_key_id", "cipher_name",
-                                    "drop_key_id"])
+@pytest.mark.parametrize(
+    "tamper", ["flip_byte", "truncate", "swap_key_id", "cipher_name", "drop_key_id"]
+)
 async def test_tampered_ciphertext_is_refused(tamper: str) -> None:
     ring = KeyRing.in_memory(os.urandom(32), os.urandom(32))
     codec = EncryptionCodec(ring)
@@ -138,10 +143,13 @@ async def test_a_history_is_decrypted_event_by_event() -> None:
     assert converter.payload_codec is not None
     started = HistoryEvent(event_id=1, event_type=EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)
     started.workflow_execution_started_event_attributes.input.CopyFrom(
-        Payloads(payloads=await converter.encode([{"customer_email": SECRET}])))
+        Payloads(payloads=await converter.encode([{"customer_email": SECRET}]))
+    )
     failed = HistoryEvent(event_id=2, event_type=EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)
-    await converter.encode_failure(ApplicationError(f"no mailbox {SECRET}"),
-                                   failed.activity_task_failed_event_attributes.failure)
+    await converter.encode_failure(
+        ApplicationError(f"no mailbox {SECRET}"),
+        failed.activity_task_failed_event_attributes.failure,
+    )
     events = [started, failed]
     assert all(SECRET.encode() not in e.SerializeToString() for e in events)
 
@@ -149,7 +157,8 @@ async def test_a_history_is_decrypted_event_by_event() -> None:
     start_input = clear[0].workflow_execution_started_event_attributes.input.payloads[0]
     assert json.loads(start_input.data) == {"customer_email": SECRET}
     assert clear[1].activity_task_failed_event_attributes.failure.message == (
-        f"no mailbox {SECRET}")
+        f"no mailbox {SECRET}"
+    )
     assert SECRET.encode() not in events[0].SerializeToString()  # the originals stay as stored
 
 
@@ -189,8 +198,11 @@ def test_fail_closed_once_encryption_is_configured(tmp_path: Path) -> None:
         data_converter(plain, require_payload_keys=True)
     with pytest.raises(PayloadKeysMissing, match="PROCTOR_PAYLOAD_KEY_DIR is set"):
         data_converter(ProctorSettings(state_dir=state, payload_key_dir=tmp_path / "keys"))
-    (state / STACK_FILE).write_text(json.dumps({"temporal_address": "127.0.0.1:1",
-                                                "database_url": "postgresql://x/y", "pid": 1}))
+    (state / STACK_FILE).write_text(
+        json.dumps(
+            {"temporal_address": "127.0.0.1:1", "database_url": "postgresql://x/y", "pid": 1}
+        )
+    )
     with pytest.raises(PayloadKeysMissing, match="embedded stack"):
         data_converter(plain)
     payload_keys.create(state / "payload-keys")

@@ -11,11 +11,13 @@ from proctor.settings_view import MASK, settings_lines, variable_name
 from tests.proctor.cli.runner import run
 
 README = Path(__file__).parents[2] / "README.md"
-SECRETS = {"PROCTOR_SLACK_BOT_TOKEN": "xoxb-very-secret-token",
-           "PROCTOR_SLACK_SIGNING_SECRET": "signing-secret-value",
-           "PROCTOR_SLACK_APP_TOKEN": "xapp-app-token-value",
-           "PROCTOR_KEY_PASSPHRASE": "hunter2-passphrase",
-           "PROCTOR_DATABASE_URL": "postgresql://proctor:db-password-1@db:5432/proctor"}
+SECRETS = {
+    "PROCTOR_SLACK_BOT_TOKEN": "xoxb-very-secret-token",
+    "PROCTOR_SLACK_SIGNING_SECRET": "signing-secret-value",
+    "PROCTOR_SLACK_APP_TOKEN": "xapp-app-token-value",
+    "PROCTOR_KEY_PASSPHRASE": "hunter2-passphrase",
+    "PROCTOR_DATABASE_URL": "postgresql://proctor:db-password-1@db:5432/proctor",
+}
 
 
 def documented_variables() -> set[str]:
@@ -29,14 +31,17 @@ def documented_variables() -> set[str]:
 
 def test_every_setting_is_documented_in_the_readme_table() -> None:
     documented = documented_variables()
-    missing = [variable_name(f) for f in ProctorSettings.model_fields
-               if variable_name(f) not in documented]
+    missing = [
+        variable_name(f) for f in ProctorSettings.model_fields if variable_name(f) not in documented
+    ]
     assert not missing, f"missing from the README's configuration table: {missing}"
 
 
 def test_lines_mask_secrets_and_say_where_values_come_from(monkeypatch: object) -> None:
-    settings = ProctorSettings(slack_bot_token="xoxb-very-secret-token",  # type: ignore[arg-type]
-                               database_url="postgresql://u:pw@h/db")  # type: ignore[arg-type]
+    settings = ProctorSettings(
+        slack_bot_token="xoxb-very-secret-token",  # type: ignore[arg-type]
+        database_url="postgresql://u:pw@h/db",
+    )  # type: ignore[arg-type]
     lines = {line.variable: line for line in settings_lines(settings)}
     assert lines["PROCTOR_SLACK_BOT_TOKEN"].value == MASK
     assert lines["PROCTOR_SLACK_BOT_TOKEN"].secret
@@ -56,8 +61,12 @@ def test_config_show_never_prints_a_secret(tmp_path: Path) -> None:
             assert secret not in done.stdout
         assert "db-password-1" not in done.stdout
     rows = {r["variable"]: r for r in json.loads(as_json.stdout)}
-    assert rows["PROCTOR_METRICS_PORT"] == {"variable": "PROCTOR_METRICS_PORT", "value": "9464",
-                                            "source": "environment", "secret": False}
+    assert rows["PROCTOR_METRICS_PORT"] == {
+        "variable": "PROCTOR_METRICS_PORT",
+        "value": "9464",
+        "source": "environment",
+        "secret": False,
+    }
     assert rows["(effective) database"]["value"] == "postgresql://proctor:***@db:5432/proctor"
     assert "PROCTOR_LOG_FORMAT                json  [environment]" in text.stdout
 

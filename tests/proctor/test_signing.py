@@ -17,8 +17,12 @@ def test_signature_verifies_and_any_edit_breaks_it(algorithm: str) -> None:
     request = key.new_request("refund_requests", {"orderId": 1, "amount": 5.5}, SPEC)
     assert verify_request(request, key.public_key_pem)
 
-    for change in ({"params": {"orderId": 1, "amount": 5.51}}, {"action": "refund_all"},
-                   {"nonce": "x" * 20}, {"request_id": "other"}):
+    for change in (
+        {"params": {"orderId": 1, "amount": 5.51}},
+        {"action": "refund_all"},
+        {"nonce": "x" * 20},
+        {"request_id": "other"},
+    ):
         assert not verify_request(request.model_copy(update=change), key.public_key_pem)
 
 
@@ -48,8 +52,9 @@ def test_signing_for_another_agent_is_refused() -> None:
 
 
 @pytest.mark.parametrize("passphrase", [None, b"correct horse"])
-def test_save_and_load_round_trip_with_private_mode(tmp_path: Path,
-                                                    passphrase: bytes | None) -> None:
+def test_save_and_load_round_trip_with_private_mode(
+    tmp_path: Path, passphrase: bytes | None
+) -> None:
     key = AgentKey.generate("cs-agent", "rsa-2048")
     path = key.save(tmp_path / "keys" / "cs.pem", passphrase=passphrase)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

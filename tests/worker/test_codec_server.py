@@ -45,25 +45,35 @@ def payloads_of(text: str) -> list[Payload]:
 
 
 async def test_decode_refused_without_or_with_a_wrong_token(
-        served: tuple[str, EncryptionCodec]) -> None:
+    served: tuple[str, EncryptionCodec],
+) -> None:
     url, codec = served
     body = await encrypted_body(codec)
     async with aiohttp.ClientSession() as http:
-        for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789abcdef"},
-                        {"Authorization": f"Basic {TOKEN}"}):
-            async with http.post(f"{url}/decode", data=body,
-                                 headers={"Content-Type": "application/json", **headers}) as r:
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token-0123456789abcdef"},
+            {"Authorization": f"Basic {TOKEN}"},
+        ):
+            async with http.post(
+                f"{url}/decode", data=body, headers={"Content-Type": "application/json", **headers}
+            ) as r:
                 assert r.status == 401, headers
                 assert r.headers["WWW-Authenticate"].startswith("Bearer")
                 assert SECRET not in await r.text()
 
 
 async def test_decode_with_the_token_gives_the_clear_payloads(
-        served: tuple[str, EncryptionCodec]) -> None:
+    served: tuple[str, EncryptionCodec],
+) -> None:
     url, codec = served
     body = await encrypted_body(codec)
-    headers = {"Authorization": f"Bearer {TOKEN}", "X-Namespace": "default",
-               "Content-Type": "application/json", "Origin": UI}
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "X-Namespace": "default",
+        "Content-Type": "application/json",
+        "Origin": UI,
+    }
     async with aiohttp.ClientSession() as http:
         # Any prefix: only the last path segment names the operation.
         async with http.post(f"{url}/default/decode", data=body, headers=headers) as r:
@@ -79,23 +89,30 @@ async def test_decode_with_the_token_gives_the_clear_payloads(
         assert SECRET.encode() not in sealed.data
         assert (await codec.decode([sealed]))[0] == clear
 
-        async with http.post(f"{url}/decode", data=body,
-                             headers={**headers, "X-Namespace": "other"}) as r:
+        async with http.post(
+            f"{url}/decode", data=body, headers={**headers, "X-Namespace": "other"}
+        ) as r:
             assert r.status == 403 and "namespace 'other'" in await r.text()
         async with http.post(f"{url}/decode", data="{not json", headers=headers) as r:
             assert r.status == 400 and "not Payloads" in await r.text()
         stranger = await EncryptionCodec(KeyRing.in_memory()).encode([clear])
-        async with http.post(f"{url}/decode", headers=headers,
-                             data=json_format.MessageToJson(Payloads(payloads=stranger))) as r:
+        async with http.post(
+            f"{url}/decode",
+            headers=headers,
+            data=json_format.MessageToJson(Payloads(payloads=stranger)),
+        ) as r:
             assert r.status == 400
             assert stranger[0].metadata["encryption-key-id"].decode() in await r.text()
 
 
 async def test_cors_preflight_answers_the_ui_origin_only(
-        served: tuple[str, EncryptionCodec]) -> None:
+    served: tuple[str, EncryptionCodec],
+) -> None:
     url, codec = served
-    ask = {"Access-Control-Request-Method": "POST",
-           "Access-Control-Request-Headers": "content-type,x-namespace"}
+    ask = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-namespace",
+    }
     async with aiohttp.ClientSession() as http:
         async with http.options(f"{url}/decode", headers={"Origin": UI, **ask}) as r:
             assert r.status == 204
@@ -104,18 +121,20 @@ async def test_cors_preflight_answers_the_ui_origin_only(
             assert "POST" in r.headers["Access-Control-Allow-Methods"]
             allowed = r.headers["Access-Control-Allow-Headers"].lower()
             assert "x-namespace" in allowed and "authorization" in allowed
-        async with http.options(f"{url}/decode",
-                                headers={"Origin": "http://evil.example", **ask}) as r:
+        async with http.options(
+            f"{url}/decode", headers={"Origin": "http://evil.example", **ask}
+        ) as r:
             assert r.status == 403
             assert "Access-Control-Allow-Origin" not in r.headers
-        async with http.post(f"{url}/decode", data=await encrypted_body(codec),
-                             headers={"Origin": "http://evil.example",
-                                      "Authorization": f"Bearer {TOKEN}"}) as r:
+        async with http.post(
+            f"{url}/decode",
+            data=await encrypted_body(codec),
+            headers={"Origin": "http://evil.example", "Authorization": f"Bearer {TOKEN}"},
+        ) as r:
             assert "Access-Control-Allow-Origin" not in r.headers  # the browser hides it
 
 
-async def test_signing_in_sets_the_cookie_the_ui_sends(
-        served: tuple[str, EncryptionCodec]) -> None:
+async def test_signing_in_sets_the_cookie_the_ui_sends(served: tuple[str, EncryptionCodec]) -> None:
     url, codec = served
     body = await encrypted_body(codec)
     # unsafe: keep cookies of an IP host, as a browser does (aiohttp's jar would not)
@@ -143,15 +162,19 @@ def test_no_token_no_endpoint(tmp_path: Path) -> None:
     assert endpoint_for(ProctorSettings(state_dir=tmp_path, codec_token=SecretStr(TOKEN)))
     # Without a key ring there is nothing to serve.
     with pytest.raises(payload_keys.PayloadKeysMissing):
-        endpoint_for(ProctorSettings(state_dir=tmp_path / "other",
-                                     codec_token=SecretStr(TOKEN)))
+        endpoint_for(ProctorSettings(state_dir=tmp_path / "other", codec_token=SecretStr(TOKEN)))
 
 
 def test_the_command_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     payload_keys.create(tmp_path / "payload-keys")
     env = {"PROCTOR_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([str(Path(sys.executable).parent / "proctor"), "codec-server",
-                           "--port", "0"], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "proctor"), "codec-server", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("error: the codec endpoint needs PROCTOR_CODEC_TOKEN")

@@ -22,22 +22,31 @@ from worker.observability import count_pending_approvals
 
 
 async def test_worker_metrics_sdk_metrics_and_json_logs(
-    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    private_database: tuple[asyncpg.Pool, str],
+    dev_server: WorkflowEnvironment,
+    tmp_path: Path,
 ) -> None:
     pool, dsn = private_database
     queue = new_task_queue()
-    env = worker_env(dsn, dev_server.client, queue, tmp_path / "state",
-                     PROCTOR_LOG_FORMAT="json", PROCTOR_AUDIT_CHECKPOINT_SECONDS="0.5")
+    env = worker_env(
+        dsn,
+        dev_server.client,
+        queue,
+        tmp_path / "state",
+        PROCTOR_LOG_FORMAT="json",
+        PROCTOR_AUDIT_CHECKPOINT_SECONDS="0.5",
+    )
     gov = client_for(dev_server.client, pool, queue, env)
     async with worker_process(env, tmp_path / "worker.log", sdk_metrics=True) as worker:
         key = await gov.new_agent()
         assert (await gov.proctor.execute(key, "read:orders", {}, handler=lambda p: 1)).ok
-        assert not (await gov.proctor.execute(key, "delete:customer", {},
-                                              handler=lambda p: 1)).ok
+        assert not (await gov.proctor.execute(key, "delete:customer", {}, handler=lambda p: 1)).ok
         request_id = f"metrics-{key.agent_id}"
-        waiting = asyncio.create_task(gov.proctor.execute(
-            key, "refund_requests", {"amount": 3}, handler=lambda p: "ok",
-            request_id=request_id))
+        waiting = asyncio.create_task(
+            gov.proctor.execute(
+                key, "refund_requests", {"amount": 3}, handler=lambda p: "ok", request_id=request_id
+            )
+        )
         await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
         await gov.vote(f"action-{request_id}", "alice@example.com", approve=True)
         assert (await waiting).ok
@@ -45,6 +54,7 @@ async def test_worker_metrics_sdk_metrics_and_json_logs(
         async def checkpointed() -> bool:
             samples = await asyncio.to_thread(worker.metrics)
             return samples.get("proctor_audit_chain_verified_seq", 0) >= 8
+
         await eventually(checkpointed, seconds=20)
         samples = await asyncio.to_thread(worker.metrics)
         assert samples["proctor_audit_chain_intact"] == 1
@@ -60,27 +70,36 @@ async def test_worker_metrics_sdk_metrics_and_json_logs(
         assert samples["proctor_audit_append_failures_total"] == 0
 
         sdk = await asyncio.to_thread(worker.metrics, worker.sdk_metrics_port)
-        assert any(name.startswith("temporal_workflow_task_execution_latency")
-                   for name in sdk), sorted(sdk)[:20]
+        assert any(name.startswith("temporal_workflow_task_execution_latency") for name in sdk), (
+            sorted(sdk)[:20]
+        )
         assert any(name.startswith("temporal_activity_execution_latency") for name in sdk)
 
     logs = worker.json_logs()
     assert logs, worker.log()
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in logs)
-    decided = [e for e in logs if str(e["message"]).startswith("decided ")
-               and e.get("workflow_id") == f"action-{request_id}"]
+    decided = [
+        e
+        for e in logs
+        if str(e["message"]).startswith("decided ")
+        and e.get("workflow_id") == f"action-{request_id}"
+    ]
     assert decided, logs
     assert decided[0]["request_id"] == request_id
     assert decided[0]["activity"] == "proctor.record_audit"
     assert str(decided[0]["run_id"]).strip() not in ("", "None")
 
 
-async def test_pending_approvals_gauge_counts_the_cluster(gov: Harness,
-                                                          dev_server: WorkflowEnvironment) -> None:
+async def test_pending_approvals_gauge_counts_the_cluster(
+    gov: Harness, dev_server: WorkflowEnvironment
+) -> None:
     key = await gov.new_agent()
     request_id = f"pending-{key.agent_id}"
-    waiting = asyncio.create_task(gov.proctor.execute(
-        key, "refund_requests", {"amount": 3}, handler=lambda p: "ok", request_id=request_id))
+    waiting = asyncio.create_task(
+        gov.proctor.execute(
+            key, "refund_requests", {"amount": 3}, handler=lambda p: "ok", request_id=request_id
+        )
+    )
     await gov.wait_until_listed(f"action-{request_id}")
     counter = asyncio.create_task(count_pending_approvals(dev_server.client, every_seconds=0.1))
     try:
@@ -91,9 +110,9 @@ async def test_pending_approvals_gauge_counts_the_cluster(gov: Harness,
         await waiting
 
 
-async def test_worker_in_process_harness_still_counts(dev_server: WorkflowEnvironment,
-                                                      private_database: tuple[asyncpg.Pool, str]
-                                                      ) -> None:
+async def test_worker_in_process_harness_still_counts(
+    dev_server: WorkflowEnvironment, private_database: tuple[asyncpg.Pool, str]
+) -> None:
     """Metrics are counted by the activities themselves, whichever process runs them."""
     from proctor.metrics import DECISIONS
 

@@ -46,7 +46,9 @@ def rewrite(directory: Path, text: str) -> None:
 
 
 async def test_policy_changes_apply_without_restart_and_bad_ones_are_rejected(
-    dev_server: WorkflowEnvironment, pool: asyncpg.Pool, policy_dir: Path,
+    dev_server: WorkflowEnvironment,
+    pool: asyncpg.Pool,
+    policy_dir: Path,
 ) -> None:
     audit = AuditLog(pool)
     policy = audited_policy(policy_dir, audit)
@@ -56,8 +58,14 @@ async def test_policy_changes_apply_without_restart_and_bad_ones_are_rejected(
     gov = Harness(Client(dev_server.client, task_queue=queue), pool, queue)
     key = await gov.new_agent(role="watcher")
 
-    async with build_worker(dev_server.client, pool, policy.current, task_queue=queue,
-                            keys=LedgerKeys.generate(), vote_keys=gov.vote_keys):
+    async with build_worker(
+        dev_server.client,
+        pool,
+        policy.current,
+        task_queue=queue,
+        keys=LedgerKeys.generate(),
+        vote_keys=gov.vote_keys,
+    ):
         assert (await gov.proctor.execute(key, "report:daily", {}, handler=lambda p: 1)).ok
 
         rewrite(policy_dir, DENY)
@@ -97,13 +105,15 @@ def write(directory: Path, text: str) -> None:
 
 async def swaps_since(audit: AuditLog, seq: int) -> list[tuple[str, str]]:
     """(previous, version) of every policy_loaded row after `seq`."""
-    payloads = [json.loads(r.payload) async for r in audit.rows(seq + 1)
-                if r.event_type == "policy_loaded"]
+    payloads = [
+        json.loads(r.payload) async for r in audit.rows(seq + 1) if r.event_type == "policy_loaded"
+    ]
     return [(p["previous"], p["version"]) for p in payloads]
 
 
 async def test_every_swap_is_audited_even_back_to_an_earlier_set(
-        pool: asyncpg.Pool, policy_dir: Path) -> None:
+    pool: asyncpg.Pool, policy_dir: Path
+) -> None:
     audit = AuditLog(pool)
     policy = audited_policy(policy_dir, audit)
     await policy.announce()
@@ -120,7 +130,8 @@ async def test_every_swap_is_audited_even_back_to_an_earlier_set(
 
 
 async def test_two_workers_announcing_the_same_write_make_one_row_per_swap(
-        pool: asyncpg.Pool, policy_dir: Path) -> None:
+    pool: asyncpg.Pool, policy_dir: Path
+) -> None:
     """Two processes reading one policy directory (each its own AuditLog on the same
     database) report each write of it once between them; nothing is lost either."""
     first = audited_policy(policy_dir, AuditLog(pool))
@@ -140,7 +151,8 @@ async def test_two_workers_announcing_the_same_write_make_one_row_per_swap(
 
 
 async def test_a_swap_whose_report_failed_is_retried_and_written_once(
-        pool: asyncpg.Pool, policy_dir: Path) -> None:
+    pool: asyncpg.Pool, policy_dir: Path
+) -> None:
     """The row was committed but the connection dropped before the answer: the retry on the
     next check writes nothing twice."""
     audit = AuditLog(pool)
@@ -166,12 +178,16 @@ async def test_a_swap_whose_report_failed_is_retried_and_written_once(
     assert await swaps_since(audit, seq) == [(a, b)]
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    (DEEP, "watch.yaml:2: yaml: nested deeper than 64 levels: refused"),
-    (MERGE, "watch.yaml:4: permissions.<<: merge keys (<<) are not supported"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (DEEP, "watch.yaml:2: yaml: nested deeper than 64 levels: refused"),
+        (MERGE, "watch.yaml:4: permissions.<<: merge keys (<<) are not supported"),
+    ],
+)
 async def test_hostile_yaml_on_reload_is_rejected_audited_and_the_old_set_serves(
-        pool: asyncpg.Pool, policy_dir: Path, text: str, problem: str) -> None:
+    pool: asyncpg.Pool, policy_dir: Path, text: str, problem: str
+) -> None:
     audit = AuditLog(pool)
     policy = audited_policy(policy_dir, audit)
     await policy.announce()
@@ -181,8 +197,11 @@ async def test_hostile_yaml_on_reload_is_rejected_audited_and_the_old_set_serves
         write(policy_dir, text)
         assert not await policy.check()
         assert policy.current().version == serving
-    rejected = [json.loads(r.payload) async for r in audit.rows(seq + 1)
-                if r.event_type == "policy_rejected"]
+    rejected = [
+        json.loads(r.payload)
+        async for r in audit.rows(seq + 1)
+        if r.event_type == "policy_rejected"
+    ]
     assert len(rejected) == 2
     for payload in rejected:
         assert payload["still_serving"] == serving

@@ -17,12 +17,15 @@ from tests.worker.worker_process import client_for, new_task_queue, worker_env, 
 
 
 async def test_sigterm_lets_the_activity_in_flight_finish(
-    private_database: tuple[asyncpg.Pool, str], dev_server: WorkflowEnvironment, tmp_path: Path,
+    private_database: tuple[asyncpg.Pool, str],
+    dev_server: WorkflowEnvironment,
+    tmp_path: Path,
 ) -> None:
     pool, dsn = private_database
     queue = new_task_queue()
-    env = worker_env(dsn, dev_server.client, queue, tmp_path / "state",
-                     PROCTOR_SHUTDOWN_GRACE_SECONDS="20")
+    env = worker_env(
+        dsn, dev_server.client, queue, tmp_path / "state", PROCTOR_SHUTDOWN_GRACE_SECONDS="20"
+    )
     gov = client_for(dev_server.client, pool, queue, env)
     async with worker_process(env, tmp_path / "worker.log", metrics=False) as worker:
         async with table_locked(pool, "audit_log"):

@@ -16,10 +16,15 @@ from tests.fakes.slack_web_api import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET
 from tests.worker.worker_process import BIN, REPO, free_port, worker_env
 
 GOOD = {"PROCTOR_SLACK_BOT_TOKEN": BOT_TOKEN, "PROCTOR_SLACK_SIGNING_SECRET": SIGNING_SECRET}
-BLANKS = [(variable, blank) for variable in ("PROCTOR_SLACK_BOT_TOKEN",
-                                             "PROCTOR_SLACK_SIGNING_SECRET",
-                                             "PROCTOR_SLACK_APP_TOKEN")
-          for blank in ("", "   ", "\n")]
+BLANKS = [
+    (variable, blank)
+    for variable in (
+        "PROCTOR_SLACK_BOT_TOKEN",
+        "PROCTOR_SLACK_SIGNING_SECRET",
+        "PROCTOR_SLACK_APP_TOKEN",
+    )
+    for blank in ("", "   ", "\n")
+]
 
 
 @pytest.mark.parametrize(("variable", "blank"), BLANKS)
@@ -32,42 +37,71 @@ def test_a_blank_secret_is_refused_by_name(variable: str, blank: str) -> None:
 
 def test_a_padded_secret_is_refused_and_good_or_unset_ones_pass() -> None:
     padded = ProctorSettings(slack_signing_secret=SecretStr(SIGNING_SECRET + "\n"))
-    with pytest.raises(NotConfigured, match=r"^PROCTOR_SLACK_SIGNING_SECRET has leading or "
-                                            r"trailing whitespace") as caught:
+    with pytest.raises(
+        NotConfigured,
+        match=r"^PROCTOR_SLACK_SIGNING_SECRET has leading or "
+        r"trailing whitespace",
+    ) as caught:
         check_slack_secrets(padded)
     assert SIGNING_SECRET not in str(caught.value)
-    check_slack_secrets(ProctorSettings(slack_bot_token=SecretStr(BOT_TOKEN),
-                                        slack_signing_secret=SecretStr(SIGNING_SECRET),
-                                        slack_app_token=SecretStr(APP_TOKEN)))
-    check_slack_secrets(ProctorSettings(slack_bot_token=None, slack_signing_secret=None,
-                                        slack_app_token=None))
+    check_slack_secrets(
+        ProctorSettings(
+            slack_bot_token=SecretStr(BOT_TOKEN),
+            slack_signing_secret=SecretStr(SIGNING_SECRET),
+            slack_app_token=SecretStr(APP_TOKEN),
+        )
+    )
+    check_slack_secrets(
+        ProctorSettings(slack_bot_token=None, slack_signing_secret=None, slack_app_token=None)
+    )
 
 
-def proctor(command: str, env: dict[str, str], seconds: float = 60
-            ) -> subprocess.CompletedProcess[str]:
+def proctor(
+    command: str, env: dict[str, str], seconds: float = 60
+) -> subprocess.CompletedProcess[str]:
     """`proctor <command>`; one that is still running when time is up did not refuse."""
     try:
-        return subprocess.run([str(BIN / "proctor"), command], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=seconds, check=False)
+        return subprocess.run(
+            [str(BIN / "proctor"), command],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=seconds,
+            check=False,
+        )
     except subprocess.TimeoutExpired as running:
-        raise AssertionError(f"`proctor {command}` started instead of refusing:\n"
-                             f"{running.stderr!r}") from running
+        raise AssertionError(
+            f"`proctor {command}` started instead of refusing:\n{running.stderr!r}"
+        ) from running
 
 
 @pytest.fixture
 def env(database_dsn: str, dev_server: WorkflowEnvironment, tmp_path: Path) -> dict[str, str]:
     """Everything a worker needs to start for real, Slack included."""
-    return worker_env(database_dsn, dev_server.client, f"secrets-{uuid.uuid4().hex[:8]}",
-                      tmp_path, PROCTOR_APPROVALS_PORT=str(free_port()),
-                      PROCTOR_SLACK_API_URL="http://127.0.0.1:9/api/", **GOOD)
+    return worker_env(
+        database_dsn,
+        dev_server.client,
+        f"secrets-{uuid.uuid4().hex[:8]}",
+        tmp_path,
+        PROCTOR_APPROVALS_PORT=str(free_port()),
+        PROCTOR_SLACK_API_URL="http://127.0.0.1:9/api/",
+        **GOOD,
+    )
 
 
-@pytest.mark.parametrize(("variable", "blank"), [
-    ("PROCTOR_SLACK_SIGNING_SECRET", ""), ("PROCTOR_SLACK_SIGNING_SECRET", "  "),
-    ("PROCTOR_SLACK_BOT_TOKEN", ""), ("PROCTOR_SLACK_APP_TOKEN", "\t"),
-])
+@pytest.mark.parametrize(
+    ("variable", "blank"),
+    [
+        ("PROCTOR_SLACK_SIGNING_SECRET", ""),
+        ("PROCTOR_SLACK_SIGNING_SECRET", "  "),
+        ("PROCTOR_SLACK_BOT_TOKEN", ""),
+        ("PROCTOR_SLACK_APP_TOKEN", "\t"),
+    ],
+)
 def test_the_approvals_app_refuses_to_start_with_one_line(
-        env: dict[str, str], variable: str, blank: str) -> None:
+    env: dict[str, str], variable: str, blank: str
+) -> None:
     done = proctor("approvals-app", {**env, variable: blank}, seconds=30)
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: {variable} is set but empty")

@@ -52,18 +52,25 @@ def run_stack_with_slack(tmp_path: Path, slack: FakeSlack) -> None:
     """The whole stack, with the approvals app talking to the Slack stand-in."""
     state = tmp_path / "state"
     approvals_port, codec_port, ui_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "PROCTOR_STATE_DIR": str(state),
-           "PROCTOR_TEMPORAL_PORT": str(free_port()),
-           "PROCTOR_TEMPORAL_UI_PORT": str(ui_port),
-           "PROCTOR_CODEC_PORT": str(codec_port), "PROCTOR_CODEC_TOKEN": CODEC_TOKEN,
-           "PROCTOR_SLACK_BOT_TOKEN": BOT_TOKEN, "PROCTOR_SLACK_SIGNING_SECRET": SIGNING_SECRET,
-           "PROCTOR_SLACK_API_URL": slack.url, "PROCTOR_SLACK_CHANNEL": "C0APPROVALS",
-           "PROCTOR_APPROVALS_PORT": str(approvals_port)}
+    env = {
+        **os.environ,
+        "PROCTOR_STATE_DIR": str(state),
+        "PROCTOR_TEMPORAL_PORT": str(free_port()),
+        "PROCTOR_TEMPORAL_UI_PORT": str(ui_port),
+        "PROCTOR_CODEC_PORT": str(codec_port),
+        "PROCTOR_CODEC_TOKEN": CODEC_TOKEN,
+        "PROCTOR_SLACK_BOT_TOKEN": BOT_TOKEN,
+        "PROCTOR_SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "PROCTOR_SLACK_API_URL": slack.url,
+        "PROCTOR_SLACK_CHANNEL": "C0APPROVALS",
+        "PROCTOR_APPROVALS_PORT": str(approvals_port),
+    }
     for name in ("PROCTOR_DATABASE_URL", "TEMPORAL_ADDRESS", "PROCTOR_PAYLOAD_KEY_DIR"):
         env.pop(name, None)
     log = (tmp_path / "up.log").open("w+")
-    stack = subprocess.Popen([str(BIN / "proctor"), "up"], cwd=REPO, env=env, stdout=log,
-                             stderr=subprocess.STDOUT)
+    stack = subprocess.Popen(
+        [str(BIN / "proctor"), "up"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 90
         while not (state / "stack.json").exists():
@@ -73,8 +80,15 @@ def run_stack_with_slack(tmp_path: Path, slack: FakeSlack) -> None:
         children = psutil.Process(stack.pid).children(recursive=True)
         assert any("temporal" in p.name() for p in children)
 
-        demo = subprocess.run([str(BIN / "proctor"), "demo"], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        demo = subprocess.run(
+            [str(BIN / "proctor"), "demo"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "COMPLETED by rule customer-service:allow:read:*" in demo.stdout
         assert "DENIED by rule no-deletes" in demo.stdout
@@ -87,8 +101,9 @@ def run_stack_with_slack(tmp_path: Path, slack: FakeSlack) -> None:
         while not all(m.updates for m in asked):
             assert time.monotonic() < deadline, slack.calls
             time.sleep(0.2)
-        unsigned = urllib.request.Request(f"http://127.0.0.1:{approvals_port}/slack/events",
-                                          data=b"payload=%7B%7D", method="POST")
+        unsigned = urllib.request.Request(
+            f"http://127.0.0.1:{approvals_port}/slack/events", data=b"payload=%7B%7D", method="POST"
+        )
         try:
             urllib.request.urlopen(unsigned, timeout=10)  # noqa: S310 (loopback test URL)
             raise AssertionError("an unsigned request was accepted")
@@ -97,8 +112,15 @@ def run_stack_with_slack(tmp_path: Path, slack: FakeSlack) -> None:
 
         check_encrypted_history(state, codec_port, ui_port)
 
-        verify = subprocess.run([str(BIN / "proctor"), "audit", "verify"], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=60, check=False)
+        verify = subprocess.run(
+            [str(BIN / "proctor"), "audit", "verify"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert verify.returncode == 0, verify.stderr
         postmaster = int((state / "postgres" / "postmaster.pid").read_text().split()[0])
         postgres = psutil.Process(postmaster)
@@ -119,11 +141,16 @@ def run_stack_with_slack(tmp_path: Path, slack: FakeSlack) -> None:
         assert gone(process), process
 
 
-def http(url: str, body: bytes | None = None, headers: dict[str, str] | None = None
-         ) -> tuple[int, bytes]:
+def http(
+    url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """Status and body of a loopback request (an error status is an answer, not a raise)."""
-    request = urllib.request.Request(url, data=body, headers=headers or {},  # noqa: S310
-                                     method="POST" if body is not None else "GET")
+    request = urllib.request.Request(  # noqa: S310
+        url,
+        data=body,
+        headers=headers or {},
+        method="POST" if body is not None else "GET",
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
             return answer.status, answer.read()

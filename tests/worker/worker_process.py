@@ -36,19 +36,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def worker_env(dsn: str, temporal: TemporalClient, task_queue: str, state: Path,
-               **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PROCTOR_", "TEMPORAL_"))}
-    return {**env, "PROCTOR_DATABASE_URL": dsn,
-            "TEMPORAL_ADDRESS": temporal.service_client.config.target_host,
-            "PROCTOR_TASK_QUEUE": task_queue, "PROCTOR_POLICY_DIR": str(POLICY_DIR),
-            "PROCTOR_STATE_DIR": str(state), "PROCTOR_APPROVERS_FILE": str(state / "none.yaml"),
-            **extra}
+def worker_env(
+    dsn: str, temporal: TemporalClient, task_queue: str, state: Path, **extra: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROCTOR_", "TEMPORAL_"))}
+    return {
+        **env,
+        "PROCTOR_DATABASE_URL": dsn,
+        "TEMPORAL_ADDRESS": temporal.service_client.config.target_host,
+        "PROCTOR_TASK_QUEUE": task_queue,
+        "PROCTOR_POLICY_DIR": str(POLICY_DIR),
+        "PROCTOR_STATE_DIR": str(state),
+        "PROCTOR_APPROVERS_FILE": str(state / "none.yaml"),
+        **extra,
+    }
 
 
-def client_for(temporal: TemporalClient, pool: asyncpg.Pool, task_queue: str,
-               env: dict[str, str]) -> Harness:
+def client_for(
+    temporal: TemporalClient, pool: asyncpg.Pool, task_queue: str, env: dict[str, str]
+) -> Harness:
     """An agent's side only: the workers are the processes (started with `env`, whose state
     dir holds the trusted vote keys the harness registers its approvers in)."""
     vote_keys = VoteKeyDirectory(Path(env["PROCTOR_STATE_DIR"]) / "approval-keys")
@@ -81,9 +87,14 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         self.starts += 1
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([str(BIN / "proctor"), "worker"], cwd=REPO,
-                                        env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            [str(BIN / "proctor"), "worker"],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         return self
 
@@ -128,8 +139,9 @@ class WorkerProcess:
 
 
 @asynccontextmanager
-async def worker_process(env: dict[str, str], log_path: Path, *, metrics: bool = True,
-                         sdk_metrics: bool = False) -> AsyncIterator[WorkerProcess]:
+async def worker_process(
+    env: dict[str, str], log_path: Path, *, metrics: bool = True, sdk_metrics: bool = False
+) -> AsyncIterator[WorkerProcess]:
     """Started and ready (waited for off the event loop: the test's own servers, such as a
     proxy in front of Temporal, must keep running meanwhile); killed at the end."""
     extra: dict[str, str] = {}
@@ -139,8 +151,9 @@ async def worker_process(env: dict[str, str], log_path: Path, *, metrics: bool =
         extra["PROCTOR_METRICS_PORT"] = str(metrics_port)
     if sdk_port:
         extra["PROCTOR_SDK_METRICS_PORT"] = str(sdk_port)
-    worker = WorkerProcess({**env, **extra}, log_path, metrics_port=metrics_port,
-                           sdk_metrics_port=sdk_port)
+    worker = WorkerProcess(
+        {**env, **extra}, log_path, metrics_port=metrics_port, sdk_metrics_port=sdk_port
+    )
     try:
         yield await asyncio.to_thread(worker.start().wait_ready)
     finally:

@@ -25,17 +25,38 @@ from proctor.models import GovernedActionInput, Outcome
 from workflows.governed_action import GovernedActionWorkflow
 from workflows.reinstatement import ReinstatementWorkflow
 
-HISTORIES = sorted(p for p in (Path(__file__).parents[1] / "histories").glob("*.json")
-                   if p.stem != "workflow_ids")
-PATHS = {"allowed", "denied", "identity_refused", "handler_failed", "approved", "rejected",
-         "quorum", "timed_out", "durable_tool", "rate_admitted", "rate_limited",
-         "ladder", "ladder_timeout", "reinstated", "reinstatement_expired",
-         "slack_approved", "slack_role_approved", "slack_soft_rejected", "slack_ladder",
-         "cancelled", "unsigned_vote", "replayed_request"}
+HISTORIES = sorted(
+    p for p in (Path(__file__).parents[1] / "histories").glob("*.json") if p.stem != "workflow_ids"
+)
+PATHS = {
+    "allowed",
+    "denied",
+    "identity_refused",
+    "handler_failed",
+    "approved",
+    "rejected",
+    "quorum",
+    "timed_out",
+    "durable_tool",
+    "rate_admitted",
+    "rate_limited",
+    "ladder",
+    "ladder_timeout",
+    "reinstated",
+    "reinstatement_expired",
+    "slack_approved",
+    "slack_role_approved",
+    "slack_soft_rejected",
+    "slack_ladder",
+    "cancelled",
+    "unsigned_vote",
+    "replayed_request",
+}
 
 
-WORKFLOW_IDS = json.loads((Path(__file__).parents[1] / "histories" / "workflow_ids.json")
-                          .read_text())
+WORKFLOW_IDS = json.loads(
+    (Path(__file__).parents[1] / "histories" / "workflow_ids.json").read_text()
+)
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -49,9 +70,11 @@ def test_every_workflow_path_has_a_recorded_history() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_deterministically(path: Path) -> None:
-    replayer = Replayer(workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
-                        data_converter=pydantic_data_converter,
-                        workflow_runner=SandboxedWorkflowRunner())
+    replayer = Replayer(
+        workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=SandboxedWorkflowRunner(),
+    )
     await replayer.replay_workflow(load(path))
 
 
@@ -61,10 +84,12 @@ class ReorderedWorkflow:
 
     @workflow.run
     async def run(self, start: GovernedActionInput) -> Outcome:
-        await workflow.execute_activity(RECORD_AUDIT, start.request,
-                                        start_to_close_timeout=timedelta(seconds=5))
-        await workflow.execute_activity(JUDGE_REQUEST, start.request,
-                                        start_to_close_timeout=timedelta(seconds=5))
+        await workflow.execute_activity(
+            RECORD_AUDIT, start.request, start_to_close_timeout=timedelta(seconds=5)
+        )
+        await workflow.execute_activity(
+            JUDGE_REQUEST, start.request, start_to_close_timeout=timedelta(seconds=5)
+        )
         raise AssertionError("unreachable in replay")
 
 

@@ -18,25 +18,57 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.py"))
 
 ALLOWED_IN_WORKFLOWS = {
-    "__future__", "asyncio", "contextlib", "collections.abc", "datetime", "typing",
-    "pydantic", "temporalio", "temporalio.workflow", "temporalio.common",
-    "temporalio.exceptions", "workflows.step_options", "proctor.contract", "proctor.models",
-    "proctor.trust", "proctor.attestation",
+    "__future__",
+    "asyncio",
+    "contextlib",
+    "collections.abc",
+    "datetime",
+    "typing",
+    "pydantic",
+    "temporalio",
+    "temporalio.workflow",
+    "temporalio.common",
+    "temporalio.exceptions",
+    "workflows.step_options",
+    "proctor.contract",
+    "proctor.models",
+    "proctor.trust",
+    "proctor.attestation",
 }
 """Adding to this set is a review decision: the module must be pure (or, like asyncio and
 datetime, used only through what Temporal makes deterministic)."""
 
 NONDETERMINISTIC_CALLS = {
-    ("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),
-    ("asyncio", "get_event_loop"), ("asyncio", "to_thread"), ("asyncio", "run_in_executor"),
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("datetime", "today"),
+    ("date", "today"),
+    ("asyncio", "get_event_loop"),
+    ("asyncio", "to_thread"),
+    ("asyncio", "run_in_executor"),
 }
 NONDETERMINISTIC_NAMES = {"open", "print", "input", "breakpoint", "id", "hash"}
 """`hash` of a str differs per process; `id` per object; the rest are I/O."""
 
 IMPURE_IN_PROCTOR = {
-    "asyncio", "asyncpg", "os", "pathlib", "random", "secrets", "socket", "subprocess",
-    "threading", "time", "urllib", "http", "slack_sdk", "slack_bolt", "cryptography",
-    "temporalio.client", "temporalio.activity", "logging",
+    "asyncio",
+    "asyncpg",
+    "os",
+    "pathlib",
+    "random",
+    "secrets",
+    "socket",
+    "subprocess",
+    "threading",
+    "time",
+    "urllib",
+    "http",
+    "slack_sdk",
+    "slack_bolt",
+    "cryptography",
+    "temporalio.client",
+    "temporalio.activity",
+    "logging",
 }
 """What the proctor modules the workflows import must not import, directly or through
 another proctor module."""
@@ -78,8 +110,11 @@ def proctor_closure(names: set[str]) -> dict[str, list[tuple[str, int]]]:
 
 
 def stray_imports(path: Path) -> list[str]:
-    return [f"{path.name}:{line} imports {name}" for name, line in imported_modules(path)
-            if name not in ALLOWED_IN_WORKFLOWS]
+    return [
+        f"{path.name}:{line} imports {name}"
+        for name, line in imported_modules(path)
+        if name not in ALLOWED_IN_WORKFLOWS
+    ]
 
 
 def nondeterministic_calls(path: Path) -> list[str]:
@@ -90,17 +125,23 @@ def nondeterministic_calls(path: Path) -> list[str]:
         func = node.func
         if isinstance(func, ast.Name) and func.id in NONDETERMINISTIC_NAMES:
             calls.append(f"{path.name}:{node.lineno} {func.id}()")
-        if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
-                and (func.value.id, func.attr) in NONDETERMINISTIC_CALLS):
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and (func.value.id, func.attr) in NONDETERMINISTIC_CALLS
+        ):
             calls.append(f"{path.name}:{node.lineno} {func.value.id}.{func.attr}()")
     return calls
 
 
 def impure_imports(reached: dict[str, list[tuple[str, int]]]) -> list[str]:
-    return [f"{module} imports {name} (line {line})"
-            for module, imports in reached.items() for name, line in imports
-            if (name in IMPURE_IN_PROCTOR or name.split(".")[0] in IMPURE_IN_PROCTOR)
-            and name.split(".")[0] not in VERIFYING_ONLY.get(module, set())]
+    return [
+        f"{module} imports {name} (line {line})"
+        for module, imports in reached.items()
+        for name, line in imports
+        if (name in IMPURE_IN_PROCTOR or name.split(".")[0] in IMPURE_IN_PROCTOR)
+        and name.split(".")[0] not in VERIFYING_ONLY.get(module, set())
+    ]
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -114,18 +155,21 @@ def test_workflow_modules_call_no_clock_or_io(path: Path) -> None:
 
 
 def test_proctor_modules_reached_from_workflows_are_pure() -> None:
-    reached = proctor_closure({name for path in WORKFLOWS
-                               for name, _ in imported_modules(path)})
-    assert {"proctor.models", "proctor.contract", "proctor.trust",
-            "proctor.attestation"} <= set(reached)
+    reached = proctor_closure({name for path in WORKFLOWS for name, _ in imported_modules(path)})
+    assert {"proctor.models", "proctor.contract", "proctor.trust", "proctor.attestation"} <= set(
+        reached
+    )
     assert impure_imports(reached) == []
 
 
 def test_the_checks_catch_clocks_io_and_impure_helpers(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("import time\nfrom datetime import datetime\n"
-                   "def f():\n    return datetime.now(), open('x')\n")
+    bad.write_text(
+        "import time\nfrom datetime import datetime\n"
+        "def f():\n    return datetime.now(), open('x')\n"
+    )
     assert stray_imports(bad) == ["bad.py:1 imports time"]
     assert nondeterministic_calls(bad) == ["bad.py:4 datetime.now()", "bad.py:4 open()"]
     assert impure_imports({"proctor.helper": [("asyncpg", 3), ("pydantic", 4)]}) == [
-        "proctor.helper imports asyncpg (line 3)"]
+        "proctor.helper imports asyncpg (line 3)"
+    ]

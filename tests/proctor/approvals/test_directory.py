@@ -26,9 +26,9 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_roles_ids_and_emails(tmp_path: Path) -> None:
     directory = ApproverDirectory.load(write(tmp_path, GOOD))
     assert directory.members_of("finance-manager") == ("alice@example.com", "bob@example.com")
-    assert directory.resolve_roles(["role:support-lead", "carol@example.com",
-                                    "role:finance-manager", "role:nobody"]) == (
-        ("bob@example.com", "carol@example.com", "alice@example.com"), ("role:nobody",))
+    assert directory.resolve_roles(
+        ["role:support-lead", "carol@example.com", "role:finance-manager", "role:nobody"]
+    ) == (("bob@example.com", "carol@example.com", "alice@example.com"), ("role:nobody",))
     assert directory.slack_user_of("alice@example.com") == "U0ALICE"
     assert directory.identity_of_slack_user("U0ALICE") == "alice@example.com"
     assert directory.email_of("ops-oncall") == "oncall@example.com"
@@ -41,16 +41,25 @@ def test_no_file_is_an_empty_directory(tmp_path: Path) -> None:
     assert ApproverDirectory.load(tmp_path / "missing.yaml").entries == {}
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("approvers:\n  alice@example.com: {slack: alice}\n", "approvers.yaml:2: "
-     "approvers.alice@example.com.slack"),
-    ("approvers:\n  alice@example.com: {rolez: [x]}\n", "approvers.alice@example.com.rolez: "
-     "unknown field"),
-    ("approvers:\n  a@x.io: {slack: U1A}\n  b@x.io: {slack: U1A}\n",
-     "approvers.b@x.io.slack: Slack user U1A is also a@x.io"),
-    ("approvers:\n  role:x: {}\n", "approvers"),
-    ("approvers:\n  a@x.io: {}\n  a@x.io: {}\n", "duplicate key"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "approvers:\n  alice@example.com: {slack: alice}\n",
+            "approvers.yaml:2: approvers.alice@example.com.slack",
+        ),
+        (
+            "approvers:\n  alice@example.com: {rolez: [x]}\n",
+            "approvers.alice@example.com.rolez: unknown field",
+        ),
+        (
+            "approvers:\n  a@x.io: {slack: U1A}\n  b@x.io: {slack: U1A}\n",
+            "approvers.b@x.io.slack: Slack user U1A is also a@x.io",
+        ),
+        ("approvers:\n  role:x: {}\n", "approvers"),
+        ("approvers:\n  a@x.io: {}\n  a@x.io: {}\n", "duplicate key"),
+    ],
+)
 def test_bad_files_name_file_line_and_field(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(PolicyError) as raised:
         ApproverDirectory.load(write(tmp_path, text))

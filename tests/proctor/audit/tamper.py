@@ -19,9 +19,18 @@ from proctor.models import AuditEvent
 
 
 async def fill(audit: AuditLog, prefix: str, count: int) -> None:
-    await audit.append_many([
-        AuditEvent(idempotency_key=f"{prefix}{i}", event_type="decided", actor="proctor",
-                   action="refund", payload={"i": i, "amount": 12.5}) for i in range(count)])
+    await audit.append_many(
+        [
+            AuditEvent(
+                idempotency_key=f"{prefix}{i}",
+                event_type="decided",
+                actor="proctor",
+                action="refund",
+                payload={"i": i, "amount": 12.5},
+            )
+            for i in range(count)
+        ]
+    )
 
 
 async def as_superuser(pool: asyncpg.Pool, sql: str, *args: object) -> None:
@@ -35,8 +44,9 @@ async def rows_from(pool: asyncpg.Pool, seq: int, upto: int | None = None) -> li
     return [row async for row in AuditLog(pool).rows(seq, upto)]
 
 
-async def rewrite(pool: asyncpg.Pool, seq: int, rows: list[ChainRow],
-                  keep_after: bool = False) -> None:
+async def rewrite(
+    pool: asyncpg.Pool, seq: int, rows: list[ChainRow], keep_after: bool = False
+) -> None:
     """Put `rows` at `seq`, `seq + 1`, … with every hash recomputed so the links verify.
 
     `keep_after`: replace only as many rows as given and leave the rest untouched (the
@@ -52,13 +62,16 @@ async def rewrite(pool: asyncpg.Pool, seq: int, rows: list[ChainRow],
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL session_replication_role = replica")
         if keep_after:
-            await conn.execute("DELETE FROM audit_log WHERE seq >= $1 AND seq < $2",
-                               seq, seq + len(rows))
+            await conn.execute(
+                "DELETE FROM audit_log WHERE seq >= $1 AND seq < $2", seq, seq + len(rows)
+            )
         else:
             await conn.execute("DELETE FROM audit_log WHERE seq >= $1", seq)
         await conn.copy_records_to_table(
-            "audit_log", columns=COLUMN_NAMES,
-            records=[tuple(getattr(r, c) for c in COLUMN_NAMES) for r in fresh])
+            "audit_log",
+            columns=COLUMN_NAMES,
+            records=[tuple(getattr(r, c) for c in COLUMN_NAMES) for r in fresh],
+        )
 
 
 def drop_key_into_sink(sink_dir: Path, forger: LedgerKeys) -> Path:
@@ -71,14 +84,16 @@ def drop_key_into_sink(sink_dir: Path, forger: LedgerKeys) -> Path:
     return target
 
 
-async def resign_everything(pool: asyncpg.Pool, sink_dir: Path, forger: LedgerKeys,
-                            every_rows: int) -> None:
+async def resign_everything(
+    pool: asyncpg.Pool, sink_dir: Path, forger: LedgerKeys, every_rows: int
+) -> None:
     """Replace every signed checkpoint, in Postgres and in the sink, with the forger's own,
     made by Proctor's own checkpointer over the rows as they now are."""
     await as_superuser(pool, "DELETE FROM audit_checkpoints")
     (sink_dir / "checkpoints.jsonl").unlink(missing_ok=True)
-    await Checkpointer(AuditLog(pool), forger, DirectorySink(sink_dir),
-                       every_rows=every_rows).catch_up()
+    await Checkpointer(
+        AuditLog(pool), forger, DirectorySink(sink_dir), every_rows=every_rows
+    ).catch_up()
     drop_key_into_sink(sink_dir, forger)
 
 

@@ -15,13 +15,15 @@ from proctor.models import AuditEvent
 
 
 async def append(audit: AuditLog, *keys: str) -> None:
-    await audit.append_many([AuditEvent(idempotency_key=k, event_type="t", payload={"k": k})
-                             for k in keys])
+    await audit.append_many(
+        [AuditEvent(idempotency_key=k, event_type="t", payload={"k": k}) for k in keys]
+    )
 
 
 async def signed_seqs(audit: AuditLog) -> list[int]:
-    return [r["seq"] for r in await audit.pool.fetch(
-        "SELECT seq FROM audit_checkpoints ORDER BY seq")]
+    return [
+        r["seq"] for r in await audit.pool.fetch("SELECT seq FROM audit_checkpoints ORDER BY seq")
+    ]
 
 
 async def signing(signer: Checkpointer) -> tuple[asyncio.Event, asyncio.Task[None]]:
@@ -29,12 +31,16 @@ async def signing(signer: Checkpointer) -> tuple[asyncio.Event, asyncio.Task[Non
     return stop, asyncio.create_task(signer.run(stop, poll_seconds=0.02))
 
 
-async def test_a_burst_is_signed_at_the_row_cadence_only(audit: AuditLog,
-                                                        tmp_path: Path) -> None:
+async def test_a_burst_is_signed_at_the_row_cadence_only(audit: AuditLog, tmp_path: Path) -> None:
     """Rows arriving a few at a time while the checkpointer polls: one checkpoint per
     `every_rows`, never one per poll chasing the head."""
-    signer = Checkpointer(audit, LedgerKeys.generate(), DirectorySink(tmp_path / "sink"),
-                          every_rows=20, every_seconds=60)
+    signer = Checkpointer(
+        audit,
+        LedgerKeys.generate(),
+        DirectorySink(tmp_path / "sink"),
+        every_rows=20,
+        every_seconds=60,
+    )
     stop, running = await signing(signer)
     try:
         for i in range(0, 70, 2):
@@ -48,7 +54,8 @@ async def test_a_burst_is_signed_at_the_row_cadence_only(audit: AuditLog,
 
 
 async def test_a_quiet_tail_is_signed_once_its_oldest_row_is_every_seconds_old(
-    audit: AuditLog, tmp_path: Path,
+    audit: AuditLog,
+    tmp_path: Path,
 ) -> None:
     sink = DirectorySink(tmp_path / "sink")
     signer = Checkpointer(audit, LedgerKeys.generate(), sink, every_rows=3, every_seconds=1.0)
@@ -67,7 +74,8 @@ async def test_a_quiet_tail_is_signed_once_its_oldest_row_is_every_seconds_old(
         assert await signed_seqs(audit) == [3, 6, 8]  # rows 7 and 8 in one checkpoint
         waited = await audit.pool.fetchval(
             "SELECT extract(epoch FROM c.created_at - r.recorded_at) FROM audit_checkpoints c,"
-            " audit_log r WHERE c.seq = 8 AND r.seq = 7")
+            " audit_log r WHERE c.seq = 8 AND r.seq = 7"
+        )
         assert float(waited) >= 1.0
     finally:
         stop.set()
@@ -82,8 +90,9 @@ async def test_the_sink_holds_no_keys(audit: AuditLog, tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "sink").iterdir()] == ["checkpoints.jsonl"]
 
 
-async def test_keys_are_private_files_and_never_in_the_database(audit: AuditLog,
-                                                               tmp_path: Path) -> None:
+async def test_keys_are_private_files_and_never_in_the_database(
+    audit: AuditLog, tmp_path: Path
+) -> None:
     keys = LedgerKeys.load_or_create(tmp_path / "keys")
     for path in (tmp_path / "keys").iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -99,20 +108,23 @@ async def test_a_broken_chain_is_never_signed(audit: AuditLog, tmp_path: Path) -
     async with audit.pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL session_replication_role = replica")
         await conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
-    signer = Checkpointer(audit, LedgerKeys.load_or_create(tmp_path / "keys"),
-                          DirectorySink(tmp_path / "sink"))
+    signer = Checkpointer(
+        audit, LedgerKeys.load_or_create(tmp_path / "keys"), DirectorySink(tmp_path / "sink")
+    )
     with pytest.raises(ChainBrokenError, match="seq 2"):
         await signer.checkpoint()
     assert await signed_seqs(audit) == []
 
 
-async def test_a_failed_sink_write_leaves_no_checkpoint_row(audit: AuditLog,
-                                                            tmp_path: Path) -> None:
+async def test_a_failed_sink_write_leaves_no_checkpoint_row(
+    audit: AuditLog, tmp_path: Path
+) -> None:
     await append(audit, "a")
     blocked = tmp_path / "sink"
     blocked.write_text("a file where the sink directory should be")
-    signer = Checkpointer(audit, LedgerKeys.load_or_create(tmp_path / "keys"),
-                          DirectorySink(blocked))
+    signer = Checkpointer(
+        audit, LedgerKeys.load_or_create(tmp_path / "keys"), DirectorySink(blocked)
+    )
     with pytest.raises(OSError):
         await signer.checkpoint()
     assert await signed_seqs(audit) == []

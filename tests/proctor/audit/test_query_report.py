@@ -21,8 +21,9 @@ from tests.e2e.harness import Harness, harness
 
 
 @pytest.fixture
-async def own(dev_server: WorkflowEnvironment,
-              make_database: DatabaseFactory) -> AsyncIterator[Harness]:
+async def own(
+    dev_server: WorkflowEnvironment, make_database: DatabaseFactory
+) -> AsyncIterator[Harness]:
     """A harness on a database of its own, so totals are exactly this test's."""
     pool = await connect_pool(await make_database(), max_size=8)
     try:
@@ -41,13 +42,19 @@ async def test_query_filters_and_a_soc2_report(own: Harness) -> None:
         return "done"
 
     assert (await gov.proctor.execute(ann, "read:orders", {"n": 1}, handler=noop)).ok
-    assert (await gov.proctor.execute(bob, "delete:customer", {"id": 7}, handler=noop)
-            ).status is ActionStatus.DENIED
-    for agent, approver, approve in ((ann, "alice@example.com", True),
-                                     (bob, "bob@example.com", False)):
+    assert (
+        await gov.proctor.execute(bob, "delete:customer", {"id": 7}, handler=noop)
+    ).status is ActionStatus.DENIED
+    for agent, approver, approve in (
+        (ann, "alice@example.com", True),
+        (bob, "bob@example.com", False),
+    ):
         request_id = f"refund-{agent.agent_id}"
-        task = asyncio.create_task(gov.proctor.execute(
-            agent, "refund_requests", {"orderId": 3}, handler=noop, request_id=request_id))
+        task = asyncio.create_task(
+            gov.proctor.execute(
+                agent, "refund_requests", {"orderId": 3}, handler=noop, request_id=request_id
+            )
+        )
         await gov.wait_for_stage(f"action-{request_id}", "awaiting_approval")
         await gov.vote(f"action-{request_id}", "mallory@example.com", approve=True)
         await gov.vote(f"action-{request_id}", approver, approve=approve)
@@ -56,15 +63,16 @@ async def test_query_filters_and_a_soc2_report(own: Harness) -> None:
 
     pool = gov.pool
     denied = await query_audit(pool, AuditFilter(effect="deny"))
-    assert [(e.agent_id, e.action) for e in denied.entries] == [(bob.agent_id,
-                                                                 "delete:customer")]
-    anns = await query_audit(pool, AuditFilter(agent=ann.agent_id, action="refund*",
-                                               event_type="vote"))
+    assert [(e.agent_id, e.action) for e in denied.entries] == [(bob.agent_id, "delete:customer")]
+    anns = await query_audit(
+        pool, AuditFilter(agent=ann.agent_id, action="refund*", event_type="vote")
+    )
     assert [e.actor for e in anns.entries] == ["mallory@example.com", "alice@example.com"]
     first = await query_audit(pool, AuditFilter(agent=ann.agent_id, limit=2))
     assert len(first.entries) == 2 and first.next_after_seq == first.entries[-1].seq
-    rest = await query_audit(pool, AuditFilter(agent=ann.agent_id,
-                                               after_seq=first.next_after_seq, limit=1000))
+    rest = await query_audit(
+        pool, AuditFilter(agent=ann.agent_id, after_seq=first.next_after_seq, limit=1000)
+    )
     assert rest.next_after_seq is None
     assert {e.seq for e in first.entries}.isdisjoint(e.seq for e in rest.entries)
     assert not (await query_audit(pool, AuditFilter(until=start))).entries

@@ -18,12 +18,17 @@ from proctor.models import AuditEvent
 
 
 async def fill(audit: AuditLog, prefix: str, count: int) -> None:
-    await audit.append_many([AuditEvent(idempotency_key=f"{prefix}{i}", event_type="t",
-                                        payload={"i": i}) for i in range(count)])
+    await audit.append_many(
+        [
+            AuditEvent(idempotency_key=f"{prefix}{i}", event_type="t", payload={"i": i})
+            for i in range(count)
+        ]
+    )
 
 
 async def test_prune_removes_the_expired_prefix_and_what_remains_verifies(
-    audit: AuditLog, tmp_path: Path,
+    audit: AuditLog,
+    tmp_path: Path,
 ) -> None:
     keys, sink = LedgerKeys.generate(), DirectorySink(tmp_path / "sink")
     signer = Checkpointer(audit, keys, sink, every_rows=10)
@@ -76,8 +81,9 @@ async def test_only_the_admin_role_may_prune(audit: AuditLog) -> None:
         await audit.pool.execute("SELECT proctor_prune_audit(3)")
 
 
-async def test_the_tombstone_line_is_chained_and_its_removal_seen(audit: AuditLog,
-                                                                  tmp_path: Path) -> None:
+async def test_the_tombstone_line_is_chained_and_its_removal_seen(
+    audit: AuditLog, tmp_path: Path
+) -> None:
     keys, sink = LedgerKeys.generate(), DirectorySink(tmp_path / "sink")
     await fill(audit, "a", 6)
     await Checkpointer(audit, keys, sink, every_rows=3).catch_up()

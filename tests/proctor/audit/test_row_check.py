@@ -21,7 +21,8 @@ async def test_rows_under_a_genuine_checkpoint_verify(audit: AuditLog, tmp_path:
 
 
 async def test_rows_rewritten_under_a_checkpoint_signed_by_another_key_do_not_verify(
-    audit: AuditLog, tmp_path: Path,
+    audit: AuditLog,
+    tmp_path: Path,
 ) -> None:
     keys = LedgerKeys.generate()
     await fill(audit, "k", 5)

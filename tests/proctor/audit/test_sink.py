@@ -33,8 +33,9 @@ def test_the_last_line_of_a_large_or_torn_file(tmp_path: Path) -> None:
     assert sink.last_line() == b"torn" and sink.previous_line() == line_digest(b"torn")
 
 
-async def test_garbage_in_the_sink_is_a_finding_and_signing_goes_on(audit: AuditLog,
-                                                                   tmp_path: Path) -> None:
+async def test_garbage_in_the_sink_is_a_finding_and_signing_goes_on(
+    audit: AuditLog, tmp_path: Path
+) -> None:
     keys, sink = LedgerKeys.generate(), DirectorySink(tmp_path / "sink")
     signer = Checkpointer(audit, keys, sink, every_rows=10)
     await fill(audit, "a", 10)
@@ -48,8 +49,9 @@ async def test_garbage_in_the_sink_is_a_finding_and_signing_goes_on(audit: Audit
     assert {f.kind for f in report.findings} == {"sink_corrupt"}
 
 
-async def test_a_sink_from_before_lines_were_chained_still_verifies(audit: AuditLog,
-                                                                   tmp_path: Path) -> None:
+async def test_a_sink_from_before_lines_were_chained_still_verifies(
+    audit: AuditLog, tmp_path: Path
+) -> None:
     """Old lines carry no link; new ones link to the last old one; deleting an old line is
     still seen, through the database's copy."""
     keys, sink = LedgerKeys.generate(), DirectorySink(tmp_path / "sink")
@@ -57,14 +59,28 @@ async def test_a_sink_from_before_lines_were_chained_still_verifies(audit: Audit
     previous = (0, GENESIS_HASH)
     for seq in (10, 20):
         digest = await audit.pool.fetchval("SELECT hash FROM audit_log WHERE seq = $1", seq)
-        old = sign(keys, CheckpointBody(kind="checkpoint", seq=seq, hash=digest,
-                                        previous_seq=previous[0], previous_hash=previous[1],
-                                        signed_at="2026-01-01T00:00:00+00:00",
-                                        key_id=keys.key_id))
+        old = sign(
+            keys,
+            CheckpointBody(
+                kind="checkpoint",
+                seq=seq,
+                hash=digest,
+                previous_seq=previous[0],
+                previous_hash=previous[1],
+                signed_at="2026-01-01T00:00:00+00:00",
+                key_id=keys.key_id,
+            ),
+        )
         assert "previous_line" not in old.body
-        await audit.pool.execute("INSERT INTO audit_checkpoints (seq, hash, key_id, body, "
-                                 "signature) VALUES ($1, $2, $3, $4, $5)", seq, digest,
-                                 keys.key_id, old.body, old.signature)
+        await audit.pool.execute(
+            "INSERT INTO audit_checkpoints (seq, hash, key_id, body, "
+            "signature) VALUES ($1, $2, $3, $4, $5)",
+            seq,
+            digest,
+            keys.key_id,
+            old.body,
+            old.signature,
+        )
         sink.write(old)
         previous = (seq, digest)
     await fill(audit, "b", 10)

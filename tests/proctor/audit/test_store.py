@@ -16,8 +16,15 @@ from proctor.models import AuditEvent
 
 
 def event(key: str, **payload: object) -> AuditEvent:
-    return AuditEvent(idempotency_key=key, event_type="test", workflow_id="wf", agent_id="a",
-                      action="x", actor="a", payload=dict(payload))
+    return AuditEvent(
+        idempotency_key=key,
+        event_type="test",
+        workflow_id="wf",
+        agent_id="a",
+        action="x",
+        actor="a",
+        payload=dict(payload),
+    )
 
 
 async def fill(audit: AuditLog, count: int) -> None:
@@ -49,11 +56,14 @@ async def test_same_key_returns_first_row_and_different_payload_is_an_error(
     assert await audit.pool.fetchval("SELECT count(*) FROM audit_log") == 1
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_log SET actor = 'mallory'",
-    "DELETE FROM audit_log",
-    "TRUNCATE audit_log",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_log SET actor = 'mallory'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ],
+)
 async def test_table_is_append_only(audit: AuditLog, statement: str) -> None:
     await fill(audit, 2)
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
@@ -67,17 +77,29 @@ async def tamper(audit: AuditLog, sql: str) -> None:
         await conn.execute(sql)
 
 
-@pytest.mark.parametrize("sql, bad_seq, words", [
-    ("UPDATE audit_log SET payload = replace(payload, '599.99', '5999.99') WHERE seq = 7",
-     7, "content edited"),
-    ("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3", 3, "content edited"),
-    ("DELETE FROM audit_log WHERE seq = 5", 5, "missing"),
-    ("UPDATE audit_log SET seq = 1000 WHERE seq = 4; UPDATE audit_log SET seq = 4 WHERE seq = 6;"
-     " UPDATE audit_log SET seq = 6 WHERE seq = 1000", 4, "swapped"),
-    ("UPDATE audit_log SET payload = '{\"i\": 2}' WHERE seq = 3", 3, "content edited"),
-])
-async def test_verify_names_the_first_bad_seq(audit: AuditLog, sql: str, bad_seq: int,
-                                              words: str) -> None:
+@pytest.mark.parametrize(
+    "sql, bad_seq, words",
+    [
+        (
+            "UPDATE audit_log SET payload = replace(payload, '599.99', '5999.99') WHERE seq = 7",
+            7,
+            "content edited",
+        ),
+        ("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3", 3, "content edited"),
+        ("DELETE FROM audit_log WHERE seq = 5", 5, "missing"),
+        (
+            "UPDATE audit_log SET seq = 1000 WHERE seq = 4;"
+            " UPDATE audit_log SET seq = 4 WHERE seq = 6;"
+            " UPDATE audit_log SET seq = 6 WHERE seq = 1000",
+            4,
+            "swapped",
+        ),
+        ("UPDATE audit_log SET payload = '{\"i\": 2}' WHERE seq = 3", 3, "content edited"),
+    ],
+)
+async def test_verify_names_the_first_bad_seq(
+    audit: AuditLog, sql: str, bad_seq: int, words: str
+) -> None:
     await fill(audit, 10)
     assert (await audit.verify()).intact
 
@@ -93,6 +115,7 @@ async def test_32_writers_in_two_processes_never_fork_or_gap(audit: AuditLog, ds
     """Two AuditLog instances on two pools stand for two worker processes."""
     other = AuditLog(await connect_pool(dsn, max_size=8))
     try:
+
         async def writer(log: AuditLog, w: int) -> None:
             for i in range(1000):
                 await log.append(event(f"w{w}-{i}", w=w, i=i))
@@ -107,12 +130,14 @@ async def test_32_writers_in_two_processes_never_fork_or_gap(audit: AuditLog, ds
     assert report.intact and report.rows_checked == 32_000
 
 
-async def test_same_key_from_two_processes_at_once_writes_one_row(audit: AuditLog,
-                                                                 dsn: str) -> None:
+async def test_same_key_from_two_processes_at_once_writes_one_row(
+    audit: AuditLog, dsn: str
+) -> None:
     other = AuditLog(await connect_pool(dsn, max_size=4))
     try:
-        receipts = await asyncio.gather(*(
-            log.append(event(f"race-{n}", n=n)) for n in range(50) for log in (audit, other)))
+        receipts = await asyncio.gather(
+            *(log.append(event(f"race-{n}", n=n)) for n in range(50) for log in (audit, other))
+        )
     finally:
         await other.pool.close()
     assert all(receipts[i] == receipts[i + 1] for i in range(0, 100, 2))
@@ -122,8 +147,11 @@ async def test_same_key_from_two_processes_at_once_writes_one_row(audit: AuditLo
 async def test_a_conflict_in_a_batch_refuses_only_that_event(audit: AuditLog) -> None:
     await audit.append(event("taken", a=1))
     results = await asyncio.gather(
-        audit.append(event("fresh-1", a=1)), audit.append(event("taken", a=2)),
-        audit.append(event("fresh-2", a=1)), return_exceptions=True)
+        audit.append(event("fresh-1", a=1)),
+        audit.append(event("taken", a=2)),
+        audit.append(event("fresh-2", a=1)),
+        return_exceptions=True,
+    )
     assert isinstance(results[1], IdempotencyConflict)
     assert not isinstance(results[0], BaseException)
     assert not isinstance(results[2], BaseException)
@@ -133,20 +161,25 @@ async def test_a_conflict_in_a_batch_refuses_only_that_event(audit: AuditLog) ->
 async def test_a_failed_batch_fails_every_waiter_and_writes_nothing(audit: AuditLog) -> None:
     await audit.pool.execute("ALTER TABLE audit_log ADD CONSTRAINT no_x CHECK (actor <> 'x')")
     bad = AuditEvent(idempotency_key="bad", event_type="t", actor="x", payload={})
-    results = await asyncio.gather(audit.append(event("good", a=1)), audit.append(bad),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        audit.append(event("good", a=1)), audit.append(bad), return_exceptions=True
+    )
     assert all(isinstance(r, asyncpg.CheckViolationError) for r in results)
     assert await audit.pool.fetchval("SELECT count(*) FROM audit_log") == 0
 
 
-@pytest.mark.parametrize("payload", [
-    {"z": 1, "a": {"y": 2, "b": [3, {"d": 4, "c": 5}]}},
-    {"text": "é ünïcode 😀 \u2028 \u0000 \"quoted\" \\ back", "€": "\U0001f600"},
-    {"neg_zero": -0.0, "float": 1e21, "small": 5e-324, "pi": 3.141592653589793},
-    {"big": 9007199254740991, "negbig": -9007199254740991, "t": True, "n": None},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"z": 1, "a": {"y": 2, "b": [3, {"d": 4, "c": 5}]}},
+        {"text": 'é ünïcode 😀 \u2028 \u0000 "quoted" \\ back', "€": "\U0001f600"},
+        {"neg_zero": -0.0, "float": 1e21, "small": 5e-324, "pi": 3.141592653589793},
+        {"big": 9007199254740991, "negbig": -9007199254740991, "t": True, "n": None},
+    ],
+)
 async def test_canonical_edge_cases_hash_the_same_after_postgres(
-    audit: AuditLog, payload: dict[str, object],
+    audit: AuditLog,
+    payload: dict[str, object],
 ) -> None:
     receipt = await audit.append(event("edge", **payload))
     (row,) = [r async for r in audit.rows()]
@@ -155,8 +188,7 @@ async def test_canonical_edge_cases_hash_the_same_after_postgres(
     assert (await audit.verify()).intact
 
 
-async def test_the_app_role_cannot_rewrite_even_without_triggers(audit: AuditLog,
-                                                                 dsn: str) -> None:
+async def test_the_app_role_cannot_rewrite_even_without_triggers(audit: AuditLog, dsn: str) -> None:
     await fill(audit, 3)
     await ensure_login_role(audit.pool, "proctor_test_worker")
     app = await connect_pool(with_user(dsn, "proctor_test_worker"), max_size=2)
@@ -164,8 +196,12 @@ async def test_the_app_role_cannot_rewrite_even_without_triggers(audit: AuditLog
         as_app = AuditLog(app)
         await as_app.append(event("from-app", ok=True))
         assert (await as_app.verify()).rows_checked == 4
-        for statement in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log",
-                          "TRUNCATE audit_log", "SELECT proctor_prune_audit(1)"):
+        for statement in (
+            "UPDATE audit_log SET actor = 'mallory'",
+            "DELETE FROM audit_log",
+            "TRUNCATE audit_log",
+            "SELECT proctor_prune_audit(1)",
+        ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
                 await app.execute(statement)
         with pytest.raises(asyncpg.InsufficientPrivilegeError):

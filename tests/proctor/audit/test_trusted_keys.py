@@ -36,17 +36,24 @@ def test_the_setting_replaces_the_workers_key(tmp_path: Path) -> None:
 
 def test_given_keys_replace_the_setting(tmp_path: Path) -> None:
     one, two = LedgerKeys.generate(), LedgerKeys.generate()
-    pinned = trusted_keys(tmp_path / "keys", str(pem_of(one, tmp_path / "one.pem")),
-                          [pem_of(two, tmp_path / "two.pem")])
+    pinned = trusted_keys(
+        tmp_path / "keys",
+        str(pem_of(one, tmp_path / "one.pem")),
+        [pem_of(two, tmp_path / "two.pem")],
+    )
     assert set(pinned.keys) == {two.key_id} and pinned.source == "--trusted-key"
 
 
-@pytest.mark.parametrize("content, words", [
-    (None, "PROCTOR_AUDIT_TRUSTED_KEYS {path}: no such file"),
-    ("not a key", "{path}: not a PEM public key"),
-])
-def test_a_bad_pinned_key_names_the_setting_and_the_file(tmp_path: Path, content: str | None,
-                                                         words: str) -> None:
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (None, "PROCTOR_AUDIT_TRUSTED_KEYS {path}: no such file"),
+        ("not a key", "{path}: not a PEM public key"),
+    ],
+)
+def test_a_bad_pinned_key_names_the_setting_and_the_file(
+    tmp_path: Path, content: str | None, words: str
+) -> None:
     path = tmp_path / "k.pem"
     if content is not None:
         path.write_text(content)

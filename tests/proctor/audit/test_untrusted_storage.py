@@ -45,8 +45,9 @@ class Ledger:
         return {self.keys.key_id: self.keys.signing.public_key()}
 
     async def verify(self, since: Anchor | None = None) -> LedgerReport:
-        return await verify_ledger(self.audit, keys=self.pinned, external=self.sink.read(),
-                                   since=since)
+        return await verify_ledger(
+            self.audit, keys=self.pinned, external=self.sink.read(), since=since
+        )
 
 
 @pytest.fixture
@@ -75,12 +76,12 @@ async def test_the_untouched_ledger_is_intact(ledger: Ledger) -> None:
 
 
 async def test_a_rewrite_resigned_with_the_attackers_key_is_forged(
-    ledger: Ledger, tmp_path: Path,
+    ledger: Ledger,
+    tmp_path: Path,
 ) -> None:
     rows = await rows_from(ledger.audit.pool, 1)
     await rewrite(ledger.audit.pool, 1, [replace(r, actor="mallory") for r in rows])
-    await resign_everything(ledger.audit.pool, ledger.sink.directory, LedgerKeys.generate(),
-                            EVERY)
+    await resign_everything(ledger.audit.pool, ledger.sink.directory, LedgerKeys.generate(), EVERY)
     report = await ledger.verify()
     assert not report.intact
     assert {"checkpoint_forged", "sink_forged"} <= kinds(report)
@@ -89,7 +90,7 @@ async def test_a_rewrite_resigned_with_the_attackers_key_is_forged(
 @pytest.mark.parametrize("dropped", [0, 2, 4], ids=["first", "middle", "last"])
 async def test_a_sink_line_deleted(ledger: Ledger, dropped: int) -> None:
     lines = sink_lines(ledger.sink.directory)
-    write_sink_lines(ledger.sink.directory, lines[:dropped] + lines[dropped + 1:])
+    write_sink_lines(ledger.sink.directory, lines[:dropped] + lines[dropped + 1 :])
     report = await ledger.verify()
     assert not report.intact
     assert "sink_missing" in kinds(report)
@@ -129,7 +130,8 @@ async def test_sink_lines_reordered(ledger: Ledger) -> None:
 
 @pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
 async def test_the_newest_checkpoint_removed_from_both_after_a_verification(
-    ledger: Ledger, full: bool,
+    ledger: Ledger,
+    full: bool,
 ) -> None:
     """Deleting the newest line leaves no successor to notice; the verifier's own memory of
     the sink (kept in its trusted state directory) does, in either mode."""
@@ -137,8 +139,9 @@ async def test_the_newest_checkpoint_removed_from_both_after_a_verification(
     assert anchor is not None
     write_sink_lines(ledger.sink.directory, sink_lines(ledger.sink.directory)[:-1])
     await as_superuser(ledger.audit.pool, "DELETE FROM audit_checkpoints WHERE seq = 45")
-    report = await verify_ledger(ledger.audit, keys=ledger.pinned,
-                                 external=ledger.sink.lines(), since=anchor, full=full)
+    report = await verify_ledger(
+        ledger.audit, keys=ledger.pinned, external=ledger.sink.lines(), since=anchor, full=full
+    )
     assert report.mode == ("full" if full else "incremental")
     assert not report.intact and "sink_truncated" in kinds(report)
 
@@ -152,10 +155,13 @@ async def test_full_mode_holds_to_the_row_the_last_verification_saw(ledger: Ledg
     await rewrite(ledger.audit.pool, 1, [replace(r, actor="mallory") for r in rows])
     await as_superuser(ledger.audit.pool, "DELETE FROM audit_checkpoints")
     write_sink_lines(ledger.sink.directory, [])
-    report = await verify_ledger(ledger.audit, keys=ledger.pinned,
-                                 external=ledger.sink.lines(), since=replace(anchor,
-                                                                             sink_lines=0),
-                                 full=True)
+    report = await verify_ledger(
+        ledger.audit,
+        keys=ledger.pinned,
+        external=ledger.sink.lines(),
+        since=replace(anchor, sink_lines=0),
+        full=True,
+    )
     assert first(report) == (45, "checkpoint_mismatch")
 
 
@@ -176,13 +182,15 @@ async def test_the_signer_refuses_when_the_database_lost_its_checkpoints(
 
 @pytest.mark.parametrize("edited", [13, 17, 19])
 async def test_an_edit_rehashed_up_to_the_next_checkpoint_is_named_at_the_edited_row(
-    ledger: Ledger, edited: int,
+    ledger: Ledger,
+    edited: int,
 ) -> None:
     """The attacker re-hashes rows edited..19 so every link before the checkpoint at 20
     holds; the first bad seq is the edited row, not the checkpoint's."""
     rows = await rows_from(ledger.audit.pool, edited, 19)
-    await rewrite(ledger.audit.pool, edited, [replace(rows[0], actor="mallory"), *rows[1:]],
-                  keep_after=True)
+    await rewrite(
+        ledger.audit.pool, edited, [replace(rows[0], actor="mallory"), *rows[1:]], keep_after=True
+    )
     report = await ledger.verify()
     assert first(report) == (edited, "content_edited")
 
@@ -191,8 +199,9 @@ async def test_an_edit_rehashed_through_the_checkpoint_row_is_named_at_the_edite
     ledger: Ledger,
 ) -> None:
     rows = await rows_from(ledger.audit.pool, 24, 30)
-    await rewrite(ledger.audit.pool, 24, [replace(rows[0], actor="mallory"), *rows[1:]],
-                  keep_after=True)
+    await rewrite(
+        ledger.audit.pool, 24, [replace(rows[0], actor="mallory"), *rows[1:]], keep_after=True
+    )
     assert first(await ledger.verify()) == (24, "content_edited")
 
 
@@ -204,8 +213,9 @@ async def test_incremental_rechecks_every_signed_point_before_where_it_starts(
     anchor = (await ledger.verify()).verified_anchor
     assert anchor is not None and anchor.seq == 45
     rows = await rows_from(ledger.audit.pool, 15, 19)
-    await rewrite(ledger.audit.pool, 15, [replace(rows[0], actor="mallory"), *rows[1:]],
-                  keep_after=True)
+    await rewrite(
+        ledger.audit.pool, 15, [replace(rows[0], actor="mallory"), *rows[1:]], keep_after=True
+    )
     report = await ledger.verify(since=anchor)
     assert report.mode == "incremental"
     assert first(report) == (15, "content_edited")
@@ -216,16 +226,16 @@ async def test_incremental_says_which_rows_it_did_not_reread(ledger: Ledger) -> 
     the report must say so rather than vouch for those rows; --full finds the row."""
     anchor = (await ledger.verify()).verified_anchor
     assert anchor is not None
-    await as_superuser(ledger.audit.pool,
-                       "UPDATE audit_log SET actor = 'mallory' WHERE seq = 15")
+    await as_superuser(ledger.audit.pool, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 15")
     report = await ledger.verify(since=anchor)
     assert report.rows_checked == 0
     assert report.not_reread == (1, 45)
     assert first(await ledger.verify()) == (15, "content_edited")
 
 
-async def test_a_crash_between_the_sink_and_the_commit_heals(audit: AuditLog,
-                                                           tmp_path: Path) -> None:
+async def test_a_crash_between_the_sink_and_the_commit_heals(
+    audit: AuditLog, tmp_path: Path
+) -> None:
     """The sink line is fsynced before the database row commits; if the commit is lost, the
     next checkpoint restores the row from the line instead of signing that seq twice."""
     keys = LedgerKeys.generate()
@@ -242,6 +252,7 @@ async def test_a_crash_between_the_sink_and_the_commit_heals(audit: AuditLog,
     sink = DirectorySink(tmp_path / "sink")
     await Checkpointer(audit, keys, sink).catch_up()
     assert len(sink.read()) == 1
-    report = await verify_ledger(audit, keys={keys.key_id: keys.signing.public_key()},
-                                 external=sink.read())
+    report = await verify_ledger(
+        audit, keys={keys.key_id: keys.signing.public_key()}, external=sink.read()
+    )
     assert report.intact, report.findings

@@ -37,21 +37,35 @@ class Prepared:
 
 
 @pytest.fixture(scope="module")
-async def prepared(make_database: DatabaseFactory,
-                   tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+async def prepared(
+    make_database: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Prepared:
     dsn = await make_database()
     root = tmp_path_factory.mktemp("ledger")
     pool = await connect_pool(dsn, max_size=2)
     try:
         audit = AuditLog(pool)
         for start in range(0, ROWS, 5000):
-            await audit.append_many([
-                AuditEvent(idempotency_key=f"k{i}", event_type="decided", workflow_id=f"wf{i}",
-                           agent_id=f"agent-{i % 7}", action="refund", actor="proctor",
-                           payload={"i": i, "amount": 12.5, "note": "é"})
-                for i in range(start, start + 5000)])
-        checkpointer = Checkpointer(audit, LedgerKeys.load_or_create(root / "keys"),
-                                    DirectorySink(root / "sink"), every_rows=EVERY)
+            await audit.append_many(
+                [
+                    AuditEvent(
+                        idempotency_key=f"k{i}",
+                        event_type="decided",
+                        workflow_id=f"wf{i}",
+                        agent_id=f"agent-{i % 7}",
+                        action="refund",
+                        actor="proctor",
+                        payload={"i": i, "amount": 12.5, "note": "é"},
+                    )
+                    for i in range(start, start + 5000)
+                ]
+            )
+        checkpointer = Checkpointer(
+            audit,
+            LedgerKeys.load_or_create(root / "keys"),
+            DirectorySink(root / "sink"),
+            every_rows=EVERY,
+        )
         assert len(await checkpointer.catch_up()) == ROWS // EVERY
     finally:
         await pool.close()
@@ -65,13 +79,15 @@ class Ledger:
     keys: LedgerKeys
 
     async def verify(self, since: Anchor | None = None) -> LedgerReport:
-        return await verify_ledger(self.audit, keys=self.keys.pinned,
-                                   external=self.sink.lines(), since=since)
+        return await verify_ledger(
+            self.audit, keys=self.keys.pinned, external=self.sink.lines(), since=since
+        )
 
 
 @pytest.fixture
-async def ledger(prepared: Prepared, postgres_server_dsn: str,
-                 tmp_path: Path) -> AsyncIterator[Ledger]:
+async def ledger(
+    prepared: Prepared, postgres_server_dsn: str, tmp_path: Path
+) -> AsyncIterator[Ledger]:
     name = f"proctor_tamper_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(postgres_server_dsn)
     try:
@@ -79,8 +95,11 @@ async def ledger(prepared: Prepared, postgres_server_dsn: str,
         shutil.copytree(prepared.sink, tmp_path / "sink")
         pool = await connect_pool(with_database(postgres_server_dsn, name), max_size=4)
         try:
-            yield Ledger(AuditLog(pool), DirectorySink(tmp_path / "sink"),
-                         LedgerKeys.load_or_create(prepared.keys))
+            yield Ledger(
+                AuditLog(pool),
+                DirectorySink(tmp_path / "sink"),
+                LedgerKeys.load_or_create(prepared.keys),
+            )
         finally:
             await pool.close()
     finally:
@@ -108,8 +127,10 @@ async def rewrite_from(ledger: Ledger, seq: int, rows: list[ChainRow]) -> None:
         await conn.execute("SET LOCAL session_replication_role = replica")
         await conn.execute("DELETE FROM audit_log WHERE seq >= $1", seq)
         await conn.copy_records_to_table(
-            "audit_log", columns=COLUMN_NAMES,
-            records=[tuple(getattr(r, c) for c in COLUMN_NAMES) for r in fresh])
+            "audit_log",
+            columns=COLUMN_NAMES,
+            records=[tuple(getattr(r, c) for c in COLUMN_NAMES) for r in fresh],
+        )
 
 
 async def rows_from(ledger: Ledger, seq: int) -> list[ChainRow]:
@@ -132,8 +153,9 @@ def only(report: LedgerReport) -> tuple[int | None, str]:
 
 
 async def test_one_byte_edited_in_row_500(ledger: Ledger) -> None:
-    await as_superuser(ledger, "UPDATE audit_log SET payload = replace(payload, '12.5', '92.5')"
-                               " WHERE seq = 500")
+    await as_superuser(
+        ledger, "UPDATE audit_log SET payload = replace(payload, '12.5', '92.5') WHERE seq = 500"
+    )
     assert only(await ledger.verify()) == (500, "content_edited")
 
 
@@ -143,16 +165,20 @@ async def test_a_deleted_row(ledger: Ledger) -> None:
 
 
 async def test_two_swapped_rows(ledger: Ledger) -> None:
-    await as_superuser(ledger, "UPDATE audit_log SET seq = seq + 1000000 WHERE seq IN (900, 901);"
-                               " UPDATE audit_log SET seq = 1001801 - (seq - 1000000) - 1000000"
-                               " WHERE seq > 1000000")
+    await as_superuser(
+        ledger,
+        "UPDATE audit_log SET seq = seq + 1000000 WHERE seq IN (900, 901);"
+        " UPDATE audit_log SET seq = 1001801 - (seq - 1000000) - 1000000"
+        " WHERE seq > 1000000",
+    )
     assert only(await ledger.verify()) == (900, "rows_swapped")
 
 
 async def test_a_forged_row_inserted_with_recomputed_hashes(ledger: Ledger) -> None:
     tail = await rows_from(ledger, 95_500)
-    forged = replace(tail[0], idempotency_key="forged", actor="mallory",
-                     payload='{"approved":true}')
+    forged = replace(
+        tail[0], idempotency_key="forged", actor="mallory", payload='{"approved":true}'
+    )
     await rewrite_from(ledger, 95_500, [forged, *tail])
     report = await ledger.verify()
     assert report.rows_checked == ROWS + 1  # every link verifies: only checkpoints can tell
@@ -184,7 +210,8 @@ async def test_the_tail_truncated_and_recomputed(ledger: Ledger, keep: int) -> N
 
 
 async def test_the_whole_table_rewritten_consistently_with_forged_checkpoints(
-    ledger: Ledger, tmp_path: Path,
+    ledger: Ledger,
+    tmp_path: Path,
 ) -> None:
     everything = await rows_from(ledger, 1)
     await rewrite_from(ledger, 1, [replace(r, actor="mallory") for r in everything])
@@ -193,9 +220,16 @@ async def test_the_whole_table_rewritten_consistently_with_forged_checkpoints(
     head = await ledger.audit.head()
     await as_superuser(ledger, "DELETE FROM audit_checkpoints")
     body = sign(own, _body(head, own))
-    await as_superuser(ledger, "INSERT INTO audit_checkpoints (seq, hash, key_id, body, "
-                               "signature) VALUES ($1, $2, $3, $4, $5)",
-                       head[0], head[1], own.key_id, body.body, body.signature)
+    await as_superuser(
+        ledger,
+        "INSERT INTO audit_checkpoints (seq, hash, key_id, body, "
+        "signature) VALUES ($1, $2, $3, $4, $5)",
+        head[0],
+        head[1],
+        own.key_id,
+        body.body,
+        body.signature,
+    )
 
     report = await ledger.verify()
     kinds = {f.kind for f in report.findings}
@@ -204,9 +238,15 @@ async def test_the_whole_table_rewritten_consistently_with_forged_checkpoints(
 
 
 def _body(head: tuple[int, str], keys: LedgerKeys) -> CheckpointBody:
-    return CheckpointBody(kind="checkpoint", seq=head[0], hash=head[1], previous_seq=0,
-                          previous_hash=GENESIS_HASH, signed_at="2026-01-01T00:00:00+00:00",
-                          key_id=keys.key_id)
+    return CheckpointBody(
+        kind="checkpoint",
+        seq=head[0],
+        hash=head[1],
+        previous_seq=0,
+        previous_hash=GENESIS_HASH,
+        signed_at="2026-01-01T00:00:00+00:00",
+        key_id=keys.key_id,
+    )
 
 
 async def test_incremental_verification_starts_at_the_last_verified_checkpoint(

@@ -7,8 +7,7 @@ from temporalio.testing import WorkflowEnvironment
 
 
 @pytest.fixture
-def cli_env(database_dsn: str, dev_server: WorkflowEnvironment,
-            tmp_path: Path) -> dict[str, str]:
+def cli_env(database_dsn: str, dev_server: WorkflowEnvironment, tmp_path: Path) -> dict[str, str]:
     """What the command needs to find the test's Postgres and Temporal dev server."""
     return {
         "PROCTOR_DATABASE_URL": database_dsn,

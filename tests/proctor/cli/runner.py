@@ -12,10 +12,16 @@ PROCTOR = str(Path(sys.executable).parent / "proctor")
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PROCTOR, *args], env={**os.environ, **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [PROCTOR, *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
-async def arun(args: list[str], env: dict[str, str],
-               cwd: Path) -> subprocess.CompletedProcess[str]:
+async def arun(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(run, args, env, cwd)

@@ -25,8 +25,8 @@ COMMANDS = {
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 async def test_an_unknown_agent_is_one_line_and_nothing_happens(
-        cli_env: dict[str, str], tmp_path: Path, dev_server: WorkflowEnvironment,
-        command: str) -> None:
+    cli_env: dict[str, str], tmp_path: Path, dev_server: WorkflowEnvironment, command: str
+) -> None:
     agent_id = f"ghost-{uuid.uuid4().hex[:8]}"
     options = [o.format(tmp=tmp_path) for o in COMMANDS[command]]
     pool = await connect_pool(cli_env["PROCTOR_DATABASE_URL"], max_size=2)
@@ -38,8 +38,7 @@ async def test_an_unknown_agent_is_one_line_and_nothing_happens(
         await pool.close()
 
     await asyncio.sleep(0.5)  # visibility is eventual: give a started workflow time to show
-    started = [w.id async for w in dev_server.client.list_workflows(
-        f"ProctorAgent = '{agent_id}'")]
+    started = [w.id async for w in dev_server.client.list_workflows(f"ProctorAgent = '{agent_id}'")]
     assert started == []
     assert not (tmp_path / "new.pem").exists()
     assert audited == []
@@ -49,7 +48,8 @@ async def test_an_unknown_agent_is_one_line_and_nothing_happens(
 
 
 async def test_a_hostile_unknown_id_is_shown_escaped_and_cut(
-        cli_env: dict[str, str], tmp_path: Path) -> None:
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
     agent_id = "\x1b[31mred" + "x" * 5000
     done = await arun(["agent", "show", agent_id], cli_env, tmp_path)
     assert done.returncode == 1

@@ -21,8 +21,12 @@ def said(stderr: str) -> list[str]:
 
 
 def operator_env(cli_env: dict[str, str], gov: Harness, **extra: str) -> dict[str, str]:
-    return {**cli_env, "PROCTOR_TASK_QUEUE": gov.task_queue,
-            "PROCTOR_POLICY_DIR": str(POLICY_DIR), **extra}
+    return {
+        **cli_env,
+        "PROCTOR_TASK_QUEUE": gov.task_queue,
+        "PROCTOR_POLICY_DIR": str(POLICY_DIR),
+        **extra,
+    }
 
 
 async def waiting_refund(gov: Harness) -> ActionRequest:
@@ -30,26 +34,35 @@ async def waiting_refund(gov: Harness) -> ActionRequest:
     `customer_email` sensitive)."""
     key = await gov.new_agent()
     request = key.new_request(
-        "refund_requests", {"customer_email": EMAIL, "orderId": 7},
-        ExecutionSpec(mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)))
+        "refund_requests",
+        {"customer_email": EMAIL, "orderId": 7},
+        ExecutionSpec(mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)),
+    )
     await gov.proctor.start(request)
     await gov.wait_until_listed(request.workflow_id)
     return request
 
 
 async def test_list_and_show_print_no_clear_text_email(
-    cli_env: dict[str, str], gov: Harness, tmp_path: Path,
+    cli_env: dict[str, str],
+    gov: Harness,
+    tmp_path: Path,
 ) -> None:
     request = await waiting_refund(gov)
     try:
         listing = await arun(["approvals", "list"], operator_env(cli_env, gov), tmp_path)
-        shown = await arun(["approvals", "show", request.workflow_id],
-                           operator_env(cli_env, gov), tmp_path)
-        no_policy = await arun(["approvals", "list"], operator_env(
-            cli_env, gov, PROCTOR_POLICY_DIR=str(tmp_path / "nowhere")), tmp_path)
+        shown = await arun(
+            ["approvals", "show", request.workflow_id], operator_env(cli_env, gov), tmp_path
+        )
+        no_policy = await arun(
+            ["approvals", "list"],
+            operator_env(cli_env, gov, PROCTOR_POLICY_DIR=str(tmp_path / "nowhere")),
+            tmp_path,
+        )
     finally:
         await gov.proctor.temporal.get_workflow_handle(request.workflow_id).terminate(
-            reason="test over")
+            reason="test over"
+        )
 
     for done in (listing, shown):
         assert done.returncode == 0, done.stderr
@@ -63,27 +76,31 @@ async def test_list_and_show_print_no_clear_text_email(
     assert no_policy.returncode == 0, no_policy.stderr
     assert EMAIL not in no_policy.stdout
     assert "wants refund_requests {'fields': ['customer_email', 'orderId']}" in no_policy.stdout
-    assert said(no_policy.stderr) == ["warning: parameter values hidden, the policy's audit "
-                                      f"rules could not be read ({tmp_path / 'nowhere'}:0: "
-                                      "directory: no such policy directory (set "
-                                      "PROCTOR_POLICY_DIR))"]
+    assert said(no_policy.stderr) == [
+        "warning: parameter values hidden, the policy's audit "
+        f"rules could not be read ({tmp_path / 'nowhere'}:0: "
+        "directory: no such policy directory (set "
+        "PROCTOR_POLICY_DIR))"
+    ]
 
 
 async def test_show_tells_how_closed_requests_ended(
-    cli_env: dict[str, str], gov: Harness, tmp_path: Path,
+    cli_env: dict[str, str],
+    gov: Harness,
+    tmp_path: Path,
 ) -> None:
     key = await gov.new_agent()
     completed = await gov.proctor.execute(key, "read:orders", {}, handler=lambda p: "ok")
     denied = await gov.proctor.execute(key, "delete:orders", {}, handler=lambda p: "no")
     rejected = await waiting_refund(gov)
-    await gov.vote(rejected.workflow_id, "alice@example.com", approve=False,
-                   note="duplicate refund")
+    await gov.vote(
+        rejected.workflow_id, "alice@example.com", approve=False, note="duplicate refund"
+    )
     assert (await gov.proctor.outcome(rejected.request_id)).status.value == "rejected"
 
     told: dict[str, list[str]] = {}
     for workflow_id in (completed.workflow_id, denied.workflow_id, rejected.workflow_id):
-        done = await arun(["approvals", "show", workflow_id], operator_env(cli_env, gov),
-                          tmp_path)
+        done = await arun(["approvals", "show", workflow_id], operator_env(cli_env, gov), tmp_path)
         assert done.returncode == 0, done.stderr
         told[workflow_id] = done.stdout.splitlines()
         assert told[workflow_id][0] == f"{workflow_id}: closed"
@@ -98,10 +115,14 @@ async def test_show_tells_how_closed_requests_ended(
 
 
 async def test_show_of_an_unknown_workflow_is_one_line(
-    cli_env: dict[str, str], gov: Harness, tmp_path: Path,
+    cli_env: dict[str, str],
+    gov: Harness,
+    tmp_path: Path,
 ) -> None:
-    done = await arun(["approvals", "show", "action-no-such-request"],
-                      operator_env(cli_env, gov), tmp_path)
+    done = await arun(
+        ["approvals", "show", "action-no-such-request"], operator_env(cli_env, gov), tmp_path
+    )
     assert done.returncode == 1
-    assert said(done.stderr) == ["error: no workflow 'action-no-such-request' in Temporal "
-                                 "namespace 'default'"]
+    assert said(done.stderr) == [
+        "error: no workflow 'action-no-such-request' in Temporal namespace 'default'"
+    ]

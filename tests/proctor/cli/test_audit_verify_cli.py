@@ -26,14 +26,17 @@ from tests.proctor.cli.runner import arun
 @pytest.fixture
 def env(private_database: tuple[asyncpg.Pool, str], tmp_path: Path) -> dict[str, str]:
     """Postgres only (no Temporal): the audit commands never need it."""
-    return {"PROCTOR_DATABASE_URL": private_database[1],
-            "PROCTOR_STATE_DIR": str(tmp_path / "state"),
-            "PROCTOR_AUDIT_CHECKPOINT_ROWS": "10"}
+    return {
+        "PROCTOR_DATABASE_URL": private_database[1],
+        "PROCTOR_STATE_DIR": str(tmp_path / "state"),
+        "PROCTOR_AUDIT_CHECKPOINT_ROWS": "10",
+    }
 
 
 @pytest.fixture
-async def signed(private_database: tuple[asyncpg.Pool, str], env: dict[str, str],
-                 tmp_path: Path) -> asyncpg.Pool:
+async def signed(
+    private_database: tuple[asyncpg.Pool, str], env: dict[str, str], tmp_path: Path
+) -> asyncpg.Pool:
     """30 rows, checkpoints at 10, 20, 30 signed by `proctor audit checkpoint`."""
     pool = private_database[0]
     await fill(AuditLog(pool), "k", 30)
@@ -64,15 +67,16 @@ async def genuine_key(env: dict[str, str], tmp_path: Path) -> Path:
 
 
 async def test_a_rewrite_resigned_with_a_key_dropped_in_the_sink_is_tampered_in_every_mode(
-    signed: asyncpg.Pool, env: dict[str, str], tmp_path: Path,
+    signed: asyncpg.Pool,
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     genuine = await genuine_key(env, tmp_path)
     rows = await rows_from(signed, 1)
     await rewrite(signed, 1, [replace(r, actor="mallory") for r in rows])
     await resign_everything(signed, sink_dir(env), LedgerKeys.generate(), 10)
 
-    for flags in ([], ["--full"], ["--public-key", str(genuine)],
-                  ["--trusted-key", str(genuine)]):
+    for flags in ([], ["--full"], ["--public-key", str(genuine)], ["--trusted-key", str(genuine)]):
         done = await arun(["audit", "verify", *flags], env, tmp_path)
         assert done.returncode == 1, (flags, done.stdout)
         assert "TAMPERED" in done.stderr and "checkpoint forged" in done.stderr, flags
@@ -80,7 +84,9 @@ async def test_a_rewrite_resigned_with_a_key_dropped_in_the_sink_is_tampered_in_
 
 
 async def test_plain_verify_does_not_vouch_for_rows_it_did_not_reread(
-    signed: asyncpg.Pool, env: dict[str, str], tmp_path: Path,
+    signed: asyncpg.Pool,
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     clean = await arun(["audit", "verify"], env, tmp_path)
     assert clean.returncode == 0, clean.stderr
@@ -98,22 +104,26 @@ async def test_plain_verify_does_not_vouch_for_rows_it_did_not_reread(
 
 
 async def test_new_rows_are_checked_and_the_rest_is_named_as_skipped(
-    signed: asyncpg.Pool, env: dict[str, str], tmp_path: Path,
+    signed: asyncpg.Pool,
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     assert (await arun(["audit", "verify"], env, tmp_path)).returncode == 0
     await fill(AuditLog(signed), "later", 2)
     again = await arun(["audit", "verify"], env, tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "intact from seq 31: 2 rows checked from the verified checkpoint at seq 30" \
-        in again.stdout
+    assert (
+        "intact from seq 31: 2 rows checked from the verified checkpoint at seq 30" in again.stdout
+    )
     assert "not re-read: rows 1..30" in again.stdout
     assert "rows 31..32 are not covered by a signed checkpoint yet" in again.stdout
     report = json.loads((await arun(["audit", "verify", "--json"], env, tmp_path)).stdout)
     assert report["not_reread"] == [1, 30] and report["unsigned_from"] == 31
 
 
-async def test_the_sink_emptied_is_tampered(signed: asyncpg.Pool, env: dict[str, str],
-                                            tmp_path: Path) -> None:
+async def test_the_sink_emptied_is_tampered(
+    signed: asyncpg.Pool, env: dict[str, str], tmp_path: Path
+) -> None:
     write_sink_lines(sink_dir(env), [])
     done = await arun(["audit", "verify"], env, tmp_path)
     assert done.returncode == 1
@@ -121,7 +131,9 @@ async def test_the_sink_emptied_is_tampered(signed: asyncpg.Pool, env: dict[str,
 
 
 async def test_trusted_keys_replace_the_default_rather_than_add(
-    signed: asyncpg.Pool, env: dict[str, str], tmp_path: Path,
+    signed: asyncpg.Pool,
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     other = a_key(tmp_path / "other.pem")
     done = await arun(["audit", "verify", "--trusted-key", str(other)], env, tmp_path)
@@ -132,40 +144,53 @@ async def test_trusted_keys_replace_the_default_rather_than_add(
     assert done.returncode == 1 and "checkpoint forged" in done.stderr
 
     genuine = await genuine_key(env, tmp_path)
-    elsewhere = {**env, "PROCTOR_AUDIT_KEY_DIR": str(tmp_path / "no-keys-here"),
-                 "PROCTOR_AUDIT_TRUSTED_KEYS": f"{other},{genuine}"}
+    elsewhere = {
+        **env,
+        "PROCTOR_AUDIT_KEY_DIR": str(tmp_path / "no-keys-here"),
+        "PROCTOR_AUDIT_TRUSTED_KEYS": f"{other},{genuine}",
+    }
     done = await arun(["audit", "verify", "--full"], elsewhere, tmp_path)
     assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("case", ["missing", "not a key", "setting"])
-async def test_a_bad_trusted_key_is_one_line(signed: asyncpg.Pool, env: dict[str, str],
-                                             tmp_path: Path, case: str) -> None:
+async def test_a_bad_trusted_key_is_one_line(
+    signed: asyncpg.Pool, env: dict[str, str], tmp_path: Path, case: str
+) -> None:
     junk = tmp_path / "junk.pem"
     junk.write_text("hello")
     args, extra, words = {
-        "missing": (["--trusted-key", str(tmp_path / "nope.pem")], {},
-                    f"--trusted-key {tmp_path / 'nope.pem'}: no such file"),
+        "missing": (
+            ["--trusted-key", str(tmp_path / "nope.pem")],
+            {},
+            f"--trusted-key {tmp_path / 'nope.pem'}: no such file",
+        ),
         "not a key": (["--trusted-key", str(junk)], {}, f"{junk}: not a PEM public key"),
-        "setting": ([], {"PROCTOR_AUDIT_TRUSTED_KEYS": f" {tmp_path / 'gone.pem'} "},
-                    f"PROCTOR_AUDIT_TRUSTED_KEYS {tmp_path / 'gone.pem'}: no such file"),
+        "setting": (
+            [],
+            {"PROCTOR_AUDIT_TRUSTED_KEYS": f" {tmp_path / 'gone.pem'} "},
+            f"PROCTOR_AUDIT_TRUSTED_KEYS {tmp_path / 'gone.pem'}: no such file",
+        ),
     }[case]
     done = await arun(["audit", "verify", *args], {**env, **extra}, tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: {words}") and done.stderr.count("\n") == 1
 
 
-async def test_no_trusted_key_at_all_is_one_line(signed: asyncpg.Pool, env: dict[str, str],
-                                                 tmp_path: Path) -> None:
-    done = await arun(["audit", "verify"],
-                      {**env, "PROCTOR_AUDIT_KEY_DIR": str(tmp_path / "empty")}, tmp_path)
+async def test_no_trusted_key_at_all_is_one_line(
+    signed: asyncpg.Pool, env: dict[str, str], tmp_path: Path
+) -> None:
+    done = await arun(
+        ["audit", "verify"], {**env, "PROCTOR_AUDIT_KEY_DIR": str(tmp_path / "empty")}, tmp_path
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("error: no trusted checkpoint key")
     assert done.stderr.count("\n") == 1
 
 
-async def test_a_fresh_ledger_needs_no_key(private_database: tuple[asyncpg.Pool, str],
-                                           env: dict[str, str], tmp_path: Path) -> None:
+async def test_a_fresh_ledger_needs_no_key(
+    private_database: tuple[asyncpg.Pool, str], env: dict[str, str], tmp_path: Path
+) -> None:
     await fill(AuditLog(private_database[0]), "k", 3)
     done = await arun(["audit", "verify"], env, tmp_path)
     assert done.returncode == 0, done.stderr

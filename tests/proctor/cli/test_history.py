@@ -17,8 +17,9 @@ from tests.proctor.cli.runner import arun
 
 
 @pytest.fixture
-async def private_gov(make_database: DatabaseFactory, dev_server: WorkflowEnvironment
-                      ) -> AsyncIterator[tuple[Harness, str]]:
+async def private_gov(
+    make_database: DatabaseFactory, dev_server: WorkflowEnvironment
+) -> AsyncIterator[tuple[Harness, str]]:
     """A worker on its own database: this test tampers with audit rows."""
     dsn = await make_database()
     pool = await connect_pool(dsn)
@@ -38,9 +39,15 @@ def env(private_gov: tuple[Harness, str], cli_env: dict[str, str]) -> dict[str, 
 async def approved_action(gov: Harness) -> str:
     key = await gov.new_agent()
     request_id = f"history-{key.agent_id}"
-    task = asyncio.create_task(gov.proctor.execute(
-        key, "refund_requests", {"amount": 40}, handler=lambda p: "refunded",
-        request_id=request_id))
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            key,
+            "refund_requests",
+            {"amount": 40},
+            handler=lambda p: "refunded",
+            request_id=request_id,
+        )
+    )
     workflow_id = f"action-{request_id}"
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     await gov.vote(workflow_id, "alice@example.com", approve=True, note="fine")
@@ -49,7 +56,9 @@ async def approved_action(gov: Harness) -> str:
 
 
 async def test_history_tells_the_story_and_verifies_its_audit_rows(
-    private_gov: tuple[Harness, str], env: dict[str, str], tmp_path: Path,
+    private_gov: tuple[Harness, str],
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     gov, _ = private_gov
     workflow_id = await approved_action(gov)
@@ -57,19 +66,25 @@ async def test_history_tells_the_story_and_verifies_its_audit_rows(
     done = await arun(["history", workflow_id], env, tmp_path)
     assert done.returncode == 0, done.stderr
     text = done.stdout
-    expected = ["asks refund_requests {'amount': 40}", "identity verified",
-                "policy decided ESCALATE by rule refunds-need-approval",
-                "audited decided as row", "vote: alice@example.com APPROVES via cli: fine",
-                "the agent's handler reports success", "audited outcome as row",
-                "outcome COMPLETED (rule refunds-need-approval"]
+    expected = [
+        "asks refund_requests {'amount': 40}",
+        "identity verified",
+        "policy decided ESCALATE by rule refunds-need-approval",
+        "audited decided as row",
+        "vote: alice@example.com APPROVES via cli: fine",
+        "the agent's handler reports success",
+        "audited outcome as row",
+        "outcome COMPLETED (rule refunds-need-approval",
+    ]
     positions = [text.find(line) for line in expected]
     assert all(p >= 0 for p in positions), text
     assert positions == sorted(positions), text
     assert "audited escalated as row" in text  # (it may land after the vote: no fixed order)
     assert "[FAILS]" not in text and "all verify" in text
 
-    as_json = json.loads((await arun(["history", "show", workflow_id, "--json"], env,
-                                     tmp_path)).stdout)
+    as_json = json.loads(
+        (await arun(["history", "show", workflow_id, "--json"], env, tmp_path)).stdout
+    )
     rows = as_json["audit"]
     assert [r["event_type"] for r in rows][:3] == ["decided", "escalated", "vote"]
     assert all(r["verified"] for r in rows)
@@ -79,8 +94,9 @@ async def test_history_tells_the_story_and_verifies_its_audit_rows(
     vote_seq = next(r["seq"] for r in rows if r["event_type"] == "vote")
     async with gov.pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL session_replication_role = replica")
-        await conn.execute("UPDATE audit_log SET actor = 'mallory@example.com' WHERE seq = $1",
-                           vote_seq)
+        await conn.execute(
+            "UPDATE audit_log SET actor = 'mallory@example.com' WHERE seq = $1", vote_seq
+        )
     tampered = await arun(["history", workflow_id], env, tmp_path)
     assert tampered.returncode == 1
     assert f"#{vote_seq} " in tampered.stdout and "TAMPERED" in tampered.stdout
@@ -88,7 +104,9 @@ async def test_history_tells_the_story_and_verifies_its_audit_rows(
 
 
 async def test_export_then_replay_from_file_id_and_query(
-    private_gov: tuple[Harness, str], env: dict[str, str], tmp_path: Path,
+    private_gov: tuple[Harness, str],
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     gov, _ = private_gov
     workflow_id = await approved_action(gov)
@@ -98,18 +116,19 @@ async def test_export_then_replay_from_file_id_and_query(
     path = tmp_path / "approved.json"
     path.write_text(exported.stdout)
     assert json.loads(exported.stdout)["events"][0]["eventType"] == (
-        "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED")
+        "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    )
 
-    for args in (["--file", str(path)], [workflow_id],
-                 ["--query", f'WorkflowId="{workflow_id}"']):
+    for args in (["--file", str(path)], [workflow_id], ["--query", f'WorkflowId="{workflow_id}"']):
         done = await arun(["replay", *args], env, tmp_path)
         assert done.returncode == 0, (args, done.stdout, done.stderr)
         assert "1 replayed, 0 non-deterministic" in done.stdout, (args, done.stdout)
 
     # The same history as if an older code version had run a different first step.
     history = json.loads(path.read_text())
-    first = next(e for e in history["events"]
-                 if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED")
+    first = next(
+        e for e in history["events"] if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+    )
     first["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "proctor.legacy_check"
     diverged = tmp_path / "diverged.json"
     diverged.write_text(json.dumps(history))
@@ -117,13 +136,16 @@ async def test_export_then_replay_from_file_id_and_query(
     assert done.returncode == 1
     assert "ok     approved" in done.stdout
     assert "FAILED diverged: non-determinism" in done.stdout
-    assert f"diverges at event {first['eventId']} ACTIVITY_TASK_SCHEDULED proctor.legacy_check" \
-        in done.stdout, done.stdout
+    assert (
+        f"diverges at event {first['eventId']} ACTIVITY_TASK_SCHEDULED proctor.legacy_check"
+        in done.stdout
+    ), done.stdout
     assert "2 replayed, 1 non-deterministic" in done.stdout
 
 
 async def test_history_and_replay_refuse_bad_input_with_one_line(
-    env: dict[str, str], tmp_path: Path,
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     missing = await arun(["history", "action-does-not-exist"], env, tmp_path)
     assert missing.returncode == 2

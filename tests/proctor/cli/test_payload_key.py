@@ -27,7 +27,8 @@ def test_create_rotate_list(tmp_path: Path) -> None:
     assert again.returncode == 2 and "already there" in again.stderr
     setup_job = run(["payload-key", "create", "--if-missing"], env, tmp_path)
     assert setup_job.returncode == 0 and f"already in {ring_dir}/ (current {first})" in (
-        setup_job.stdout)
+        setup_job.stdout
+    )
     assert set(payload_keys.load(ring_dir).keys) == {first}
 
     rotated = run(["payload-key", "rotate"], env, tmp_path)

@@ -16,16 +16,20 @@ def load(name: str) -> WorkflowHistory:
     return WorkflowHistory.from_json(name, (HISTORIES / f"{name}.json").read_text())
 
 
-@pytest.mark.parametrize("path", sorted(p for p in HISTORIES.glob("*.json")
-                                         if p.stem != "workflow_ids"), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in HISTORIES.glob("*.json") if p.stem != "workflow_ids"),
+    ids=lambda p: p.stem,
+)
 def test_every_recorded_history_reads_as_a_timeline(path: Path) -> None:
     steps = timeline(load(path.stem))
     assert steps[0].kind == "started"
     assert [s.event_id for s in steps] == sorted(s.event_id for s in steps)
     audited = [s.audit_seq for s in steps if s.kind == "audit"]
     assert audited and all(isinstance(seq, int) for seq in audited)
-    assert not any("returned" in s.text and s.text.startswith("proctor.") for s in steps), \
+    assert not any("returned" in s.text and s.text.startswith("proctor.") for s in steps), (
         "every Proctor activity has a readable description"
+    )
 
 
 def test_timeout_path_reads_in_order() -> None:
@@ -39,10 +43,14 @@ def test_timeout_path_reads_in_order() -> None:
         "policy decided ESCALATE by rule refunds-need-approval (testers.yaml, policy "
         "c38cdd7a4c39dcd4): Refunds move money; approvers alice@example.com, bob@example.com, "
         "quorum 1, timeout 1d then deny",
-        "audited a step as row #28", "audited a step as row #29",
+        "audited a step as row #28",
+        "audited a step as row #29",
         "approvers notified: skipped (Slack is not configured (set PROCTOR_SLACK_BOT_TOKEN))",
-        "timer fired after 1d", "audited a step as row #30", "audited a step as row #32",
-        "outcome TIMED_OUT (rule refunds-need-approval, policy c38cdd7a4c39dcd4)"]
+        "timer fired after 1d",
+        "audited a step as row #30",
+        "audited a step as row #32",
+        "outcome TIMED_OUT (rule refunds-need-approval, policy c38cdd7a4c39dcd4)",
+    ]
 
 
 def test_refusals_and_rate_limits_are_named() -> None:

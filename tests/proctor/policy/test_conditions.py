@@ -19,18 +19,29 @@ NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def agent(agent_id: str = "a1", trust: float = 100, role: str = "support") -> AgentInfo:
-    return AgentInfo(agent_id=agent_id, display_name=agent_id, role=role, owner="o@x.io",
-                     trust_score=trust, status=AgentStatus.ACTIVE)
+    return AgentInfo(
+        agent_id=agent_id,
+        display_name=agent_id,
+        role=role,
+        owner="o@x.io",
+        trust_score=trust,
+        status=AgentStatus.ACTIVE,
+    )
 
 
 def engine(text: str) -> PolicyEngine:
     return PolicyEngine(PolicySet((parse_policy_text(text.encode(), "p.yaml"),), "v"))
 
 
-def decide(policy: PolicyEngine, action: str, params: dict[str, object] | None = None,
-           who: AgentInfo | None = None):
-    return policy.decide(PolicyQuery(agent=who or agent(), action=action, params=params or {}),
-                         at=NOON)
+def decide(
+    policy: PolicyEngine,
+    action: str,
+    params: dict[str, object] | None = None,
+    who: AgentInfo | None = None,
+):
+    return policy.decide(
+        PolicyQuery(agent=who or agent(), action=action, params=params or {}), at=NOON
+    )
 
 
 def test_toolkit_format_loads_unchanged_and_decides_as_documented() -> None:
@@ -61,8 +72,9 @@ def test_trust_below_minimum_escalates_what_would_be_allowed() -> None:
 
 
 def test_trust_below_minimum_can_deny() -> None:
-    policy = engine("trust: {minimum_score: 50, below_minimum: deny}\n"
-                    "permissions: {allow: ['*']}\n")
+    policy = engine(
+        "trust: {minimum_score: 50, below_minimum: deny}\npermissions: {allow: ['*']}\n"
+    )
     assert decide(policy, "x", who=agent(trust=49)).rule_id == "trust-minimum"
     assert decide(policy, "x", who=agent(trust=49)).effect is Effect.DENY
     assert decide(policy, "x", who=agent(trust=50)).effect is Effect.ALLOW
@@ -88,13 +100,22 @@ permissions:
     assert decide(policy, "refund", {"amount": 20, "currency": "EUR"}).effect is Effect.DENY
     assert decide(policy, "refund", {"amount": 900, "currency": "USD"}).effect is Effect.ESCALATE
     assert decide(policy, "report").effect is Effect.ALLOW
-    night = policy.decide(PolicyQuery(agent=agent(), action="report", params={}),
-                          at=datetime(2026, 11, 23, 23, tzinfo=UTC))
+    night = policy.decide(
+        PolicyQuery(agent=agent(), action="report", params={}),
+        at=datetime(2026, 11, 23, 23, tzinfo=UTC),
+    )
     assert night.effect is Effect.DENY
     assert decide(policy, "trusted_only", who=agent(trust=95)).effect is Effect.ALLOW
     assert decide(policy, "trusted_only", who=agent(trust=80)).effect is Effect.DENY
-    testing = policy.decide(PolicyQuery(agent=agent(), action="refund", request_id="test-1",
-                                        params={"amount": 900, "currency": "GBP"}), at=NOON)
+    testing = policy.decide(
+        PolicyQuery(
+            agent=agent(),
+            action="refund",
+            request_id="test-1",
+            params={"amount": 900, "currency": "GBP"},
+        ),
+        at=NOON,
+    )
     assert testing.effect is Effect.DENY  # escalate skipped by unless, allow needs USD ≤ 500
 
 
@@ -111,22 +132,26 @@ permissions:
 
 
 def test_explain_lists_every_rule_and_why() -> None:
-    policy = engine("permissions:\n  allow: ['read:*', {action: pay, when: params.n < 3}]\n"
-                    "  deny: ['delete:*']\n")
-    explanation = policy.explain(PolicyQuery(agent=agent(), action="pay", params={"n": 5}),
-                                 at=NOON)
+    policy = engine(
+        "permissions:\n  allow: ['read:*', {action: pay, when: params.n < 3}]\n"
+        "  deny: ['delete:*']\n"
+    )
+    explanation = policy.explain(PolicyQuery(agent=agent(), action="pay", params={"n": 5}), at=NOON)
     assert explanation.decision.rule_id == "default-deny"
     why = {c.rule.rule_id: c.verdict.why for c in explanation.considered}
     assert why["p:deny:delete:*"] == "action does not match 'delete:*'"
     assert why["p:allow:pay"] == "when is false: params.n < 3"
 
 
-@pytest.mark.parametrize("source, words", [
-    ("params.amount >", "Syntax error"),
-    ("1 + 'a' == 2", "no matching overload"),
-    ("amount > 5", "undeclared reference to 'amount'"),
-    ("params.amount + 1", "not a boolean"),
-])
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("params.amount >", "Syntax error"),
+        ("1 + 'a' == 2", "no matching overload"),
+        ("amount > 5", "undeclared reference to 'amount'"),
+        ("params.amount + 1", "not a boolean"),
+    ],
+)
 def test_bad_conditions_are_refused_at_load(source: str, words: str) -> None:
     with pytest.raises(ConditionSyntaxError, match=words):
         compile_condition("when", source)
@@ -150,9 +175,11 @@ def test_findings_and_notes() -> None:
     limits = {limit.name: limit for limit in policy.files[0].rate_limits}
     assert limits["credits_per_day"].match == "credit"
     assert limits["actions_per_minute"].window_seconds == 60
-    shadowed = engine("permissions:\n  allow: ['read:secrets', 'read:*', 'x']\n"
-                      "  escalate: [{action: 'admin:*', approvers: [a@x.io]}]\n"
-                      "  deny: ['read:secrets', 'admin*']\n")
+    shadowed = engine(
+        "permissions:\n  allow: ['read:secrets', 'read:*', 'x']\n"
+        "  escalate: [{action: 'admin:*', approvers: [a@x.io]}]\n"
+        "  deny: ['read:secrets', 'admin*']\n"
+    )
     assert [str(f) for f in shadowed.findings] == [
         "p.yaml:3: permissions.escalate.0: unreachable: 'admin:*' is always denied by "
         "p:deny:admin* (p.yaml)",
@@ -165,21 +192,27 @@ def test_untimed_rate_limit_is_a_note_not_an_error() -> None:
     policy = engine("permissions: {allow: [x]}\nrate_limits: {comments_per_review: 3}\n")
     assert [str(n) for n in policy.notes] == [
         "p.yaml:2: rate_limits.comments_per_review: not enforced: 'review' is not a time unit "
-        "(second, minute, hour, day, week)"]
+        "(second, minute, hour, day, week)"
+    ]
 
 
 def test_request_time_is_usable_as_a_timestamp() -> None:
-    policy = engine("permissions:\n  allow:\n    - action: x\n"
-                    "      when: timestamp(request.requested_at) <= time\n")
-    query = PolicyQuery(agent=agent(), action="x", params={},
-                        requested_at=datetime(2026, 11, 23, 11, tzinfo=UTC))
+    policy = engine(
+        "permissions:\n  allow:\n    - action: x\n"
+        "      when: timestamp(request.requested_at) <= time\n"
+    )
+    query = PolicyQuery(
+        agent=agent(), action="x", params={}, requested_at=datetime(2026, 11, 23, 11, tzinfo=UTC)
+    )
     assert policy.decide(query, at=NOON).effect is Effect.ALLOW
 
 
 def test_autonomy_blocked_agents_wait_for_the_recovery_threshold() -> None:
-    policy = engine("escalation: {approvers: [boss@x.io]}\n"
-                    "trust: {minimum_score: 70, recovery_threshold: 80}\n"
-                    "permissions: {allow: ['*']}\n")
+    policy = engine(
+        "escalation: {approvers: [boss@x.io]}\n"
+        "trust: {minimum_score: 70, recovery_threshold: 80}\n"
+        "permissions: {allow: ['*']}\n"
+    )
     recovering = agent(trust=75).model_copy(update={"autonomy_blocked": True})
     decision = decide(policy, "x", who=recovering)
     assert (decision.effect, decision.rule_id) == (Effect.ESCALATE, "trust-minimum")
@@ -192,9 +225,13 @@ def test_autonomy_blocked_agents_wait_for_the_recovery_threshold() -> None:
 
 
 def test_trust_weights_come_from_the_most_specific_file() -> None:
-    files = (parse_policy_text(b"trust: {weights: {success: 2, failure: -1}}\n"
-                               b"permissions: {allow: [x]}\n", "defaults.yaml"),
-             parse_policy_text(b"agent: a1\ntrust: {weights: {failure: -20}}\n", "a1.yaml"))
+    files = (
+        parse_policy_text(
+            b"trust: {weights: {success: 2, failure: -1}}\npermissions: {allow: [x]}\n",
+            "defaults.yaml",
+        ),
+        parse_policy_text(b"agent: a1\ntrust: {weights: {failure: -20}}\n", "a1.yaml"),
+    )
     policy = PolicyEngine(PolicySet(files, "v"))
     weights = decide(policy, "x").trust
     assert weights is not None

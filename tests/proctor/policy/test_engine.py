@@ -13,8 +13,14 @@ def engine(*texts: str) -> PolicyEngine:
 
 
 def decide(policy: PolicyEngine, action: str, agent_id: str = "a1", role: str = "support"):
-    agent = AgentInfo(agent_id=agent_id, display_name=agent_id, role=role, owner="o@x.io",
-                      trust_score=100, status=AgentStatus.ACTIVE)
+    agent = AgentInfo(
+        agent_id=agent_id,
+        display_name=agent_id,
+        role=role,
+        owner="o@x.io",
+        trust_score=100,
+        status=AgentStatus.ACTIVE,
+    )
     return policy.decide(PolicyQuery(agent=agent, action=action, params={}))
 
 
@@ -28,35 +34,43 @@ permissions:
     assert decide(policy, "pay:external").effect is Effect.DENY
     assert decide(policy, "pay:internal").effect is Effect.ESCALATE
     assert decide(policy, "read").effect is Effect.ALLOW
-    assert decide(engine("agent: someone-else\npermissions: {allow: ['*']}"), "x").rule_id \
+    assert (
+        decide(engine("agent: someone-else\npermissions: {allow: ['*']}"), "x").rule_id
         == "default-deny"
+    )
 
 
 def test_deny_in_any_file_wins_over_allow_in_another() -> None:
-    policy = engine("agent: a1\npermissions: {allow: ['delete:*']}",
-                    "permissions: {deny: ['delete:customer']}")
+    policy = engine(
+        "agent: a1\npermissions: {allow: ['delete:*']}", "permissions: {deny: ['delete:customer']}"
+    )
     assert decide(policy, "delete:customer").effect is Effect.DENY
     assert decide(policy, "delete:draft").effect is Effect.ALLOW
 
 
-@pytest.mark.parametrize("pattern, action, matches", [
-    ("read:*", "read:orders", True),
-    ("read:*", "read:orders:42", True),
-    ("read:*", "read", False),
-    ("*:orders", "write:orders", True),
-    ("a.b", "axb", False),
-    ("refund_requests", "refund_requests", True),
-    ("refund_requests", "refund_requests_all", False),
-])
+@pytest.mark.parametrize(
+    "pattern, action, matches",
+    [
+        ("read:*", "read:orders", True),
+        ("read:*", "read:orders:42", True),
+        ("read:*", "read", False),
+        ("*:orders", "write:orders", True),
+        ("a.b", "axb", False),
+        ("refund_requests", "refund_requests", True),
+        ("refund_requests", "refund_requests_all", False),
+    ],
+)
 def test_wildcards_are_globs_not_regexes(pattern: str, action: str, matches: bool) -> None:
     policy = engine(f"permissions: {{allow: ['{pattern}']}}")
     assert (decide(policy, action).effect is Effect.ALLOW) is matches
 
 
 def test_targets_agent_agents_role() -> None:
-    policy = engine("agent: a1\npermissions: {allow: [x]}",
-                    "agents: [a2, a3]\npermissions: {allow: [y]}",
-                    "role: finance\npermissions: {allow: [z]}")
+    policy = engine(
+        "agent: a1\npermissions: {allow: [x]}",
+        "agents: [a2, a3]\npermissions: {allow: [y]}",
+        "role: finance\npermissions: {allow: [z]}",
+    )
     assert decide(policy, "x", "a1").effect is Effect.ALLOW
     assert decide(policy, "x", "a2").effect is Effect.DENY
     assert decide(policy, "y", "a3").effect is Effect.ALLOW
@@ -79,8 +93,11 @@ permissions:
     wire = decide(policy, "wire")
     assert wire.rule_id == "wires" and wire.reason == "big"
     assert wire.escalation is not None
-    assert (wire.escalation.quorum, wire.escalation.timeout_seconds,
-            wire.escalation.on_timeout) == (2, 7 * 86400, "approve")
+    assert (
+        wire.escalation.quorum,
+        wire.escalation.timeout_seconds,
+        wire.escalation.on_timeout,
+    ) == (2, 7 * 86400, "approve")
 
 
 def test_decision_carries_policy_version() -> None:

@@ -15,6 +15,7 @@ def problems(text: str) -> list[str]:
     with pytest.raises(PolicyError) as caught:
         loaded = parse_policy_text(text.encode(), "p.yaml")
         from proctor.policy.loader import PolicySet
+
         PolicyEngine(PolicySet((loaded,), "v"))
     return [str(p) for p in caught.value.problems]
 
@@ -26,8 +27,10 @@ def test_shipped_policies_load() -> None:
 
 
 def test_errors_name_file_line_and_field() -> None:
-    found = problems("agent: a\npermissions:\n  allow:\n    - action: 'x[0]'\n"
-                     "  deny: [{action: y, colour: red}]\nextra: 1\n")
+    found = problems(
+        "agent: a\npermissions:\n  allow:\n    - action: 'x[0]'\n"
+        "  deny: [{action: y, colour: red}]\nextra: 1\n"
+    )
     assert found == [
         "p.yaml:4: permissions.allow.0.action: Value error, 'x[0]' is not an action pattern: "
         "letters, digits, _ . : / - and the wildcard * only",
@@ -68,8 +71,9 @@ def test_only_one_target() -> None:
 
 
 def test_bad_duration() -> None:
-    [problem] = problems("permissions:\n  escalate:\n    - {action: a, approvers: [x], "
-                         "timeout: soon}\n")
+    [problem] = problems(
+        "permissions:\n  escalate:\n    - {action: a, approvers: [x], timeout: soon}\n"
+    )
     assert "not a duration" in problem
 
 
@@ -81,19 +85,32 @@ def test_directory_collects_problems_from_every_file(tmp_path: Path) -> None:
     assert [p.file for p in caught.value.problems] == ["a.yaml", "b.yml"]
 
 
-@pytest.mark.parametrize("text, words", [
-    ("permissions: {allow: [123]}\n", "permissions.allow.0"),
-    ("permissions: {deny: ['read:(x|y)']}\n", "is not an action pattern"),
-    ("permissions: {deny: ['read:.+']}\n", "is not an action pattern"),
-    ("groups: {leads: [a@x.io]}\npermissions:\n  escalate:\n"
-     "    - {action: a, approvers: ['group:nobody']}\n", "unknown approver group 'group:nobody'"),
-    ("permissions:\n  escalate:\n    - {action: a, approvers: [x@y.io], on_timeout: escalate}\n",
-     "on_timeout: escalate needs a ladder"),
-    ("permissions:\n  escalate:\n    - action: a\n      approvers: [x@y.io]\n      ladder:\n"
-     "        - {after: 2h, approvers: [b@y.io]}\n        - {after: 1h, approvers: [c@y.io]}\n",
-     "increasing `after` order"),
-    ("permissions: {allow: [{action: a, severity: high}]}\n", "belong to escalate rules"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("permissions: {allow: [123]}\n", "permissions.allow.0"),
+        ("permissions: {deny: ['read:(x|y)']}\n", "is not an action pattern"),
+        ("permissions: {deny: ['read:.+']}\n", "is not an action pattern"),
+        (
+            "groups: {leads: [a@x.io]}\npermissions:\n  escalate:\n"
+            "    - {action: a, approvers: ['group:nobody']}\n",
+            "unknown approver group 'group:nobody'",
+        ),
+        (
+            "permissions:\n  escalate:\n"
+            "    - {action: a, approvers: [x@y.io], on_timeout: escalate}\n",
+            "on_timeout: escalate needs a ladder",
+        ),
+        (
+            "permissions:\n  escalate:\n    - action: a\n"
+            "      approvers: [x@y.io]\n      ladder:\n"
+            "        - {after: 2h, approvers: [b@y.io]}\n"
+            "        - {after: 1h, approvers: [c@y.io]}\n",
+            "increasing `after` order",
+        ),
+        ("permissions: {allow: [{action: a, severity: high}]}\n", "belong to escalate rules"),
+    ],
+)
 def test_bad_input_is_a_clear_error(text: str, words: str) -> None:
     assert any(words in p for p in problems(text)), problems(text)
 
@@ -103,31 +120,47 @@ DEEP_MAPS = "agent: a\nx: " + "{a: " * 5_000 + "1" + "}" * 5_000 + "\n"
 DEEP_BLOCKS = "agent: a\nx:\n" + "".join("  " * i + "- \n" for i in range(1, 200))
 
 
-@pytest.mark.parametrize("text, expected", [
-    (DEEP_LISTS, "p.yaml:2: yaml: nested deeper than 64 levels: refused"),
-    (DEEP_MAPS, "p.yaml:2: yaml: nested deeper than 64 levels: refused"),
-    (DEEP_BLOCKS, "p.yaml:66: yaml: nested deeper than 64 levels: refused"),
-    # Aliases nest without nesting in the text, down to a node that holds itself.
-    ("a: &a [*a]\n", "p.yaml:1: yaml: nested deeper than 64 levels (through aliases): refused"),
-    ("base: &b {agent: a}\n<<: *b\n",
-     "p.yaml:2: <<: merge keys (<<) are not supported: write the fields out (an alias of a "
-     "whole value, *name, works)"),
-    ("permissions:\n  allow:\n    - &r {action: a}\n    - <<: *r\n      note: b\n",
-     "p.yaml:4: permissions.allow.1.<<: merge keys (<<) are not supported: write the fields "
-     "out (an alias of a whole value, *name, works)"),
-    ("agent: !foo bar\n", "p.yaml:1: agent: unsupported tag '!foo'"),
-    ("agent: !!python/object:os.system x\n",
-     "p.yaml:1: agent: unsupported tag 'tag:yaml.org,2002:python/object:os.system'"),
-    ("!foo k: v\n", "p.yaml:1: file: unsupported tag '!foo'"),
-    ("agent: a\nx: !foo {a: 1}\n", "p.yaml:2: x: unsupported tag '!foo'"),
-    ("agent: 2001-13-45\n", "p.yaml:1: agent: cannot read '2001-13-45': month must be in 1..12"),
-    ("2001-13-45: x\n", "p.yaml:1: file: cannot read '2001-13-45': month must be in 1..12"),
-    ("agent: !!int abc\n", "p.yaml:1: agent: cannot read 'abc': invalid literal for int() "
-                           "with base 10: 'abc'"),
-    ("agent: !!float abc\n", "p.yaml:1: agent: cannot read 'abc': could not convert string "
-                             "to float: 'abc'"),
-    ("? {a: 1}\n: v\n", "p.yaml:1: file: a key must be plain text, not a mapping or a list"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (DEEP_LISTS, "p.yaml:2: yaml: nested deeper than 64 levels: refused"),
+        (DEEP_MAPS, "p.yaml:2: yaml: nested deeper than 64 levels: refused"),
+        (DEEP_BLOCKS, "p.yaml:66: yaml: nested deeper than 64 levels: refused"),
+        # Aliases nest without nesting in the text, down to a node that holds itself.
+        ("a: &a [*a]\n", "p.yaml:1: yaml: nested deeper than 64 levels (through aliases): refused"),
+        (
+            "base: &b {agent: a}\n<<: *b\n",
+            "p.yaml:2: <<: merge keys (<<) are not supported: write the fields out (an alias of a "
+            "whole value, *name, works)",
+        ),
+        (
+            "permissions:\n  allow:\n    - &r {action: a}\n    - <<: *r\n      note: b\n",
+            "p.yaml:4: permissions.allow.1.<<: merge keys (<<) are not supported: write the fields "
+            "out (an alias of a whole value, *name, works)",
+        ),
+        ("agent: !foo bar\n", "p.yaml:1: agent: unsupported tag '!foo'"),
+        (
+            "agent: !!python/object:os.system x\n",
+            "p.yaml:1: agent: unsupported tag 'tag:yaml.org,2002:python/object:os.system'",
+        ),
+        ("!foo k: v\n", "p.yaml:1: file: unsupported tag '!foo'"),
+        ("agent: a\nx: !foo {a: 1}\n", "p.yaml:2: x: unsupported tag '!foo'"),
+        (
+            "agent: 2001-13-45\n",
+            "p.yaml:1: agent: cannot read '2001-13-45': month must be in 1..12",
+        ),
+        ("2001-13-45: x\n", "p.yaml:1: file: cannot read '2001-13-45': month must be in 1..12"),
+        (
+            "agent: !!int abc\n",
+            "p.yaml:1: agent: cannot read 'abc': invalid literal for int() with base 10: 'abc'",
+        ),
+        (
+            "agent: !!float abc\n",
+            "p.yaml:1: agent: cannot read 'abc': could not convert string to float: 'abc'",
+        ),
+        ("? {a: 1}\n: v\n", "p.yaml:1: file: a key must be plain text, not a mapping or a list"),
+    ],
+)
 def test_hostile_yaml_is_a_located_error_not_a_traceback(text: str, expected: str) -> None:
     assert problems(text) == [expected]
 
@@ -152,8 +185,20 @@ def test_policy_check_reports_hostile_yaml_as_file_line_and_exit_1(tmp_path: Pat
 
 @pytest.mark.parametrize("value", ["[" * 10_000, "!foo x", "2001-13-45", "{a: [1, }"])
 def test_policy_explain_refuses_a_hostile_param_in_one_line(tmp_path: Path, value: str) -> None:
-    done = run(["policy", "explain", "agent-x", "read:file", "--dir", str(REPO_POLICIES),
-                "--param", f"path={value}"], {}, tmp_path)
+    done = run(
+        [
+            "policy",
+            "explain",
+            "agent-x",
+            "read:file",
+            "--dir",
+            str(REPO_POLICIES),
+            "--param",
+            f"path={value}",
+        ],
+        {},
+        tmp_path,
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "--param" in done.stderr and "path=" in done.stderr

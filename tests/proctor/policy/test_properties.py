@@ -12,26 +12,39 @@ from proctor.models import AgentInfo, AgentStatus, Effect, PolicyQuery
 from proctor.policy import PolicyEngine
 from proctor.policy.loader import PolicySet, parse_policy_text
 
-AGENT = AgentInfo(agent_id="a1", display_name="a1", role="r", owner="o@x.io",
-                  trust_score=100, status=AgentStatus.ACTIVE)
+AGENT = AgentInfo(
+    agent_id="a1",
+    display_name="a1",
+    role="r",
+    owner="o@x.io",
+    trust_score=100,
+    status=AgentStatus.ACTIVE,
+)
 segments = st.text(alphabet="ab:", min_size=0, max_size=4)
-patterns = st.lists(st.one_of(segments, st.just("*")), min_size=1, max_size=4).map("".join) \
+patterns = (
+    st.lists(st.one_of(segments, st.just("*")), min_size=1, max_size=4)
+    .map("".join)
     .filter(lambda p: p != "")
+)
 actions = st.text(alphabet="ab:", min_size=1, max_size=8)
 rule_lists = st.lists(patterns, max_size=6)
 
 
 def compile_set(allow: list[str], deny: list[str], escalate: list[str]) -> PolicyEngine:
-    document = {"escalation": {"approvers": ["boss@x.io"]},
-                "permissions": {"allow": allow, "deny": deny, "escalate": escalate}}
+    document = {
+        "escalation": {"approvers": ["boss@x.io"]},
+        "permissions": {"allow": allow, "deny": deny, "escalate": escalate},
+    }
     text = yaml.safe_dump(document).encode()
     return PolicyEngine(PolicySet((parse_policy_text(text, "p.yaml"),), "v"))
 
 
 def reference(allow: list[str], deny: list[str], escalate: list[str], action: str) -> Effect:
     """A straightforward linear scan, written independently of the engine."""
+
     def any_match(rules: list[str]) -> bool:
         return any(re.fullmatch(".*".join(map(re.escape, r.split("*"))), action) for r in rules)
+
     if any_match(deny):
         return Effect.DENY
     if any_match(escalate):
@@ -43,9 +56,9 @@ def reference(allow: list[str], deny: list[str], escalate: list[str], action: st
 
 @settings(max_examples=300, deadline=None)
 @given(rule_lists, rule_lists, rule_lists, st.lists(actions, min_size=1, max_size=5))
-def test_indexed_engine_agrees_with_a_linear_scan(allow: list[str], deny: list[str],
-                                                  escalate: list[str],
-                                                  requests: list[str]) -> None:
+def test_indexed_engine_agrees_with_a_linear_scan(
+    allow: list[str], deny: list[str], escalate: list[str], requests: list[str]
+) -> None:
     engine = compile_set(allow, deny, escalate)
     for action in requests:
         decision = engine.decide(PolicyQuery(agent=AGENT, action=action, params={}))
@@ -55,14 +68,23 @@ def test_indexed_engine_agrees_with_a_linear_scan(allow: list[str], deny: list[s
 @settings(max_examples=200, deadline=None)
 @given(rule_lists, rule_lists, rule_lists, actions, st.randoms(use_true_random=False))
 def test_no_policy_lets_a_denied_action_through_and_order_does_not_matter(
-    allow: list[str], deny: list[str], escalate: list[str], action: str, rng: object,
+    allow: list[str],
+    deny: list[str],
+    escalate: list[str],
+    action: str,
+    rng: object,
 ) -> None:
     engine = compile_set(allow, deny, escalate)
-    shuffled = compile_set(*(rng.sample(rules, len(rules))  # type: ignore[attr-defined]
-                             for rules in (allow, deny, escalate)))
+    shuffled = compile_set(
+        *(
+            rng.sample(rules, len(rules))  # type: ignore[attr-defined]
+            for rules in (allow, deny, escalate)
+        )
+    )
     query = PolicyQuery(agent=AGENT, action=action, params={})
     effect = engine.decide(query).effect
     assert shuffled.decide(query).effect is effect
     if reference([], deny, [], action) is Effect.DENY and any(
-            re.fullmatch(".*".join(map(re.escape, r.split("*"))), action) for r in deny):
+        re.fullmatch(".*".join(map(re.escape, r.split("*"))), action) for r in deny
+    ):
         assert effect is Effect.DENY

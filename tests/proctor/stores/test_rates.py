@@ -10,18 +10,36 @@ import asyncpg
 from proctor.models import RateCheck, RateLimit
 from proctor.stores.rates import RateStore
 
-PER_MINUTE = RateLimit(name="actions_per_minute", limit=5, window_seconds=60,
-                       counts="actions", policy_file="p.yaml")
-ESCALATIONS = RateLimit(name="escalations_per_hour", limit=1, window_seconds=3600,
-                        counts="escalations", policy_file="p.yaml")
-CREDITS = RateLimit(name="credits_per_day", limit=2, window_seconds=86400, counts="matching",
-                    match="credit", policy_file="p.yaml")
+PER_MINUTE = RateLimit(
+    name="actions_per_minute", limit=5, window_seconds=60, counts="actions", policy_file="p.yaml"
+)
+ESCALATIONS = RateLimit(
+    name="escalations_per_hour",
+    limit=1,
+    window_seconds=3600,
+    counts="escalations",
+    policy_file="p.yaml",
+)
+CREDITS = RateLimit(
+    name="credits_per_day",
+    limit=2,
+    window_seconds=86400,
+    counts="matching",
+    match="credit",
+    policy_file="p.yaml",
+)
 
 
-def check(agent: str, action: str = "read:x", escalated: bool = False,
-          request_id: str | None = None) -> RateCheck:
-    return RateCheck(agent_id=agent, request_id=request_id or uuid.uuid4().hex, action=action,
-                     escalated=escalated, limits=(PER_MINUTE, ESCALATIONS, CREDITS))
+def check(
+    agent: str, action: str = "read:x", escalated: bool = False, request_id: str | None = None
+) -> RateCheck:
+    return RateCheck(
+        agent_id=agent,
+        request_id=request_id or uuid.uuid4().hex,
+        action=action,
+        escalated=escalated,
+        limits=(PER_MINUTE, ESCALATIONS, CREDITS),
+    )
 
 
 async def test_concurrent_requests_never_exceed_the_limit(pool: asyncpg.Pool) -> None:

@@ -16,19 +16,40 @@ from proctor.stores.agents import AgentStore
 
 async def new_agent(pool: asyncpg.Pool, trust: float = 100.0) -> str:
     key = AgentKey.generate(f"trust-{uuid.uuid4().hex[:8]}")
-    await AgentStore(pool).register(key.agent_id, role="r", owner="o@example.com",
-                                    public_key_pem=key.public_key_pem, trust_score=trust)
+    await AgentStore(pool).register(
+        key.agent_id,
+        role="r",
+        owner="o@example.com",
+        public_key_pem=key.public_key_pem,
+        trust_score=trust,
+    )
     return key.agent_id
 
 
-def outcome(agent_id: str, step: str, delta: float, minimum: float | None = None,
-            recovery: float | None = None) -> OutcomeRecord:
+def outcome(
+    agent_id: str,
+    step: str,
+    delta: float,
+    minimum: float | None = None,
+    recovery: float | None = None,
+) -> OutcomeRecord:
     return OutcomeRecord(
-        event=AuditEvent(idempotency_key=f"wf-{agent_id}-{step}:outcome", event_type="outcome",
-                         workflow_id=f"wf-{agent_id}-{step}", agent_id=agent_id, action="x",
-                         payload={"step": step}),
-        trust=TrustChange(agent_id=agent_id, delta=delta, cause="test", minimum_score=minimum,
-                          recovery_threshold=recovery))
+        event=AuditEvent(
+            idempotency_key=f"wf-{agent_id}-{step}:outcome",
+            event_type="outcome",
+            workflow_id=f"wf-{agent_id}-{step}",
+            agent_id=agent_id,
+            action="x",
+            payload={"step": step},
+        ),
+        trust=TrustChange(
+            agent_id=agent_id,
+            delta=delta,
+            cause="test",
+            minimum_score=minimum,
+            recovery_threshold=recovery,
+        ),
+    )
 
 
 async def score(pool: asyncpg.Pool, agent_id: str) -> float:
@@ -41,12 +62,14 @@ async def test_200_concurrent_outcomes_leave_exactly_the_arithmetic(pool: asyncp
     agent_id = await new_agent(pool, trust=50)
     audit = AuditActivities(AuditLog(pool))
     deltas = [+1.0 if i % 2 else -0.5 for i in range(200)]  # never reaches a bound
-    await asyncio.gather(*(audit.record_outcome(outcome(agent_id, str(i), d))
-                           for i, d in enumerate(deltas)))
+    await asyncio.gather(
+        *(audit.record_outcome(outcome(agent_id, str(i), d)) for i, d in enumerate(deltas))
+    )
     assert await score(pool, agent_id) == 50 + sum(deltas)
     # Retried steps (same idempotency keys) change nothing.
-    await asyncio.gather(*(audit.record_outcome(outcome(agent_id, str(i), d))
-                           for i, d in enumerate(deltas[:50])))
+    await asyncio.gather(
+        *(audit.record_outcome(outcome(agent_id, str(i), d)) for i, d in enumerate(deltas[:50]))
+    )
     assert await score(pool, agent_id) == 50 + sum(deltas)
     assert (await AuditLog(pool).verify()).intact
 
@@ -75,10 +98,10 @@ async def test_autonomy_stays_blocked_until_the_recovery_threshold(pool: asyncpg
         assert record is not None
         return record.info.autonomy_blocked
 
-    assert await step("1", -5) is True     # 67 < 70
-    assert await step("2", +5) is True     # 72: above the minimum, below recovery
-    assert await step("3", +7) is True     # 79: not yet recovered
-    assert await step("4", +1) is False    # 80: recovered
+    assert await step("1", -5) is True  # 67 < 70
+    assert await step("2", +5) is True  # 72: above the minimum, below recovery
+    assert await step("3", +7) is True  # 79: not yet recovered
+    assert await step("4", +1) is False  # 80: recovered
 
 
 def test_forged_request_sources_are_bounded() -> None:
