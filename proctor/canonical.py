@@ -11,8 +11,10 @@ from typing import Any
 
 import rfc8785
 
+from proctor.errors import InputError
 
-class CanonicalizationError(ValueError):
+
+class CanonicalizationError(InputError):
     """A value cannot be represented in canonical JSON (NaN, huge int, non-JSON type)."""
 
 

@@ -46,6 +46,7 @@ from proctor.contract import (
     reinstatement_workflow_id,
     tool_activity,
 )
+from proctor.errors import ProctorError
 from proctor.models import (
     ActionRequest,
     ExecutionMode,
@@ -78,7 +79,7 @@ StatusCallback = Callable[[str], None]
 """Told a resubmitted request's stage (`awaiting_approval`, `executing`, `closed (completed)`…)."""
 
 
-class GovernanceError(RuntimeError):
+class GovernanceError(ProctorError, RuntimeError):
     """Governance itself could not complete (e.g. the audit log stayed unwritable): the action
     was not executed by Proctor."""
 

@@ -33,6 +33,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 from proctor import payload_keys
+from proctor.errors import IntegrityError
 from proctor.payload_keys import KeyRing, PayloadKeyError
 
 ENCODING = b"binary/encrypted"
@@ -44,7 +45,7 @@ _BATCH_OFF_LOOP = 64 * 1024
 """Above this many bytes in one call, the work leaves the event loop for a thread."""
 
 
-class PayloadDecryptError(ValueError):
+class PayloadDecryptError(IntegrityError, ValueError):
     """An encrypted payload this process cannot turn back into its original."""
 
 

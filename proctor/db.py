@@ -9,14 +9,16 @@ from importlib import resources
 
 import asyncpg
 
+from proctor.errors import UnavailableError
+
 MIGRATION_LOCK_ID = 0x70726F63746F72  # "proctor": one migrator at a time across processes
 
 
-class DatabaseUnavailable(RuntimeError):
+class DatabaseUnavailable(UnavailableError):
     """Postgres could not be reached; the message says where and how to fix it."""
 
 
-class SchemaOutdated(RuntimeError):
+class SchemaOutdated(UnavailableError):
     """The database lacks migrations this code needs."""
 
 

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from proctor.errors import KeyMaterialError
+
 KEY_BYTES = 32
 CURRENT_FILE = "current"
 KEY_SUFFIX = ".key"
 _KEY_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
 
-class PayloadKeyError(ValueError):
+class PayloadKeyError(KeyMaterialError):
     """A key ring that is missing, unreadable, too widely readable or inconsistent."""
 
 

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from proctor.errors import ConfigurationError
+
 STACK_FILE = "stack.json"
 
 
@@ -133,7 +135,7 @@ def read_stack(settings: ProctorSettings) -> StackInfo | None:
         return None
 
 
-class NotConfigured(RuntimeError):
+class NotConfigured(ConfigurationError):
     pass
 
 

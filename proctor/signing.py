@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from proctor.attestation import verify_bytes
 from proctor.canonical import canonical_bytes
+from proctor.errors import KeyMaterialError
 from proctor.models import ActionRequest, ExecutionSpec
 
 KeyAlgorithm = Literal["rsa-2048", "ed25519"]
@@ -32,7 +33,7 @@ AGENT_HEADER = "Proctor-Agent:"
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
 
 
-class AgentKeyError(ValueError):
+class AgentKeyError(KeyMaterialError):
     """A key file or public key that cannot be used."""
 
 

@@ -29,13 +29,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from proctor import payload_keys
 from proctor.codec import EncryptionCodec, LockedCodec
+from proctor.errors import UnavailableError
 from proctor.payload_keys import KeyRing, PayloadKeysMissing
 from proctor.settings import ProctorSettings, payload_key_dir, read_stack, stack_file
 
 log = logging.getLogger("proctor.temporal")
 
 
-class TemporalUnavailable(RuntimeError):
+class TemporalUnavailable(UnavailableError):
     """Temporal could not be reached; the message says where and how to fix it."""
 
 

@@ -39,6 +39,7 @@ from proctor.db import (
     redact_dsn,
     with_user,
 )
+from proctor.errors import UnavailableError
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.settings import (
     ProctorSettings,
@@ -56,7 +57,7 @@ log = logging.getLogger("proctor.stack")
 DATABASE_NAME = "proctor"
 
 
-class StackError(RuntimeError):
+class StackError(UnavailableError):
     pass
 
 

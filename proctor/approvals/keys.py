@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from proctor.attestation import fingerprint
 from proctor.canonical import canonical_bytes
+from proctor.errors import KeyMaterialError
 from proctor.models import Vote, VoteKeys
 
 APPROVER_HEADER = "Proctor-Approver:"
@@ -30,7 +31,7 @@ CHANNEL_HEADER = "Proctor-Channel:"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,253}$")
 
 
-class VoteKeyError(ValueError):
+class VoteKeyError(KeyMaterialError):
     """A vote key that cannot be read, written or used; the message names the file."""
 
 

@@ -26,6 +26,7 @@ from proctor.audit.keys import LedgerKeys
 from proctor.audit.signed import CheckpointBody, SignedCheckpoint, sign
 from proctor.audit.sink import SINK_FILE, SINK_KEYS, DirectorySink, SinkCorrupt, parse_line
 from proctor.audit.store import AuditLog, Connection
+from proctor.errors import IntegrityError
 from proctor.metrics import CHAIN_INTACT, CHAIN_VERIFIED_AT, CHAIN_VERIFIED_SEQ
 
 __all__ = [
@@ -49,7 +50,7 @@ log = logging.getLogger("proctor.audit.checkpoints")
 CHECKPOINT_LOCK_ID = 0x61756469745F63  # "audit_c": one writer of signed points at a time
 
 
-class ChainBrokenError(RuntimeError):
+class ChainBrokenError(IntegrityError):
     """The rows since the last checkpoint do not verify: refusing to sign them."""
 
 

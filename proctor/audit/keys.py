@@ -19,12 +19,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from proctor.errors import KeyMaterialError
+
 SIGNING_KEY_FILE = "checkpoint-signing.pem"
 HMAC_KEY_FILE = "redaction-hmac.key"
 KEK_FILE = "subject-kek.key"
 
 
-class KeyFileError(RuntimeError):
+class KeyFileError(KeyMaterialError, RuntimeError):
     """A key file is missing, unreadable or not a key."""
 
 

@@ -18,10 +18,11 @@ from proctor.audit.chain import ChainVerifier
 from proctor.audit.checkpoints import CheckpointBody, DirectorySink, lock_sink, sign
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.store import AuditLog, append_locked, lock_chain
+from proctor.errors import IntegrityError
 from proctor.models import AuditEvent
 
 
-class PruneRefused(RuntimeError):
+class PruneRefused(IntegrityError):
     """A legal hold is active, or the rows to prune do not verify."""
 
 

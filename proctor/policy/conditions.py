@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from cel_expr_python import cel
 
+from proctor.errors import InputError, ProctorError
+
 ConditionKind = Literal["when", "unless", "condition"]
 
 _DYN_MAP = cel.Type.Map(cel.Type.STRING, cel.Type.DYN)
@@ -34,11 +36,11 @@ _ENV = cel.NewEnv(variables=_VARIABLES)
 _BOOLEAN_RESULTS = ("bool", "dyn")
 
 
-class ConditionSyntaxError(ValueError):
+class ConditionSyntaxError(InputError):
     """The expression does not parse or type-check; the message says where."""
 
 
-class ConditionEvaluationError(RuntimeError):
+class ConditionEvaluationError(ProctorError, RuntimeError):
     """The expression failed on this request's data (missing key, wrong type, …)."""
 
 

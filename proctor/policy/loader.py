@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from proctor.canonical import digest, sha256_hex
+from proctor.errors import InputError
 from proctor.policy.schema import PolicyFile
 
 MAX_NODES = 50_000
@@ -59,7 +60,7 @@ class PolicyProblem:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
-class PolicyError(ValueError):
+class PolicyError(InputError):
     """One or more problems in a policy set; nothing of it is used."""
 
     def __init__(self, problems: list[PolicyProblem]) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from proctor.audit.store import Connection
+from proctor.errors import ConflictError, NotFoundError
 from proctor.models import AGENT_ID_PATTERN, AgentInfo, AgentStatus, TrustChange
 from proctor.signing import algorithm_of, load_public_key
 
@@ -16,11 +17,11 @@ _AGENT_ID = re.compile(AGENT_ID_PATTERN)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class AgentExists(ValueError):
+class AgentExists(ConflictError):
     pass
 
 
-class UnknownAgent(LookupError):
+class UnknownAgent(NotFoundError):
     pass
 
 

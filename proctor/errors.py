@@ -1,0 +1,71 @@
+"""Proctor's errors: one family, so a caller catches `ProctorError` and a bug stays a traceback.
+
+Every error Proctor raises on purpose is a `ProctorError` whose message is one line saying what
+went wrong and where (a file and line, a flag, an agent id). The `proctor` command prints that
+line and exits 2; anything else is a bug and keeps its traceback. Each family also keeps the
+built-in base that older callers caught (`ValueError`, `LookupError`, `RuntimeError`).
+
+    ProctorError
+    ├── InputError (ValueError)              what was given is wrong: a file, a flag, a value
+    │   ├── PolicyError                      proctor.policy.loader: a policy set that does not load
+    │   ├── ConditionSyntaxError             proctor.policy.conditions: a CEL condition
+    │   ├── CanonicalizationError            proctor.canonical: a value JSON cannot hash
+    │   └── KeyMaterialError                 a key file missing, unreadable or of the wrong kind
+    │       ├── AgentKeyError                proctor.signing
+    │       ├── VoteKeyError                 proctor.approvals.keys
+    │       ├── PayloadKeyError              proctor.payload_keys
+    │       └── KeyFileError                 proctor.audit.keys
+    ├── NotFoundError (LookupError)          a named thing does not exist
+    │   └── UnknownAgent                     proctor.stores.agents
+    ├── ConflictError (ValueError)           it exists already, or its state forbids the change
+    │   └── AgentExists                      proctor.stores.agents
+    ├── ConfigurationError (RuntimeError)    a setting is missing or contradicts another
+    │   └── NotConfigured                    proctor.settings
+    ├── UnavailableError (RuntimeError)      a service Proctor needs cannot be reached or used
+    │   ├── DatabaseUnavailable              proctor.db
+    │   ├── SchemaOutdated                   proctor.db
+    │   ├── TemporalUnavailable              proctor.temporal
+    │   └── StackError                       worker.stack: the embedded stack did not start
+    ├── IntegrityError (RuntimeError)        stored evidence does not hold up
+    │   ├── ChainBrokenError                 proctor.audit.checkpoints
+    │   ├── PruneRefused                     proctor.audit.retention
+    │   └── PayloadDecryptError              proctor.codec: a payload no key of the ring opens
+    ├── ConditionEvaluationError (RuntimeError)  proctor.policy.conditions: a condition failed at
+    │                                        run time (the request is denied, fail closed)
+    └── GovernanceError (RuntimeError)       proctor.client: the governed action did not run as
+                                             asked (denied, rejected, timed out, failed)
+"""
+
+from __future__ import annotations
+
+
+class ProctorError(Exception):
+    """A failure Proctor raised on purpose; its message is one line for the person concerned."""
+
+
+class InputError(ProctorError, ValueError):
+    """What was given is wrong: a file, a flag, a value."""
+
+
+class KeyMaterialError(InputError):
+    """A key file is missing, unreadable, or not the kind of key asked for."""
+
+
+class NotFoundError(ProctorError, LookupError):
+    """A named thing (an agent, a workflow, a key) does not exist."""
+
+
+class ConflictError(ProctorError, ValueError):
+    """The thing exists already, or its state forbids the change asked for."""
+
+
+class ConfigurationError(ProctorError, RuntimeError):
+    """A setting is missing or contradicts another."""
+
+
+class UnavailableError(ProctorError, RuntimeError):
+    """A service Proctor needs (Postgres, Temporal, a port) cannot be reached or used."""
+
+
+class IntegrityError(ProctorError, RuntimeError):
+    """Stored evidence (the audit chain, a checkpoint, an encrypted payload) does not hold up."""
