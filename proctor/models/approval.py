@@ -1,0 +1,116 @@
+"""What humans send a waiting request (votes, cancellations) and what they see of it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from proctor.models.base import Frozen, JsonValue
+
+
+class Vote(Frozen):
+    """One human's answer to an escalated request, as signalled to the workflow. It counts
+    only if signed by the approver's own key or by the approval service named as `channel`."""
+
+    approver: str = Field(min_length=1, max_length=256)
+    approve: bool
+    note: str | None = Field(default=None, max_length=4000)
+    channel: str = Field(default="cli", min_length=1, max_length=64)
+    request_digest: str | None = None
+    """Must match the digest of the waiting request (binds a vote to one action)."""
+    workflow_id: str = ""
+    signed_at: datetime | None = None
+    key_id: str = ""
+    """Fingerprint of the signing key (SHA-256 of its SubjectPublicKeyInfo)."""
+    signature: str = Field(default="", max_length=4096)
+
+    def signing_payload(self) -> dict[str, JsonValue]:
+        """What the signature covers: every field but the signature itself."""
+        return self.model_dump(mode="json", exclude={"signature"})
+
+
+class VoteKeyQuery(Frozen):
+    approver: str
+    channel: str
+
+
+class VoteKeys(Frozen):
+    """The trusted public keys that may sign one vote, read from the key directories."""
+
+    approver: tuple[str, ...] = ()
+    channel: tuple[str, ...] = ()
+
+
+class RecordedVote(Frozen):
+    vote: Vote
+    accepted: bool
+    reason: str
+    at: datetime
+
+
+class CancelRequest(Frozen):
+    """`proctor cancel`: stop a governed action that has not started executing."""
+
+    by: str = Field(min_length=1, max_length=256)
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class PendingApproval(Frozen):
+    """What `approvals list` shows of a waiting workflow (from a workflow query)."""
+
+    workflow_id: str
+    request_id: str
+    agent_id: str
+    action: str
+    params: dict[str, JsonValue]
+    rule_id: str
+    reason: str
+    approvers: tuple[str, ...]
+    quorum: int
+    approvals: tuple[str, ...]
+    deadline: datetime
+    request_digest: str
+    denials: tuple[str, ...] = ()
+    owner: str | None = None
+    """The agent's owner (refused as approver unless the rule allows it)."""
+    triggered_by: str | None = None
+    """The human the agent acted for (always refused as approver)."""
+    owner_may_approve: bool = False
+    severity: str | None = None
+    trust_score: float | None = None
+
+    def refusal(self, approver: str) -> str | None:
+        """Why `approver` may not vote on this request, or None if they may."""
+        who = approver.strip().casefold()
+        if self.triggered_by and who == self.triggered_by.casefold():
+            return "self-approval: the request was made on this person's behalf"
+        if who == self.agent_id.casefold() or (
+            not self.owner_may_approve and self.owner and who == self.owner.casefold()
+        ):
+            return "self-approval: the agent's owner cannot decide its requests"
+        if who not in {a.casefold() for a in self.approvers}:
+            return "not an authorised approver for this rule"
+        if who in {a.casefold() for a in (*self.approvals, *self.denials)}:
+            return "this approver already voted"
+        return None
+
+
+class ApprovalCard(Frozen):
+    """What an approval message shows: the request, the rule, the deadline."""
+
+    workflow_id: str
+    request_id: str
+    agent_id: str
+    action: str
+    params: dict[str, JsonValue]
+    """Raw: the notifier redacts them with the policy's audit rules before sending."""
+    rule_id: str
+    reason: str
+    trust_score: float
+    deadline: datetime
+    quorum: int
+    approvers: tuple[str, ...]
+    request_digest: str
+    severity: str | None = None
+    triggered_by: str | None = None
