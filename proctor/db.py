@@ -9,7 +9,7 @@ from importlib import resources
 
 import asyncpg
 
-from proctor.errors import UnavailableError
+from proctor.errors import InputError, UnavailableError
 
 MIGRATION_LOCK_ID = 0x70726F63746F72  # "proctor": one migrator at a time across processes
 
@@ -129,7 +129,7 @@ ADMIN_ROLE = "proctor_admin"
 async def ensure_login_role(pool: asyncpg.Pool, name: str, member_of: str = APP_ROLE) -> None:
     """Create a passwordless login role in `member_of` unless it exists (local stacks, tests)."""
     if not name.replace("_", "").isalnum():
-        raise ValueError(f"{name!r} is not a plain role name")
+        raise InputError(f"{name!r} is not a plain role name")
     async with pool.acquire() as conn:
         if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name):
             with contextlib.suppress(asyncpg.DuplicateObjectError):
@@ -141,7 +141,7 @@ def with_user(dsn: str, user: str) -> str:
     """The URL DSN with its user replaced (and any password dropped)."""
     scheme, sep, rest = dsn.partition("://")
     if not sep:
-        raise ValueError("expected a URL DSN like postgresql://user@host/db")
+        raise InputError("expected a URL DSN like postgresql://user@host/db")
     _, at, location = rest.rpartition("@")
     return f"{scheme}://{user}@{location if at else rest}"
 

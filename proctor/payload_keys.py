@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from proctor.errors import KeyMaterialError
+from proctor.secret_files import write_new_secret
 
 KEY_BYTES = 32
 CURRENT_FILE = "current"
@@ -117,7 +118,7 @@ def _add_key(directory: Path) -> str:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(KEY_BYTES)
     key_id = _new_id(key)
-    _write_new(directory / f"{key_id}{KEY_SUFFIX}", key)
+    write_new_secret(directory / f"{key_id}{KEY_SUFFIX}", key)
     _replace(directory / CURRENT_FILE, f"{key_id}\n".encode())
     return key_id
 
@@ -164,17 +165,8 @@ def _current(directory: Path, keys: dict[str, bytes]) -> str:
     return named
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Create-only (a key is never overwritten), owner-readable only, on disk before use."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def _replace(path: Path, data: bytes) -> None:
     """Atomically: a reader sees the old marker or the new one, never half of one."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    _write_new(temporary, data)
+    write_new_secret(temporary, data)
     os.replace(temporary, path)

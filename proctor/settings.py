@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from proctor.errors import ConfigurationError
@@ -137,6 +137,19 @@ def read_stack(settings: ProctorSettings) -> StackInfo | None:
 
 class NotConfigured(ConfigurationError):
     pass
+
+
+def load_settings() -> ProctorSettings:
+    """The settings, or one line naming the environment variable that is wrong (never the
+    value: it may be a secret)."""
+    try:
+        return ProctorSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PROCTOR_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        raise NotConfigured(problems) from None
 
 
 SLACK_SECRETS = ("slack_bot_token", "slack_signing_secret", "slack_app_token")

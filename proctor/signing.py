@@ -27,6 +27,7 @@ from proctor.attestation import verify_bytes
 from proctor.canonical import canonical_bytes
 from proctor.errors import KeyMaterialError
 from proctor.models import ActionRequest, ExecutionSpec
+from proctor.secret_files import write_new_secret
 
 KeyAlgorithm = Literal["rsa-2048", "ed25519"]
 AGENT_HEADER = "Proctor-Agent:"
@@ -158,9 +159,7 @@ class AgentKey:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
         )
         header = f"{AGENT_HEADER} {self.agent_id}\n".encode()
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(header + pem)
+        write_new_secret(file, header + pem)
         return file
 
     def sign(self, request: ActionRequest) -> ActionRequest:

@@ -11,7 +11,6 @@ is when they arrive.
 from __future__ import annotations
 
 import base64
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from proctor.attestation import fingerprint
 from proctor.canonical import canonical_bytes
 from proctor.errors import KeyMaterialError
 from proctor.models import Vote, VoteKeys
+from proctor.secret_files import write_new_secret
 
 APPROVER_HEADER = "Proctor-Approver:"
 CHANNEL_HEADER = "Proctor-Channel:"
@@ -114,12 +114,7 @@ class VoteSigner:
             serialization.NoEncryption(),
         )
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError as exc:
-            raise VoteKeyError(f"{path}: already exists (not overwritten)") from exc
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(f"{header}\n".encode() + pem)
+        write_new_secret(path, f"{header}\n".encode() + pem)
         return path
 
     @classmethod

@@ -9,8 +9,8 @@ directory, `PROCTOR_AUDIT_TRUSTED_KEYS`, or `--trusted-key`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from proctor.errors import KeyMaterialError
+from proctor.secret_files import SecretFileExists, write_new_secret
 
 SIGNING_KEY_FILE = "checkpoint-signing.pem"
 HMAC_KEY_FILE = "redaction-hmac.key"
@@ -176,12 +177,6 @@ def _secret_bytes(path: Path) -> bytes:
 
 
 def _write_secret(path: Path, data: bytes) -> None:
-    """Create-only (never overwrite a key), readable by the owner alone."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Create the key unless another process just did (then theirs is the one read)."""
+    with contextlib.suppress(SecretFileExists):
+        write_new_secret(path, data)

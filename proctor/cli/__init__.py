@@ -18,6 +18,7 @@ from proctor.cli.history import history_group, replay
 from proctor.cli.policy import policy_group
 from proctor.cli.stack import approvals_app, db_group, up, worker
 from proctor.cli.votes import approve, approver_group, deny
+from proctor.errors import ProctorError
 
 
 @click.group()
@@ -55,6 +56,10 @@ def main() -> None:
     try:
         cli()
         code = 0
+    except ProctorError as exc:
+        # A command that let one through: still one line, never a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
     except SystemExit as exit_:
         if isinstance(exit_.code, str):
             print(exit_.code, file=sys.stderr)

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import click
 
 from proctor import payload_keys
-from proctor.cli.common import EXPECTED, fail, settings
+from proctor.cli.common import fail, settings
+from proctor.errors import ProctorError
 from proctor.payload_keys import KeyRing, created_at
 from proctor.settings import NotConfigured, ProctorSettings, payload_key_dir
 
@@ -99,7 +100,7 @@ def codec_server(host: str, port: int | None, origins: tuple[str, ...]) -> None:
     configure_logging(config)
     try:
         asyncio.run(_serve(config, host, port, origins))
-    except EXPECTED as exc:
+    except ProctorError as exc:
         fail(str(exc))
 
 

@@ -12,33 +12,13 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import asyncpg
 import click
 
-from proctor.audit.keys import KeyFileError
-from proctor.client import Client, GovernanceError
-from proctor.db import DatabaseUnavailable, SchemaOutdated, connect_pool
-from proctor.policy import PolicyError
-from proctor.settings import NotConfigured, ProctorSettings, database_url, temporal_address
-from proctor.signing import AgentKeyError
-from proctor.stores.agents import AgentExists, UnknownAgent
-from proctor.temporal import TemporalUnavailable
+from proctor.client import Client
+from proctor.db import connect_pool
+from proctor.errors import ProctorError
+from proctor.settings import ProctorSettings, database_url, load_settings, temporal_address
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-# Errors whose message already says what went wrong, where, and how to fix it.
-EXPECTED = (
-    DatabaseUnavailable,
-    SchemaOutdated,
-    TemporalUnavailable,
-    NotConfigured,
-    PolicyError,
-    AgentKeyError,
-    AgentExists,
-    UnknownAgent,
-    GovernanceError,
-    FileExistsError,
-    ValueError,
-    KeyFileError,
-)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -47,20 +27,20 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def run_async(command: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
-    """Run an async click command, turning expected failures into one line and exit 2."""
+    """Run an async click command: a `ProctorError` is one line and exit 2, a bug a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return asyncio.run(command(*args, **kwargs))
-        except EXPECTED as exc:
+        except ProctorError as exc:
             fail(str(exc))
 
     return wrapper
 
 
 def settings() -> ProctorSettings:
-    return ProctorSettings()
+    return load_settings()
 
 
 @asynccontextmanager

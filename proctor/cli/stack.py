@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from proctor.cli.common import EXPECTED, database, fail, run_async, settings
+from proctor.cli.common import database, fail, run_async, settings
 from proctor.db import APP_ROLE, ensure_login_role, migrate
+from proctor.errors import ProctorError
 from proctor.settings import ProctorSettings
 
 
@@ -18,7 +19,6 @@ from proctor.settings import ProctorSettings
 def up() -> None:
     """Run the whole stack in the foreground (embedded Temporal + Postgres + worker)."""
     from worker.observability import configure_logging
-    from worker.stack import StackError
     from worker.stack import up as start_stack
 
     config = settings()
@@ -27,7 +27,7 @@ def up() -> None:
         logging.getLogger().setLevel(logging.WARNING)
     try:
         start_stack(config)
-    except (StackError, *EXPECTED) as exc:
+    except ProctorError as exc:
         fail(str(exc))
 
 
@@ -56,7 +56,7 @@ def _run(process: Callable[[ProctorSettings], Coroutine[Any, Any, None]]) -> Non
     configure_logging(config)
     try:
         asyncio.run(process(config))
-    except EXPECTED as exc:
+    except ProctorError as exc:
         fail(str(exc))
 
 

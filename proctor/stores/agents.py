@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from proctor.audit.store import Connection
-from proctor.errors import ConflictError, NotFoundError
+from proctor.errors import ConflictError, InputError, NotFoundError
 from proctor.models import AGENT_ID_PATTERN, AgentInfo, AgentStatus, TrustChange
 from proctor.signing import algorithm_of, load_public_key
 
@@ -48,13 +48,13 @@ class AgentRecord:
 def validate_registration(agent_id: str, role: str, owner: str) -> None:
     """Refuse ids and metadata that would be unreadable or dangerous in logs and UIs."""
     if not _AGENT_ID.match(agent_id):
-        raise ValueError(
+        raise InputError(
             f"invalid agent id {agent_id[:40]!r}: 1-128 characters, letters, digits and . _ : @ -"
         )
     if not role or not re.match(r"^[A-Za-z0-9._-]{1,64}$", role):
-        raise ValueError(f"invalid role {role[:40]!r}: 1-64 letters, digits, . _ -")
+        raise InputError(f"invalid role {role[:40]!r}: 1-64 letters, digits, . _ -")
     if not _EMAIL.match(owner) or len(owner) > 254:
-        raise ValueError(f"invalid owner {owner[:60]!r}: give the owner's email address")
+        raise InputError(f"invalid owner {owner[:60]!r}: give the owner's email address")
 
 
 class AgentStore:
