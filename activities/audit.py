@@ -17,14 +17,6 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from proctor.audit.store import (
-    AuditLog,
-    Connection,
-    IdempotencyConflict,
-    append_locked,
-    existing_receipt,
-    lock_chain,
-)
 from proctor.contract import RECORD_AUDIT, RECORD_OUTCOME
 from proctor.metrics import (
     AUDIT_APPEND,
@@ -36,6 +28,14 @@ from proctor.metrics import (
 )
 from proctor.models import AuditEvent, AuditReceipt, OutcomeRecord
 from proctor.stores.agents import adjust_trust
+from proctor.stores.audit_log import (
+    AuditLog,
+    Connection,
+    IdempotencyConflict,
+    append_locked,
+    existing_receipt,
+    lock_chain,
+)
 
 log = logging.getLogger("proctor.audit")
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from temporalio import activity
 
-from proctor.audit.store import AuditLog, append_locked, existing_receipt, lock_chain
 from proctor.contract import PLAN_REINSTATEMENT, REINSTATE_AGENT
 from proctor.models import (
     AgentStatus,
@@ -18,6 +17,7 @@ from proctor.models import (
 )
 from proctor.policy import PolicyEngine
 from proctor.stores.agents import AgentStore, restore_agent
+from proctor.stores.audit_log import AuditLog, append_locked, existing_receipt, lock_chain
 
 FALLBACK_SCORE = 50.0
 

@@ -25,11 +25,11 @@ import asyncpg
 from bench.database import bench_database
 from proctor.audit.checkpoints import Checkpointer, DirectorySink
 from proctor.audit.keys import LedgerKeys
-from proctor.audit.store import AuditLog
 from proctor.audit.verify import verify_ledger
 from proctor.canonical import canonical_text
 from proctor.db import connect_pool
 from proctor.models import AuditEvent
+from proctor.stores.audit_log import AuditLog
 
 RESULTS = Path(__file__).parent / "results"
 WRITERS = 8

@@ -15,9 +15,9 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from proctor.audit.store import AuditLog
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import connect_pool, migrate, with_database
+from proctor.stores.audit_log import AuditLog
 from proctor.temporal import ensure_search_attributes
 from tests.e2e.harness import Harness, harness
 

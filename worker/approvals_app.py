@@ -37,7 +37,6 @@ from proctor.approvals.keys import (
     load_or_create_channel_key,
 )
 from proctor.approvals.slack import SlackNotifier
-from proctor.audit.store import AuditLog
 from proctor.client import Client
 from proctor.metrics import SLACK_REFUSED
 from proctor.models import AuditEvent
@@ -47,6 +46,7 @@ from proctor.settings import (
     approval_key_dir,
     check_slack_secrets,
 )
+from proctor.stores.audit_log import AuditLog
 from worker.observability import metrics_endpoint, web_served
 from worker.slack_requests import bolt_headers, interaction_problem, printable, refusal_reason
 

@@ -27,7 +27,6 @@ from proctor.audit.checkpoints import Checkpointer, DirectorySink
 from proctor.audit.erasure import SubjectKeys
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.redaction import PayloadProtector, redact_for_display
-from proctor.audit.store import AuditLog
 from proctor.client import Client as ProctorClient
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import check_schema, connect_pool
@@ -46,6 +45,7 @@ from proctor.settings import (
     temporal_address,
 )
 from proctor.stores.agents import AgentStore
+from proctor.stores.audit_log import AuditLog
 from proctor.stores.nonces import NonceStore
 from proctor.stores.rates import RateStore
 from proctor.temporal import connect_temporal, ensure_search_attributes

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from proctor.audit.store import AuditLog
 from proctor.canonical import digest
 from proctor.models import AuditEvent
 from proctor.policy.reload import Rejection, ReloadingPolicy, Swap
+from proctor.stores.audit_log import AuditLog
 
 
 def loaded_event(swap: Swap) -> AuditEvent:

@@ -37,7 +37,6 @@ from proctor.approvals.endings import (
     legacy_outcome_key,
     outcome_key,
 )
-from proctor.audit.store import AuditLog, append_locked, lock_chain
 from proctor.contract import (
     ACTION_ATTRIBUTE,
     AGENT_ATTRIBUTE,
@@ -46,6 +45,7 @@ from proctor.contract import (
 )
 from proctor.metrics import OUTCOMES
 from proctor.models import AuditEvent, AuditReceipt
+from proctor.stores.audit_log import AuditLog, append_locked, lock_chain
 from proctor.temporal import visibility_literal
 
 log = logging.getLogger("proctor.reconciler")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from temporalio.service import RPCError
 
 from proctor.approvals.keys import VoteSigner
-from proctor.audit.store import AuditLog
 from proctor.client import Client
 from proctor.metrics import VOTES
 from proctor.models import AuditEvent, PendingApproval, RecordedVote
+from proctor.stores.audit_log import AuditLog
 
 JUDGEMENT_WAIT_SECONDS = 10.0
 

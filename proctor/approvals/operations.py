@@ -23,7 +23,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from proctor.approvals.endings import ending_of_row, run_outcome, without_outcome
 from proctor.audit.chain import ChainRow
-from proctor.audit.store import AuditLog
 from proctor.contract import (
     CANCEL_SIGNAL,
     GOVERNED_ACTION_WORKFLOW,
@@ -31,6 +30,7 @@ from proctor.contract import (
     STATUS_ATTRIBUTE,
 )
 from proctor.models import CancelRequest, Progress, Stage
+from proctor.stores.audit_log import AuditLog
 
 CANCEL_WAIT_SECONDS = 30.0
 REFUSAL_SETTLE_SECONDS = 2.0

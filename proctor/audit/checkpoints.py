@@ -25,9 +25,10 @@ from proctor.audit.chain import GENESIS_HASH, ChainVerifier, content_digest
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.signed import CheckpointBody, SignedCheckpoint, sign
 from proctor.audit.sink import SINK_FILE, SINK_KEYS, DirectorySink, SinkCorrupt, parse_line
-from proctor.audit.store import AuditLog, Connection
 from proctor.errors import IntegrityError
 from proctor.metrics import CHAIN_INTACT, CHAIN_VERIFIED_AT, CHAIN_VERIFIED_SEQ
+from proctor.stores.audit_log import AuditLog
+from proctor.stores.connection import Connection
 
 __all__ = [
     "CHECKPOINT_LOCK_ID",

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from proctor.audit.chain import format_time
 from proctor.audit.redaction import Revealer
-from proctor.audit.store import COLUMNS, row_of
+from proctor.stores.audit_log import COLUMNS, row_of
 
 
 class AuditFilter(BaseModel):

@@ -20,8 +20,8 @@ from proctor.audit.chain import (
 )
 from proctor.audit.findings import Finding, Kind
 from proctor.audit.signed import CheckpointBody
-from proctor.audit.store import HASHING_COLUMNS, AuditLog
 from proctor.audit.witness import locate
+from proctor.stores.audit_log import HASHING_COLUMNS, AuditLog
 
 _LINK_KINDS: tuple[tuple[str, Kind], ...] = (
     ("missing", "row_deleted"),

@@ -17,9 +17,9 @@ import asyncpg
 from proctor.audit.chain import ChainVerifier
 from proctor.audit.checkpoints import CheckpointBody, DirectorySink, lock_sink, sign
 from proctor.audit.keys import LedgerKeys
-from proctor.audit.store import AuditLog, append_locked, lock_chain
 from proctor.errors import IntegrityError
 from proctor.models import AuditEvent
+from proctor.stores.audit_log import AuditLog, append_locked, lock_chain
 
 
 class PruneRefused(IntegrityError):

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from proctor.audit.chain import GENESIS_HASH, ChainRow, content_digest, row_hash
 from proctor.audit.checkpoints import CheckpointBody, database_checkpoints
-from proctor.audit.store import AuditLog
 from proctor.models import Frozen
+from proctor.stores.audit_log import AuditLog
 
 
 class RowCheck(Frozen):

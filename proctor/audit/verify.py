@@ -28,8 +28,8 @@ from proctor.audit.rehash import Rehash
 from proctor.audit.signed import SignedCheckpoint
 from proctor.audit.signed_points import cross_check
 from proctor.audit.sink import SinkLine
-from proctor.audit.store import AuditLog
 from proctor.audit.witness import locate
+from proctor.stores.audit_log import AuditLog
 
 __all__ = ["Anchor", "Finding", "Kind", "LedgerReport", "locate", "verify_ledger"]
 """`Anchor`, `Finding`, `Kind` and `locate` live in their own modules; named here for the

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 
-from proctor.audit.store import AuditLog
 from proctor.canonical import sha256_hex
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
 from proctor.models import AGENT_ID_PATTERN, AgentStatus, AuditEvent
 from proctor.policy.schema import parse_duration
 from proctor.signing import AgentKey, load_public_key
 from proctor.stores.agents import AgentRecord, AgentStore, validate_registration
+from proctor.stores.audit_log import AuditLog
 
 AGENT_ID = re.compile(AGENT_ID_PATTERN)
 

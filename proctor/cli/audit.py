@@ -41,7 +41,6 @@ from proctor.audit.retention import (
     plan_prune,
     release_hold,
 )
-from proctor.audit.store import COLUMNS, AuditLog, row_of
 from proctor.audit.verify import LedgerReport, verify_ledger
 from proctor.canonical import canonical_text
 from proctor.cli.common import database, fail, run_async, settings
@@ -49,6 +48,7 @@ from proctor.db import redact_dsn
 from proctor.models import AuditEvent
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.settings import audit_key_dir, checkpoint_sink_dir, database_url
+from proctor.stores.audit_log import COLUMNS, AuditLog, row_of
 
 
 @click.group("audit")

@@ -13,13 +13,13 @@ from proctor.approvals.keys import (
     provision_approver_keys,
     provisioned_key_path,
 )
-from proctor.audit.store import AuditLog
 from proctor.cli.audit import render
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
 from proctor.models import Outcome
 from proctor.settings import approval_key_dir
 from proctor.signing import AgentKey
 from proctor.stores.agents import AgentStore
+from proctor.stores.audit_log import AuditLog
 
 DEMO_AGENT = "customer-service-agent"
 DEMO_OWNER = "support-lead@example.com"

@@ -23,11 +23,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from proctor.audit.chain import ChainRow, format_time
 from proctor.audit.keys import KeyFileError, trusted_keys
 from proctor.audit.row_check import RowCheck, check_rows
-from proctor.audit.store import AuditLog
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
 from proctor.history.payloads import decode_history
 from proctor.history.timeline import TimelineStep, name_audit_steps, timeline
 from proctor.settings import audit_key_dir
+from proctor.stores.audit_log import AuditLog
 from proctor.temporal import data_converter
 
 

@@ -11,7 +11,6 @@ import asyncpg
 import click
 
 from proctor.approvals.directory import ApproverDirectory
-from proctor.audit.store import AuditLog
 from proctor.cli.common import database, run_async, settings
 from proctor.models import AgentInfo, AgentStatus, PolicyQuery
 from proctor.policy import PolicyEngine, PolicyError, load_policy_dir
@@ -19,6 +18,7 @@ from proctor.policy.backtest import PastRequest, changes
 from proctor.policy.loader import read_yaml_value
 from proctor.policy.testing import run_cases
 from proctor.stores.agents import AgentStore
+from proctor.stores.audit_log import AuditLog
 
 
 @click.group("policy")

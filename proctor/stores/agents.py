@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from proctor.audit.store import Connection
 from proctor.errors import ConflictError, InputError, NotFoundError
 from proctor.models import AGENT_ID_PATTERN, AgentInfo, AgentStatus, TrustChange
 from proctor.signing import algorithm_of, load_public_key
+from proctor.stores.connection import Connection
 
 _AGENT_ID = re.compile(AGENT_ID_PATTERN)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -19,11 +19,11 @@ from proctor.approvals.directory import ApproverDirectory
 from proctor.approvals.keys import VoteKeyDirectory, VoteSigner
 from proctor.approvals.slack import SlackNotifier
 from proctor.audit.keys import LedgerKeys
-from proctor.audit.store import AuditLog
 from proctor.models import PendingApproval, Progress, Vote
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.signing import KeyAlgorithm
 from proctor.stores.agents import AgentStore
+from proctor.stores.audit_log import AuditLog
 from worker.main import build_worker
 
 POLICY_DIR = Path(__file__).parent / "policies"

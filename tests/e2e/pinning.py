@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from proctor import ActionStatus
-from proctor.audit.store import AuditLog
+from proctor.stores.audit_log import AuditLog
 from tests.e2e.harness import Harness
 from tests.e2e.slack_harness import eventually
 

@@ -22,7 +22,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from proctor import ActionStatus, AgentKey, Client
 from proctor.approvals.keys import VoteSigner
-from proctor.audit.store import AuditLog
 from proctor.client import agent_task_queue
 from proctor.contract import (
     CANCEL_SIGNAL,
@@ -43,6 +42,7 @@ from proctor.models import (
     Vote,
 )
 from proctor.stores.agents import AgentStore
+from proctor.stores.audit_log import AuditLog
 from tests.e2e.harness import Harness
 
 HANDLER = ExecutionSpec(mode=ExecutionMode.HANDLER)

@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from proctor.audit.store import AuditLog
+from proctor.stores.audit_log import AuditLog
 from tests.e2e.harness import Harness
 from tests.e2e.pinning import Action, a_writer_waits, table_locked
 from tests.e2e.slack_harness import eventually

@@ -22,8 +22,8 @@ from temporalio.testing import WorkflowEnvironment
 from proctor.approvals import blocks
 from proctor.approvals.desk import VoteDesk
 from proctor.approvals.keys import VoteSigner
-from proctor.audit.store import AuditLog
 from proctor.client import Client
+from proctor.stores.audit_log import AuditLog
 from tests.e2e.slack_harness import fake_slack, slack_notifier
 from tests.fakes.slack_web_api import SIGNING_SECRET, FakeSlack, sign
 from worker.approvals_app import ApprovalsApp, interaction_key, serving

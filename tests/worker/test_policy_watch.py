@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from proctor import ActionStatus, Client
 from proctor.audit.keys import LedgerKeys
-from proctor.audit.store import AuditLog
 from proctor.policy.reload import Rejection, Swap
+from proctor.stores.audit_log import AuditLog
 from tests.e2e.harness import Harness
 from worker.main import build_worker
 from worker.policy_watch import (

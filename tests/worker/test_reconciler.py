@@ -22,7 +22,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from proctor.audit.chain import ChainRow
 from proctor.audit.keys import LedgerKeys
-from proctor.audit.store import AuditLog
 from proctor.client import agent_task_queue
 from proctor.contract import ACTION_ATTRIBUTE, AGENT_ATTRIBUTE, GOVERNED_ACTION_WORKFLOW
 from proctor.db import connect_pool
@@ -36,6 +35,7 @@ from proctor.models import (
     GovernedActionInput,
 )
 from proctor.stores.agents import AgentStore
+from proctor.stores.audit_log import AuditLog
 from tests.e2e.harness import POLICY_DIR, Harness, harness, policy_engine
 from tests.proctor.cli.runner import arun
 from tests.worker.worker_process import worker_env, worker_process

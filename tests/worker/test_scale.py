@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from proctor.audit.store import AuditLog
+from proctor.stores.audit_log import AuditLog
 from tests.worker.worker_process import client_for, new_task_queue, worker_env, worker_process
 
 ACTIONS = 40

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from proctor.audit.store import AuditLog
+from proctor.stores.audit_log import AuditLog
 from tests.e2e.pinning import Action, a_writer_waits, table_locked
 from tests.worker.worker_process import client_for, new_task_queue, worker_env, worker_process
 

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from proctor.audit.store import AuditLog
 from proctor.db import connect_pool
+from proctor.stores.audit_log import AuditLog
 from tests.conftest import DatabaseFactory
 
 

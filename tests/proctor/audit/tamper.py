@@ -14,8 +14,8 @@ import asyncpg
 from proctor.audit.chain import GENESIS_HASH, ChainRow, sealed
 from proctor.audit.checkpoints import Checkpointer, DirectorySink
 from proctor.audit.keys import LedgerKeys, key_id, public_pem
-from proctor.audit.store import COLUMN_NAMES, AuditLog
 from proctor.models import AuditEvent
+from proctor.stores.audit_log import COLUMN_NAMES, AuditLog
 
 
 async def fill(audit: AuditLog, prefix: str, count: int) -> None:

@@ -10,8 +10,8 @@ import pytest
 
 from proctor.audit.checkpoints import ChainBrokenError, Checkpointer, DirectorySink
 from proctor.audit.keys import LedgerKeys
-from proctor.audit.store import AuditLog
 from proctor.models import AuditEvent
+from proctor.stores.audit_log import AuditLog
 
 
 async def append(audit: AuditLog, *keys: str) -> None:

@@ -13,9 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 from proctor import ActionStatus
 from proctor.audit.query import AuditFilter, query_audit
 from proctor.audit.report import build_report, render_html, render_json, render_markdown
-from proctor.audit.store import AuditLog
 from proctor.audit.verify import verify_ledger
 from proctor.db import connect_pool
+from proctor.stores.audit_log import AuditLog
 from tests.conftest import DatabaseFactory
 from tests.e2e.harness import Harness, harness
 

@@ -12,9 +12,9 @@ from proctor.audit.erasure import SubjectKeys, subject_ref
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.redaction import ERASED, PayloadProtector, Redactor, Revealer, value_hmac
 from proctor.audit.rules import AuditRules
-from proctor.audit.store import AuditLog
 from proctor.db import connect_pool
 from proctor.models import AuditEvent
+from proctor.stores.audit_log import AuditLog
 from tests.conftest import DatabaseFactory
 
 KEYS = LedgerKeys.generate()

@@ -12,9 +12,9 @@ import pytest
 from proctor.audit.checkpoints import Checkpointer, DirectorySink
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.retention import Pruner, PruneRefused, place_hold, release_hold
-from proctor.audit.store import AuditLog
 from proctor.audit.verify import verify_ledger
 from proctor.models import AuditEvent
+from proctor.stores.audit_log import AuditLog
 
 
 async def fill(audit: AuditLog, prefix: str, count: int) -> None:

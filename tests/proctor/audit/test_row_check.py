@@ -8,7 +8,7 @@ from pathlib import Path
 from proctor.audit.checkpoints import Checkpointer, DirectorySink
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.row_check import check_rows
-from proctor.audit.store import AuditLog
+from proctor.stores.audit_log import AuditLog
 from tests.proctor.audit.tamper import fill, resign_everything, rewrite, rows_from
 
 

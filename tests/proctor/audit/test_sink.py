@@ -8,8 +8,8 @@ from proctor.audit.chain import GENESIS_HASH
 from proctor.audit.checkpoints import CheckpointBody, Checkpointer, DirectorySink, sign
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.signed import SINK_GENESIS, line_digest
-from proctor.audit.store import AuditLog
 from proctor.audit.verify import verify_ledger
+from proctor.stores.audit_log import AuditLog
 from tests.proctor.audit.tamper import fill, sink_lines, write_sink_lines
 
 

@@ -19,8 +19,8 @@ from proctor.audit.checkpoints import (
     SignedCheckpoint,
 )
 from proctor.audit.keys import LedgerKeys
-from proctor.audit.store import AuditLog
 from proctor.audit.verify import Anchor, LedgerReport, verify_ledger
+from proctor.stores.audit_log import AuditLog
 from tests.proctor.audit.tamper import (
     as_superuser,
     fill,

@@ -19,10 +19,10 @@ import pytest
 from proctor.audit.chain import GENESIS_HASH, ChainRow, sealed
 from proctor.audit.checkpoints import CheckpointBody, Checkpointer, DirectorySink, sign
 from proctor.audit.keys import LedgerKeys
-from proctor.audit.store import COLUMN_NAMES, AuditLog
 from proctor.audit.verify import Anchor, LedgerReport, verify_ledger
 from proctor.db import connect_pool, with_database
 from proctor.models import AuditEvent
+from proctor.stores.audit_log import COLUMN_NAMES, AuditLog
 from tests.conftest import DatabaseFactory
 
 ROWS = 100_000

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from proctor.audit.store import AuditLog
 from proctor.db import connect_pool
+from proctor.stores.audit_log import AuditLog
 from tests.proctor.cli.runner import arun
 
 COMMANDS = {

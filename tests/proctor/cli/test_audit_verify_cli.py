@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from proctor.audit.keys import LedgerKeys, public_pem
-from proctor.audit.store import AuditLog
+from proctor.stores.audit_log import AuditLog
 from tests.proctor.audit.tamper import (
     as_superuser,
     fill,

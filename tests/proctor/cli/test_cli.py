@@ -239,8 +239,8 @@ async def test_audit_checkpoint_and_verify(
     from dataclasses import replace
 
     from proctor.audit.chain import sealed
-    from proctor.audit.store import AuditLog
     from proctor.models import AuditEvent
+    from proctor.stores.audit_log import AuditLog
 
     dsn = await make_database()
     env = {**cli_env, "PROCTOR_DATABASE_URL": dsn}
@@ -662,8 +662,8 @@ async def test_audit_privacy_retention_query_and_report_commands(
     from proctor.audit.keys import LedgerKeys
     from proctor.audit.redaction import PayloadProtector
     from proctor.audit.rules import AuditRules
-    from proctor.audit.store import AuditLog
     from proctor.models import AuditEvent
+    from proctor.stores.audit_log import AuditLog
 
     dsn = await make_database()
     state = Path(cli_env["PROCTOR_STATE_DIR"])

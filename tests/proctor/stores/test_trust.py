@@ -8,10 +8,10 @@ import uuid
 import asyncpg
 
 from activities.audit import AuditActivities
-from proctor.audit.store import AuditLog
 from proctor.models import AgentStatus, AuditEvent, OutcomeRecord, TrustChange
 from proctor.signing import AgentKey
 from proctor.stores.agents import AgentStore
+from proctor.stores.audit_log import AuditLog
 
 
 async def new_agent(pool: asyncpg.Pool, trust: float = 100.0) -> str:

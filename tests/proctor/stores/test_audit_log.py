@@ -9,10 +9,10 @@ import asyncpg
 import pytest
 
 from proctor.audit.chain import row_hash
-from proctor.audit.store import AuditLog, IdempotencyConflict
 from proctor.canonical import canonical_text
 from proctor.db import connect_pool, ensure_login_role, with_user
 from proctor.models import AuditEvent
+from proctor.stores.audit_log import AuditLog, IdempotencyConflict
 
 
 def event(key: str, **payload: object) -> AuditEvent:

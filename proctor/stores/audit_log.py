@@ -15,14 +15,12 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from proctor.audit.chain import GENESIS_HASH, ChainReport, ChainRow, ChainVerifier, sealed
 from proctor.canonical import canonical_text
 from proctor.models import AuditEvent, AuditReceipt
+from proctor.stores.connection import Connection
 
-Connection = asyncpg.Connection | PoolConnectionProxy
-"""A connection, bare or checked out of a pool."""
 CHAIN_LOCK_ID = 0x61756469745F6C  # "audit_l"
 COLUMN_NAMES = (
     "seq",
