@@ -7,6 +7,8 @@ grouped by boundary; import them from here.
 
 from __future__ import annotations
 
+from pydantic import JsonValue
+
 from proctor.models.approval import (
     ApprovalCard,
     CancelRequest,
@@ -17,7 +19,13 @@ from proctor.models.approval import (
     VoteKeys,
 )
 from proctor.models.audit import AuditEvent, AuditReceipt, OutcomeRecord
-from proctor.models.base import ACTION_PATTERN, AGENT_ID_PATTERN, Frozen, JsonValue
+from proctor.models.base import (
+    ACTION_GLOB_PATTERN,
+    ACTION_NAME_PATTERN,
+    AGENT_ID_PATTERN,
+    Frozen,
+    Jsonable,
+)
 from proctor.models.decision import (
     APPROVER_REFERENCE_PREFIXES,
     Decision,
@@ -72,7 +80,8 @@ from proctor.models.request import (
 )
 
 __all__ = [
-    "ACTION_PATTERN",
+    "ACTION_GLOB_PATTERN",
+    "ACTION_NAME_PATTERN",
     "AGENT_ID_PATTERN",
     "APPROVER_REFERENCE_PREFIXES",
     "ActionRequest",
@@ -97,6 +106,7 @@ __all__ = [
     "HandlerReport",
     "IdentityVerdict",
     "JsonValue",
+    "Jsonable",
     "JudgeRequest",
     "Judgement",
     "LadderTier",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
-from proctor.models.base import Frozen, JsonValue
+from proctor.models.base import Frozen
 
 
 class Vote(Frozen):

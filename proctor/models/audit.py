@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from proctor.models.base import Frozen, JsonValue
+from proctor.models.base import Frozen, Jsonable
 from proctor.models.identity import TrustChange
 
 
@@ -17,7 +17,9 @@ class AuditEvent(Frozen):
     agent_id: str | None = None
     action: str | None = None
     actor: str | None = None
-    payload: dict[str, JsonValue] = Field(default_factory=dict)
+    payload: dict[str, Jsonable] = Field(default_factory=dict)
+    """Loose: built by Proctor's steps from tuples and literals; the chain's canonical JSON
+    (RFC 8785) is where anything that is not JSON is refused."""
 
 
 class AuditReceipt(Frozen):

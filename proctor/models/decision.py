@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from proctor.models.base import Frozen, JsonValue
+from proctor.models.base import Frozen, Jsonable
 from proctor.models.identity import AgentInfo, IdentityVerdict, TrustPolicy
 from proctor.models.request import ActionRequest
 
@@ -94,7 +94,8 @@ class Decision(Frozen):
 class PolicyQuery(Frozen):
     agent: AgentInfo
     action: str
-    params: dict[str, JsonValue]
+    params: dict[str, Jsonable]
+    """Loose: policy tests and `policy explain` build it from YAML (dates and all)."""
     request_id: str | None = None
     requested_at: datetime | None = None
 

@@ -3,9 +3,9 @@ asking for permission and reporting how it went (both signed by the agent's key)
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
-from proctor.models.base import Frozen, JsonValue
+from proctor.models.base import Frozen, Jsonable
 from proctor.models.outcome import ActionStatus
 
 
@@ -16,7 +16,9 @@ class ToolCall(Frozen):
 
 
 class ToolResult(Frozen):
-    result: JsonValue = None
+    result: Jsonable = None
+    """Loose: the agent's own return value (a model, a datetime, a tuple…), made JSON by the
+    data converter. Refusing it here would report an action that already ran as failed."""
 
 
 class PermissionRequest(Frozen):
@@ -47,7 +49,8 @@ class HandlerReport(Frozen):
 
     claim_token: str
     succeeded: bool
-    result: JsonValue = None
+    result: Jsonable = None
+    """Loose, like `ToolResult.result`."""
     error: str | None = Field(default=None, max_length=8000)
     signature: str = Field(default="", max_length=4096)
 

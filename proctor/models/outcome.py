@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from proctor.models.approval import PendingApproval, RecordedVote
-from proctor.models.base import Frozen, JsonValue
+from proctor.models.base import Frozen, Jsonable
 from proctor.models.decision import Decision
 
 
@@ -30,7 +30,8 @@ class Outcome(Frozen):
     status: ActionStatus
     decision: Decision
     approvals: tuple[RecordedVote, ...] = ()
-    result: JsonValue = None
+    result: Jsonable = None
+    """What the handler or tool returned: see `ToolResult.result`."""
     error: str | None = None
     audit_seqs: tuple[int, ...] = ()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import Field, field_validator
+from pydantic import Field, JsonValue, field_validator
 
-from proctor.models.base import AGENT_ID_PATTERN, Frozen, JsonValue
+from proctor.models.base import ACTION_NAME_PATTERN, AGENT_ID_PATTERN, Frozen
 
 
 class ExecutionMode(StrEnum):
@@ -33,7 +33,7 @@ class ActionRequest(Frozen):
 
     request_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
     agent_id: str = Field(pattern=AGENT_ID_PATTERN)
-    action: str = Field(pattern=r"^[A-Za-z0-9_.:/-]{1,200}$")
+    action: str = Field(pattern=ACTION_NAME_PATTERN)
     params: dict[str, JsonValue] = Field(default_factory=dict)
     requested_at: datetime
     nonce: str = Field(min_length=16, max_length=128)

@@ -10,11 +10,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from proctor.models import APPROVER_REFERENCE_PREFIXES
+from proctor.models import ACTION_GLOB_PATTERN, APPROVER_REFERENCE_PREFIXES
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_GLOB = re.compile(r"^[A-Za-z0-9_.:/*-]{1,200}$")
+_GLOB = re.compile(ACTION_GLOB_PATTERN)
 
 
 def parse_duration(value: Any) -> float:
