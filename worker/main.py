@@ -242,13 +242,10 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
 
 
 def main() -> None:
+    """`python -m worker.main`: the worker alone, configured from the environment."""
     settings = ProctorSettings()
     configure_logging(settings)
     asyncio.run(run_worker(settings))
-
-
-if __name__ == "__main__":
-    main()
 
 
 async def run_approvals_app(settings: ProctorSettings, stop: asyncio.Event | None = None) -> None:
@@ -298,3 +295,7 @@ def _stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+if __name__ == "__main__":
+    main()

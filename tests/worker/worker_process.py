@@ -83,12 +83,13 @@ class WorkerProcess:
     metrics_port: int | None = None
     sdk_metrics_port: int | None = None
     starts: int = field(default=0)
+    argv: list[str] = field(default_factory=lambda: [str(BIN / "proctor"), "worker"])
 
     def start(self) -> WorkerProcess:
         self.starts += 1
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(BIN / "proctor"), "worker"],
+            self.argv,
             cwd=REPO,
             env=self.env,
             stdout=log,
