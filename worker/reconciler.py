@@ -45,7 +45,8 @@ from proctor.contract import (
 )
 from proctor.metrics import OUTCOMES
 from proctor.models import AuditEvent, AuditReceipt
-from proctor.stores.audit_log import AuditLog, append_locked, lock_chain
+from proctor.stores.audit_log import AuditLog
+from proctor.stores.outcomes import OutcomeStore
 from proctor.temporal import visibility_literal
 
 log = logging.getLogger("proctor.reconciler")
@@ -122,6 +123,7 @@ class Reconciler:
     ) -> None:
         self.temporal = temporal
         self.ledger = ledger
+        self.outcomes = OutcomeStore(ledger.pool)
         self.task_queue = task_queue
         self.every_seconds = every_seconds
         self.margin = timedelta(seconds=margin_seconds)
@@ -168,12 +170,9 @@ class Reconciler:
         counts for a run if it was written before the run closed."""
         if not runs:
             return set()
-        records = await self.ledger.pool.fetch(
-            "SELECT idempotency_key, recorded_at FROM audit_log WHERE idempotency_key"
-            " = ANY($1::text[])",
-            [k for run in runs for k in (run.key, legacy_outcome_key(run.workflow_id))],
+        found = await self.outcomes.recorded_at(
+            [k for run in runs for k in (run.key, legacy_outcome_key(run.workflow_id))]
         )
-        found = {r["idempotency_key"]: r["recorded_at"] for r in records}
         return {
             run.key
             for run in runs
@@ -207,11 +206,9 @@ class Reconciler:
                 payload=payload,
             )
         )
-        async with self.ledger.pool.acquire() as conn, conn.transaction():
-            await lock_chain(conn)
-            if await conn.fetchval("SELECT 1 FROM audit_log WHERE idempotency_key = $1", run.key):
-                return None
-            receipt = await append_locked(conn, event)
+        receipt = await self.outcomes.append_if_absent(event)
+        if receipt is None:
+            return None
         if run.workflow_type == GOVERNED_ACTION_WORKFLOW:  # the metric counts actions
             OUTCOMES.labels(status=payload["status"]).inc()
         log.info(
@@ -256,13 +253,9 @@ class Reconciler:
     async def _subject(self, run: ClosedRun) -> tuple[str | None, str | None]:
         """The agent and action as the workflow recorded them (its verified request), else as
         the run's starter labelled it."""
-        record = await self.ledger.pool.fetchrow(
-            "SELECT agent_id, action FROM audit_log WHERE workflow_id = $1"
-            " AND agent_id IS NOT NULL ORDER BY seq LIMIT 1",
-            run.workflow_id,
-        )
-        if record is not None:
-            return record["agent_id"], record["action"]
+        subject = await self.outcomes.first_subject(run.workflow_id)
+        if subject is not None:
+            return subject.agent_id, subject.action
         return run.agent_id, run.action
 
     def _advance(self, runs: Sequence[ClosedRun]) -> None:
