@@ -47,6 +47,7 @@ from proctor.settings import (
     check_slack_secrets,
 )
 from proctor.stores.audit_log import AuditLog
+from proctor.stores.slack_interactions import SlackInteractionStore
 from worker.observability import metrics_endpoint, web_served
 from worker.slack_requests import bolt_headers, interaction_problem, printable, refusal_reason
 
@@ -68,7 +69,7 @@ class ApprovalsApp:
     ) -> None:
         self.notifier = notifier
         self.desk = desk
-        self.pool = pool
+        self.interactions = SlackInteractionStore(pool)
         self.audit = audit
         self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self.bolt = AsyncApp(
@@ -145,13 +146,7 @@ class ApprovalsApp:
         """Each interaction is handled once across replicas: replays and retries are acked
         and dropped."""
         key = interaction_key(body)
-        inserted = await self.pool.fetchval(
-            "INSERT INTO slack_interactions (interaction_key, kind) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING RETURNING true",
-            key,
-            str(body.get("type", "")),
-        )
-        if not inserted:
+        if not await self.interactions.claim(key, str(body.get("type", ""))):
             log.info("dropped a repeated Slack interaction %s", key)
             return BoltResponse(status=200, body="")
         await next()
@@ -185,9 +180,7 @@ class ApprovalsApp:
             yield
         except Exception as exc:
             log.exception("could not record a Slack vote")
-            await self.pool.execute(
-                "DELETE FROM slack_interactions WHERE interaction_key = $1", interaction_key(body)
-            )
+            await self.interactions.forget(interaction_key(body))
             await self._tell(
                 body,
                 channel,
@@ -304,20 +297,13 @@ async def _healthy(_: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-INTERACTION_MEMORY = "7 days"
-"""How long handled interaction ids are kept (Slack retries within minutes)."""
-
-
 @asynccontextmanager
 async def serving(
     app: ApprovalsApp, *, host: str, port: int, app_token: str | None = None
 ) -> AsyncIterator[str]:
     """Serve `app` until the block exits: over Socket Mode with an app token, else over HTTP
     at host:port. Yields where it listens."""
-    await app.pool.execute(
-        "DELETE FROM slack_interactions "
-        f"WHERE received_at < now() - interval '{INTERACTION_MEMORY}'"
-    )
+    await app.interactions.forget_older_than()
     if app_token:
         handler = AsyncSocketModeHandler(app.bolt, app_token, web_client=app.notifier.client)
         await handler.connect_async()  # type: ignore[no-untyped-call]
