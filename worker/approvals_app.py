@@ -6,6 +6,13 @@ signed body that is not an interaction we handle gets 400 and an audit row, so B
 listeners only see the shapes Slack sends (worker/slack_requests.py). Every interaction, either
 way in, is deduplicated in Postgres by its trigger id, so a replayed or retried payload votes once.
 Handlers ack at once (Slack wants an answer within 3 s) and do their work afterwards.
+
+The signature is verified once, here, and Bolt's own verification is off
+(`request_verification_enabled=False`). Both use the same slack-sdk `SignatureVerifier`, but
+only this one runs before anything parses the body (Bolt parses it while building its request,
+before its middleware verifies), names why a request was refused, audits and counts it, and
+keeps out the values that make the verifier raise. Socket Mode needs no signature: Slack's
+websocket, opened with the app token, is the authentication.
 """
 
 from __future__ import annotations
@@ -74,8 +81,7 @@ class ApprovalsApp:
         self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self.bolt = AsyncApp(
             client=notifier.client,
-            signing_secret=signing_secret,
-            request_verification_enabled=signing_secret is not None,
+            request_verification_enabled=False,  # verified in handle_http: see the docstring
             ignoring_self_events_enabled=False,
         )
         self.bolt.middleware(self._once)

@@ -4,6 +4,8 @@ Two gates, each a plain function so that it is tested alone: `refusal_reason` (i
 401) and `interaction_problem` (is it an interaction we handle, in the shape Slack sends? 400).
 Every header and field is attacker-controlled until the signature checks out, and even after it
 a malformed body must be a clear refusal, never an exception inside Bolt or a listener.
+`refusal_reason` is the app's only signature check: Bolt's own is off (worker/approvals_app.py
+says why).
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ BOLT_HEADERS = frozenset(
 def refusal_reason(
     verifier: SignatureVerifier, body: bytes, timestamp: str | None, signature: str | None
 ) -> str | None:
-    """Why a request isn't Slack's, or None. The verdict is slack-sdk's verifier; what comes
-    first only keeps out the values that would make it raise (`"²".isdigit()` is true but
-    `int("²")` fails; `hmac.compare_digest` refuses non-ASCII text; the verifier decodes the
-    body as UTF-8, and Slack's bodies always are)."""
+    """Why a request isn't Slack's, or None. The verdict is slack-sdk's verifier, called once
+    (it also refuses timestamps more than 5 minutes away, so a stale copy fails it); what
+    comes first only keeps out the values that would make it raise (`"²".isdigit()` is true
+    but `int("²")` fails; `hmac.compare_digest` refuses non-ASCII text; the verifier decodes
+    the body as UTF-8, and Slack's bodies always are), and what comes after only names why."""
     if not timestamp or not signature:
         return "missing signature or timestamp"
     if not _utf8(body):
@@ -50,11 +53,11 @@ def refusal_reason(
         return "non-numeric timestamp"
     if len(timestamp) > MAX_TIMESTAMP_DIGITS:
         return "timestamp out of range"
+    if signature.isascii() and verifier.is_valid(body, timestamp, signature):
+        return None
     if abs(time.time() - int(timestamp)) > SIGNATURE_WINDOW_SECONDS:
         return "timestamp older than 5 minutes"
-    if not signature.isascii() or not verifier.is_valid(body, timestamp, signature):
-        return "bad signature"
-    return None
+    return "bad signature"
 
 
 def _utf8(body: bytes) -> bool:

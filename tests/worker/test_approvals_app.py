@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import time
 import urllib.parse
 import uuid
@@ -24,7 +25,7 @@ from proctor.approvals.desk import VoteDesk
 from proctor.approvals.keys import VoteSigner
 from proctor.client import Client
 from proctor.stores.audit_log import AuditLog
-from tests.e2e.slack_harness import fake_slack, slack_notifier
+from tests.e2e.slack_harness import eventually, fake_slack, slack_notifier
 from tests.fakes.slack_web_api import SIGNING_SECRET, FakeSlack, sign
 from worker.approvals_app import ApprovalsApp, interaction_key, serving
 from worker.slack_requests import refusal_reason
@@ -285,3 +286,76 @@ async def test_a_well_formed_interaction_still_gets_through(front: Front) -> Non
     )
     assert await post(front, body, signed(body)) == 200
     assert await refusals_of(front, body) == []
+
+
+# --- one signature check per request ------------------------------------------------------
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The verdict of every signature verification in this process, whoever makes it (Proctor
+    or Bolt, which both use slack-sdk's verifier): the real verifier, counted, not replaced."""
+    verdicts: list[bool] = []
+    real = SignatureVerifier.is_valid
+
+    def counted(
+        self: SignatureVerifier, body: str | bytes, timestamp: str | None, signature: str | None
+    ) -> bool:
+        verdict = real(self, body, timestamp, signature)
+        verdicts.append(verdict)
+        return verdict
+
+    monkeypatch.setattr(SignatureVerifier, "is_valid", counted)
+    return verdicts
+
+
+def ephemerals(front: Front) -> int:
+    return front.slack.calls.count("chat.postEphemeral")
+
+
+async def test_each_request_is_verified_exactly_once(
+    front: Front, verifications: list[bool], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bad signature and a stale timestamp are refused by the one check (401, audited);
+    a genuine click passes it and Bolt does not check again; the same click replayed passes
+    it too (it is Slack's) and is then dropped as a repeat, its listener never run."""
+    caplog.set_level(logging.INFO, logger="proctor.approvals")
+    button = blocks.ButtonValue(w=f"action-{uuid.uuid4().hex}", d="a" * 64).encode()
+    click = form(
+        {
+            **CLICK,
+            "trigger_id": f"{uuid.uuid4().hex}.fake",
+            "channel": {"id": "C0APPROVALS"},
+            "actions": [{"action_id": blocks.APPROVE, "value": button}],
+        }
+    )
+    now, stale = str(int(time.time())).encode(), str(int(time.time()) - 301).encode()
+    forged = {**signed(click), b"X-Slack-Signature": raw_sign(click, now, "another-secret")}
+    late = {**signed(click), b"X-Slack-Request-Timestamp": stale}
+    late[b"X-Slack-Signature"] = raw_sign(click, stale)
+
+    assert await post(front, click, forged) == 401
+    assert await post(front, click, late) == 401
+    assert verifications == [False, False]
+    assert [r["reason"] for r in await refusals_of(front, click)] == [
+        "bad signature",
+        "timestamp older than 5 minutes",
+    ]
+
+    assert await post(front, click, signed(click)) == 200
+    assert verifications == [False, False, True]
+    await eventually(lambda: ephemerals(front) == 1)  # told the request no longer exists
+
+    assert await post(front, click, signed(click)) == 200  # a replay, freshly signed
+    assert verifications == [False, False, True, True]
+    assert "dropped a repeated Slack interaction" in caplog.text
+    await asyncio.sleep(0.3)
+    assert ephemerals(front) == 1
+
+
+async def test_a_body_over_the_size_limit_is_refused_before_it_is_verified(
+    front: Front, verifications: list[bool]
+) -> None:
+    body = form({"type": "block_actions", "pad": "x" * 1_000_000})
+    assert await post(front, body, signed(body)) == 413
+    assert verifications == []
