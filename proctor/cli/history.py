@@ -25,7 +25,7 @@ from proctor.audit.keys import KeyFileError, trusted_keys
 from proctor.audit.row_check import RowCheck, check_rows
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
 from proctor.history.payloads import decode_history
-from proctor.history.timeline import TimelineStep, name_audit_steps, timeline
+from proctor.history.timeline import CLOSED_AS, TimelineStep, name_audit_steps, timeline
 from proctor.settings import audit_key_dir
 from proctor.stores.audit_log import AuditLog
 from proctor.temporal import data_converter
@@ -66,21 +66,11 @@ async def fetch_history(
     return await decode_history(history, proctor.temporal.data_converter.payload_codec)
 
 
-_CLOSED = {
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "TERMINATED",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "TIMED_OUT",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "CANCELED",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "CONTINUED_AS_NEW",
-}
-
-
 def _status(history: WorkflowHistory) -> str:
     """How the run closed, from its last event (RUNNING while it has not)."""
     if not history.events:
         return "EMPTY"
-    return _CLOSED.get(history.events[-1].event_type, "RUNNING")
+    return CLOSED_AS.get(history.events[-1].event_type, "RUNNING")
 
 
 async def _audit_rows(workflow_id: str) -> tuple[list[ChainRow], list[RowCheck]]:

@@ -9,10 +9,13 @@ still encrypted is told as such, naming its key, instead of failing the whole st
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
+from functools import partial
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
@@ -37,6 +40,7 @@ from proctor.contract import (
     RESOLVE_APPROVERS,
     VERIFY_IDENTITY,
     VOTE_KEYS,
+    tool_activity,
 )
 from proctor.models import (
     AuditEvent,
@@ -61,7 +65,36 @@ UNNAMED_STEP = "a step"
 """What an audit step is called when the history alone can't say: a local activity's marker
 records its result (the row's seq), not its input (the event)."""
 PATCH_MARKER = "core_patch"
+TOOL_PREFIX = tool_activity("")
+"""What starts the name of a durable tool's activity (the action follows)."""
 _converter = pydantic_data_converter.payload_converter
+
+
+class StepKind(StrEnum):
+    """What a timeline step is: its `kind` in `proctor history show --json`."""
+
+    STARTED = "started"
+    ACTIVITY = "activity"
+    AUDIT = "audit"
+    FAILURE = "failure"
+    PATCH = "patch"
+    TIMER = "timer"
+    VOTE = "vote"
+    SIGNAL = "signal"
+    HANDLER = "handler"
+    UPDATE = "update"
+    OUTCOME = "outcome"
+
+
+CLOSED_AS: dict[int, str] = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "TERMINATED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "TIMED_OUT",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "CANCELED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "CONTINUED_AS_NEW",
+}
+"""The events that close a run, and how the run closed."""
 
 
 class TimelineStep(Frozen):
@@ -69,10 +102,18 @@ class TimelineStep(Frozen):
 
     event_id: int
     at: datetime
-    kind: str
+    kind: StepKind
     text: str
     audit_seq: int | None = None
     """The audit row this step wrote, when it is an audit append."""
+    audited: str | None = Field(default=None, exclude=True)
+    """What that row records (its event type) when the history says; None when only the
+    ledger can (`name_audit_steps`). Told in `text`, so left out of the JSON."""
+
+
+def audit_text(audited: str | None, seq: int | None) -> str:
+    """How an audit step reads: what it wrote, and where."""
+    return f"audited {audited or UNNAMED_STEP} as row #{seq}"
 
 
 def _decode(payloads: Payloads | None, model: type[BaseModel] | None = None) -> Any:
@@ -190,18 +231,58 @@ def _plan(plan: Any) -> str:
     return f"reinstatement planned: {plan}"
 
 
-_RESULTS: dict[str, tuple[type[BaseModel] | None, Callable[[Any], str]]] = {
-    VERIFY_IDENTITY: (IdentityVerdict, _identity),
-    VOTE_KEYS: (VoteKeys, _vote_keys),
-    EVALUATE_POLICY: (Decision, _decision),
-    ADMIT_RATE: (RateVerdict, _rate),
-    RESOLVE_APPROVERS: (ResolvedApprovers, _resolved),
-    NOTIFY_APPROVERS: (NotifyResult, lambda r: _notified(r, "approvers notified")),
-    REMIND_APPROVERS: (NotifyResult, lambda r: _notified(r, "reminder sent")),
-    CLOSE_APPROVAL_MESSAGES: (NotifyResult, lambda r: _notified(r, "Slack messages closed")),
-    PLAN_REINSTATEMENT: (ReinstatementPlan, _plan),
+@dataclass(frozen=True)
+class _Result:
+    """How one activity's result is told: the model it returns, and its sentence."""
+
+    model: type[BaseModel]
+    tell: Callable[[Any], str]
+
+
+_RESULTS: dict[str, _Result] = {
+    VERIFY_IDENTITY: _Result(IdentityVerdict, _identity),
+    VOTE_KEYS: _Result(VoteKeys, _vote_keys),
+    EVALUATE_POLICY: _Result(Decision, _decision),
+    ADMIT_RATE: _Result(RateVerdict, _rate),
+    RESOLVE_APPROVERS: _Result(ResolvedApprovers, _resolved),
+    NOTIFY_APPROVERS: _Result(NotifyResult, partial(_notified, what="approvers notified")),
+    REMIND_APPROVERS: _Result(NotifyResult, partial(_notified, what="reminder sent")),
+    CLOSE_APPROVAL_MESSAGES: _Result(
+        NotifyResult, partial(_notified, what="Slack messages closed")
+    ),
+    PLAN_REINSTATEMENT: _Result(ReinstatementPlan, _plan),
 }
-_AUDITING = {RECORD_AUDIT: AuditEvent, RECORD_OUTCOME: OutcomeRecord, REINSTATE_AGENT: None}
+
+
+def _told(name: str, result: Payloads | None) -> list[str]:
+    """What activity `name` answered, as sentences (judging a request answers two)."""
+    if name == JUDGE_REQUEST:
+        return _judgement(_decode(result, Judgement))
+    if name.startswith(TOOL_PREFIX):
+        return [f"durable tool {name.removeprefix(TOOL_PREFIX)} returned {_decode(result)}"]
+    known = _RESULTS.get(name)
+    if known is None:
+        return [f"{name} returned {_decode(result)}"]
+    return [known.tell(_decode(result, known.model))]
+
+
+def _event_type_of_event(given: Payloads | None) -> str | None:
+    event = _decode(given, AuditEvent)
+    return event.event_type if isinstance(event, AuditEvent) else None
+
+
+def _event_type_of_outcome(given: Payloads | None) -> str | None:
+    record = _decode(given, OutcomeRecord)
+    return record.event.event_type if isinstance(record, OutcomeRecord) else None
+
+
+_AUDITED: dict[str, Callable[[Payloads | None], str | None]] = {
+    RECORD_AUDIT: _event_type_of_event,
+    RECORD_OUTCOME: _event_type_of_outcome,
+    REINSTATE_AGENT: lambda _: "reinstatement",
+}
+"""The activities that append an audit row, and what the row records, read from their input
+(None when the input isn't in the history: a local activity's marker holds only its result)."""
 
 
 class _Reader:
@@ -212,14 +293,23 @@ class _Reader:
         self.scheduled: dict[int, tuple[str, Payloads]] = {}
         self.timers: dict[str, float] = {}
 
-    def add(self, event: HistoryEvent, kind: str, text: str, seq: int | None = None) -> None:
+    def add(
+        self,
+        event: HistoryEvent,
+        kind: StepKind,
+        text: str,
+        *,
+        audit_seq: int | None = None,
+        audited: str | None = None,
+    ) -> None:
         self.steps.append(
             TimelineStep(
                 event_id=event.event_id,
                 at=event.event_time.ToDatetime(tzinfo=UTC),
                 kind=kind,
                 text=text,
-                audit_seq=seq,
+                audit_seq=audit_seq,
+                audited=audited,
             )
         )
 
@@ -241,7 +331,7 @@ class _Reader:
                 text += f" on behalf of {request.triggered_by}"
         else:
             text = f"{attrs.workflow_type.name} started with {start}"
-        self.add(event, "started", text)
+        self.add(event, StepKind.STARTED, text)
 
     def scheduled_activity(self, event: HistoryEvent) -> None:
         attrs = event.activity_task_scheduled_event_attributes
@@ -255,39 +345,35 @@ class _Reader:
     def _answered(
         self, event: HistoryEvent, name: str, given: Payloads | None, result: Payloads | None
     ) -> None:
-        if name in _AUDITING:
+        audited = _AUDITED.get(name)
+        if audited is not None:
             receipt = _decode(result, AuditReceipt)
             seq = receipt.seq if isinstance(receipt, AuditReceipt) else None
-            self.add(event, "audit", f"audited {_audited_type(name, given)} as row #{seq}", seq)
+            what = audited(given)
+            self.add(event, StepKind.AUDIT, audit_text(what, seq), audit_seq=seq, audited=what)
             return
-        if name == JUDGE_REQUEST:
-            for text in _judgement(_decode(result, Judgement)):
-                self.add(event, "activity", text)
-            return
-        model, describe = _RESULTS.get(name, (None, lambda r: f"{name} returned {r}"))
-        if name.startswith("tool:"):
-            describe = lambda r: f"durable tool {name[5:]} returned {r}"  # noqa: E731
-        self.add(event, "activity", describe(_decode(result, model)))
+        for text in _told(name, result):
+            self.add(event, StepKind.ACTIVITY, text)
 
     def failed(self, event: HistoryEvent) -> None:
         attrs = event.activity_task_failed_event_attributes
         name, _ = self.scheduled.get(attrs.scheduled_event_id, ("?", Payloads()))
-        self.add(event, "failure", f"{name} FAILED for good: {attrs.failure.message}")
+        self.add(event, StepKind.FAILURE, f"{name} FAILED for good: {attrs.failure.message}")
 
     def timed_out(self, event: HistoryEvent) -> None:
         attrs = event.activity_task_timed_out_event_attributes
         name, _ = self.scheduled.get(attrs.scheduled_event_id, ("?", Payloads()))
-        self.add(event, "failure", f"{name} TIMED OUT: {attrs.failure.message}")
+        self.add(event, StepKind.FAILURE, f"{name} TIMED OUT: {attrs.failure.message}")
 
     def marker(self, event: HistoryEvent) -> None:
         attrs = event.marker_recorded_event_attributes
         if attrs.marker_name == PATCH_MARKER:
-            self.add(event, "patch", f"code version marker: patched {patch_id(event)!r}")
+            self.add(event, StepKind.PATCH, f"code version marker: patched {patch_id(event)!r}")
         elif attrs.marker_name == LOCAL_ACTIVITY_MARKER:
             data = _decode(attrs.details.get("data"))
             name = data.get("activity_type", "?") if isinstance(data, dict) else "?"
             if attrs.HasField("failure"):
-                self.add(event, "failure", f"{name} FAILED: {attrs.failure.message}")
+                self.add(event, StepKind.FAILURE, f"{name} FAILED: {attrs.failure.message}")
             else:
                 self._answered(event, name, None, attrs.details.get("result"))
 
@@ -296,11 +382,13 @@ class _Reader:
         self.timers[attrs.timer_id] = attrs.start_to_fire_timeout.ToTimedelta().total_seconds()
 
     def timer_fired(self, event: HistoryEvent) -> None:
+        """How long the timer waited; not what for (reminder, ladder step or deadline): the
+        workflow gives its timers no summary, so the history doesn't say."""
         timer_id = event.timer_fired_event_attributes.timer_id
         waited = self.timers.get(timer_id)
         self.add(
             event,
-            "timer",
+            StepKind.TIMER,
             "timer fired" + (f" after {_seconds(waited)}" if waited is not None else ""),
         )
 
@@ -313,48 +401,51 @@ class _Reader:
                     f"vote: {vote.approver} {'APPROVES' if vote.approve else 'DENIES'} "
                     f"via {vote.channel}" + (f": {vote.note}" if vote.note else "")
                 )
-                self.add(event, "vote", text)
+                self.add(event, StepKind.VOTE, text)
                 return
-        self.add(event, "signal", f"signal {attrs.signal_name}: {_decode(attrs.input)}")
+        self.add(event, StepKind.SIGNAL, f"signal {attrs.signal_name}: {_decode(attrs.input)}")
 
     def update_accepted(self, event: HistoryEvent) -> None:
         request = event.workflow_execution_update_accepted_event_attributes.accepted_request
         name = request.input.name
         if name == REQUEST_PERMISSION_UPDATE:
-            self.add(event, "handler", "the agent's handler asks for permission to run")
+            self.add(event, StepKind.HANDLER, "the agent's handler asks for permission to run")
         elif name == REPORT_RESULT_UPDATE:
             report = _decode(request.input.args, HandlerReport)
             ok = isinstance(report, HandlerReport) and report.succeeded
             self.add(
                 event,
-                "handler",
+                StepKind.HANDLER,
                 "the agent's handler reports "
                 + ("success" if ok else f"failure: {getattr(report, 'error', report)}"),
             )
         else:
-            self.add(event, "update", f"update {name}")
+            self.add(event, StepKind.UPDATE, f"update {name}")
 
     def closed(self, event: HistoryEvent) -> None:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-            outcome = _decode(event.workflow_execution_completed_event_attributes.result)
-            if isinstance(outcome, dict) and "status" in outcome:
-                decision = outcome.get("decision") or {}
-                text = f"outcome {str(outcome['status']).upper()}"
-                if decision:
-                    text += (
-                        f" (rule {decision.get('rule_id')}, "
-                        f"policy {decision.get('policy_version')})"
-                    )
-                if outcome.get("error"):
-                    text += f": {outcome['error']}"
-            else:
-                text = f"completed: {outcome}"
-            self.add(event, "outcome", text)
+            text = _completed(_decode(event.workflow_execution_completed_event_attributes.result))
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             failure = event.workflow_execution_failed_event_attributes.failure
-            self.add(event, "outcome", f"workflow FAILED: {failure.message}")
+            text = f"workflow FAILED: {failure.message}"
         else:
-            self.add(event, "outcome", f"workflow {EventType.Name(event.event_type)[20:]}")
+            text = (
+                f"workflow {EventType.Name(event.event_type).removeprefix('EVENT_TYPE_WORKFLOW_')}"
+            )
+        self.add(event, StepKind.OUTCOME, text)
+
+
+def _completed(outcome: Any) -> str:
+    """A run's result: the outcome's status, rule and error when it is one."""
+    if not (isinstance(outcome, dict) and "status" in outcome):
+        return f"completed: {outcome}"
+    decision = outcome.get("decision") or {}
+    text = f"outcome {str(outcome['status']).upper()}"
+    if decision:
+        text += f" (rule {decision.get('rule_id')}, policy {decision.get('policy_version')})"
+    if outcome.get("error"):
+        text += f": {outcome['error']}"
+    return text
 
 
 def patch_id(event: HistoryEvent) -> str | None:
@@ -364,16 +455,6 @@ def patch_id(event: HistoryEvent) -> str | None:
         return None
     patch = _decode(attrs.details.get("patch-data"))
     return str(patch.get("id")) if isinstance(patch, dict) else None
-
-
-def _audited_type(name: str, given: Payloads | None) -> str:
-    model = _AUDITING.get(name)
-    value = _decode(given, model) if model is not None else None
-    if isinstance(value, AuditEvent):
-        return value.event_type
-    if isinstance(value, OutcomeRecord):
-        return value.event.event_type
-    return "reinstatement" if name == REINSTATE_AGENT else UNNAMED_STEP
 
 
 _HANDLERS: dict[int, Callable[[_Reader, HistoryEvent], None]] = {
@@ -387,17 +468,7 @@ _HANDLERS: dict[int, Callable[[_Reader, HistoryEvent], None]] = {
     EventType.EVENT_TYPE_TIMER_FIRED: _Reader.timer_fired,
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: _Reader.signaled,
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: _Reader.update_accepted,
-    **{
-        kind: _Reader.closed
-        for kind in (
-            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
-            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
-            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
-        )
-    },
+    **dict.fromkeys(CLOSED_AS, _Reader.closed),
 }
 
 
@@ -412,17 +483,16 @@ def timeline(history: WorkflowHistory | Sequence[HistoryEvent]) -> list[Timeline
 
 def name_audit_steps(steps: list[TimelineStep], event_types: dict[int, str]) -> list[TimelineStep]:
     """Fill in what each audit step wrote, from the audit rows themselves (seq -> type)."""
-    named = []
-    for step in steps:
-        known = event_types.get(step.audit_seq) if step.audit_seq is not None else None
-        if known is not None and f"audited {UNNAMED_STEP} " in step.text:
-            step = step.model_copy(
-                update={
-                    "text": step.text.replace(f"audited {UNNAMED_STEP} ", f"audited {known} ", 1)
-                }
-            )
-        named.append(step)
-    return named
+    return [_named(step, event_types) for step in steps]
+
+
+def _named(step: TimelineStep, event_types: dict[int, str]) -> TimelineStep:
+    if step.kind is not StepKind.AUDIT or step.audited is not None or step.audit_seq is None:
+        return step
+    known = event_types.get(step.audit_seq)
+    if known is None:
+        return step
+    return step.model_copy(update={"audited": known, "text": audit_text(known, step.audit_seq)})
 
 
 def describe_event(history: WorkflowHistory, event_id: int) -> str:

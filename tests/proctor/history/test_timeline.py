@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 
-from proctor.history.timeline import describe_event, timeline
+from proctor.history.timeline import (
+    StepKind,
+    describe_event,
+    name_audit_steps,
+    timeline,
+)
 
 HISTORIES = Path(__file__).parents[2] / "histories"
 
@@ -23,9 +28,9 @@ def load(name: str) -> WorkflowHistory:
 )
 def test_every_recorded_history_reads_as_a_timeline(path: Path) -> None:
     steps = timeline(load(path.stem))
-    assert steps[0].kind == "started"
+    assert steps[0].kind is StepKind.STARTED
     assert [s.event_id for s in steps] == sorted(s.event_id for s in steps)
-    audited = [s.audit_seq for s in steps if s.kind == "audit"]
+    audited = [s.audit_seq for s in steps if s.kind is StepKind.AUDIT]
     assert audited and all(isinstance(seq, int) for seq in audited)
     assert not any("returned" in s.text and s.text.startswith("proctor.") for s in steps), (
         "every Proctor activity has a readable description"
@@ -67,3 +72,27 @@ def test_describe_event_names_type_and_step() -> None:
     assert describe_event(history, 6) == "event 6 ACTIVITY_TASK_SCHEDULED proctor.judge_request"
     assert describe_event(history, 25) == "event 25 TIMER_FIRED: timer fired after 1d"
     assert describe_event(history, 999) == "event 999 (not in the history)"
+
+
+def test_audit_steps_the_history_cannot_name_are_named_from_the_ledger() -> None:
+    steps = timeline(load("timed_out"))
+    named = name_audit_steps(steps, {28: "decided", 30: "timed_out", 999: "unused"})
+    texts = [s.text for s in named if s.kind is StepKind.AUDIT]
+    assert texts == [
+        "audited decided as row #28",
+        "audited a step as row #29",
+        "audited timed_out as row #30",
+        "audited a step as row #32",
+    ]
+    assert [s for s in named if s.kind is not StepKind.AUDIT] == [
+        s for s in steps if s.kind is not StepKind.AUDIT
+    ]
+    assert "audited" not in named[0].model_dump(mode="json"), "told in the text, not a field"
+
+
+def test_a_step_the_history_names_keeps_its_name() -> None:
+    steps = [s for s in timeline(load("reinstated")) if s.kind is StepKind.AUDIT]
+    named = [s for s in steps if s.audited is not None]
+    assert named, [s.text for s in steps]
+    ledger = {s.audit_seq: "something_else" for s in named if s.audit_seq is not None}
+    assert name_audit_steps(named, ledger) == named
