@@ -1,9 +1,13 @@
 """Workflow code stays deterministic because of what it can reach.
 
 Workers run workflow code outside Temporal's sandbox (PROCTOR_WORKFLOW_SANDBOX is off by
-default: the sandbox doubles the worker's CPU per action), so this static check, together with
-the sandboxed replay of every recorded history (test_replay.py), is what keeps clocks, random
-numbers and I/O out of `workflows/` on every path, recorded or not.
+default: the sandbox doubles the worker's CPU per action), so static checks, together with the
+sandboxed replay of every recorded history (test_replay.py), keep clocks, random numbers and I/O
+out of `workflows/` on every path, recorded or not. The import-linter contract
+`deterministic-workflows` (pyproject.toml, run by `./dev test`) forbids I/O, clock and service
+modules however indirectly reached; this module checks what that contract cannot see: the
+reviewed list of direct imports, the calls workflow code makes, and which parts of temporalio
+(one package to import-linter) workflow code and the proctor modules it reaches take.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ ALLOWED_IN_WORKFLOWS = {
     "asyncio",
     "contextlib",
     "collections.abc",
+    "dataclasses",
     "datetime",
+    "enum",
     "typing",
     "pydantic",
     "temporalio",
@@ -38,6 +44,10 @@ ALLOWED_IN_WORKFLOWS = {
 """Adding to this set is a review decision: the module must be pure (or, like asyncio and
 datetime, used only through what Temporal makes deterministic)."""
 
+WORKFLOW_SAFE_TEMPORALIO = {"temporalio.workflow", "temporalio.common", "temporalio.exceptions"}
+"""The parts of temporalio workflow code may use; temporalio.client, .activity, .worker and
+.service do I/O."""
+
 NONDETERMINISTIC_CALLS = {
     ("datetime", "now"),
     ("datetime", "utcnow"),
@@ -49,33 +59,6 @@ NONDETERMINISTIC_CALLS = {
 }
 NONDETERMINISTIC_NAMES = {"open", "print", "input", "breakpoint", "id", "hash"}
 """`hash` of a str differs per process; `id` per object; the rest are I/O."""
-
-IMPURE_IN_PROCTOR = {
-    "asyncio",
-    "asyncpg",
-    "os",
-    "pathlib",
-    "random",
-    "secrets",
-    "socket",
-    "subprocess",
-    "threading",
-    "time",
-    "urllib",
-    "http",
-    "slack_sdk",
-    "slack_bolt",
-    "cryptography",
-    "temporalio.client",
-    "temporalio.activity",
-    "logging",
-}
-"""What the proctor modules the workflows import must not import, directly or through
-another proctor module."""
-
-VERIFYING_ONLY = {"proctor.attestation": {"cryptography"}}
-"""Reviewed exceptions: proctor.attestation imports cryptography to *verify* signatures (no
-key generation, no signing, no randomness), which is pure and deterministic."""
 
 
 def imported_modules(path: Path) -> list[tuple[str, int]]:
@@ -89,6 +72,22 @@ def imported_modules(path: Path) -> list[tuple[str, int]]:
     return found
 
 
+def temporalio_modules(path: Path) -> list[tuple[str, int]]:
+    """The temporalio modules `path` imports; `from temporalio import client` names
+    temporalio.client."""
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.extend(
+                (a.name, node.lineno) for a in node.names if a.name.startswith("temporalio")
+            )
+        elif isinstance(node, ast.ImportFrom) and node.module == "temporalio":
+            found.extend((f"temporalio.{a.name}", node.lineno) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("temporalio."):
+            found.append((str(node.module), node.lineno))
+    return found
+
+
 def module_path(name: str) -> Path | None:
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None or not spec.origin.startswith(str(ROOT)):
@@ -96,16 +95,16 @@ def module_path(name: str) -> Path | None:
     return Path(spec.origin)
 
 
-def proctor_closure(names: set[str]) -> dict[str, list[tuple[str, int]]]:
-    """Every proctor module reachable from `names`, with its imports."""
-    seen: dict[str, list[tuple[str, int]]] = {}
+def proctor_closure(names: set[str]) -> dict[str, Path]:
+    """Every proctor module reachable from `names`, with its file."""
+    seen: dict[str, Path] = {}
     todo = [n for n in names if n.startswith("proctor")]
     while todo:
         name = todo.pop()
         if name in seen or (path := module_path(name)) is None:
             continue
-        seen[name] = imported_modules(path)
-        todo.extend(m for m, _ in seen[name] if m.startswith("proctor") and m not in seen)
+        seen[name] = path
+        todo.extend(m for m, _ in imported_modules(path) if m.startswith("proctor"))
     return seen
 
 
@@ -114,6 +113,14 @@ def stray_imports(path: Path) -> list[str]:
         f"{path.name}:{line} imports {name}"
         for name, line in imported_modules(path)
         if name not in ALLOWED_IN_WORKFLOWS
+    ]
+
+
+def unsafe_temporalio(path: Path, label: str) -> list[str]:
+    return [
+        f"{label}:{line} imports {name}"
+        for name, line in temporalio_modules(path)
+        if name not in WORKFLOW_SAFE_TEMPORALIO
     ]
 
 
@@ -134,16 +141,6 @@ def nondeterministic_calls(path: Path) -> list[str]:
     return calls
 
 
-def impure_imports(reached: dict[str, list[tuple[str, int]]]) -> list[str]:
-    return [
-        f"{module} imports {name} (line {line})"
-        for module, imports in reached.items()
-        for name, line in imports
-        if (name in IMPURE_IN_PROCTOR or name.split(".")[0] in IMPURE_IN_PROCTOR)
-        and name.split(".")[0] not in VERIFYING_ONLY.get(module, set())
-    ]
-
-
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_workflow_modules_import_only_reviewed_modules(path: Path) -> None:
     assert stray_imports(path) == []
@@ -154,22 +151,27 @@ def test_workflow_modules_call_no_clock_or_io(path: Path) -> None:
     assert nondeterministic_calls(path) == []
 
 
-def test_proctor_modules_reached_from_workflows_are_pure() -> None:
+def test_workflow_code_takes_only_the_workflow_side_of_temporalio() -> None:
     reached = proctor_closure({name for path in WORKFLOWS for name, _ in imported_modules(path)})
     assert {"proctor.models", "proctor.contract", "proctor.trust", "proctor.attestation"} <= set(
         reached
     )
-    assert impure_imports(reached) == []
+    modules = {path.name: path for path in WORKFLOWS} | reached
+    assert [
+        problem for label, path in modules.items() for problem in unsafe_temporalio(path, label)
+    ] == []
 
 
-def test_the_checks_catch_clocks_io_and_impure_helpers(tmp_path: Path) -> None:
+def test_the_checks_catch_clocks_io_and_the_client_side_of_temporalio(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text(
-        "import time\nfrom datetime import datetime\n"
+        "import time\nfrom datetime import datetime\nfrom temporalio import client, workflow\n"
+        "from temporalio.activity import heartbeat\n"
         "def f():\n    return datetime.now(), open('x')\n"
     )
-    assert stray_imports(bad) == ["bad.py:1 imports time"]
-    assert nondeterministic_calls(bad) == ["bad.py:4 datetime.now()", "bad.py:4 open()"]
-    assert impure_imports({"proctor.helper": [("asyncpg", 3), ("pydantic", 4)]}) == [
-        "proctor.helper imports asyncpg (line 3)"
+    assert stray_imports(bad) == ["bad.py:1 imports time", "bad.py:4 imports temporalio.activity"]
+    assert nondeterministic_calls(bad) == ["bad.py:6 datetime.now()", "bad.py:6 open()"]
+    assert unsafe_temporalio(bad, "bad") == [
+        "bad:3 imports temporalio.client",
+        "bad:4 imports temporalio.activity",
     ]
