@@ -9,55 +9,32 @@ still encrypted is told as such, naming its key, instead of failing the whole st
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import partial
-from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from proctor.codec import is_encrypted, key_id_of
 from proctor.contract import (
-    ADMIT_RATE,
-    CLOSE_APPROVAL_MESSAGES,
     DECIDE_SIGNAL,
-    EVALUATE_POLICY,
-    JUDGE_REQUEST,
-    NOTIFY_APPROVERS,
-    PLAN_REINSTATEMENT,
     RECORD_AUDIT,
     RECORD_OUTCOME,
     REINSTATE_AGENT,
-    REMIND_APPROVERS,
     REPORT_RESULT_UPDATE,
     REQUEST_PERMISSION_UPDATE,
-    RESOLVE_APPROVERS,
-    VERIFY_IDENTITY,
-    VOTE_KEYS,
-    tool_activity,
 )
+from proctor.history.results import decode, duration, outcome_text, result_texts
 from proctor.models import (
     AuditEvent,
     AuditReceipt,
-    Decision,
     Frozen,
     GovernedActionInput,
     HandlerReport,
-    IdentityVerdict,
-    Judgement,
-    NotifyResult,
     OutcomeRecord,
-    RateVerdict,
-    ReinstatementPlan,
-    ResolvedApprovers,
     Vote,
-    VoteKeys,
 )
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
@@ -65,9 +42,6 @@ UNNAMED_STEP = "a step"
 """What an audit step is called when the history alone can't say: a local activity's marker
 records its result (the row's seq), not its input (the event)."""
 PATCH_MARKER = "core_patch"
-TOOL_PREFIX = tool_activity("")
-"""What starts the name of a durable tool's activity (the action follows)."""
-_converter = pydantic_data_converter.payload_converter
 
 
 class StepKind(StrEnum):
@@ -116,163 +90,13 @@ def audit_text(audited: str | None, seq: int | None) -> str:
     return f"audited {audited or UNNAMED_STEP} as row #{seq}"
 
 
-def _decode(payloads: Payloads | None, model: type[BaseModel] | None = None) -> Any:
-    """The first payload as `model` (or plain JSON when the model no longer fits)."""
-    if payloads is None or not payloads.payloads:
-        return None
-    payload = payloads.payloads[0]
-    if is_encrypted(payload):
-        return f"(encrypted under key {key_id_of(payload)})"
-    if model is not None:
-        try:
-            return _converter.from_payloads([payload], [model])[0]
-        except (ValidationError, TypeError, ValueError):
-            pass
-    return _converter.from_payloads([payload])[0]
-
-
-def _seconds(value: float) -> str:
-    value = round(value)
-    if value >= 86400 and value % 3600 == 0:
-        return f"{value / 86400:g}d"
-    if value >= 3600:
-        return f"{value / 3600:g}h"
-    if value >= 60:
-        return f"{value / 60:g}min"
-    return f"{value:g}s"
-
-
-def _identity(verdict: Any) -> str:
-    if not isinstance(verdict, IdentityVerdict):
-        return f"identity checked: {verdict}"
-    if verdict.verified and verdict.agent is not None:
-        agent = verdict.agent
-        return (
-            f"identity verified: {agent.agent_id} ({agent.role}, owner {agent.owner}), "
-            f"trust {agent.trust_score:g}, status {agent.status.value}"
-        )
-    return f"identity REFUSED: {verdict.refusal}" + (
-        f" ({verdict.detail})" if verdict.detail else ""
-    )
-
-
-def _decision(decision: Any) -> str:
-    if not isinstance(decision, Decision):
-        return f"policy decided: {decision}"
-    text = (
-        f"policy decided {decision.effect.value.upper()} by rule {decision.rule_id}"
-        f" ({decision.policy_file or '-'}, policy {decision.policy_version}): "
-        f"{decision.reason}"
-    )
-    escalation = decision.escalation
-    if escalation is not None:
-        text += (
-            f"; approvers {', '.join(escalation.approvers)}, quorum {escalation.quorum}, "
-            f"timeout {_seconds(escalation.timeout_seconds)} then {escalation.on_timeout}"
-        )
-    return text
-
-
-def _judgement(judgement: Any) -> list[str]:
-    """Identity, then (when it passed) the policy's decision: judged in one step, told as
-    the two it used to be."""
-    if not isinstance(judgement, Judgement):
-        return [f"request judged: {judgement}"]
-    return [_identity(judgement.identity)] + (
-        [_decision(judgement.decision)] if judgement.decision else []
-    )
-
-
-def _vote_keys(keys: Any) -> str:
-    if not isinstance(keys, VoteKeys):
-        return f"vote keys read: {keys}"
-    return (
-        f"vote keys read: {len(keys.approver)} approver key(s), {len(keys.channel)} "
-        "approval-service key(s)"
-    )
-
-
-def _rate(verdict: Any) -> str:
-    if isinstance(verdict, RateVerdict):
-        return (
-            "rate limit: admitted"
-            if verdict.admitted
-            else (f"rate limit EXCEEDED: {verdict.exceeded}")
-        )
-    return f"rate limit checked: {verdict}"
-
-
-def _notified(result: Any, what: str) -> str:
-    if not isinstance(result, NotifyResult):
-        return f"{what}: {result}"
-    if result.skipped:
-        return f"{what}: skipped ({result.skipped})"
-    text = f"{what}: {len(result.messages)} Slack message(s)"
-    if result.undelivered:
-        text += f", undelivered to {', '.join(result.undelivered)}"
-    return text
-
-
-def _resolved(result: Any) -> str:
-    if not isinstance(result, ResolvedApprovers):
-        return f"approvers resolved: {result}"
-    text = f"approvers resolved: {', '.join(result.approvers) or 'nobody'}"
-    return text + (f" (unresolved {', '.join(result.unresolved)})" if result.unresolved else "")
-
-
-def _plan(plan: Any) -> str:
-    if isinstance(plan, ReinstatementPlan):
-        if plan.problem:
-            return f"reinstatement refused: {plan.problem}"
-        return (
-            f"reinstatement planned: approvers {', '.join(plan.approvers)}, "
-            f"score back to {plan.restore_score:g}"
-        )
-    return f"reinstatement planned: {plan}"
-
-
-@dataclass(frozen=True)
-class _Result:
-    """How one activity's result is told: the model it returns, and its sentence."""
-
-    model: type[BaseModel]
-    tell: Callable[[Any], str]
-
-
-_RESULTS: dict[str, _Result] = {
-    VERIFY_IDENTITY: _Result(IdentityVerdict, _identity),
-    VOTE_KEYS: _Result(VoteKeys, _vote_keys),
-    EVALUATE_POLICY: _Result(Decision, _decision),
-    ADMIT_RATE: _Result(RateVerdict, _rate),
-    RESOLVE_APPROVERS: _Result(ResolvedApprovers, _resolved),
-    NOTIFY_APPROVERS: _Result(NotifyResult, partial(_notified, what="approvers notified")),
-    REMIND_APPROVERS: _Result(NotifyResult, partial(_notified, what="reminder sent")),
-    CLOSE_APPROVAL_MESSAGES: _Result(
-        NotifyResult, partial(_notified, what="Slack messages closed")
-    ),
-    PLAN_REINSTATEMENT: _Result(ReinstatementPlan, _plan),
-}
-
-
-def _told(name: str, result: Payloads | None) -> list[str]:
-    """What activity `name` answered, as sentences (judging a request answers two)."""
-    if name == JUDGE_REQUEST:
-        return _judgement(_decode(result, Judgement))
-    if name.startswith(TOOL_PREFIX):
-        return [f"durable tool {name.removeprefix(TOOL_PREFIX)} returned {_decode(result)}"]
-    known = _RESULTS.get(name)
-    if known is None:
-        return [f"{name} returned {_decode(result)}"]
-    return [known.tell(_decode(result, known.model))]
-
-
 def _event_type_of_event(given: Payloads | None) -> str | None:
-    event = _decode(given, AuditEvent)
+    event = decode(given, AuditEvent)
     return event.event_type if isinstance(event, AuditEvent) else None
 
 
 def _event_type_of_outcome(given: Payloads | None) -> str | None:
-    record = _decode(given, OutcomeRecord)
+    record = decode(given, OutcomeRecord)
     return record.event.event_type if isinstance(record, OutcomeRecord) else None
 
 
@@ -320,7 +144,7 @@ class _Reader:
 
     def started(self, event: HistoryEvent) -> None:
         attrs = event.workflow_execution_started_event_attributes
-        start = _decode(attrs.input, GovernedActionInput)
+        start = decode(attrs.input, GovernedActionInput)
         if isinstance(start, GovernedActionInput):
             request = start.request
             text = (
@@ -347,12 +171,12 @@ class _Reader:
     ) -> None:
         audited = _AUDITED.get(name)
         if audited is not None:
-            receipt = _decode(result, AuditReceipt)
+            receipt = decode(result, AuditReceipt)
             seq = receipt.seq if isinstance(receipt, AuditReceipt) else None
             what = audited(given)
             self.add(event, StepKind.AUDIT, audit_text(what, seq), audit_seq=seq, audited=what)
             return
-        for text in _told(name, result):
+        for text in result_texts(name, result):
             self.add(event, StepKind.ACTIVITY, text)
 
     def failed(self, event: HistoryEvent) -> None:
@@ -370,7 +194,7 @@ class _Reader:
         if attrs.marker_name == PATCH_MARKER:
             self.add(event, StepKind.PATCH, f"code version marker: patched {patch_id(event)!r}")
         elif attrs.marker_name == LOCAL_ACTIVITY_MARKER:
-            data = _decode(attrs.details.get("data"))
+            data = decode(attrs.details.get("data"))
             name = data.get("activity_type", "?") if isinstance(data, dict) else "?"
             if attrs.HasField("failure"):
                 self.add(event, StepKind.FAILURE, f"{name} FAILED: {attrs.failure.message}")
@@ -389,13 +213,13 @@ class _Reader:
         self.add(
             event,
             StepKind.TIMER,
-            "timer fired" + (f" after {_seconds(waited)}" if waited is not None else ""),
+            "timer fired" + (f" after {duration(waited)}" if waited is not None else ""),
         )
 
     def signaled(self, event: HistoryEvent) -> None:
         attrs = event.workflow_execution_signaled_event_attributes
         if attrs.signal_name == DECIDE_SIGNAL:
-            vote = _decode(attrs.input, Vote)
+            vote = decode(attrs.input, Vote)
             if isinstance(vote, Vote):
                 text = (
                     f"vote: {vote.approver} {'APPROVES' if vote.approve else 'DENIES'} "
@@ -403,7 +227,7 @@ class _Reader:
                 )
                 self.add(event, StepKind.VOTE, text)
                 return
-        self.add(event, StepKind.SIGNAL, f"signal {attrs.signal_name}: {_decode(attrs.input)}")
+        self.add(event, StepKind.SIGNAL, f"signal {attrs.signal_name}: {decode(attrs.input)}")
 
     def update_accepted(self, event: HistoryEvent) -> None:
         request = event.workflow_execution_update_accepted_event_attributes.accepted_request
@@ -411,7 +235,7 @@ class _Reader:
         if name == REQUEST_PERMISSION_UPDATE:
             self.add(event, StepKind.HANDLER, "the agent's handler asks for permission to run")
         elif name == REPORT_RESULT_UPDATE:
-            report = _decode(request.input.args, HandlerReport)
+            report = decode(request.input.args, HandlerReport)
             ok = isinstance(report, HandlerReport) and report.succeeded
             self.add(
                 event,
@@ -424,7 +248,7 @@ class _Reader:
 
     def closed(self, event: HistoryEvent) -> None:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-            text = _completed(_decode(event.workflow_execution_completed_event_attributes.result))
+            text = outcome_text(decode(event.workflow_execution_completed_event_attributes.result))
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             failure = event.workflow_execution_failed_event_attributes.failure
             text = f"workflow FAILED: {failure.message}"
@@ -435,25 +259,12 @@ class _Reader:
         self.add(event, StepKind.OUTCOME, text)
 
 
-def _completed(outcome: Any) -> str:
-    """A run's result: the outcome's status, rule and error when it is one."""
-    if not (isinstance(outcome, dict) and "status" in outcome):
-        return f"completed: {outcome}"
-    decision = outcome.get("decision") or {}
-    text = f"outcome {str(outcome['status']).upper()}"
-    if decision:
-        text += f" (rule {decision.get('rule_id')}, policy {decision.get('policy_version')})"
-    if outcome.get("error"):
-        text += f": {outcome['error']}"
-    return text
-
-
 def patch_id(event: HistoryEvent) -> str | None:
     """The id a `workflow.patched(...)` marker records (None for other events)."""
     attrs = event.marker_recorded_event_attributes
     if attrs.marker_name != PATCH_MARKER:
         return None
-    patch = _decode(attrs.details.get("patch-data"))
+    patch = decode(attrs.details.get("patch-data"))
     return str(patch.get("id")) if isinstance(patch, dict) else None
 
 
