@@ -20,7 +20,8 @@ import yaml
 
 from proctor.models import AgentInfo, AgentStatus, Decision, PolicyQuery
 from proctor.policy import PolicyEngine
-from proctor.policy.engine import PRECEDENCE, _context
+from proctor.policy.compiled import PRECEDENCE
+from proctor.policy.decide import condition_context
 from proctor.policy.loader import PolicySet, parse_policy_text
 
 RESULTS = Path(__file__).parent / "results"
@@ -50,7 +51,7 @@ def policy_text(rules: int, condition: bool) -> bytes:
 
 
 def linear_scan(engine: PolicyEngine, query: PolicyQuery) -> Decision | None:
-    context = _context(query, NOON)
+    context = condition_context(query, NOON)
     for effect in PRECEDENCE:
         for compiled in engine.files:
             for rule in compiled.rules:
@@ -59,7 +60,7 @@ def linear_scan(engine: PolicyEngine, query: PolicyQuery) -> Decision | None:
                     and rule.matches(query.action)
                     and rule.judge(context).applies
                 ):
-                    return engine._decision(rule, engine._view(query.agent), query.agent)
+                    return engine.decision_for(rule, query.agent)
     return None
 
 

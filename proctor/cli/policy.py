@@ -15,6 +15,7 @@ from proctor.cli.common import database, run_async, settings
 from proctor.models import AgentInfo, AgentStatus, PolicyQuery
 from proctor.policy import PolicyEngine, PolicyError, load_policy_dir
 from proctor.policy.backtest import PastRequest, changes
+from proctor.policy.lint import unknown_roles
 from proctor.policy.loader import read_yaml_value
 from proctor.policy.testing import run_cases
 from proctor.stores.agents import AgentStore
@@ -45,7 +46,7 @@ def check(directory: Path | None, approvers: Path | None) -> None:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         sys.exit(1)
-    findings = [*engine.findings, *engine.unknown_roles(roles)]
+    findings = [*engine.findings, *unknown_roles(engine.files, roles)]
     for finding in findings:
         click.echo(str(finding), err=True)
     if findings:

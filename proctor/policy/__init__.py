@@ -1,6 +1,7 @@
-"""Declarative YAML policy: schema, loader with line-accurate errors, and the decision engine."""
+"""Declarative YAML policy: schema, loader with line-accurate errors, compiler, linter and the
+decision engine."""
 
-from proctor.policy.engine import PolicyEngine
+from proctor.policy.decide import PolicyEngine
 from proctor.policy.loader import PolicyError, PolicyProblem, PolicySet, load_policy_dir
 
 __all__ = ["PolicyEngine", "PolicyError", "PolicyProblem", "PolicySet", "load_policy_dir"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from proctor.models import Decision, PolicyQuery
-from proctor.policy.engine import PolicyEngine
+from proctor.policy.decide import PolicyEngine
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,10 @@ class LoadedFile:
             path = path[:-1]
         return self.lines.get(path, 1)
 
+    def problem_at(self, path: Path_, message: str) -> PolicyProblem:
+        """A problem with the value at `path`, reported at its line as `a.b.0: message`."""
+        return PolicyProblem(self.name, self.line_of(path), ".".join(map(str, path)), message)
+
 
 @dataclass(frozen=True)
 class PolicySet:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proctor.canonical import digest
-from proctor.policy.engine import PolicyEngine
+from proctor.policy.decide import PolicyEngine
 from proctor.policy.loader import PolicyError, PolicyProblem, load_policy_dir
 
 log = logging.getLogger("proctor.policy")

@@ -17,31 +17,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from proctor.models import AgentInfo, AgentStatus, Effect, PolicyQuery
-from proctor.policy.engine import PolicyEngine
+from proctor.models import AgentInfo, AgentStatus, Effect, Frozen, PolicyQuery
+from proctor.policy.decide import PolicyEngine
 from proctor.policy.loader import PolicyError, PolicyProblem, read_yaml_mapping, validate_model
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TestAgent(_Strict):
+class TestAgent(Frozen):
     id: str
     role: str = "agent"
     owner: str = "owner@example.com"
     trust: float = Field(default=100.0, ge=0, le=100)
 
 
-class Expectation(_Strict):
+class Expectation(Frozen):
     effect: Effect
     rule: str | None = None
     approvers: tuple[str, ...] | None = None
 
 
-class TestCase(_Strict):
+class TestCase(Frozen):
     name: str
     agent: TestAgent
     action: str
@@ -51,7 +47,7 @@ class TestCase(_Strict):
     expect: Expectation
 
 
-class TestFile(_Strict):
+class TestFile(Frozen):
     tests: tuple[TestCase, ...]
 
 

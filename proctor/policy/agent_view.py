@@ -1,0 +1,126 @@
+"""What of a compiled policy set applies to one agent, indexed for deciding.
+
+A request only meets the rules its action can match (an exact-name dictionary plus a dictionary
+of the literal prefixes of wildcard patterns), so a 1,000-rule set decides about as fast as a
+10-rule set. The view is built on an agent's first request and reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from proctor.models import AgentInfo, Effect, EscalationSettings, RateLimit, TrustPolicy
+from proctor.policy.compiled import PRECEDENCE, CompiledFile, CompiledRule, glob_regex
+
+
+@dataclass
+class RuleIndex:
+    """The rules of one effect that apply to one agent, findable by action in O(len(action))."""
+
+    exact: dict[str, list[CompiledRule]] = field(default_factory=dict)
+    by_prefix: dict[str, list[CompiledRule]] = field(default_factory=dict)
+    prefix_lengths: tuple[int, ...] = ()
+
+    @classmethod
+    def build(cls, rules: Iterable[CompiledRule]) -> RuleIndex:
+        index = cls()
+        for rule in rules:
+            target = index.exact if rule.is_exact else index.by_prefix
+            key = rule.pattern if rule.is_exact else rule.literal_prefix
+            target.setdefault(key, []).append(rule)
+        index.prefix_lengths = tuple(sorted({len(p) for p in index.by_prefix}))
+        return index
+
+    def candidates(self, action: str) -> list[CompiledRule]:
+        found = list(self.exact.get(action, ()))
+        for length in self.prefix_lengths:
+            if length > len(action):
+                break
+            for rule in self.by_prefix.get(action[:length], ()):
+                if glob_regex(rule.pattern).match(action):
+                    found.append(rule)
+        if len(found) > 1:
+            found.sort(key=lambda r: r.order)
+        return found
+
+
+@dataclass(frozen=True)
+class TrustGate:
+    minimum_score: float
+    recovery_threshold: float
+    below_minimum: Literal["escalate", "deny"]
+    file: str
+    escalation: EscalationSettings | None
+
+    def holds_back(self, agent: AgentInfo) -> bool:
+        """Below the minimum, or not yet back at the recovery threshold after falling."""
+        return agent.trust_score < self.minimum_score or (
+            agent.autonomy_blocked and agent.trust_score < self.recovery_threshold
+        )
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """Everything of the policy set that applies to one (agent id, role)."""
+
+    indexes: dict[Effect, RuleIndex]
+    files: tuple[CompiledFile, ...]
+    trust: TrustGate | None
+    rate_limits: tuple[RateLimit, ...]
+    trust_policy: TrustPolicy
+
+
+def view_for(files: tuple[CompiledFile, ...], agent_id: str, role: str) -> AgentView:
+    """The files that apply to this agent id and role, their rules indexed by effect."""
+    applying = tuple(f for f in files if f.policy.applies_to(agent_id, role))
+    indexes = {
+        effect: RuleIndex.build(r for f in applying for r in f.rules if r.effect is effect)
+        for effect in PRECEDENCE
+    }
+    limits = tuple(limit for f in applying for limit in f.rate_limits)
+    gate = _trust_gate(applying)
+    return AgentView(indexes, applying, gate, limits, _trust_policy(applying, gate))
+
+
+def _trust_gate(files: tuple[CompiledFile, ...]) -> TrustGate | None:
+    """The strictest minimum score among the files that apply."""
+    gates = [
+        (f.policy.trust.minimum_score, f) for f in files if f.policy.trust.minimum_score is not None
+    ]
+    if not gates:
+        return None
+    minimum, strictest = max(gates, key=lambda g: g[0] or 0.0)
+    assert minimum is not None
+    recovery = max(
+        [minimum]
+        + [
+            f.policy.trust.recovery_threshold
+            for f in files
+            if f.policy.trust.recovery_threshold is not None
+        ]
+    )
+    return TrustGate(
+        minimum,
+        recovery,
+        strictest.policy.trust.below_minimum,
+        strictest.name,
+        strictest.trust_escalation,
+    )
+
+
+def _trust_policy(files: tuple[CompiledFile, ...], gate: TrustGate | None) -> TrustPolicy:
+    """Weights from the most specific file that sets each (targeted files before defaults)."""
+    ordered = sorted(files, key=lambda f: f.policy.is_default)
+    weights: dict[str, float] = {}
+    for compiled in ordered:
+        for name, value in compiled.policy.trust.weights.model_dump().items():
+            if value is not None:
+                weights.setdefault(name, value)
+    thresholds: dict[str, float] = (
+        {"minimum_score": gate.minimum_score, "recovery_threshold": gate.recovery_threshold}
+        if gate
+        else {}
+    )
+    return TrustPolicy(**weights, **thresholds)

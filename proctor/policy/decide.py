@@ -1,0 +1,181 @@
+"""Deciding requests against one policy set: compiled once, then a decision per request, no I/O.
+
+Order is fixed and independent of rule order: deny > escalate > allow > default deny. An allow
+that the agent's trust score holds back becomes the trust gate's escalate (or deny).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from proctor.models import AgentInfo, Decision, Effect, PolicyQuery, TrustPolicy
+from proctor.policy.agent_view import AgentView, view_for
+from proctor.policy.compile import compile_policy_set
+from proctor.policy.compiled import PRECEDENCE, CompiledRule, Verdict
+from proctor.policy.lint import shadowed_rules
+from proctor.policy.loader import PolicySet
+
+_VIEW_CACHE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Consideration:
+    rule: CompiledRule
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Explanation:
+    decision: Decision
+    considered: tuple[Consideration, ...]
+    files_applying: tuple[str, ...]
+    files_not_applying: tuple[str, ...]
+
+
+class PolicyEngine:
+    """Decides `PolicyQuery`s against one immutable policy set (a PolicyError if it does not
+    compile)."""
+
+    def __init__(self, policy_set: PolicySet) -> None:
+        compiled = compile_policy_set(policy_set)
+        self.version = compiled.version
+        self.files = compiled.files
+        self.notes = compiled.notes
+        """What loads but cannot take effect (printed by `policy check`, logged on load)."""
+        self.audit_rules = compiled.audit_rules
+        """Redaction, erasure and retention for the audit log, merged over every file."""
+        self.findings = shadowed_rules(self.files)
+        """Likely mistakes that don't stop loading (`policy check` exits 1 on them)."""
+        self._views: dict[tuple[str, str], AgentView] = {}
+
+    def decide(self, query: PolicyQuery, at: datetime | None = None) -> Decision:
+        view = self._view(query.agent)
+        context = condition_context(query, at)
+        for effect in PRECEDENCE:
+            for rule in view.indexes[effect].candidates(query.action):
+                if rule.judge(context).applies:
+                    return self._decision(rule, view, query.agent)
+        return self._default_deny(query)
+
+    def explain(self, query: PolicyQuery, at: datetime | None = None) -> Explanation:
+        """The decision, plus every rule of the applicable files and why it did (not) match."""
+        view = self._view(query.agent)
+        context = condition_context(query, at)
+        considered = tuple(
+            Consideration(rule, _verdict(rule, query.action, context))
+            for effect in PRECEDENCE
+            for compiled in view.files
+            for rule in compiled.rules
+            if rule.effect is effect
+        )
+        applying = {f.name for f in view.files}
+        return Explanation(
+            decision=self.decide(query, at),
+            considered=considered,
+            files_applying=tuple(f.name for f in view.files),
+            files_not_applying=tuple(f.name for f in self.files if f.name not in applying),
+        )
+
+    def decision_for(self, rule: CompiledRule, agent: AgentInfo) -> Decision:
+        """The decision `rule` gives when it applies to `agent`'s request (its trust gate
+        included): what `decide` returns once it has found the rule."""
+        return self._decision(rule, self._view(agent), agent)
+
+    def approvers_for(self, agent: AgentInfo) -> tuple[str, ...]:
+        """Every approver named in the escalation settings of the files for this agent."""
+        view = self._view(agent)
+        names: list[str] = []
+        for compiled in view.files:
+            for rule in compiled.rules:
+                if rule.escalation is not None:
+                    names.extend(rule.escalation.approvers)
+        if view.trust and view.trust.escalation:
+            names.extend(view.trust.escalation.approvers)
+        return tuple(dict.fromkeys(names))
+
+    def trust_policy(self, agent: AgentInfo) -> TrustPolicy:
+        """The trust weights and thresholds in force for this agent."""
+        return self._view(agent).trust_policy
+
+    def _decision(self, rule: CompiledRule, view: AgentView, agent: AgentInfo) -> Decision:
+        decision = Decision(
+            effect=rule.effect,
+            rule_id=rule.rule_id,
+            policy_file=rule.file,
+            policy_version=self.version,
+            reason=rule.reason,
+            escalation=rule.escalation,
+            rate_limits=() if rule.effect is Effect.DENY else view.rate_limits,
+            trust=view.trust_policy,
+        )
+        gate = view.trust
+        if rule.effect is not Effect.ALLOW or gate is None or not gate.holds_back(agent):
+            return decision
+        reason = (
+            f"trust score {agent.trust_score:g} is below the minimum "
+            f"{gate.minimum_score:g} set in {gate.file}"
+            if agent.trust_score < gate.minimum_score
+            else f"trust score {agent.trust_score:g} has not yet recovered to "
+            f"{gate.recovery_threshold:g} (set in {gate.file})"
+        )
+        held: dict[str, Any] = {
+            "rule_id": "trust-minimum",
+            "policy_file": gate.file,
+            "reason": reason,
+        }
+        if gate.below_minimum == "escalate" and gate.escalation is not None:
+            return decision.model_copy(
+                update={**held, "effect": Effect.ESCALATE, "escalation": gate.escalation}
+            )
+        return decision.model_copy(
+            update={**held, "effect": Effect.DENY, "escalation": None, "rate_limits": ()}
+        )
+
+    def _default_deny(self, query: PolicyQuery) -> Decision:
+        return Decision(
+            effect=Effect.DENY,
+            rule_id="default-deny",
+            policy_version=self.version,
+            trust=self._view(query.agent).trust_policy,
+            reason=f"no rule allows {query.action!r} for agent {query.agent.agent_id!r} "
+            f"(role {query.agent.role!r})",
+        )
+
+    def _view(self, agent: AgentInfo) -> AgentView:
+        key = (agent.agent_id, agent.role)
+        view = self._views.get(key)
+        if view is None:
+            if len(self._views) >= _VIEW_CACHE_LIMIT:
+                self._views.clear()
+            view = self._views[key] = view_for(self.files, *key)
+        return view
+
+
+def _verdict(rule: CompiledRule, action: str, context: dict[str, Any]) -> Verdict:
+    if not rule.matches(action):
+        return Verdict(False, f"action does not match {rule.pattern!r}")
+    return rule.judge(context)
+
+
+def condition_context(query: PolicyQuery, at: datetime | None) -> dict[str, Any]:
+    """What a rule's CEL conditions see of a request (see proctor.policy.conditions)."""
+    agent = query.agent
+    return {
+        "params": query.params,
+        "agent": {
+            "id": agent.agent_id,
+            "role": agent.role,
+            "owner": agent.owner,
+            "trust": float(agent.trust_score),
+            "status": agent.status.value,
+        },
+        # Inside a map CEL takes plain values: the time as RFC 3339 (use timestamp(...)).
+        "request": {
+            "id": query.request_id or "",
+            "action": query.action,
+            "requested_at": (query.requested_at or at or datetime.now(UTC)).isoformat(),
+        },
+        "time": at or datetime.now(UTC),
+    }
