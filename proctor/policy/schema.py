@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from proctor.models import ACTION_GLOB_PATTERN, APPROVER_REFERENCE_PREFIXES
+from proctor.models import ACTION_GLOB_PATTERN, APPROVER_REFERENCE_PREFIXES, Frozen
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -32,11 +32,7 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LadderStep(_Strict):
+class LadderStep(Frozen):
     """After `after` without a decision, these approvers are added (and may decide)."""
 
     after: float
@@ -55,7 +51,7 @@ class LadderStep(_Strict):
         return parse_duration(value)
 
 
-class EscalationFields(_Strict):
+class EscalationFields(Frozen):
     """Who decides an escalated action, how long they have, and who is added meanwhile."""
 
     approvers: tuple[str, ...] | None = None
@@ -156,7 +152,7 @@ def _coerce_rule(value: Any) -> Any:
     return {"action": value} if isinstance(value, str) else value
 
 
-class Permissions(_Strict):
+class Permissions(Frozen):
     allow: tuple[RuleSpec, ...] = ()
     deny: tuple[RuleSpec, ...] = ()
     escalate: tuple[RuleSpec, ...] = ()
@@ -175,7 +171,7 @@ Detector = Literal["email", "card", "ssn", "phone", "secret"]
 DETECTORS: tuple[Detector, ...] = ("email", "card", "ssn", "phone", "secret")
 
 
-class AuditSection(_Strict):
+class AuditSection(Frozen):
     """The toolkit's audit settings, plus erasure (redaction and retention act on the log)."""
 
     level: Literal["minimal", "standard", "full"] = "full"
@@ -193,7 +189,7 @@ class AuditSection(_Strict):
     """Field names stored encrypted under the data subject's key (erasable)."""
 
 
-class TrustWeights(_Strict):
+class TrustWeights(Frozen):
     """How much each kind of event moves the score (defaults: +1, -5, -10, -3, -1)."""
 
     success: float | None = Field(default=None, ge=0, le=100)
@@ -203,7 +199,7 @@ class TrustWeights(_Strict):
     timed_out: float | None = Field(default=None, ge=-100, le=0)
 
 
-class TrustSection(_Strict):
+class TrustSection(Frozen):
     minimum_score: float | None = Field(default=None, ge=0, le=100)
     """Below it, actions this file would allow are escalated (or denied)."""
     recovery_threshold: float | None = Field(default=None, ge=0, le=100)
@@ -236,7 +232,7 @@ def _rate_limits(value: Any) -> dict[str, int]:
     return dict(value)
 
 
-class PolicyFile(_Strict):
+class PolicyFile(Frozen):
     """One YAML file. Without `agent`, `agents` or `role` it applies to every agent."""
 
     agent: str | None = None
