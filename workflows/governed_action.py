@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.step_options import (
@@ -32,15 +32,21 @@ from workflows.step_options import (
     STEP_TIMEOUT,
     STORE_DEADLINE,
     STORE_RETRY,
-    VOTE_KEYS_TIMEOUT,
+)
+from workflows.steps import (
+    audit_event,
+    publish_stage,
+    signature_refusal,
+    store_step,
+    vote_payload,
+    wait_until,
 )
 
 with workflow.unsafe.imports_passed_through():
-    from proctor.attestation import ask_is_signed, report_is_signed, vote_refusal
+    from proctor.attestation import ask_is_signed, report_is_signed
     from proctor.contract import (
         CANCEL_SIGNAL,
         CLOSE_APPROVAL_MESSAGES,
-        DEADLINE_ATTRIBUTE,
         DECIDE_SIGNAL,
         GOVERNED_ACTION_WORKFLOW,
         JUDGE_REQUEST,
@@ -52,23 +58,18 @@ with workflow.unsafe.imports_passed_through():
         REPORT_RESULT_UPDATE,
         REQUEST_PERMISSION_UPDATE,
         RESOLVE_APPROVERS,
-        STATUS_ATTRIBUTE,
-        VOTE_KEYS,
-        step_key,
         tool_activity,
     )
     from proctor.models import (
         ActionRequest,
         ActionStatus,
         AgentInfo,
-        ApprovalCard,
         ApprovalClosed,
         ApprovalNotice,
         ApproverNames,
         AuditEvent,
         AuditReceipt,
         CancelRequest,
-        ClosedAs,
         Decision,
         Effect,
         EscalationSettings,
@@ -93,11 +94,10 @@ with workflow.unsafe.imports_passed_through():
         ToolResult,
         TrustChange,
         Vote,
-        VoteKeyQuery,
-        VoteKeys,
         is_approver_reference,
     )
     from proctor.trust import outcome_delta, trust_change
+    from workflows.approval_round import AddTier, ApprovalRound, Remind, Settle
 
 
 Stored = TypeVar("Stored", bound=BaseModel)
@@ -108,12 +108,10 @@ class GovernedActionWorkflow:
     def __init__(self) -> None:
         self._stage = Stage.VERIFYING
         self._inbox: list[Vote] = []
-        self._votes: list[RecordedVote] = []
-        self._pending: PendingApproval | None = None
+        self._round: ApprovalRound | None = None
         self._request_digest = ""
         self._agent_keys: tuple[str, ...] = ()
         self._judged = False
-        self._escalated_at: datetime | None = None
         self._permission_known = False
         self._execution_allowed = False
         self._final_status: ActionStatus | None = None
@@ -184,7 +182,7 @@ class GovernedActionWorkflow:
         # Judged at receipt (when the server started this workflow, not when a worker first
         # took it), in a regular activity: the verdict and decision are in history before
         # anything is written.
-        judgement = await workflow.execute_activity(
+        judgement = await store_step(
             JUDGE_REQUEST,
             JudgeRequest(
                 request=request,
@@ -192,10 +190,7 @@ class GovernedActionWorkflow:
                 run_id=info.run_id,
                 received_at=info.workflow_start_time,
             ),
-            result_type=Judgement,
-            start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=STORE_DEADLINE,
-            retry_policy=STORE_RETRY,
+            Judgement,
         )
         verdict = judgement.identity
         self._workflow_id = request.workflow_id
@@ -274,8 +269,8 @@ class GovernedActionWorkflow:
     def progress(self) -> Progress:
         return Progress(
             stage=self._stage,
-            votes=tuple(self._votes),
-            pending=self._pending,
+            votes=self._recorded_votes(),
+            pending=self._round.pending if self._round is not None else None,
             outcome=self._outcome,
         )
 
@@ -344,7 +339,7 @@ class GovernedActionWorkflow:
         if self._report is not None:
             raise ApplicationError("the result was already reported")
 
-    # --- steps ----------------------------------------------------------------------------
+    # --- the approval round ---------------------------------------------------------------
 
     async def _await_approval(
         self,
@@ -358,27 +353,47 @@ class GovernedActionWorkflow:
         ladder tiers join; returns a final status if refused, cancelled or timed out, None to
         go ahead.
 
-        Every time here counts from the decision's time recorded in history (never from a
-        task's clock), so a retried step computes the same deadline. Every wait is one durable
-        timer to the next due moment (reminder, ladder step or deadline). Slack messages go out
-        in the background: a Slack outage never holds up a decision.
+        The round (workflows/approval_round.py) decides; this loop feeds it votes and the
+        time and carries out what it answers. Every time counts from the decision's time
+        recorded in history (never from a task's clock), so a retried step computes the same
+        deadline. Every wait is one durable timer to the next due moment (reminder, ladder
+        step or deadline). Slack messages go out in the background: a Slack outage never
+        holds up a decision.
         """
-        started = judged_at
-        self._escalated_at = started
-        deadline = started + timedelta(seconds=escalation.timeout_seconds)
+        round_ = await self._open_round(request, agent, decision, escalation, judged_at)
+        while True:
+            if self._cancel is not None:
+                cancelled = round_.cancel(self._cancel.by, self._cancel.reason)
+                return self._close_round(request, round_, cancelled)
+            while self._inbox:
+                decided = await self._count_vote(request, round_, self._inbox.pop(0))
+                if decided is not None:
+                    return self._close_round(request, round_, decided)
+            if await wait_until(round_.next_wake().at, self._vote_or_cancel_came):
+                continue
+            for due in round_.fire_due(workflow.now()):
+                if isinstance(due, Settle):
+                    return await self._time_out(request, round_, due)
+                if isinstance(due, AddTier):
+                    await self._add_tier(request, round_, due)
+                else:
+                    await self._remind(request, round_, due)
+
+    def _vote_or_cancel_came(self) -> bool:
+        return bool(self._inbox) or self._cancel is not None
+
+    async def _open_round(
+        self,
+        request: ActionRequest,
+        agent: AgentInfo,
+        decision: Decision,
+        escalation: EscalationSettings,
+        judged_at: datetime,
+    ) -> ApprovalRound:
+        """Resolve the approvers, show the request as waiting, audit it and ask them."""
+        deadline = judged_at + timedelta(seconds=escalation.timeout_seconds)
         approvers, unresolved = await self._resolve(escalation.approvers)
-        due: list[tuple[datetime, str, int]] = sorted(
-            [
-                (started + timedelta(seconds=s), "reminder", i)
-                for i, s in enumerate(escalation.reminders_seconds)
-            ]
-            + [
-                (started + timedelta(seconds=t.after_seconds), "ladder", i)
-                for i, t in enumerate(escalation.ladder)
-            ]
-        )
-        tiers_added: set[int] = set()
-        self._pending = PendingApproval(
+        pending = PendingApproval(
             workflow_id=request.workflow_id,
             request_id=request.request_id,
             agent_id=request.agent_id,
@@ -397,6 +412,7 @@ class GovernedActionWorkflow:
             severity=escalation.severity,
             trust_score=agent.trust_score,
         )
+        round_ = self._round = ApprovalRound(escalation, pending, started=judged_at)
         self._set_stage(Stage.AWAITING_APPROVAL, deadline)
         await self._audit(
             request,
@@ -412,227 +428,138 @@ class GovernedActionWorkflow:
                 "unresolved": list(unresolved),
             },
         )
-        card = ApprovalCard.model_validate(
-            self._pending.model_dump(include=set(ApprovalCard.model_fields))
-        )
         self._in_background(
             self._slack(
                 request,
                 "notify:0",
                 NOTIFY_APPROVERS,
                 ApprovalNotice(
-                    card=card,
+                    card=round_.card,
                     recipients=tuple(approvers),
                     channel=escalation.channel,
                     direct_messages=escalation.direct_messages,
                 ),
             )
         )
-        approvals: list[str] = []
-        denials: list[str] = []
+        return round_
 
-        async def add_tier(index: int, cause: str) -> None:
-            tiers_added.add(index)
-            tier, _ = await self._resolve(escalation.ladder[index].approvers)
-            joining = [a for a in tier if a not in approvers]
-            approvers.extend(joining)
-            assert self._pending is not None
-            self._pending = self._pending.model_copy(update={"approvers": tuple(approvers)})
-            await self._audit(
-                request,
-                f"ladder:{index + 1}:{cause}",
-                "ladder_step",
-                {"tier": index + 1, "added": joining, "cause": cause, "approvers": list(approvers)},
-            )
-            self._in_background(
-                self._slack(
-                    request,
-                    f"notify:{index + 1}",
-                    NOTIFY_APPROVERS,
-                    ApprovalNotice(
-                        card=card.model_copy(
-                            update={
-                                "approvers": tuple(approvers),
-                                "deadline": self._pending.deadline,
-                            }
-                        ),
-                        recipients=tuple(joining),
-                        channel=escalation.channel,
-                        direct_messages=escalation.direct_messages,
-                        tier=index + 1,
-                        earlier=tuple(self._messages),
-                    ),
-                )
-            )
-
-        async def settle(
-            status: ActionStatus | None,
-            closed_as: ClosedAs,
-            decided_by: list[str],
-            note: str | None = None,
-        ) -> ActionStatus | None:
-            self._pending = None
-            flying = [task for task in self._background if not task.done()]
-            self._in_background(
-                self._close_messages(
-                    request,
-                    flying,
-                    ApprovalClosed(
-                        card=card,
-                        messages=(),
-                        status=closed_as,
-                        decided_by=tuple(decided_by),
-                        note=note,
-                        at=workflow.now(),
-                    ),
-                )
-            )
-            return status
-
-        while True:
-            if self._cancel is not None:
-                return await settle(
-                    ActionStatus.CANCELLED, "cancelled", [self._cancel.by], self._cancel.reason
-                )
-            while self._inbox:
-                vote = self._inbox.pop(0)
-                recorded = await self._judge(vote, agent, approvers, approvals)
-                self._votes.append(recorded)
-                await self._audit(
-                    request,
-                    f"vote:{len(self._votes)}",
-                    "vote",
-                    {
-                        "approve": vote.approve,
-                        "accepted": recorded.accepted,
-                        "reason": recorded.reason,
-                        "note": vote.note,
-                        "channel": vote.channel,
-                        "key_id": vote.key_id or None,
-                        "signed_at": vote.signed_at.isoformat() if vote.signed_at else None,
-                    },
-                    actor=vote.approver,
-                )
-                if not recorded.accepted:
-                    continue
-                if not vote.approve:
-                    denials.append(vote.approver)
-                    self._pending = self._pending.model_copy(update={"denials": tuple(denials)})
-                    reachable = len([a for a in approvers if a not in denials])
-                    if escalation.deny_vetoes or (
-                        reachable < escalation.quorum and len(tiers_added) == len(escalation.ladder)
-                    ):
-                        return await settle(ActionStatus.REJECTED, "rejected", denials, vote.note)
-                    continue
-                approvals.append(vote.approver)
-                self._pending = self._pending.model_copy(update={"approvals": tuple(approvals)})
-                if len(approvals) >= escalation.quorum:
-                    return await settle(None, "approved", approvals, vote.note)
-            wake = min(deadline, due[0][0]) if due else deadline
-            remaining = (wake - workflow.now()).total_seconds()
-            try:
-                if remaining <= 0:
-                    raise TimeoutError
-                await workflow.wait_condition(
-                    lambda: bool(self._inbox) or self._cancel is not None, timeout=remaining
-                )
-                continue
-            except TimeoutError:
-                pass
-            now = workflow.now()
-            while due and due[0][0] <= now:
-                _, kind, index = due.pop(0)
-                if kind == "ladder":
-                    if index not in tiers_added:
-                        await add_tier(index, "scheduled")
-                else:
-                    pending = [a for a in approvers if a not in approvals]
-                    await self._audit(
-                        request,
-                        f"reminder:{index + 1}",
-                        "reminder",
-                        {"reminder": index + 1, "pending_approvers": pending},
-                    )
-                    self._in_background(
-                        self._slack(
-                            request,
-                            f"reminder:{index + 1}",
-                            REMIND_APPROVERS,
-                            ReminderNotice(
-                                card=card,
-                                pending=tuple(pending),
-                                number=index + 1,
-                                messages=tuple(self._messages),
-                            ),
-                        )
-                    )
-            if now < deadline:
-                continue
-            remaining_tiers = [i for i in range(len(escalation.ladder)) if i not in tiers_added]
-            if escalation.on_timeout == "escalate" and remaining_tiers:
-                await add_tier(remaining_tiers[0], "timeout")
-                # From the deadline that passed (history), not from this task's clock.
-                deadline = deadline + timedelta(seconds=escalation.timeout_seconds)
-                self._pending = self._pending.model_copy(update={"deadline": deadline})
-                self._set_stage(Stage.AWAITING_APPROVAL, deadline)
-                continue
-            await self._audit(
-                request,
-                "approval_timed_out",
-                "approval_timed_out",
-                {
-                    "approvals": approvals,
-                    "quorum": escalation.quorum,
-                    "on_timeout": escalation.on_timeout,
-                },
-            )
-            if escalation.on_timeout == "approve":
-                return await settle(None, "approved", [], "approved by timeout (policy)")
-            return await settle(ActionStatus.TIMED_OUT, "timed_out", [])
-
-    async def _judge(
-        self, vote: Vote, agent: AgentInfo, approvers: list[str], approvals: list[str]
-    ) -> RecordedVote:
+    async def _count_vote(
+        self, request: ActionRequest, round_: ApprovalRound, vote: Vote
+    ) -> Settle | None:
         """Authentication and authorisation in the workflow itself, whatever channel a vote
         came through: signed by a trusted key of the approver or of the approval service, for
-        this request, by someone allowed to decide it."""
-        escalated_at = self._escalated_at or workflow.info().workflow_start_time
-
-        def verdict(accepted: bool, reason: str) -> RecordedVote:
-            return RecordedVote(vote=vote, accepted=accepted, reason=reason, at=workflow.now())
-
-        keys = VoteKeys()
-        if vote.signature:  # an unsigned vote is refused without reading any key
-            keys = await workflow.execute_activity(
-                VOTE_KEYS,
-                VoteKeyQuery(approver=vote.approver, channel=vote.channel),
-                result_type=VoteKeys,
-                start_to_close_timeout=VOTE_KEYS_TIMEOUT,
-                schedule_to_close_timeout=STORE_DEADLINE,
-                retry_policy=STORE_RETRY,
-            )
-        unsigned = vote_refusal(
+        this request, by someone allowed to decide it. Every vote is audited, counted or not."""
+        unsigned = await signature_refusal(
             vote,
             workflow_id=self._workflow_id,
             request_digest=self._request_digest,
-            approver_keys=keys.approver,
-            channel_keys=keys.channel,
             agent_keys=self._agent_keys,
-            escalated_at=escalated_at,
+            escalated_at=round_.started,
         )
-        if unsigned is not None:
-            return verdict(False, unsigned)
-        assert self._pending is not None
-        refusal = self._pending.model_copy(
-            update={
-                "approvers": tuple(approvers),
-                "approvals": tuple(approvals),
-                "owner": agent.owner,
-            }
-        ).refusal(vote.approver)
-        if refusal is not None:
-            return verdict(False, refusal)
-        return verdict(True, "approved" if vote.approve else "denied")
+        verdict = round_.judge(vote, unsigned, workflow.now())
+        await self._audit(
+            request,
+            f"vote:{len(round_.votes)}",
+            "vote",
+            {
+                **vote_payload(verdict.recorded),
+                "signed_at": vote.signed_at.isoformat() if vote.signed_at else None,
+            },
+            actor=vote.approver,
+        )
+        return verdict.settle
+
+    async def _add_tier(self, request: ActionRequest, round_: ApprovalRound, call: AddTier) -> None:
+        tier, _ = await self._resolve(round_.settings.ladder[call.index].approvers)
+        joined = round_.join_tier(call, tier)
+        await self._audit(
+            request,
+            f"ladder:{joined.number}:{call.cause.value}",
+            "ladder_step",
+            {
+                "tier": joined.number,
+                "added": list(joined.joining),
+                "cause": call.cause.value,
+                "approvers": list(joined.approvers),
+            },
+        )
+        self._in_background(
+            self._slack(
+                request,
+                f"notify:{joined.number}",
+                NOTIFY_APPROVERS,
+                ApprovalNotice(
+                    card=round_.card.model_copy(
+                        update={"approvers": joined.approvers, "deadline": joined.deadline}
+                    ),
+                    recipients=joined.joining,
+                    channel=round_.settings.channel,
+                    direct_messages=round_.settings.direct_messages,
+                    tier=joined.number,
+                    earlier=tuple(self._messages),
+                ),
+            )
+        )
+        if joined.extended_to is not None:
+            self._set_stage(Stage.AWAITING_APPROVAL, joined.extended_to)
+
+    async def _remind(self, request: ActionRequest, round_: ApprovalRound, due: Remind) -> None:
+        pending = list(round_.awaiting())
+        await self._audit(
+            request,
+            f"reminder:{due.number}",
+            "reminder",
+            {"reminder": due.number, "pending_approvers": pending},
+        )
+        self._in_background(
+            self._slack(
+                request,
+                f"reminder:{due.number}",
+                REMIND_APPROVERS,
+                ReminderNotice(
+                    card=round_.card,
+                    pending=tuple(pending),
+                    number=due.number,
+                    messages=tuple(self._messages),
+                ),
+            )
+        )
+
+    async def _time_out(
+        self, request: ActionRequest, round_: ApprovalRound, settle: Settle
+    ) -> ActionStatus | None:
+        await self._audit(
+            request,
+            "approval_timed_out",
+            "approval_timed_out",
+            {
+                "approvals": list(round_.approvals),
+                "quorum": round_.settings.quorum,
+                "on_timeout": round_.settings.on_timeout,
+            },
+        )
+        return self._close_round(request, round_, settle)
+
+    def _close_round(
+        self, request: ActionRequest, round_: ApprovalRound, settle: Settle
+    ) -> ActionStatus | None:
+        """Every message about the request shows how it ended (in the background)."""
+        flying = [task for task in self._background if not task.done()]
+        self._in_background(
+            self._close_messages(
+                request,
+                flying,
+                ApprovalClosed(
+                    card=round_.card,
+                    messages=(),
+                    status=settle.closed_as,
+                    decided_by=settle.decided_by,
+                    note=settle.note,
+                    at=workflow.now(),
+                ),
+            )
+        )
+        return settle.status
 
     # --- Slack, in the background ---------------------------------------------------------
 
@@ -844,7 +771,9 @@ class GovernedActionWorkflow:
                         "result": result,
                         "error": error,
                         "approvals": [
-                            v.vote.approver for v in self._votes if v.accepted and v.vote.approve
+                            v.vote.approver
+                            for v in self._recorded_votes()
+                            if v.accepted and v.vote.approve
                         ],
                     },
                     actor=actor,
@@ -858,7 +787,7 @@ class GovernedActionWorkflow:
             workflow_id=request.workflow_id,
             status=status,
             decision=decision,
-            approvals=tuple(self._votes),
+            approvals=self._recorded_votes(),
             result=result,
             error=error,
             audit_seqs=tuple(self._audit_seqs),
@@ -897,24 +826,21 @@ class GovernedActionWorkflow:
         *,
         actor: str | None = None,
     ) -> AuditEvent:
-        info = workflow.info()
-        workflow_id = info.workflow_id
-        return AuditEvent(
-            idempotency_key=step_key(workflow_id, info.run_id, step),
-            event_type=event_type,
-            workflow_id=workflow_id,
+        return audit_event(
+            step,
+            event_type,
+            payload,
             agent_id=request.agent_id,
             action=request.action,
             actor=actor or request.agent_id,
-            payload=payload,
         )
 
     def _set_stage(self, stage: Stage, deadline: datetime | None = None) -> None:
         self._stage = stage
-        updates: list[SearchAttributeUpdate[Any]] = [STATUS_ATTRIBUTE.value_set(stage.value)]
-        if deadline is not None:
-            updates.append(DEADLINE_ATTRIBUTE.value_set(deadline))
-        workflow.upsert_search_attributes(updates)
+        publish_stage(stage, deadline)
+
+    def _recorded_votes(self) -> tuple[RecordedVote, ...]:
+        return tuple(self._round.votes) if self._round is not None else ()
 
 
 def _describe(exc: ActivityError) -> str:

@@ -2,19 +2,27 @@
 
 The request (who asks, why, at what score) goes to the agent's owner and the approvers its
 policy names; the first authorised answer decides, the requester can't answer their own
-request, and nothing happens after the deadline. Every step is audited.
+request, and nothing happens after the deadline. Every step is audited. Votes are checked and
+counted as for an action (one approval round with a quorum of one), only who may answer
+differs.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-from workflows.step_options import STEP_TIMEOUT, STORE_DEADLINE, STORE_RETRY, VOTE_KEYS_TIMEOUT
+from workflows.steps import (
+    audit_event,
+    publish_stage,
+    signature_refusal,
+    store_step,
+    vote_payload,
+    wait_until,
+)
 
 with workflow.unsafe.imports_passed_through():
-    from proctor.attestation import vote_refusal
     from proctor.contract import (
         DECIDE_SIGNAL,
         PLAN_REINSTATEMENT,
@@ -22,45 +30,54 @@ with workflow.unsafe.imports_passed_through():
         RECORD_AUDIT,
         REINSTATE_AGENT,
         REINSTATEMENT_WORKFLOW,
-        STATUS_ATTRIBUTE,
-        VOTE_KEYS,
-        step_key,
     )
     from proctor.models import (
-        AuditEvent,
         AuditReceipt,
+        EscalationSettings,
         PendingApproval,
         Progress,
-        RecordedVote,
         Reinstatement,
         ReinstatementOutcome,
         ReinstatementPlan,
         ReinstatementRequest,
         Stage,
         Vote,
-        VoteKeyQuery,
-        VoteKeys,
     )
+    from workflows.approval_round import ApprovalRound, Settle
+
+
+class ReinstatementRound(ApprovalRound):
+    """One answer decides; the agent's owner or an approver its policy names may give it,
+    never the human who asked."""
+
+    def __init__(
+        self, request: ReinstatementRequest, pending: PendingApproval, started: datetime
+    ) -> None:
+        settings = EscalationSettings(
+            approvers=pending.approvers, quorum=1, timeout_seconds=request.timeout_seconds
+        )
+        super().__init__(settings, pending, started)
+        self._requested_by = request.requested_by.strip().casefold()
+
+    def refusal(self, approver: str) -> str | None:
+        who = approver.strip().casefold()
+        if who == self._requested_by:
+            return "the requester cannot decide their own request"
+        if who not in {a.casefold() for a in self.approvers}:
+            return "not the agent's owner nor an approver named in its policy"
+        return None
 
 
 @workflow.defn(name=REINSTATEMENT_WORKFLOW)
 class ReinstatementWorkflow:
     def __init__(self) -> None:
         self._inbox: list[Vote] = []
-        self._votes: list[RecordedVote] = []
-        self._pending: PendingApproval | None = None
+        self._round: ReinstatementRound | None = None
         self._stage = Stage.VERIFYING
 
     @workflow.run
     async def run(self, request: ReinstatementRequest) -> ReinstatementOutcome:
-        plan = await workflow.execute_activity(
-            PLAN_REINSTATEMENT,
-            request,
-            result_type=ReinstatementPlan,
-            start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=STORE_DEADLINE,
-            retry_policy=STORE_RETRY,
-        )
+        plan = await store_step(PLAN_REINSTATEMENT, request, ReinstatementPlan)
         if plan.problem is not None or plan.agent is None:
             return ReinstatementOutcome(status="not_applicable", reason=plan.problem or "")
         await self._audit(
@@ -74,85 +91,21 @@ class ReinstatementWorkflow:
             },
             actor=request.requested_by,
         )
-        deadline = workflow.now() + timedelta(seconds=request.timeout_seconds)
-        self._pending = PendingApproval(
-            workflow_id=workflow.info().workflow_id,
-            request_id=workflow.info().workflow_id,
-            agent_id=request.agent_id,
-            action="reinstate",
-            params={"reason": request.reason, "score": plan.restore_score},
-            rule_id="reinstatement",
-            reason=f"{request.requested_by}: {request.reason}",
-            approvers=plan.approvers,
-            quorum=1,
-            approvals=(),
-            deadline=deadline,
-            request_digest="",
-        )
-        self._set_stage(Stage.AWAITING_APPROVAL)
+        round_ = self._open_round(request, plan)
         while True:
             while self._inbox:
-                vote = self._inbox.pop(0)
-                recorded = await self._judge(vote, request, plan)
-                self._votes.append(recorded)
-                await self._audit(
-                    request,
-                    f"vote:{len(self._votes)}",
-                    "vote",
-                    {
-                        "approve": vote.approve,
-                        "accepted": recorded.accepted,
-                        "reason": recorded.reason,
-                        "note": vote.note,
-                        "channel": vote.channel,
-                        "key_id": vote.key_id or None,
-                    },
-                    actor=vote.approver,
-                )
-                if not recorded.accepted:
-                    continue
-                self._pending = None
-                if not vote.approve:
-                    return self._close(
-                        ReinstatementOutcome(
-                            status="denied", reason=vote.note or "denied", votes=tuple(self._votes)
-                        )
-                    )
-                await workflow.execute_activity(
-                    REINSTATE_AGENT,
-                    Reinstatement(
-                        agent_id=request.agent_id,
-                        workflow_id=workflow.info().workflow_id,
-                        approver=vote.approver,
-                        score=plan.restore_score,
-                        note=vote.note,
-                    ),
-                    result_type=AuditReceipt,
-                    start_to_close_timeout=STEP_TIMEOUT,
-                    schedule_to_close_timeout=STORE_DEADLINE,
-                    retry_policy=STORE_RETRY,
-                )
-                return self._close(
-                    ReinstatementOutcome(
-                        status="reinstated",
-                        reason=f"approved by {vote.approver}",
-                        votes=tuple(self._votes),
-                        score=plan.restore_score,
-                    )
-                )
-            remaining = (deadline - workflow.now()).total_seconds()
-            try:
-                if remaining <= 0:
-                    raise TimeoutError
-                await workflow.wait_condition(lambda: bool(self._inbox), timeout=remaining)
-            except TimeoutError:
-                self._pending = None
+                decided = await self._count_vote(request, round_, self._inbox.pop(0))
+                if decided is not None:
+                    return await self._decided(request, plan, round_, decided)
+            if await wait_until(round_.next_wake().at, lambda: bool(self._inbox)):
+                continue
+            if round_.fire_due(workflow.now()):  # nothing else is scheduled: the deadline
                 await self._audit(request, "expired", "reinstatement_expired", {})
                 return self._close(
                     ReinstatementOutcome(
                         status="expired",
                         reason="nobody decided before the deadline",
-                        votes=tuple(self._votes),
+                        votes=tuple(round_.votes),
                     )
                 )
 
@@ -162,46 +115,92 @@ class ReinstatementWorkflow:
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
-        return Progress(stage=self._stage, votes=tuple(self._votes), pending=self._pending)
+        round_ = self._round
+        return Progress(
+            stage=self._stage,
+            votes=tuple(round_.votes) if round_ is not None else (),
+            pending=round_.pending if round_ is not None else None,
+        )
 
-    async def _judge(
-        self, vote: Vote, request: ReinstatementRequest, plan: ReinstatementPlan
-    ) -> RecordedVote:
+    def _open_round(
+        self, request: ReinstatementRequest, plan: ReinstatementPlan
+    ) -> ReinstatementRound:
+        started = workflow.now()
+        workflow_id = workflow.info().workflow_id
+        pending = PendingApproval(
+            workflow_id=workflow_id,
+            request_id=workflow_id,
+            agent_id=request.agent_id,
+            action="reinstate",
+            params={"reason": request.reason, "score": plan.restore_score},
+            rule_id="reinstatement",
+            reason=f"{request.requested_by}: {request.reason}",
+            approvers=plan.approvers,
+            quorum=1,
+            approvals=(),
+            deadline=started + timedelta(seconds=request.timeout_seconds),
+            request_digest="",
+        )
+        self._round = ReinstatementRound(request, pending, started)
+        self._set_stage(Stage.AWAITING_APPROVAL)
+        return self._round
+
+    async def _count_vote(
+        self, request: ReinstatementRequest, round_: ReinstatementRound, vote: Vote
+    ) -> Settle | None:
         """Signed by a trusted key of the approver or an approval service (as for actions),
-        by the agent's owner or a policy approver, never by the requester."""
-        now = workflow.now()
-        keys = VoteKeys()
-        if vote.signature:
-            keys = await workflow.execute_activity(
-                VOTE_KEYS,
-                VoteKeyQuery(approver=vote.approver, channel=vote.channel),
-                result_type=VoteKeys,
-                start_to_close_timeout=VOTE_KEYS_TIMEOUT,
-                schedule_to_close_timeout=STORE_DEADLINE,
-                retry_policy=STORE_RETRY,
-            )
+        by someone the round lets answer; audited, counted or not."""
+        at = workflow.now()
         info = workflow.info()
-        unsigned = vote_refusal(
+        unsigned = await signature_refusal(
             vote,
             workflow_id=info.workflow_id,
             request_digest="",
-            approver_keys=keys.approver,
-            channel_keys=keys.channel,
             agent_keys=(),
             escalated_at=info.workflow_start_time,
         )
-        who = vote.approver.strip().casefold()
-        if unsigned is not None:
-            reason = unsigned
-        elif who == request.requested_by.strip().casefold():
-            reason = "the requester cannot decide their own request"
-        elif who not in {a.casefold() for a in plan.approvers}:
-            reason = "not the agent's owner nor an approver named in its policy"
-        else:
-            return RecordedVote(
-                vote=vote, accepted=True, reason="approved" if vote.approve else "denied", at=now
+        verdict = round_.judge(vote, unsigned, at)
+        await self._audit(
+            request,
+            f"vote:{len(round_.votes)}",
+            "vote",
+            vote_payload(verdict.recorded),
+            actor=vote.approver,
+        )
+        return verdict.settle
+
+    async def _decided(
+        self,
+        request: ReinstatementRequest,
+        plan: ReinstatementPlan,
+        round_: ReinstatementRound,
+        settle: Settle,
+    ) -> ReinstatementOutcome:
+        votes = tuple(round_.votes)
+        if settle.closed_as != "approved":
+            return self._close(
+                ReinstatementOutcome(status="denied", reason=settle.note or "denied", votes=votes)
             )
-        return RecordedVote(vote=vote, accepted=False, reason=reason, at=now)
+        approver = settle.decided_by[0]
+        await store_step(
+            REINSTATE_AGENT,
+            Reinstatement(
+                agent_id=request.agent_id,
+                workflow_id=workflow.info().workflow_id,
+                approver=approver,
+                score=plan.restore_score,
+                note=settle.note,
+            ),
+            AuditReceipt,
+        )
+        return self._close(
+            ReinstatementOutcome(
+                status="reinstated",
+                reason=f"approved by {approver}",
+                votes=votes,
+                score=plan.restore_score,
+            )
+        )
 
     def _close(self, outcome: ReinstatementOutcome) -> ReinstatementOutcome:
         self._set_stage(Stage.CLOSED)
@@ -209,7 +208,7 @@ class ReinstatementWorkflow:
 
     def _set_stage(self, stage: Stage) -> None:
         self._stage = stage
-        workflow.upsert_search_attributes([STATUS_ATTRIBUTE.value_set(stage.value)])
+        publish_stage(stage)
 
     async def _audit(
         self,
@@ -219,21 +218,14 @@ class ReinstatementWorkflow:
         payload: dict[str, object],
         actor: str | None = None,
     ) -> None:
-        info = workflow.info()
-        workflow_id = info.workflow_id
-        await workflow.execute_activity(
-            RECORD_AUDIT,
-            AuditEvent(
-                idempotency_key=step_key(workflow_id, info.run_id, step),
-                event_type=event_type,
-                workflow_id=workflow_id,
-                agent_id=request.agent_id,
-                action="reinstate",
-                actor=actor or "proctor",
-                payload=payload,
-            ),
-            result_type=AuditReceipt,
-            start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=STORE_DEADLINE,
-            retry_policy=STORE_RETRY,
+        """A regular activity (as first recorded): a reinstatement is rare, and its histories
+        stay as they are."""
+        event = audit_event(
+            step,
+            event_type,
+            payload,
+            agent_id=request.agent_id,
+            action="reinstate",
+            actor=actor or "proctor",
         )
+        await store_step(RECORD_AUDIT, event, AuditReceipt)

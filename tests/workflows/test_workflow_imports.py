@@ -36,6 +36,8 @@ ALLOWED_IN_WORKFLOWS = {
     "temporalio.common",
     "temporalio.exceptions",
     "workflows.step_options",
+    "workflows.steps",
+    "workflows.approval_round",
     "proctor.contract",
     "proctor.models",
     "proctor.trust",

@@ -1,0 +1,247 @@
+"""ApprovalRound: the rules of one escalation, as plain deterministic code.
+
+Who may still decide, what a vote counts for, when quorum, a veto or the deadline ends the
+round, when reminders and ladder tiers fall due: all of it held in one object that reads no
+clock and does no I/O. The workflow feeds it votes and the time and carries out what it
+answers (audit, notify, close), so the rules are tested for every order of events without a
+Temporal server, and replays decide exactly as the first run did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum, StrEnum
+
+from proctor.models import (
+    ActionStatus,
+    ApprovalCard,
+    ClosedAs,
+    EscalationSettings,
+    PendingApproval,
+    RecordedVote,
+    Vote,
+)
+
+
+class TimerKind(IntEnum):
+    """What falls due. The order breaks ties between timers due at the same moment: a ladder
+    tier joins before a reminder goes out (so the reminder names the tier too), and the
+    deadline is judged last."""
+
+    LADDER = 0
+    REMINDER = 1
+    DEADLINE = 2
+
+
+@dataclass(frozen=True, order=True)
+class Timer:
+    at: datetime
+    kind: TimerKind
+    index: int = 0
+    """Which reminder or ladder tier (from 0)."""
+
+
+class TierCause(StrEnum):
+    SCHEDULED = "scheduled"
+    TIMEOUT = "timeout"
+    """The deadline passed with `on_timeout: escalate` and a tier still to call."""
+
+
+@dataclass(frozen=True)
+class AddTier:
+    """Call ladder tier `index` in: the workflow resolves its approvers and hands them to
+    `ApprovalRound.join_tier`."""
+
+    index: int
+    cause: TierCause
+
+
+@dataclass(frozen=True)
+class Remind:
+    number: int
+    """From 1, as the policy lists the reminders."""
+
+
+@dataclass(frozen=True)
+class Settle:
+    """The round is over. A Settle from `fire_due` is the deadline's (time ran out)."""
+
+    status: ActionStatus | None
+    """The action's final status, or None: go ahead and execute."""
+    closed_as: ClosedAs
+    decided_by: tuple[str, ...] = ()
+    note: str | None = None
+
+
+Due = AddTier | Remind | Settle
+
+
+@dataclass(frozen=True)
+class Verdict:
+    recorded: RecordedVote
+    settle: Settle | None
+    """Set when this vote ended the round."""
+
+
+@dataclass(frozen=True)
+class TierJoined:
+    number: int
+    joining: tuple[str, ...]
+    """Approvers asked for the first time (those already asked are not asked again)."""
+    approvers: tuple[str, ...]
+    """Everyone who may now decide."""
+    deadline: datetime
+    """The deadline in force when the tier was called: what its message shows."""
+    extended_to: datetime | None
+    """For a tier called because time ran out: the new deadline, one more timeout counted
+    from the deadline that passed (history's time, never a task's clock)."""
+
+
+class ApprovalRound:
+    """One escalated request waiting for a quorum of authorised approvals.
+
+    `pending` is what approvers and `approvals list` see; it changes as votes count, tiers
+    join and the deadline moves, and is None once the round is settled."""
+
+    def __init__(
+        self, settings: EscalationSettings, pending: PendingApproval, started: datetime
+    ) -> None:
+        self.settings = settings
+        self.started = started
+        """When the request was escalated (the decision's time): timers count from here, and
+        no vote may be signed before it."""
+        self.votes: list[RecordedVote] = []
+        self.settled: Settle | None = None
+        self._opened = pending
+        self._pending = pending
+        self._timers = sorted(
+            [
+                Timer(started + timedelta(seconds=after), TimerKind.REMINDER, index)
+                for index, after in enumerate(settings.reminders_seconds)
+            ]
+            + [
+                Timer(started + timedelta(seconds=tier.after_seconds), TimerKind.LADDER, index)
+                for index, tier in enumerate(settings.ladder)
+            ]
+        )
+        self._tiers_called: set[int] = set()
+
+    @property
+    def pending(self) -> PendingApproval | None:
+        return self._pending if self.settled is None else None
+
+    @property
+    def card(self) -> ApprovalCard:
+        """The request as its first message showed it (reminders and the closing note too)."""
+        return ApprovalCard.model_validate(
+            self._opened.model_dump(include=set(ApprovalCard.model_fields))
+        )
+
+    @property
+    def approvers(self) -> tuple[str, ...]:
+        return self._pending.approvers
+
+    @property
+    def approvals(self) -> tuple[str, ...]:
+        return self._pending.approvals
+
+    @property
+    def denials(self) -> tuple[str, ...]:
+        return self._pending.denials
+
+    @property
+    def deadline(self) -> datetime:
+        return self._pending.deadline
+
+    def refusal(self, approver: str) -> str | None:
+        """Why `approver` may not decide this request (self-approval, not an approver, voted
+        already), or None if they may."""
+        return self._pending.refusal(approver)
+
+    def judge(self, vote: Vote, unsigned: str | None, at: datetime) -> Verdict:
+        """Record a vote and count it if it may count: `unsigned` is why its signature was
+        refused (checked by the workflow against keys read through an activity), if it was."""
+        refused = unsigned if unsigned is not None else self.refusal(vote.approver)
+        recorded = RecordedVote(
+            vote=vote,
+            accepted=refused is None,
+            reason=refused if refused is not None else ("approved" if vote.approve else "denied"),
+            at=at,
+        )
+        self.votes.append(recorded)
+        return Verdict(recorded, None if refused is not None else self._count(vote))
+
+    def cancel(self, by: str, reason: str) -> Settle:
+        return self._settle(Settle(ActionStatus.CANCELLED, "cancelled", (by,), reason))
+
+    def next_wake(self) -> Timer:
+        """The next moment something falls due: a reminder, a ladder tier or the deadline."""
+        deadline = Timer(self.deadline, TimerKind.DEADLINE)
+        return min(self._timers[0], deadline) if self._timers else deadline
+
+    def fire_due(self, now: datetime) -> list[Due]:
+        """What falls due by `now`, in order: tiers and reminders whose time has come, then,
+        once the deadline has passed, one more tier (`on_timeout: escalate`) or the end."""
+        due: list[Due] = []
+        while self._timers and self._timers[0].at <= now:
+            timer = self._timers.pop(0)
+            if timer.kind is TimerKind.REMINDER:
+                due.append(Remind(timer.index + 1))
+            elif timer.index not in self._tiers_called:  # unless time running out called it
+                due.append(self._call_tier(timer.index, TierCause.SCHEDULED))
+        if now >= self.deadline:
+            due.append(self._on_deadline())
+        return due
+
+    def join_tier(self, call: AddTier, resolved: Sequence[str]) -> TierJoined:
+        """Tier `call.index` joins with its approvers (roles and groups resolved)."""
+        shown = self.deadline
+        joining = tuple(name for name in resolved if name not in self.approvers)
+        approvers = (*self.approvers, *joining)
+        extended_to = None
+        if call.cause is TierCause.TIMEOUT:
+            extended_to = shown + timedelta(seconds=self.settings.timeout_seconds)
+        self._pending = self._pending.model_copy(
+            update={"approvers": approvers, "deadline": extended_to or shown}
+        )
+        return TierJoined(call.index + 1, joining, approvers, shown, extended_to)
+
+    def awaiting(self) -> tuple[str, ...]:
+        """Who a reminder goes to: every approver who has not approved."""
+        return tuple(name for name in self.approvers if name not in self.approvals)
+
+    def _count(self, vote: Vote) -> Settle | None:
+        """An accepted vote: quorum approves; a deny rejects when it vetoes, or else once no
+        quorum is left to reach and no tier is left to call."""
+        quorum = self.settings.quorum
+        if vote.approve:
+            approvals = (*self.approvals, vote.approver)
+            self._pending = self._pending.model_copy(update={"approvals": approvals})
+            if len(approvals) >= quorum:
+                return self._settle(Settle(None, "approved", approvals, vote.note))
+            return None
+        denials = (*self.denials, vote.approver)
+        self._pending = self._pending.model_copy(update={"denials": denials})
+        reachable = len([name for name in self.approvers if name not in denials])
+        every_tier_called = len(self._tiers_called) == len(self.settings.ladder)
+        if self.settings.deny_vetoes or (reachable < quorum and every_tier_called):
+            return self._settle(Settle(ActionStatus.REJECTED, "rejected", denials, vote.note))
+        return None
+
+    def _on_deadline(self) -> Due:
+        uncalled = [i for i in range(len(self.settings.ladder)) if i not in self._tiers_called]
+        if self.settings.on_timeout == "escalate" and uncalled:
+            return self._call_tier(uncalled[0], TierCause.TIMEOUT)
+        if self.settings.on_timeout == "approve":
+            return self._settle(Settle(None, "approved", (), "approved by timeout (policy)"))
+        return self._settle(Settle(ActionStatus.TIMED_OUT, "timed_out"))
+
+    def _call_tier(self, index: int, cause: TierCause) -> AddTier:
+        self._tiers_called.add(index)
+        return AddTier(index, cause)
+
+    def _settle(self, settle: Settle) -> Settle:
+        self.settled = settle
+        return settle
