@@ -14,7 +14,6 @@ approvers:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from proctor.policy.loader import PolicyError, PolicyProblem, read_yaml_mapping, validate_model
 from proctor.policy.schema import check_approver_name
+from proctor.reloading import Reloading
 
 SLACK_USER_ID = r"^[UW][A-Z0-9]{2,30}$"
 
@@ -150,34 +150,16 @@ class ApproverDirectory:
         return tuple(dict.fromkeys(resolved)), tuple(empty)
 
 
-log = logging.getLogger("proctor.approvals")
-
-
 class ReloadingDirectory:
-    """The directory file, re-read when it changes; a broken edit keeps the last good one."""
+    """The directory file, re-read when it changes (`proctor.reloading`); a broken edit keeps
+    the last good one."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._stamp = self._mtime()
-        self._current = ApproverDirectory.load(path)  # a bad file at start-up is fatal
-
-    def _mtime(self) -> tuple[int, int, int] | None:
-        """Modification time, size and inode: a quick rewrite may keep the same mtime."""
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        return stat.st_mtime_ns, stat.st_size, stat.st_ino
+        # A bad file at start-up is fatal.
+        self._file = Reloading(path, ApproverDirectory.load, what="approver directory")
 
     def current(self) -> ApproverDirectory:
-        stamp = self._mtime()
-        if stamp != self._stamp:
-            self._stamp = stamp
-            try:
-                self._current = ApproverDirectory.load(self.path)
-                log.info("approver directory reloaded from %s", self.path)
-            except PolicyError as exc:
-                log.error(
-                    "approver directory %s rejected, keeping the previous one:\n%s", self.path, exc
-                )
-        return self._current
+        """Looked at on every use (one stat), so an edit counts from the next approval on."""
+        self._file.refresh()
+        return self._file.current()

@@ -1,9 +1,9 @@
 """Hot reload: pick up changed policy files without a restart, never serve a broken set.
 
-The directory is polled (names, sizes, mtimes, ctimes); on a change the whole set is loaded and
-compiled again. If that fails, for whatever reason, the previous set keeps serving and the
-problems are logged and reported; running workflows are unaffected either way, since each
-recorded its own decision.
+The directory is polled through the shared reloader (`proctor.reloading`: names, sizes, mtimes,
+ctimes); on a change the whole set is loaded and compiled again. If that fails, for whatever
+reason, the previous set keeps serving and the problems are logged and reported; running
+workflows are unaffected either way, since each recorded its own decision.
 
 Every swap and every rejection is reported as an event that carries `change`: the digest of the
 directory's state as this process saw it. Two workers reading one directory see the same state
@@ -23,10 +23,11 @@ from pathlib import Path
 from proctor.canonical import digest
 from proctor.policy.decide import PolicyEngine
 from proctor.policy.loader import PolicyError, PolicyProblem, load_policy_dir
+from proctor.reloading import Fingerprint, Refused, Reloaded, Reloading
 
 log = logging.getLogger("proctor.policy")
 
-Fingerprint = tuple[tuple[str, int, int, int], ...]
+POLICY_SUFFIXES = frozenset({".yaml", ".yml"})
 
 
 @dataclass(frozen=True)
@@ -51,23 +52,6 @@ OnLoaded = Callable[[Swap], Awaitable[None]]
 OnRejected = Callable[[Rejection], Awaitable[None]]
 
 
-def fingerprint(directory: Path) -> Fingerprint:
-    """What identifies the directory's state: each YAML file's name, size, mtime and ctime."""
-    if not directory.is_dir():
-        return ()
-    entries = []
-    for path in sorted(directory.rglob("*")):
-        if path.suffix in (".yaml", ".yml") and path.is_file():
-            try:
-                stat = path.stat()
-            except OSError:  # gone between the listing and now: the next poll sees the rest
-                continue
-            entries.append(
-                (str(path.relative_to(directory)), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-            )
-    return tuple(entries)
-
-
 def change_id(seen: Fingerprint) -> str:
     """The same in every process that saw the same state (numbers as text: they exceed the
     integers canonical JSON allows)."""
@@ -87,10 +71,15 @@ class ReloadingPolicy:
         self.directory = directory
         self._on_loaded = on_loaded
         self._on_rejected = on_rejected
-        self._seen = fingerprint(directory)
-        self._engine = PolicyEngine(load_policy_dir(directory))  # a bad start is fatal
+        self._files = Reloading(  # a bad start is fatal
+            directory,
+            _load,
+            what="policy",
+            suffixes=POLICY_SUFFIXES,
+            version=lambda engine: engine.version,
+        )
         self._unreported: list[Swap | Rejection] = []
-        _log_remarks(self._engine)
+        _log_remarks(self.current())
 
     def report_to(self, on_loaded: OnLoaded, on_rejected: OnRejected) -> None:
         """Where loads and rejections are reported from now on (e.g. the audit log)."""
@@ -98,42 +87,29 @@ class ReloadingPolicy:
         self._on_rejected = on_rejected
 
     def current(self) -> PolicyEngine:
-        return self._engine
+        return self._files.current()
 
     async def announce(self) -> None:
         """Report the set loaded at start (e.g. to the audit log); raises if that fails."""
-        self._unreported.append(Swap(self._engine, None, change_id(self._seen)))
+        self._unreported.append(Swap(self.current(), None, change_id(self._files.seen)))
         await self._report()
 
     async def check(self) -> bool:
         """Reload if the files changed; True when a new version was swapped in. Reports that
         failed before are retried first; one failing now is logged and kept for next time."""
         await self._report_logged()
-        seen = fingerprint(self.directory)
-        if seen == self._seen:
+        outcome = self._files.refresh()
+        if outcome is None:
             return False
-        self._seen = seen
-        change = change_id(seen)
-        try:
-            engine = PolicyEngine(load_policy_dir(self.directory))
-        except Exception as exc:  # whatever breaks a set, the set in force keeps serving
-            problems = _problems(exc, self.directory)
-            log.error(
-                "policy change REJECTED, still serving %s:\n%s",
-                self._engine.version,
-                "\n".join(str(p) for p in problems),
-            )
-            self._unreported.append(Rejection(problems, self._engine.version, change))
-            await self._report_logged()
-            return False
-        if engine.version == self._engine.version:
-            return False
-        log.warning("policy reloaded: %s -> %s", self._engine.version, engine.version)
-        _log_remarks(engine)
-        self._unreported.append(Swap(engine, self._engine.version, change))
-        self._engine = engine
+        change = change_id(outcome.seen)
+        if isinstance(outcome, Refused):
+            problems = _problems(outcome.error, self.directory)
+            self._unreported.append(Rejection(problems, outcome.serving.version, change))
+        else:
+            _log_remarks(outcome.value)
+            self._unreported.append(Swap(outcome.value, outcome.previous.version, change))
         await self._report_logged()
-        return True
+        return isinstance(outcome, Reloaded)
 
     async def watch(self, interval: float = 2.0) -> None:
         """Poll until cancelled; a failing check is logged, never stops the watch."""
@@ -142,7 +118,9 @@ class ReloadingPolicy:
             try:
                 await self.check()
             except Exception:
-                log.exception("policy reload check failed; still serving %s", self._engine.version)
+                log.exception(
+                    "policy reload check failed; still serving %s", self.current().version
+                )
 
     async def _report(self) -> None:
         """Report pending events in order; the first failure stops and keeps the rest."""
@@ -162,6 +140,10 @@ class ReloadingPolicy:
                 "could not report %d policy event(s); retrying at the next check",
                 len(self._unreported),
             )
+
+
+def _load(directory: Path) -> PolicyEngine:
+    return PolicyEngine(load_policy_dir(directory))
 
 
 def _problems(exc: Exception, directory: Path) -> tuple[PolicyProblem, ...]:

@@ -74,3 +74,15 @@ def test_a_broken_edit_keeps_the_last_good_directory(tmp_path: Path) -> None:
     assert reloading.current().slack_user_of("alice@example.com") == "U0ALICE"
     path.write_text("approvers:\n  alice@example.com: {slack: U0NEW}\n")
     assert reloading.current().slack_user_of("alice@example.com") == "U0NEW"
+
+
+def test_a_removed_file_leaves_an_empty_directory_and_a_new_one_counts(tmp_path: Path) -> None:
+    """No file is a valid directory (identities are emails), so removing it is a change that
+    loads; writing it back is another."""
+    path = write(tmp_path, GOOD)
+    reloading = ReloadingDirectory(path)
+    path.unlink()
+    assert reloading.current().entries == {}
+    assert reloading.current().email_of("ops-oncall") is None
+    write(tmp_path, GOOD)
+    assert reloading.current().email_of("ops-oncall") == "oncall@example.com"
