@@ -30,12 +30,12 @@ from proctor.models import AuditEvent, AuditReceipt, OutcomeRecord
 from proctor.stores.agents import adjust_trust
 from proctor.stores.audit_log import (
     AuditLog,
-    Connection,
     IdempotencyConflict,
     append_locked,
     existing_receipt,
     lock_chain,
 )
+from proctor.stores.connection import Connection
 
 log = logging.getLogger("proctor.audit")
 
@@ -86,19 +86,17 @@ class AuditActivities:
     async def _time_to_decision(self, workflow_id: str, status: str) -> None:
         """From the escalation to the deciding vote (or the timeout), read back from the
         ledger after the outcome is written; off the action's path."""
-        rows = await self.audit.pool.fetch(
-            "SELECT event_type, recorded_at, payload FROM audit_log WHERE workflow_id = $1"
-            " AND event_type IN ('escalated', 'vote', 'approval_timed_out') ORDER BY seq",
-            workflow_id,
+        rows = await self.audit.for_workflow(
+            workflow_id, event_types=("escalated", "vote", "approval_timed_out")
         )
-        escalated = next((r["recorded_at"] for r in rows if r["event_type"] == "escalated"), None)
+        escalated = next((r.recorded_at for r in rows if r.event_type == "escalated"), None)
         if escalated is None:
             return
         ended = [
-            r["recorded_at"]
+            r.recorded_at
             for r in rows
-            if r["event_type"] == "approval_timed_out"
-            or (r["event_type"] == "vote" and json.loads(r["payload"]).get("accepted"))
+            if r.event_type == "approval_timed_out"
+            or (r.event_type == "vote" and json.loads(r.payload).get("accepted"))
         ]
         decided: datetime = ended[-1] if ended else datetime.now(UTC)
         TIME_TO_DECISION.labels(outcome=status).observe(

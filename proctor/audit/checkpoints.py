@@ -17,21 +17,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import datetime
 
 import asyncpg
 
-from proctor.audit.chain import GENESIS_HASH, ChainVerifier, content_digest
+from proctor.audit.chain import ChainVerifier, content_digest
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.signed import CheckpointBody, SignedCheckpoint, sign
 from proctor.audit.sink import SINK_FILE, SINK_KEYS, DirectorySink, SinkCorrupt, parse_line
 from proctor.errors import IntegrityError
 from proctor.metrics import CHAIN_INTACT, CHAIN_VERIFIED_AT, CHAIN_VERIFIED_SEQ
+from proctor.stores.audit_checkpoints import insert_checkpoint, latest_anchor, signing_turn
 from proctor.stores.audit_log import AuditLog
-from proctor.stores.connection import Connection
+from proctor.stores.connection import Connection, database_now
 
 __all__ = [
-    "CHECKPOINT_LOCK_ID",
     "SINK_FILE",
     "SINK_KEYS",
     "ChainBrokenError",
@@ -40,38 +39,14 @@ __all__ = [
     "DirectorySink",
     "SignedCheckpoint",
     "SinkCorrupt",
-    "database_checkpoints",
-    "has_signed_points",
-    "latest_anchor",
-    "lock_sink",
     "sign",
 ]
 
 log = logging.getLogger("proctor.audit.checkpoints")
-CHECKPOINT_LOCK_ID = 0x61756469745F63  # "audit_c": one writer of signed points at a time
 
 
 class ChainBrokenError(IntegrityError):
     """The rows since the last checkpoint do not verify: refusing to sign them."""
-
-
-async def lock_sink(conn: Connection) -> None:
-    """Serialise sink writers (checkpointer, pruner) until the transaction ends: each line
-    links to the one before it, so two writers reading the same last line would fork it."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", CHECKPOINT_LOCK_ID)
-
-
-async def latest_anchor(pool: asyncpg.Pool) -> tuple[int, str, datetime | None]:
-    """The newest signed point (checkpoint or tombstone): seq, hash, when it was made."""
-    record = await pool.fetchrow(
-        "SELECT seq, hash, created_at FROM ("
-        " SELECT seq, hash, created_at FROM audit_checkpoints"
-        " UNION ALL SELECT upto_seq, hash, created_at FROM audit_tombstones"
-        ") anchors ORDER BY seq DESC LIMIT 1"
-    )
-    if record is None:
-        return 0, GENESIS_HASH, None
-    return record["seq"], record["hash"], record["created_at"]
 
 
 class Checkpointer:
@@ -101,23 +76,16 @@ class Checkpointer:
     async def _tail_is_old(self, signed_seq: int) -> bool:
         """The oldest row no checkpoint covers has waited `every_seconds` (by Postgres' clock,
         the one clock every worker shares)."""
-        age = await self.audit.pool.fetchval(
-            "SELECT extract(epoch FROM now() - recorded_at) FROM audit_log"
-            " WHERE seq > $1 ORDER BY seq LIMIT 1",
-            signed_seq,
-        )
-        return age is not None and float(age) >= self.every_seconds
+        age = await self.audit.seconds_waiting_after(signed_seq)
+        return age is not None and age >= self.every_seconds
 
     async def checkpoint(self, *, partial: bool = True) -> SignedCheckpoint | None:
         """Verify the rows since the last signed point and sign up to `every_rows` of them;
         None if nothing to sign (`partial=False`: nothing unless a full chunk is there)."""
-        async with self.audit.pool.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", CHECKPOINT_LOCK_ID):
+        async with self.audit.pool.acquire() as conn, signing_turn(conn) as ours:
+            if not ours:
                 return None  # another worker is signing right now
-            try:
-                return await self._checkpoint_locked(conn, partial)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", CHECKPOINT_LOCK_ID)
+            return await self._checkpoint_locked(conn, partial)
 
     async def _checkpoint_locked(self, conn: Connection, partial: bool) -> SignedCheckpoint | None:
         previous_seq, previous_hash, _ = await latest_anchor(self.audit.pool)
@@ -138,7 +106,7 @@ class Checkpointer:
             problem = report.first_break or f"rows up to {upto} not readable"
             log.error("audit chain broken, not signing a checkpoint: %s", problem)
             raise ChainBrokenError(f"audit chain broken at {problem}: not signing")
-        now = await conn.fetchval("SELECT now()")
+        now = await database_now(conn)
         signed = sign(
             self.keys,
             CheckpointBody(
@@ -154,7 +122,7 @@ class Checkpointer:
             ),
         )
         async with conn.transaction():
-            await _insert(conn, signed, upto, report.head_hash)
+            await insert_checkpoint(conn, signed, upto, report.head_hash)
             # The outside copy before COMMIT: a failed write rolls the database row back.
             self.sink.write(signed)
         CHAIN_INTACT.set(1)
@@ -177,9 +145,7 @@ class Checkpointer:
         body = signed.parsed()
         if body.seq <= previous_seq:
             return None
-        stored = await self.audit.pool.fetchval(
-            "SELECT hash FROM audit_log WHERE seq = $1", body.seq
-        )
+        stored = await self.audit.hash_at(body.seq)
         if body.kind != "checkpoint" or body.previous_seq != previous_seq or stored != body.hash:
             log.error(
                 "the sink's last %s (seq %d) is past the database's newest signed point "
@@ -194,7 +160,7 @@ class Checkpointer:
                 "not signing until `proctor audit verify --full` is clean"
             )
         async with conn.transaction():
-            await _insert(conn, signed, body.seq, body.hash)
+            await insert_checkpoint(conn, signed, body.seq, body.hash)
         log.warning(
             "restored the checkpoint at seq %d from the sink (its database row was lost)", body.seq
         )
@@ -228,37 +194,3 @@ class Checkpointer:
         while (signed := await self.checkpoint()) is not None:
             made.append(signed)
         return made
-
-
-async def _insert(conn: Connection, signed: SignedCheckpoint, seq: int, digest: str) -> None:
-    await conn.execute(
-        "INSERT INTO audit_checkpoints (seq, hash, key_id, body, signature)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        seq,
-        digest,
-        signed.parsed().key_id,
-        signed.body,
-        signed.signature,
-    )
-
-
-async def database_checkpoints(pool: asyncpg.Pool) -> list[tuple[str, SignedCheckpoint]]:
-    """(table, signed) for every checkpoint and tombstone row, in seq order."""
-    records = await pool.fetch(
-        "SELECT 'audit_checkpoints' AS source, seq, body, signature FROM audit_checkpoints"
-        " UNION ALL SELECT 'audit_tombstones', upto_seq, body, signature FROM audit_tombstones"
-        " ORDER BY seq, source"
-    )
-    return [
-        (r["source"], SignedCheckpoint(body=r["body"], signature=r["signature"])) for r in records
-    ]
-
-
-async def has_signed_points(pool: asyncpg.Pool) -> bool:
-    """Whether the database holds any checkpoint or tombstone (whoever signed it)."""
-    return bool(
-        await pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM audit_checkpoints)"
-            " OR EXISTS (SELECT 1 FROM audit_tombstones)"
-        )
-    )

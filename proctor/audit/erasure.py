@@ -14,6 +14,8 @@ import secrets
 import asyncpg
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
+from proctor.stores.audit_subject_keys import SubjectKeyStore
+
 DATA_KEY_BYTES = 64  # AES-SIV with AES-256
 
 
@@ -23,35 +25,21 @@ def subject_ref(hmac_key: bytes, subject: str) -> str:
 
 
 class SubjectKeys:
+    """Subjects' data keys, wrapped with `kek` before they reach the database."""
+
     def __init__(self, pool: asyncpg.Pool, kek: bytes) -> None:
-        self.pool = pool
+        self.stored = SubjectKeyStore(pool)
         self.kek = kek
 
     async def key_for(self, ref: str) -> bytes:
         """The subject's data key, created on first use (concurrent creators agree)."""
-        wrapped = await self.pool.fetchval(
-            "INSERT INTO audit_subject_keys (subject_ref, wrapped_key) VALUES ($1, $2)"
-            " ON CONFLICT (subject_ref) DO NOTHING RETURNING wrapped_key",
-            ref,
-            aes_key_wrap(self.kek, secrets.token_bytes(DATA_KEY_BYTES)),
-        )
-        if wrapped is None:
-            wrapped = await self.pool.fetchval(
-                "SELECT wrapped_key FROM audit_subject_keys WHERE subject_ref = $1", ref
-            )
-        return aes_key_unwrap(self.kek, bytes(wrapped))
+        fresh = aes_key_wrap(self.kek, secrets.token_bytes(DATA_KEY_BYTES))
+        return aes_key_unwrap(self.kek, await self.stored.add_or_get(ref, fresh))
 
     async def existing(self, ref: str) -> bytes | None:
-        wrapped = await self.pool.fetchval(
-            "SELECT wrapped_key FROM audit_subject_keys WHERE subject_ref = $1", ref
-        )
-        return None if wrapped is None else aes_key_unwrap(self.kek, bytes(wrapped))
+        wrapped = await self.stored.get(ref)
+        return None if wrapped is None else aes_key_unwrap(self.kek, wrapped)
 
     async def forget(self, ref: str) -> bool:
         """Destroy the subject's key; True if there was one. Needs the proctor_admin role."""
-        removed = await self.pool.fetchval(
-            "DELETE FROM audit_subject_keys WHERE subject_ref = $1 RETURNING true", ref
-        )
-        # Rewrite the (small) table so the deleted tuple's bytes leave its data files.
-        await self.pool.execute("VACUUM FULL audit_subject_keys")
-        return bool(removed)
+        return await self.stored.destroy(ref)

@@ -67,6 +67,17 @@ def value_hmac(key: bytes, value: Any) -> str:
     return hmac.new(key, canonical_bytes(value), hashlib.sha256).hexdigest()[:32]
 
 
+def marker_ending(fingerprint: str) -> str:
+    """How every marker of a value with this fingerprint ends, whatever its kind: what a search
+    of the stored payload text looks for."""
+    return f":{fingerprint}]"
+
+
+def subject_mention(ref: str) -> str:
+    """How an encrypted field names its subject in the stored (canonical JSON) payload text."""
+    return f'"subject":"{ref}"'
+
+
 class Redactor:
     """Everything but encryption: pure, synchronous, keyed."""
 

@@ -21,7 +21,7 @@ from proctor.audit.chain import (
 from proctor.audit.findings import Finding, Kind
 from proctor.audit.signed import CheckpointBody
 from proctor.audit.witness import locate
-from proctor.stores.audit_log import HASHING_COLUMNS, AuditLog
+from proctor.stores.audit_log import AuditLog
 
 _LINK_KINDS: tuple[tuple[str, Kind], ...] = (
     ("missing", "row_deleted"),
@@ -58,12 +58,7 @@ class Rehash:
         if expected.setdefault(start.seq, start.hash) != start.hash:
             expected[start.seq] = ""  # the anchor disagrees with the signed point there
         wanted = sorted({*expected, *(s - 1 for s in expected if s - 1 > floor)})
-        rows = {
-            r[0]: ChainRow(*r)
-            for r in await self.audit.pool.fetch(
-                f"SELECT {HASHING_COLUMNS} FROM audit_log WHERE seq = ANY($1::bigint[])", wanted
-            )
-        }
+        rows = await self.audit.rows_at(wanted)
         held = 0
         for seq in sorted(expected):
             problem = self._point_problem(rows, seq, expected[seq])

@@ -1,7 +1,8 @@
 """Compliance reports over a period: what happened, who decided, and whether the record holds.
 
-Figures come from SQL aggregates over the ledger; each section says which controls of the
-chosen framework it evidences, so an auditor can file it against their checklist.
+Figures come from the ledger's aggregates (`proctor.stores.audit_figures`); each section says
+which controls of the chosen framework it evidences, so an auditor can file it against their
+checklist.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-import asyncpg
 from pydantic import BaseModel
 
 from proctor.audit.verify import LedgerReport
+from proctor.stores.audit_figures import AgentLine, ApproverLine, TrustLine, period_figures
+from proctor.stores.connection import Queryable, database_now
 
 Template = Literal["soc2", "gdpr", "hipaa"]
 
@@ -45,28 +47,6 @@ CONTROLS: dict[Template, dict[str, str]] = {
 }
 
 
-class ApproverLine(BaseModel):
-    approver: str
-    approved: int
-    denied: int
-    refused_votes: int
-
-
-class AgentLine(BaseModel):
-    agent_id: str
-    denied: int
-    identity_refused: int
-    failed: int
-
-
-class TrustLine(BaseModel):
-    agent_id: str
-    changes: int
-    net_delta: float
-    last_score: float | None
-    suspended: int
-
-
 class Integrity(BaseModel):
     intact: bool
     rows_checked: int
@@ -90,119 +70,22 @@ class ComplianceReport(BaseModel):
 
 
 async def build_report(
-    pool: asyncpg.Pool, template: Template, start: datetime, end: datetime, integrity: LedgerReport
+    db: Queryable, template: Template, start: datetime, end: datetime, integrity: LedgerReport
 ) -> ComplianceReport:
-    window = "recorded_at >= $1 AND recorded_at < $2"
-    totals = dict(
-        await pool.fetchrow(
-            f"""
-        SELECT
-          count(*) FILTER (WHERE event_type = 'decided') AS decisions,
-          count(*) FILTER (WHERE event_type = 'decided'
-                           AND payload::jsonb #>> '{{decision,effect}}' = 'allow') AS allowed,
-          count(*) FILTER (WHERE event_type = 'decided'
-                           AND payload::jsonb #>> '{{decision,effect}}' = 'deny') AS denied,
-          count(*) FILTER (WHERE event_type = 'escalated') AS escalations,
-          count(*) FILTER (WHERE event_type = 'vote' AND payload::jsonb ->> 'accepted' = 'true'
-                           AND payload::jsonb ->> 'approve' = 'true') AS approvals,
-          count(*) FILTER (WHERE event_type = 'vote' AND payload::jsonb ->> 'accepted' = 'true'
-                           AND payload::jsonb ->> 'approve' = 'false') AS rejections,
-          count(*) FILTER (WHERE event_type = 'vote'
-                           AND payload::jsonb ->> 'accepted' = 'false') AS refused_votes,
-          count(*) FILTER (WHERE event_type = 'approval_timed_out') AS timeouts,
-          count(*) FILTER (WHERE event_type = 'identity_refused') AS identity_refused,
-          count(*) FILTER (WHERE event_type = 'outcome'
-                           AND payload::jsonb ->> 'status' = 'completed') AS completed,
-          count(*) FILTER (WHERE event_type = 'outcome'
-                           AND payload::jsonb ->> 'status' = 'failed') AS failed,
-          count(*) FILTER (WHERE event_type = 'subject_forgotten') AS subjects_erased,
-          count(*) FILTER (WHERE event_type = 'policy_loaded') AS policy_changes
-        FROM audit_log WHERE {window}""",
-            start,
-            end,
-        )
-        or {}
-    )
-    median = await pool.fetchval(
-        f"""
-        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM done - began))
-        FROM (SELECT e.workflow_id, min(e.recorded_at) AS began,
-                     (SELECT min(o.recorded_at) FROM audit_log o WHERE o.workflow_id =
-                      e.workflow_id AND o.event_type IN ('outcome', 'approval_timed_out')
-                      AND o.seq > min(e.seq)) AS done
-              FROM audit_log e WHERE e.event_type = 'escalated' AND {
-            window.replace("recorded_at", "e.recorded_at")
-        }
-              GROUP BY e.workflow_id) waits WHERE done IS NOT NULL""",
-        start,
-        end,
-    )
-    approvers = [
-        ApproverLine(**dict(r.items()))
-        for r in await pool.fetch(
-            f"""
-        SELECT actor AS approver,
-          count(*) FILTER (WHERE payload::jsonb ->> 'accepted' = 'true'
-                           AND payload::jsonb ->> 'approve' = 'true') AS approved,
-          count(*) FILTER (WHERE payload::jsonb ->> 'accepted' = 'true'
-                           AND payload::jsonb ->> 'approve' = 'false') AS denied,
-          count(*) FILTER (WHERE payload::jsonb ->> 'accepted' = 'false') AS refused_votes
-        FROM audit_log WHERE event_type = 'vote' AND {window}
-        GROUP BY actor ORDER BY actor""",
-            start,
-            end,
-        )
-    ]
-    violations = [
-        AgentLine(**dict(r.items()))
-        for r in await pool.fetch(
-            f"""
-        SELECT agent_id,
-          count(*) FILTER (WHERE event_type = 'decided'
-                           AND payload::jsonb #>> '{{decision,effect}}' = 'deny') AS denied,
-          count(*) FILTER (WHERE event_type = 'identity_refused') AS identity_refused,
-          count(*) FILTER (WHERE event_type = 'outcome'
-                           AND payload::jsonb ->> 'status' = 'failed') AS failed
-        FROM audit_log WHERE agent_id IS NOT NULL AND {window}
-        GROUP BY agent_id
-        HAVING count(*) FILTER (WHERE (event_type = 'decided'
-                                AND payload::jsonb #>> '{{decision,effect}}' = 'deny')
-                                OR event_type = 'identity_refused'
-                                OR (event_type = 'outcome'
-                                AND payload::jsonb ->> 'status' = 'failed')) > 0
-        ORDER BY agent_id""",
-            start,
-            end,
-        )
-    ]
-    trust = [
-        TrustLine(**dict(r.items()))
-        for r in await pool.fetch(
-            f"""
-        SELECT agent_id,
-          count(*) FILTER (WHERE event_type = 'trust_changed') AS changes,
-          coalesce(sum((payload::jsonb ->> 'delta')::float8)
-                   FILTER (WHERE event_type = 'trust_changed'), 0) AS net_delta,
-          (array_agg((payload::jsonb ->> 'new_score')::float8 ORDER BY seq DESC)
-             FILTER (WHERE event_type = 'trust_changed'))[1] AS last_score,
-          count(*) FILTER (WHERE event_type = 'agent_suspended') AS suspended
-        FROM audit_log WHERE event_type IN ('trust_changed', 'agent_suspended') AND {window}
-        GROUP BY agent_id ORDER BY agent_id""",
-            start,
-            end,
-        )
-    ]
+    """The period's figures, the ledger's integrity and the controls they evidence."""
+    figures = await period_figures(db, start, end)
+    median = figures.seconds_to_decision
     first = integrity.first_finding
     return ComplianceReport(
         template=template,
         period_from=start,
         period_to=end,
-        generated_at=await pool.fetchval("SELECT now()"),
-        totals=totals,
-        median_seconds_to_decision=None if median is None else round(float(median), 3),
-        approvers=approvers,
-        violations=violations,
-        trust=trust,
+        generated_at=await database_now(db),
+        totals=figures.totals,
+        median_seconds_to_decision=None if median is None else round(median, 3),
+        approvers=figures.approvers,
+        violations=figures.violations,
+        trust=figures.trust,
         integrity=Integrity(
             intact=integrity.intact,
             rows_checked=integrity.rows_checked,

@@ -9,54 +9,41 @@ itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from proctor.audit.chain import ChainVerifier
-from proctor.audit.checkpoints import CheckpointBody, DirectorySink, lock_sink, sign
+from proctor.audit.checkpoints import CheckpointBody, DirectorySink, sign
 from proctor.audit.keys import LedgerKeys
 from proctor.errors import IntegrityError
 from proctor.models import AuditEvent
+from proctor.stores.audit_checkpoints import (
+    checkpoint_hash,
+    insert_tombstone,
+    lock_sink,
+    tombstone_hash,
+)
 from proctor.stores.audit_log import AuditLog, append_locked, lock_chain
+from proctor.stores.audit_retention import (
+    PrunePlan,
+    active_holds,
+    insert_hold,
+    mark_released,
+    plan_prune,
+    remove_prefix,
+)
+from proctor.stores.connection import database_now
+
+__all__ = ["PrunePlan", "PruneRefused", "Pruner", "place_hold", "release_hold"]
 
 
 class PruneRefused(IntegrityError):
     """A legal hold is active, or the rows to prune do not verify."""
 
 
-@dataclass(frozen=True)
-class PrunePlan:
-    upto_seq: int
-    """The last row that would go (a checkpointed seq), 0 when nothing has expired."""
-    rows: int
-    previous_tombstone: int
-
-
-@dataclass(frozen=True)
-class Hold:
-    hold_id: int
-    reason: str
-    placed_by: str
-    placed_at: datetime
-
-
-async def active_holds(pool: asyncpg.Pool) -> list[Hold]:
-    records = await pool.fetch(
-        "SELECT hold_id, reason, placed_by, placed_at FROM audit_legal_holds"
-        " WHERE released_at IS NULL ORDER BY hold_id"
-    )
-    return [Hold(**dict(r.items())) for r in records]
-
-
 async def place_hold(audit: AuditLog, reason: str, placed_by: str) -> int:
+    """A legal hold, and its audit row in the same transaction."""
     async with audit.pool.acquire() as conn, conn.transaction():
-        hold_id: int = await conn.fetchval(
-            "INSERT INTO audit_legal_holds (reason, placed_by) VALUES ($1, $2) RETURNING hold_id",
-            reason,
-            placed_by,
-        )
+        hold_id = await insert_hold(conn, reason, placed_by)
         await append_locked(
             conn,
             AuditEvent(
@@ -70,13 +57,9 @@ async def place_hold(audit: AuditLog, reason: str, placed_by: str) -> int:
 
 
 async def release_hold(audit: AuditLog, hold_id: int, released_by: str) -> bool:
+    """Release an active hold, with its audit row; False when there was none to release."""
     async with audit.pool.acquire() as conn, conn.transaction():
-        released = await conn.fetchval(
-            "UPDATE audit_legal_holds SET released_at = now(), released_by = $2"
-            " WHERE hold_id = $1 AND released_at IS NULL RETURNING true",
-            hold_id,
-            released_by,
-        )
+        released = await mark_released(conn, hold_id, released_by)
         if released:
             await append_locked(
                 conn,
@@ -87,26 +70,7 @@ async def release_hold(audit: AuditLog, hold_id: int, released_by: str) -> bool:
                     payload={"hold_id": hold_id},
                 ),
             )
-    return bool(released)
-
-
-async def plan_prune(pool: asyncpg.Pool, before: datetime) -> PrunePlan:
-    """The newest checkpoint whose rows are all older than `before`."""
-    previous = await pool.fetchval("SELECT coalesce(max(upto_seq), 0) FROM audit_tombstones")
-    # One pass: the first row still young bounds the prefix (clocks of several workers may
-    # disagree slightly, so a younger row anywhere stops the prefix before it).
-    first_young = await pool.fetchval(
-        "SELECT min(seq) FROM audit_log WHERE seq > $1 AND recorded_at >= $2", previous, before
-    )
-    upto = await pool.fetchval(
-        "SELECT coalesce(max(seq), 0) FROM audit_checkpoints WHERE seq > $1 AND seq < $2",
-        previous,
-        first_young if first_young is not None else 2**62,
-    )
-    rows = await pool.fetchval(
-        "SELECT count(*) FROM audit_log WHERE seq > $1 AND seq <= $2", previous, upto
-    )
-    return PrunePlan(upto, rows, previous)
+    return released
 
 
 class Pruner:
@@ -128,12 +92,8 @@ class Pruner:
         async with self.audit.pool.acquire() as conn, conn.transaction():
             await lock_sink(conn)  # before the chain lock, never after: no lock cycle
             await lock_chain(conn)
-            expected = await conn.fetchval(
-                "SELECT hash FROM audit_checkpoints WHERE seq = $1", plan.upto_seq
-            )
-            previous_hash = await conn.fetchval(
-                "SELECT hash FROM audit_tombstones WHERE upto_seq = $1", plan.previous_tombstone
-            )
+            expected = await checkpoint_hash(conn, plan.upto_seq)
+            previous_hash = await tombstone_hash(conn, plan.previous_tombstone)
             verifier = ChainVerifier(plan.previous_tombstone + 1, previous_hash or "0" * 64)
             async for row in self.audit.rows(plan.previous_tombstone + 1, plan.upto_seq):
                 if not verifier.feed(row):
@@ -145,7 +105,7 @@ class Pruner:
                     f"({report.first_break or 'checkpoint mismatch'}): "
                     "run `proctor audit verify --full`"
                 )
-            now = await conn.fetchval("SELECT now()")
+            now = await database_now(conn)
             signed = sign(
                 self.keys,
                 CheckpointBody(
@@ -160,16 +120,8 @@ class Pruner:
                     previous_line=self.sink.previous_line(),
                 ),
             )
-            await conn.execute(
-                "INSERT INTO audit_tombstones (upto_seq, hash, key_id, body, signature)"
-                " VALUES ($1, $2, $3, $4, $5)",
-                plan.upto_seq,
-                report.head_hash,
-                self.keys.key_id,
-                signed.body,
-                signed.signature,
-            )
-            removed = await conn.fetchval("SELECT proctor_prune_audit($1)", plan.upto_seq)
+            await insert_tombstone(conn, signed, plan.upto_seq, report.head_hash)
+            removed = await remove_prefix(conn, plan.upto_seq)
             await append_locked(
                 conn,
                 AuditEvent(

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from proctor.audit.chain import GENESIS_HASH, ChainRow, content_digest, row_hash
-from proctor.audit.checkpoints import CheckpointBody, database_checkpoints
+from proctor.audit.signed import CheckpointBody
 from proctor.models import Frozen
+from proctor.stores.audit_checkpoints import database_checkpoints
 from proctor.stores.audit_log import AuditLog
 
 

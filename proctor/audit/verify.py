@@ -22,13 +22,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from proctor.audit.anchor import Anchor
 from proctor.audit.chain import GENESIS_HASH
-from proctor.audit.checkpoints import database_checkpoints
 from proctor.audit.findings import Finding, Kind
 from proctor.audit.rehash import Rehash
 from proctor.audit.signed import SignedCheckpoint
 from proctor.audit.signed_points import cross_check
 from proctor.audit.sink import SinkLine
 from proctor.audit.witness import locate
+from proctor.stores.audit_checkpoints import database_checkpoints
 from proctor.stores.audit_log import AuditLog
 
 __all__ = ["Anchor", "Finding", "Kind", "LedgerReport", "locate", "verify_ledger"]

@@ -14,12 +14,7 @@ import click
 
 from proctor.audit.anchor_state import load_anchor, save_anchor
 from proctor.audit.chain import ChainRow, format_time
-from proctor.audit.checkpoints import (
-    ChainBrokenError,
-    Checkpointer,
-    DirectorySink,
-    has_signed_points,
-)
+from proctor.audit.checkpoints import ChainBrokenError, Checkpointer, DirectorySink
 from proctor.audit.erasure import SubjectKeys, subject_ref
 from proctor.audit.keys import (
     KeyFileError,
@@ -31,16 +26,9 @@ from proctor.audit.keys import (
     worker_public_key,
 )
 from proctor.audit.query import AuditFilter, query_audit
-from proctor.audit.redaction import Revealer, value_hmac
+from proctor.audit.redaction import Revealer, marker_ending, subject_mention, value_hmac
 from proctor.audit.report import Template, build_report, render_html, render_json, render_markdown
-from proctor.audit.retention import (
-    Pruner,
-    PruneRefused,
-    active_holds,
-    place_hold,
-    plan_prune,
-    release_hold,
-)
+from proctor.audit.retention import Pruner, PruneRefused, place_hold, release_hold
 from proctor.audit.verify import LedgerReport, verify_ledger
 from proctor.canonical import canonical_text
 from proctor.cli.common import database, fail, run_async, settings
@@ -48,7 +36,11 @@ from proctor.db import redact_dsn
 from proctor.models import AuditEvent
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.settings import audit_key_dir, checkpoint_sink_dir, database_url
-from proctor.stores.audit_log import COLUMNS, AuditLog, row_of
+from proctor.stores.audit_checkpoints import has_signed_points
+from proctor.stores.audit_log import AuditLog
+from proctor.stores.audit_retention import active_holds, plan_prune
+from proctor.stores.audit_search import containing_any, count_containing
+from proctor.stores.connection import database_now
 
 
 @click.group("audit")
@@ -242,11 +234,7 @@ async def show(workflow_id: str | None, last: int) -> None:
     """Print audit rows, oldest first."""
     async with database() as pool:
         log = AuditLog(pool)
-        if workflow_id:
-            rows = await log.for_workflow(workflow_id)
-        else:
-            head = await pool.fetchval("SELECT coalesce(max(seq), 0) FROM audit_log")
-            rows = [r async for r in log.rows(start_seq=max(1, head - last + 1))]
+        rows = await (log.for_workflow(workflow_id) if workflow_id else log.latest(last))
     for row in rows:
         click.echo(render(row))
 
@@ -268,17 +256,12 @@ async def find_value(value: str, limit: int) -> None:
     candidates = [value]
     if value.lstrip("-").isdigit():
         candidates.append(int(value))  # type: ignore[arg-type]
-    fingerprints = [value_hmac(keys.redaction_hmac, v) for v in candidates]
+    endings = [marker_ending(value_hmac(keys.redaction_hmac, v)) for v in candidates]
     async with database() as pool:
-        records = await pool.fetch(
-            f"SELECT {COLUMNS} FROM audit_log WHERE payload LIKE ANY($1::text[])"
-            " ORDER BY seq LIMIT $2",
-            [f"%:{f}]%" for f in fingerprints],
-            limit,
-        )
-    for record in records:
-        click.echo(render(row_of(record)))
-    click.echo(f"{len(records)} row(s) hold a redacted copy of that value", err=True)
+        rows = await containing_any(pool, endings, limit)
+    for row in rows:
+        click.echo(render(row))
+    click.echo(f"{len(rows)} row(s) hold a redacted copy of that value", err=True)
 
 
 @audit_group.command("forget")
@@ -291,9 +274,7 @@ async def forget(subject: str, actor: str) -> None:
     ref = subject_ref(keys.redaction_hmac, subject)
     async with database() as pool:
         destroyed = await SubjectKeys(pool, keys.subject_kek).forget(ref)
-        rows = await pool.fetchval(
-            "SELECT count(*) FROM audit_log WHERE payload LIKE $1", f'%"subject":"{ref}"%'
-        )
+        rows = await count_containing(pool, subject_mention(ref))
         await AuditLog(pool).append(
             AuditEvent(
                 idempotency_key=f"forget:{ref}:{uuid.uuid4().hex}",
@@ -331,7 +312,7 @@ async def prune(retention_days: int | None, dry_run: bool, actor: str) -> None:
         or PolicyEngine(load_policy_dir(config.policy_dir)).audit_rules.retention_days
     )
     async with database() as pool:
-        before = await pool.fetchval("SELECT now()") - timedelta(days=days)
+        before = await database_now(pool) - timedelta(days=days)
         if dry_run:
             plan = await plan_prune(pool, before)
         else:

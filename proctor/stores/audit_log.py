@@ -9,7 +9,7 @@ transaction, one lock acquisition and one COPY for all of them (group commit).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -18,6 +18,7 @@ import asyncpg
 
 from proctor.audit.chain import GENESIS_HASH, ChainReport, ChainRow, ChainVerifier, sealed
 from proctor.canonical import canonical_text
+from proctor.errors import ConflictError
 from proctor.models import AuditEvent, AuditReceipt
 from proctor.stores.connection import Connection
 
@@ -43,7 +44,7 @@ HASHING_COLUMNS = (
 MAX_BATCH = 512
 
 
-class IdempotencyConflict(ValueError):
+class IdempotencyConflict(ConflictError):
     """The same idempotency key was used for a different event: a bug, never ignored."""
 
 
@@ -153,15 +154,49 @@ class AuditLog:
         )
         return (0, GENESIS_HASH) if record is None else (record["seq"], record["hash"])
 
+    async def latest(self, count: int) -> list[ChainRow]:
+        """The last `count` rows, oldest first."""
+        head, _ = await self.head()
+        return [row async for row in self.rows(start_seq=max(1, head - count + 1))]
+
     async def row_at(self, seq: int) -> ChainRow | None:
         record = await self.pool.fetchrow(f"SELECT {COLUMNS} FROM audit_log WHERE seq = $1", seq)
         return None if record is None else row_of(record)
 
-    async def for_workflow(self, workflow_id: str) -> list[ChainRow]:
+    async def rows_at(self, seqs: Collection[int]) -> dict[int, ChainRow]:
+        """The rows at these seqs that exist, by seq, with the time as hashed (one read)."""
+        records = await self.pool.fetch(
+            f"SELECT {HASHING_COLUMNS} FROM audit_log WHERE seq = ANY($1::bigint[])", list(seqs)
+        )
+        return {record["seq"]: ChainRow(*record) for record in records}
+
+    async def hash_at(self, seq: int) -> str | None:
+        """The stored hash of the row at `seq` (None: no row there)."""
+        digest: str | None = await self.pool.fetchval(
+            "SELECT hash FROM audit_log WHERE seq = $1", seq
+        )
+        return digest
+
+    async def seconds_waiting_after(self, seq: int) -> float | None:
+        """How long the first row after `seq` has existed, by Postgres' clock (the one clock
+        every worker shares); None when there is no row after `seq`."""
+        age = await self.pool.fetchval(
+            "SELECT extract(epoch FROM now() - recorded_at) FROM audit_log"
+            " WHERE seq > $1 ORDER BY seq LIMIT 1",
+            seq,
+        )
+        return None if age is None else float(age)
+
+    async def for_workflow(
+        self, workflow_id: str, event_types: Collection[str] | None = None
+    ) -> list[ChainRow]:
+        """One workflow's rows in seq order (only those of `event_types`, when given)."""
         async with self.pool.acquire() as conn:
             records = await conn.fetch(
-                f"SELECT {COLUMNS} FROM audit_log WHERE workflow_id = $1 ORDER BY seq",
+                f"SELECT {COLUMNS} FROM audit_log WHERE workflow_id = $1"
+                " AND ($2::text[] IS NULL OR event_type = ANY($2::text[])) ORDER BY seq",
                 workflow_id,
+                None if event_types is None else list(event_types),
             )
         return [row_of(r) for r in records]
 
