@@ -37,7 +37,7 @@ from proctor.stores.audit_log import (
 )
 from proctor.stores.connection import Connection
 
-log = logging.getLogger("proctor.audit")
+log = logging.getLogger(__name__)
 
 # Errors a retry cannot fix: fail the step at once (the workflow then does not execute).
 _PERMANENT = (IdempotencyConflict, asyncpg.InsufficientPrivilegeError, asyncpg.UndefinedTableError)

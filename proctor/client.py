@@ -74,7 +74,7 @@ Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable
 ToolFunction = Callable[[dict[str, Any]], Awaitable[Any]]
 WORKFLOW_TIMEOUT = timedelta(days=365)
 _TRANSIENT = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
-log = logging.getLogger("proctor.client")
+log = logging.getLogger(__name__)
 StatusCallback = Callable[[str], None]
 """Told a resubmitted request's stage (`awaiting_approval`, `executing`, `closed (completed)`…)."""
 

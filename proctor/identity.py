@@ -18,7 +18,7 @@ from proctor.signing import AgentKeyError, verify_request
 from proctor.stores.agents import AgentRecord, AgentStore
 from proctor.stores.nonces import NonceClaim, NonceStore
 
-log = logging.getLogger("proctor.identity")
+log = logging.getLogger(__name__)
 
 
 class IdentityJudge:

@@ -33,7 +33,7 @@ from proctor.errors import UnavailableError
 from proctor.payload_keys import KeyRing, PayloadKeysMissing
 from proctor.settings import ProctorSettings, payload_key_dir, read_stack, stack_file
 
-log = logging.getLogger("proctor.temporal")
+log = logging.getLogger(__name__)
 
 
 class TemporalUnavailable(UnavailableError):

@@ -58,7 +58,7 @@ from proctor.stores.slack_interactions import SlackInteractionStore
 from worker.observability import metrics_endpoint, web_served
 from worker.slack_requests import bolt_headers, interaction_problem, printable, refusal_reason
 
-log = logging.getLogger("proctor.approvals")
+log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 

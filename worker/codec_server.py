@@ -35,7 +35,7 @@ from proctor.codec import EncryptionCodec, PayloadDecryptError
 from proctor.settings import NotConfigured, ProctorSettings, payload_key_dir
 from worker.observability import web_served
 
-log = logging.getLogger("proctor.codec_server")
+log = logging.getLogger(__name__)
 SESSION_COOKIE = "proctor_codec"
 SESSION_SECONDS = 8 * 3600
 MIN_TOKEN_LENGTH = 16

@@ -61,7 +61,7 @@ from worker.reconciler import Reconciler
 from workflows.governed_action import GovernedActionWorkflow
 from workflows.reinstatement import ReinstatementWorkflow
 
-log = logging.getLogger("proctor.worker")
+log = logging.getLogger(__name__)
 
 
 def protected_log(

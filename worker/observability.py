@@ -25,7 +25,7 @@ from proctor.metrics import APPROVALS_PENDING, exposition
 from proctor.models import Stage
 from proctor.settings import ProctorSettings
 
-log = logging.getLogger("proctor.observability")
+log = logging.getLogger(__name__)
 
 PENDING_QUERY = (
     f'WorkflowType = "{GOVERNED_ACTION_WORKFLOW}" AND ExecutionStatus = "Running"'
@@ -64,7 +64,10 @@ class TemporalContext(logging.Filter):
 
 
 def configure_logging(settings: ProctorSettings) -> None:
-    """One handler on stderr: plain text, or one JSON object per line for log pipelines."""
+    """One handler on stderr: plain text, or one JSON object per line for log pipelines.
+
+    On the root logger: every module logs under its own name (`proctor.*`, `worker.*`,
+    `activities.*`), the Temporal SDK under its own, and all of them reach this handler."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(TemporalContext())
     if settings.log_format == "json":

@@ -49,7 +49,7 @@ from proctor.stores.audit_log import AuditLog
 from proctor.stores.outcomes import OutcomeStore
 from proctor.temporal import visibility_literal
 
-log = logging.getLogger("proctor.reconciler")
+log = logging.getLogger(__name__)
 
 WORKFLOW_TYPES = (GOVERNED_ACTION_WORKFLOW, REINSTATEMENT_WORKFLOW)
 LEGACY_SKEW = timedelta(seconds=2)

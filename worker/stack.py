@@ -53,7 +53,7 @@ from proctor.temporal import TemporalUnavailable, connect_temporal, dev_server_t
 from worker.codec_server import CodecEndpoint, codec_served, endpoint_for
 from worker.main import run_worker
 
-log = logging.getLogger("proctor.stack")
+log = logging.getLogger(__name__)
 DATABASE_NAME = "proctor"
 
 

@@ -32,7 +32,7 @@ from proctor.models import (
     SlackMessageRef,
 )
 
-log = logging.getLogger("proctor.slack")
+log = logging.getLogger(__name__)
 
 UNUSABLE = frozenset(
     {

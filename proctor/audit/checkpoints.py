@@ -42,7 +42,7 @@ __all__ = [
     "sign",
 ]
 
-log = logging.getLogger("proctor.audit.checkpoints")
+log = logging.getLogger(__name__)
 
 
 class ChainBrokenError(IntegrityError):

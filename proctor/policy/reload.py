@@ -25,7 +25,7 @@ from proctor.policy.decide import PolicyEngine
 from proctor.policy.loader import PolicyError, PolicyProblem, load_policy_dir
 from proctor.reloading import Fingerprint, Refused, Reloaded, Reloading
 
-log = logging.getLogger("proctor.policy")
+log = logging.getLogger(__name__)
 
 POLICY_SUFFIXES = frozenset({".yaml", ".yml"})
 

@@ -4,12 +4,22 @@ logs carrying workflow and request ids."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
+import activities.audit
+import proctor.approvals.slack
+import proctor.client
+import proctor.policy.reload
+import worker.main
+import worker.reconciler
 from proctor.metrics import APPROVALS_PENDING
+from proctor.settings import ProctorSettings
 from tests.e2e.harness import Harness, harness
 from tests.e2e.slack_harness import eventually
 from tests.worker.worker_process import (
@@ -18,7 +28,7 @@ from tests.worker.worker_process import (
     worker_env,
     worker_process,
 )
-from worker.observability import count_pending_approvals
+from worker.observability import configure_logging, count_pending_approvals
 
 
 async def test_worker_metrics_sdk_metrics_and_json_logs(
@@ -122,3 +132,42 @@ async def test_worker_in_process_harness_still_counts(
         key = await gov.new_agent()
         await gov.proctor.execute(key, "read:orders", {}, handler=lambda p: 1)
     assert DECISIONS.labels(effect="allow")._value.get() == before + 1
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """configure_logging replaces the root logger's handlers: pytest's come back after."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_every_module_logs_under_its_own_name_through_the_one_handler(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Loggers are named after their modules, inside `proctor` or not (worker/, activities/):
+    the configuration covers them all."""
+    configure_logging(ProctorSettings(log_level="INFO", log_format="text"))
+    modules = [
+        worker.main,
+        worker.reconciler,
+        activities.audit,
+        proctor.client,
+        proctor.policy.reload,
+        proctor.approvals.slack,
+    ]
+    for module in modules:
+        module.log.info("hello from %s", module.__name__)
+        module.log.debug("below the level")
+    logged = capsys.readouterr().err
+    for module in modules:
+        assert f" INFO {module.__name__} hello from {module.__name__}\n" in logged, logged
+    assert "below the level" not in logged
