@@ -28,6 +28,7 @@ from proctor.stores.audit_log import AuditLog
 from tests.e2e.slack_harness import eventually, fake_slack, slack_notifier
 from tests.fakes.slack_web_api import SIGNING_SECRET, FakeSlack, sign
 from worker.approvals_app import ApprovalsApp, interaction_key, serving
+from worker.approvals_app import log as approvals_log
 from worker.slack_requests import refusal_reason
 
 VERIFIER = SignatureVerifier(SIGNING_SECRET)
@@ -319,7 +320,7 @@ async def test_each_request_is_verified_exactly_once(
     """A bad signature and a stale timestamp are refused by the one check (401, audited);
     a genuine click passes it and Bolt does not check again; the same click replayed passes
     it too (it is Slack's) and is then dropped as a repeat, its listener never run."""
-    caplog.set_level(logging.INFO, logger="proctor.approvals")
+    caplog.set_level(logging.INFO, logger=approvals_log.name)
     button = blocks.ButtonValue(w=f"action-{uuid.uuid4().hex}", d="a" * 64).encode()
     click = form(
         {
