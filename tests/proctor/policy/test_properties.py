@@ -8,18 +8,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proctor.models import AgentInfo, AgentStatus, Effect, PolicyQuery
+from proctor.models import Effect, PolicyQuery
 from proctor.policy import PolicyEngine
-from proctor.policy.loader import PolicySet, parse_policy_text
+from tests.proctor.policy.policy_sets import agent, engine
 
-AGENT = AgentInfo(
-    agent_id="a1",
-    display_name="a1",
-    role="r",
-    owner="o@x.io",
-    trust_score=100,
-    status=AgentStatus.ACTIVE,
-)
+AGENT = agent(role="r")
 segments = st.text(alphabet="ab:", min_size=0, max_size=4)
 patterns = (
     st.lists(st.one_of(segments, st.just("*")), min_size=1, max_size=4)
@@ -35,8 +28,7 @@ def compile_set(allow: list[str], deny: list[str], escalate: list[str]) -> Polic
         "escalation": {"approvers": ["boss@x.io"]},
         "permissions": {"allow": allow, "deny": deny, "escalate": escalate},
     }
-    text = yaml.safe_dump(document).encode()
-    return PolicyEngine(PolicySet((parse_policy_text(text, "p.yaml"),), "v"))
+    return engine(yaml.safe_dump(document))
 
 
 def reference(allow: list[str], deny: list[str], escalate: list[str], action: str) -> Effect:
