@@ -11,6 +11,7 @@ import click
 
 from proctor import payload_keys
 from proctor.cli.common import fail, settings
+from proctor.cli.server_side import codec_endpoint, codec_served, configure_logging
 from proctor.errors import ProctorError
 from proctor.payload_keys import KeyRing, created_at
 from proctor.settings import NotConfigured, ProctorSettings, payload_key_dir
@@ -94,8 +95,6 @@ def codec_server(host: str, port: int | None, origins: tuple[str, ...]) -> None:
     http://HOST:PORT/login, and turn on 'Include cross-origin credentials' in its codec
     settings. The CLI: `temporal workflow show --codec-endpoint http://HOST:PORT
     --codec-auth "Bearer $PROCTOR_CODEC_TOKEN" -w ID`."""
-    from worker.observability import configure_logging
-
     config = settings()
     configure_logging(config)
     try:
@@ -107,12 +106,10 @@ def codec_server(host: str, port: int | None, origins: tuple[str, ...]) -> None:
 async def _serve(
     config: ProctorSettings, host: str, port: int | None, origins: tuple[str, ...]
 ) -> None:
-    from worker.codec_server import codec_served, endpoint_for
-
     port = port if port is not None else config.codec_port
     if port is None:
         raise NotConfigured("no port for the codec endpoint: give --port or set PROCTOR_CODEC_PORT")
-    endpoint = endpoint_for(config, origins)
+    endpoint = codec_endpoint(config, origins)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

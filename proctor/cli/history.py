@@ -24,6 +24,7 @@ from proctor.audit.chain import ChainRow, format_time
 from proctor.audit.keys import KeyFileError, trusted_keys
 from proctor.audit.row_check import RowCheck, check_rows
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
+from proctor.cli.server_side import replay_all
 from proctor.history.payloads import decode_history
 from proctor.history.timeline import CLOSED_AS, TimelineStep, name_audit_steps, timeline
 from proctor.settings import audit_key_dir
@@ -197,8 +198,6 @@ async def replay(
 
     Run it before deploying a workflow change, over the running workflows
     (`--query 'ExecutionStatus="Running"'`), to prove they can continue on the new code."""
-    from worker.replay import replay_all
-
     if sum((workflow_id is not None, bool(files), query is not None)) != 1:
         fail("give exactly one of WORKFLOW_ID, --file (repeatable) or --query")
     failures = total = 0

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from proctor.cli.common import database, fail, run_async, settings
+from proctor.cli.server_side import configure_logging, run_approvals_app, run_stack, run_worker
 from proctor.db import APP_ROLE, ensure_login_role, migrate
 from proctor.errors import ProctorError
 from proctor.settings import ProctorSettings
@@ -18,15 +19,12 @@ from proctor.settings import ProctorSettings
 @click.command("up")
 def up() -> None:
     """Run the whole stack in the foreground (embedded Temporal + Postgres + worker)."""
-    from worker.observability import configure_logging
-    from worker.stack import up as start_stack
-
     config = settings()
     configure_logging(config)
     if "log_level" not in config.model_fields_set:  # the console is for the stack's banner
         logging.getLogger().setLevel(logging.WARNING)
     try:
-        start_stack(config)
+        run_stack(config)
     except ProctorError as exc:
         fail(str(exc))
 
@@ -34,8 +32,6 @@ def up() -> None:
 @click.command("worker")
 def worker() -> None:
     """Run only the worker, against TEMPORAL_ADDRESS and PROCTOR_DATABASE_URL."""
-    from worker.main import run_worker
-
     _run(run_worker)
 
 
@@ -43,15 +39,11 @@ def worker() -> None:
 def approvals_app() -> None:
     """Run only the Slack approvals app (HTTP on PROCTOR_APPROVALS_PORT, or Socket Mode with
     PROCTOR_SLACK_APP_TOKEN); `proctor up` and `proctor worker` run it too when Slack is set."""
-    from worker.main import run_approvals_app
-
     _run(run_approvals_app)
 
 
 def _run(process: Callable[[ProctorSettings], Coroutine[Any, Any, None]]) -> None:
     """A long-running process in the foreground: logs to stderr, one-line errors."""
-    from worker.observability import configure_logging
-
     config = settings()
     configure_logging(config)
     try:
