@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from proctor.canonical import canonical_bytes
+from proctor.errors import KeyMaterialError
 from proctor.models import HandlerReport, JsonValue, PermissionRequest, Vote
 
 PublicKey = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -26,7 +27,7 @@ VOTE_CLOCK_SKEW = timedelta(minutes=5)
 """A vote may be signed this much before the escalation it answers (clocks differ)."""
 
 
-class UnusableKey(ValueError):
+class UnusableKey(KeyMaterialError):
     """A PEM that is not an RSA-2048+ or Ed25519 public key."""
 
 

@@ -12,24 +12,35 @@ built-in base that older callers caught (`ValueError`, `LookupError`, `RuntimeEr
     │   ├── CanonicalizationError            proctor.canonical: a value JSON cannot hash
     │   └── KeyMaterialError                 a key file missing, unreadable or of the wrong kind
     │       ├── AgentKeyError                proctor.signing
+    │       ├── UnusableKey                  proctor.attestation: a public key too weak or unknown
     │       ├── VoteKeyError                 proctor.approvals.keys
     │       ├── PayloadKeyError              proctor.payload_keys
+    │       │   └── PayloadKeysMissing       no ring where one is required
     │       └── KeyFileError                 proctor.audit.keys
+    │           └── SinkCorrupt              proctor.audit.sink: the checkpoint sink unreadable
     ├── NotFoundError (LookupError)          a named thing does not exist
-    │   └── UnknownAgent                     proctor.stores.agents
+    │   ├── UnknownAgent                     proctor.stores.agents
+    │   ├── UnknownWorkflow                  proctor.approvals.operations
+    │   └── UnknownGroup                     proctor.policy.escalation: an approver group
     ├── ConflictError (ValueError)           it exists already, or its state forbids the change
-    │   └── AgentExists                      proctor.stores.agents
+    │   ├── AgentExists                      proctor.stores.agents
+    │   ├── SecretFileExists                 proctor.secret_files: keys are never overwritten
+    │   ├── IdempotencyConflict              proctor.stores.audit_log: one key, two payloads
+    │   └── NotCancellable                   proctor.approvals.operations: the run has ended
     ├── ConfigurationError (RuntimeError)    a setting is missing or contradicts another
     │   └── NotConfigured                    proctor.settings
     ├── UnavailableError (RuntimeError)      a service Proctor needs cannot be reached or used
     │   ├── DatabaseUnavailable              proctor.db
     │   ├── SchemaOutdated                   proctor.db
     │   ├── TemporalUnavailable              proctor.temporal
+    │   ├── SlackUnusable                    proctor.approvals.slack: token revoked, scope missing
     │   └── StackError                       worker.stack: the embedded stack did not start
     ├── IntegrityError (RuntimeError)        stored evidence does not hold up
     │   ├── ChainBrokenError                 proctor.audit.checkpoints
     │   ├── PruneRefused                     proctor.audit.retention
     │   └── PayloadDecryptError              proctor.codec: a payload no key of the ring opens
+    │       ├── PayloadTampered              its authentication tag does not verify
+    │       └── UnknownPayloadKey            it names a key the ring does not hold
     ├── ConditionEvaluationError (RuntimeError)  proctor.policy.conditions: a condition failed at
     │                                        run time (the request is denied, fail closed)
     └── GovernanceError (RuntimeError)       proctor.client: the governed action did not run as

@@ -29,6 +29,7 @@ from proctor.contract import (
     PROGRESS_QUERY,
     STATUS_ATTRIBUTE,
 )
+from proctor.errors import ConflictError, NotFoundError
 from proctor.models import CancelRequest, Progress, Stage
 from proctor.stores.audit_log import AuditLog
 
@@ -39,11 +40,11 @@ QUERY_TIMEOUT = timedelta(seconds=5)
 _EXECUTING = (Stage.EXECUTING.value, Stage.AWAITING_EXECUTION.value)
 
 
-class UnknownWorkflow(LookupError):
+class UnknownWorkflow(NotFoundError):
     """No workflow with this id (in this namespace)."""
 
 
-class NotCancellable(RuntimeError):
+class NotCancellable(ConflictError):
     """The run cannot be cancelled: closed already, or not a governed action."""
 
 

@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from proctor.approvals import blocks
 from proctor.approvals.directory import ApproverDirectory
+from proctor.errors import UnavailableError
 from proctor.models import (
     ApprovalClosed,
     ApprovalNotice,
@@ -69,7 +70,7 @@ RECIPIENT_ERRORS = frozenset(
 """Errors about one target: the other recipients still get their message."""
 
 
-class SlackUnusable(RuntimeError):
+class SlackUnusable(UnavailableError):
     """Slack refuses this app outright (revoked token, missing scope): retrying won't help."""
 
 
