@@ -81,9 +81,15 @@ async def test_a_retried_notify_resumes_from_its_heartbeat_and_posts_nothing_twi
     activities: SlackActivities, slack: FakeSlack
 ) -> None:
     crashed = ActivityEnvironment()
-    beats: list[list[dict[str, Any]]] = []
-    # The attempt is lost right after it heartbeats the channel post.
-    crashed.on_heartbeat = lambda *details: (beats.append(details[0]), crashed.cancel())
+    beats = heartbeats_into(crashed)
+    recorded = crashed.on_heartbeat
+
+    def lost_after_first_beat(*details: Any) -> None:
+        """The attempt is lost right after it heartbeats the channel post."""
+        recorded(*details)
+        crashed.cancel()
+
+    crashed.on_heartbeat = lost_after_first_beat
     with pytest.raises(asyncio.CancelledError):
         await crashed.run(activities.notify_approvers, NOTICE)
     assert len(beats) == 1 and [m.channel for m in slack.posted()] == [CHANNEL]
