@@ -22,6 +22,8 @@ from typing import Any
 
 import rfc8785
 
+from proctor.audit.findings import FindingKind
+
 GENESIS_HASH = "0" * 64
 _ZERO = timedelta(0)
 WITNESS_CHARS = 8
@@ -140,6 +142,8 @@ def content_digest(row: ChainRow) -> str:
 @dataclass(frozen=True)
 class ChainBreak:
     seq: int
+    kind: FindingKind
+    """What the break shows, as far as links can tell (witnesses may tell more)."""
     problem: str
 
     def __str__(self) -> str:
@@ -173,7 +177,7 @@ class ChainVerifier:
             return False
         problem = self._problem(row)
         if problem is not None:
-            self.first_break = ChainBreak(min(row.seq, self.expected_seq), problem)
+            self.first_break = ChainBreak(min(row.seq, self.expected_seq), *problem)
             return False
         self.rows_checked += 1
         self.expected_seq = row.seq + 1
@@ -242,25 +246,30 @@ class ChainVerifier:
             self.feed(ChainRow(*records[accepted]))
         return accepted
 
-    def _problem(self, row: ChainRow) -> str | None:
+    def _problem(self, row: ChainRow) -> tuple[FindingKind, str] | None:
         if row.seq > self.expected_seq:
             return (
+                FindingKind.ROW_DELETED,
                 f"rows {self.expected_seq}..{row.seq - 1} are missing (deleted), "
-                f"next present row is {row.seq}"
+                f"next present row is {row.seq}",
             )
         if row_hash(row) == row.hash:
             if row.prev_hash == self.prev_hash:
                 return None
             return (
+                FindingKind.LINK_BROKEN,
                 "prev_hash does not match the previous row's hash (a row was inserted "
-                "here, or the previous row was rewritten)"
+                "here, or the previous row was rewritten)",
             )
         moved_from = _written_at_other_seq(row)
         if moved_from is not None:
-            return f"the row here was written as seq {moved_from} (rows swapped or reordered)"
+            return (
+                FindingKind.ROWS_SWAPPED,
+                f"the row here was written as seq {moved_from} (rows swapped or reordered)",
+            )
         if not _is_json(row.payload):
-            return "payload is not JSON (content edited)"
-        return "hash does not match the row's content (content edited)"
+            return FindingKind.CONTENT_EDITED, "payload is not JSON (content edited)"
+        return FindingKind.CONTENT_EDITED, "hash does not match the row's content (content edited)"
 
     def report(self) -> ChainReport:
         return ChainReport(

@@ -3,37 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
-Kind = Literal[
+
+class FindingKind(StrEnum):
+    """What is wrong, named where the damage is detected (never read back from a message);
+    the values are what JSON reports carry."""
+
     # rows
-    "content_edited",
-    "row_deleted",
-    "row_inserted",
-    "rows_swapped",
-    "tail_truncated",
-    "table_rewritten",
-    "chain_recomputed",
-    "link_broken",
+    CONTENT_EDITED = "content_edited"
+    ROW_DELETED = "row_deleted"
+    ROW_INSERTED = "row_inserted"
+    ROWS_SWAPPED = "rows_swapped"
+    TAIL_TRUNCATED = "tail_truncated"
+    TABLE_REWRITTEN = "table_rewritten"
+    CHAIN_RECOMPUTED = "chain_recomputed"
+    LINK_BROKEN = "link_broken"
     # signed points in the database
-    "checkpoint_forged",
-    "checkpoint_missing",
-    "checkpoint_mismatch",
+    CHECKPOINT_FORGED = "checkpoint_forged"
+    CHECKPOINT_MISSING = "checkpoint_missing"
+    CHECKPOINT_MISMATCH = "checkpoint_mismatch"
     # the sink
-    "sink_forged",
-    "sink_corrupt",
-    "sink_missing",
-    "sink_mismatch",
-    "sink_chain_broken",
-    "sink_truncated",
-    "sink_rewritten",
-]
+    SINK_FORGED = "sink_forged"
+    SINK_CORRUPT = "sink_corrupt"
+    SINK_MISSING = "sink_missing"
+    SINK_MISMATCH = "sink_mismatch"
+    SINK_CHAIN_BROKEN = "sink_chain_broken"
+    SINK_TRUNCATED = "sink_truncated"
+    SINK_REWRITTEN = "sink_rewritten"
 
 
 @dataclass(frozen=True)
 class Finding:
     seq: int | None
-    kind: Kind
+    kind: FindingKind
     detail: str
 
     def __str__(self) -> str:

@@ -18,20 +18,10 @@ from proctor.audit.chain import (
     content_digest,
     row_hash,
 )
-from proctor.audit.findings import Finding, Kind
+from proctor.audit.findings import Finding, FindingKind
 from proctor.audit.signed import CheckpointBody
 from proctor.audit.witness import locate
 from proctor.stores.audit_log import AuditLog
-
-_LINK_KINDS: tuple[tuple[str, Kind], ...] = (
-    ("missing", "row_deleted"),
-    ("swapped", "rows_swapped"),
-    ("content edited", "content_edited"),
-)
-
-
-def _link_kind(problem: str) -> Kind:
-    return next((k for words, k in _LINK_KINDS if words in problem), "link_broken")
 
 
 class Rehash:
@@ -70,32 +60,36 @@ class Rehash:
 
     def _point_problem(
         self, rows: dict[int, ChainRow], seq: int, signed_hash: str
-    ) -> tuple[int, Kind, str] | None:
+    ) -> tuple[int, FindingKind, str] | None:
         row, before = rows.get(seq), rows.get(seq - 1)
         if row is None:
-            return seq, "row_deleted", "the row a signed checkpoint covers is gone"
+            return seq, FindingKind.ROW_DELETED, "the row a signed checkpoint covers is gone"
         if before is not None and row_hash(before) != before.hash:
             return (
                 seq - 1,
-                "content_edited",
+                FindingKind.CONTENT_EDITED,
                 "hash does not match the row's content (content edited)",
             )
         if row_hash(row) != row.hash:
-            return seq, "content_edited", "hash does not match the row's content (content edited)"
+            return (
+                seq,
+                FindingKind.CONTENT_EDITED,
+                "hash does not match the row's content (content edited)",
+            )
         if row.hash != signed_hash:
             return (
                 seq,
-                "checkpoint_mismatch",
+                FindingKind.CHECKPOINT_MISMATCH,
                 "the row no longer has the hash that was "
                 "signed (or that the last verification saw)",
             )
         if seq - 1 > self.tombstone.seq and before is None:
-            return seq - 1, "row_deleted", "the row before a signed checkpoint is gone"
+            return seq - 1, FindingKind.ROW_DELETED, "the row before a signed checkpoint is gone"
         linked = before.hash if before is not None else self.tombstone.hash
         if row.prev_hash != linked:
             return (
                 seq,
-                "link_broken",
+                FindingKind.LINK_BROKEN,
                 "prev_hash does not match the previous row's hash "
                 "(the rows before it were rewritten)",
             )
@@ -121,7 +115,7 @@ class Rehash:
                 await self._damage(
                     remembered.seq,
                     remembered.seq,
-                    "checkpoint_mismatch",
+                    FindingKind.CHECKPOINT_MISMATCH,
                     "the row where the last verification ended changed since",
                 )
             for seq in self.seqs[bisect_left(self.seqs, first) : bisect_right(self.seqs, last)]:
@@ -133,7 +127,7 @@ class Rehash:
                     await self._damage(
                         seq,
                         seq,
-                        "checkpoint_mismatch",
+                        FindingKind.CHECKPOINT_MISMATCH,
                         f"row {seq} no longer has the hash signed in the checkpoint",
                     )
             if accepted < len(page):
@@ -145,7 +139,7 @@ class Rehash:
             self.findings.append(
                 Finding(
                     chain.last_seq + 1,
-                    "tail_truncated",
+                    FindingKind.TAIL_TRUNCATED,
                     f"the log ends at seq {chain.last_seq} "
                     f"but a signed checkpoint covers seq {self.seqs[-1]}: rows were removed from "
                     "the end",
@@ -156,28 +150,32 @@ class Rehash:
     async def _broken(self, found: ChainBreak) -> None:
         """A link breaks at `found.seq`: the witness of the checkpoint over it may show the
         real damage earlier (an edit whose hashes were recomputed up to here)."""
-        kind = _link_kind(found.problem)
+        kind = found.kind
         located = await self._witnessed(self._covering(found.seq))
         if (
             located is None
-            or located.kind == "chain_recomputed"
+            or located.kind == FindingKind.CHAIN_RECOMPUTED
             or located.seq is None
             or located.seq > found.seq
         ):
             self.findings.append(Finding(found.seq, kind, found.problem))
         elif located.seq == found.seq:
             self.findings.append(
-                Finding(found.seq, located.kind if kind == "link_broken" else kind, found.problem)
+                Finding(
+                    found.seq,
+                    located.kind if kind == FindingKind.LINK_BROKEN else kind,
+                    found.problem,
+                )
             )
         else:
             self.findings.extend([located, Finding(found.seq, kind, found.problem)])
 
-    async def _damage(self, point: int, seq: int, kind: Kind, detail: str) -> None:
+    async def _damage(self, point: int, seq: int, kind: FindingKind, detail: str) -> None:
         """A signed point does not hold: its witness names the row and the change."""
         self.mismatch_found = True
         located = await self._witnessed(self.checkpoints.get(point))
-        recomputed_only = located is not None and located.kind == "chain_recomputed"
-        if located is None or (recomputed_only and kind != "checkpoint_mismatch"):
+        recomputed_only = located is not None and located.kind == FindingKind.CHAIN_RECOMPUTED
+        if located is None or (recomputed_only and kind != FindingKind.CHECKPOINT_MISMATCH):
             self.findings.append(Finding(seq, kind, detail))
         else:
             self.findings.append(located)
@@ -195,6 +193,6 @@ class Rehash:
         first = body.previous_seq + 1
         actual = [content_digest(row) async for row in self.audit.rows(first, body.seq + 2)]
         seq, kind, detail = locate(body.witness_digests(), actual, first)
-        if kind == "table_rewritten" and body.previous_seq > self.tombstone.seq:
-            kind = "content_edited"
+        if kind == FindingKind.TABLE_REWRITTEN and body.previous_seq > self.tombstone.seq:
+            kind = FindingKind.CONTENT_EDITED
         return Finding(seq, kind, f"{detail} (signed checkpoint at seq {body.seq})")

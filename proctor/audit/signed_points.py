@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from proctor.audit.chain import GENESIS_HASH
-from proctor.audit.findings import Finding, Kind
+from proctor.audit.findings import Finding, FindingKind
 from proctor.audit.signed import SINK_GENESIS, CheckpointBody, SignedCheckpoint
 from proctor.audit.sink import SinkLine
 
@@ -67,7 +67,9 @@ def cross_check(
     for table, seqs in forged.items():
         points.findings.append(
             _grouped(
-                seqs, "checkpoint_forged", f"row(s) of {table} are not signed by a trusted key"
+                seqs,
+                FindingKind.CHECKPOINT_FORGED,
+                f"row(s) of {table} are not signed by a trusted key",
             )
         )
     points.in_database = len(stored)
@@ -93,7 +95,7 @@ def _sink_points(
             points.findings.append(
                 Finding(
                     None,
-                    "sink_corrupt",
+                    FindingKind.SINK_CORRUPT,
                     f"line {line.number} of the sink is not a signed checkpoint",
                 )
             )
@@ -103,7 +105,7 @@ def _sink_points(
             body = signed.parsed()
             problem = _link_problem(body, line, previous, linked)
             if problem is not None:
-                points.findings.append(Finding(body.seq, "sink_chain_broken", problem))
+                points.findings.append(Finding(body.seq, FindingKind.SINK_CHAIN_BROKEN, problem))
             linked = linked or body.previous_line is not None
             outside.setdefault((body.kind, body.seq), signed)
             points.add(body)
@@ -113,7 +115,7 @@ def _sink_points(
         points.findings.append(
             _grouped(
                 [_seq_of(line.signed) for line in forged if line.signed is not None],
-                "sink_forged",
+                FindingKind.SINK_FORGED,
                 f"line(s) of the sink are not signed by a trusted key (line {numbers}"
                 f"{', …' if len(forged) > 5 else ''})",
             )
@@ -159,7 +161,7 @@ def _compare(
             findings.append(
                 Finding(
                     key[1],
-                    "sink_mismatch",
+                    FindingKind.SINK_MISMATCH,
                     f"the database and the sink hold different signed {key[0]}s at seq {key[1]}",
                 )
             )
@@ -173,7 +175,7 @@ def _compare(
         findings.append(
             _grouped(
                 list(only_stored),
-                "sink_missing",
+                FindingKind.SINK_MISSING,
                 f"signed point(s) held by the database are {where}",
             )
         )
@@ -181,7 +183,7 @@ def _compare(
         findings.append(
             _grouped(
                 list(only_outside),
-                "checkpoint_missing",
+                FindingKind.CHECKPOINT_MISSING,
                 "signed point(s) "
                 "held by the external sink are missing from the database: its "
                 "rows were deleted",
@@ -189,7 +191,7 @@ def _compare(
         )
 
 
-def _grouped(seqs: Sequence[int | None], kind: Kind, text: str) -> Finding:
+def _grouped(seqs: Sequence[int | None], kind: FindingKind, text: str) -> Finding:
     """One finding for many points (a rewrite forges or drops them by the thousand), at the
     first seq, naming a few."""
     known = sorted(s for s in seqs if s is not None)
@@ -206,7 +208,7 @@ def _since_last_time(sink: Sequence[SinkLine], lines: int, digest: str) -> list[
         return [
             Finding(
                 None,
-                "sink_truncated",
+                FindingKind.SINK_TRUNCATED,
                 f"the sink held {lines} lines when last "
                 f"verified and now holds {len(sink)}: lines were removed from its end",
             )
@@ -215,7 +217,7 @@ def _since_last_time(sink: Sequence[SinkLine], lines: int, digest: str) -> list[
         return [
             Finding(
                 None,
-                "sink_rewritten",
+                FindingKind.SINK_REWRITTEN,
                 f"line {lines} of the sink is not the line "
                 "verified last time: the file was rewritten",
             )

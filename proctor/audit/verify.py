@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from proctor.audit.anchor import Anchor
 from proctor.audit.chain import GENESIS_HASH
-from proctor.audit.findings import Finding, Kind
+from proctor.audit.findings import Finding, FindingKind
 from proctor.audit.rehash import Rehash
 from proctor.audit.signed import SignedCheckpoint
 from proctor.audit.signed_points import cross_check
@@ -31,9 +31,9 @@ from proctor.audit.witness import locate
 from proctor.stores.audit_checkpoints import database_checkpoints
 from proctor.stores.audit_log import AuditLog
 
-__all__ = ["Anchor", "Finding", "Kind", "LedgerReport", "locate", "verify_ledger"]
-"""`Anchor`, `Finding`, `Kind` and `locate` live in their own modules; named here for the
-imports that predate them."""
+__all__ = ["Anchor", "Finding", "FindingKind", "LedgerReport", "locate", "verify_ledger"]
+"""`Anchor`, `Finding`, `FindingKind` and `locate` live in their own modules; named here for
+the imports that predate them."""
 
 
 @dataclass

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from proctor.audit.findings import Kind
+from proctor.audit.findings import FindingKind
 
 
 def locate(
     witness: Sequence[str],
     actual: Sequence[str],
     first_seq: int,
-) -> tuple[int, Kind, str]:
+) -> tuple[int, FindingKind, str]:
     """Compare a signed segment's witness with the rows now there: first bad seq and kind."""
     size = len(witness)
 
@@ -27,37 +27,41 @@ def locate(
     if index is None:
         return (
             first_seq + size - 1,
-            "chain_recomputed",
+            FindingKind.CHAIN_RECOMPUTED,
             "every row still says what was signed, but the hashes were recomputed",
         )
     seq = first_seq + index
     if index >= len(actual):
-        return seq, "tail_truncated", f"the rows signed from seq {seq} on are gone"
+        return seq, FindingKind.TAIL_TRUNCATED, f"the rows signed from seq {seq} on are gone"
     if index == 0 and not any(a == w for a, w in zip(actual, witness, strict=False)):
         return (
             seq,
-            "table_rewritten",
+            FindingKind.TABLE_REWRITTEN,
             f"no row of the signed segment {first_seq}.."
             f"{first_seq + size - 1} matches what was signed: rewritten wholesale",
         )
     here, after = at(actual, index), at(actual, index + 1)
     if here == at(witness, index + 1) and after == witness[index]:
-        return seq, "rows_swapped", f"rows {seq} and {seq + 1} trade places (hashes recomputed)"
+        return (
+            seq,
+            FindingKind.ROWS_SWAPPED,
+            f"rows {seq} and {seq + 1} trade places (hashes recomputed)",
+        )
     if after == witness[index]:
         return (
             seq,
-            "row_inserted",
+            FindingKind.ROW_INSERTED,
             f"a row that was never signed sits at seq {seq} "
             "(later rows renumbered, hashes recomputed)",
         )
     if here == at(witness, index + 1):
         return (
             seq,
-            "row_deleted",
+            FindingKind.ROW_DELETED,
             f"the row signed as seq {seq} is gone (later rows renumbered, hashes recomputed)",
         )
     return (
         seq,
-        "content_edited",
+        FindingKind.CONTENT_EDITED,
         "the row's content differs from what was signed (hashes recomputed)",
     )

@@ -1,14 +1,27 @@
-"""The fast entry encoding is exactly RFC 8785 of the whole entry, for any content."""
+"""The fast entry encoding is exactly RFC 8785 of the whole entry, for any content; a break
+in the chain says what kind of damage it shows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proctor.audit.chain import ChainRow, _json, entry_bytes, format_time
+from proctor.audit.chain import (
+    GENESIS_HASH,
+    ChainRow,
+    _json,
+    entry_bytes,
+    format_time,
+    sealed,
+    verify_rows,
+)
+from proctor.audit.findings import FindingKind
 from proctor.canonical import canonical_text
 
 json_values = st.recursive(
@@ -92,3 +105,68 @@ def test_scalar_shortcuts_write_what_rfc8785_writes(value: str | int | None) -> 
 )
 def test_time_text_is_fixed_width_utc(moment: datetime) -> None:
     assert format_time(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def chain_of(count: int) -> list[ChainRow]:
+    rows, prev = [], GENESIS_HASH
+    for seq in range(1, count + 1):
+        row = sealed(
+            ChainRow(
+                seq=seq,
+                recorded_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seq),
+                idempotency_key=f"k{seq}",
+                workflow_id=None,
+                event_type="t",
+                agent_id=None,
+                action=None,
+                actor="proctor",
+                payload=canonical_text({"i": seq}),
+                prev_hash=prev,
+                hash="",
+            )
+        )
+        rows.append(row)
+        prev = row.hash
+    return rows
+
+
+Tamper = Callable[[list[ChainRow]], list[ChainRow]]
+
+
+@pytest.mark.parametrize(
+    "tamper, seq, kind",
+    [
+        (lambda rows: rows[:4] + rows[5:], 5, FindingKind.ROW_DELETED),
+        (
+            lambda rows: [*rows[:3], replace(rows[5], seq=4), rows[4], replace(rows[3], seq=6)],
+            4,
+            FindingKind.ROWS_SWAPPED,
+        ),
+        (
+            lambda rows: [*rows[:2], replace(rows[2], actor="mallory"), *rows[3:]],
+            3,
+            FindingKind.CONTENT_EDITED,
+        ),
+        (
+            lambda rows: [*rows[:2], replace(rows[2], payload="{"), *rows[3:]],
+            3,
+            FindingKind.CONTENT_EDITED,
+        ),
+        (  # re-sealed in place: its own hash holds, the next row's link does not
+            lambda rows: [*rows[:2], sealed(replace(rows[2], payload='{"i":99}')), *rows[3:]],
+            4,
+            FindingKind.LINK_BROKEN,
+        ),
+    ],
+    ids=["deleted", "swapped", "edited", "not-json", "relinked"],
+)
+def test_a_break_carries_the_kind_of_damage_it_shows(
+    tamper: Tamper, seq: int, kind: FindingKind
+) -> None:
+    rows = chain_of(8)
+    assert verify_rows(rows).intact
+
+    found = verify_rows(tamper(rows)).first_break
+
+    assert found is not None
+    assert (found.seq, found.kind) == (seq, kind)

@@ -101,6 +101,9 @@ async def test_plain_verify_does_not_vouch_for_rows_it_did_not_reread(
     full = await arun(["audit", "verify", "--full"], env, tmp_path)
     assert full.returncode == 1
     assert "TAMPERED: first problem at seq 15: content edited" in full.stderr
+    as_json = await arun(["audit", "verify", "--full", "--json"], env, tmp_path)
+    first = json.loads(as_json.stdout)["findings"][0]
+    assert (first["seq"], first["kind"]) == (15, "content_edited")
 
 
 async def test_new_rows_are_checked_and_the_rest_is_named_as_skipped(

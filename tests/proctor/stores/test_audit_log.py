@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from proctor.audit.chain import row_hash
+from proctor.audit.findings import FindingKind
 from proctor.canonical import canonical_text
 from proctor.db import connect_pool, ensure_login_role, with_user
 from proctor.models import AuditEvent
@@ -78,27 +79,39 @@ async def tamper(audit: AuditLog, sql: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "sql, bad_seq, words",
+    "sql, bad_seq, words, kind",
     [
         (
             "UPDATE audit_log SET payload = replace(payload, '599.99', '5999.99') WHERE seq = 7",
             7,
             "content edited",
+            FindingKind.CONTENT_EDITED,
         ),
-        ("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3", 3, "content edited"),
-        ("DELETE FROM audit_log WHERE seq = 5", 5, "missing"),
+        (
+            "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3",
+            3,
+            "content edited",
+            FindingKind.CONTENT_EDITED,
+        ),
+        ("DELETE FROM audit_log WHERE seq = 5", 5, "missing", FindingKind.ROW_DELETED),
         (
             "UPDATE audit_log SET seq = 1000 WHERE seq = 4;"
             " UPDATE audit_log SET seq = 4 WHERE seq = 6;"
             " UPDATE audit_log SET seq = 6 WHERE seq = 1000",
             4,
             "swapped",
+            FindingKind.ROWS_SWAPPED,
         ),
-        ("UPDATE audit_log SET payload = '{\"i\": 2}' WHERE seq = 3", 3, "content edited"),
+        (
+            "UPDATE audit_log SET payload = '{\"i\": 2}' WHERE seq = 3",
+            3,
+            "content edited",
+            FindingKind.CONTENT_EDITED,
+        ),
     ],
 )
 async def test_verify_names_the_first_bad_seq(
-    audit: AuditLog, sql: str, bad_seq: int, words: str
+    audit: AuditLog, sql: str, bad_seq: int, words: str, kind: FindingKind
 ) -> None:
     await fill(audit, 10)
     assert (await audit.verify()).intact
@@ -108,6 +121,7 @@ async def test_verify_names_the_first_bad_seq(
     report = await audit.verify()
     assert report.first_break is not None
     assert report.first_break.seq == bad_seq
+    assert report.first_break.kind == kind
     assert words in report.first_break.problem
 
 
