@@ -222,3 +222,28 @@ async def test_the_app_role_cannot_rewrite_even_without_triggers(audit: AuditLog
             await app.execute("SET session_replication_role = replica")
     finally:
         await app.close()
+
+
+async def test_reads_by_position_time_and_workflow(audit: AuditLog) -> None:
+    receipts = await audit.append_many(
+        [
+            AuditEvent(
+                idempotency_key="a1", event_type="escalated", workflow_id="wf-a", payload={}
+            ),
+            AuditEvent(idempotency_key="b1", event_type="decided", workflow_id="wf-b", payload={}),
+            AuditEvent(idempotency_key="a2", event_type="vote", workflow_id="wf-a", payload={}),
+            AuditEvent(idempotency_key="a3", event_type="outcome", workflow_id="wf-a", payload={}),
+        ]
+    )
+
+    assert [r.seq for r in await audit.latest(2)] == [3, 4]
+    assert [r.seq for r in await audit.latest(10)] == [1, 2, 3, 4]
+    found = await audit.rows_at([2, 4, 99])
+    assert sorted(found) == [2, 4] and all(row_hash(r) == r.hash for r in found.values())
+    assert await audit.hash_at(3) == receipts[2].hash and await audit.hash_at(99) is None
+    assert [r.seq for r in await audit.for_workflow("wf-a")] == [1, 3, 4]
+    chosen = await audit.for_workflow("wf-a", event_types=("vote", "escalated"))
+    assert [r.event_type for r in chosen] == ["escalated", "vote"]
+    waited = await audit.seconds_waiting_after(2)
+    assert waited is not None and 0 <= waited < 60
+    assert await audit.seconds_waiting_after(4) is None
