@@ -1,1 +1,2 @@
-"""Postgres-backed services other than the audit log (agents, nonces, trust)."""
+"""Postgres-backed services: every SQL statement of the application lives in these modules
+(connecting and migrating aside, in `proctor.db`); the rest of the code calls their methods."""
