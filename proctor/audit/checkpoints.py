@@ -26,7 +26,7 @@ from proctor.audit.signed import CheckpointBody, SignedCheckpoint, sign
 from proctor.audit.sink import SINK_FILE, SINK_KEYS, DirectorySink, SinkCorrupt, parse_line
 from proctor.errors import IntegrityError
 from proctor.metrics import CHAIN_INTACT, CHAIN_VERIFIED_AT, CHAIN_VERIFIED_SEQ
-from proctor.stores.audit_checkpoints import insert_checkpoint, latest_anchor, signing_turn
+from proctor.stores.audit_checkpoints import insert_signed_point, latest_anchor, signing_turn
 from proctor.stores.audit_log import AuditLog
 from proctor.stores.connection import Connection, database_now
 
@@ -122,7 +122,7 @@ class Checkpointer:
             ),
         )
         async with conn.transaction():
-            await insert_checkpoint(conn, signed, upto, report.head_hash)
+            await insert_signed_point(conn, signed)
             # The outside copy before COMMIT: a failed write rolls the database row back.
             self.sink.write(signed)
         CHAIN_INTACT.set(1)
@@ -160,7 +160,7 @@ class Checkpointer:
                 "not signing until `proctor audit verify --full` is clean"
             )
         async with conn.transaction():
-            await insert_checkpoint(conn, signed, body.seq, body.hash)
+            await insert_signed_point(conn, signed)
         log.warning(
             "restored the checkpoint at seq %d from the sink (its database row was lost)", body.seq
         )

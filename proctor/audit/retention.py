@@ -18,7 +18,7 @@ from proctor.errors import IntegrityError
 from proctor.models import AuditEvent
 from proctor.stores.audit_checkpoints import (
     checkpoint_hash,
-    insert_tombstone,
+    insert_signed_point,
     lock_sink,
     tombstone_hash,
 )
@@ -120,7 +120,7 @@ class Pruner:
                     previous_line=self.sink.previous_line(),
                 ),
             )
-            await insert_tombstone(conn, signed, plan.upto_seq, report.head_hash)
+            await insert_signed_point(conn, signed)
             removed = await remove_prefix(conn, plan.upto_seq)
             await append_locked(
                 conn,

@@ -64,37 +64,19 @@ async def tombstone_hash(db: Queryable, upto_seq: int) -> str | None:
     return digest
 
 
-async def insert_checkpoint(
-    conn: Connection, signed: SignedCheckpoint, seq: int, digest: str
-) -> None:
-    await _insert_signed(
-        conn,
-        "INSERT INTO audit_checkpoints (seq, hash, key_id, body, signature)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        signed,
-        seq,
-        digest,
-    )
+_INSERT = {
+    "checkpoint": "INSERT INTO audit_checkpoints (seq, hash, key_id, body, signature)"
+    " VALUES ($1, $2, $3, $4, $5)",
+    "tombstone": "INSERT INTO audit_tombstones (upto_seq, hash, key_id, body, signature)"
+    " VALUES ($1, $2, $3, $4, $5)",
+}
 
 
-async def insert_tombstone(
-    conn: Connection, signed: SignedCheckpoint, upto_seq: int, digest: str
-) -> None:
-    await _insert_signed(
-        conn,
-        "INSERT INTO audit_tombstones (upto_seq, hash, key_id, body, signature)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        signed,
-        upto_seq,
-        digest,
-    )
-
-
-async def _insert_signed(
-    conn: Connection, statement: str, signed: SignedCheckpoint, seq: int, digest: str
-) -> None:
+async def insert_signed_point(conn: Connection, signed: SignedCheckpoint) -> None:
+    """Keep a signed point in the table of its kind, under the seq and hash it signed."""
+    body = signed.parsed()
     await conn.execute(
-        statement, seq, digest, signed.parsed().key_id, signed.body, signed.signature
+        _INSERT[body.kind], body.seq, body.hash, body.key_id, signed.body, signed.signature
     )
 
 

@@ -40,32 +40,27 @@ def _like_literal(text: str) -> str:
 
 
 def _where(query: AuditFilter) -> tuple[str, list[object]]:
-    clauses = ["seq > $1"]
+    """The WHERE clause of `query` and its arguments: the seq bound, and one condition per
+    field given."""
+    by_action: tuple[str, str | None] = ("action = ?", query.action)
+    if query.action and query.action.endswith("*"):
+        by_action = ("action LIKE ?", _like_literal(query.action[:-1]) + "%")
+    optional: tuple[tuple[str, object], ...] = (
+        ("agent_id = ?", query.agent),
+        by_action,
+        ("event_type = 'decided' AND (payload::jsonb #>> '{decision,effect}') = ?", query.effect),
+        ("actor = ?", query.actor),
+        ("event_type = ?", query.event_type),
+        ("workflow_id = ?", query.workflow_id),
+        ("recorded_at >= ?", query.since),
+        ("recorded_at < ?", query.until),
+    )
+    clauses: list[str] = ["seq > $1"]
     args: list[object] = [query.after_seq]
-
-    def add(sql: str, value: object) -> None:
-        args.append(value)
-        clauses.append(sql.replace("?", f"${len(args)}"))
-
-    if query.agent:
-        add("agent_id = ?", query.agent)
-    if query.action:
-        if query.action.endswith("*"):
-            add("action LIKE ?", _like_literal(query.action[:-1]) + "%")
-        else:
-            add("action = ?", query.action)
-    if query.effect:
-        add("event_type = 'decided' AND (payload::jsonb #>> '{decision,effect}') = ?", query.effect)
-    if query.actor:
-        add("actor = ?", query.actor)
-    if query.event_type:
-        add("event_type = ?", query.event_type)
-    if query.workflow_id:
-        add("workflow_id = ?", query.workflow_id)
-    if query.since:
-        add("recorded_at >= ?", query.since)
-    if query.until:
-        add("recorded_at < ?", query.until)
+    for condition, value in optional:
+        if value:
+            args.append(value)
+            clauses.append(condition.replace("?", f"${len(args)}"))
     return " AND ".join(clauses), args
 
 

@@ -9,8 +9,7 @@ from proctor.stores.audit_checkpoints import (
     checkpoint_hash,
     database_checkpoints,
     has_signed_points,
-    insert_checkpoint,
-    insert_tombstone,
+    insert_signed_point,
     latest_anchor,
     signing_turn,
     tombstone_hash,
@@ -56,8 +55,8 @@ async def test_points_of_both_tables_are_read_back_in_seq_order(audit: AuditLog)
         signed_point("checkpoint", 9, "b" * 64),
     )
     async with audit.pool.acquire() as conn:
-        await insert_checkpoint(conn, checkpoint, 9, "b" * 64)
-        await insert_tombstone(conn, tombstone, 5, "a" * 64)
+        await insert_signed_point(conn, checkpoint)
+        await insert_signed_point(conn, tombstone)
 
     assert await has_signed_points(audit.pool)
     seq, digest, made = await latest_anchor(audit.pool)
