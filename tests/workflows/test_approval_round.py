@@ -1,0 +1,420 @@
+"""The approval round's rules hold for every order of votes and clock advances (hypothesis),
+plus a few plain examples. The round is pure: no Temporal server, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proctor.models import (
+    ActionStatus,
+    EscalationSettings,
+    LadderTier,
+    PendingApproval,
+    ReinstatementRequest,
+    Vote,
+)
+from workflows.approval_round import (
+    AddTier,
+    ApprovalRound,
+    Due,
+    Remind,
+    Settle,
+    TierCause,
+    TierJoined,
+    Timer,
+    TimerKind,
+    Verdict,
+)
+from workflows.reinstatement import ReinstatementRound
+
+STARTED = datetime(2026, 1, 1, tzinfo=UTC)
+AGENT, OWNER, HUMAN = "agent-1", "owner", "human"
+UNSIGNED = "the vote is not signed"
+
+
+def pending(escalation: EscalationSettings, approvers: tuple[str, ...]) -> PendingApproval:
+    return PendingApproval(
+        workflow_id="action-r1",
+        request_id="r1",
+        agent_id=AGENT,
+        action="pay",
+        params={"amount": 5},
+        rule_id="big-payments",
+        reason="over the limit",
+        approvers=approvers,
+        quorum=escalation.quorum,
+        approvals=(),
+        deadline=STARTED + timedelta(seconds=escalation.timeout_seconds),
+        request_digest="d1",
+        owner=OWNER,
+        triggered_by=HUMAN,
+        owner_may_approve=escalation.owner_may_approve,
+        trust_score=80.0,
+    )
+
+
+def new_round(escalation: EscalationSettings) -> ApprovalRound:
+    return ApprovalRound(escalation, pending(escalation, escalation.approvers), STARTED)
+
+
+def at(seconds: float) -> datetime:
+    return STARTED + timedelta(seconds=seconds)
+
+
+# --- hypothesis: any settings, any interleaving of votes and clock advances -----------------
+
+
+@dataclass(frozen=True)
+class Cast:
+    approver: str
+    approve: bool
+    signed: bool = True
+
+
+@dataclass(frozen=True)
+class Advance:
+    seconds: int
+
+
+@dataclass
+class Trace:
+    """What happened, in order."""
+
+    votes: list[tuple[Verdict, int]] = field(default_factory=list)
+    """Each vote's verdict, with how many tiers had joined when it came."""
+    due: list[tuple[datetime, list[Due]]] = field(default_factory=list)
+    joined: list[tuple[datetime, AddTier, TierJoined]] = field(default_factory=list)
+    deadlines: list[datetime] = field(default_factory=list)
+    """The deadline after each batch of due steps."""
+    clock: datetime = STARTED
+    """How far time got while the round was open."""
+
+
+def drive(escalation: EscalationSettings, events: list[Cast | Advance], *, late: bool) -> Trace:
+    """Play `events` against a round as the workflow does. On time: woken at each due moment.
+    Late (a worker that was down): woken once at the end of each advance."""
+    round_ = new_round(escalation)
+    trace = Trace()
+    for event in events:
+        if round_.settled is not None:
+            break
+        if isinstance(event, Cast):
+            vote = Vote(approver=event.approver, approve=event.approve, note="n")
+            verdict = round_.judge(vote, None if event.signed else UNSIGNED, trace.clock)
+            trace.votes.append((verdict, len(trace.joined)))
+            continue
+        target = trace.clock + timedelta(seconds=event.seconds)
+        while round_.settled is None and round_.next_wake().at <= target:
+            now = target if late else round_.next_wake().at
+            trace.clock = now
+            due = round_.fire_due(now)
+            trace.due.append((now, due))
+            for call in due:
+                if isinstance(call, AddTier):
+                    resolved = escalation.ladder[call.index].approvers
+                    trace.joined.append((now, call, round_.join_tier(call, resolved)))
+            trace.deadlines.append(round_.deadline)
+        if round_.settled is None:
+            trace.clock = target
+    return trace
+
+
+NAMES = ["ann", "bob", "cy", "dee", "ed", OWNER]
+VOTERS = [*NAMES, HUMAN, AGENT, "eve"]
+
+
+@st.composite
+def escalations(draw: st.DrawFn) -> EscalationSettings:
+    ladder = draw(
+        st.lists(
+            st.builds(
+                LadderTier,
+                after_seconds=st.integers(1, 12).map(float),
+                approvers=st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True).map(
+                    tuple
+                ),
+            ),
+            max_size=3,
+        )
+    )
+    return EscalationSettings(
+        approvers=tuple(
+            draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=4, unique=True))
+        ),
+        quorum=draw(st.integers(1, 3)),
+        timeout_seconds=float(draw(st.integers(1, 12))),
+        on_timeout=draw(st.sampled_from(["deny", "approve", "escalate"])),
+        reminders_seconds=tuple(draw(st.lists(st.integers(1, 12).map(float), max_size=3))),
+        ladder=tuple(ladder),
+        deny_vetoes=draw(st.booleans()),
+        owner_may_approve=draw(st.booleans()),
+    )
+
+
+event_lists = st.lists(
+    st.one_of(
+        st.builds(Cast, st.sampled_from(VOTERS), st.booleans(), st.booleans()),
+        st.builds(Advance, st.integers(0, 8)),
+    ),
+    max_size=25,
+)
+
+
+def asked(escalation: EscalationSettings, trace: Trace, tiers_joined: int) -> set[str]:
+    """Who had been asked once `tiers_joined` tiers had joined."""
+    joined = [escalation.ladder[call.index].approvers for _, call, _ in trace.joined]
+    return {*escalation.approvers, *(a for tier in joined[:tiers_joined] for a in tier)}
+
+
+def may_vote(escalation: EscalationSettings, who: str, approvers: set[str]) -> bool:
+    """Who may decide, said independently of the round: an approver asked so far, never the
+    human the agent acted for nor the agent, nor its owner unless the rule allows it."""
+    if who in (HUMAN, AGENT) or (who == OWNER and not escalation.owner_may_approve):
+        return False
+    return who in approvers
+
+
+@settings(max_examples=400, deadline=None)
+@given(escalations(), event_lists)
+def test_votes_count_once_each_and_only_when_they_may(
+    escalation: EscalationSettings, events: list[Cast | Advance]
+) -> None:
+    trace = drive(escalation, events, late=False)
+    approvals: list[str] = []
+    denials: list[str] = []
+    for verdict, tiers_joined in trace.votes:
+        recorded, vote = verdict.recorded, verdict.recorded.vote
+        approvers = asked(escalation, trace, tiers_joined)
+        signed = recorded.reason != UNSIGNED
+        voted = vote.approver in approvals + denials
+        eligible = may_vote(escalation, vote.approver, approvers) and not voted
+        assert recorded.accepted is (signed and eligible), (vote.approver, approvers)
+        if voted and signed:
+            assert recorded.reason == "this approver already voted"
+        if not recorded.accepted:
+            assert verdict.settle is None
+            continue
+        (approvals if vote.approve else denials).append(vote.approver)
+        every_tier_called = tiers_joined == len(escalation.ladder)
+        expected = expected_settle(
+            escalation, approvers, every_tier_called, vote, approvals, denials
+        )
+        assert verdict.settle == expected
+    assert [v.settle for v, _ in trace.votes[:-1]] == [None] * (len(trace.votes) - 1)
+
+
+def expected_settle(
+    escalation: EscalationSettings,
+    approvers: set[str],
+    every_tier_called: bool,
+    vote: Vote,
+    approvals: list[str],
+    denials: list[str],
+) -> Settle | None:
+    """Quorum approves as soon as N distinct accepted approvals arrived; a deny vetoes, or
+    (without veto) rejects once quorum can't be reached and every tier has been called."""
+    if vote.approve:
+        if len(approvals) == escalation.quorum:
+            return Settle(None, "approved", tuple(approvals), vote.note)
+        return None
+    unreachable = len(approvers - set(denials)) < escalation.quorum and every_tier_called
+    if escalation.deny_vetoes or unreachable:
+        return Settle(ActionStatus.REJECTED, "rejected", tuple(denials), vote.note)
+    return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(escalations(), event_lists)
+def test_tiers_reminders_and_the_deadline_fall_due_at_their_times(
+    escalation: EscalationSettings, events: list[Cast | Advance]
+) -> None:
+    trace = drive(escalation, events, late=False)
+    reminders = [d.number for _, batch in trace.due for d in batch if isinstance(d, Remind)]
+    tiers = [call.index for _, call, _ in trace.joined]
+    assert len(reminders) == len(set(reminders)) and len(tiers) == len(set(tiers))
+    deadline = at(escalation.timeout_seconds)
+    called: set[int] = set()
+    for (now, batch), deadline_after in zip(trace.due, trace.deadlines, strict=True):
+        for step in batch:
+            if isinstance(step, Remind):
+                assert now == at(escalation.reminders_seconds[step.number - 1])
+            elif isinstance(step, AddTier) and step.cause is TierCause.SCHEDULED:
+                assert now == at(escalation.ladder[step.index].after_seconds)
+                called.add(step.index)
+            else:  # the deadline's: one more tier (and another timeout), or the end
+                assert step is batch[-1] and now == deadline
+                uncalled = sorted(set(range(len(escalation.ladder))) - called)
+                if escalation.on_timeout == "escalate" and uncalled:
+                    assert step == AddTier(uncalled[0], TierCause.TIMEOUT)
+                    called.add(uncalled[0])
+                    deadline += timedelta(seconds=escalation.timeout_seconds)
+                elif escalation.on_timeout == "approve":
+                    assert step == Settle(None, "approved", (), "approved by timeout (policy)")
+                else:
+                    assert step == Settle(ActionStatus.TIMED_OUT, "timed_out")
+        assert order_in_batch(batch) == sorted(order_in_batch(batch))
+        assert deadline_after == deadline
+    # Everything whose time came while the round was open fell due.
+    for number, seconds in enumerate(escalation.reminders_seconds, start=1):
+        if at(seconds) <= trace.clock:
+            assert number in reminders
+    for index, tier in enumerate(escalation.ladder):
+        if at(tier.after_seconds) <= trace.clock:
+            assert index in tiers
+    for _, call, joined in trace.joined:
+        assert set(escalation.ladder[call.index].approvers) <= set(joined.approvers)
+        assert (joined.extended_to is not None) is (call.cause is TierCause.TIMEOUT)
+
+
+def order_in_batch(batch: list[Due]) -> list[tuple[int, int]]:
+    """Tiers called on schedule, then reminders, then the deadline's step; each by number."""
+    keys = []
+    for step in batch:
+        if isinstance(step, AddTier) and step.cause is TierCause.SCHEDULED:
+            keys.append((TimerKind.LADDER.value, step.index))
+        elif isinstance(step, Remind):
+            keys.append((TimerKind.REMINDER.value, step.number))
+        else:
+            keys.append((TimerKind.DEADLINE.value, 0))
+    return keys
+
+
+@settings(max_examples=300, deadline=None)
+@given(escalations(), event_lists)
+def test_a_late_wake_fires_each_overdue_step_once_in_order(
+    escalation: EscalationSettings, events: list[Cast | Advance]
+) -> None:
+    trace = drive(escalation, events, late=True)
+    reminders = [d.number for _, batch in trace.due for d in batch if isinstance(d, Remind)]
+    tiers = [call.index for _, call, _ in trace.joined]
+    assert len(reminders) == len(set(reminders)) and len(tiers) == len(set(tiers))
+    for now, batch in trace.due:
+        for step in batch:
+            if isinstance(step, Remind):
+                assert at(escalation.reminders_seconds[step.number - 1]) <= now
+        settles = [step for step in batch if isinstance(step, Settle)]
+        assert settles in ([], [batch[-1]])
+
+
+# --- examples ---------------------------------------------------------------------------
+
+
+def escalation(**changes: object) -> EscalationSettings:
+    return EscalationSettings.model_validate(
+        {"approvers": ("ann", "bob", "cy"), "timeout_seconds": 3600.0, **changes}
+    )
+
+
+def cast(round_: ApprovalRound, who: str, approve: bool = True) -> Verdict:
+    return round_.judge(Vote(approver=who, approve=approve), None, STARTED)
+
+
+def test_quorum_of_two_distinct_approvers_approves() -> None:
+    round_ = new_round(escalation(quorum=2))
+    assert cast(round_, "ann").settle is None
+    again = cast(round_, "ANN ")
+    assert (again.recorded.accepted, again.recorded.reason) == (
+        False,
+        "this approver already voted",
+    )
+    assert cast(round_, "bob").settle == Settle(None, "approved", ("ann", "bob"))
+    assert round_.pending is None and len(round_.votes) == 3
+
+
+def test_one_deny_vetoes_and_without_veto_only_an_unreachable_quorum_rejects() -> None:
+    vetoing = new_round(escalation(quorum=2))
+    assert cast(vetoing, "ann", approve=False).settle == Settle(
+        ActionStatus.REJECTED, "rejected", ("ann",)
+    )
+    patient = new_round(escalation(quorum=2, deny_vetoes=False))
+    assert cast(patient, "ann", approve=False).settle is None
+    assert cast(patient, "bob", approve=False).settle == Settle(
+        ActionStatus.REJECTED, "rejected", ("ann", "bob")
+    )
+
+
+def test_refused_votes_say_why_and_count_nothing() -> None:
+    round_ = new_round(escalation(approvers=("ann", OWNER)))
+    reasons = [
+        round_.judge(Vote(approver="ann", approve=True), UNSIGNED, STARTED).recorded.reason,
+        cast(round_, HUMAN).recorded.reason,
+        cast(round_, OWNER).recorded.reason,
+        cast(round_, "eve").recorded.reason,
+    ]
+    assert reasons == [
+        UNSIGNED,
+        "self-approval: the request was made on this person's behalf",
+        "self-approval: the agent's owner cannot decide its requests",
+        "not an authorised approver for this rule",
+    ]
+    assert round_.approvals == () and round_.pending is not None
+
+
+def test_a_tier_due_with_a_reminder_joins_first_and_the_reminder_names_it() -> None:
+    round_ = new_round(
+        escalation(reminders_seconds=(60.0,), ladder=[{"after_seconds": 60, "approvers": ["dee"]}])
+    )
+    assert round_.next_wake() == Timer(at(60), TimerKind.LADDER, 0)
+    due = round_.fire_due(at(60))
+    assert due == [AddTier(0, TierCause.SCHEDULED), Remind(1)]
+    joined = round_.join_tier(AddTier(0, TierCause.SCHEDULED), ["dee", "ann"])
+    assert (joined.number, joined.joining, joined.extended_to) == (1, ("dee",), None)
+    assert round_.awaiting() == ("ann", "bob", "cy", "dee")
+    assert round_.next_wake() == Timer(at(3600), TimerKind.DEADLINE)
+
+
+def test_time_running_out_calls_the_next_tier_and_extends_from_the_passed_deadline() -> None:
+    round_ = new_round(
+        escalation(
+            on_timeout="escalate",
+            ladder=[
+                {"after_seconds": 7200, "approvers": ["dee"]},
+                {"after_seconds": 9000, "approvers": ["ed"]},
+            ],
+        )
+    )
+    late = at(3600 + 5)  # the worker woke a little late: the deadline counts from history
+    call = AddTier(0, TierCause.TIMEOUT)
+    assert round_.fire_due(late) == [call]
+    joined = round_.join_tier(call, ["dee"])
+    assert (joined.deadline, joined.extended_to) == (at(3600), at(7200))
+    assert round_.deadline == at(7200)
+    # The tier's own timer comes and goes (it already joined); then the second deadline.
+    assert round_.fire_due(at(7200)) == [AddTier(1, TierCause.TIMEOUT)]
+
+
+def test_time_running_out_without_tiers_ends_the_round_as_the_policy_says() -> None:
+    for on_timeout, settle in [
+        ("deny", Settle(ActionStatus.TIMED_OUT, "timed_out")),
+        ("escalate", Settle(ActionStatus.TIMED_OUT, "timed_out")),
+        ("approve", Settle(None, "approved", (), "approved by timeout (policy)")),
+    ]:
+        round_ = new_round(escalation(on_timeout=on_timeout))
+        assert round_.fire_due(at(3599)) == []
+        assert round_.fire_due(at(3600)) == [settle]
+        assert round_.settled == settle and round_.pending is None
+
+
+def test_a_cancel_settles_the_round() -> None:
+    round_ = new_round(escalation())
+    assert round_.cancel("ops", "wrong account") == Settle(
+        ActionStatus.CANCELLED, "cancelled", ("ops",), "wrong account"
+    )
+    assert round_.pending is None
+
+
+def test_a_reinstatement_is_decided_by_one_answer_never_the_requesters() -> None:
+    request = ReinstatementRequest(agent_id=AGENT, requested_by="Alice", reason="false positive")
+    settings_ = escalation(approvers=("alice", OWNER), quorum=1)
+    round_ = ReinstatementRound(request, pending(settings_, ("alice", OWNER)), STARTED)
+    assert [cast(round_, who).recorded.reason for who in ("alice ", "eve")] == [
+        "the requester cannot decide their own request",
+        "not the agent's owner nor an approver named in its policy",
+    ]
+    assert cast(round_, OWNER, approve=False).settle == Settle(
+        ActionStatus.REJECTED, "rejected", (OWNER,)
+    )
