@@ -233,9 +233,7 @@ def test_tiers_reminders_and_the_deadline_fall_due_at_their_times(
     escalation: EscalationSettings, events: list[Cast | Advance]
 ) -> None:
     trace = drive(escalation, events, late=False)
-    reminders = [d.number for _, batch in trace.due for d in batch if isinstance(d, Remind)]
-    tiers = [call.index for _, call, _ in trace.joined]
-    assert len(reminders) == len(set(reminders)) and len(tiers) == len(set(tiers))
+    reminders, tiers = fired_once(escalation, trace)
     deadline = at(escalation.timeout_seconds)
     called: set[int] = set()
     for (now, batch), deadline_after in zip(trace.due, trace.deadlines, strict=True):
@@ -256,7 +254,6 @@ def test_tiers_reminders_and_the_deadline_fall_due_at_their_times(
                     assert step == Settle(None, "approved", (), "approved by timeout (policy)")
                 else:
                     assert step == Settle(ActionStatus.TIMED_OUT, "timed_out")
-        assert order_in_batch(batch) == sorted(order_in_batch(batch))
         assert deadline_after == deadline
     # Everything whose time came while the round was open fell due.
     for number, seconds in enumerate(escalation.reminders_seconds, start=1):
@@ -270,17 +267,25 @@ def test_tiers_reminders_and_the_deadline_fall_due_at_their_times(
         assert (joined.extended_to is not None) is (call.cause is TierCause.TIMEOUT)
 
 
-def order_in_batch(batch: list[Due]) -> list[tuple[int, int]]:
-    """Tiers called on schedule, then reminders, then the deadline's step; each by number."""
-    keys = []
-    for step in batch:
-        if isinstance(step, AddTier) and step.cause is TierCause.SCHEDULED:
-            keys.append((TimerKind.LADDER.value, step.index))
-        elif isinstance(step, Remind):
-            keys.append((TimerKind.REMINDER.value, step.number))
-        else:
-            keys.append((TimerKind.DEADLINE.value, 0))
-    return keys
+def fired_once(escalation: EscalationSettings, trace: Trace) -> tuple[list[int], list[int]]:
+    """The reminders and tiers that fell due, each once, every batch in order: by due time,
+    then tiers before reminders, each by number, and the deadline's step last."""
+    reminders = [d.number for _, batch in trace.due for d in batch if isinstance(d, Remind)]
+    tiers = [call.index for _, call, _ in trace.joined]
+    assert len(reminders) == len(set(reminders)) and len(tiers) == len(set(tiers))
+    for now, batch in trace.due:
+        keys = [due_order(escalation, step, now) for step in batch]
+        assert keys == sorted(keys)
+    return reminders, tiers
+
+
+def due_order(escalation: EscalationSettings, step: Due, now: datetime) -> Timer:
+    if isinstance(step, AddTier) and step.cause is TierCause.SCHEDULED:
+        return Timer(at(escalation.ladder[step.index].after_seconds), TimerKind.LADDER, step.index)
+    if isinstance(step, Remind):
+        seconds = escalation.reminders_seconds[step.number - 1]
+        return Timer(at(seconds), TimerKind.REMINDER, step.number - 1)
+    return Timer(now, TimerKind.DEADLINE)
 
 
 @settings(max_examples=300, deadline=None)
@@ -289,13 +294,9 @@ def test_a_late_wake_fires_each_overdue_step_once_in_order(
     escalation: EscalationSettings, events: list[Cast | Advance]
 ) -> None:
     trace = drive(escalation, events, late=True)
-    reminders = [d.number for _, batch in trace.due for d in batch if isinstance(d, Remind)]
-    tiers = [call.index for _, call, _ in trace.joined]
-    assert len(reminders) == len(set(reminders)) and len(tiers) == len(set(tiers))
+    fired_once(escalation, trace)
     for now, batch in trace.due:
-        for step in batch:
-            if isinstance(step, Remind):
-                assert at(escalation.reminders_seconds[step.number - 1]) <= now
+        assert all(due_order(escalation, step, now).at <= now for step in batch)
         settles = [step for step in batch if isinstance(step, Settle)]
         assert settles in ([], [batch[-1]])
 
