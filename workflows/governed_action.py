@@ -504,12 +504,12 @@ class GovernedActionWorkflow:
             self._set_stage(Stage.AWAITING_APPROVAL, joined.extended_to)
 
     async def _remind(self, request: ActionRequest, round_: ApprovalRound, due: Remind) -> None:
-        pending = list(round_.awaiting())
+        waiting_on = list(round_.awaiting())
         await self._audit(
             request,
             f"reminder:{due.number}",
             "reminder",
-            {"reminder": due.number, "pending_approvers": pending},
+            {"reminder": due.number, "pending_approvers": waiting_on},
         )
         self._in_background(
             self._slack(
@@ -518,7 +518,7 @@ class GovernedActionWorkflow:
                 REMIND_APPROVERS,
                 ReminderNotice(
                     card=round_.card,
-                    pending=tuple(pending),
+                    pending=tuple(waiting_on),
                     number=due.number,
                     messages=tuple(self._messages),
                 ),
