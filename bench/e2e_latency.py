@@ -44,6 +44,7 @@ from bench.database import bench_database
 from bench.empty_workflow import EmptyWorkflow, SignalledWorkflow
 from proctor import AgentKey, Client
 from proctor.approvals.keys import VoteKeyDirectory, VoteSigner
+from proctor.approvals.operator_client import OperatorClient
 from proctor.audit.keys import LedgerKeys
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import connect_pool
@@ -143,7 +144,7 @@ class Bench:
         )
         assert waiting.pending is not None
         start = time.perf_counter()
-        await self.proctor.decide(
+        await OperatorClient(self.proctor).decide(
             workflow_id, self.approver, approve=True, request_digest=waiting.pending.request_digest
         )
         outcome = await acting

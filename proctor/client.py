@@ -31,19 +31,15 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from proctor.approvals.keys import VoteSigner
 from proctor.canonical import canonical_bytes
 from proctor.contract import (
     ACTION_ATTRIBUTE,
     AGENT_ATTRIBUTE,
-    DECIDE_SIGNAL,
     GOVERNED_ACTION_WORKFLOW,
     PROGRESS_QUERY,
-    REINSTATEMENT_WORKFLOW,
     REPORT_RESULT_UPDATE,
     REQUEST_PERMISSION_UPDATE,
     STATUS_ATTRIBUTE,
-    reinstatement_workflow_id,
     tool_activity,
 )
 from proctor.errors import ProctorError
@@ -54,20 +50,16 @@ from proctor.models import (
     GovernedActionInput,
     HandlerReport,
     Outcome,
-    PendingApproval,
     Permission,
     PermissionRequest,
     Progress,
-    ReinstatementOutcome,
-    ReinstatementRequest,
     ToolCall,
     ToolResult,
-    Vote,
     workflow_id_for,
 )
 from proctor.settings import ProctorSettings, temporal_address
 from proctor.signing import AgentKey, sign_bytes
-from proctor.temporal import connect_temporal, visibility_literal
+from proctor.temporal import connect_temporal
 
 UpdateResult = TypeVar("UpdateResult")
 Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
@@ -330,40 +322,7 @@ class Client:
         except temporal_client.WorkflowFailureError as exc:
             raise GovernanceError(f"{handle.id}: {exc.cause}") from exc
 
-    # --- approvals ------------------------------------------------------------------------
-
-    async def decide(
-        self,
-        workflow_id: str,
-        signer: VoteSigner,
-        *,
-        approve: bool,
-        note: str | None = None,
-        approver: str | None = None,
-        request_digest: str | None = None,
-    ) -> Vote:
-        """Sign a vote and signal it; the workflow checks the signature and whether this
-        approver may decide. `signer` is the approver's own key, or an approval service's
-        (then `approver` names the human it authenticated). Without `request_digest` the vote
-        is bound to the request the workflow is waiting on now."""
-        if request_digest is None:
-            pending = (await self.progress(workflow_id)).pending
-            if pending is None:
-                raise LookupError(f"{workflow_id} is not waiting for approval")
-            request_digest = pending.request_digest
-        vote = signer.sign(
-            workflow_id=workflow_id,
-            request_digest=request_digest,
-            approve=approve,
-            note=note,
-            approver=approver,
-        )
-        await self.send_vote(workflow_id, vote)
-        return vote
-
-    async def send_vote(self, workflow_id: str, vote: Vote) -> None:
-        """Signal an already-signed vote."""
-        await self._handle(workflow_id).signal(DECIDE_SIGNAL, vote)
+    # --- where a request stands -----------------------------------------------------------
 
     async def progress(self, workflow_id: str) -> Progress:
         progress: Progress = await self._handle(workflow_id).query(
@@ -392,85 +351,6 @@ class Client:
 
     def _handle(self, workflow_id: str) -> temporal_client.WorkflowHandle[Any, Outcome]:
         return self.temporal.get_workflow_handle(workflow_id, result_type=Outcome)
-
-    async def request_reinstatement(
-        self,
-        agent_id: str,
-        *,
-        requested_by: str,
-        reason: str,
-        restore_score: float | None = None,
-        decide_within: timedelta = timedelta(days=7),
-    ) -> str:
-        """Ask for a suspended agent to return; its owner or a policy approver decides (the
-        requester can't). Returns the workflow id, to approve or deny like any action."""
-        workflow_id = reinstatement_workflow_id(agent_id, uuid.uuid4().hex[:12])
-        await self.temporal.start_workflow(
-            REINSTATEMENT_WORKFLOW,
-            ReinstatementRequest(
-                agent_id=agent_id,
-                requested_by=requested_by,
-                reason=reason,
-                restore_score=restore_score,
-                timeout_seconds=decide_within.total_seconds(),
-            ),
-            id=workflow_id,
-            task_queue=self.task_queue,
-            result_type=ReinstatementOutcome,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(AGENT_ATTRIBUTE, agent_id),
-                    SearchAttributePair(ACTION_ATTRIBUTE, "reinstate"),
-                    SearchAttributePair(STATUS_ATTRIBUTE, "verifying"),
-                ]
-            ),
-        )
-        return workflow_id
-
-    async def reinstatement_outcome(self, workflow_id: str) -> ReinstatementOutcome:
-        outcome: ReinstatementOutcome = await self.temporal.get_workflow_handle(
-            workflow_id, result_type=ReinstatementOutcome
-        ).result()
-        return outcome
-
-    async def pending_approvals(
-        self, *, agent: str | None = None, action: str | None = None
-    ) -> list[PendingApproval]:
-        """Waiting approvals, found through Temporal visibility (no second source of truth),
-        optionally for one agent and/or action."""
-        pending, _ = await self.pending_approvals_report(agent=agent, action=action)
-        return pending
-
-    async def pending_approvals_report(
-        self,
-        *,
-        agent: str | None = None,
-        action: str | None = None,
-    ) -> tuple[list[PendingApproval], list[str]]:
-        """The waiting approvals, soonest deadline first, and the ids of those listed as
-        waiting whose worker did not answer (one silent task queue hides nothing else)."""
-        query = (
-            f"WorkflowType IN ('{GOVERNED_ACTION_WORKFLOW}', '{REINSTATEMENT_WORKFLOW}') "
-            f"AND ExecutionStatus = 'Running' "
-            f"AND {STATUS_ATTRIBUTE.name} = 'awaiting_approval'"
-        )
-        for key, value in ((AGENT_ATTRIBUTE, agent), (ACTION_ATTRIBUTE, action)):
-            if value is not None:
-                query += f" AND {key.name} = {visibility_literal(value)}"
-        ids = [execution.id async for execution in self.temporal.list_workflows(query)]
-        gate = asyncio.Semaphore(16)
-
-        async def ask(workflow_id: str) -> Progress | None:
-            async with gate:
-                try:
-                    return await self.progress(workflow_id)
-                except RPCError:
-                    return None
-
-        states = await asyncio.gather(*(ask(i) for i in ids))
-        silent = [i for i, state in zip(ids, states, strict=True) if state is None]
-        pending = [s.pending for s in states if s is not None and s.pending is not None]
-        return sorted(pending, key=lambda p: p.deadline), silent
 
 
 async def _await_update(

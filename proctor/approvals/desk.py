@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from temporalio.service import RPCError
 
 from proctor.approvals.keys import VoteSigner
+from proctor.approvals.operator_client import OperatorClient
 from proctor.client import Client
 from proctor.metrics import VOTES
 from proctor.models import AuditEvent, PendingApproval, RecordedVote
@@ -33,14 +34,14 @@ class VoteResult:
 class VoteDesk:
     def __init__(self, proctor: Client, audit: AuditLog, signer: VoteSigner) -> None:
         """`signer`: this approval service's channel key, trusted by the workers."""
-        self.proctor = proctor
+        self.operator = OperatorClient(proctor)
         self.audit = audit
         self.signer = signer
 
     async def waiting(self, workflow_id: str) -> PendingApproval | str:
         """The pending approval, or why there is none to vote on."""
         try:
-            progress = await self.proctor.progress(workflow_id)
+            progress = await self.operator.progress(workflow_id)
         except RPCError:
             return "this request no longer exists (or Proctor can't reach Temporal right now)"
         if progress.pending is None:
@@ -129,8 +130,8 @@ class VoteDesk:
         if refused is not None:
             return refused
         assert approver is not None
-        before = await self.proctor.progress(workflow_id)
-        await self.proctor.decide(
+        before = await self.operator.progress(workflow_id)
+        await self.operator.decide(
             workflow_id,
             self.signer,
             approve=approve,
@@ -151,7 +152,7 @@ class VoteDesk:
         loop = asyncio.get_running_loop()
         until = loop.time() + JUDGEMENT_WAIT_SECONDS
         while loop.time() < until:
-            progress = await self.proctor.progress(workflow_id)
+            progress = await self.operator.progress(workflow_id)
             ours = [v for v in progress.votes[seen:] if v.vote.approver == approver]
             if ours:
                 return ours[0]

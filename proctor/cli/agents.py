@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from proctor.approvals.operator_client import OperatorClient
 from proctor.canonical import sha256_hex
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
 from proctor.models import AGENT_ID_PATTERN, AgentStatus, AuditEvent
@@ -236,14 +237,15 @@ async def reinstate(agent_id: str, reason: str, requested_by: str, score: float 
     """Ask for a suspended agent to return; its owner or a policy approver decides."""
     await _registered(agent_id)  # a workflow for nobody would only fail, and be listed
     proctor = await proctor_client()
-    workflow_id = await proctor.request_reinstatement(
+    operator = OperatorClient(proctor)
+    workflow_id = await operator.request_reinstatement(
         agent_id, requested_by=requested_by, reason=reason, restore_score=score
     )
     progress = await proctor.wait_until(
         workflow_id, lambda p: p.pending is not None or p.stage.value == "closed"
     )
     if progress.pending is None:
-        outcome = await proctor.reinstatement_outcome(workflow_id)
+        outcome = await operator.reinstatement_outcome(workflow_id)
         fail(f"cannot reinstate {agent_id}: {outcome.reason}")
     click.echo(
         f"reinstatement of {agent_id} waits in {workflow_id} for "

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from proctor.approvals.operations import UnknownWorkflow, progress_of, run_state
+from proctor.approvals.operator_client import OperatorClient
 from proctor.audit.chain import format_time
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
 from proctor.cli.display import names_only, params_redactor
@@ -27,8 +28,8 @@ def approvals_group() -> None:
 async def list_pending(agent: str | None, action: str | None) -> None:
     """Pending approvals (from Temporal visibility), soonest deadline first; parameters
     redacted with the policy's audit rules."""
-    proctor = await proctor_client()
-    pending, silent = await proctor.pending_approvals_report(agent=agent, action=action)
+    operator = OperatorClient(await proctor_client())
+    pending, silent = await operator.pending_approvals_report(agent=agent, action=action)
     redact = params_redactor(settings()) if pending else names_only
     if not pending and not silent:
         click.echo("no actions are waiting for approval")

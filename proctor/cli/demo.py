@@ -13,6 +13,7 @@ from proctor.approvals.keys import (
     provision_approver_keys,
     provisioned_key_path,
 )
+from proctor.approvals.operator_client import OperatorClient
 from proctor.cli.audit import render
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
 from proctor.models import Outcome
@@ -106,7 +107,7 @@ async def demo() -> None:
     while waiting is None:
         pending = [
             p
-            for p in await proctor.pending_approvals()
+            for p in await OperatorClient(proctor).pending_approvals()
             if p.agent_id == DEMO_AGENT
             and p.action == "refund_requests"
             and p.params.get("orderId") == 12345
@@ -116,7 +117,7 @@ async def demo() -> None:
             await asyncio.sleep(0.2)
     click.echo(f"  waiting in {waiting.workflow_id} for {', '.join(waiting.approvers)}")
     click.echo(f"  $ proctor approve {waiting.workflow_id} --as {DEMO_APPROVER}")
-    await proctor.decide(
+    await OperatorClient(proctor).decide(
         waiting.workflow_id,
         demo_approver(),
         approve=True,

@@ -18,9 +18,9 @@ from proctor.approvals.keys import (
     VoteSigner,
     provisioned_key_path,
 )
+from proctor.approvals.operator_client import OperatorClient
 from proctor.attestation import UnusableKey, fingerprint
 from proctor.cli.common import fail, proctor_client, run_async, settings
-from proctor.client import Client
 from proctor.models import RecordedVote
 from proctor.settings import approval_key_dir
 
@@ -52,23 +52,23 @@ def _signer(approver: str | None, key: Path | None) -> VoteSigner:
 
 
 async def cast(workflow_id: str, signer: VoteSigner, approve: bool, note: str | None) -> None:
-    proctor = await proctor_client()
+    operator = OperatorClient(await proctor_client())
     try:
-        before = await proctor.progress(workflow_id)
+        before = await operator.progress(workflow_id)
     except RPCError as exc:
         fail(f"{workflow_id}: no such governed action ({exc.message})")
     if before.pending is None:
         fail(f"{workflow_id} is not waiting for approval (stage {before.stage.value})", code=1)
     approver = signer.approver
     assert approver is not None
-    await proctor.decide(
+    await operator.decide(
         workflow_id,
         signer,
         approve=approve,
         note=note,
         request_digest=before.pending.request_digest,
     )
-    recorded = await _judged(proctor, workflow_id, len(before.votes), approver)
+    recorded = await _judged(operator, workflow_id, len(before.votes), approver)
     if recorded is None:
         click.echo(f"vote sent to {workflow_id}; the workflow has not judged it yet")
     elif recorded.accepted:
@@ -78,11 +78,11 @@ async def cast(workflow_id: str, signer: VoteSigner, approve: bool, note: str | 
 
 
 async def _judged(
-    proctor: Client, workflow_id: str, seen: int, approver: str
+    operator: OperatorClient, workflow_id: str, seen: int, approver: str
 ) -> RecordedVote | None:
     """The workflow's verdict on our vote (it checks the signature and authorisation)."""
     for _ in range(100):
-        state = await proctor.progress(workflow_id)
+        state = await operator.progress(workflow_id)
         ours = [v for v in state.votes[seen:] if v.vote.approver == approver]
         if ours:
             return ours[0]

@@ -17,6 +17,7 @@ from temporalio.client import Client as TemporalClient
 from proctor import AgentKey, Client
 from proctor.approvals.directory import ApproverDirectory
 from proctor.approvals.keys import VoteKeyDirectory, VoteSigner
+from proctor.approvals.operator_client import OperatorClient
 from proctor.approvals.slack import SlackNotifier
 from proctor.audit.keys import LedgerKeys
 from proctor.models import PendingApproval, Progress, Vote
@@ -68,7 +69,7 @@ class Harness:
         request_digest: str | None = None,
     ) -> Vote:
         """`approver` votes with their own registered key."""
-        return await self.proctor.decide(
+        return await self.operator.decide(
             workflow_id,
             self.approver(approver.strip()),
             approve=approve,
@@ -76,6 +77,11 @@ class Harness:
             approver=approver,
             request_digest=request_digest,
         )
+
+    @property
+    def operator(self) -> OperatorClient:
+        """The approvers' and operators' side of the same Temporal connection."""
+        return OperatorClient(self.proctor)
 
     @property
     def audit(self) -> AuditLog:
@@ -97,7 +103,7 @@ class Harness:
         """Visibility is eventually consistent: poll the pending list until the workflow shows."""
         async with asyncio.timeout(seconds):
             while True:
-                for pending in await self.proctor.pending_approvals():
+                for pending in await self.operator.pending_approvals():
                     if pending.workflow_id == workflow_id:
                         return pending
                 await asyncio.sleep(0.1)

@@ -150,10 +150,10 @@ async def test_an_approval_service_key_vouches_for_the_human_it_authenticated(go
     calls: list[Any] = []
     task, workflow_id = await escalated(gov, key, calls)
     impostor = VoteSigner.generate(channel="slack")  # not the registered slack key
-    await gov.proctor.decide(workflow_id, impostor, approve=True, approver="alice@example.com")
+    await gov.operator.decide(workflow_id, impostor, approve=True, approver="alice@example.com")
     state = await gov.wait_until(workflow_id, lambda p: len(p.votes) == 1)
     assert not state.votes[0].accepted
-    await gov.proctor.decide(
+    await gov.operator.decide(
         workflow_id, gov.channel("slack"), approve=True, approver="alice@example.com"
     )
     outcome = await asyncio.wait_for(task, 30)

@@ -21,7 +21,7 @@ async def suspended_agent(gov: Harness) -> str:
 
 async def test_owner_reinstates_after_the_requester_is_refused(gov: Harness) -> None:
     agent_id = await suspended_agent(gov)
-    workflow_id = await gov.proctor.request_reinstatement(
+    workflow_id = await gov.operator.request_reinstatement(
         agent_id, requested_by="alice@example.com", reason="false positive", restore_score=60
     )
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
@@ -36,7 +36,7 @@ async def test_owner_reinstates_after_the_requester_is_refused(gov: Harness) -> 
     assert record is not None and record.info.status is AgentStatus.SUSPENDED
 
     await gov.vote(workflow_id, OWNER, approve=True, note="checked the logs")
-    outcome = await asyncio.wait_for(gov.proctor.reinstatement_outcome(workflow_id), 30)
+    outcome = await asyncio.wait_for(gov.operator.reinstatement_outcome(workflow_id), 30)
 
     assert outcome.status == "reinstated"
     assert [v.reason for v in outcome.votes] == [
@@ -59,10 +59,10 @@ async def test_owner_reinstates_after_the_requester_is_refused(gov: Harness) -> 
 
 async def test_only_suspended_agents_can_be_reinstated(gov: Harness) -> None:
     key = await gov.new_agent()
-    workflow_id = await gov.proctor.request_reinstatement(
+    workflow_id = await gov.operator.request_reinstatement(
         key.agent_id, requested_by="bob@example.com", reason="?"
     )
-    outcome = await asyncio.wait_for(gov.proctor.reinstatement_outcome(workflow_id), 30)
+    outcome = await asyncio.wait_for(gov.operator.reinstatement_outcome(workflow_id), 30)
     assert outcome.status == "not_applicable"
     assert "is active, not suspended" in outcome.reason
 
@@ -71,12 +71,12 @@ async def test_unanswered_reinstatement_expires(
     gov_skipping: Harness, time_skipping: WorkflowEnvironment
 ) -> None:
     agent_id = await suspended_agent(gov_skipping)
-    workflow_id = await gov_skipping.proctor.request_reinstatement(
+    workflow_id = await gov_skipping.operator.request_reinstatement(
         agent_id, requested_by="bob@example.com", reason="please", decide_within=timedelta(days=7)
     )
     await gov_skipping.wait_for_stage(workflow_id, "awaiting_approval")
     await time_skipping.sleep(timedelta(days=7, minutes=1))
-    outcome = await gov_skipping.proctor.reinstatement_outcome(workflow_id)
+    outcome = await gov_skipping.operator.reinstatement_outcome(workflow_id)
     assert outcome.status == "expired"
     record = await AgentStore(gov_skipping.pool).get(agent_id)
     assert record is not None and record.info.status is AgentStatus.SUSPENDED

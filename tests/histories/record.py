@@ -175,23 +175,23 @@ async def _suspended(gov: Harness) -> str:
 
 
 async def reinstated(gov: Harness, env: WorkflowEnvironment) -> str:
-    workflow_id = await gov.proctor.request_reinstatement(
+    workflow_id = await gov.operator.request_reinstatement(
         await _suspended(gov), requested_by="alice@example.com", reason="recorded"
     )
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     await gov.vote(workflow_id, "alice@example.com", approve=True)
     await gov.vote(workflow_id, "owner@example.com", approve=True)
-    await gov.proctor.reinstatement_outcome(workflow_id)
+    await gov.operator.reinstatement_outcome(workflow_id)
     return workflow_id
 
 
 async def reinstatement_expired(gov: Harness, env: WorkflowEnvironment) -> str:
-    workflow_id = await gov.proctor.request_reinstatement(
+    workflow_id = await gov.operator.request_reinstatement(
         await _suspended(gov), requested_by="alice@example.com", reason="recorded"
     )
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     await env.sleep(timedelta(days=7, minutes=1))
-    await gov.proctor.reinstatement_outcome(workflow_id)
+    await gov.operator.reinstatement_outcome(workflow_id)
     return workflow_id
 
 
@@ -244,7 +244,7 @@ async def unsigned_vote(gov: Harness, env: WorkflowEnvironment) -> str:
     task, workflow_id = await _waiting(gov, "refund_requests", "forged")
     waiting = await gov.proctor.progress(workflow_id)
     assert waiting.pending is not None
-    await gov.proctor.send_vote(
+    await gov.operator.send_vote(
         workflow_id,
         Vote(
             approver="alice@example.com",

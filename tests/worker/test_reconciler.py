@@ -409,7 +409,7 @@ async def test_a_terminated_reinstatement_is_recorded_but_not_counted_as_an_acti
     async with harness(dev_server.client, pool) as gov:
         key = await gov.new_agent()
         await AgentStore(pool).set_status(key.agent_id, AgentStatus.SUSPENDED)
-        workflow_id = await gov.proctor.request_reinstatement(
+        workflow_id = await gov.operator.request_reinstatement(
             key.agent_id, requested_by="alice@example.com", reason="false positive"
         )
         await gov.wait_for_stage(workflow_id, "awaiting_approval")

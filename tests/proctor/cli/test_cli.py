@@ -645,7 +645,7 @@ async def test_encrypted_key_and_reinstatement_from_the_command_line(
     assert "the requester cannot decide their own request" in by_requester.stderr
     approved = await arun(["approve", workflow_id, "--as", "owner@example.com"], env, tmp_path)
     assert approved.returncode == 0, approved.stderr
-    outcome = await gov.proctor.reinstatement_outcome(workflow_id)
+    outcome = await gov.operator.reinstatement_outcome(workflow_id)
     assert outcome.status == "reinstated"
     record = await AgentStore(gov.pool).get(agent_id)
     assert record is not None
