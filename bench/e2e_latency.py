@@ -145,7 +145,10 @@ class Bench:
         assert waiting.pending is not None
         start = time.perf_counter()
         await OperatorClient(self.proctor).decide(
-            workflow_id, self.approver, approve=True, request_digest=waiting.pending.request_digest
+            workflow_id,
+            self.approver,
+            approve=True,
+            request_digest=waiting.pending.card.request_digest,
         )
         outcome = await acting
         assert outcome.ok, outcome

@@ -219,7 +219,7 @@ class ApprovalsApp:
                 return
             pending = await self.desk.waiting(value.w)
             summary = (
-                f"{pending.agent_id} wants {pending.action}: {pending.reason}"
+                f"{pending.card.agent_id} wants {pending.card.action}: {pending.card.reason}"
                 if not isinstance(pending, str)
                 else value.w
             )

@@ -135,13 +135,11 @@ class ApprovalRound:
     @property
     def card(self) -> ApprovalCard:
         """The request as its first message showed it (reminders and the closing note too)."""
-        return ApprovalCard.model_validate(
-            self._opened.model_dump(include=set(ApprovalCard.model_fields))
-        )
+        return self._opened.card
 
     @property
     def approvers(self) -> tuple[str, ...]:
-        return self._pending.approvers
+        return self._pending.card.approvers
 
     @property
     def approvals(self) -> tuple[str, ...]:
@@ -153,7 +151,7 @@ class ApprovalRound:
 
     @property
     def deadline(self) -> datetime:
-        return self._pending.deadline
+        return self._pending.card.deadline
 
     def refusal(self, approver: str) -> str | None:
         """Why `approver` may not decide this request (self-approval, not an approver, voted
@@ -203,9 +201,7 @@ class ApprovalRound:
         extended_to = None
         if call.cause is TierCause.TIMEOUT:
             extended_to = shown + timedelta(seconds=self.settings.timeout_seconds)
-        self._pending = self._pending.model_copy(
-            update={"approvers": approvers, "deadline": extended_to or shown}
-        )
+        self._pending = self._pending.with_card(approvers=approvers, deadline=extended_to or shown)
         return TierJoined(call.index + 1, joining, approvers, shown, extended_to)
 
     def awaiting(self) -> tuple[str, ...]:

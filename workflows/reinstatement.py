@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         REINSTATEMENT_WORKFLOW,
     )
     from proctor.models import (
+        ApprovalCard,
         AuditReceipt,
         EscalationSettings,
         PendingApproval,
@@ -54,7 +55,7 @@ class ReinstatementRound(ApprovalRound):
         self, request: ReinstatementRequest, pending: PendingApproval, started: datetime
     ) -> None:
         settings = EscalationSettings(
-            approvers=pending.approvers, quorum=1, timeout_seconds=request.timeout_seconds
+            approvers=pending.card.approvers, quorum=1, timeout_seconds=request.timeout_seconds
         )
         super().__init__(settings, pending, started)
         self._requested_by = request.requested_by.strip().casefold()
@@ -127,7 +128,7 @@ class ReinstatementWorkflow:
     ) -> ReinstatementRound:
         started = workflow.now()
         workflow_id = workflow.info().workflow_id
-        pending = PendingApproval(
+        card = ApprovalCard(
             workflow_id=workflow_id,
             request_id=workflow_id,
             agent_id=request.agent_id,
@@ -137,10 +138,10 @@ class ReinstatementWorkflow:
             reason=f"{request.requested_by}: {request.reason}",
             approvers=plan.approvers,
             quorum=1,
-            approvals=(),
             deadline=started + timedelta(seconds=request.timeout_seconds),
             request_digest="",
         )
+        pending = PendingApproval(card=card)
         self._round = ReinstatementRound(request, pending, started)
         self._set_stage(Stage.AWAITING_APPROVAL)
         return self._round

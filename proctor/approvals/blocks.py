@@ -115,11 +115,12 @@ SEVERITY_MARK = {"low": "🟢", "medium": "🟡", "high": "🟠", "critical": "�
 
 def _request_blocks(card: ApprovalCard, redacted_params: dict[str, Any]) -> list[Block]:
     mark = SEVERITY_MARK.get(card.severity or "", "🔶")
+    score = () if card.trust_score is None else (f"*Trust score*\n{card.trust_score:g}",)
     fields = [
         _mrkdwn(f"*Agent*\n`{escape(card.agent_id)}`", MAX_FIELD),
         _mrkdwn(f"*Action*\n`{escape(card.action)}`", MAX_FIELD),
         _mrkdwn(f"*Rule*\n`{escape(card.rule_id)}`", MAX_FIELD),
-        _mrkdwn(f"*Trust score*\n{card.trust_score:g}", MAX_FIELD),
+        *(_mrkdwn(text, MAX_FIELD) for text in score),
         _mrkdwn(f"*Decide by*\n{_when(card.deadline)}", MAX_FIELD),
         _mrkdwn(f"*Approvals needed*\n{card.quorum}", MAX_FIELD),
     ]

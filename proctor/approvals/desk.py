@@ -66,7 +66,7 @@ class VoteDesk:
         reason: str | None
         if approver is None:
             reason = "your Slack account is not linked to an approver identity"
-        elif digest != pending.request_digest:
+        elif digest != pending.card.request_digest:
             reason = "the button is bound to a different request"
         else:
             reason = pending.refusal(approver)
@@ -77,8 +77,8 @@ class VoteDesk:
                 idempotency_key=f"{workflow_id}:refused:{interaction}",
                 event_type="vote_refused",
                 workflow_id=workflow_id,
-                agent_id=pending.agent_id,
-                action=pending.action,
+                agent_id=pending.card.agent_id,
+                action=pending.card.action,
                 actor=approver or "unknown",
                 payload={
                     "approve": approve,

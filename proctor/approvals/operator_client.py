@@ -7,7 +7,7 @@ side never imports it, so an agent process carries none of the approvers' machin
 ```python
 operator = OperatorClient(await Client.connect())
 for pending in await operator.pending_approvals():
-    await operator.decide(pending.workflow_id, my_vote_key, approve=True)
+    await operator.decide(pending.card.workflow_id, my_vote_key, approve=True)
 ```
 """
 
@@ -83,7 +83,7 @@ class OperatorClient:
             pending = (await self.progress(workflow_id)).pending
             if pending is None:
                 raise NotFoundError(f"{workflow_id} is not waiting for approval")
-            request_digest = pending.request_digest
+            request_digest = pending.card.request_digest
         vote = signer.sign(
             workflow_id=workflow_id,
             request_digest=request_digest,
@@ -134,7 +134,7 @@ class OperatorClient:
         states = await asyncio.gather(*(ask(i) for i in ids))
         silent = [i for i, state in zip(ids, states, strict=True) if state is None]
         pending = [s.pending for s in states if s is not None and s.pending is not None]
-        return sorted(pending, key=lambda p: p.deadline), silent
+        return sorted(pending, key=lambda p: p.card.deadline), silent
 
     # --- reinstatement --------------------------------------------------------------------
 

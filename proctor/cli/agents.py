@@ -249,7 +249,7 @@ async def reinstate(agent_id: str, reason: str, requested_by: str, score: float 
         fail(f"cannot reinstate {agent_id}: {outcome.reason}")
     click.echo(
         f"reinstatement of {agent_id} waits in {workflow_id} for "
-        f"{', '.join(progress.pending.approvers)}:\n"
+        f"{', '.join(progress.pending.card.approvers)}:\n"
         f"  proctor approve {workflow_id} --as APPROVER"
     )
 

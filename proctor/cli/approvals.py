@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
 
 import click
 
@@ -12,8 +10,8 @@ from proctor.approvals.operations import UnknownWorkflow, progress_of, run_state
 from proctor.approvals.operator_client import OperatorClient
 from proctor.audit.chain import format_time
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
-from proctor.cli.display import names_only, params_redactor
-from proctor.models import PendingApproval, RecordedVote
+from proctor.cli.display import Redactor, names_only, params_redactor
+from proctor.models import ApprovalCard, PendingApproval, RecordedVote
 
 
 @click.group("approvals")
@@ -40,10 +38,10 @@ async def list_pending(agent: str | None, action: str | None) -> None:
         )
     for p in pending:
         click.echo(
-            f"{p.workflow_id}\n  agent {p.agent_id} wants {p.action} {redact(p.params)}\n"
-            f"  rule {p.rule_id}: {p.reason}\n  approvers {', '.join(p.approvers)} "
-            f"(quorum {p.quorum}, approved by {', '.join(p.approvals) or 'nobody'})\n"
-            f"  deadline {p.deadline.isoformat()}"
+            f"{p.card.workflow_id}\n{_request_lines(p.card, redact)}\n"
+            f"  approvers {', '.join(p.card.approvers)} "
+            f"(quorum {p.card.quorum}, approved by {', '.join(p.approvals) or 'nobody'})\n"
+            f"  deadline {p.card.deadline.isoformat()}"
         )
 
 
@@ -81,18 +79,24 @@ async def show(workflow_id: str) -> None:
         )
 
 
-def _show_pending(
-    pending: PendingApproval | None, redact: Callable[[dict[str, Any]], dict[str, Any]]
-) -> None:
+def _request_lines(card: ApprovalCard, redact: Redactor) -> str:
+    """Who wants what, and the rule that asks for a human: the same in `list` and `show`."""
+    return (
+        f"  agent {card.agent_id} wants {card.action} {redact(card.params)}\n"
+        f"  rule {card.rule_id}: {card.reason}"
+    )
+
+
+def _show_pending(pending: PendingApproval | None, redact: Redactor) -> None:
     if pending is None:
         return
+    card = pending.card
     click.echo(
-        f"  agent {pending.agent_id} wants {pending.action} {redact(pending.params)}\n"
-        f"  rule {pending.rule_id}: {pending.reason}\n"
-        f"  approvers {', '.join(pending.approvers)} (quorum {pending.quorum})\n"
+        f"{_request_lines(card, redact)}\n"
+        f"  approvers {', '.join(card.approvers)} (quorum {card.quorum})\n"
         f"  approved by {', '.join(pending.approvals) or 'nobody'}"
         + (f", denied by {', '.join(pending.denials)}" if pending.denials else "")
-        + f"\n  deadline {pending.deadline.isoformat()}"
+        + f"\n  deadline {card.deadline.isoformat()}"
     )
 
 

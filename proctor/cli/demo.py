@@ -107,7 +107,7 @@ async def demo() -> None:
     while waiting is None:
         pending = [
             p
-            for p in await OperatorClient(proctor).pending_approvals()
+            for p in [w.card for w in await OperatorClient(proctor).pending_approvals()]
             if p.agent_id == DEMO_AGENT
             and p.action == "refund_requests"
             and p.params.get("orderId") == 12345

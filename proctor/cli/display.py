@@ -22,9 +22,10 @@ from proctor.policy import PolicyEngine, PolicyError, load_policy_dir
 from proctor.settings import ProctorSettings, audit_key_dir
 
 Params = dict[str, Any]
+Redactor = Callable[[Params], Params]
 
 
-def params_redactor(config: ProctorSettings) -> Callable[[Params], Params]:
+def params_redactor(config: ProctorSettings) -> Redactor:
     """Redacts parameters for display with the policy set in PROCTOR_POLICY_DIR."""
     try:
         rules = PolicyEngine(load_policy_dir(config.policy_dir)).audit_rules

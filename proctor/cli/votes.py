@@ -66,7 +66,7 @@ async def cast(workflow_id: str, signer: VoteSigner, approve: bool, note: str | 
         signer,
         approve=approve,
         note=note,
-        request_digest=before.pending.request_digest,
+        request_digest=before.pending.card.request_digest,
     )
     recorded = await _judged(operator, workflow_id, len(before.votes), approver)
     if recorded is None:

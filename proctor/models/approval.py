@@ -56,46 +56,6 @@ class CancelRequest(Frozen):
     reason: str = Field(min_length=1, max_length=4000)
 
 
-class PendingApproval(Frozen):
-    """What `approvals list` shows of a waiting workflow (from a workflow query)."""
-
-    workflow_id: str
-    request_id: str
-    agent_id: str
-    action: str
-    params: dict[str, JsonValue]
-    rule_id: str
-    reason: str
-    approvers: tuple[str, ...]
-    quorum: int
-    approvals: tuple[str, ...]
-    deadline: datetime
-    request_digest: str
-    denials: tuple[str, ...] = ()
-    owner: str | None = None
-    """The agent's owner (refused as approver unless the rule allows it)."""
-    triggered_by: str | None = None
-    """The human the agent acted for (always refused as approver)."""
-    owner_may_approve: bool = False
-    severity: str | None = None
-    trust_score: float | None = None
-
-    def refusal(self, approver: str) -> str | None:
-        """Why `approver` may not vote on this request, or None if they may."""
-        who = approver.strip().casefold()
-        if self.triggered_by and who == self.triggered_by.casefold():
-            return "self-approval: the request was made on this person's behalf"
-        if who == self.agent_id.casefold() or (
-            not self.owner_may_approve and self.owner and who == self.owner.casefold()
-        ):
-            return "self-approval: the agent's owner cannot decide its requests"
-        if who not in {a.casefold() for a in self.approvers}:
-            return "not an authorised approver for this rule"
-        if who in {a.casefold() for a in (*self.approvals, *self.denials)}:
-            return "this approver already voted"
-        return None
-
-
 class ApprovalCard(Frozen):
     """What an approval message shows: the request, the rule, the deadline."""
 
@@ -107,10 +67,48 @@ class ApprovalCard(Frozen):
     """Raw: the notifier redacts them with the policy's audit rules before sending."""
     rule_id: str
     reason: str
-    trust_score: float
+    trust_score: float | None = None
+    """The agent's score when it asked; None for a reinstatement (no request of its own)."""
     deadline: datetime
     quorum: int
     approvers: tuple[str, ...]
     request_digest: str
     severity: str | None = None
     triggered_by: str | None = None
+    """The human the agent acted for (always refused as approver)."""
+
+
+class PendingApproval(Frozen):
+    """A request waiting for humans (the workflow's `progress` query, `approvals list`): what
+    its approval messages show, and who has voted and who may."""
+
+    card: ApprovalCard
+    approvals: tuple[str, ...] = ()
+    denials: tuple[str, ...] = ()
+    owner: str | None = None
+    """The agent's owner (refused as approver unless the rule allows it)."""
+    owner_may_approve: bool = False
+
+    def refusal(self, approver: str) -> str | None:
+        """Why `approver` may not vote on this request, or None if they may."""
+        who = approver.strip().casefold()
+        card = self.card
+        if card.triggered_by and who == card.triggered_by.casefold():
+            return "self-approval: the request was made on this person's behalf"
+        if who == card.agent_id.casefold() or (
+            not self.owner_may_approve and self.owner and who == self.owner.casefold()
+        ):
+            return "self-approval: the agent's owner cannot decide its requests"
+        if who not in {a.casefold() for a in card.approvers}:
+            return "not an authorised approver for this rule"
+        if who in {a.casefold() for a in (*self.approvals, *self.denials)}:
+            return "this approver already voted"
+        return None
+
+    def with_card(
+        self, *, approvers: tuple[str, ...] | None = None, deadline: datetime | None = None
+    ) -> PendingApproval:
+        """The same wait once a ladder tier joined (`approvers`) or the deadline moved."""
+        changes = {"approvers": approvers, "deadline": deadline}
+        card = self.card.model_copy(update={k: v for k, v in changes.items() if v is not None})
+        return self.model_copy(update={"card": card})

@@ -104,7 +104,7 @@ class Harness:
         async with asyncio.timeout(seconds):
             while True:
                 for pending in await self.operator.pending_approvals():
-                    if pending.workflow_id == workflow_id:
+                    if pending.card.workflow_id == workflow_id:
                         return pending
                 await asyncio.sleep(0.1)
 

@@ -95,7 +95,7 @@ async def test_an_agent_cannot_approve_its_own_request(
     key = await gov.new_agent()
     calls: list[Any] = []
     task, workflow_id = await escalated(gov, key, calls)
-    digest = (await gov.proctor.progress(workflow_id)).pending.request_digest  # type: ignore[union-attr]
+    digest = (await gov.proctor.progress(workflow_id)).pending.card.request_digest  # type: ignore[union-attr]
     attacker = await attacker_client(dev_server)
     handle = attacker.get_workflow_handle(workflow_id)
 

@@ -103,12 +103,12 @@ async def test_reminders_and_ladder_tiers_fall_due_on_durable_timers(
         early = await gov_skipping.wait_until(workflow_id, lambda p: len(p.votes) == 1)
         assert early.votes[0].reason == "not an authorised approver for this rule"
         assert early.pending is not None
-        assert early.pending.approvers == ("alice@example.com",)
+        assert early.pending.card.approvers == ("alice@example.com",)
 
         await time_skipping.sleep(timedelta(hours=1))
         joined = await gov_skipping.proctor.progress(workflow_id)
         assert joined.pending is not None
-        assert joined.pending.approvers == (
+        assert joined.pending.card.approvers == (
             "alice@example.com",
             "dave@example.com",
             "erin@example.com",
@@ -150,7 +150,7 @@ async def test_on_timeout_escalate_moves_up_the_ladder_then_times_out(
         await time_skipping.sleep(timedelta(hours=2, minutes=5))
         escalated = await gov_skipping.proctor.progress(workflow_id)
         assert escalated.pending is not None
-        assert escalated.pending.approvers == ("alice@example.com", "carol@example.com")
+        assert escalated.pending.card.approvers == ("alice@example.com", "carol@example.com")
         await time_skipping.sleep(timedelta(hours=2))
         outcome = await handle.result()
 

@@ -95,7 +95,7 @@ async def test_killed_during_the_approval_wait_the_vote_still_decides(
             action.workflow_id,
             "alice@example.com",
             approve=True,
-            request_digest=waiting.pending.request_digest,
+            request_digest=waiting.pending.card.request_digest,
         )
         await asyncio.sleep(1)
         assert action.calls == []
@@ -226,7 +226,7 @@ async def test_a_vote_retried_after_its_row_committed_writes_the_same_payload(
                 action.workflow_id,
                 "alice@example.com",
                 approve=True,
-                request_digest=waiting.pending.request_digest,
+                request_digest=waiting.pending.card.request_digest,
             )
             await a_writer_waits(pool)  # the vote's row
             temporal_link.pause()

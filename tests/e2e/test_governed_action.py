@@ -97,7 +97,7 @@ async def test_escalated_action_runs_after_approval(gov: Harness) -> None:
     assert handler.calls == []
 
     pending = await gov.wait_until_listed(workflow_id)
-    assert pending.approvers == ("alice@example.com", "bob@example.com")
+    assert pending.card.approvers == ("alice@example.com", "bob@example.com")
 
     await gov.vote(workflow_id, "alice@example.com", approve=True, note="ok")
     outcome = await asyncio.wait_for(task, 30)
@@ -228,7 +228,10 @@ async def test_unauthorised_and_self_approvals_are_recorded_and_ignored(gov: Har
 
     assert state.pending is not None
     await gov.vote(
-        workflow_id, "alice@example.com", approve=True, request_digest=state.pending.request_digest
+        workflow_id,
+        "alice@example.com",
+        approve=True,
+        request_digest=state.pending.card.request_digest,
     )
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.COMPLETED

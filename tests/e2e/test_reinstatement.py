@@ -26,8 +26,8 @@ async def test_owner_reinstates_after_the_requester_is_refused(gov: Harness) -> 
     )
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     pending = await gov.wait_until_listed(workflow_id)
-    assert OWNER in pending.approvers
-    assert "alice@example.com" in pending.approvers  # named in policy
+    assert OWNER in pending.card.approvers
+    assert "alice@example.com" in pending.card.approvers  # named in policy
 
     await gov.vote(workflow_id, "alice@example.com", approve=True)
     await gov.vote(workflow_id, "mallory@example.com", approve=True)

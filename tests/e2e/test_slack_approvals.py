@@ -361,7 +361,7 @@ async def test_role_and_slack_group_approvers_are_resolved_at_escalation(
     _, task, workflow_id = await escalate(live, "role_payment", {"amount": 5}, messages=3)
     pending = (await live.gov.proctor.progress(workflow_id)).pending
     assert pending is not None
-    assert pending.approvers == ("alice@example.com", "frank@example.com")
+    assert pending.card.approvers == ("alice@example.com", "frank@example.com")
     await send_interaction(
         live.url, click("U0FRANK", dm_to(live, "U0FRANK", workflow_id), blocks.APPROVE)
     )
@@ -370,7 +370,7 @@ async def test_role_and_slack_group_approvers_are_resolved_at_escalation(
     _, task, workflow_id = await escalate(live, "group_payment", {"amount": 6}, messages=3)
     pending = (await live.gov.proctor.progress(workflow_id)).pending
     assert pending is not None
-    assert pending.approvers == ("carol@example.com", "dave@example.com")
+    assert pending.card.approvers == ("carol@example.com", "dave@example.com")
     await send_interaction(
         live.url, click("U0DAVE", dm_to(live, "U0DAVE", workflow_id), blocks.APPROVE)
     )

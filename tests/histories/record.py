@@ -251,7 +251,7 @@ async def unsigned_vote(gov: Harness, env: WorkflowEnvironment) -> str:
             approve=True,
             channel="slack",
             workflow_id=workflow_id,
-            request_digest=waiting.pending.request_digest,
+            request_digest=waiting.pending.card.request_digest,
         ),
     )
     await gov.vote(workflow_id, "alice@example.com", approve=True)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from proctor.models import (
     ActionStatus,
+    ApprovalCard,
     EscalationSettings,
     LadderTier,
     PendingApproval,
@@ -37,7 +38,7 @@ UNSIGNED = "the vote is not signed"
 
 
 def pending(escalation: EscalationSettings, approvers: tuple[str, ...]) -> PendingApproval:
-    return PendingApproval(
+    card = ApprovalCard(
         workflow_id="action-r1",
         request_id="r1",
         agent_id=AGENT,
@@ -47,14 +48,12 @@ def pending(escalation: EscalationSettings, approvers: tuple[str, ...]) -> Pendi
         reason="over the limit",
         approvers=approvers,
         quorum=escalation.quorum,
-        approvals=(),
         deadline=STARTED + timedelta(seconds=escalation.timeout_seconds),
         request_digest="d1",
-        owner=OWNER,
         triggered_by=HUMAN,
-        owner_may_approve=escalation.owner_may_approve,
         trust_score=80.0,
     )
+    return PendingApproval(card=card, owner=OWNER, owner_may_approve=escalation.owner_may_approve)
 
 
 def new_round(escalation: EscalationSettings) -> ApprovalRound:

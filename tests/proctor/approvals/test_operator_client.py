@@ -70,8 +70,8 @@ async def test_pending_approvals_come_soonest_deadline_first(
 
     found = await listed(gov, key.agent_id, 2)
 
-    assert [p.workflow_id for p in found] == [payout.workflow_id, refund.workflow_id]
-    assert found[0].deadline < found[1].deadline
+    assert [p.card.workflow_id for p in found] == [payout.workflow_id, refund.workflow_id]
+    assert found[0].card.deadline < found[1].card.deadline
     assert await gov.operator.pending_approvals(agent=key.agent_id, action="payout") == found[:1]
 
 
@@ -104,7 +104,7 @@ async def test_a_workflow_no_worker_answers_is_named_not_hidden(
                 break
             await asyncio.sleep(0.1)
 
-    assert [p.workflow_id for p in pending] == [answered.workflow_id]
+    assert [p.card.workflow_id for p in pending] == [answered.workflow_id]
     assert silent == [orphan.workflow_id]
 
 
@@ -120,7 +120,7 @@ async def test_a_vote_without_a_digest_binds_to_the_request_waiting_now(
         request.workflow_id, gov.approver("alice@example.com"), approve=False, note="no"
     )
 
-    assert vote.request_digest == pending.request_digest
+    assert vote.request_digest == pending.card.request_digest
     outcome = await asyncio.wait_for(gov.proctor.outcome(request.request_id), 30)
     assert outcome.status is ActionStatus.REJECTED
 
