@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         ActionRequest,
         ActionStatus,
         AgentInfo,
+        ApprovalCard,
         ApprovalClosed,
         ApprovalNotice,
         ApproverNames,
@@ -393,7 +394,7 @@ class GovernedActionWorkflow:
         """Resolve the approvers, show the request as waiting, audit it and ask them."""
         deadline = judged_at + timedelta(seconds=escalation.timeout_seconds)
         approvers, unresolved = await self._resolve(escalation.approvers)
-        pending = PendingApproval(
+        card = ApprovalCard(
             workflow_id=request.workflow_id,
             request_id=request.request_id,
             agent_id=request.agent_id,
@@ -403,14 +404,14 @@ class GovernedActionWorkflow:
             reason=decision.reason,
             approvers=tuple(approvers),
             quorum=escalation.quorum,
-            approvals=(),
             deadline=deadline,
             request_digest=self._request_digest,
-            owner=agent.owner,
             triggered_by=request.triggered_by,
-            owner_may_approve=escalation.owner_may_approve,
             severity=escalation.severity,
             trust_score=agent.trust_score,
+        )
+        pending = PendingApproval(
+            card=card, owner=agent.owner, owner_may_approve=escalation.owner_may_approve
         )
         round_ = self._round = ApprovalRound(escalation, pending, started=judged_at)
         self._set_stage(Stage.AWAITING_APPROVAL, deadline)
