@@ -76,6 +76,17 @@ def test_deny_modal_snapshot() -> None:
     )
 
 
+def test_a_card_without_a_trust_score_leaves_the_field_out() -> None:
+    def field_texts(card: ApprovalCard) -> list[str]:
+        message = blocks.approval_request(card, card.params)
+        return [f["text"] for b in message["blocks"] for f in b.get("fields", ())]
+
+    shown = field_texts(CARD)
+    assert "*Trust score*\n87.5" in shown
+    unscored = field_texts(CARD.model_copy(update={"trust_score": None}))
+    assert unscored == [text for text in shown if not text.startswith("*Trust score*")]
+
+
 def test_buttons_carry_the_workflow_and_the_request_digest() -> None:
     message = blocks.approval_request(CARD, CARD.params)
     buttons = message["blocks"][-1]["elements"]
