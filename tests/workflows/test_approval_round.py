@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from proctor.models import (
@@ -289,6 +289,15 @@ def due_order(escalation: EscalationSettings, step: Due, now: datetime) -> Timer
 
 @settings(max_examples=300, deadline=None)
 @given(escalations(), event_lists)
+@example(
+    EscalationSettings(
+        approvers=("ann",),
+        timeout_seconds=3.0,
+        on_timeout="escalate",
+        ladder=(LadderTier(after_seconds=4.0, approvers=("ann",)),),
+    ),
+    [Advance(3), Advance(1)],
+)
 def test_a_late_wake_fires_each_overdue_step_once_in_order(
     escalation: EscalationSettings, events: list[Cast | Advance]
 ) -> None:
@@ -296,8 +305,9 @@ def test_a_late_wake_fires_each_overdue_step_once_in_order(
     fired_once(escalation, trace)
     for now, batch in trace.due:
         assert all(due_order(escalation, step, now).at <= now for step in batch)
+        # A batch may be empty: a tier's own timer after time running out called the tier.
         settles = [step for step in batch if isinstance(step, Settle)]
-        assert settles in ([], [batch[-1]])
+        assert settles == [] or settles == [batch[-1]]
 
 
 # --- examples ---------------------------------------------------------------------------
