@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from proctor.canonical import digest
@@ -39,51 +40,21 @@ class IdentityJudge:
         self, request: ActionRequest, *, workflow_id: str, run_id: str, received_at: datetime
     ) -> IdentityVerdict:
         """Judged at receipt (`received_at`: when the server started the workflow), so a retry
-        after an outage never turns a fresh request stale or an old key invalid."""
+        after an outage never turns a fresh request stale or an old key invalid.
+
+        The order matters: nothing is held against the agent before its signature is proven,
+        and the nonce is claimed before anything else, so a copy of a genuine request is
+        judged as a copy whatever else is wrong with it now."""
         request_digest = digest(request.signing_payload())
-        if workflow_id != request.workflow_id:
-            return self._refuse(
-                request,
-                request_digest,
-                None,
-                "wrong_workflow_id",
-                f"the request belongs to workflow {request.workflow_id!r}, not {workflow_id!r}",
-                provable=False,
-            )
+        wrong_workflow = _wrong_workflow(request, workflow_id)
+        if wrong_workflow is not None:
+            return self._refuse(request, request_digest, None, wrong_workflow)
         record = await self.agents.get(request.agent_id)
         if record is None:
-            return self._refuse(
-                request,
-                request_digest,
-                None,
-                "unknown_agent",
-                f"agent {request.agent_id!r} is not registered",
-                provable=False,
-            )
-        agent = record.info
-
-        def refuse(code: str, detail: str, provable: bool) -> IdentityVerdict:
-            return self._refuse(request, request_digest, agent, code, detail, provable)
-
-        if not request.signature:
-            return refuse("missing_signature", "the request carries no signature", False)
-        try:
-            valid_now = any(
-                verify_request(request, pem) for pem in record.keys_valid_at(received_at)
-            )
-            signed_by_agent = valid_now or any(
-                verify_request(request, pem) for pem in _all_keys(record)
-            )
-        except AgentKeyError as exc:
-            return refuse("unusable_key", str(exc), False)
-        if not signed_by_agent:
-            return refuse(
-                "bad_signature",
-                "the signature does not match the request and any key of this agent",
-                False,
-            )
-        # The nonce first: a copy of a genuine request is nobody's misbehaviour but the
-        # copier's, whatever else is wrong with it now (a retired key, a suspended agent).
+            return self._refuse(request, request_digest, None, _unregistered(request))
+        valid_now = _signed_by(request, record, received_at)
+        if isinstance(valid_now, Refusal):
+            return self._refuse(request, request_digest, record.info, valid_now)
         claim = await self.nonces.claim(
             request.agent_id,
             request.nonce,
@@ -91,35 +62,14 @@ class IdentityJudge:
             run_id=run_id,
             request_digest=request_digest,
         )
-        if claim is NonceClaim.COPIED:
-            return refuse(
-                "replayed_request",
-                "this exact signed request already ran: a copy runs nothing",
-                False,
-            )
-        if claim is NonceClaim.REUSED:
-            return refuse("replayed_nonce", "this nonce was already used by another request", True)
-        if not valid_now:
-            return refuse(
-                "retired_key", "signed with a key of this agent whose grace period had ended", True
-            )
-        if agent.status is not AgentStatus.ACTIVE:
-            return refuse(
-                f"{agent.status.value}_agent",
-                f"agent {request.agent_id!r} is {agent.status.value}",
-                True,
-            )
-        skew = abs((received_at - request.requested_at).total_seconds())
-        if skew > self.window_seconds:
-            return refuse(
-                "stale_request",
-                f"requested_at is {skew:.0f}s from the time Proctor received it "
-                f"(window ±{self.window_seconds:.0f}s)",
-                True,
-            )
+        refusal = _copied(claim) or _out_of_standing(
+            request, record.info, valid_now, received_at, self.window_seconds
+        )
+        if refusal is not None:
+            return self._refuse(request, request_digest, record.info, refusal)
         return IdentityVerdict(
             verified=True,
-            agent=agent,
+            agent=record.info,
             request_digest=request_digest,
             provable=True,
             public_keys=tuple(record.keys_valid_at(received_at)),
@@ -130,21 +80,106 @@ class IdentityJudge:
         request: ActionRequest,
         request_digest: str,
         agent: AgentInfo | None,
-        code: str,
-        detail: str,
-        provable: bool,
+        refusal: Refusal,
     ) -> IdentityVerdict:
-        log.warning("identity refused for %s: %s", request.agent_id, code)
-        charged = provable and agent is not None
+        log.warning("identity refused for %s: %s", request.agent_id, refusal.code)
+        charged = refusal.provable and agent is not None
         return IdentityVerdict(
             verified=False,
             agent=agent,
-            refusal=code,
-            detail=detail,
+            refusal=refusal.code,
+            detail=refusal.detail,
             request_digest=request_digest,
             provable=charged,
             trust=self.trust_policy(agent) if charged and agent is not None else None,
         )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is refused, and whether the agent provably did it (then it costs trust)."""
+
+    code: str
+    detail: str
+    provable: bool
+
+
+def _wrong_workflow(request: ActionRequest, workflow_id: str) -> Refusal | None:
+    if workflow_id == request.workflow_id:
+        return None
+    return Refusal(
+        "wrong_workflow_id",
+        f"the request belongs to workflow {request.workflow_id!r}, not {workflow_id!r}",
+        provable=False,
+    )
+
+
+def _unregistered(request: ActionRequest) -> Refusal:
+    return Refusal("unknown_agent", f"agent {request.agent_id!r} is not registered", provable=False)
+
+
+def _signed_by(request: ActionRequest, record: AgentRecord, at: datetime) -> bool | Refusal:
+    """Whether a key valid at `at` signed it (True) or only a retired one did (False)."""
+    if not request.signature:
+        return Refusal("missing_signature", "the request carries no signature", provable=False)
+    try:
+        valid_now = any(verify_request(request, pem) for pem in record.keys_valid_at(at))
+        signed = valid_now or any(verify_request(request, pem) for pem in _all_keys(record))
+    except AgentKeyError as exc:
+        return Refusal("unusable_key", str(exc), provable=False)
+    if not signed:
+        return Refusal(
+            "bad_signature",
+            "the signature does not match the request and any key of this agent",
+            provable=False,
+        )
+    return valid_now
+
+
+def _copied(claim: NonceClaim) -> Refusal | None:
+    if claim is NonceClaim.COPIED:
+        return Refusal(
+            "replayed_request",
+            "this exact signed request already ran: a copy runs nothing",
+            provable=False,
+        )
+    if claim is NonceClaim.REUSED:
+        return Refusal(
+            "replayed_nonce", "this nonce was already used by another request", provable=True
+        )
+    return None
+
+
+def _out_of_standing(
+    request: ActionRequest,
+    agent: AgentInfo,
+    valid_now: bool,
+    received_at: datetime,
+    window_seconds: float,
+) -> Refusal | None:
+    """What a genuinely signed, first-seen request can still be refused for: the agent's own
+    doing, so provable."""
+    if not valid_now:
+        return Refusal(
+            "retired_key",
+            "signed with a key of this agent whose grace period had ended",
+            provable=True,
+        )
+    if agent.status is not AgentStatus.ACTIVE:
+        return Refusal(
+            f"{agent.status.value}_agent",
+            f"agent {request.agent_id!r} is {agent.status.value}",
+            provable=True,
+        )
+    skew = abs((received_at - request.requested_at).total_seconds())
+    if skew > window_seconds:
+        return Refusal(
+            "stale_request",
+            f"requested_at is {skew:.0f}s from the time Proctor received it "
+            f"(window ±{window_seconds:.0f}s)",
+            provable=True,
+        )
+    return None
 
 
 def _all_keys(record: AgentRecord) -> list[str]:
