@@ -7,8 +7,6 @@ of it stays in the table's files. The audit rows keep their ciphertext, so the c
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 
 import asyncpg
@@ -19,13 +17,9 @@ from proctor.stores.audit_subject_keys import SubjectKeyStore
 DATA_KEY_BYTES = 64  # AES-SIV with AES-256
 
 
-def subject_ref(hmac_key: bytes, subject: str) -> str:
-    """The subject's pseudonymous name in the ledger: an HMAC, never the id itself."""
-    return hmac.new(hmac_key, b"subject\x00" + subject.encode(), hashlib.sha256).hexdigest()[:32]
-
-
 class SubjectKeys:
-    """Subjects' data keys, wrapped with `kek` before they reach the database."""
+    """Subjects' data keys, wrapped with `kek` before they reach the database (the
+    `SubjectKeySource` redaction encrypts with)."""
 
     def __init__(self, pool: asyncpg.Pool, kek: bytes) -> None:
         self.stored = SubjectKeyStore(pool)

@@ -21,8 +21,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
-from proctor.audit.erasure import SubjectKeys, subject_ref
 from proctor.audit.rules import AuditRules
+from proctor.audit.subjects import SubjectKeySource, subject_ref
 from proctor.canonical import canonical_bytes
 from proctor.models import AuditEvent
 
@@ -110,7 +110,10 @@ class PayloadProtector:
     """Applies the current audit rules to an event's payload before it is hashed."""
 
     def __init__(
-        self, rules: Callable[[], AuditRules], hmac_key: bytes, subject_keys: SubjectKeys | None
+        self,
+        rules: Callable[[], AuditRules],
+        hmac_key: bytes,
+        subject_keys: SubjectKeySource | None,
     ) -> None:
         self.rules = rules
         self.hmac_key = hmac_key
@@ -193,7 +196,7 @@ def _subject(payload: dict[str, Any], rules: AuditRules) -> str | None:
 class Revealer:
     """Reads erasable fields back for those allowed to (the CLI, reports); erased stay erased."""
 
-    def __init__(self, subject_keys: SubjectKeys) -> None:
+    def __init__(self, subject_keys: SubjectKeySource) -> None:
         self.subject_keys = subject_keys
         self._keys: dict[str, AESSIV | None] = {}
 

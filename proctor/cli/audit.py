@@ -15,7 +15,7 @@ import click
 from proctor.audit.anchor_state import load_anchor, save_anchor
 from proctor.audit.chain import ChainRow, format_time
 from proctor.audit.checkpoints import ChainBrokenError, Checkpointer, DirectorySink
-from proctor.audit.erasure import SubjectKeys, subject_ref
+from proctor.audit.erasure import SubjectKeys
 from proctor.audit.keys import (
     KeyFileError,
     LedgerKeys,
@@ -29,6 +29,7 @@ from proctor.audit.query import AuditFilter, query_audit
 from proctor.audit.redaction import Revealer, marker_ending, subject_mention, value_hmac
 from proctor.audit.report import Template, build_report, render_html, render_json, render_markdown
 from proctor.audit.retention import Pruner, PruneRefused, place_hold, release_hold
+from proctor.audit.subjects import subject_ref
 from proctor.audit.verify import LedgerReport, verify_ledger
 from proctor.canonical import canonical_text
 from proctor.cli.common import database, fail, run_async, settings

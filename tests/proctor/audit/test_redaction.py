@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from proctor.audit.erasure import SubjectKeys, subject_ref
+from proctor.audit.erasure import SubjectKeys
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.redaction import ERASED, PayloadProtector, Redactor, Revealer, value_hmac
 from proctor.audit.rules import AuditRules
+from proctor.audit.subjects import subject_ref
 from proctor.db import connect_pool
 from proctor.models import AuditEvent
 from proctor.stores.audit_log import AuditLog
