@@ -61,16 +61,24 @@ def decode(payloads: Payloads | None, model: type[BaseModel] | None = None) -> A
     return _converter.from_payloads([payload])[0]
 
 
+_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
 def duration(value: float) -> str:
-    """Seconds as a person says them: 1d, 1.5h, 5min, 30s."""
-    value = round(value)
-    if value >= 86400 and value % 3600 == 0:
-        return f"{value / 86400:g}d"
-    if value >= 3600:
-        return f"{value / 3600:g}h"
-    if value >= 60:
-        return f"{value / 60:g}min"
-    return f"{value:g}s"
+    """Seconds as a person says them: 1d, 1.5h, 25h, 5min, 30s, and 1h 1min 40s when no one
+    unit says it in whole or half units."""
+    seconds = round(value)
+    for suffix, size in _UNITS[:-1]:
+        if seconds >= size and (seconds * 2) % size == 0:
+            return f"{seconds / size:g}{suffix}"
+    if seconds < 60:
+        return f"{seconds}s"
+    parts: list[str] = []
+    for suffix, size in _UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{suffix}")
+    return " ".join(parts)
 
 
 def _identity(verdict: Any) -> str:

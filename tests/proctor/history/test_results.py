@@ -29,6 +29,16 @@ def test_durations_read_as_people_say_them() -> None:
     ]
 
 
+def test_durations_no_single_unit_says_are_spelled_out() -> None:
+    # 25 hours once read "1.04167d": a day count only when it is whole or half.
+    assert [duration(s) for s in (90000, 3700, 100000, 59.6)] == [
+        "25h",
+        "1h 1min 40s",
+        "1d 3h 46min 40s",
+        "1min",
+    ]
+
+
 def test_a_result_that_no_longer_fits_its_model_is_plain_json() -> None:
     assert decode(payloads({"renamed": 1}), NotifyResult) == {"renamed": 1}
     assert decode(None) is None
