@@ -78,6 +78,13 @@ class Settle:
 Due = AddTier | Remind | Settle
 
 
+def approver_key(name: str) -> str:
+    """Who a name stands for: case and surrounding blanks never make two people. Every
+    comparison of approvers in the round goes through it (who voted, who is asked, who is
+    left to reach a quorum), as who may decide is judged (`PendingApproval.refusal`)."""
+    return name.strip().casefold()
+
+
 @dataclass(frozen=True)
 class Verdict:
     recorded: RecordedVote
@@ -194,15 +201,21 @@ class ApprovalRound:
         return due
 
     def join_tier(self, call: AddTier, resolved: Sequence[str]) -> TierJoined:
-        """Tier `call.index` joins with its approvers (roles and groups resolved)."""
+        """Tier `call.index` joins with its approvers (roles and groups resolved); nobody
+        already asked is asked again, however their name is written."""
         shown = self.deadline
-        joining = tuple(name for name in resolved if name not in self.approvers)
+        asked = {approver_key(name) for name in self.approvers}
+        joining: list[str] = []
+        for name in resolved:
+            if approver_key(name) not in asked:
+                asked.add(approver_key(name))
+                joining.append(name)
         approvers = (*self.approvers, *joining)
         extended_to = None
         if call.cause is TierCause.TIMEOUT:
             extended_to = shown + timedelta(seconds=self.settings.timeout_seconds)
         self._pending = self._pending.with_card(approvers=approvers, deadline=extended_to or shown)
-        return TierJoined(call.index + 1, joining, approvers, shown, extended_to)
+        return TierJoined(call.index + 1, tuple(joining), approvers, shown, extended_to)
 
     def awaiting(self) -> tuple[str, ...]:
         """Who a reminder goes to: every approver who has not approved."""
@@ -220,7 +233,8 @@ class ApprovalRound:
             return None
         denials = (*self.denials, vote.approver)
         self._pending = self._pending.model_copy(update={"denials": denials})
-        reachable = len([name for name in self.approvers if name not in denials])
+        asked = {approver_key(name) for name in self.approvers}
+        reachable = len(asked - {approver_key(name) for name in denials})
         every_tier_called = len(self._tiers_called) == len(self.settings.ladder)
         if self.settings.deny_vetoes or (reachable < quorum and every_tier_called):
             return self._settle(Settle(ActionStatus.REJECTED, "rejected", denials, vote.note))

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-from workflows.steps import (
+from proctor_server.workflows.steps import (
     audit_event,
     publish_stage,
     signature_refusal,
@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         Vote,
     )
-    from workflows.approval_round import ApprovalRound, Settle
+    from proctor_server.workflows.approval_round import ApprovalRound, Settle, approver_key
 
 
 class ReinstatementRound(ApprovalRound):
@@ -58,13 +58,13 @@ class ReinstatementRound(ApprovalRound):
             approvers=pending.card.approvers, quorum=1, timeout_seconds=request.timeout_seconds
         )
         super().__init__(settings, pending, started)
-        self._requested_by = request.requested_by.strip().casefold()
+        self._requested_by = approver_key(request.requested_by)
 
     def refusal(self, approver: str) -> str | None:
-        who = approver.strip().casefold()
+        who = approver_key(approver)
         if who == self._requested_by:
             return "the requester cannot decide their own request"
-        if who not in {a.casefold() for a in self.approvers}:
+        if who not in {approver_key(a) for a in self.approvers}:
             return "not the agent's owner nor an approver named in its policy"
         return None
 

@@ -18,7 +18,7 @@ from proctor.models import (
     ReinstatementRequest,
     Vote,
 )
-from workflows.approval_round import (
+from proctor_server.workflows.approval_round import (
     AddTier,
     ApprovalRound,
     Due,
@@ -30,7 +30,7 @@ from workflows.approval_round import (
     TimerKind,
     Verdict,
 )
-from workflows.reinstatement import ReinstatementRound
+from proctor_server.workflows.reinstatement import ReinstatementRound
 
 STARTED = datetime(2026, 1, 1, tzinfo=UTC)
 AGENT, OWNER, HUMAN = "agent-1", "owner", "human"
@@ -124,6 +124,27 @@ def drive(escalation: EscalationSettings, events: list[Cast | Advance], *, late:
 
 NAMES = ["ann", "bob", "cy", "dee", "ed", OWNER]
 VOTERS = [*NAMES, HUMAN, AGENT, "eve"]
+CASES = [str.lower, str.upper, str.title]
+
+
+def spelled(names: list[str], *, blanks: bool = False) -> st.SearchStrategy[str]:
+    """A name in any case, as a policy or a directory may write it; with `blanks`, as an
+    approver may type it (blanks around)."""
+    spellings = [*CASES, lambda name: f" {name.title()} "] if blanks else CASES
+    return st.builds(
+        lambda name, spell: spell(name), st.sampled_from(names), st.sampled_from(spellings)
+    )
+
+
+def same(name: str) -> str:
+    """Who a name is: case and surrounding blanks never make two people (said independently of
+    the round)."""
+    return name.strip().casefold()
+
+
+def people(names: object) -> set[str]:
+    assert isinstance(names, list | tuple | set)
+    return {same(name) for name in names}
 
 
 @st.composite
@@ -133,17 +154,13 @@ def escalations(draw: st.DrawFn) -> EscalationSettings:
             st.builds(
                 LadderTier,
                 after_seconds=st.integers(1, 12).map(float),
-                approvers=st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True).map(
-                    tuple
-                ),
+                approvers=st.lists(spelled(NAMES), min_size=1, max_size=3, unique=True).map(tuple),
             ),
             max_size=3,
         )
     )
     return EscalationSettings(
-        approvers=tuple(
-            draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=4, unique=True))
-        ),
+        approvers=tuple(draw(st.lists(spelled(NAMES), min_size=1, max_size=4, unique=True))),
         quorum=draw(st.integers(1, 3)),
         timeout_seconds=float(draw(st.integers(1, 12))),
         on_timeout=draw(st.sampled_from(["deny", "approve", "escalate"])),
@@ -156,7 +173,7 @@ def escalations(draw: st.DrawFn) -> EscalationSettings:
 
 event_lists = st.lists(
     st.one_of(
-        st.builds(Cast, st.sampled_from(VOTERS), st.booleans(), st.booleans()),
+        st.builds(Cast, spelled(VOTERS, blanks=True), st.booleans(), st.booleans()),
         st.builds(Advance, st.integers(0, 8)),
     ),
     max_size=25,
@@ -164,14 +181,15 @@ event_lists = st.lists(
 
 
 def asked(escalation: EscalationSettings, trace: Trace, tiers_joined: int) -> set[str]:
-    """Who had been asked once `tiers_joined` tiers had joined."""
+    """Who had been asked once `tiers_joined` tiers had joined (as `same` people)."""
     joined = [escalation.ladder[call.index].approvers for _, call, _ in trace.joined]
-    return {*escalation.approvers, *(a for tier in joined[:tiers_joined] for a in tier)}
+    return people([*escalation.approvers, *(a for tier in joined[:tiers_joined] for a in tier)])
 
 
 def may_vote(escalation: EscalationSettings, who: str, approvers: set[str]) -> bool:
     """Who may decide, said independently of the round: an approver asked so far, never the
     human the agent acted for nor the agent, nor its owner unless the rule allows it."""
+    who = same(who)
     if who in (HUMAN, AGENT) or (who == OWNER and not escalation.owner_may_approve):
         return False
     return who in approvers
@@ -189,7 +207,7 @@ def test_votes_count_once_each_and_only_when_they_may(
         recorded, vote = verdict.recorded, verdict.recorded.vote
         approvers = asked(escalation, trace, tiers_joined)
         signed = recorded.reason != UNSIGNED
-        voted = vote.approver in approvals + denials
+        voted = same(vote.approver) in people(approvals + denials)
         eligible = may_vote(escalation, vote.approver, approvers) and not voted
         assert recorded.accepted is (signed and eligible), (vote.approver, approvers)
         if voted and signed:
@@ -220,7 +238,7 @@ def expected_settle(
         if len(approvals) == escalation.quorum:
             return Settle(None, "approved", tuple(approvals), vote.note)
         return None
-    unreachable = len(approvers - set(denials)) < escalation.quorum and every_tier_called
+    unreachable = len(approvers - people(denials)) < escalation.quorum and every_tier_called
     if escalation.deny_vetoes or unreachable:
         return Settle(ActionStatus.REJECTED, "rejected", tuple(denials), vote.note)
     return None
@@ -262,7 +280,10 @@ def test_tiers_reminders_and_the_deadline_fall_due_at_their_times(
         if at(tier.after_seconds) <= trace.clock:
             assert index in tiers
     for _, call, joined in trace.joined:
-        assert set(escalation.ladder[call.index].approvers) <= set(joined.approvers)
+        assert people(escalation.ladder[call.index].approvers) <= people(joined.approvers)
+        before = joined.approvers[: len(joined.approvers) - len(joined.joining)]
+        assert not people(joined.joining) & people(before)  # nobody asked is asked again
+        assert len(people(joined.joining)) == len(joined.joining)
         assert (joined.extended_to is not None) is (call.cause is TierCause.TIMEOUT)
 
 
@@ -344,6 +365,24 @@ def test_one_deny_vetoes_and_without_veto_only_an_unreachable_quorum_rejects() -
     assert cast(patient, "ann", approve=False).settle is None
     assert cast(patient, "bob", approve=False).settle == Settle(
         ActionStatus.REJECTED, "rejected", ("ann", "bob")
+    )
+
+
+def test_without_veto_a_deny_counts_against_its_approver_whatever_the_case() -> None:
+    round_ = new_round(escalation(approvers=("Ann", "bob"), quorum=2, deny_vetoes=False))
+    assert cast(round_, " ann", approve=False).settle == Settle(
+        ActionStatus.REJECTED, "rejected", (" ann",)
+    )
+
+
+def test_a_tier_asks_nobody_twice_whatever_the_case() -> None:
+    round_ = new_round(escalation(approvers=("Ann", "bob"), quorum=2, deny_vetoes=False))
+    call = AddTier(0, TierCause.SCHEDULED)
+    joined = round_.join_tier(call, ["ANN", "dee", "Dee "])
+    assert (joined.joining, joined.approvers) == (("dee",), ("Ann", "bob", "dee"))
+    assert cast(round_, "ann", approve=False).settle is None  # bob and dee may still approve
+    assert cast(round_, "DEE", approve=False).settle == Settle(
+        ActionStatus.REJECTED, "rejected", ("ann", "DEE")
     )
 
 
