@@ -162,8 +162,12 @@ class ApprovalRound:
 
     def refusal(self, approver: str) -> str | None:
         """Why `approver` may not decide this request (self-approval, not an approver, voted
-        already), or None if they may."""
-        return self._pending.refusal(approver)
+        already), or None if they may. Voted already: under any spelling of their name."""
+        refused = self._pending.refusal(approver)
+        voted = {approver_key(name) for name in (*self.approvals, *self.denials)}
+        if refused is None and approver_key(approver) in voted:
+            return "this approver already voted"
+        return refused
 
     def judge(self, vote: Vote, unsigned: str | None, at: datetime) -> Verdict:
         """Record a vote and count it if it may count: `unsigned` is why its signature was
@@ -218,8 +222,15 @@ class ApprovalRound:
         return TierJoined(call.index + 1, tuple(joining), approvers, shown, extended_to)
 
     def awaiting(self) -> tuple[str, ...]:
-        """Who a reminder goes to: every approver who has not approved."""
-        return tuple(name for name in self.approvers if name not in self.approvals)
+        """Who a reminder goes to: every approver asked who has not voted (either way: a
+        deny that did not end the round is an answer too), each once."""
+        answered = {approver_key(name) for name in (*self.approvals, *self.denials)}
+        waiting_on: list[str] = []
+        for name in self.approvers:
+            if approver_key(name) not in answered:
+                answered.add(approver_key(name))
+                waiting_on.append(name)
+        return tuple(waiting_on)
 
     def _count(self, vote: Vote) -> Settle | None:
         """An accepted vote: quorum approves; a deny rejects when it vetoes, or else once no

@@ -3,6 +3,7 @@ plus a few plain examples. The round is pure: no Temporal server, no clock."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -89,6 +90,8 @@ class Trace:
     joined: list[tuple[datetime, AddTier, TierJoined]] = field(default_factory=list)
     deadlines: list[datetime] = field(default_factory=list)
     """The deadline after each batch of due steps."""
+    reminded: list[tuple[Remind, tuple[str, ...], int, int]] = field(default_factory=list)
+    """Each reminder's recipients, with how many tiers had joined and votes had come."""
     clock: datetime = STARTED
     """How far time got while the round was open."""
 
@@ -112,10 +115,13 @@ def drive(escalation: EscalationSettings, events: list[Cast | Advance], *, late:
             trace.clock = now
             due = round_.fire_due(now)
             trace.due.append((now, due))
-            for call in due:
+            for call in due:  # one by one, as the workflow carries them out
                 if isinstance(call, AddTier):
                     resolved = escalation.ladder[call.index].approvers
                     trace.joined.append((now, call, round_.join_tier(call, resolved)))
+                elif isinstance(call, Remind):
+                    reminded = (call, round_.awaiting(), len(trace.joined), len(trace.votes))
+                    trace.reminded.append(reminded)
             trace.deadlines.append(round_.deadline)
         if round_.settled is None:
             trace.clock = target
@@ -127,12 +133,14 @@ VOTERS = [*NAMES, HUMAN, AGENT, "eve"]
 CASES = [str.lower, str.upper, str.title]
 
 
-def spelled(names: list[str], *, blanks: bool = False) -> st.SearchStrategy[str]:
+def spelled(names: Sequence[str], *, blanks: bool = False) -> st.SearchStrategy[str]:
     """A name in any case, as a policy or a directory may write it; with `blanks`, as an
     approver may type it (blanks around)."""
     spellings = [*CASES, lambda name: f" {name.title()} "] if blanks else CASES
     return st.builds(
-        lambda name, spell: spell(name), st.sampled_from(names), st.sampled_from(spellings)
+        lambda name, spell: spell(name.strip()),
+        st.sampled_from(names),
+        st.sampled_from(spellings),
     )
 
 
@@ -171,13 +179,27 @@ def escalations(draw: st.DrawFn) -> EscalationSettings:
     )
 
 
-event_lists = st.lists(
-    st.one_of(
-        st.builds(Cast, spelled(VOTERS, blanks=True), st.booleans(), st.booleans()),
-        st.builds(Advance, st.integers(0, 8)),
-    ),
-    max_size=25,
-)
+@st.composite
+def rounds(draw: st.DrawFn) -> tuple[EscalationSettings, list[Cast | Advance]]:
+    """Settings, and votes and clock advances in any order; most votes come from people asked
+    (by the first message or a tier), written their own way, the rest from anyone."""
+    escalation = draw(escalations())
+    asked = [
+        *escalation.approvers,
+        *(name for tier in escalation.ladder for name in tier.approvers),
+    ]
+    voters = st.one_of(spelled(asked, blanks=True), spelled(VOTERS, blanks=True))
+    events = st.lists(
+        st.one_of(
+            st.builds(Cast, voters, st.booleans(), st.booleans()),
+            st.builds(Advance, st.integers(0, 8)),
+        ),
+        max_size=25,
+    )
+    return escalation, draw(events)
+
+
+Scenario = tuple[EscalationSettings, list[Cast | Advance]]
 
 
 def asked(escalation: EscalationSettings, trace: Trace, tiers_joined: int) -> set[str]:
@@ -196,10 +218,9 @@ def may_vote(escalation: EscalationSettings, who: str, approvers: set[str]) -> b
 
 
 @settings(max_examples=400, deadline=None)
-@given(escalations(), event_lists)
-def test_votes_count_once_each_and_only_when_they_may(
-    escalation: EscalationSettings, events: list[Cast | Advance]
-) -> None:
+@given(rounds())
+def test_votes_count_once_each_and_only_when_they_may(scenario: Scenario) -> None:
+    escalation, events = scenario
     trace = drive(escalation, events, late=False)
     approvals: list[str] = []
     denials: list[str] = []
@@ -245,10 +266,9 @@ def expected_settle(
 
 
 @settings(max_examples=400, deadline=None)
-@given(escalations(), event_lists)
-def test_tiers_reminders_and_the_deadline_fall_due_at_their_times(
-    escalation: EscalationSettings, events: list[Cast | Advance]
-) -> None:
+@given(rounds())
+def test_tiers_reminders_and_the_deadline_fall_due_at_their_times(scenario: Scenario) -> None:
+    escalation, events = scenario
     trace = drive(escalation, events, late=False)
     reminders, tiers = fired_once(escalation, trace)
     deadline = at(escalation.timeout_seconds)
@@ -287,6 +307,20 @@ def test_tiers_reminders_and_the_deadline_fall_due_at_their_times(
         assert (joined.extended_to is not None) is (call.cause is TierCause.TIMEOUT)
 
 
+@settings(max_examples=300, deadline=None)
+@given(rounds(), st.booleans())
+def test_a_reminder_goes_to_each_approver_asked_who_has_not_voted(
+    scenario: Scenario, late: bool
+) -> None:
+    escalation, events = scenario
+    trace = drive(escalation, events, late=late)
+    for _, recipients, tiers_joined, votes_so_far in trace.reminded:
+        votes = [v.recorded for v, _ in trace.votes[:votes_so_far]]
+        voted = people([vote.vote.approver for vote in votes if vote.accepted])
+        assert people(recipients) == asked(escalation, trace, tiers_joined) - voted
+        assert len(people(recipients)) == len(recipients)  # each reminded once
+
+
 def fired_once(escalation: EscalationSettings, trace: Trace) -> tuple[list[int], list[int]]:
     """The reminders and tiers that fell due, each once, every batch in order: by due time,
     then tiers before reminders, each by number, and the deadline's step last."""
@@ -309,19 +343,20 @@ def due_order(escalation: EscalationSettings, step: Due, now: datetime) -> Timer
 
 
 @settings(max_examples=300, deadline=None)
-@given(escalations(), event_lists)
+@given(rounds())
 @example(
-    EscalationSettings(
-        approvers=("ann",),
-        timeout_seconds=3.0,
-        on_timeout="escalate",
-        ladder=(LadderTier(after_seconds=4.0, approvers=("ann",)),),
-    ),
-    [Advance(3), Advance(1)],
+    (
+        EscalationSettings(
+            approvers=("ann",),
+            timeout_seconds=3.0,
+            on_timeout="escalate",
+            ladder=(LadderTier(after_seconds=4.0, approvers=("ann",)),),
+        ),
+        [Advance(3), Advance(1)],
+    )
 )
-def test_a_late_wake_fires_each_overdue_step_once_in_order(
-    escalation: EscalationSettings, events: list[Cast | Advance]
-) -> None:
+def test_a_late_wake_fires_each_overdue_step_once_in_order(scenario: Scenario) -> None:
+    escalation, events = scenario
     trace = drive(escalation, events, late=True)
     fired_once(escalation, trace)
     for now, batch in trace.due:
@@ -346,14 +381,14 @@ def cast(round_: ApprovalRound, who: str, approve: bool = True) -> Verdict:
 
 def test_quorum_of_two_distinct_approvers_approves() -> None:
     round_ = new_round(escalation(quorum=2))
-    assert cast(round_, "ann").settle is None
-    again = cast(round_, "ANN ")
-    assert (again.recorded.accepted, again.recorded.reason) == (
-        False,
-        "this approver already voted",
-    )
-    assert cast(round_, "bob").settle == Settle(None, "approved", ("ann", "bob"))
-    assert round_.pending is None and len(round_.votes) == 3
+    assert cast(round_, " Ann ").settle is None
+    for again in (cast(round_, "ann"), cast(round_, "ANN", approve=False)):
+        assert (again.recorded.accepted, again.recorded.reason) == (
+            False,
+            "this approver already voted",
+        )
+    assert cast(round_, "bob").settle == Settle(None, "approved", (" Ann ", "bob"))
+    assert round_.pending is None and len(round_.votes) == 4
 
 
 def test_one_deny_vetoes_and_without_veto_only_an_unreachable_quorum_rejects() -> None:
@@ -384,6 +419,14 @@ def test_a_tier_asks_nobody_twice_whatever_the_case() -> None:
     assert cast(round_, "DEE", approve=False).settle == Settle(
         ActionStatus.REJECTED, "rejected", ("ann", "DEE")
     )
+
+
+def test_a_reminder_goes_to_nobody_who_voted_either_way() -> None:
+    round_ = new_round(escalation(quorum=2, deny_vetoes=False, reminders_seconds=(60.0,)))
+    assert cast(round_, " ANN", approve=False).settle is None
+    assert cast(round_, "Bob").settle is None
+    assert round_.fire_due(at(60)) == [Remind(1)]
+    assert round_.awaiting() == ("cy",)
 
 
 def test_refused_votes_say_why_and_count_nothing() -> None:
