@@ -3,6 +3,8 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY proctor ./proctor
+# proctor_server/ links to these three folders (COPY keeps the links): copy both.
+COPY proctor_server ./proctor_server
 COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker

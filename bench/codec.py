@@ -45,7 +45,7 @@ from proctor.policy import PolicyEngine
 from proctor.policy.loader import PolicySet, parse_policy_text
 from proctor.stores.agents import AgentStore
 from proctor.temporal import connect_temporal, encrypted_converter
-from worker.main import build_worker
+from proctor_server.worker.main import build_worker
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).parent / "results"

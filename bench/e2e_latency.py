@@ -52,7 +52,7 @@ from proctor.models import Stage
 from proctor.policy import PolicyEngine
 from proctor.policy.loader import PolicySet, parse_policy_text
 from proctor.stores.agents import AgentStore
-from worker.main import build_worker
+from proctor_server.worker.main import build_worker
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).parent / "results"

@@ -34,7 +34,7 @@ built-in base that older callers caught (`ValueError`, `LookupError`, `RuntimeEr
     │   ├── SchemaOutdated                   proctor.db
     │   ├── TemporalUnavailable              proctor.temporal
     │   ├── SlackUnusable                    proctor.approvals.slack: token revoked, scope missing
-    │   └── StackError                       worker.stack: the embedded stack did not start
+    │   └── StackError                       proctor_server.worker.stack: the stack did not start
     ├── IntegrityError (RuntimeError)        stored evidence does not hold up
     │   ├── ChainBrokenError                 proctor.audit.checkpoints
     │   ├── PruneRefused                     proctor.audit.retention

@@ -55,8 +55,13 @@ from proctor.settings import (
 )
 from proctor.stores.audit_log import AuditLog
 from proctor.stores.slack_interactions import SlackInteractionStore
-from worker.observability import metrics_endpoint, web_served
-from worker.slack_requests import bolt_headers, interaction_problem, printable, refusal_reason
+from proctor_server.worker.observability import metrics_endpoint, web_served
+from proctor_server.worker.slack_requests import (
+    bolt_headers,
+    interaction_problem,
+    printable,
+    refusal_reason,
+)
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"

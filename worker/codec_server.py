@@ -33,7 +33,7 @@ from temporalio.converter import PayloadCodec
 from proctor import payload_keys
 from proctor.codec import EncryptionCodec, PayloadDecryptError
 from proctor.settings import NotConfigured, ProctorSettings, payload_key_dir
-from worker.observability import web_served
+from proctor_server.worker.observability import web_served
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "proctor_codec"

@@ -14,11 +14,6 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities.audit import AuditActivities
-from activities.judgement import JudgementActivities
-from activities.reinstatement import ReinstatementActivities
-from activities.slack import SlackActivities
-from activities.votes import VoteKeyActivities
 from proctor import payload_keys
 from proctor.approvals.directory import ApproverDirectory, ReloadingDirectory
 from proctor.approvals.keys import VoteKeyDirectory
@@ -49,17 +44,26 @@ from proctor.stores.audit_log import AuditLog
 from proctor.stores.nonces import NonceStore
 from proctor.stores.rates import RateStore
 from proctor.temporal import connect_temporal, ensure_search_attributes
-from worker.approvals_app import approvals_enabled, approvals_running, build_approvals_app
-from worker.observability import (
+from proctor_server.activities.audit import AuditActivities
+from proctor_server.activities.judgement import JudgementActivities
+from proctor_server.activities.reinstatement import ReinstatementActivities
+from proctor_server.activities.slack import SlackActivities
+from proctor_server.activities.votes import VoteKeyActivities
+from proctor_server.worker.approvals_app import (
+    approvals_enabled,
+    approvals_running,
+    build_approvals_app,
+)
+from proctor_server.worker.observability import (
     configure_logging,
     metrics_served,
     pending_approvals_counted,
     temporal_runtime,
 )
-from worker.policy_watch import audit_policy_changes
-from worker.reconciler import Reconciler
-from workflows.governed_action import GovernedActionWorkflow
-from workflows.reinstatement import ReinstatementWorkflow
+from proctor_server.worker.policy_watch import audit_policy_changes
+from proctor_server.worker.reconciler import Reconciler
+from proctor_server.workflows.governed_action import GovernedActionWorkflow
+from proctor_server.workflows.reinstatement import ReinstatementWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +246,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
 
 
 def main() -> None:
-    """`python -m worker.main`: the worker alone, configured from the environment."""
+    """`python -m proctor_server.worker.main`: the worker alone, set up from the environment."""
     settings = ProctorSettings()
     configure_logging(settings)
     asyncio.run(run_worker(settings))

@@ -27,8 +27,8 @@ from temporalio.workflow import NondeterminismError
 from proctor.history.payloads import decode_history
 from proctor.history.timeline import describe_event, patch_id
 from proctor.models import Frozen
-from workflows.governed_action import GovernedActionWorkflow
-from workflows.reinstatement import ReinstatementWorkflow
+from proctor_server.workflows.governed_action import GovernedActionWorkflow
+from proctor_server.workflows.reinstatement import ReinstatementWorkflow
 
 _MESSAGE = re.compile(r'message: "(.*?)", source:', re.DOTALL)
 _EVENT_ID = re.compile(r"HistoryEvent\(id: (\d+)")

@@ -50,8 +50,8 @@ from proctor.settings import (
     stack_file,
 )
 from proctor.temporal import TemporalUnavailable, connect_temporal, dev_server_type
-from worker.codec_server import CodecEndpoint, codec_served, endpoint_for
-from worker.main import run_worker
+from proctor_server.worker.codec_server import CodecEndpoint, codec_served, endpoint_for
+from proctor_server.worker.main import run_worker
 
 log = logging.getLogger(__name__)
 DATABASE_NAME = "proctor"

@@ -23,7 +23,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.step_options import (
+from proctor_server.workflows.step_options import (
     CLOSE_GRACE,
     NOTIFY_DEADLINE,
     NOTIFY_RETRY,
@@ -33,7 +33,7 @@ from workflows.step_options import (
     STORE_DEADLINE,
     STORE_RETRY,
 )
-from workflows.steps import (
+from proctor_server.workflows.steps import (
     audit_event,
     publish_stage,
     signature_refusal,
@@ -98,7 +98,7 @@ with workflow.unsafe.imports_passed_through():
         is_approver_reference,
     )
     from proctor.trust import outcome_delta, trust_change
-    from workflows.approval_round import AddTier, ApprovalRound, Remind, Settle
+    from proctor_server.workflows.approval_round import AddTier, ApprovalRound, Remind, Settle
 
 
 Stored = TypeVar("Stored", bound=BaseModel)

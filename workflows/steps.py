@@ -12,7 +12,12 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
-from workflows.step_options import STEP_TIMEOUT, STORE_DEADLINE, STORE_RETRY, VOTE_KEYS_TIMEOUT
+from proctor_server.workflows.step_options import (
+    STEP_TIMEOUT,
+    STORE_DEADLINE,
+    STORE_RETRY,
+    VOTE_KEYS_TIMEOUT,
+)
 
 with workflow.unsafe.imports_passed_through():
     from proctor.attestation import vote_refusal

@@ -19,45 +19,45 @@ if TYPE_CHECKING:
     from temporalio.converter import DataConverter
 
     from proctor.settings import ProctorSettings
-    from worker.codec_server import CodecEndpoint
-    from worker.replay import ReplayReport
+    from proctor_server.worker.codec_server import CodecEndpoint
+    from proctor_server.worker.replay import ReplayReport
 
 
 def configure_logging(config: ProctorSettings) -> None:
     """Log lines on stderr in the configured format and level, as the processes log."""
-    from worker.observability import configure_logging as configure
+    from proctor_server.worker.observability import configure_logging as configure
 
     configure(config)
 
 
 def run_stack(config: ProctorSettings) -> None:
     """The whole stack in the foreground: embedded Temporal and Postgres, worker, apps."""
-    from worker.stack import up
+    from proctor_server.worker.stack import up
 
     up(config)
 
 
 async def run_worker(config: ProctorSettings) -> None:
-    from worker.main import run_worker as run
+    from proctor_server.worker.main import run_worker as run
 
     await run(config)
 
 
 async def run_approvals_app(config: ProctorSettings) -> None:
-    from worker.main import run_approvals_app as run
+    from proctor_server.worker.main import run_approvals_app as run
 
     await run(config)
 
 
 def codec_endpoint(config: ProctorSettings, origins: Sequence[str]) -> CodecEndpoint:
-    from worker.codec_server import endpoint_for
+    from proctor_server.worker.codec_server import endpoint_for
 
     return endpoint_for(config, origins)
 
 
 def codec_served(endpoint: CodecEndpoint, host: str, port: int) -> AbstractAsyncContextManager[str]:
     """The codec endpoint listening on host:port; yields its URL."""
-    from worker.codec_server import codec_served as served
+    from proctor_server.worker.codec_server import codec_served as served
 
     return served(endpoint, host, port)
 
@@ -67,6 +67,6 @@ def replay_all(
     converter: DataConverter,
 ) -> AsyncIterator[ReplayReport]:
     """Each history replayed against today's workflow code, reported as it goes."""
-    from worker.replay import replay_all as replay
+    from proctor_server.worker.replay import replay_all as replay
 
     return replay(histories, converter)

@@ -9,7 +9,6 @@ import asyncpg
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.judgement import JudgementActivities
 from proctor.identity import IdentityJudge
 from proctor.models import (
     ActionRequest,
@@ -24,6 +23,7 @@ from proctor.signing import AgentKey
 from proctor.stores.agents import AgentStore
 from proctor.stores.nonces import NonceStore
 from proctor.stores.rates import RateStore
+from proctor_server.activities.judgement import JudgementActivities
 from tests.activities.agents import register_agent
 
 HANDLER = ExecutionSpec(mode=ExecutionMode.HANDLER)

@@ -7,7 +7,6 @@ import asyncpg
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.reinstatement import FALLBACK_SCORE, ReinstatementActivities
 from proctor.models import (
     AgentStatus,
     Reinstatement,
@@ -17,6 +16,7 @@ from proctor.models import (
 from proctor.policy import PolicyEngine
 from proctor.stores.agents import AgentStore
 from proctor.stores.audit_log import AuditLog
+from proctor_server.activities.reinstatement import FALLBACK_SCORE, ReinstatementActivities
 from tests.activities.agents import register_agent
 from tests.e2e.harness import OWNER
 

@@ -13,7 +13,6 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.slack import NOT_CONFIGURED, SlackActivities
 from proctor.models import (
     ApprovalCard,
     ApprovalClosed,
@@ -21,6 +20,7 @@ from proctor.models import (
     ApproverNames,
     SlackMessageRef,
 )
+from proctor_server.activities.slack import NOT_CONFIGURED, SlackActivities
 from tests.e2e.slack_harness import CHANNEL, DIRECTORY, fake_slack, slack_notifier
 from tests.fakes.slack_web_api import FakeSlack
 

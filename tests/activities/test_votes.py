@@ -7,9 +7,9 @@ from pathlib import Path
 
 from temporalio.testing import ActivityEnvironment
 
-from activities.votes import VoteKeyActivities
 from proctor.approvals.keys import VoteKeyDirectory, VoteSigner
 from proctor.models import VoteKeyQuery, VoteKeys
+from proctor_server.activities.votes import VoteKeyActivities
 
 ALICE = "alice@example.com"
 

@@ -213,5 +213,11 @@ def test_the_image_contains_every_package_and_runs_proctor() -> None:
     ]["find"]["include"]
     for package in (p.rstrip("*") for p in packages):
         assert f"COPY {package} ./{package}" in dockerfile, package
+    # COPY keeps proctor_server's links as links: the folders they lead to are copied too.
+    links = [path for path in (ROOT / "proctor_server").iterdir() if path.is_symlink()]
+    assert links
+    for link in links:
+        folder = link.resolve().relative_to(ROOT)
+        assert f"COPY {folder} ./{folder}" in dockerfile, link
     assert 'ENTRYPOINT ["proctor"]' in dockerfile
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)

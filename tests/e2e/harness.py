@@ -25,7 +25,7 @@ from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.signing import KeyAlgorithm
 from proctor.stores.agents import AgentStore
 from proctor.stores.audit_log import AuditLog
-from worker.main import build_worker
+from proctor_server.worker.main import build_worker
 
 POLICY_DIR = Path(__file__).parent / "policies"
 OWNER = "owner@example.com"

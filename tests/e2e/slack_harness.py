@@ -20,6 +20,7 @@ from proctor.approvals.directory import ApproverDirectory, DirectoryEntry
 from proctor.approvals.slack import SlackNotifier, slack_client
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.redaction import redact_for_display
+from proctor_server.worker.approvals_app import ApprovalsApp, serving
 from tests.e2e.harness import Harness, harness, policy_engine
 from tests.fakes.slack_web_api import (
     APP_TOKEN,
@@ -28,7 +29,6 @@ from tests.fakes.slack_web_api import (
     FakeSlack,
     Message,
 )
-from worker.approvals_app import ApprovalsApp, serving
 
 CHANNEL = "C0APPROVALS"
 PEOPLE = {

@@ -16,10 +16,10 @@ from temporalio.client import Client as TemporalClient
 from proctor import ActionStatus, Client
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.temporal import connect_temporal, dev_server_type
+from proctor_server.worker.stack import temporal_binary
 from tests.e2e.harness import Harness, running_worker
 from tests.e2e.test_approval_timeouts import recording_tools, tool_request
 from tests.worker.test_stack import free_port
-from worker.stack import temporal_binary
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from proctor import ActionStatus, AgentKey
 from proctor.approvals import blocks
 from proctor.approvals.desk import VoteDesk, VoteResult
 from proctor.models import ExecutionMode, ExecutionSpec, Outcome
+from proctor_server.worker.approvals_app import ApprovalsApp, serving
 from tests.e2e.slack_harness import (
     CHANNEL,
     SlackHarness,
@@ -38,7 +39,6 @@ from tests.fakes.slack_web_api import (
     submit,
 )
 from tests.worker.worker_process import metric_samples
-from worker.approvals_app import ApprovalsApp, serving
 
 
 @pytest.fixture

@@ -25,11 +25,11 @@ from proctor.approvals.desk import VoteDesk
 from proctor.approvals.keys import VoteSigner
 from proctor.client import Client
 from proctor.stores.audit_log import AuditLog
+from proctor_server.worker.approvals_app import ApprovalsApp, interaction_key, serving
+from proctor_server.worker.approvals_app import log as approvals_log
+from proctor_server.worker.slack_requests import refusal_reason
 from tests.e2e.slack_harness import eventually, fake_slack, slack_notifier
 from tests.fakes.slack_web_api import SIGNING_SECRET, FakeSlack, sign
-from worker.approvals_app import ApprovalsApp, interaction_key, serving
-from worker.approvals_app import log as approvals_log
-from worker.slack_requests import refusal_reason
 
 VERIFIER = SignatureVerifier(SIGNING_SECRET)
 BODY = b"payload=%7B%7D"

@@ -20,7 +20,7 @@ from proctor import payload_keys
 from proctor.codec import EncryptionCodec
 from proctor.payload_keys import KeyRing
 from proctor.settings import NotConfigured, ProctorSettings
-from worker.codec_server import CodecEndpoint, codec_served, endpoint_for
+from proctor_server.worker.codec_server import CodecEndpoint, codec_served, endpoint_for
 
 TOKEN = "codec-test-token-0123456789abcdef"
 UI = "http://127.0.0.1:8233"

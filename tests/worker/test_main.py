@@ -1,6 +1,6 @@
-"""`python -m worker.main` runs the worker: every function `main()` reaches is defined before
-the module's `__main__` guard calls it (the worker only needs the last of them, the signal
-handling, once Postgres and Temporal answer, so only a real start proves it)."""
+"""`python -m proctor_server.worker.main` runs the worker: every function `main()` reaches is
+defined before the module's `__main__` guard calls it (the worker only needs the last of them,
+the signal handling, once Postgres and Temporal answer, so only a real start proves it)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ async def test_python_m_worker_main_polls_and_stops_on_sigterm(
 ) -> None:
     _, dsn = private_database
     env = worker_env(dsn, dev_server.client, new_task_queue(), tmp_path / "state")
-    worker = WorkerProcess(env, tmp_path / "worker.log", argv=[sys.executable, "-m", "worker.main"])
+    worker = WorkerProcess(
+        env, tmp_path / "worker.log", argv=[sys.executable, "-m", "proctor_server.worker.main"]
+    )
     try:
         await asyncio.to_thread(worker.start().wait_ready)
         code = await asyncio.to_thread(worker.signal, signal.SIGTERM)

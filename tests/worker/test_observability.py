@@ -12,14 +12,15 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-import activities.audit
 import proctor.approvals.slack
 import proctor.client
 import proctor.policy.reload
-import worker.main
-import worker.reconciler
+import proctor_server.activities.audit
+import proctor_server.worker.main
+import proctor_server.worker.reconciler
 from proctor.metrics import APPROVALS_PENDING
 from proctor.settings import ProctorSettings
+from proctor_server.worker.observability import configure_logging, count_pending_approvals
 from tests.e2e.harness import Harness, harness
 from tests.e2e.slack_harness import eventually
 from tests.worker.worker_process import (
@@ -28,7 +29,6 @@ from tests.worker.worker_process import (
     worker_env,
     worker_process,
 )
-from worker.observability import configure_logging, count_pending_approvals
 
 
 async def test_worker_metrics_sdk_metrics_and_json_logs(
@@ -157,9 +157,9 @@ def test_every_module_logs_under_its_own_name_through_the_one_handler(
     the configuration covers them all."""
     configure_logging(ProctorSettings(log_level="INFO", log_format="text"))
     modules = [
-        worker.main,
-        worker.reconciler,
-        activities.audit,
+        proctor_server.worker.main,
+        proctor_server.worker.reconciler,
+        proctor_server.activities.audit,
         proctor.client,
         proctor.policy.reload,
         proctor.approvals.slack,

@@ -18,14 +18,14 @@ from proctor import ActionStatus, Client
 from proctor.audit.keys import LedgerKeys
 from proctor.policy.reload import Rejection, Swap
 from proctor.stores.audit_log import AuditLog
-from tests.e2e.harness import Harness
-from worker.main import build_worker
-from worker.policy_watch import (
+from proctor_server.worker.main import build_worker
+from proctor_server.worker.policy_watch import (
     audit_policy_changes,
     audited_policy,
     loaded_event,
     rejected_event,
 )
+from tests.e2e.harness import Harness
 
 ALLOW = "role: watcher\npermissions: {allow: ['report:*']}\n"
 DENY = "role: watcher\npermissions: {deny: ['report:*'], allow: ['read:*']}\n"

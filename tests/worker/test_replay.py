@@ -1,4 +1,4 @@
-"""worker.replay finds where a history and today's code part ways."""
+"""proctor_server.worker.replay finds where a history and today's code part ways."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowHistory
 
-from worker.replay import replay_all, replay_one
+from proctor_server.worker.replay import replay_all, replay_one
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 WORKFLOW_IDS: dict[str, str] = json.loads((HISTORIES / "workflow_ids.json").read_text())

@@ -22,8 +22,8 @@ from temporalio.workflow import NondeterminismError
 
 from proctor.contract import GOVERNED_ACTION_WORKFLOW, JUDGE_REQUEST, RECORD_AUDIT
 from proctor.models import GovernedActionInput, Outcome
-from workflows.governed_action import GovernedActionWorkflow
-from workflows.reinstatement import ReinstatementWorkflow
+from proctor_server.workflows.governed_action import GovernedActionWorkflow
+from proctor_server.workflows.reinstatement import ReinstatementWorkflow
 
 HISTORIES = sorted(
     p for p in (Path(__file__).parents[1] / "histories").glob("*.json") if p.stem != "workflow_ids"

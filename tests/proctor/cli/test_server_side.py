@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-PROCESS_CODE = ("worker", "workflows", "activities")
+# The bare folder names too: the CLI must not reach the processes under those either.
+PROCESS_CODE = ("proctor_server", "worker", "workflows", "activities")
 
 
 def modules_loaded_by(code: str) -> list[str]:
@@ -31,4 +32,6 @@ def test_the_command_starts_without_the_processes() -> None:
 
 
 def test_the_check_sees_process_code_when_it_is_loaded() -> None:
-    assert "worker.observability" in modules_loaded_by("import worker.observability")
+    assert "proctor_server.worker.observability" in modules_loaded_by(
+        "import proctor_server.worker.observability"
+    )

@@ -7,11 +7,11 @@ import uuid
 
 import asyncpg
 
-from activities.audit import AuditActivities
 from proctor.models import AgentStatus, AuditEvent, OutcomeRecord, TrustChange
 from proctor.signing import AgentKey
 from proctor.stores.agents import AgentStore
 from proctor.stores.audit_log import AuditLog
+from proctor_server.activities.audit import AuditActivities
 
 
 async def new_agent(pool: asyncpg.Pool, trust: float = 100.0) -> str:
