@@ -99,8 +99,6 @@ class TierJoined:
     """Approvers asked for the first time (those already asked are not asked again)."""
     approvers: tuple[str, ...]
     """Everyone who may now decide."""
-    deadline: datetime
-    """The deadline in force when the tier was called: what its message shows."""
     extended_to: datetime | None
     """For a tier called because time ran out: the new deadline, one more timeout counted
     from the deadline that passed (history's time, never a task's clock)."""
@@ -121,7 +119,6 @@ class ApprovalRound:
         no vote may be signed before it."""
         self.votes: list[RecordedVote] = []
         self.settled: Settle | None = None
-        self._opened = pending
         self._pending = pending
         self._timers = sorted(
             [
@@ -141,8 +138,9 @@ class ApprovalRound:
 
     @property
     def card(self) -> ApprovalCard:
-        """The request as its first message showed it (reminders and the closing note too)."""
-        return self._opened.card
+        """The request as every message shows it, the first one, a tier's, a reminder, the
+        closing note: its current approvers and deadline (still readable once settled)."""
+        return self._pending.card
 
     @property
     def approvers(self) -> tuple[str, ...]:
@@ -219,7 +217,7 @@ class ApprovalRound:
         if call.cause is TierCause.TIMEOUT:
             extended_to = shown + timedelta(seconds=self.settings.timeout_seconds)
         self._pending = self._pending.with_card(approvers=approvers, deadline=extended_to or shown)
-        return TierJoined(call.index + 1, tuple(joining), approvers, shown, extended_to)
+        return TierJoined(call.index + 1, tuple(joining), approvers, extended_to)
 
     def awaiting(self) -> tuple[str, ...]:
         """Who a reminder goes to: every approver asked who has not voted (either way: a

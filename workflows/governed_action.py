@@ -490,9 +490,7 @@ class GovernedActionWorkflow:
                 f"notify:{joined.number}",
                 NOTIFY_APPROVERS,
                 ApprovalNotice(
-                    card=round_.card.model_copy(
-                        update={"approvers": joined.approvers, "deadline": joined.deadline}
-                    ),
+                    card=round_.card,
                     recipients=joined.joining,
                     channel=round_.settings.channel,
                     direct_messages=round_.settings.direct_messages,

@@ -80,6 +80,17 @@ class Advance:
     seconds: int
 
 
+@dataclass(frozen=True)
+class Shown:
+    """A message the workflow sends (a tier's notice, a reminder, the closing note) and the
+    card it shows, with how many tiers had joined and how often time had run out by then."""
+
+    message: str
+    card: ApprovalCard
+    tiers_joined: int
+    timeouts: int
+
+
 @dataclass
 class Trace:
     """What happened, in order."""
@@ -92,6 +103,7 @@ class Trace:
     """The deadline after each batch of due steps."""
     reminded: list[tuple[Remind, tuple[str, ...], int, int]] = field(default_factory=list)
     """Each reminder's recipients, with how many tiers had joined and votes had come."""
+    shown: list[Shown] = field(default_factory=list)
     clock: datetime = STARTED
     """How far time got while the round was open."""
 
@@ -101,6 +113,11 @@ def drive(escalation: EscalationSettings, events: list[Cast | Advance], *, late:
     Late (a worker that was down): woken once at the end of each advance."""
     round_ = new_round(escalation)
     trace = Trace()
+
+    def show(message: str) -> None:
+        timeouts = [c for _, c, _ in trace.joined if c.cause is TierCause.TIMEOUT]
+        trace.shown.append(Shown(message, round_.card, len(trace.joined), len(timeouts)))
+
     for event in events:
         if round_.settled is not None:
             break
@@ -108,6 +125,8 @@ def drive(escalation: EscalationSettings, events: list[Cast | Advance], *, late:
             vote = Vote(approver=event.approver, approve=event.approve, note="n")
             verdict = round_.judge(vote, None if event.signed else UNSIGNED, trace.clock)
             trace.votes.append((verdict, len(trace.joined)))
+            if verdict.settle is not None:
+                show("closing")
             continue
         target = trace.clock + timedelta(seconds=event.seconds)
         while round_.settled is None and round_.next_wake().at <= target:
@@ -119,9 +138,13 @@ def drive(escalation: EscalationSettings, events: list[Cast | Advance], *, late:
                 if isinstance(call, AddTier):
                     resolved = escalation.ladder[call.index].approvers
                     trace.joined.append((now, call, round_.join_tier(call, resolved)))
+                    show("tier")
                 elif isinstance(call, Remind):
                     reminded = (call, round_.awaiting(), len(trace.joined), len(trace.votes))
                     trace.reminded.append(reminded)
+                    show("reminder")
+                else:
+                    show("closing")
             trace.deadlines.append(round_.deadline)
         if round_.settled is None:
             trace.clock = target
@@ -321,6 +344,19 @@ def test_a_reminder_goes_to_each_approver_asked_who_has_not_voted(
         assert len(people(recipients)) == len(recipients)  # each reminded once
 
 
+@settings(max_examples=300, deadline=None)
+@given(rounds(), st.booleans())
+def test_every_message_shows_the_current_deadline_and_approvers(
+    scenario: Scenario, late: bool
+) -> None:
+    escalation, events = scenario
+    trace = drive(escalation, events, late=late)
+    timeout = timedelta(seconds=escalation.timeout_seconds)
+    for shown in trace.shown:
+        assert people(shown.card.approvers) == asked(escalation, trace, shown.tiers_joined)
+        assert shown.card.deadline == at(escalation.timeout_seconds) + shown.timeouts * timeout
+
+
 def fired_once(escalation: EscalationSettings, trace: Trace) -> tuple[list[int], list[int]]:
     """The reminders and tiers that fell due, each once, every batch in order: by due time,
     then tiers before reminders, each by number, and the deadline's step last."""
@@ -473,10 +509,29 @@ def test_time_running_out_calls_the_next_tier_and_extends_from_the_passed_deadli
     call = AddTier(0, TierCause.TIMEOUT)
     assert round_.fire_due(late) == [call]
     joined = round_.join_tier(call, ["dee"])
-    assert (joined.deadline, joined.extended_to) == (at(3600), at(7200))
+    assert joined.extended_to == at(7200)
     assert round_.deadline == at(7200)
     # The tier's own timer comes and goes (it already joined); then the second deadline.
     assert round_.fire_due(at(7200)) == [AddTier(1, TierCause.TIMEOUT)]
+
+
+def test_messages_show_the_current_deadline_and_approvers() -> None:
+    round_ = new_round(
+        escalation(
+            on_timeout="escalate",
+            reminders_seconds=(3700.0,),
+            ladder=[{"after_seconds": 7200, "approvers": ["dee"]}],
+        )
+    )
+    call = AddTier(0, TierCause.TIMEOUT)
+    assert round_.fire_due(at(3600)) == [call]
+    round_.join_tier(call, ["dee"])
+    tier_notice = round_.card  # what the tier's message shows: the new deadline, and dee
+    assert (tier_notice.deadline, tier_notice.approvers) == (at(7200), ("ann", "bob", "cy", "dee"))
+    assert round_.fire_due(at(3700)) == [Remind(1)]
+    assert round_.card == tier_notice  # the reminder's
+    settle = cast(round_, "dee").settle
+    assert settle is not None and round_.card == tier_notice  # the closing note's
 
 
 def test_time_running_out_without_tiers_ends_the_round_as_the_policy_says() -> None:
