@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from temporalio.client import Client
@@ -25,6 +27,7 @@ from proctor.audit.redaction import PayloadProtector, redact_for_display
 from proctor.client import Client as ProctorClient
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.db import check_schema, connect_pool
+from proctor.errors import ProctorError
 from proctor.identity import IdentityJudge
 from proctor.policy import PolicyEngine
 from proctor.policy.reload import ReloadingPolicy
@@ -36,6 +39,7 @@ from proctor.settings import (
     check_slack_secrets,
     checkpoint_sink_dir,
     database_url,
+    load_settings,
     payload_key_dir,
     temporal_address,
 )
@@ -155,17 +159,16 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
     keys = LedgerKeys.load_or_create(audit_key_dir(settings))
     directory = ReloadingDirectory(settings.approvers_file)
     pool = await connect_pool(database_url(settings))
-    watcher: asyncio.Task[None] | None = None
-    checkpoints: asyncio.Task[None] | None = None
-    reconciling: asyncio.Task[None] | None = None
-    stop_checkpoints = asyncio.Event()
-    try:
+    async with contextlib.AsyncExitStack() as running:
+        running.push_async_callback(pool.close)  # last: everything below may still write
         await check_schema(pool)
         audit_policy_changes(policy, protected_log(pool, policy.current, keys))
         await policy.announce()
         log.info("policy %s loaded from %s", policy.current().version, settings.policy_dir)
         if settings.policy_reload_seconds > 0:
-            watcher = asyncio.create_task(policy.watch(settings.policy_reload_seconds))
+            await running.enter_async_context(
+                _in_background(policy.watch(settings.policy_reload_seconds))
+            )
         client = await connect_temporal(
             temporal_address(settings),
             settings.temporal_namespace,
@@ -173,12 +176,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
             settings=settings,
         )
         await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
-        if not payload_keys.exists(payload_key_dir(settings)):
-            log.warning(
-                "no payload key ring in %s: parameters and results go to Temporal "
-                "history in clear text (`proctor payload-key create`)",
-                payload_key_dir(settings),
-            )
+        _warn_without_payload_ring(settings)
         notifier = slack_notifier(settings, policy.current, keys, directory.current)
         worker = build_worker(
             client,
@@ -194,29 +192,18 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
             max_cached_workflows=settings.max_cached_workflows,
             sandboxed=settings.workflow_sandbox,
         )
-        if stop is None:
-            stop = _stop_on_signals()
-        checkpointer = Checkpointer(
-            AuditLog(pool),
-            keys,
-            DirectorySink(checkpoint_sink_dir(settings)),
-            every_rows=settings.audit_checkpoint_rows,
-            every_seconds=settings.audit_checkpoint_seconds,
-        )
-        checkpoints = asyncio.create_task(checkpointer.run(stop_checkpoints))
+        stop = stop or _stop_on_signals()
+        await running.enter_async_context(_checkpointing(settings, pool, keys))
         reconciler = Reconciler(
             client, protected_log(pool, policy.current, keys), task_queue=settings.task_queue
         )
-        reconciling = asyncio.create_task(reconciler.run(stop_checkpoints))
+        # A reconciling pass in flight is idempotent: it stops at once, before the checkpoints.
+        await running.enter_async_context(_in_background(reconciler.run(asyncio.Event())))
         async with worker, contextlib.AsyncExitStack() as extras:
             log.info("worker polling task queue %r", settings.task_queue)
             await extras.enter_async_context(metrics_served(settings))
             await extras.enter_async_context(pending_approvals_counted(client))
-            if (
-                settings.approvals_in_worker
-                and approvals_enabled(settings)
-                and notifier is not None
-            ):
+            if settings.approvals_in_worker and approvals_enabled(settings) and notifier:
                 app = build_approvals_app(
                     settings,
                     pool,
@@ -232,24 +219,59 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
                 settings.shutdown_grace_seconds,
             )
         log.info("worker stopped")
+
+
+@contextlib.asynccontextmanager
+async def _in_background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run `work` while the block runs; cancel it (and wait for it to end) when it leaves."""
+    task = asyncio.create_task(work)
+    try:
+        yield
     finally:
-        if watcher is not None:
-            watcher.cancel()
-        stop_checkpoints.set()
-        if reconciling is not None:  # a pass in flight is idempotent: stop it now
-            reconciling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reconciling
-        if checkpoints is not None:
-            await checkpoints
-        await pool.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
+async def _checkpointing(
+    settings: ProctorSettings, pool: asyncpg.Pool, keys: LedgerKeys
+) -> AsyncIterator[None]:
+    """Sign chain heads while the worker runs; on the way out, let it sign the last one."""
+    checkpointer = Checkpointer(
+        AuditLog(pool),
+        keys,
+        DirectorySink(checkpoint_sink_dir(settings)),
+        every_rows=settings.audit_checkpoint_rows,
+        every_seconds=settings.audit_checkpoint_seconds,
+    )
+    done = asyncio.Event()
+    task = asyncio.create_task(checkpointer.run(done))
+    try:
+        yield
+    finally:
+        done.set()
+        await task
+
+
+def _warn_without_payload_ring(settings: ProctorSettings) -> None:
+    if not payload_keys.exists(payload_key_dir(settings)):
+        log.warning(
+            "no payload key ring in %s: parameters and results go to Temporal "
+            "history in clear text (`proctor payload-key create`)",
+            payload_key_dir(settings),
+        )
 
 
 def main() -> None:
     """`python -m proctor_server.worker.main`: the worker alone, set up from the environment."""
-    settings = ProctorSettings()
-    configure_logging(settings)
-    asyncio.run(run_worker(settings))
+    try:
+        settings = load_settings()
+        configure_logging(settings)
+        asyncio.run(run_worker(settings))
+    except ProctorError as exc:  # a setting, a policy file, a service: one line, not a trace
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 async def run_approvals_app(settings: ProctorSettings, stop: asyncio.Event | None = None) -> None:
