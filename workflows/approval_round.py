@@ -28,7 +28,7 @@ from proctor.models import (
 class TimerKind(IntEnum):
     """What falls due. The order breaks ties between timers due at the same moment: a ladder
     tier joins before a reminder goes out (so the reminder names the tier too), and the
-    deadline is judged last."""
+    deadline is judged last (a reminder due at the deadline is not sent)."""
 
     LADDER = 0
     REMINDER = 1
@@ -46,7 +46,9 @@ class Timer:
 class TierCause(StrEnum):
     SCHEDULED = "scheduled"
     TIMEOUT = "timeout"
-    """The deadline passed with `on_timeout: escalate` and a tier still to call."""
+    """The deadline passed with `on_timeout: escalate` and a tier still to call: the deadline
+    has moved on by one more timeout, counted from the one that passed (history's time, never
+    a task's clock)."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,6 @@ class TierJoined:
     """Approvers asked for the first time (those already asked are not asked again)."""
     approvers: tuple[str, ...]
     """Everyone who may now decide."""
-    extended_to: datetime | None
-    """For a tier called because time ran out: the new deadline, one more timeout counted
-    from the deadline that passed (history's time, never a task's clock)."""
 
 
 class ApprovalRound:
@@ -189,23 +188,26 @@ class ApprovalRound:
         return min(self._timers[0], deadline) if self._timers else deadline
 
     def fire_due(self, now: datetime) -> list[Due]:
-        """What falls due by `now`, in order: tiers and reminders whose time has come, then,
-        once the deadline has passed, one more tier (`on_timeout: escalate`) or the end."""
+        """What fell due by `now`, as an on-time run would have met it however late the wake:
+        in order of due time, tiers whose time came, reminders due before the deadline then
+        in force, and each deadline passed: one more tier (`on_timeout: escalate`, the
+        deadline moving on) or the end, after which nothing more falls due."""
         due: list[Due] = []
-        while self._timers and self._timers[0].at <= now:
-            timer = self._timers.pop(0)
-            if timer.kind is TimerKind.REMINDER:
-                due.append(Remind(timer.index + 1))
-            elif timer.index not in self._tiers_called:  # unless time running out called it
-                due.append(self._call_tier(timer.index, TierCause.SCHEDULED))
-        if now >= self.deadline:
-            due.append(self._on_deadline())
+        while self.settled is None and (wake := self.next_wake()).at <= now:
+            if wake.kind is TimerKind.DEADLINE:
+                due.append(self._on_deadline())
+                continue
+            self._timers.pop(0)
+            if wake.kind is TimerKind.REMINDER:
+                if wake.at < self.deadline:
+                    due.append(Remind(wake.index + 1))
+            elif wake.index not in self._tiers_called:  # unless time running out called it
+                due.append(self._call_tier(wake.index, TierCause.SCHEDULED))
         return due
 
     def join_tier(self, call: AddTier, resolved: Sequence[str]) -> TierJoined:
         """Tier `call.index` joins with its approvers (roles and groups resolved); nobody
         already asked is asked again, however their name is written."""
-        shown = self.deadline
         asked = {approver_key(name) for name in self.approvers}
         joining: list[str] = []
         for name in resolved:
@@ -213,11 +215,8 @@ class ApprovalRound:
                 asked.add(approver_key(name))
                 joining.append(name)
         approvers = (*self.approvers, *joining)
-        extended_to = None
-        if call.cause is TierCause.TIMEOUT:
-            extended_to = shown + timedelta(seconds=self.settings.timeout_seconds)
-        self._pending = self._pending.with_card(approvers=approvers, deadline=extended_to or shown)
-        return TierJoined(call.index + 1, tuple(joining), approvers, extended_to)
+        self._pending = self._pending.with_card(approvers=approvers)
+        return TierJoined(call.index + 1, tuple(joining), approvers)
 
     def awaiting(self) -> tuple[str, ...]:
         """Who a reminder goes to: every approver asked who has not voted (either way: a
@@ -252,6 +251,8 @@ class ApprovalRound:
     def _on_deadline(self) -> Due:
         uncalled = [i for i in range(len(self.settings.ladder)) if i not in self._tiers_called]
         if self.settings.on_timeout == "escalate" and uncalled:
+            moved = self.deadline + timedelta(seconds=self.settings.timeout_seconds)
+            self._pending = self._pending.with_card(deadline=moved)
             return self._call_tier(uncalled[0], TierCause.TIMEOUT)
         if self.settings.on_timeout == "approve":
             return self._settle(Settle(None, "approved", (), "approved by timeout (policy)"))

@@ -98,7 +98,13 @@ with workflow.unsafe.imports_passed_through():
         is_approver_reference,
     )
     from proctor.trust import outcome_delta, trust_change
-    from proctor_server.workflows.approval_round import AddTier, ApprovalRound, Remind, Settle
+    from proctor_server.workflows.approval_round import (
+        AddTier,
+        ApprovalRound,
+        Remind,
+        Settle,
+        TierCause,
+    )
 
 
 Stored = TypeVar("Stored", bound=BaseModel)
@@ -499,8 +505,8 @@ class GovernedActionWorkflow:
                 ),
             )
         )
-        if joined.extended_to is not None:
-            self._set_stage(Stage.AWAITING_APPROVAL, joined.extended_to)
+        if call.cause is TierCause.TIMEOUT:  # the deadline moved on
+            self._set_stage(Stage.AWAITING_APPROVAL, round_.deadline)
 
     async def _remind(self, request: ActionRequest, round_: ApprovalRound, due: Remind) -> None:
         waiting_on = list(round_.awaiting())
