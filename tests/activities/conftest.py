@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 
 from proctor.policy import PolicyEngine
-from tests.e2e.harness import policy_engine
+from tests.helpers.harness import policy_engine
 
 
 @pytest.fixture

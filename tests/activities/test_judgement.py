@@ -24,7 +24,7 @@ from proctor.stores.agents import AgentStore
 from proctor.stores.nonces import NonceStore
 from proctor.stores.rates import RateStore
 from proctor_server.activities.judgement import JudgementActivities
-from tests.activities.agents import register_agent
+from tests.helpers.agents import register_agent
 
 HANDLER = ExecutionSpec(mode=ExecutionMode.HANDLER)
 

@@ -17,8 +17,8 @@ from proctor.policy import PolicyEngine
 from proctor.stores.agents import AgentStore
 from proctor.stores.audit_log import AuditLog
 from proctor_server.activities.reinstatement import FALLBACK_SCORE, ReinstatementActivities
-from tests.activities.agents import register_agent
-from tests.e2e.harness import OWNER
+from tests.helpers.agents import register_agent
+from tests.helpers.harness import OWNER
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from proctor.models import (
     SlackMessageRef,
 )
 from proctor_server.activities.slack import NOT_CONFIGURED, SlackActivities
-from tests.e2e.slack_harness import CHANNEL, DIRECTORY, fake_slack, slack_notifier
-from tests.fakes.slack_web_api import FakeSlack
+from tests.helpers.fake_slack import FakeSlack
+from tests.helpers.slack import CHANNEL, DIRECTORY, fake_slack, slack_notifier
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 CARD = ApprovalCard(

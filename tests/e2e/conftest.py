@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.slack_harness import fake_slack
-from tests.fakes.slack_web_api import FakeSlack
+from tests.helpers.fake_slack import FakeSlack
+from tests.helpers.slack import fake_slack
 
 HERE = Path(__file__).parent
 

@@ -43,7 +43,7 @@ from proctor.models import (
 )
 from proctor.stores.agents import AgentStore
 from proctor.stores.audit_log import AuditLog
-from tests.e2e.harness import Harness
+from tests.helpers.harness import Harness
 
 HANDLER = ExecutionSpec(mode=ExecutionMode.HANDLER)
 
@@ -95,7 +95,9 @@ async def test_an_agent_cannot_approve_its_own_request(
     key = await gov.new_agent()
     calls: list[Any] = []
     task, workflow_id = await escalated(gov, key, calls)
-    digest = (await gov.proctor.progress(workflow_id)).pending.card.request_digest  # type: ignore[union-attr]
+    pending = (await gov.proctor.progress(workflow_id)).pending
+    assert pending is not None
+    digest = pending.card.request_digest
     attacker = await attacker_client(dev_server)
     handle = attacker.get_workflow_handle(workflow_id)
 
@@ -326,7 +328,8 @@ async def first_ask(handle: Any) -> PermissionRequest:
             [ask] = await pydantic_data_converter.decode(
                 request.input.args.payloads, [PermissionRequest]
             )
-            return ask  # type: ignore[no-any-return]
+            assert isinstance(ask, PermissionRequest)
+            return ask
     raise AssertionError("no permission ask in history")
 
 

@@ -8,33 +8,9 @@ from typing import Any
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from proctor import ActionStatus, AgentKey, Client
-from proctor.client import agent_task_queue
-from proctor.models import ActionRequest, ExecutionMode, ExecutionSpec
-from tests.e2e.harness import Harness
-
-
-def tool_request(key: AgentKey, action: str, params: dict[str, Any]) -> ActionRequest:
-    """A durable-tool request: nothing waits on an update, so the test server's clock moves
-    only when the test sleeps (a handler-mode client's pending update would hold it still)."""
-    return key.new_request(
-        action,
-        params,
-        ExecutionSpec(mode=ExecutionMode.TOOL, task_queue=agent_task_queue(key.agent_id)),
-    )
-
-
-def recording_tools(gov: Harness, *actions: str) -> tuple[Client, list[dict[str, Any]]]:
-    proctor = Client(gov.proctor.temporal, task_queue=gov.task_queue)
-    calls: list[dict[str, Any]] = []
-    for action in actions:
-
-        @proctor.tool(action)
-        async def run(params: dict[str, Any]) -> str:
-            calls.append(params)
-            return "done"
-
-    return proctor, calls
+from proctor import ActionStatus, Client
+from tests.helpers.harness import Harness
+from tests.helpers.tools import recording_tools, tool_request
 
 
 async def test_unanswered_escalation_times_out_after_24h(

@@ -15,8 +15,8 @@ from proctor import ActionStatus, Client
 from proctor.audit.chain import ChainRow
 from proctor.client import agent_task_queue
 from proctor.models import ActionRequest, ExecutionMode, ExecutionSpec
-from tests.e2e.harness import POLICY_DIR, Harness
-from tests.proctor.cli.runner import arun
+from tests.helpers.cli import arun
+from tests.helpers.harness import POLICY_DIR, Harness
 
 OPERATOR = "ops@example.com"
 

@@ -24,11 +24,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from proctor.stores.audit_log import AuditLog
-from tests.e2e.harness import Harness
-from tests.e2e.pinning import Action, a_writer_waits, table_locked
-from tests.e2e.slack_harness import eventually
-from tests.fakes.tcp_proxy import TcpProxy, tcp_proxy
-from tests.worker.worker_process import (
+from tests.helpers.harness import Harness, eventually
+from tests.helpers.network import TcpProxy, tcp_proxy
+from tests.helpers.pinning import Action, a_writer_waits, table_locked
+from tests.helpers.processes import (
     WorkerProcess,
     client_for,
     new_task_queue,
@@ -286,9 +285,9 @@ async def postgres_link(dsn: str) -> AsyncIterator[tuple[TcpProxy, str]]:
     port = int(query.get("port", [url.port or 5432])[0])
     socket_dir = query.get("host", [""])[0] or (url.hostname or "")
     if socket_dir.startswith("/"):
-        upstream: dict[str, object] = {"upstream_unix": f"{socket_dir}/.s.PGSQL.{port}"}
+        proxied = tcp_proxy(upstream_unix=f"{socket_dir}/.s.PGSQL.{port}")
     else:
-        upstream = {"upstream_host": socket_dir or "127.0.0.1", "upstream_port": port}
-    async with tcp_proxy(**upstream) as proxy:
+        proxied = tcp_proxy(upstream_host=socket_dir or "127.0.0.1", upstream_port=port)
+    async with proxied as proxy:
         credentials = url.netloc.rsplit("@", 1)[0] if "@" in url.netloc else ""
         yield proxy, f"postgresql://{credentials}@127.0.0.1:{proxy.port}{url.path}"

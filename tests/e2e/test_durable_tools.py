@@ -14,7 +14,7 @@ from proctor import ActionStatus, Client
 from proctor.canonical import digest
 from proctor.client import agent_task_queue
 from proctor.models import ExecutionMode, ExecutionSpec
-from tests.e2e.harness import Harness, running_worker
+from tests.helpers.harness import Harness, running_worker
 
 
 def tool_client(gov: Harness, calls: list[dict[str, Any]], fail_times: int = 0) -> Client:

@@ -18,8 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from proctor import Client, payload_keys
 from proctor.history.payloads import decode_history
 from proctor.temporal import connect_temporal, encrypted_converter
-from tests.e2e.harness import harness
-from tests.proctor.cli.runner import arun
+from tests.helpers.cli import arun
+from tests.helpers.harness import harness
 
 
 def held_in(history: WorkflowHistory, secret: str) -> bool:

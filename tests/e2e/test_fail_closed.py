@@ -9,8 +9,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from proctor import GovernanceError
 from proctor.db import connect_pool
-from tests.conftest import DatabaseFactory
-from tests.e2e.harness import harness
+from tests.helpers.database import DatabaseFactory
+from tests.helpers.harness import harness
 
 
 async def test_action_does_not_run_when_audit_append_is_refused(

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from proctor import ActionStatus, Client
 from proctor.models import ExecutionMode, ExecutionSpec
 from proctor.stores.agents import AgentStore
-from tests.e2e.harness import OWNER, Harness, harness, running_worker
+from tests.helpers.harness import OWNER, Harness, harness, running_worker
 
 HANDLER = ExecutionSpec(mode=ExecutionMode.HANDLER)
 

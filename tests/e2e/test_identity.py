@@ -3,6 +3,7 @@ grace."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from temporalio.testing import WorkflowEnvironment
@@ -11,7 +12,7 @@ from proctor import ActionStatus
 from proctor.models import AgentStatus, ExecutionMode, ExecutionSpec
 from proctor.signing import AgentKey
 from proctor.stores.agents import AgentStore
-from tests.e2e.harness import Harness
+from tests.helpers.harness import Harness
 
 HANDLER = ExecutionSpec(mode=ExecutionMode.HANDLER)
 
@@ -45,7 +46,7 @@ async def test_a_request_signed_before_revocation_is_refused_after_it(gov: Harne
 async def test_replayed_nonce_is_refused_by_another_worker(
     gov: Harness, dev_server: WorkflowEnvironment
 ) -> None:
-    from tests.e2e.harness import harness
+    from tests.helpers.harness import harness
 
     key = await gov.new_agent()
     original = key.new_request("read:orders", {}, HANDLER)
@@ -89,7 +90,7 @@ async def test_200_concurrent_governed_outcomes_leave_exactly_the_arithmetic(
     key = await gov.new_agent(role="steady")
     await gov.pool.execute("UPDATE agents SET trust_score = 50 WHERE agent_id = $1", key.agent_id)
 
-    def handler(fail: bool):  # type: ignore[no-untyped-def]
+    def handler(fail: bool) -> Callable[[dict[str, object]], str]:
         def run(params: dict[str, object]) -> str:
             if fail:
                 raise RuntimeError("planned failure")

@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from proctor.models import AgentStatus
 from proctor.stores.agents import AgentStore
-from tests.e2e.harness import OWNER, Harness
+from tests.helpers.harness import OWNER, Harness
 
 
 async def suspended_agent(gov: Harness) -> str:

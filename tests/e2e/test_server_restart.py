@@ -17,9 +17,9 @@ from proctor import ActionStatus, Client
 from proctor.contract import SEARCH_ATTRIBUTES
 from proctor.temporal import connect_temporal, dev_server_type
 from proctor_server.worker.stack import temporal_binary
-from tests.e2e.harness import Harness, running_worker
-from tests.e2e.test_approval_timeouts import recording_tools, tool_request
-from tests.worker.test_stack import free_port
+from tests.helpers.harness import Harness, running_worker
+from tests.helpers.network import free_port
+from tests.helpers.tools import recording_tools, tool_request
 
 
 @contextmanager

@@ -20,16 +20,7 @@ from proctor.approvals import blocks
 from proctor.approvals.desk import VoteDesk, VoteResult
 from proctor.models import ExecutionMode, ExecutionSpec, Outcome
 from proctor_server.worker.approvals_app import ApprovalsApp, serving
-from tests.e2e.slack_harness import (
-    CHANNEL,
-    SlackHarness,
-    eventually,
-    has_event,
-    messages_about,
-    slack_harness,
-    slack_notifier,
-)
-from tests.fakes.slack_web_api import (
+from tests.helpers.fake_slack import (
     SIGNING_SECRET,
     FakeSlack,
     Message,
@@ -38,7 +29,16 @@ from tests.fakes.slack_web_api import (
     sign,
     submit,
 )
-from tests.worker.worker_process import metric_samples
+from tests.helpers.harness import eventually
+from tests.helpers.processes import metric_samples
+from tests.helpers.slack import (
+    CHANNEL,
+    SlackHarness,
+    has_event,
+    messages_about,
+    slack_harness,
+    slack_notifier,
+)
 
 
 @pytest.fixture

@@ -15,19 +15,18 @@ from temporalio.testing import WorkflowEnvironment
 
 from proctor import ActionStatus, Client
 from proctor.approvals import blocks
-from tests.e2e.harness import Harness, running_worker
-from tests.e2e.slack_harness import (
+from tests.helpers.fake_slack import FakeSlack, Message, click, send_interaction
+from tests.helpers.harness import Harness, eventually, running_worker
+from tests.helpers.slack import (
     DIRECTORY,
     SlackHarness,
     approvals_app,
-    eventually,
     has_event,
     messages_about,
     slack_harness,
     slack_notifier,
 )
-from tests.e2e.test_approval_timeouts import recording_tools, tool_request
-from tests.fakes.slack_web_api import FakeSlack, Message, click, send_interaction
+from tests.helpers.tools import recording_tools, tool_request
 
 
 @pytest.fixture

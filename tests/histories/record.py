@@ -30,8 +30,8 @@ from proctor.contract import CANCEL_SIGNAL, GOVERNED_ACTION_WORKFLOW, SEARCH_ATT
 from proctor.db import connect_pool, ensure_database, migrate
 from proctor.models import CancelRequest, ExecutionMode, ExecutionSpec, GovernedActionInput, Vote
 from proctor.temporal import ensure_search_attributes
-from tests.e2e.harness import Harness, harness
-from tests.e2e.slack_harness import DIRECTORY, fake_slack, slack_notifier
+from tests.helpers.harness import Harness, harness
+from tests.helpers.slack import DIRECTORY, fake_slack, slack_notifier
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
@@ -326,11 +326,13 @@ async def record(
     try:
         await migrate(pool)
         async with contextlib.AsyncExitStack() as stack:
-            options = {}
+            notifier, directory = None, None
             if slack:
                 stand_in = await stack.enter_async_context(fake_slack())
-                options = {"notifier": slack_notifier(stand_in), "directory": DIRECTORY}
-            gov = await stack.enter_async_context(harness(env.client, pool, **options))
+                notifier, directory = slack_notifier(stand_in), DIRECTORY
+            gov = await stack.enter_async_context(
+                harness(env.client, pool, notifier=notifier, directory=directory)
+            )
             for name, scenario in scenarios.items():
                 workflow_id = await scenario(gov, env)
                 history = await env.client.get_workflow_handle(workflow_id).fetch_history()

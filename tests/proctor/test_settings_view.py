@@ -6,9 +6,11 @@ import json
 import re
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from proctor.settings import ProctorSettings
 from proctor.settings_view import MASK, settings_lines, variable_name
-from tests.proctor.cli.runner import run
+from tests.helpers.cli import run
 
 README = Path(__file__).parents[2] / "README.md"
 SECRETS = {
@@ -39,9 +41,9 @@ def test_every_setting_is_documented_in_the_readme_table() -> None:
 
 def test_lines_mask_secrets_and_say_where_values_come_from(monkeypatch: object) -> None:
     settings = ProctorSettings(
-        slack_bot_token="xoxb-very-secret-token",  # type: ignore[arg-type]
-        database_url="postgresql://u:pw@h/db",
-    )  # type: ignore[arg-type]
+        slack_bot_token=SecretStr("xoxb-very-secret-token"),
+        database_url=SecretStr("postgresql://u:pw@h/db"),
+    )
     lines = {line.variable: line for line in settings_lines(settings)}
     assert lines["PROCTOR_SLACK_BOT_TOKEN"].value == MASK
     assert lines["PROCTOR_SLACK_BOT_TOKEN"].secret

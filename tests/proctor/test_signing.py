@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 
 from proctor.models import ExecutionMode, ExecutionSpec
-from proctor.signing import AgentKey, AgentKeyError, verify_request
+from proctor.signing import AgentKey, AgentKeyError, KeyAlgorithm, verify_request
 
 SPEC = ExecutionSpec(mode=ExecutionMode.HANDLER)
 
 
 @pytest.mark.parametrize("algorithm", ["rsa-2048", "ed25519"])
-def test_signature_verifies_and_any_edit_breaks_it(algorithm: str) -> None:
-    key = AgentKey.generate("agent-1", algorithm)  # type: ignore[arg-type]
+def test_signature_verifies_and_any_edit_breaks_it(algorithm: KeyAlgorithm) -> None:
+    key = AgentKey.generate("agent-1", algorithm)
     request = key.new_request("refund_requests", {"orderId": 1, "amount": 5.5}, SPEC)
     assert verify_request(request, key.public_key_pem)
 

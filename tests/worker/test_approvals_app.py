@@ -14,6 +14,7 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import pytest
@@ -28,8 +29,9 @@ from proctor.stores.audit_log import AuditLog
 from proctor_server.worker.approvals_app import ApprovalsApp, interaction_key, serving
 from proctor_server.worker.approvals_app import log as approvals_log
 from proctor_server.worker.slack_requests import refusal_reason
-from tests.e2e.slack_harness import eventually, fake_slack, slack_notifier
-from tests.fakes.slack_web_api import SIGNING_SECRET, FakeSlack, sign
+from tests.helpers.fake_slack import SIGNING_SECRET, FakeSlack, sign
+from tests.helpers.harness import eventually
+from tests.helpers.slack import fake_slack, slack_notifier
 
 VERIFIER = SignatureVerifier(SIGNING_SECRET)
 BODY = b"payload=%7B%7D"
@@ -183,7 +185,7 @@ CLICK = {
     "trigger_id": "1.2.fake",
     "actions": [{"action_id": blocks.APPROVE, "value": "{}"}],
 }
-SUBMIT = {
+SUBMIT: dict[str, Any] = {
     "type": "view_submission",
     "user": USER,
     "trigger_id": "1.3.fake",
@@ -220,14 +222,14 @@ DEEP = "[" * 100_000 + "]" * 100_000
         ({k: v for k, v in SUBMIT.items() if k != "view"}, "payload: view"),
         ({**SUBMIT, "view": {"callback_id": 7}}, "payload: view.callback_id"),
         (
-            {**SUBMIT, "view": {**SUBMIT["view"], "state": []}},  # type: ignore[dict-item]
+            {**SUBMIT, "view": {**SUBMIT["view"], "state": []}},
             "payload: view.state",
         ),
         (
             {
                 **SUBMIT,
                 "view": {
-                    **SUBMIT["view"],  # type: ignore[dict-item]
+                    **SUBMIT["view"],
                     "state": {
                         "values": {"proctor.note": {"proctor.note_input": {"value": ["why"]}}}
                     },

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from tests.worker.worker_process import WorkerProcess, new_task_queue, worker_env
+from tests.helpers.processes import WorkerProcess, new_task_queue, worker_env
 
 
 async def test_python_m_worker_main_polls_and_stops_on_sigterm(

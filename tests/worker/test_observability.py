@@ -21,9 +21,8 @@ import proctor_server.worker.reconciler
 from proctor.metrics import APPROVALS_PENDING
 from proctor.settings import ProctorSettings
 from proctor_server.worker.observability import configure_logging, count_pending_approvals
-from tests.e2e.harness import Harness, harness
-from tests.e2e.slack_harness import eventually
-from tests.worker.worker_process import (
+from tests.helpers.harness import Harness, eventually, harness
+from tests.helpers.processes import (
     client_for,
     new_task_queue,
     worker_env,

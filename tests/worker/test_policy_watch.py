@@ -25,7 +25,7 @@ from proctor_server.worker.policy_watch import (
     loaded_event,
     rejected_event,
 )
-from tests.e2e.harness import Harness
+from tests.helpers.harness import Harness
 
 ALLOW = "role: watcher\npermissions: {allow: ['report:*']}\n"
 DENY = "role: watcher\npermissions: {deny: ['report:*'], allow: ['read:*']}\n"

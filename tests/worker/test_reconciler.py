@@ -38,9 +38,9 @@ from proctor.stores.agents import AgentStore
 from proctor.stores.audit_log import AuditLog
 from proctor_server.worker.main import protected_log
 from proctor_server.worker.reconciler import Reconciler, closed_runs_query
-from tests.e2e.harness import POLICY_DIR, Harness, harness, policy_engine
-from tests.proctor.cli.runner import arun
-from tests.worker.worker_process import worker_env, worker_process
+from tests.helpers.cli import arun
+from tests.helpers.harness import POLICY_DIR, Harness, harness, policy_engine
+from tests.helpers.processes import worker_env, worker_process
 
 
 def reconciler_for(

@@ -10,7 +10,7 @@ import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
 from proctor.stores.audit_log import AuditLog
-from tests.worker.worker_process import client_for, new_task_queue, worker_env, worker_process
+from tests.helpers.processes import client_for, new_task_queue, worker_env, worker_process
 
 ACTIONS = 40
 

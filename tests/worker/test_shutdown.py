@@ -12,8 +12,8 @@ import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
 from proctor.stores.audit_log import AuditLog
-from tests.e2e.pinning import Action, a_writer_waits, table_locked
-from tests.worker.worker_process import client_for, new_task_queue, worker_env, worker_process
+from tests.helpers.pinning import Action, a_writer_waits, table_locked
+from tests.helpers.processes import client_for, new_task_queue, worker_env, worker_process
 
 
 async def test_sigterm_lets_the_activity_in_flight_finish(

@@ -6,14 +6,16 @@ from __future__ import annotations
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from proctor.settings import NotConfigured, ProctorSettings, check_slack_secrets
-from tests.fakes.slack_web_api import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET
-from tests.worker.worker_process import BIN, REPO, free_port, worker_env
+from tests.helpers.fake_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET
+from tests.helpers.network import free_port
+from tests.helpers.processes import BIN, REPO, worker_env
 
 GOOD = {"PROCTOR_SLACK_BOT_TOKEN": BOT_TOKEN, "PROCTOR_SLACK_SIGNING_SECRET": SIGNING_SECRET}
 BLANKS = [
@@ -30,7 +32,8 @@ BLANKS = [
 @pytest.mark.parametrize(("variable", "blank"), BLANKS)
 def test_a_blank_secret_is_refused_by_name(variable: str, blank: str) -> None:
     field = variable.removeprefix("PROCTOR_").lower()
-    settings = ProctorSettings(**{field: SecretStr(blank)})  # type: ignore[arg-type]
+    blank_secret: dict[str, Any] = {field: SecretStr(blank)}
+    settings = ProctorSettings(**blank_secret)
     with pytest.raises(NotConfigured, match=f"^{variable} is set but empty"):
         check_slack_secrets(settings)
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,12 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client as TemporalClient
 
-from tests.fakes.slack_web_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackInThread
+from tests.helpers.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackInThread
+from tests.helpers.network import free_port
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).parents[2]
 CODEC_TOKEN = "stack-codec-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def gone(process: psutil.Process) -> bool:

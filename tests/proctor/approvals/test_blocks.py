@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from proctor.approvals import blocks
 from proctor.models import ApprovalCard, ApprovalClosed
-from tests.fakes.slack_web_api import block_kit_problem
+from tests.helpers.fake_slack import block_kit_problem
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 DIGEST = "ab" * 32

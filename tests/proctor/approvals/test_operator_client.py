@@ -24,7 +24,7 @@ from proctor.models import (
     PendingApproval,
 )
 from proctor.signing import AgentKey
-from tests.e2e.harness import Harness
+from tests.helpers.harness import Harness
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import JsonValue
 
 from proctor.audit.chain import (
     GENESIS_HASH,
@@ -48,7 +49,7 @@ optional_text = st.none() | st.text()
     moment=st.datetimes(timezones=st.just(UTC)),
 )
 def test_entry_bytes_equal_rfc8785_of_the_whole_entry(
-    payload: dict[str, object],
+    payload: dict[str, JsonValue],
     key: str,
     event_type: str,
     workflow: str | None,
@@ -71,7 +72,7 @@ def test_entry_bytes_equal_rfc8785_of_the_whole_entry(
         prev_hash="ab" * 32,
         hash="",
     )
-    whole = {
+    whole: dict[str, JsonValue] = {
         "seq": seq,
         "recorded_at": format_time(moment),
         "idempotency_key": key,

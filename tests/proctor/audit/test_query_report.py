@@ -16,8 +16,8 @@ from proctor.audit.report import build_report, render_html, render_json, render_
 from proctor.audit.verify import verify_ledger
 from proctor.db import connect_pool
 from proctor.stores.audit_log import AuditLog
-from tests.conftest import DatabaseFactory
-from tests.e2e.harness import Harness, harness
+from tests.helpers.database import DatabaseFactory
+from tests.helpers.harness import Harness, harness
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from proctor.audit.subjects import subject_ref
 from proctor.db import connect_pool
 from proctor.models import AuditEvent
 from proctor.stores.audit_log import AuditLog
-from tests.conftest import DatabaseFactory
+from tests.helpers.database import DatabaseFactory
 
 KEYS = LedgerKeys.generate()
 RULES = AuditRules(

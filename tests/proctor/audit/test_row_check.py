@@ -9,7 +9,7 @@ from proctor.audit.checkpoints import Checkpointer, DirectorySink
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.row_check import check_rows
 from proctor.stores.audit_log import AuditLog
-from tests.proctor.audit.tamper import fill, resign_everything, rewrite, rows_from
+from tests.helpers.tamper import fill, resign_everything, rewrite, rows_from
 
 
 async def test_rows_under_a_genuine_checkpoint_verify(audit: AuditLog, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from proctor.audit.keys import LedgerKeys
 from proctor.audit.signed import SINK_GENESIS, line_digest
 from proctor.audit.verify import verify_ledger
 from proctor.stores.audit_log import AuditLog
-from tests.proctor.audit.tamper import fill, sink_lines, write_sink_lines
+from tests.helpers.tamper import fill, sink_lines, write_sink_lines
 
 
 async def test_each_line_links_to_the_one_before(audit: AuditLog, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from proctor.audit.checkpoints import (
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.verify import Anchor, LedgerReport, verify_ledger
 from proctor.stores.audit_log import AuditLog
-from tests.proctor.audit.tamper import (
+from tests.helpers.tamper import (
     as_superuser,
     fill,
     resign_everything,

@@ -23,7 +23,7 @@ from proctor.audit.verify import Anchor, LedgerReport, verify_ledger
 from proctor.db import connect_pool, with_database
 from proctor.models import AuditEvent
 from proctor.stores.audit_log import COLUMN_NAMES, AuditLog
-from tests.conftest import DatabaseFactory
+from tests.helpers.database import DatabaseFactory
 
 ROWS = 100_000
 EVERY = 1000

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from proctor.db import connect_pool
 from proctor.stores.audit_log import AuditLog
-from tests.proctor.cli.runner import arun
+from tests.helpers.cli import arun
 
 COMMANDS = {
     "reinstate": ["--reason", "it behaves now", "--as", "lead@example.com"],

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from proctor.client import agent_task_queue
 from proctor.models import ActionRequest, ExecutionMode, ExecutionSpec
-from tests.e2e.harness import POLICY_DIR, Harness
-from tests.proctor.cli.runner import arun
+from tests.helpers.cli import arun
+from tests.helpers.harness import POLICY_DIR, Harness
 
 EMAIL = "jane.roe@example.com"
 

@@ -12,7 +12,8 @@ import pytest
 
 from proctor.audit.keys import LedgerKeys, public_pem
 from proctor.stores.audit_log import AuditLog
-from tests.proctor.audit.tamper import (
+from tests.helpers.cli import arun
+from tests.helpers.tamper import (
     as_superuser,
     fill,
     resign_everything,
@@ -20,7 +21,6 @@ from tests.proctor.audit.tamper import (
     rows_from,
     write_sink_lines,
 )
-from tests.proctor.cli.runner import arun
 
 
 @pytest.fixture

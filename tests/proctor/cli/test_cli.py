@@ -12,14 +12,15 @@ from typing import Any
 
 import asyncpg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from temporalio.testing import WorkflowEnvironment
 
 from proctor import ActionStatus
 from proctor.signing import AgentKey
 from proctor.stores.agents import AgentStore
-from tests.conftest import DatabaseFactory
-from tests.e2e.harness import Harness
-from tests.proctor.cli.runner import PROCTOR, arun, run
+from tests.helpers.cli import PROCTOR, arun, run
+from tests.helpers.database import DatabaseFactory
+from tests.helpers.harness import Harness
 
 
 async def test_agent_create_writes_private_key_and_registers_public_key(
@@ -432,7 +433,7 @@ async def test_policy_diff_backtests_a_change_over_the_audit_log(
     import shutil
 
     from proctor.db import connect_pool
-    from tests.e2e.harness import POLICY_DIR, harness
+    from tests.helpers.harness import POLICY_DIR, harness
 
     dsn = await make_database()
     pool = await connect_pool(dsn)
@@ -462,11 +463,11 @@ async def test_policy_diff_backtests_a_change_over_the_audit_log(
     assert lines[-1].startswith("1 of 3 past requests change effect")
 
 
-def _write_public(path: Path, key: object) -> Path:
+def _write_public(path: Path, key: PrivateKeyTypes) -> Path:
     from cryptography.hazmat.primitives import serialization
 
     path.write_bytes(
-        key.public_key().public_bytes(  # type: ignore[attr-defined]
+        key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )

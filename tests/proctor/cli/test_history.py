@@ -11,9 +11,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from proctor.db import connect_pool
-from tests.conftest import DatabaseFactory
-from tests.e2e.harness import Harness, harness
-from tests.proctor.cli.runner import arun
+from tests.helpers.cli import arun
+from tests.helpers.database import DatabaseFactory
+from tests.helpers.harness import Harness, harness
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 from proctor import payload_keys
-from tests.proctor.cli.runner import run
+from tests.helpers.cli import run
 
 
 def test_create_rotate_list(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 from proctor.models import Effect
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.policy.agent_view import RuleIndex, view_for
-from tests.proctor.policy.policy_sets import agent, decide, engine
+from tests.helpers.policies import agent, decide, engine
 
 TOOLKIT = Path(__file__).parent / "toolkit_format"
 

@@ -6,7 +6,7 @@ import pytest
 
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.policy.compile import compile_policy_set
-from tests.proctor.policy.policy_sets import decide, engine, policy_set, problems
+from tests.helpers.policies import decide, engine, policy_set, problems
 
 TOOLKIT = Path(__file__).parent / "toolkit_format"
 

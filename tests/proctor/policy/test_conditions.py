@@ -12,7 +12,7 @@ from proctor.policy.conditions import (
     ConditionSyntaxError,
     compile_condition,
 )
-from tests.proctor.policy.policy_sets import NOON, agent, decide, engine
+from tests.helpers.policies import NOON, agent, decide, engine
 
 TOOLKIT = Path(__file__).parent / "toolkit_format"
 

@@ -6,7 +6,7 @@ import pytest
 
 from proctor.models import AgentStatus, Effect, PolicyQuery
 from proctor.policy.decide import condition_context
-from tests.proctor.policy.policy_sets import NOON, agent, decide, engine
+from tests.helpers.policies import NOON, agent, decide, engine
 
 
 def test_deny_beats_escalate_beats_allow_beats_default() -> None:

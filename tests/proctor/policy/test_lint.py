@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from proctor.policy.lint import unknown_roles
-from tests.proctor.policy.policy_sets import engine
+from tests.helpers.policies import engine
 
 
 def test_a_rule_an_unconditional_deny_always_beats_is_unreachable() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from proctor.policy import PolicyError, load_policy_dir
 from proctor.policy.loader import parse_policy_text, read_yaml_mapping
-from tests.proctor.cli.runner import run
+from tests.helpers.cli import run
 
 REPO_POLICIES = Path(__file__).parents[3] / "policies"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 import yaml
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from proctor.models import Effect, PolicyQuery
 from proctor.policy import PolicyEngine
-from tests.proctor.policy.policy_sets import agent, engine
+from tests.helpers.policies import agent, engine
 
 AGENT = agent(role="r")
 segments = st.text(alphabet="ab:", min_size=0, max_size=4)
@@ -64,15 +65,10 @@ def test_no_policy_lets_a_denied_action_through_and_order_does_not_matter(
     deny: list[str],
     escalate: list[str],
     action: str,
-    rng: object,
+    rng: random.Random,
 ) -> None:
     engine = compile_set(allow, deny, escalate)
-    shuffled = compile_set(
-        *(
-            rng.sample(rules, len(rules))  # type: ignore[attr-defined]
-            for rules in (allow, deny, escalate)
-        )
-    )
+    shuffled = compile_set(*(rng.sample(rules, len(rules)) for rules in (allow, deny, escalate)))
     query = PolicyQuery(agent=AGENT, action=action, params={})
     effect = engine.decide(query).effect
     assert shuffled.decide(query).effect is effect

@@ -1,4 +1,5 @@
-"""A fresh database per test, for tests that count or tamper with every row."""
+"""The ledger's fixtures for the audit and store tests: a fresh database per test (they count
+or tamper with every row) and its `AuditLog`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from proctor.db import connect_pool
 from proctor.stores.audit_log import AuditLog
-from tests.conftest import DatabaseFactory
+from tests.helpers.database import DatabaseFactory
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import asyncpg
 
 from proctor import ActionStatus
 from proctor.stores.audit_log import AuditLog
-from tests.e2e.harness import Harness
-from tests.e2e.slack_harness import eventually
+from tests.helpers.harness import Harness, eventually
 
 
 @asynccontextmanager

@@ -1,13 +1,22 @@
-"""A loopback TCP proxy a test can pause (bytes held, as on a hung network) or cut (every
-connection dropped and new ones refused, as when the server is down)."""
+"""Loopback networking for tests: free ports for servers a test starts, and a TCP proxy a test
+can pause (bytes held, as on a hung network) or cut (every connection dropped and new ones
+refused, as when the server is down)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+
+
+def free_port() -> int:
+    """A loopback port free right now, for a server that must be told its port up front."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -102,8 +111,16 @@ class TcpProxy:
 
 
 @asynccontextmanager
-async def tcp_proxy(**upstream: object) -> AsyncIterator[TcpProxy]:
-    proxy = await TcpProxy(**upstream).start()  # type: ignore[arg-type]
+async def tcp_proxy(
+    *,
+    upstream_host: str | None = None,
+    upstream_port: int | None = None,
+    upstream_unix: str | None = None,
+) -> AsyncIterator[TcpProxy]:
+    """Started on a free loopback port; closed (every link cut) at the end."""
+    proxy = await TcpProxy(
+        upstream_host=upstream_host, upstream_port=upstream_port, upstream_unix=upstream_unix
+    ).start()
     try:
         yield proxy
     finally:

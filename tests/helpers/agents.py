@@ -8,7 +8,7 @@ import asyncpg
 
 from proctor.signing import AgentKey
 from proctor.stores.agents import AgentStore
-from tests.e2e.harness import OWNER
+from tests.helpers.harness import OWNER
 
 
 async def register_agent(pool: asyncpg.Pool, role: str) -> AgentKey:

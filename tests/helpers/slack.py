@@ -3,13 +3,10 @@ serving its interactivity endpoint, both on real Temporal and Postgres."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 from temporalio.client import Client as TemporalClient
@@ -21,14 +18,14 @@ from proctor.approvals.slack import SlackNotifier, slack_client
 from proctor.audit.keys import LedgerKeys
 from proctor.audit.redaction import redact_for_display
 from proctor_server.worker.approvals_app import ApprovalsApp, serving
-from tests.e2e.harness import Harness, harness, policy_engine
-from tests.fakes.slack_web_api import (
+from tests.helpers.fake_slack import (
     APP_TOKEN,
     BOT_TOKEN,
     SIGNING_SECRET,
     FakeSlack,
     Message,
 )
+from tests.helpers.harness import Harness, harness, policy_engine
 
 CHANNEL = "C0APPROVALS"
 PEOPLE = {
@@ -132,15 +129,3 @@ async def slack_harness(
             for workflow_id in running.started:
                 with contextlib.suppress(RPCError):
                     await temporal.get_workflow_handle(workflow_id).terminate("test over")
-
-
-async def eventually(condition: Callable[[], Any], seconds: float = 20.0) -> None:
-    """Wait until `condition()` (sync or async) is true: Slack work happens after the ack."""
-    async with asyncio.timeout(seconds):
-        while True:
-            result = condition()
-            if inspect.isawaitable(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.05)
