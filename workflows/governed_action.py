@@ -16,9 +16,8 @@ import asyncio
 import contextlib
 from collections.abc import Coroutine
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -29,12 +28,11 @@ from proctor_server.workflows.step_options import (
     NOTIFY_RETRY,
     NOTIFY_SETTLE,
     NOTIFY_TIMEOUT,
-    STEP_TIMEOUT,
-    STORE_DEADLINE,
-    STORE_RETRY,
 )
 from proctor_server.workflows.steps import (
     audit_event,
+    audit_step,
+    local_store_step,
     publish_stage,
     signature_refusal,
     store_step,
@@ -52,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
         JUDGE_REQUEST,
         NOTIFY_APPROVERS,
         PROGRESS_QUERY,
-        RECORD_AUDIT,
         RECORD_OUTCOME,
         REMIND_APPROVERS,
         REPORT_RESULT_UPDATE,
@@ -105,9 +102,6 @@ with workflow.unsafe.imports_passed_through():
         Settle,
         TierCause,
     )
-
-
-Stored = TypeVar("Stored", bound=BaseModel)
 
 
 @workflow.defn(name=GOVERNED_ACTION_WORKFLOW)
@@ -169,20 +163,6 @@ class GovernedActionWorkflow:
                 f"governance step failed, the action was not executed: {_describe(exc)}",
                 non_retryable=True,
             ) from exc
-
-    async def _store(self, name: str, result_type: type[Stored], *args: Any) -> Stored:
-        """A Postgres write: local to the workflow task (no server round trip), retried with
-        backoff through an outage; nothing proceeds without it. Its payload comes only from
-        what history already holds, so a retry after a crash writes the same thing."""
-        result: Stored = await workflow.execute_local_activity(
-            name,
-            args=args,
-            result_type=result_type,
-            start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=STORE_DEADLINE,
-            retry_policy=STORE_RETRY,
-        )
-        return result
 
     async def _govern(self, request: ActionRequest) -> Outcome:
         info = workflow.info()
@@ -468,10 +448,7 @@ class GovernedActionWorkflow:
             request,
             f"vote:{len(round_.votes)}",
             "vote",
-            {
-                **vote_payload(verdict.recorded),
-                "signed_at": vote.signed_at.isoformat() if vote.signed_at else None,
-            },
+            vote_payload(verdict.recorded),
             actor=vote.approver,
         )
         return verdict.settle
@@ -761,9 +738,8 @@ class GovernedActionWorkflow:
                 f"action {status.value}",
                 decision.trust,
             )
-        receipt = await self._store(
+        receipt = await local_store_step(
             RECORD_OUTCOME,
-            AuditReceipt,
             OutcomeRecord(
                 event=self._event(
                     request,
@@ -785,6 +761,7 @@ class GovernedActionWorkflow:
                 ),
                 trust=trust,
             ),
+            AuditReceipt,
         )
         self._audit_seqs.append(receipt.seq)
         self._outcome = Outcome(
@@ -817,9 +794,7 @@ class GovernedActionWorkflow:
         actor: str | None = None,
     ) -> None:
         """Append one step; if it cannot be written the workflow fails and nothing executes."""
-        receipt = await self._store(
-            RECORD_AUDIT, AuditReceipt, self._event(request, step, event_type, payload, actor=actor)
-        )
+        receipt = await audit_step(self._event(request, step, event_type, payload, actor=actor))
         self._audit_seqs.append(receipt.seq)
 
     def _event(

@@ -15,6 +15,7 @@ from temporalio import workflow
 
 from proctor_server.workflows.steps import (
     audit_event,
+    audit_step,
     publish_stage,
     signature_refusal,
     store_step,
@@ -27,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         DECIDE_SIGNAL,
         PLAN_REINSTATEMENT,
         PROGRESS_QUERY,
-        RECORD_AUDIT,
         REINSTATE_AGENT,
         REINSTATEMENT_WORKFLOW,
     )
@@ -150,8 +150,8 @@ class ReinstatementWorkflow:
         self, request: ReinstatementRequest, round_: ReinstatementRound, vote: Vote
     ) -> Settle | None:
         """Signed by a trusted key of the approver or an approval service (as for actions),
-        by someone the round lets answer; audited, counted or not."""
-        at = workflow.now()
+        by someone the round lets answer; audited, counted or not. Judged when its keys have
+        been read, as for actions."""
         info = workflow.info()
         unsigned = await signature_refusal(
             vote,
@@ -160,7 +160,7 @@ class ReinstatementWorkflow:
             agent_keys=(),
             escalated_at=info.workflow_start_time,
         )
-        verdict = round_.judge(vote, unsigned, at)
+        verdict = round_.judge(vote, unsigned, workflow.now())
         await self._audit(
             request,
             f"vote:{len(round_.votes)}",
@@ -219,14 +219,15 @@ class ReinstatementWorkflow:
         payload: dict[str, object],
         actor: str | None = None,
     ) -> None:
-        """A regular activity (as first recorded): a reinstatement is rare, and its histories
-        stay as they are."""
-        event = audit_event(
-            step,
-            event_type,
-            payload,
-            agent_id=request.agent_id,
-            action="reinstate",
-            actor=actor or "proctor",
+        """A local write, as for actions; if it cannot be written the workflow fails and the
+        agent is not reinstated."""
+        await audit_step(
+            audit_event(
+                step,
+                event_type,
+                payload,
+                agent_id=request.agent_id,
+                action="reinstate",
+                actor=actor or "proctor",
+            )
         )
-        await store_step(RECORD_AUDIT, event, AuditReceipt)

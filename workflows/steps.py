@@ -1,6 +1,7 @@
-"""Steps both workflows take the same way: a Postgres-backed activity, an audit event keyed to
-this run, the stage shown in visibility, a vote's signature checked against trusted keys, and
-a wait for a message or a moment (one durable timer)."""
+"""Steps both workflows take the same way: a Postgres-backed activity (a regular one for what
+the run decides by, a local one for what it writes), an audit row keyed to this run, the stage
+shown in visibility, a vote's signature checked against trusted keys and its audit row, and a
+wait for a message or a moment (one durable timer)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,22 @@ from proctor_server.workflows.step_options import (
 
 with workflow.unsafe.imports_passed_through():
     from proctor.attestation import vote_refusal
-    from proctor.contract import DEADLINE_ATTRIBUTE, STATUS_ATTRIBUTE, VOTE_KEYS, step_key
-    from proctor.models import AuditEvent, RecordedVote, Stage, Vote, VoteKeyQuery, VoteKeys
+    from proctor.contract import (
+        DEADLINE_ATTRIBUTE,
+        RECORD_AUDIT,
+        STATUS_ATTRIBUTE,
+        VOTE_KEYS,
+        step_key,
+    )
+    from proctor.models import (
+        AuditEvent,
+        AuditReceipt,
+        RecordedVote,
+        Stage,
+        Vote,
+        VoteKeyQuery,
+        VoteKeys,
+    )
 
 Result = TypeVar("Result", bound=BaseModel)
 
@@ -45,6 +60,27 @@ async def store_step(
         retry_policy=STORE_RETRY,
     )
     return result
+
+
+async def local_store_step(name: str, arg: BaseModel, result_type: type[Result]) -> Result:
+    """A Postgres write: local to the workflow task (no server round trip), retried with
+    backoff through an outage; nothing proceeds without it. Its payload comes only from what
+    history already holds, so a retry after a crash writes the same thing."""
+    result: Result = await workflow.execute_local_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=STEP_TIMEOUT,
+        schedule_to_close_timeout=STORE_DEADLINE,
+        retry_policy=STORE_RETRY,
+    )
+    return result
+
+
+async def audit_step(event: AuditEvent) -> AuditReceipt:
+    """Append one step to the audit chain (a local write); if it cannot be written the
+    workflow fails and nothing more happens."""
+    return await local_store_step(RECORD_AUDIT, event, AuditReceipt)
 
 
 def audit_event(
@@ -109,7 +145,7 @@ async def signature_refusal(
 
 
 def vote_payload(recorded: RecordedVote) -> dict[str, object]:
-    """What the audit row of a vote says about it."""
+    """What the audit row of a vote says about it, when it was signed included."""
     vote = recorded.vote
     return {
         "approve": vote.approve,
@@ -118,6 +154,7 @@ def vote_payload(recorded: RecordedVote) -> dict[str, object]:
         "note": vote.note,
         "channel": vote.channel,
         "key_id": vote.key_id or None,
+        "signed_at": vote.signed_at.isoformat() if vote.signed_at else None,
     }
 
 

@@ -16,6 +16,7 @@ from proctor.models import (
     EscalationSettings,
     LadderTier,
     PendingApproval,
+    RecordedVote,
     ReinstatementRequest,
     Vote,
 )
@@ -32,6 +33,7 @@ from proctor_server.workflows.approval_round import (
     Verdict,
 )
 from proctor_server.workflows.reinstatement import ReinstatementRound
+from proctor_server.workflows.steps import vote_payload
 
 STARTED = datetime(2026, 1, 1, tzinfo=UTC)
 AGENT, OWNER, HUMAN = "agent-1", "owner", "human"
@@ -593,6 +595,22 @@ def test_a_cancel_settles_the_round() -> None:
         ActionStatus.CANCELLED, "cancelled", ("ops",), "wrong account"
     )
     assert round_.pending is None
+
+
+def test_a_vote_row_says_when_the_vote_was_signed() -> None:
+    """Both workflows audit a vote through one payload, which says when it was signed."""
+    signed_at = STARTED + timedelta(minutes=3)
+    vote = Vote(approver="ann", approve=False, note="no", signed_at=signed_at, key_id="k1")
+    row = vote_payload(RecordedVote(vote=vote, accepted=True, reason="denied", at=at(240)))
+    assert row == {
+        "approve": False,
+        "accepted": True,
+        "reason": "denied",
+        "note": "no",
+        "channel": "cli",
+        "key_id": "k1",
+        "signed_at": signed_at.isoformat(),
+    }
 
 
 def test_a_reinstatement_is_decided_by_one_answer_never_the_requesters() -> None:
