@@ -22,6 +22,7 @@ from proctor.models import (
     PendingApproval,
     RecordedVote,
     Vote,
+    approver_key,
 )
 
 
@@ -78,13 +79,6 @@ class Settle:
 
 
 Due = AddTier | Remind | Settle
-
-
-def approver_key(name: str) -> str:
-    """Who a name stands for: case and surrounding blanks never make two people. Every
-    comparison of approvers in the round goes through it (who voted, who is asked, who is
-    left to reach a quorum), as who may decide is judged (`PendingApproval.refusal`)."""
-    return name.strip().casefold()
 
 
 @dataclass(frozen=True)
@@ -159,12 +153,8 @@ class ApprovalRound:
 
     def refusal(self, approver: str) -> str | None:
         """Why `approver` may not decide this request (self-approval, not an approver, voted
-        already), or None if they may. Voted already: under any spelling of their name."""
-        refused = self._pending.refusal(approver)
-        voted = {approver_key(name) for name in (*self.approvals, *self.denials)}
-        if refused is None and approver_key(approver) in voted:
-            return "this approver already voted"
-        return refused
+        already under any spelling of their name), or None if they may."""
+        return self._pending.refusal(approver)
 
     def judge(self, vote: Vote, unsigned: str | None, at: datetime) -> Verdict:
         """Record a vote and count it if it may count: `unsigned` is why its signature was
@@ -241,8 +231,13 @@ class ApprovalRound:
             return None
         denials = (*self.denials, vote.approver)
         self._pending = self._pending.model_copy(update={"denials": denials})
-        asked = {approver_key(name) for name in self.approvers}
-        reachable = len(asked - {approver_key(name) for name in denials})
+        # Who could still approve: asked, not denied, and free of a conflict of interest.
+        eligible = {
+            approver_key(name)
+            for name in self.approvers
+            if self._pending.conflict_of_interest(name) is None
+        }
+        reachable = len(eligible - {approver_key(name) for name in denials})
         every_tier_called = len(self._tiers_called) == len(self.settings.ladder)
         if self.settings.deny_vetoes or (reachable < quorum and every_tier_called):
             return self._settle(Settle(ActionStatus.REJECTED, "rejected", denials, vote.note))

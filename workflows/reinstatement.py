@@ -43,8 +43,9 @@ with workflow.unsafe.imports_passed_through():
         ReinstatementRequest,
         Stage,
         Vote,
+        approver_key,
     )
-    from proctor_server.workflows.approval_round import ApprovalRound, Settle, approver_key
+    from proctor_server.workflows.approval_round import ApprovalRound, Settle
 
 
 class ReinstatementRound(ApprovalRound):

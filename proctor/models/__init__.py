@@ -17,6 +17,7 @@ from proctor.models.approval import (
     Vote,
     VoteKeyQuery,
     VoteKeys,
+    approver_key,
 )
 from proctor.models.audit import AuditEvent, AuditReceipt, OutcomeRecord
 from proctor.models.base import (
@@ -137,6 +138,7 @@ __all__ = [
     "Vote",
     "VoteKeyQuery",
     "VoteKeys",
+    "approver_key",
     "is_approver_reference",
     "workflow_id_for",
 ]

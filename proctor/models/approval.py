@@ -9,6 +9,12 @@ from pydantic import Field, JsonValue
 from proctor.models.base import Frozen
 
 
+def approver_key(name: str) -> str:
+    """Who a name stands for: case and surrounding blanks never make two people. Every
+    comparison of approvers (who voted, who is asked, who may decide) goes through it."""
+    return name.strip().casefold()
+
+
 class Vote(Frozen):
     """One human's answer to an escalated request, as signalled to the workflow. It counts
     only if signed by the approver's own key or by the approval service named as `channel`."""
@@ -90,19 +96,29 @@ class PendingApproval(Frozen):
     owner_may_approve: bool = False
 
     def refusal(self, approver: str) -> str | None:
-        """Why `approver` may not vote on this request, or None if they may."""
-        who = approver.strip().casefold()
+        """Why `approver` may not vote on this request, or None if they may. Names compare
+        by `approver_key`: case and blanks never make two people."""
+        conflict = self.conflict_of_interest(approver)
+        if conflict is not None:
+            return conflict
+        who = approver_key(approver)
+        if who not in {approver_key(name) for name in self.card.approvers}:
+            return "not an authorised approver for this rule"
+        if who in {approver_key(name) for name in (*self.approvals, *self.denials)}:
+            return "this approver already voted"
+        return None
+
+    def conflict_of_interest(self, approver: str) -> str | None:
+        """Why `approver` can never decide this request whatever the rule names: the human
+        the agent acted for, the agent itself, its owner unless the rule allows it."""
+        who = approver_key(approver)
         card = self.card
-        if card.triggered_by and who == card.triggered_by.casefold():
+        if card.triggered_by and who == approver_key(card.triggered_by):
             return "self-approval: the request was made on this person's behalf"
-        if who == card.agent_id.casefold() or (
-            not self.owner_may_approve and self.owner and who == self.owner.casefold()
+        if who == approver_key(card.agent_id) or (
+            not self.owner_may_approve and self.owner and who == approver_key(self.owner)
         ):
             return "self-approval: the agent's owner cannot decide its requests"
-        if who not in {a.casefold() for a in card.approvers}:
-            return "not an authorised approver for this rule"
-        if who in {a.casefold() for a in (*self.approvals, *self.denials)}:
-            return "this approver already voted"
         return None
 
     def with_card(

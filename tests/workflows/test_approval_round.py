@@ -465,6 +465,21 @@ def test_without_veto_a_deny_counts_against_its_approver_whatever_the_case() -> 
     )
 
 
+def test_without_veto_an_approver_who_may_never_approve_leaves_no_quorum_to_wait_for() -> None:
+    # The owner is named but may not decide its agent's requests: after bob's deny nobody
+    # left can approve, so the round rejects now instead of waiting for the deadline.
+    round_ = new_round(escalation(approvers=("Owner", "bob", "cy"), quorum=2, deny_vetoes=False))
+    assert cast(round_, "bob", approve=False).settle == Settle(
+        ActionStatus.REJECTED, "rejected", ("bob",)
+    )
+    allowed = new_round(
+        escalation(
+            approvers=("Owner", "bob", "cy"), quorum=2, deny_vetoes=False, owner_may_approve=True
+        )
+    )
+    assert cast(allowed, "bob", approve=False).settle is None
+
+
 def test_a_tier_asks_nobody_twice_whatever_the_case() -> None:
     round_ = new_round(escalation(approvers=("Ann", "bob"), quorum=2, deny_vetoes=False))
     call = AddTier(0, TierCause.SCHEDULED)
