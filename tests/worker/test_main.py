@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,3 +33,22 @@ async def test_python_m_worker_main_polls_and_stops_on_sigterm(
         worker.kill()
     assert code == 0, worker.log()
     assert "worker stopped" in worker.log()
+
+
+def test_python_m_worker_main_says_a_bad_setting_in_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "proctor_server.worker.main"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PROCTOR_STATE_DIR": str(tmp_path),
+            "PROCTOR_SIGNATURE_WINDOW_SECONDS": "soon",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: PROCTOR_SIGNATURE_WINDOW_SECONDS: Input should be a valid number, unable to "
+        "parse string as a number"
+    ]
