@@ -118,7 +118,7 @@ class _Compiler:
         cannot work."""
         try:
             escalation = resolve_escalation(
-                spec, policy.escalation, self.defaults, groups=self.groups
+                spec, policy.escalation, self.defaults, groups=self.groups, default_approvers=True
             )
         except UnknownGroup as exc:
             place.problem(f"unknown approver group {exc.args[0]!r} (define it under groups:)")

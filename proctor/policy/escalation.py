@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from proctor.errors import NotFoundError
-from proctor.models import EscalationSettings, LadderTier
+from proctor.models import Decision, Effect, EscalationSettings, LadderTier
 from proctor.policy.schema import EscalationFields, PolicyFile
 
 DEFAULT_TIMEOUT_SECONDS = 86400.0
@@ -32,9 +32,14 @@ def merged_defaults(policies: Iterable[PolicyFile]) -> EscalationFields:
 
 
 def resolve_escalation(
-    *layers: EscalationFields, groups: Mapping[str, tuple[str, ...]]
+    *layers: EscalationFields,
+    groups: Mapping[str, tuple[str, ...]],
+    default_approvers: bool = False,
 ) -> EscalationSettings | None:
-    """The first value of each field across the layers; None without approvers."""
+    """The first value of each field across the layers. Without approvers: None, or with
+    `default_approvers` (an escalate rule) settings with no approvers, which mean the
+    organisation's default approvers, filled in when a request is decided
+    (`with_default_approvers`)."""
 
     def pick(name: str) -> Any:
         for layer in layers:
@@ -44,11 +49,11 @@ def resolve_escalation(
         return None
 
     approvers = pick("approvers")
-    if not approvers:
+    if not approvers and not default_approvers:
         return None
     ladder = pick("ladder") or ()
     return EscalationSettings(
-        approvers=_expand(approvers, groups),
+        approvers=_expand(approvers or (), groups),
         quorum=pick("quorum") or 1,
         timeout_seconds=pick("timeout") or DEFAULT_TIMEOUT_SECONDS,
         on_timeout=pick("on_timeout") or "deny",
@@ -63,6 +68,28 @@ def resolve_escalation(
         deny_vetoes=_flag(pick("deny_vetoes"), True),
         owner_may_approve=_flag(pick("owner_may_approve"), False),
     )
+
+
+def asks_default_approvers(decision: Decision) -> bool:
+    """An escalation whose rule named no approvers: the default approvers decide it."""
+    return (
+        decision.effect is Effect.ESCALATE
+        and decision.escalation is not None
+        and not decision.escalation.approvers
+    )
+
+
+def with_default_approvers(decision: Decision, approvers: tuple[str, ...]) -> Decision:
+    """`decision` asking `approvers` (the default approvers, resolved now, so the workflow
+    records who was asked). Nobody to ask and no ladder: it can only time out, and then it is
+    denied whatever `on_timeout` says (fail closed)."""
+    escalation = decision.escalation
+    if not asks_default_approvers(decision) or escalation is None:
+        return decision
+    update: dict[str, Any] = {"approvers": approvers}
+    if not approvers and not escalation.ladder:
+        update["on_timeout"] = "deny"
+    return decision.model_copy(update={"escalation": escalation.model_copy(update=update)})
 
 
 def _expand(names: Iterable[str], groups: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:

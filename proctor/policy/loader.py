@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -46,6 +46,8 @@ PLAIN_TAGS = frozenset(
 )
 """The tags PyYAML's safe constructor knows; any other is refused by name."""
 Path_ = tuple[str | int, ...]
+Level = Literal["error", "warning"]
+"""An error stops the worker loading the set; a warning is printed and the set loads."""
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -58,6 +60,10 @@ class PolicyProblem:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+    def at_level(self, level: Level) -> str:
+        """`file:line: error: field: message`: what `policy check` prints."""
+        return f"{self.file}:{self.line}: {level}: {self.field}: {self.message}"
 
 
 class PolicyError(InputError):

@@ -97,6 +97,10 @@ class EscalationFields(Frozen):
     @field_validator("approvers")
     @classmethod
     def _non_empty_names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError(
+                "approvers: [] names nobody; leave it out to ask the default approvers"
+            )
         for name in value or ():
             check_approver_name(name)
         return value

@@ -75,9 +75,13 @@ def test_a_group_two_files_define_differently_is_an_error() -> None:
     engine("groups: {g: [a@x.io]}\n", "groups: {g: [a@x.io]}\n")
 
 
-def test_escalate_without_approvers_is_an_error() -> None:
-    [problem] = problems("permissions:\n  escalate:\n    - refund\n")
-    assert problem.startswith("p.yaml:3: permissions.escalate.0: escalate rule has no approvers")
+def test_escalate_without_approvers_asks_the_default_approvers() -> None:
+    [rule] = engine("permissions:\n  escalate:\n    - refund\n").files[0].rules
+    assert rule.escalation is not None and rule.escalation.approvers == ()
+    assert any(
+        "names nobody" in p
+        for p in problems("permissions: {escalate: [{action: r, approvers: []}]}\n")
+    )
 
 
 def test_approvers_on_allow_rule_is_an_error() -> None:
@@ -113,8 +117,6 @@ def test_every_problem_in_the_set_is_reported_at_its_line_in_order() -> None:
         "    - action: e\n      when: x > 1\n      unless: 1 + 'a' == 2\n",
         "permissions: {escalate: [{action: b, approvers: [x@y.io], on_timeout: escalate}]}\n",
     ) == [
-        "p.yaml:3: permissions.escalate.0: escalate rule has no approvers (set approvers on the "
-        "rule, in the file's escalation: section, or in a defaults file)",
         "p.yaml:4: permissions.escalate.1: unknown approver group 'group:nobody' (define it "
         "under groups:)",
         "p.yaml:6: permissions.allow.0: escalation settings (approvers, quorum, timeout, "
