@@ -26,17 +26,24 @@ from proctor.models import (
     RateCheck,
 )
 from proctor.policy import PolicyEngine
+from proctor.policy.escalation import asks_default_approvers, with_default_approvers
 from proctor.stores.rates import RateStore
 
 
 class JudgementActivities:
     def __init__(
-        self, identity: IdentityJudge, policy: Callable[[], PolicyEngine], rates: RateStore
+        self,
+        identity: IdentityJudge,
+        policy: Callable[[], PolicyEngine],
+        rates: RateStore,
+        default_approvers: Callable[[], tuple[str, ...]] = tuple,
     ) -> None:
-        """`policy` returns the set in force (a reload swaps it atomically)."""
+        """`policy` returns the set in force (a reload swaps it atomically);
+        `default_approvers` who decides an escalation whose rule names nobody, as of now."""
         self.identity = identity
         self.policy = policy
         self.rates = rates
+        self.default_approvers = default_approvers
 
     @activity.defn(name=JUDGE_REQUEST)
     async def judge_request(self, ask: JudgeRequest) -> Judgement:
@@ -64,6 +71,8 @@ class JudgementActivities:
         )
         if decision.rate_limits and decision.effect is not Effect.DENY:
             decision = await self._admit(verdict, decision, request.request_id, request.action)
+        if asks_default_approvers(decision):
+            decision = with_default_approvers(decision, self.default_approvers())
         return Judgement(identity=verdict, decision=decision, judged_at=judged_at)
 
     async def _admit(

@@ -58,6 +58,12 @@ class ProctorSettings(BaseSettings):
     temporal_ui_port: int = 8233
     approvers_file: Path = Path("approvers.yaml")
     """The approver directory (Slack ids, emails, roles); none there: identities are emails."""
+    default_approvers: str | None = None
+    """Comma-separated approvers (identities, `role:` or `slack-group:` references) asked when
+    an escalate rule names none, besides the default role's holders."""
+    default_approver_role: str | None = "approver"
+    """The approver directory's people holding this role are asked when an escalate rule
+    names no approvers (empty: nobody by role). Nobody at all: such requests time out, denied."""
     slack_bot_token: SecretStr | None = None
     """xoxb- token of the Proctor Slack app; unset: no Slack messages (the CLI still decides)."""
     slack_signing_secret: SecretStr | None = None

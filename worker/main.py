@@ -17,6 +17,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from proctor import payload_keys
+from proctor.approvals.defaults import DefaultApprovers
 from proctor.approvals.directory import ApproverDirectory, ReloadingDirectory
 from proctor.approvals.keys import VoteKeyDirectory
 from proctor.approvals.slack import SlackNotifier, slack_client
@@ -110,6 +111,7 @@ def build_worker(
     signature_window_seconds: float = 300.0,
     notifier: SlackNotifier | None = None,
     directory: Callable[[], ApproverDirectory] = ApproverDirectory,
+    default_approvers: DefaultApprovers | None = None,
     max_cached_workflows: int = 1000,
     shutdown_grace_seconds: float = 0.0,
     sandboxed: bool = False,
@@ -117,14 +119,18 @@ def build_worker(
     """One worker for everything on the Proctor task queue; dependencies built once here.
     `max_cached_workflows=0` turns off sticky execution (every task may go to any worker);
     `sandboxed` runs the workflows in Temporal's sandbox (see PROCTOR_WORKFLOW_SANDBOX);
-    `vote_keys` is the trusted directory of the keys that may sign votes."""
+    `vote_keys` is the trusted directory of the keys that may sign votes; `default_approvers`
+    decide escalations whose rule names nobody (default: the directory's `approver` role)."""
     identity = IdentityJudge(
         AgentStore(pool),
         NonceStore(pool),
         signature_window_seconds,
         lambda agent: policy().trust_policy(agent),
     )
-    judgement = JudgementActivities(identity, policy, RateStore(pool))
+    defaults = default_approvers or DefaultApprovers()
+    judgement = JudgementActivities(
+        identity, policy, RateStore(pool), lambda: defaults.resolve(directory())
+    )
     ledger = protected_log(pool, policy, keys)
     audit = AuditActivities(ledger)
     votes = VoteKeyActivities(lambda: vote_keys)
@@ -156,6 +162,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
     """Run until `stop` is set (or SIGINT/SIGTERM when no event is given)."""
     check_slack_secrets(settings)  # a blank secret stops us before anything starts
     policy = ReloadingPolicy(settings.policy_dir)  # a bad set stops us before connecting
+    default_approvers = DefaultApprovers.from_settings(settings)
     keys = LedgerKeys.load_or_create(audit_key_dir(settings))
     directory = ReloadingDirectory(settings.approvers_file)
     pool = await connect_pool(database_url(settings))
@@ -188,6 +195,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
             signature_window_seconds=settings.signature_window_seconds,
             notifier=notifier,
             directory=directory.current,
+            default_approvers=default_approvers,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
             max_cached_workflows=settings.max_cached_workflows,
             sandboxed=settings.workflow_sandbox,

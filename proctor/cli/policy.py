@@ -10,12 +10,13 @@ from pathlib import Path
 import asyncpg
 import click
 
+from proctor.approvals.defaults import DefaultApprovers
 from proctor.approvals.directory import ApproverDirectory
 from proctor.cli.common import database, run_async, settings
 from proctor.models import AgentInfo, AgentStatus, PolicyQuery
 from proctor.policy import PolicyEngine, PolicyError, load_policy_dir
 from proctor.policy.backtest import PastRequest, changes
-from proctor.policy.lint import unknown_roles
+from proctor.policy.lint import nobody_approves, unknown_roles
 from proctor.policy.loader import read_yaml_value
 from proctor.policy.testing import run_cases
 from proctor.stores.agents import AgentStore
@@ -32,27 +33,40 @@ def policy_group() -> None:
 @click.option(
     "--approvers",
     type=click.Path(path_type=Path),
-    help="Approver directory for role: approvers (default PROCTOR_APPROVERS_FILE).",
+    help="Approver directory for role: and default approvers (default PROCTOR_APPROVERS_FILE).",
 )
-def check(directory: Path | None, approvers: Path | None) -> None:
-    """Validate DIRECTORY (default PROCTOR_POLICY_DIR): file:line: field: message per problem
-    (errors, rules a broader deny makes unreachable, roles no approver holds); exit 1 if any."""
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+def check(directory: Path | None, approvers: Path | None, strict: bool) -> None:
+    """Validate DIRECTORY (default PROCTOR_POLICY_DIR): one `file:line: error: field: message`
+    or `file:line: warning: ...` line per finding. Errors stop the worker loading the set:
+    exit 1. Warnings don't (rules a broader deny makes unreachable, roles no approver holds,
+    escalations nobody can approve, limits not enforced): exit 1 on them only with --strict."""
     target, engine = _engine(directory)
-    for note in engine.notes:
-        click.echo(f"note: {note}", err=True)
     try:
-        roles = ApproverDirectory.load(approvers or settings().approvers_file).roles
+        people = ApproverDirectory.load(approvers or settings().approvers_file)
     except PolicyError as exc:
         for problem in exc.problems:
-            click.echo(str(problem), err=True)
+            click.echo(problem.at_level("error"), err=True)
         sys.exit(1)
-    findings = [*engine.findings, *unknown_roles(engine.files, roles)]
-    for finding in findings:
-        click.echo(str(finding), err=True)
-    if findings:
+    defaults = DefaultApprovers.from_settings(settings())
+    warnings = sorted(
+        [
+            *engine.notes,
+            *engine.findings,
+            *unknown_roles(engine.files, people.roles),
+            *nobody_approves(engine.files, defaults.resolve(people), defaults.describe()),
+        ],
+        key=lambda problem: (problem.file, problem.line),
+    )
+    for warning in warnings:
+        click.echo(warning.at_level("warning"), err=True)
+    if strict and warnings:
         sys.exit(1)
     rules = sum(len(f.rules) for f in engine.files)
-    click.echo(f"{target}: {len(engine.files)} files, {rules} rules, version {engine.version}: OK")
+    counted = f" ({len(warnings)} warnings)" if warnings else ""
+    click.echo(
+        f"{target}: {len(engine.files)} files, {rules} rules, version {engine.version}: OK{counted}"
+    )
 
 
 def _engine(directory: Path | None) -> tuple[Path, PolicyEngine]:
@@ -61,7 +75,7 @@ def _engine(directory: Path | None) -> tuple[Path, PolicyEngine]:
         return target, PolicyEngine(load_policy_dir(target))
     except PolicyError as exc:
         for problem in exc.problems:
-            click.echo(str(problem), err=True)
+            click.echo(problem.at_level("error"), err=True)
         sys.exit(1)
 
 
@@ -74,7 +88,7 @@ def test(directory: Path | None) -> None:
         results = run_cases(engine, target)
     except PolicyError as exc:
         for problem in exc.problems:
-            click.echo(str(problem), err=True)
+            click.echo(problem.at_level("error"), err=True)
         sys.exit(1)
     failed = [r for r in results if not r.passed]
     for result in failed:
@@ -129,8 +143,9 @@ def explain(
     )
     if decision.escalation:
         e = decision.escalation
+        asked = ", ".join(e.approvers) or "the default approvers (resolved when decided)"
         click.echo(
-            f"  approvers {', '.join(e.approvers)}, quorum {e.quorum}, timeout "
+            f"  approvers {asked}, quorum {e.quorum}, timeout "
             f"{e.timeout_seconds:g}s, on timeout {e.on_timeout}"
         )
     click.echo(

@@ -1,8 +1,9 @@
 """Likely mistakes in a policy set that compiles: rules that can never apply, approver roles
-that nobody holds.
+that nobody holds, escalations nobody can approve.
 
-They don't stop a set loading (a worker keeps serving it and logs them); `proctor policy check`
-prints them as file:line: field: message and exits 1.
+They are warnings: they don't stop a set loading (a worker keeps serving it and logs them);
+`proctor policy check` prints them as file:line: warning: field: message and exits 1 on them
+only with --strict.
 """
 
 from __future__ import annotations
@@ -50,6 +51,27 @@ def unknown_roles(files: tuple[CompiledFile, ...], known: frozenset[str]) -> lis
                         )
                     )
     return problems
+
+
+def nobody_approves(
+    files: tuple[CompiledFile, ...], default_approvers: tuple[str, ...], source: str
+) -> list[PolicyProblem]:
+    """Escalate rules naming no approvers, and so asking the default approvers (`source`
+    says where they come from), when those are nobody: such requests can only time out."""
+    if default_approvers:
+        return []
+    return [
+        compiled.source.problem_at(
+            ("permissions", "escalate", rule.order[1]),
+            f"no approvers, and the default approvers ({source}) are nobody: such requests "
+            "can only time out, and are then denied",
+        )
+        for compiled in files
+        for rule in compiled.rules
+        if rule.escalation is not None
+        and not rule.escalation.approvers
+        and not rule.escalation.ladder
+    ]
 
 
 def _approver_names(escalation: EscalationSettings) -> tuple[str, ...]:

@@ -154,9 +154,9 @@ def test_policy_check_reports_hostile_yaml_as_file_line_and_exit_1(tmp_path: Pat
     done = run(["policy", "check", str(tmp_path)], {}, tmp_path)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        "deep.yaml:2: yaml: nested deeper than 64 levels: refused",
-        "merge.yaml:2: <<: merge keys (<<) are not supported: write the fields out (an alias "
-        "of a whole value, *name, works)",
+        "deep.yaml:2: error: yaml: nested deeper than 64 levels: refused",
+        "merge.yaml:2: error: <<: merge keys (<<) are not supported: write the fields out (an "
+        "alias of a whole value, *name, works)",
     ]
 
 
