@@ -53,14 +53,14 @@ def policy_text(rules: int, condition: bool) -> bytes:
 def linear_scan(engine: PolicyEngine, query: PolicyQuery) -> Decision | None:
     context = condition_context(query, NOON)
     for effect in PRECEDENCE:
-        for compiled in engine.files:
-            for rule in compiled.rules:
-                if (
-                    rule.effect is effect
-                    and rule.matches(query.action)
-                    and rule.judge(context).applies
-                ):
-                    return engine.decision_for(rule, query.agent)
+        applying = [
+            rule
+            for compiled in engine.files
+            for rule in compiled.rules
+            if rule.effect is effect and rule.matches(query.action) and rule.judge(context).applies
+        ]
+        if applying:
+            return engine.decision_for(applying, query.agent)
     return None
 
 

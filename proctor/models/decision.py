@@ -89,6 +89,8 @@ class Decision(Frozen):
     rate_limits: tuple[RateLimit, ...] = ()
     trust: TrustPolicy | None = None
     """None in decisions recorded before trust settings existed: the defaults apply."""
+    also_matched: tuple[str, ...] = ()
+    """The other rules of this effect that applied and were merged in (most specific first)."""
 
 
 class PolicyQuery(Frozen):

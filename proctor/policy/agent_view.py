@@ -34,6 +34,7 @@ class RuleIndex:
         return index
 
     def candidates(self, action: str) -> list[CompiledRule]:
+        """The rules whose pattern matches `action`, most specific first (`rank`)."""
         found = list(self.exact.get(action, ()))
         for length in self.prefix_lengths:
             if length > len(action):
@@ -42,7 +43,7 @@ class RuleIndex:
                 if glob_regex(rule.pattern).match(action):
                     found.append(rule)
         if len(found) > 1:
-            found.sort(key=lambda r: r.order)
+            found.sort(key=lambda r: r.rank)
         return found
 
 

@@ -7,13 +7,20 @@ rate limit without a time unit) becomes a note instead.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from proctor.audit.rules import AuditSource, merge
 from proctor.models import Effect, EscalationSettings, RateLimit
-from proctor.policy.compiled import PRECEDENCE, CompiledFile, CompiledRule, CompiledSet
+from proctor.policy.compiled import (
+    PRECEDENCE,
+    CompiledFile,
+    CompiledRule,
+    CompiledSet,
+    rule_rank,
+)
 from proctor.policy.conditions import (
     Condition,
     ConditionKind,
@@ -99,6 +106,14 @@ class _Compiler:
             )
         conditions = _conditions(spec, place)
         stem = loaded.name.rsplit(".", 1)[0]
+        content = json.dumps(
+            [
+                effect.value,
+                spec.model_dump(mode="json"),
+                escalation.model_dump(mode="json") if escalation else None,
+            ],
+            sort_keys=True,
+        )
         return CompiledRule(
             effect=effect,
             rule_id=spec.id or f"{stem}:{effect.value}:{spec.action}",
@@ -109,6 +124,15 @@ class _Compiler:
             escalation=escalation,
             when=conditions.get("when") or conditions.get("condition"),
             unless=conditions.get("unless"),
+            rank=rule_rank(
+                spec.action,
+                bool(conditions),
+                spec.reason is not None,
+                content,
+                loaded.sha256,
+                order[1],
+            ),
+            approvers_named=bool(spec.approvers or loaded.policy.escalation.approvers),
         )
 
     def _escalation(

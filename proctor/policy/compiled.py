@@ -6,6 +6,7 @@ here parses, decides a request or judges a policy set.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,6 +28,29 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$")
 
 
+def rule_rank(
+    pattern: str, conditional: bool, explained: bool, content: str, file_sha256: str, index: int
+) -> tuple[int, int, int, int, str, str, str, int]:
+    """The most specific rule first: an exact name, then the most literal characters, then a
+    conditional rule before an unconditional one, then one that gives its reason; ties broken
+    by the pattern, the digest of the rule's content, the digest of its file's content, then
+    its place in that file (only two byte-identical files get that far, and then nothing they
+    decide differs but the name)."""
+    exact = "*" not in pattern
+    literal = len(pattern) - pattern.count("*")
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    return (
+        0 if exact else 1,
+        -literal,
+        0 if conditional else 1,
+        0 if explained else 1,
+        pattern,
+        digest,
+        file_sha256,
+        index,
+    )
+
+
 @dataclass(frozen=True)
 class Verdict:
     applies: bool
@@ -39,12 +63,18 @@ class CompiledRule:
     rule_id: str
     file: str
     order: tuple[int, int]
-    """(file position, rule position): which rule is reported when several apply."""
+    """(file position, rule position in its effect's list): where the rule stands, for its
+    line; never which rule wins (see `rank`)."""
     pattern: str
     reason: str
     escalation: EscalationSettings | None
     when: Condition | None
     unless: Condition | None
+    rank: tuple[int, int, int, int, str, str, str, int]
+    """Which of several applying rules of one effect is reported (lowest first), from what the
+    rules say and never from file names or order: see `rule_rank`."""
+    approvers_named: bool = False
+    """An escalate rule whose approvers its own rule or file names (not the defaults')."""
 
     @property
     def literal_prefix(self) -> str:

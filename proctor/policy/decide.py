@@ -1,11 +1,15 @@
 """Deciding requests against one policy set: compiled once, then a decision per request, no I/O.
 
-Order is fixed and independent of rule order: deny > escalate > allow > default deny. An allow
-that the agent's trust score holds back becomes the trust gate's escalate (or deny).
+Order is fixed and independent of rule order: deny > escalate > allow > default deny. Every
+rule of the winning effect that applies contributes: the most specific is reported, the others
+are listed, and escalations merge to the strictest (merging.py); file names and the order of
+files and rules change none of it. An allow that the agent's trust score holds back becomes
+the trust gate's escalate (or deny).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +20,7 @@ from proctor.policy.compile import compile_policy_set
 from proctor.policy.compiled import PRECEDENCE, CompiledRule, Verdict
 from proctor.policy.lint import shadowed_rules
 from proctor.policy.loader import PolicySet
+from proctor.policy.merging import merged_escalation
 
 _VIEW_CACHE_LIMIT = 10_000
 
@@ -30,6 +35,8 @@ class Consideration:
 class Explanation:
     decision: Decision
     considered: tuple[Consideration, ...]
+    contributing: tuple[CompiledRule, ...]
+    """The rules that made the decision (the reported one first); none for a default deny."""
     files_applying: tuple[str, ...]
     files_not_applying: tuple[str, ...]
 
@@ -53,11 +60,10 @@ class PolicyEngine:
     def decide(self, query: PolicyQuery, at: datetime | None = None) -> Decision:
         view = self._view(query.agent)
         context = condition_context(query, at)
-        for effect in PRECEDENCE:
-            for rule in view.indexes[effect].candidates(query.action):
-                if rule.judge(context).applies:
-                    return self._decision(rule, view, query.agent)
-        return self._default_deny(query)
+        rules = _contributing(view, query.action, context)
+        if not rules:
+            return self._default_deny(query)
+        return self._decision(rules, view, query.agent)
 
     def explain(self, query: PolicyQuery, at: datetime | None = None) -> Explanation:
         """The decision, plus every rule of the applicable files and why it did (not) match."""
@@ -66,22 +72,27 @@ class PolicyEngine:
         considered = tuple(
             Consideration(rule, _verdict(rule, query.action, context))
             for effect in PRECEDENCE
-            for compiled in view.files
-            for rule in compiled.rules
-            if rule.effect is effect
+            for rule in sorted(
+                (r for compiled in view.files for r in compiled.rules if r.effect is effect),
+                key=lambda r: r.rank,
+            )
         )
         applying = {f.name for f in view.files}
         return Explanation(
             decision=self.decide(query, at),
             considered=considered,
+            contributing=_contributing(view, query.action, context),
             files_applying=tuple(f.name for f in view.files),
             files_not_applying=tuple(f.name for f in self.files if f.name not in applying),
         )
 
-    def decision_for(self, rule: CompiledRule, agent: AgentInfo) -> Decision:
-        """The decision `rule` gives when it applies to `agent`'s request (its trust gate
-        included): what `decide` returns once it has found the rule."""
-        return self._decision(rule, self._view(agent), agent)
+    def decision_for(
+        self, rules: CompiledRule | Sequence[CompiledRule], agent: AgentInfo
+    ) -> Decision:
+        """The decision `rules` (of one effect) give when they apply to `agent`'s request, its
+        trust gate included: what `decide` returns once it has found them."""
+        found = (rules,) if isinstance(rules, CompiledRule) else tuple(rules)
+        return self._decision(sorted(found, key=lambda r: r.rank), self._view(agent), agent)
 
     def approvers_for(self, agent: AgentInfo) -> tuple[str, ...]:
         """Every approver named in the escalation settings of the files for this agent."""
@@ -99,16 +110,26 @@ class PolicyEngine:
         """The trust weights and thresholds in force for this agent."""
         return self._view(agent).trust_policy
 
-    def _decision(self, rule: CompiledRule, view: AgentView, agent: AgentInfo) -> Decision:
+    def _decision(
+        self, rules: Sequence[CompiledRule], view: AgentView, agent: AgentInfo
+    ) -> Decision:
+        """`rules`: the applying rules of the winning effect, most specific first."""
+        rule = rules[0]
+        escalation = rule.escalation
+        if len(rules) > 1 and rule.effect is Effect.ESCALATE:
+            escalation = merged_escalation(rules)
+            if escalation is None:
+                return self._no_common_approver(rules, view)
         decision = Decision(
             effect=rule.effect,
             rule_id=rule.rule_id,
             policy_file=rule.file,
             policy_version=self.version,
             reason=rule.reason,
-            escalation=rule.escalation,
+            escalation=escalation,
             rate_limits=() if rule.effect is Effect.DENY else view.rate_limits,
             trust=view.trust_policy,
+            also_matched=tuple(other.rule_id for other in rules[1:]),
         )
         gate = view.trust
         if rule.effect is not Effect.ALLOW or gate is None or not gate.holds_back(agent):
@@ -133,6 +154,23 @@ class PolicyEngine:
             update={**held, "effect": Effect.DENY, "escalation": None, "rate_limits": ()}
         )
 
+    def _no_common_approver(self, rules: Sequence[CompiledRule], view: AgentView) -> Decision:
+        """Escalate rules nobody can satisfy together: denied, as a request nobody may approve
+        would only time out (and `on_timeout: approve` must never be the way out)."""
+        named = "; ".join(
+            f"{r.rule_id} ({r.file}): {', '.join(r.escalation.approvers) if r.escalation else '-'}"
+            for r in rules
+        )
+        return Decision(
+            effect=Effect.DENY,
+            rule_id=rules[0].rule_id,
+            policy_file=rules[0].file,
+            policy_version=self.version,
+            reason=f"escalate rules that all apply leave no approver for them all: {named}",
+            trust=view.trust_policy,
+            also_matched=tuple(r.rule_id for r in rules[1:]),
+        )
+
     def _default_deny(self, query: PolicyQuery) -> Decision:
         return Decision(
             effect=Effect.DENY,
@@ -151,6 +189,18 @@ class PolicyEngine:
                 self._views.clear()
             view = self._views[key] = view_for(self.files, *key)
         return view
+
+
+def _contributing(
+    view: AgentView, action: str, context: dict[str, Any]
+) -> tuple[CompiledRule, ...]:
+    """Every applying rule of the first effect (by precedence) that has one, most specific
+    first."""
+    for effect in PRECEDENCE:
+        found = [r for r in view.indexes[effect].candidates(action) if r.judge(context).applies]
+        if found:
+            return tuple(found)
+    return ()
 
 
 def _verdict(rule: CompiledRule, action: str, context: dict[str, Any]) -> Verdict:

@@ -23,14 +23,14 @@ def test_a_view_holds_the_files_for_the_agent_and_their_rules_by_effect() -> Non
     assert view.indexes[Effect.ESCALATE].candidates("x:y") == []
 
 
-def test_the_index_finds_exact_and_wildcard_rules_in_written_order() -> None:
+def test_the_index_finds_exact_and_wildcard_rules_most_specific_first() -> None:
     policy = engine(
-        "permissions: {allow: ['read:orders:*', 'read:orders:42', 'read:*', '*', 'reads']}\n"
+        "permissions: {allow: ['*', 'read:*', 'read:orders:*', 'read:orders:42', 'reads']}\n"
     )
     index = RuleIndex.build(policy.files[0].rules)
     assert [r.pattern for r in index.candidates("read:orders:42")] == [
-        "read:orders:*",
         "read:orders:42",
+        "read:orders:*",
         "read:*",
         "*",
     ]

@@ -33,13 +33,24 @@ def test_deny_in_any_file_wins_over_allow_in_another() -> None:
     assert decide(policy, "delete:draft").effect is Effect.ALLOW
 
 
-def test_of_several_rules_that_apply_the_first_written_is_reported() -> None:
+def test_of_several_rules_that_apply_the_most_specific_is_reported_and_all_are_listed() -> None:
     policy = engine(
-        "permissions: {allow: ['read:*', 'read:orders']}", "permissions: {allow: ['read:orders']}"
+        "permissions: {allow: ['read:*', {action: 'read:orders', reason: mine}]}",
+        "permissions: {allow: ['read:ord*']}",
     )
     decision = decide(policy, "read:orders")
-    assert (decision.rule_id, decision.policy_file) == ("p:allow:read:*", "p.yaml")
-    assert decision.reason == "allow read:* (p.yaml)"
+    assert (decision.rule_id, decision.policy_file) == ("p:allow:read:orders", "p.yaml")
+    assert decision.reason == "mine"
+    assert decision.also_matched == ("p1:allow:read:ord*", "p:allow:read:*")
+
+
+def test_a_conditional_rule_is_more_specific_than_the_same_pattern_without_one() -> None:
+    policy = engine(
+        "permissions: {deny: [{action: x, reason: always}]}",
+        "permissions: {deny: [{action: x, when: 'params.n > 1', reason: big}]}",
+    )
+    assert decide(policy, "x", {"n": 2}).reason == "big"
+    assert decide(policy, "x", {"n": 0}).reason == "always"
 
 
 @pytest.mark.parametrize(
@@ -96,9 +107,10 @@ def test_explain_lists_every_rule_and_why() -> None:
     assert explanation.decision.rule_id == "default-deny"
     assert [(c.rule.rule_id, c.verdict.why) for c in explanation.considered] == [
         ("p:deny:delete:*", "action does not match 'delete:*'"),
-        ("p:allow:read:*", "action does not match 'read:*'"),
         ("p:allow:pay", "when is false: params.n < 3"),
+        ("p:allow:read:*", "action does not match 'read:*'"),
     ]
+    assert explanation.contributing == ()
     assert (explanation.files_applying, explanation.files_not_applying) == (
         ("p.yaml",),
         ("p1.yaml",),

@@ -9,9 +9,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proctor.models import Effect, PolicyQuery
+from proctor.models import Decision, Effect, PolicyQuery
 from proctor.policy import PolicyEngine
-from tests.helpers.policies import agent, engine
+from proctor.policy.loader import PolicySet, parse_policy_text
+from tests.helpers.policies import NOON, agent, engine
 
 AGENT = agent(role="r")
 segments = st.text(alphabet="ab:", min_size=0, max_size=4)
@@ -76,3 +77,94 @@ def test_no_policy_lets_a_denied_action_through_and_order_does_not_matter(
         re.fullmatch(".*".join(map(re.escape, r.split("*"))), action) for r in deny
     ):
         assert effect is Effect.DENY
+
+
+PATTERNS = ["pay", "pay*", "p*", "*", "read:*", "*:x", "x", "pay:x"]
+APPROVERS = ["a@x.io", "b@x.io", "c@x.io"]
+NAMES = ["p0.yaml", "p1.yaml", "zz-article.yaml", "customer-service-agent.yaml", "00.yaml"]
+ORG_APPROVERS = ["a@x.io", "b@x.io"]
+ORG: dict[str, object] = {"escalation": {"approvers": ORG_APPROVERS}}
+
+
+@st.composite
+def rules(draw: st.DrawFn, file: int, index: int) -> tuple[str, dict[str, object]]:
+    effect = draw(st.sampled_from(["allow", "deny", "escalate"]))
+    rule: dict[str, object] = {"action": draw(st.sampled_from(PATTERNS)), "id": f"r{file}-{index}"}
+    if draw(st.booleans()):
+        rule["reason"] = draw(st.sampled_from(["one", "two"]))
+    if draw(st.booleans()):
+        rule["when"] = draw(st.sampled_from(["params.n > 1", "params.n > 3"]))
+    if effect == "escalate":
+        approvers = draw(
+            st.one_of(
+                st.none(), st.lists(st.sampled_from(APPROVERS), min_size=1, max_size=3, unique=True)
+            )
+        )
+        if approvers is not None:
+            rule["approvers"] = approvers
+        quorum = draw(st.integers(1, 2))
+        if quorum <= len(approvers or ORG_APPROVERS):
+            rule["quorum"] = quorum
+        rule["timeout"] = draw(st.sampled_from(["1h", "2h", "3h"]))
+        rule["on_timeout"] = draw(st.sampled_from(["deny", "approve"]))
+        rule["severity"] = draw(st.sampled_from(["low", "high"]))
+    return effect, rule
+
+
+@st.composite
+def policy_files(draw: st.DrawFn) -> list[dict[str, object]]:
+    """Two or three files (with the organisation's approvers beside them) whose rules overlap."""
+    documents: list[dict[str, object]] = [ORG]
+    for file in range(draw(st.integers(2, 3))):
+        permissions: dict[str, list[dict[str, object]]] = {}
+        for index in range(draw(st.integers(1, 4))):
+            effect, rule = draw(rules(file, index))
+            permissions.setdefault(effect, []).append(rule)
+        document: dict[str, object] = {"metadata": {"description": f"file {file}"}}
+        if draw(st.booleans()):
+            document["agent"] = "a1"
+        documents.append({**document, "permissions": permissions})
+    return documents
+
+
+def named_engine(
+    documents: list[dict[str, object]], names: list[str], order: list[int]
+) -> PolicyEngine:
+    files = tuple(parse_policy_text(yaml.safe_dump(documents[k]).encode(), names[k]) for k in order)
+    return PolicyEngine(PolicySet(files, "v"))
+
+
+def name_free(decision: Decision, names: list[str]) -> str:
+    """The decision with every file name replaced by which document it is."""
+    index = {name: f"<{k}>" for k, name in enumerate(names)}
+
+    def unname(text: str) -> str:
+        return re.sub(r"[\w.-]+\.yaml", lambda m: index.get(m.group(0), m.group(0)), text)
+
+    return unname(decision.model_dump_json())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    policy_files(),
+    st.permutations(NAMES),
+    st.randoms(use_true_random=False),
+    st.sampled_from(["pay", "pay:x", "read:x", "x", "pz"]),
+    st.integers(0, 4),
+)
+def test_file_names_and_file_order_never_change_a_decision(
+    documents: list[dict[str, object]],
+    names: list[str],
+    rng: random.Random,
+    action: str,
+    n: int,
+) -> None:
+    count = len(documents)
+    plain = named_engine(documents, NAMES[:count], list(range(count)))
+    renamed_names = names[:count]
+    order = rng.sample(range(count), count)
+    renamed = named_engine(documents, renamed_names, order)
+    query = PolicyQuery(agent=agent("a1"), action=action, params={"n": n})
+    assert name_free(renamed.decide(query, at=NOON), renamed_names) == name_free(
+        plain.decide(query, at=NOON), NAMES[:count]
+    )
