@@ -53,6 +53,7 @@ def check(directory: Path | None, approvers: Path | None, strict: bool) -> None:
         [
             *engine.notes,
             *engine.findings,
+            *engine.overlaps,
             *unknown_roles(engine.files, people.roles),
             *nobody_approves(engine.files, defaults.resolve(people), defaults.describe()),
         ],
@@ -147,6 +148,10 @@ def explain(
         click.echo(
             f"  approvers {asked}, quorum {e.quorum}, timeout "
             f"{e.timeout_seconds:g}s, on timeout {e.on_timeout}"
+        )
+    if len(result.contributing) > 1:
+        click.echo(
+            "  merged from " + ", ".join(f"{r.rule_id} ({r.file})" for r in result.contributing)
         )
     click.echo(
         f"policy version {decision.policy_version}; files applying: "

@@ -11,7 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from proctor.models import AgentInfo, Effect, EscalationSettings, RateLimit, TrustPolicy
+from proctor.models import (
+    AgentInfo,
+    Decision,
+    Effect,
+    EscalationSettings,
+    RateLimit,
+    TrustPolicy,
+)
 from proctor.policy.compiled import PRECEDENCE, CompiledFile, CompiledRule, glob_regex
 
 
@@ -71,6 +78,8 @@ class AgentView:
     trust: TrustGate | None
     rate_limits: tuple[RateLimit, ...]
     trust_policy: TrustPolicy
+    decisions: dict[tuple[int, ...], Decision] = field(default_factory=dict)
+    """What each combination of applying rules (by identity) decides here, built once."""
 
 
 def view_for(files: tuple[CompiledFile, ...], agent_id: str, role: str) -> AgentView:

@@ -21,8 +21,10 @@ from proctor.policy.compiled import PRECEDENCE, CompiledRule, Verdict
 from proctor.policy.lint import shadowed_rules
 from proctor.policy.loader import PolicySet
 from proctor.policy.merging import merged_escalation
+from proctor.policy.overlaps import overlapping_rules
 
 _VIEW_CACHE_LIMIT = 10_000
+_DECISION_CACHE_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class PolicyEngine:
         """Redaction, erasure and retention for the audit log, merged over every file."""
         self.findings = shadowed_rules(self.files)
         """Likely mistakes that don't stop loading (`policy check` exits 1 on them)."""
+        self.overlaps = overlapping_rules(self.files)
+        """Rules of one effect in two files that may both apply, and merge (`policy check`
+        warns)."""
         self._views: dict[tuple[str, str], AgentView] = {}
 
     def decide(self, query: PolicyQuery, at: datetime | None = None) -> Decision:
@@ -113,26 +118,17 @@ class PolicyEngine:
     def _decision(
         self, rules: Sequence[CompiledRule], view: AgentView, agent: AgentInfo
     ) -> Decision:
-        """`rules`: the applying rules of the winning effect, most specific first."""
-        rule = rules[0]
-        escalation = rule.escalation
-        if len(rules) > 1 and rule.effect is Effect.ESCALATE:
-            escalation = merged_escalation(rules)
-            if escalation is None:
-                return self._no_common_approver(rules, view)
-        decision = Decision(
-            effect=rule.effect,
-            rule_id=rule.rule_id,
-            policy_file=rule.file,
-            policy_version=self.version,
-            reason=rule.reason,
-            escalation=escalation,
-            rate_limits=() if rule.effect is Effect.DENY else view.rate_limits,
-            trust=view.trust_policy,
-            also_matched=tuple(other.rule_id for other in rules[1:]),
-        )
+        """`rules`: the applying rules of the winning effect, most specific first. What they
+        decide for this view is built once (a Decision is immutable); the trust gate is
+        checked on every request."""
+        key = tuple(map(id, rules))
+        decision = view.decisions.get(key)
+        if decision is None:
+            if len(view.decisions) >= _DECISION_CACHE_LIMIT:
+                view.decisions.clear()
+            decision = view.decisions[key] = self._rules_decision(rules, view)
         gate = view.trust
-        if rule.effect is not Effect.ALLOW or gate is None or not gate.holds_back(agent):
+        if decision.effect is not Effect.ALLOW or gate is None or not gate.holds_back(agent):
             return decision
         reason = (
             f"trust score {agent.trust_score:g} is below the minimum "
@@ -152,6 +148,25 @@ class PolicyEngine:
             )
         return decision.model_copy(
             update={**held, "effect": Effect.DENY, "escalation": None, "rate_limits": ()}
+        )
+
+    def _rules_decision(self, rules: Sequence[CompiledRule], view: AgentView) -> Decision:
+        rule = rules[0]
+        escalation = rule.escalation
+        if len(rules) > 1 and rule.effect is Effect.ESCALATE:
+            escalation = merged_escalation(rules)
+            if escalation is None:
+                return self._no_common_approver(rules, view)
+        return Decision(
+            effect=rule.effect,
+            rule_id=rule.rule_id,
+            policy_file=rule.file,
+            policy_version=self.version,
+            reason=rule.reason,
+            escalation=escalation,
+            rate_limits=() if rule.effect is Effect.DENY else view.rate_limits,
+            trust=view.trust_policy,
+            also_matched=tuple(other.rule_id for other in rules[1:]),
         )
 
     def _no_common_approver(self, rules: Sequence[CompiledRule], view: AgentView) -> Decision:
