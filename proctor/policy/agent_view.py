@@ -101,7 +101,15 @@ def _trust_gate(files: tuple[CompiledFile, ...]) -> TrustGate | None:
     ]
     if not gates:
         return None
-    minimum, strictest = max(gates, key=lambda g: g[0] or 0.0)
+    # The highest minimum; at a tie, `deny` below it before `escalate`, then by content.
+    minimum, strictest = min(
+        gates,
+        key=lambda g: (
+            -(g[0] or 0.0),
+            g[1].policy.trust.below_minimum != "deny",
+            g[1].source.sha256,
+        ),
+    )
     assert minimum is not None
     recovery = max(
         [minimum]
@@ -121,13 +129,20 @@ def _trust_gate(files: tuple[CompiledFile, ...]) -> TrustGate | None:
 
 
 def _trust_policy(files: tuple[CompiledFile, ...], gate: TrustGate | None) -> TrustPolicy:
-    """Weights from the most specific file that sets each (targeted files before defaults)."""
-    ordered = sorted(files, key=lambda f: f.policy.is_default)
+    """Each weight from the files targeting the agent that set it, else from the defaults
+    files; where several set it, the strictest (the lowest: least reward, heaviest penalty),
+    so neither file names nor file order matter."""
     weights: dict[str, float] = {}
-    for compiled in ordered:
-        for name, value in compiled.policy.trust.weights.model_dump().items():
-            if value is not None:
-                weights.setdefault(name, value)
+    for default in (False, True):
+        tier: dict[str, float] = {}
+        for compiled in files:
+            if compiled.policy.is_default is not default:
+                continue
+            for name, value in compiled.policy.trust.weights.model_dump().items():
+                if value is not None:
+                    tier[name] = min(value, tier.get(name, value))
+        for name, value in tier.items():
+            weights.setdefault(name, value)
     thresholds: dict[str, float] = (
         {"minimum_score": gate.minimum_score, "recovery_threshold": gate.recovery_threshold}
         if gate

@@ -119,3 +119,19 @@ def test_trust_weights_come_from_the_most_specific_file() -> None:
     assert weights is not None
     assert (weights.success, weights.failure, weights.refused_request) == (2, -20, -10)
     assert policy.trust_policy(agent("a2")).failure == -1
+
+
+def test_files_of_one_tier_give_the_strictest_weight_and_gate_in_any_order() -> None:
+    texts = (
+        "agent: a1\ntrust: {minimum_score: 70, below_minimum: escalate, weights: "
+        "{success: 2, failure: -3}}\nescalation: {approvers: [b@x.io]}\n"
+        "permissions: {allow: [x]}\n",
+        "agent: a1\ntrust: {minimum_score: 70, below_minimum: deny, weights: "
+        "{success: 1, failure: -9}}\n",
+    )
+    for ordered in (texts, texts[::-1]):
+        policy = engine(*ordered)
+        weights = policy.trust_policy(agent())
+        assert (weights.success, weights.failure) == (1, -9)
+        held = decide(policy, "x", who=agent(trust=60))
+        assert (held.effect, held.rule_id) == (Effect.DENY, "trust-minimum")
