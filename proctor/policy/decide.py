@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from proctor.models import AgentInfo, Decision, Effect, PolicyQuery, TrustPolicy
@@ -19,7 +20,7 @@ from proctor.policy.agent_view import AgentView, view_for
 from proctor.policy.compile import compile_policy_set
 from proctor.policy.compiled import PRECEDENCE, CompiledRule, Verdict
 from proctor.policy.lint import shadowed_rules
-from proctor.policy.loader import PolicySet
+from proctor.policy.loader import PolicyProblem, PolicySet
 from proctor.policy.merging import merged_escalation
 from proctor.policy.overlaps import overlapping_rules
 
@@ -57,10 +58,13 @@ class PolicyEngine:
         """Redaction, erasure and retention for the audit log, merged over every file."""
         self.findings = shadowed_rules(self.files)
         """Likely mistakes that don't stop loading (`policy check` exits 1 on them)."""
-        self.overlaps = overlapping_rules(self.files)
-        """Rules of one effect in two files that may both apply, and merge (`policy check`
-        warns)."""
         self._views: dict[tuple[str, str], AgentView] = {}
+
+    @cached_property
+    def overlaps(self) -> tuple[PolicyProblem, ...]:
+        """Rules of one effect in two files that may both apply, and merge (`policy check`
+        warns); found when asked, not on every load."""
+        return overlapping_rules(self.files)
 
     def decide(self, query: PolicyQuery, at: datetime | None = None) -> Decision:
         view = self._view(query.agent)
