@@ -31,6 +31,7 @@ from proctor.db import check_schema, connect_pool
 from proctor.errors import ProctorError
 from proctor.identity import IdentityJudge
 from proctor.policy import PolicyEngine
+from proctor.policy.lint import nobody_approves
 from proctor.policy.reload import ReloadingPolicy
 from proctor.settings import (
     NotConfigured,
@@ -172,6 +173,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         audit_policy_changes(policy, protected_log(pool, policy.current, keys))
         await policy.announce()
         log.info("policy %s loaded from %s", policy.current().version, settings.policy_dir)
+        _warn_where_nobody_approves(policy.current(), default_approvers, directory.current())
         if settings.policy_reload_seconds > 0:
             await running.enter_async_context(
                 _in_background(policy.watch(settings.policy_reload_seconds))
@@ -227,6 +229,15 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
                 settings.shutdown_grace_seconds,
             )
         log.info("worker stopped")
+
+
+def _warn_where_nobody_approves(
+    engine: PolicyEngine, defaults: DefaultApprovers, directory: ApproverDirectory
+) -> None:
+    """Escalations left to the default approvers when those are nobody: they can only time
+    out (denied). Logged at start, as `policy check` prints them."""
+    for problem in nobody_approves(engine.files, defaults.resolve(directory), defaults.describe()):
+        log.warning("policy %s: %s", engine.version, problem)
 
 
 @contextlib.asynccontextmanager
