@@ -81,13 +81,13 @@ def asks_default_approvers(decision: Decision) -> bool:
 
 def with_default_approvers(decision: Decision, approvers: tuple[str, ...]) -> Decision:
     """`decision` asking `approvers` (the default approvers, resolved now, so the workflow
-    records who was asked). Nobody to ask and no ladder: it can only time out, and then it is
-    denied whatever `on_timeout` says (fail closed)."""
+    records who was asked). Too few of them for the quorum and no ladder: it can only time
+    out, and then it is denied whatever `on_timeout` says (fail closed)."""
     escalation = decision.escalation
     if not asks_default_approvers(decision) or escalation is None:
         return decision
     update: dict[str, Any] = {"approvers": approvers}
-    if not approvers and not escalation.ladder:
+    if len(approvers) < escalation.quorum and not escalation.ladder:
         update["on_timeout"] = "deny"
     return decision.model_copy(update={"escalation": escalation.model_copy(update=update)})
 

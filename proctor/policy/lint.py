@@ -57,21 +57,28 @@ def nobody_approves(
     files: tuple[CompiledFile, ...], default_approvers: tuple[str, ...], source: str
 ) -> list[PolicyProblem]:
     """Escalate rules naming no approvers, and so asking the default approvers (`source`
-    says where they come from), when those are nobody: such requests can only time out."""
-    if default_approvers:
-        return []
-    return [
-        compiled.source.problem_at(
-            ("permissions", "escalate", rule.order[1]),
-            f"no approvers, and the default approvers ({source}) are nobody: such requests "
-            "can only time out, and are then denied",
-        )
-        for compiled in files
-        for rule in compiled.rules
-        if rule.escalation is not None
-        and not rule.escalation.approvers
-        and not rule.escalation.ladder
-    ]
+    says where they come from), when those are too few for the rule's quorum (nobody, say):
+    such requests can only time out."""
+    problems = []
+    for compiled in files:
+        for rule in compiled.rules:
+            escalation = rule.escalation
+            if escalation is None or escalation.approvers or escalation.ladder:
+                continue
+            if not default_approvers:
+                found = "are nobody"
+            elif len(default_approvers) < escalation.quorum:
+                found = f"are {len(default_approvers)}, fewer than quorum {escalation.quorum}"
+            else:
+                continue
+            problems.append(
+                compiled.source.problem_at(
+                    ("permissions", "escalate", rule.order[1]),
+                    f"no approvers, and the default approvers ({source}) {found}: such "
+                    "requests can only time out, and are then denied",
+                )
+            )
+    return problems
 
 
 def _approver_names(escalation: EscalationSettings) -> tuple[str, ...]:

@@ -46,6 +46,16 @@ def test_nobody_to_ask_times_out_denied_whatever_on_timeout_says() -> None:
     assert somebody.escalation is not None and somebody.escalation.on_timeout == "approve"
 
 
+def test_too_few_for_the_quorum_times_out_denied_too() -> None:
+    refund = decide(
+        engine("permissions: {escalate: [{action: r, quorum: 2, on_timeout: approve}]}\n"), "r"
+    )
+    one = with_default_approvers(refund, ("ann@x.io",)).escalation
+    assert one is not None and (one.approvers, one.on_timeout) == (("ann@x.io",), "deny")
+    two = with_default_approvers(refund, ("ann@x.io", "bo@x.io")).escalation
+    assert two is not None and two.on_timeout == "approve"
+
+
 def test_named_approvers_and_file_defaults_are_not_replaced() -> None:
     policy = engine(
         "agent: a1\npermissions: {escalate: [{action: r, approvers: [ann@x.io]}, s]}\n",
@@ -85,3 +95,12 @@ def test_nobody_approves_warns_at_each_rule_asking_nobody() -> None:
         for line, index in ((4, 0), (7, 3))
     ]
     assert nobody_approves(policy.files, ("ann@x.io",), "PROCTOR_DEFAULT_APPROVERS") == []
+
+
+def test_nobody_approves_warns_where_the_defaults_cannot_reach_the_quorum() -> None:
+    policy = engine("agent: a1\npermissions:\n  escalate:\n    - {action: r, quorum: 3}\n")
+    assert [str(p) for p in nobody_approves(policy.files, ("a@x.io", "b@x.io"), "S")] == [
+        "p.yaml:4: permissions.escalate.0: no approvers, and the default approvers (S) are 2, "
+        "fewer than quorum 3: such requests can only time out, and are then denied"
+    ]
+    assert nobody_approves(policy.files, ("a@x.io", "b@x.io", "c@x.io"), "S") == []
