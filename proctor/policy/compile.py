@@ -39,6 +39,7 @@ _CONDITION_KINDS: tuple[ConditionKind, ...] = ("when", "condition", "unless")
 def compile_policy_set(policy_set: PolicySet) -> CompiledSet:
     """The set ready to decide, or a PolicyError naming every problem in it."""
     problems: list[PolicyProblem] = []
+    _conflicting_defaults(policy_set, problems)
     compiler = _Compiler(
         merged_defaults(f.policy for f in policy_set.files if f.policy.is_default),
         _merged_groups(policy_set, problems),
@@ -204,6 +205,28 @@ def _merged_groups(
                 )
             groups.setdefault(name, members)
     return groups
+
+
+def _conflicting_defaults(policy_set: PolicySet, problems: list[PolicyProblem]) -> None:
+    """An escalation default that two files applying to everyone set differently is a
+    problem: which one applied would depend on the files' names."""
+    seen: dict[str, tuple[object, str]] = {}
+    for loaded in sorted(policy_set.files, key=lambda f: f.name):
+        if not loaded.policy.is_default:
+            continue
+        for name in EscalationFields.model_fields:
+            value = getattr(loaded.policy.escalation, name)
+            if value is None:
+                continue
+            first = seen.setdefault(name, (value, loaded.name))
+            if first[0] != value:
+                problems.append(
+                    loaded.problem_at(
+                        ("escalation", name),
+                        f"set differently in {first[1]}, which also applies to every agent: "
+                        "set it in one of them",
+                    )
+                )
 
 
 def _rate_limits(loaded: LoadedFile, notes: list[PolicyProblem]) -> tuple[RateLimit, ...]:

@@ -37,7 +37,7 @@ def test_defaults_files_fill_what_a_targeted_file_leaves_out() -> None:
     policy = engine(
         "escalation: {approvers: [lead@x.io], quorum: 2, timeout: 1h, deny_vetoes: false}\n",
         "agent: a1\nescalation: {timeout: 3h}\npermissions: {escalate: [refund]}\n",
-        "escalation: {approvers: [other@x.io], quorum: 3, direct_messages: false}\n",
+        "escalation: {direct_messages: false}\n",
     )
     settings = decide(policy, "refund").escalation
     assert settings is not None
@@ -51,6 +51,18 @@ def test_defaults_files_fill_what_a_targeted_file_leaves_out() -> None:
         False,
         False,
     )
+
+
+def test_defaults_files_that_set_one_field_differently_are_refused_whatever_their_names() -> None:
+    lead = "escalation: {approvers: [lead@x.io], quorum: 2, timeout: 1h}\n"
+    other = "escalation: {approvers: [other@x.io], quorum: 2, timeout: 2h}\n"
+    assert problems(lead, other) == [
+        "p1.yaml:1: escalation.approvers: set differently in p.yaml, which also applies to "
+        "every agent: set it in one of them",
+        "p1.yaml:1: escalation.timeout: set differently in p.yaml, which also applies to "
+        "every agent: set it in one of them",
+    ]
+    assert len(problems(other, lead)) == 2
 
 
 def test_groups_expand_wherever_approvers_are_named() -> None:
