@@ -145,6 +145,7 @@ class PolicyEngine:
             "rule_id": "trust-minimum",
             "policy_file": gate.file,
             "reason": reason,
+            "also_matched": (),
         }
         if gate.below_minimum == "escalate" and gate.escalation is not None:
             return decision.model_copy(

@@ -167,3 +167,23 @@ def test_explain_lists_every_contributing_rule_reported_first() -> None:
     explanation = policy.explain(PolicyQuery(agent=agent(), action="pay", params={}), at=NOON)
     assert [r.rule_id for r in explanation.contributing] == ["p:escalate:pay", "p1:escalate:p*"]
     assert explanation.decision.also_matched == ("p1:escalate:p*",)
+
+
+def test_rules_that_leave_approvers_to_the_organisation_narrow_nobody() -> None:
+    unnamed = "permissions: {escalate: [pay]}\n"
+    both_unnamed = decide(engine(unnamed, unnamed), "pay").escalation
+    assert both_unnamed is not None and both_unnamed.approvers == ()
+    one_named = decide(
+        engine(unnamed, "permissions: {escalate: [{action: pay, approvers: [a@x.io]}]}"), "pay"
+    )
+    assert one_named.escalation is not None and one_named.escalation.approvers == ("a@x.io",)
+
+
+def test_an_allow_the_trust_gate_holds_back_lists_no_allow_rules() -> None:
+    policy = engine(
+        "trust: {minimum_score: 70, below_minimum: deny}\npermissions: {allow: [x]}\n",
+        "permissions: {allow: ['x*']}\n",
+    )
+    assert decide(policy, "x").also_matched == ("p1:allow:x*",)
+    held = decide(policy, "x", who=agent(trust=60))
+    assert (held.rule_id, held.also_matched) == ("trust-minimum", ())
