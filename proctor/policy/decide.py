@@ -25,7 +25,8 @@ from proctor.policy.merging import merged_escalation
 from proctor.policy.overlaps import overlapping_rules
 
 _VIEW_CACHE_LIMIT = 10_000
-_DECISION_CACHE_LIMIT = 4096
+_DECISION_CACHE_LIMIT = 256
+"""Per agent view: the combinations of rules an agent's requests meet are few."""
 
 
 @dataclass(frozen=True)
