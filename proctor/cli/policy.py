@@ -144,7 +144,7 @@ def explain(
     )
     if decision.escalation:
         e = decision.escalation
-        asked = ", ".join(e.approvers) or "the default approvers (resolved when decided)"
+        asked = ", ".join(e.approvers) or _default_approvers_now()
         click.echo(
             f"  approvers {asked}, quorum {e.quorum}, timeout "
             f"{e.timeout_seconds:g}s, on timeout {e.on_timeout}"
@@ -163,6 +163,19 @@ def explain(
             f"  {mark} {considered.rule.effect.value:8} {considered.rule.rule_id:40} "
             f"{considered.verdict.why}"
         )
+
+
+def _default_approvers_now() -> str:
+    """Who the default approvers are now (the worker resolves them when it decides)."""
+    defaults = DefaultApprovers.from_settings(settings())
+    try:
+        people = ApproverDirectory.load(settings().approvers_file)
+    except PolicyError as exc:
+        return f"the default approvers (the directory does not load: {exc.problems[0]})"
+    names = defaults.resolve(people)
+    if not names:
+        return f"nobody (the default approvers: {defaults.describe()}; it can only time out)"
+    return f"{', '.join(names)} (the default approvers: {defaults.describe()})"
 
 
 def _params(pairs: tuple[str, ...]) -> dict[str, object]:
