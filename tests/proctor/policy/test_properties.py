@@ -168,3 +168,27 @@ def test_file_names_and_file_order_never_change_a_decision(
     assert name_free(renamed.decide(query, at=NOON), renamed_names) == name_free(
         plain.decide(query, at=NOON), NAMES[:count]
     )
+
+
+STRICTNESS = {Effect.DENY: 0, Effect.ESCALATE: 1, Effect.ALLOW: 2}
+ON_TIMEOUT = {"deny": 0, "escalate": 1, "approve": 2}
+
+
+@settings(max_examples=200, deadline=None)
+@given(policy_files(), st.sampled_from(["pay", "pay:x", "read:x", "x", "pz"]), st.integers(0, 4))
+def test_adding_a_file_never_loosens_what_a_rule_decided(
+    documents: list[dict[str, object]], action: str, n: int
+) -> None:
+    names = NAMES[: len(documents)]
+    fewer = named_engine(documents[:-1], names[:-1], list(range(len(documents) - 1)))
+    more = named_engine(documents, names, list(range(len(documents))))
+    query = PolicyQuery(agent=agent("a1"), action=action, params={"n": n})
+    before, after = fewer.decide(query, at=NOON), more.decide(query, at=NOON)
+    if before.rule_id == "default-deny":
+        return  # granting what nothing decided is what an allow rule is for
+    assert STRICTNESS[after.effect] <= STRICTNESS[before.effect]
+    if before.escalation and after.escalation and after.rule_id != "trust-minimum":
+        assert after.escalation.quorum >= before.escalation.quorum
+        assert ON_TIMEOUT[after.escalation.on_timeout] <= ON_TIMEOUT[before.escalation.on_timeout]
+        if before.escalation.approvers != tuple(ORG_APPROVERS):  # some rule named them
+            assert set(after.escalation.approvers) <= set(before.escalation.approvers)
