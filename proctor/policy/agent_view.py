@@ -80,18 +80,33 @@ class AgentView:
     trust_policy: TrustPolicy
     decisions: dict[tuple[int, ...], Decision] = field(default_factory=dict)
     """What each combination of applying rules (by identity) decides here, built once."""
+    shadow: AgentView | None = None
+    """The enforced rules plus the shadow rules: what would be decided if the shadow rules
+    were enforced. None when no shadow rule applies to this agent (nothing extra to decide)."""
 
 
 def view_for(files: tuple[CompiledFile, ...], agent_id: str, role: str) -> AgentView:
-    """The files that apply to this agent id and role, their rules indexed by effect."""
+    """The files that apply to this agent id and role, their enforced rules indexed by effect;
+    shadow rules only in `shadow`. A shadow file's limits and trust section never apply."""
     applying = tuple(f for f in files if f.policy.applies_to(agent_id, role))
-    indexes = {
-        effect: RuleIndex.build(r for f in applying for r in f.rules if r.effect is effect)
+    enforcing = tuple(f for f in applying if not f.shadow)
+    limits = tuple(limit for f in enforcing for limit in f.rate_limits)
+    gate = _trust_gate(enforcing)
+    trust = _trust_policy(enforcing, gate)
+    shadow = None
+    if any(r.shadow for f in applying for r in f.rules):
+        shadow = AgentView(_indexes(applying, shadow=True), applying, gate, limits, trust)
+    return AgentView(_indexes(applying, shadow=False), applying, gate, limits, trust, shadow=shadow)
+
+
+def _indexes(files: tuple[CompiledFile, ...], *, shadow: bool) -> dict[Effect, RuleIndex]:
+    """Each effect's rules of `files`: the enforced ones, plus the shadow ones if `shadow`."""
+    return {
+        effect: RuleIndex.build(
+            r for f in files for r in f.rules if r.effect is effect and (shadow or not r.shadow)
+        )
         for effect in PRECEDENCE
     }
-    limits = tuple(limit for f in applying for limit in f.rate_limits)
-    gate = _trust_gate(applying)
-    return AgentView(indexes, applying, gate, limits, _trust_policy(applying, gate))
 
 
 def _trust_gate(files: tuple[CompiledFile, ...]) -> TrustGate | None:

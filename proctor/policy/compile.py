@@ -41,7 +41,9 @@ def compile_policy_set(policy_set: PolicySet) -> CompiledSet:
     problems: list[PolicyProblem] = []
     _conflicting_defaults(policy_set, problems)
     compiler = _Compiler(
-        merged_defaults(f.policy for f in policy_set.files if f.policy.is_default),
+        merged_defaults(
+            f.policy for f in policy_set.files if f.policy.is_default and f.policy.mode == "enforce"
+        ),
         _merged_groups(policy_set, problems),
         problems,
     )
@@ -110,7 +112,7 @@ class _Compiler:
         content = json.dumps(
             [
                 effect.value,
-                spec.model_dump(mode="json"),
+                spec.model_dump(mode="json", exclude={"mode"}),
                 escalation.model_dump(mode="json") if escalation else None,
             ],
             sort_keys=True,
@@ -134,6 +136,7 @@ class _Compiler:
                 order[1],
             ),
             approvers_named=bool(spec.approvers or loaded.policy.escalation.approvers),
+            shadow=(spec.mode or loaded.policy.mode) == "shadow",
         )
 
     def _escalation(
@@ -212,7 +215,7 @@ def _conflicting_defaults(policy_set: PolicySet, problems: list[PolicyProblem]) 
     problem: which one applied would depend on the files' names."""
     seen: dict[str, tuple[object, str]] = {}
     for loaded in sorted(policy_set.files, key=lambda f: f.name):
-        if not loaded.policy.is_default:
+        if not loaded.policy.is_default or loaded.policy.mode == "shadow":
             continue
         for name in EscalationFields.model_fields:
             value = getattr(loaded.policy.escalation, name)

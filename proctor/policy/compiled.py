@@ -75,6 +75,8 @@ class CompiledRule:
     rules say and never from file names or order: see `rule_rank`."""
     approvers_named: bool = False
     """An escalate rule whose approvers its own rule or file names (not the defaults')."""
+    shadow: bool = False
+    """Decided alongside and recorded, never enforced (`mode: shadow` on the rule or file)."""
 
     @property
     def literal_prefix(self) -> str:
@@ -130,6 +132,11 @@ class CompiledFile:
     @property
     def policy(self) -> PolicyFile:
         return self.source.policy
+
+    @property
+    def shadow(self) -> bool:
+        """A `mode: shadow` file: its rate limits and trust section never apply."""
+        return self.policy.mode == "shadow"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from proctor.policy.lint import shadowed_rules
 from proctor.policy.loader import PolicyProblem, PolicySet
 from proctor.policy.merging import merged_escalation
 from proctor.policy.overlaps import overlapping_rules
+from proctor.policy.shadow import ShadowDecision
 
 _VIEW_CACHE_LIMIT = 10_000
 _DECISION_CACHE_LIMIT = 256
@@ -75,6 +76,30 @@ class PolicyEngine:
             return self._default_deny(query)
         return self._decision(rules, view, query.agent)
 
+    def shadow_decide(
+        self, query: PolicyQuery, enforced: Decision, at: datetime | None = None
+    ) -> ShadowDecision | None:
+        """What the request would get if the shadow rules were enforced, next to `enforced`
+        (what `decide` gave it). None, at the cost of one lookup, for an agent no shadow rule
+        applies to, and when no shadow rule applies to this request (nothing would differ)."""
+        shadow_view = self._view(query.agent).shadow
+        if shadow_view is None:
+            return None
+        context = condition_context(query, at)
+        applying = tuple(
+            rule.rule_id
+            for effect in PRECEDENCE
+            for rule in shadow_view.indexes[effect].candidates(query.action)
+            if rule.shadow and rule.judge(context).applies
+        )
+        if not applying:
+            return None
+        rules = _contributing(shadow_view, query.action, context)
+        shadow = (
+            self._decision(rules, shadow_view, query.agent) if rules else self._default_deny(query)
+        )
+        return ShadowDecision.of(enforced, shadow, applying)
+
     def explain(self, query: PolicyQuery, at: datetime | None = None) -> Explanation:
         """The decision, plus every rule of the applicable files and why it did (not) match."""
         view = self._view(query.agent)
@@ -110,7 +135,7 @@ class PolicyEngine:
         names: list[str] = []
         for compiled in view.files:
             for rule in compiled.rules:
-                if rule.escalation is not None:
+                if rule.escalation is not None and not rule.shadow:
                     names.extend(rule.escalation.approvers)
         if view.trust and view.trust.escalation:
             names.extend(view.trust.escalation.approvers)

@@ -15,6 +15,8 @@ from proctor.models import ACTION_GLOB_PATTERN, APPROVER_REFERENCE_PREFIXES, Fro
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _GLOB = re.compile(ACTION_GLOB_PATTERN)
+Mode = Literal["enforce", "shadow"]
+"""`shadow`: decided alongside and recorded, never acted on (README, Policy: "Shadow mode")."""
 
 
 def parse_duration(value: Any) -> float:
@@ -133,6 +135,8 @@ class RuleSpec(EscalationFields):
     """CEL: the rule does not apply if this is true."""
     condition: str | None = Field(default=None, max_length=4000)
     """The toolkit's form of `when` (parameters are also top-level names)."""
+    mode: Mode | None = None
+    """None: the file's mode."""
 
     @model_validator(mode="after")
     def _one_condition_form(self) -> RuleSpec:
@@ -242,6 +246,9 @@ class PolicyFile(Frozen):
     agent: str | None = None
     agents: tuple[str, ...] | None = None
     role: str | None = None
+    mode: Mode = "enforce"
+    """`shadow`: every rule of the file is a shadow rule, and its rate limits, trust section
+    and escalation defaults do not apply."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     permissions: Permissions = Field(default_factory=Permissions)
     escalation: EscalationFields = Field(default_factory=EscalationFields)
