@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 
 from temporalio import activity
 
-from proctor.contract import JUDGE_REQUEST
+from proctor.contract import JUDGE_REQUEST, step_key
 from proctor.identity import IdentityJudge
-from proctor.metrics import FORGED_REQUESTS, forged_source
+from proctor.metrics import FORGED_REQUESTS, SHADOW_DECISIONS, forged_source
 from proctor.models import (
+    AuditEvent,
     Decision,
     Effect,
     IdentityVerdict,
@@ -27,6 +28,8 @@ from proctor.models import (
 )
 from proctor.policy import PolicyEngine
 from proctor.policy.escalation import asks_default_approvers, with_default_approvers
+from proctor.policy.shadow import SHADOW_EVENT, ShadowDecision
+from proctor.stores.audit_log import AuditLog, IdempotencyConflict
 from proctor.stores.rates import RateStore
 
 
@@ -37,13 +40,16 @@ class JudgementActivities:
         policy: Callable[[], PolicyEngine],
         rates: RateStore,
         default_approvers: Callable[[], tuple[str, ...]] = tuple,
+        audit: AuditLog | None = None,
     ) -> None:
         """`policy` returns the set in force (a reload swaps it atomically);
-        `default_approvers` who decides an escalation whose rule names nobody, as of now."""
+        `default_approvers` who decides an escalation whose rule names nobody, as of now;
+        `audit` where shadow decisions are recorded (None: they are not computed)."""
         self.identity = identity
         self.policy = policy
         self.rates = rates
         self.default_approvers = default_approvers
+        self.audit = audit
 
     @activity.defn(name=JUDGE_REQUEST)
     async def judge_request(self, ask: JudgeRequest) -> Judgement:
@@ -59,21 +65,47 @@ class JudgementActivities:
                     source=forged_source(verdict.source), refusal=verdict.refusal or "unknown"
                 ).inc()
             return Judgement(identity=verdict, judged_at=judged_at)
-        decision = self.policy().decide(
-            PolicyQuery(
-                agent=verdict.agent,
-                action=request.action,
-                params=request.params,
-                request_id=request.request_id,
-                requested_at=request.requested_at,
-            ),
-            at=judged_at,
+        engine = self.policy()
+        query = PolicyQuery(
+            agent=verdict.agent,
+            action=request.action,
+            params=request.params,
+            request_id=request.request_id,
+            requested_at=request.requested_at,
         )
+        decision = engine.decide(query, at=judged_at)
+        if self.audit is not None:
+            shadow = engine.shadow_decide(query, decision, at=judged_at)
+            if shadow is not None:
+                await self._record_shadow(ask, verdict.agent.agent_id, shadow)
         if decision.rate_limits and decision.effect is not Effect.DENY:
             decision = await self._admit(verdict, decision, request.request_id, request.action)
         if asks_default_approvers(decision):
             decision = with_default_approvers(decision, self.default_approvers())
         return Judgement(identity=verdict, decision=decision, judged_at=judged_at)
+
+    async def _record_shadow(
+        self, ask: JudgeRequest, agent_id: str, shadow: ShadowDecision
+    ) -> None:
+        """The shadow decision as an audit row next to the enforced one, once per run (a retried
+        judgement finds it written; if a reload made it differ since, the first one stands)."""
+        assert self.audit is not None
+        try:
+            await self.audit.append(
+                AuditEvent(
+                    idempotency_key=step_key(ask.workflow_id, ask.run_id, "shadow"),
+                    event_type=SHADOW_EVENT,
+                    workflow_id=ask.workflow_id,
+                    agent_id=agent_id,
+                    action=ask.request.action,
+                    actor="proctor",
+                    payload=shadow.payload(),
+                )
+            )
+        except IdempotencyConflict:
+            return
+        agreement = "agree" if shadow.agree else "disagree"
+        SHADOW_DECISIONS.labels(agreement=agreement, rule=shadow.rule).inc()
 
     async def _admit(
         self, verdict: IdentityVerdict, decision: Decision, request_id: str, action: str

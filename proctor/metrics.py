@@ -115,6 +115,13 @@ def forged_source(identity: str | None) -> str:
     return "other"
 
 
+SHADOW_DECISIONS = Counter(
+    "proctor_shadow_decisions",
+    "Requests a shadow rule applied to, by whether the shadow decision's effect agrees with "
+    "the enforced one and by the shadow rule (rule ids come from the policy: bounded).",
+    ["agreement", "rule"],
+    registry=REGISTRY,
+)
 SLACK_REFUSED = Counter(
     "proctor_slack_requests_refused",
     "Requests to the Slack endpoint refused for their signature.",

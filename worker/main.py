@@ -129,10 +129,10 @@ def build_worker(
         lambda agent: policy().trust_policy(agent),
     )
     defaults = default_approvers or DefaultApprovers()
-    judgement = JudgementActivities(
-        identity, policy, RateStore(pool), lambda: defaults.resolve(directory())
-    )
     ledger = protected_log(pool, policy, keys)
+    judgement = JudgementActivities(
+        identity, policy, RateStore(pool), lambda: defaults.resolve(directory()), audit=ledger
+    )
     audit = AuditActivities(ledger)
     votes = VoteKeyActivities(lambda: vote_keys)
     reinstatement = ReinstatementActivities(AgentStore(pool), ledger, policy)
