@@ -13,14 +13,17 @@ import click
 from proctor.approvals.defaults import DefaultApprovers
 from proctor.approvals.directory import ApproverDirectory
 from proctor.cli.common import database, run_async, settings
+from proctor.cli.shadow_report import parse_since, render, rule_reports
 from proctor.models import AgentInfo, AgentStatus, PolicyQuery
 from proctor.policy import PolicyEngine, PolicyError, load_policy_dir
 from proctor.policy.backtest import PastRequest, changes
 from proctor.policy.lint import nobody_approves, unknown_roles
 from proctor.policy.loader import read_yaml_value
+from proctor.policy.shadow import SHADOW_EVENT
 from proctor.policy.testing import run_cases
 from proctor.stores.agents import AgentStore
 from proctor.stores.audit_log import AuditLog
+from proctor.stores.shadow_decisions import shadow_counts
 
 
 @click.group("policy")
@@ -159,9 +162,10 @@ def explain(
     )
     for considered in result.considered:
         mark = "✓" if considered.verdict.applies else "·"
+        shadow = " (shadow)" if considered.rule.shadow else ""
         click.echo(
             f"  {mark} {considered.rule.effect.value:8} {considered.rule.rule_id:40} "
-            f"{considered.verdict.why}"
+            f"{considered.verdict.why}{shadow}"
         )
 
 
@@ -250,3 +254,20 @@ async def past_requests(pool: asyncpg.Pool, last: int) -> list[PastRequest]:
             )
         )
     return requests
+
+
+@policy_group.command("shadow-report")
+@click.option("--since", help="A duration back from now (24h, 7d) or a timestamp (UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@run_async
+async def shadow_report(since: str | None, as_json: bool) -> None:
+    """Per shadow rule (mode: shadow), how often its decision agreed with the enforced one,
+    and where not, which effects differed (enforced -> shadow), from the audit log."""
+    start = parse_since(since, datetime.now(UTC))
+    async with database() as pool:
+        reports = rule_reports(await shadow_counts(pool, SHADOW_EVENT, start))
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
+        return
+    for line in render(reports, start):
+        click.echo(line)
