@@ -15,7 +15,8 @@ from proctor.policy.schema import PolicyFile
 
 
 def shadowed_rules(files: tuple[CompiledFile, ...]) -> tuple[PolicyProblem, ...]:
-    """Allow/escalate rules that an unconditional deny always beats: they can never apply."""
+    """Allow/escalate rules that an unconditional deny always beats: they can never apply (a
+    shadow deny only beats shadow rules: the enforced ones never meet it)."""
     findings = []
     for compiled in files:
         for rule in compiled.rules:
@@ -36,7 +37,7 @@ def unknown_roles(files: tuple[CompiledFile, ...], known: frozenset[str]) -> lis
     problems = []
     for compiled in files:
         for rule in compiled.rules:
-            if rule.escalation is None:
+            if rule.escalation is None or rule.shadow:
                 continue
             for name in _approver_names(rule.escalation):
                 if name.startswith("role:") and name.removeprefix("role:") not in known:
@@ -63,8 +64,8 @@ def nobody_approves(
     for compiled in files:
         for rule in compiled.rules:
             escalation = rule.escalation
-            if escalation is None or escalation.approvers or escalation.ladder:
-                continue
+            if escalation is None or escalation.approvers or escalation.ladder or rule.shadow:
+                continue  # a shadow escalation asks nobody
             if not default_approvers:
                 found = "are nobody"
             elif len(default_approvers) < escalation.quorum:
@@ -98,7 +99,12 @@ def _deny_covering(
     for other in files:
         if other.policy.is_default or _same_targets(other.policy, owner.policy):
             for deny in other.rules:
-                if deny.effect is Effect.DENY and deny.is_unconditional and _covers(deny, rule):
+                if (
+                    deny.effect is Effect.DENY
+                    and deny.is_unconditional
+                    and (rule.shadow or not deny.shadow)
+                    and _covers(deny, rule)
+                ):
                     return deny
     return None
 

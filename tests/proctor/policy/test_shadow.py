@@ -7,6 +7,7 @@ import pytest
 
 from proctor.models import Effect, PolicyQuery
 from proctor.policy import PolicyEngine, PolicyError
+from proctor.policy.lint import nobody_approves, unknown_roles
 from proctor.policy.loader import parse_policy_text
 from proctor.policy.shadow import ShadowDecision
 from tests.helpers.policies import NOON, agent, decide, engine
@@ -143,3 +144,28 @@ def test_a_mode_other_than_enforce_or_shadow_is_an_error_at_its_line(text: str, 
         parse_policy_text(text.encode(), "p.yaml")
     (problem,) = caught.value.problems
     assert str(problem).startswith(where) and "'enforce' or 'shadow'" in str(problem)
+
+
+def test_a_shadow_deny_makes_no_enforced_rule_unreachable_but_an_enforced_deny_a_shadow_one() -> (
+    None
+):
+    policy = engine(
+        "permissions: {allow: ['refund:small']}",
+        "mode: shadow\npermissions: {deny: ['refund:*'], allow: ['delete:x']}",
+        "permissions: {deny: ['delete:*']}",
+    )
+    assert [p.message for p in policy.findings] == [
+        "unreachable: 'delete:x' is always denied by p2:deny:delete:* (p2.yaml)"
+    ]
+
+
+def test_shadow_escalations_are_not_warned_about_as_nobody_approves() -> None:
+    policy = engine(
+        "permissions: {escalate: [{action: x, mode: shadow}, {action: y, approvers: [role:r]}]}"
+    )
+    assert [p.field for p in nobody_approves(policy.files, (), "nobody")] == []
+    shadow_roles = engine(
+        "permissions: {escalate: [{action: y, approvers: [role:r], mode: shadow}]}"
+    )
+    assert unknown_roles(shadow_roles.files, frozenset()) == []
+    assert len(unknown_roles(policy.files, frozenset())) == 1
