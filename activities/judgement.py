@@ -29,7 +29,7 @@ from proctor.models import (
 from proctor.policy import PolicyEngine
 from proctor.policy.escalation import asks_default_approvers, with_default_approvers
 from proctor.policy.shadow import SHADOW_EVENT, ShadowDecision
-from proctor.stores.audit_log import AuditLog, IdempotencyConflict
+from proctor.stores.audit_log import AuditLog
 from proctor.stores.rates import RateStore
 
 
@@ -87,23 +87,25 @@ class JudgementActivities:
     async def _record_shadow(
         self, ask: JudgeRequest, agent_id: str, shadow: ShadowDecision
     ) -> None:
-        """The shadow decision as an audit row next to the enforced one, once per run (a retried
-        judgement finds it written; if a reload made it differ since, the first one stands)."""
+        """The shadow decision as an audit row next to the enforced one, written and counted
+        once per run: a retried judgement finds it there and leaves it (if a reload changed
+        the answer in between, the first one stands)."""
         assert self.audit is not None
-        try:
-            await self.audit.append(
-                AuditEvent(
-                    idempotency_key=step_key(ask.workflow_id, ask.run_id, "shadow"),
-                    event_type=SHADOW_EVENT,
-                    workflow_id=ask.workflow_id,
-                    agent_id=agent_id,
-                    action=ask.request.action,
-                    actor="proctor",
-                    payload=shadow.payload(),
-                )
-            )
-        except IdempotencyConflict:
+        key = step_key(ask.workflow_id, ask.run_id, "shadow")
+        written = await self.audit.for_workflow(ask.workflow_id, event_types=(SHADOW_EVENT,))
+        if any(row.idempotency_key == key for row in written):
             return
+        await self.audit.append(
+            AuditEvent(
+                idempotency_key=key,
+                event_type=SHADOW_EVENT,
+                workflow_id=ask.workflow_id,
+                agent_id=agent_id,
+                action=ask.request.action,
+                actor="proctor",
+                payload=shadow.payload(),
+            )
+        )
         agreement = "agree" if shadow.agree else "disagree"
         SHADOW_DECISIONS.labels(agreement=agreement, rule=shadow.rule).inc()
 

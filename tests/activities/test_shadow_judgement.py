@@ -63,6 +63,7 @@ async def test_a_shadow_deny_is_recorded_once_across_a_retry_and_the_request_sta
     first = await judge(judgement, request)
     assert counted._value.get() == before + 1
     again = await judge(judgement, request)  # the activity retried
+    assert counted._value.get() == before + 1  # counted once
     for result in (first, again):
         assert result.decision is not None and result.decision.effect is Effect.ALLOW
     assert await shadow_rows(db, request.workflow_id) == [
