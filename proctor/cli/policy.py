@@ -156,16 +156,23 @@ def explain(
         click.echo(
             "  merged from " + ", ".join(f"{r.rule_id} ({r.file})" for r in result.contributing)
         )
+    shadow = engine.shadow_decide(query, decision, at=datetime.now(UTC))
+    if shadow is not None:
+        verdict = "agrees" if shadow.agree else "disagrees"
+        click.echo(
+            f"  shadow: {shadow.shadow_effect.value.upper()} by {shadow.shadow_rule} "
+            f"({verdict}; shadow rules applying: {', '.join(shadow.shadow_rules)})"
+        )
     click.echo(
         f"policy version {decision.policy_version}; files applying: "
         f"{', '.join(result.files_applying) or 'none'}"
     )
     for considered in result.considered:
         mark = "✓" if considered.verdict.applies else "·"
-        shadow = " (shadow)" if considered.rule.shadow else ""
+        tried = " (shadow)" if considered.rule.shadow else ""
         click.echo(
             f"  {mark} {considered.rule.effect.value:8} {considered.rule.rule_id:40} "
-            f"{considered.verdict.why}{shadow}"
+            f"{considered.verdict.why}{tried}"
         )
 
 

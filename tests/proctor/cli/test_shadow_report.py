@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import click
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from proctor.cli.shadow_report import parse_since, render, rule_reports
 from proctor.models import Effect
 from proctor.stores.shadow_decisions import ShadowCount
+from tests.helpers.cli import run
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
@@ -62,3 +64,18 @@ def test_rules_that_disagree_come_first_with_their_differing_effects_most_freque
         "a-quiet: 0 disagree, 9 agree",
     ]
     assert render([], None) == ["no shadow decisions (all recorded)"]
+
+
+def test_policy_explain_prints_the_shadow_decision_and_marks_shadow_rules(tmp_path: Path) -> None:
+    (tmp_path / "enforced.yaml").write_text("permissions: {allow: ['refund:*']}\n")
+    (tmp_path / "trial.yaml").write_text(
+        "mode: shadow\npermissions: {deny: [{action: 'refund:*', id: trial-no-refunds}]}\n"
+    )
+    done = run(["policy", "explain", "a1", "refund:x", "--dir", str(tmp_path)], {}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("ALLOW by enforced:allow:refund:*")
+    assert lines[1] == (
+        "  shadow: DENY by trial-no-refunds (disagrees; shadow rules applying: trial-no-refunds)"
+    )
+    assert any(line.endswith("matches (shadow)") and "trial-no-refunds" in line for line in lines)
