@@ -169,3 +169,17 @@ def test_shadow_escalations_are_not_warned_about_as_nobody_approves() -> None:
     )
     assert unknown_roles(shadow_roles.files, frozenset()) == []
     assert len(unknown_roles(policy.files, frozenset())) == 1
+
+
+def test_a_rules_mode_overrides_its_files() -> None:
+    policy = engine("""
+mode: shadow
+rate_limits: {actions_per_minute: 5}
+permissions:
+  allow: [{action: "read:*", mode: enforce}]
+  deny: ["read:secrets"]
+""")
+    decision = decide(policy, "read:secrets")
+    assert decision.effect is Effect.ALLOW and decision.rate_limits == ()
+    found = shadow(policy, "read:secrets")
+    assert found is not None and found.shadow_effect is Effect.DENY
