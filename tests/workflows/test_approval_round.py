@@ -280,12 +280,14 @@ def expected_settle(
     denials: list[str],
 ) -> Settle | None:
     """Quorum approves as soon as N distinct accepted approvals arrived; a deny vetoes, or
-    (without veto) rejects once quorum can't be reached and every tier has been called."""
+    (without veto) rejects once quorum can't be reached — by those asked who may ever approve
+    and have not denied — and every tier has been called."""
     if vote.approve:
         if len(approvals) == escalation.quorum:
             return Settle(None, "approved", tuple(approvals), vote.note)
         return None
-    unreachable = len(approvers - people(denials)) < escalation.quorum and every_tier_called
+    able = {name for name in approvers if may_vote(escalation, name, approvers)}
+    unreachable = len(able - people(denials)) < escalation.quorum and every_tier_called
     if escalation.deny_vetoes or unreachable:
         return Settle(ActionStatus.REJECTED, "rejected", tuple(denials), vote.note)
     return None
