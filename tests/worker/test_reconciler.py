@@ -39,7 +39,7 @@ from proctor.stores.audit_log import AuditLog
 from proctor_server.worker.main import protected_log
 from proctor_server.worker.reconciler import Reconciler, closed_runs_query
 from tests.helpers.cli import arun
-from tests.helpers.harness import POLICY_DIR, Harness, harness, policy_engine
+from tests.helpers.harness import POLICY_DIR, Harness, eventually, harness, policy_engine
 from tests.helpers.processes import worker_env, worker_process
 
 
@@ -393,11 +393,14 @@ async def test_the_worker_process_reconciles_and_counts_it(
         reason="terminated while the workers were down"
     )
     env = worker_env(dsn, dev_server.client, queue, tmp_path / "state")
+    terminated = 'proctor_outcomes_total{status="terminated"}'
     async with worker_process(env, tmp_path / "worker.log") as worker:
         row = await wait_for_outcome(pool, request.workflow_id, seconds=30)
+        # The row commits a moment before the counter moves: scrape until it has.
+        await eventually(lambda: worker.metrics().get(terminated) is not None, seconds=10)
         samples = worker.metrics()
     assert json.loads(row.payload)["detail"] == "terminated while the workers were down"
-    assert samples.get('proctor_outcomes_total{status="terminated"}') == 1.0
+    assert samples.get(terminated) == 1.0
 
 
 async def test_a_terminated_reinstatement_is_recorded_but_not_counted_as_an_action(
