@@ -177,14 +177,17 @@ class Checkpointer:
             made.append(signed)
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
-        """Until `stop`: sign what is due; a broken chain is logged, never signed."""
-        while not stop.is_set():
+        """Until `stop`, and once more when it comes (a clean shutdown leaves no due head
+        unsigned): sign what is due; a broken chain is logged, never signed."""
+        while True:
             try:
                 await self.sign_due()
             except ChainBrokenError:
                 CHAIN_INTACT.set(0)  # logged where found; keep alerting on every pass
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("checkpoint not written this time: %s", exc)
+            if stop.is_set():
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll_seconds)
 

@@ -53,6 +53,25 @@ async def test_a_burst_is_signed_at_the_row_cadence_only(audit: AuditLog, tmp_pa
     assert await signed_seqs(audit) == [20, 40, 60]
 
 
+async def test_stopping_signs_what_fell_due_since_the_last_pass(
+    audit: AuditLog, tmp_path: Path
+) -> None:
+    """A worker stopped between two polls still signs the head that fell due: the last pass
+    runs when the stop comes, not never."""
+    signer = Checkpointer(
+        audit,
+        LedgerKeys.generate(),
+        DirectorySink(tmp_path / "sink"),
+        every_rows=20,
+        every_seconds=60,
+    )
+    await append(audit, *(f"s{i}" for i in range(25)))
+    stop = asyncio.Event()
+    stop.set()
+    await signer.run(stop, poll_seconds=60)
+    assert await signed_seqs(audit) == [20]
+
+
 async def test_a_quiet_tail_is_signed_once_its_oldest_row_is_every_seconds_old(
     audit: AuditLog,
     tmp_path: Path,
