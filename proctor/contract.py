@@ -27,6 +27,7 @@ REMIND_APPROVERS = "proctor.remind_approvers"
 CLOSE_APPROVAL_MESSAGES = "proctor.close_approval_messages"
 PLAN_REINSTATEMENT = "proctor.plan_reinstatement"
 REINSTATE_AGENT = "proctor.reinstate_agent"
+MAKE_GRANT = "proctor.make_grant"
 
 STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorStatus")
 AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("ProctorAgent")

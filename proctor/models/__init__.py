@@ -12,6 +12,7 @@ from pydantic import JsonValue
 from proctor.models.approval import (
     ApprovalCard,
     CancelRequest,
+    GrantScope,
     PendingApproval,
     RecordedVote,
     Vote,
@@ -41,6 +42,7 @@ from proctor.models.decision import (
     RateVerdict,
     is_approver_reference,
 )
+from proctor.models.delegation import DelegationLink, DelegationView, PrincipalKind
 from proctor.models.execution import (
     HandlerReport,
     Permission,
@@ -48,6 +50,7 @@ from proctor.models.execution import (
     ToolCall,
     ToolResult,
 )
+from proctor.models.grants import GrantDraft, GrantReceipt, StandingGrant
 from proctor.models.identity import (
     AgentInfo,
     AgentStatus,
@@ -98,12 +101,17 @@ __all__ = [
     "CancelRequest",
     "ClosedAs",
     "Decision",
+    "DelegationLink",
+    "DelegationView",
     "Effect",
     "EscalationSettings",
     "ExecutionMode",
     "ExecutionSpec",
     "Frozen",
     "GovernedActionInput",
+    "GrantDraft",
+    "GrantReceipt",
+    "GrantScope",
     "HandlerReport",
     "IdentityVerdict",
     "JsonValue",
@@ -118,6 +126,7 @@ __all__ = [
     "Permission",
     "PermissionRequest",
     "PolicyQuery",
+    "PrincipalKind",
     "Progress",
     "RateCheck",
     "RateLimit",
@@ -131,6 +140,7 @@ __all__ = [
     "ResolvedApprovers",
     "SlackMessageRef",
     "Stage",
+    "StandingGrant",
     "ToolCall",
     "ToolResult",
     "TrustChange",

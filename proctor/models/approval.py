@@ -9,6 +9,19 @@ from pydantic import Field, JsonValue
 from proctor.models.base import Frozen
 
 
+class GrantScope(Frozen):
+    """What an approving vote grants beyond the request it approves: the same agent and action,
+    under the same rule, for `duration_seconds` from the vote's signature, optionally only
+    while `when` (CEL, as in rule conditions) holds and for at most `max_uses` requests."""
+
+    rule_id: str = Field(min_length=1, max_length=256)
+    """The rule that escalated the request: the grant covers only what that rule escalates."""
+    duration_seconds: float = Field(gt=0, le=30 * 86400.0)
+    """At most 30 days, whatever a rule allows; a rule's `grant: {max: ...}` caps it further."""
+    when: str | None = Field(default=None, min_length=1, max_length=2000)
+    max_uses: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
 def approver_key(name: str) -> str:
     """Who a name stands for: case and surrounding blanks never make two people. Every
     comparison of approvers (who voted, who is asked, who may decide) goes through it."""
@@ -30,10 +43,15 @@ class Vote(Frozen):
     key_id: str = ""
     """Fingerprint of the signing key (SHA-256 of its SubjectPublicKeyInfo)."""
     signature: str = Field(default="", max_length=4096)
+    grant: GrantScope | None = None
+    """Approve and remember: the standing grant this approval also makes, if the rule allows
+    grants and the round approves (see proctor.models.grants)."""
 
     def signing_payload(self) -> dict[str, JsonValue]:
-        """What the signature covers: every field but the signature itself."""
-        return self.model_dump(mode="json", exclude={"signature"})
+        """What the signature covers: every field but the signature itself (a vote without a
+        grant signs what it signed before grants existed)."""
+        exclude = {"signature"} if self.grant is not None else {"signature", "grant"}
+        return self.model_dump(mode="json", exclude=exclude)
 
 
 class VoteKeyQuery(Frozen):
@@ -82,6 +100,10 @@ class ApprovalCard(Frozen):
     severity: str | None = None
     triggered_by: str | None = None
     """The human the agent acted for (always refused as approver)."""
+    delegation_chain: tuple[str, ...] = ()
+    """The verified delegation chain, root first (`alice`, `agent:a`): none of them approves."""
+    grant_max_seconds: float | None = None
+    """The longest standing grant an approval may make under this rule (None: no grants)."""
 
 
 class PendingApproval(Frozen):
@@ -115,6 +137,8 @@ class PendingApproval(Frozen):
         card = self.card
         if card.triggered_by and who == approver_key(card.triggered_by):
             return "self-approval: the request was made on this person's behalf"
+        if who in {approver_key(principal) for principal in card.delegation_chain}:
+            return "self-approval: this person is in the request's delegation chain"
         if who == approver_key(card.agent_id) or (
             not self.owner_may_approve and self.owner and who == approver_key(self.owner)
         ):

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from proctor.models.base import Frozen, Jsonable
+from proctor.models.delegation import DelegationView
 from proctor.models.identity import AgentInfo, IdentityVerdict, TrustPolicy
 from proctor.models.request import ActionRequest
 
@@ -39,6 +40,8 @@ class EscalationSettings(Frozen):
     """Also DM each approver on Slack."""
     deny_vetoes: bool = True
     """One authorised deny ends the request; if False, it ends once quorum is unreachable."""
+    grant_max_seconds: float | None = None
+    """The longest standing grant an approval may make (`grant: {max: 8h}`); None: none."""
     owner_may_approve: bool = False
     """Separation of duties: by default the agent's owner can't approve its requests (the
     human who triggered the request never can)."""
@@ -100,6 +103,8 @@ class PolicyQuery(Frozen):
     """Loose: policy tests and `policy explain` build it from YAML (dates and all)."""
     request_id: str | None = None
     requested_at: datetime | None = None
+    delegation: DelegationView = DelegationView()
+    """The request's verified delegation chain (`request.delegation` in conditions)."""
 
 
 class JudgeRequest(Frozen):

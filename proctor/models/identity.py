@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from proctor.models.base import Frozen
+from proctor.models.delegation import DelegationView
 
 
 class AgentStatus(StrEnum):
@@ -66,3 +67,5 @@ class IdentityVerdict(Frozen):
     signed by one, and no vote ever may."""
     source: str | None = None
     """Who started the workflow (Temporal's client identity), recorded for refused requests."""
+    delegation: DelegationView | None = None
+    """The verified delegation chain of a verified request made on someone's behalf."""

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import Field, JsonValue, field_validator
 
 from proctor.models.base import ACTION_NAME_PATTERN, AGENT_ID_PATTERN, Frozen
+from proctor.models.delegation import DelegationLink
 
 
 class ExecutionMode(StrEnum):
@@ -40,6 +41,10 @@ class ActionRequest(Frozen):
     execution: ExecutionSpec
     triggered_by: str | None = Field(default=None, min_length=1, max_length=256)
     """The human on whose behalf the agent acts, if any: never an approver of this request."""
+    on_behalf_of: str | None = Field(default=None, min_length=1, max_length=256)
+    """The principal the delegation chain starts from (its first link's delegator)."""
+    delegation: tuple[DelegationLink, ...] = Field(default=(), max_length=16)
+    """The signed links from `on_behalf_of` down to this agent, root first."""
     signature: str = Field(default="", max_length=4096)
     """Base64 signature over the RFC 8785 canonical JSON of `signing_payload()`."""
 
@@ -55,6 +60,9 @@ class ActionRequest(Frozen):
         payload = self.model_dump(mode="json", exclude={"signature"})
         if payload["triggered_by"] is None:
             del payload["triggered_by"]  # requests signed before the field existed still verify
+        for optional in ("on_behalf_of", "delegation"):
+            if not payload[optional]:
+                del payload[optional]
         return payload
 
     @property
