@@ -69,3 +69,19 @@ def test_an_approver_answers_once_either_way() -> None:
     )
     assert voted.refusal("Alice@example.com") == "this approver already voted"
     assert voted.refusal("owner@example.com") == "this approver already voted"
+
+
+def test_nobody_in_the_delegation_chain_may_decide() -> None:
+    chained = waiting()
+    card = chained.card.model_copy(
+        update={
+            "delegation_chain": ("Dana@example.com", "agent:planner"),
+            "approvers": ("dana@example.com", "erin@example.com"),
+        }
+    )
+    pending = chained.model_copy(update={"card": card})
+
+    assert pending.refusal(" DANA@example.com") == (
+        "self-approval: this person is in the request's delegation chain"
+    )
+    assert pending.refusal("erin@example.com") is None
