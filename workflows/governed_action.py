@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         DECIDE_SIGNAL,
         GOVERNED_ACTION_WORKFLOW,
         JUDGE_REQUEST,
+        MAKE_GRANT,
         NOTIFY_APPROVERS,
         PROGRESS_QUERY,
         RECORD_OUTCOME,
@@ -57,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         RESOLVE_APPROVERS,
         tool_activity,
     )
+    from proctor.grants.scope import agreed_grant, asks_for_grant
     from proctor.models import (
         ActionRequest,
         ActionStatus,
@@ -70,9 +72,10 @@ with workflow.unsafe.imports_passed_through():
         CancelRequest,
         Decision,
         Effect,
-        EscalationSettings,
         ExecutionMode,
         GovernedActionInput,
+        GrantDraft,
+        GrantReceipt,
         HandlerReport,
         Judgement,
         JudgeRequest,
@@ -215,26 +218,22 @@ class GovernedActionWorkflow:
 
         agent = self._agent = verdict.agent
         decision = self._decision = judgement.decision
-        await self._audit(
-            request,
-            "decided",
-            "decided",
-            {
-                "request_digest": verdict.request_digest,
-                "requested_at": request.requested_at.isoformat(),
-                "params": request.params,
-                "execution": request.execution.mode.value,
-                "trust_score": agent.trust_score,
-                "decision": decision.model_dump(mode="json"),
-            },
-        )
+        decided: dict[str, object] = {
+            "request_digest": verdict.request_digest,
+            "requested_at": request.requested_at.isoformat(),
+            "params": request.params,
+            "execution": request.execution.mode.value,
+            "trust_score": agent.trust_score,
+            "decision": decision.model_dump(mode="json"),
+        }
+        if verdict.delegation is not None:  # only then: older rows keep their exact payload
+            decided["delegation"] = list(verdict.delegation.chain)
+        await self._audit(request, "decided", "decided", decided)
         if decision.effect is Effect.DENY:
             return await self._finish(request, agent, decision, ActionStatus.DENIED)
         if decision.effect is Effect.ESCALATE:
             assert decision.escalation is not None
-            refused = await self._await_approval(
-                request, agent, decision, decision.escalation, judgement.judged_at
-            )
+            refused = await self._await_approval(request, agent, decision, judgement)
             if refused is not None:
                 return await self._finish(request, agent, decision, refused)
         return await self._execute(request, agent, decision)
@@ -333,8 +332,7 @@ class GovernedActionWorkflow:
         request: ActionRequest,
         agent: AgentInfo,
         decision: Decision,
-        escalation: EscalationSettings,
-        judged_at: datetime,
+        judgement: Judgement,
     ) -> ActionStatus | None:
         """Wait for a quorum of authorised, signed approvals while reminders fall due and
         ladder tiers join; returns a final status if refused, cancelled or timed out, None to
@@ -347,7 +345,7 @@ class GovernedActionWorkflow:
         step or deadline). Slack messages go out in the background: a Slack outage never
         holds up a decision.
         """
-        round_ = await self._open_round(request, agent, decision, escalation, judged_at)
+        round_ = await self._open_round(request, agent, decision, judgement)
         while True:
             if self._cancel is not None:
                 cancelled = round_.cancel(self._cancel.by, self._cancel.reason)
@@ -355,7 +353,10 @@ class GovernedActionWorkflow:
             while self._inbox:
                 decided = await self._count_vote(request, round_, self._inbox.pop(0))
                 if decided is not None:
-                    return self._close_round(request, round_, decided)
+                    status = self._close_round(request, round_, decided)
+                    if status is None:  # approved by votes (never by a deadline)
+                        await self._make_grant(request, decision, round_)
+                    return status
             if await wait_until(round_.next_wake().at, self._vote_or_cancel_came):
                 continue
             for due in round_.fire_due(workflow.now()):
@@ -374,10 +375,12 @@ class GovernedActionWorkflow:
         request: ActionRequest,
         agent: AgentInfo,
         decision: Decision,
-        escalation: EscalationSettings,
-        judged_at: datetime,
+        judgement: Judgement,
     ) -> ApprovalRound:
         """Resolve the approvers, show the request as waiting, audit it and ask them."""
+        assert decision.escalation is not None
+        escalation, judged_at = decision.escalation, judgement.judged_at
+        delegation = judgement.identity.delegation
         deadline = judged_at + timedelta(seconds=escalation.timeout_seconds)
         approvers, unresolved = await self._resolve(escalation.approvers)
         card = ApprovalCard(
@@ -395,6 +398,8 @@ class GovernedActionWorkflow:
             triggered_by=request.triggered_by,
             severity=escalation.severity,
             trust_score=agent.trust_score,
+            delegation_chain=delegation.chain if delegation is not None else (),
+            grant_max_seconds=escalation.grant_max_seconds,
         )
         pending = PendingApproval(
             card=card, owner=agent.owner, owner_may_approve=escalation.owner_may_approve
@@ -429,6 +434,48 @@ class GovernedActionWorkflow:
             )
         )
         return round_
+
+    async def _make_grant(
+        self, request: ActionRequest, decision: Decision, round_: ApprovalRound
+    ) -> None:
+        """Approve and remember: when the approvals that decided ask for a standing grant,
+        store the grant they agree on (its `grant_made` row written with it), or audit why
+        none is made. The approval stands either way; a round without grant votes issues no
+        command here, so histories recorded before grants replay unchanged."""
+        approvals = [r.vote for r in round_.votes if r.accepted and r.vote.approve]
+        if not asks_for_grant(approvals):
+            return
+        settings = round_.settings
+        agreed = agreed_grant(
+            approvals,
+            rule_id=decision.rule_id,
+            max_seconds=settings.grant_max_seconds,
+            quorum=settings.quorum,
+        )
+        if isinstance(agreed, str):
+            await self._refuse_grant(request, agreed)
+            return
+        draft = GrantDraft(
+            grant_id=f"g-{workflow.uuid4().hex[:24]}",
+            workflow_id=request.workflow_id,
+            run_id=workflow.info().run_id,
+            policy_file=decision.policy_file,
+            request=request,
+            votes=agreed.votes,
+            scope=agreed.scope,
+            expires_at=agreed.expires_at,
+        )
+        try:
+            receipt = await local_store_step(MAKE_GRANT, draft, GrantReceipt)
+        except ActivityError as exc:
+            if not _is_invalid_grant(exc):
+                raise  # the store failed for good: fail closed, as for any write
+            await self._refuse_grant(request, _describe(exc))
+            return
+        self._audit_seqs.append(receipt.audit_seq)
+
+    async def _refuse_grant(self, request: ActionRequest, reason: str) -> None:
+        await self._audit(request, "grant_refused", "grant_refused", {"reason": reason})
 
     async def _count_vote(
         self, request: ActionRequest, round_: ApprovalRound, vote: Vote
@@ -821,6 +868,12 @@ class GovernedActionWorkflow:
 
     def _recorded_votes(self) -> tuple[RecordedVote, ...]:
         return tuple(self._round.votes) if self._round is not None else ()
+
+
+def _is_invalid_grant(exc: ActivityError) -> bool:
+    """The grant's scope can't be stored (its `when` does not compile): refused, not failed."""
+    cause = exc.cause
+    return isinstance(cause, ApplicationError) and cause.type == "InvalidGrant"
 
 
 def _describe(exc: ActivityError) -> str:

@@ -42,6 +42,7 @@ ALLOWED_IN_WORKFLOWS = {
     "proctor.models",
     "proctor.trust",
     "proctor.attestation",
+    "proctor.grants.scope",
 }
 """Adding to this set is a review decision: the module must be pure (or, like asyncio and
 datetime, used only through what Temporal makes deterministic)."""
