@@ -15,7 +15,7 @@ import contextlib
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -45,6 +45,7 @@ from proctor.contract import (
 from proctor.errors import ProctorError
 from proctor.models import (
     ActionRequest,
+    DelegationLink,
     ExecutionMode,
     ExecutionSpec,
     GovernedActionInput,
@@ -147,13 +148,17 @@ class Client:
         max_attempts: int = 3,
         triggered_by: str | None = None,
         on_status: StatusCallback | None = None,
+        on_behalf_of: str | None = None,
+        delegation: Sequence[DelegationLink] = (),
     ) -> Outcome:
         """Ask to perform `action`; runs `handler` (or the registered tool) only if allowed.
 
         Without a handler the action must be a tool registered on this client. Passing the
         same `request_id` again (e.g. after a crash) joins the first request: it returns the
         first outcome and never executes twice; `on_status` (else the log) is told at once
-        where that request stands.
+        where that request stands. `delegation` (e.g. from `proctor.delegation.load_chain` or
+        `key.delegate`) is the signed chain, root first, letting this agent act for
+        `on_behalf_of`; both are signed into the request.
         """
         if handler is not None:
             spec = ExecutionSpec(
@@ -171,7 +176,13 @@ class Client:
         if request_id is not None:
             await self._tell_status(workflow_id_for(request_id), on_status)
         request = key.new_request(
-            action, params, spec, request_id=request_id, triggered_by=triggered_by
+            action,
+            params,
+            spec,
+            request_id=request_id,
+            triggered_by=triggered_by,
+            on_behalf_of=on_behalf_of,
+            delegation=delegation,
         )
         return await self.submit(request, handler=handler, key=key)
 

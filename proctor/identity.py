@@ -4,6 +4,10 @@ Refusals say whether they are *provable*: only a request carrying a valid signat
 the agent's keys can be the agent's doing (a stale timestamp, a nonce reused for a different
 request, a retired key). Forged, unsigned and byte-identical copies of a genuine request are
 somebody else's doing, and never cost the named agent trust.
+
+A delegation chain is judged last, once the request is proven the agent's own: a chain that
+does not hold (a link forged, widened, expired, too deep) is refused as `bad_delegation`, the
+requester's doing (it signed the chain into its request), never a delegator's.
 """
 
 from __future__ import annotations
@@ -14,7 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from proctor.canonical import digest
-from proctor.models import ActionRequest, AgentInfo, AgentStatus, IdentityVerdict, TrustPolicy
+from proctor.delegation import chain_refusal, chain_view
+from proctor.models import (
+    ActionRequest,
+    AgentInfo,
+    AgentStatus,
+    DelegationLink,
+    IdentityVerdict,
+    TrustPolicy,
+)
 from proctor.signing import AgentKeyError, verify_request
 from proctor.stores.agents import AgentRecord, AgentStore
 from proctor.stores.nonces import NonceClaim, NonceStore
@@ -29,12 +41,18 @@ class IdentityJudge:
         nonces: NonceStore,
         window_seconds: float,
         trust_policy: Callable[[AgentInfo], TrustPolicy],
+        approver_keys: Callable[[str], tuple[str, ...]] = lambda _: (),
+        max_delegation_depth: int = 3,
     ) -> None:
-        """`trust_policy` gives the settings a provable refusal is charged by."""
+        """`trust_policy` gives the settings a provable refusal is charged by;
+        `approver_keys` a human's public keys (the trusted vote key directory), which sign the
+        root link of a chain a human starts."""
         self.agents = agents
         self.nonces = nonces
         self.window_seconds = window_seconds
         self.trust_policy = trust_policy
+        self.approver_keys = approver_keys
+        self.max_delegation_depth = max_delegation_depth
 
     async def judge(
         self, request: ActionRequest, *, workflow_id: str, run_id: str, received_at: datetime
@@ -65,6 +83,8 @@ class IdentityJudge:
         refusal = _copied(claim) or _out_of_standing(
             request, record.info, valid_now, received_at, self.window_seconds
         )
+        if refusal is None:
+            refusal = await self._delegation_refusal(request, received_at)
         if refusal is not None:
             return self._refuse(request, request_digest, record.info, refusal)
         return IdentityVerdict(
@@ -73,7 +93,32 @@ class IdentityJudge:
             request_digest=request_digest,
             provable=True,
             public_keys=tuple(record.keys_valid_at(received_at)),
+            delegation=chain_view(request) if request.delegation else None,
         )
+
+    async def _delegation_refusal(
+        self, request: ActionRequest, received_at: datetime
+    ) -> Refusal | None:
+        """The chain against the delegators' keys as of receipt: an agent's from the store
+        (none once it is no longer active), a human's from the trusted vote key directory."""
+        agent_keys: dict[str, tuple[str, ...]] = {}
+        for link in request.delegation:
+            if link.delegator_kind == "agent" and link.delegator not in agent_keys:
+                delegator = await self.agents.get(link.delegator)
+                active = delegator is not None and delegator.info.status is AgentStatus.ACTIVE
+                agent_keys[link.delegator] = (
+                    tuple(delegator.keys_valid_at(received_at)) if active and delegator else ()
+                )
+
+        def keys_of(link: DelegationLink) -> tuple[str, ...]:
+            if link.delegator_kind == "agent":
+                return agent_keys.get(link.delegator, ())
+            return self.approver_keys(link.delegator)
+
+        detail = chain_refusal(
+            request, keys_of=keys_of, max_depth=self.max_delegation_depth, at=received_at
+        )
+        return None if detail is None else Refusal("bad_delegation", detail, provable=True)
 
     def _refuse(
         self,

@@ -40,6 +40,8 @@ class ProctorSettings(BaseSettings):
     """The trust score of a newly registered agent."""
     signature_window_seconds: float = Field(default=300.0, gt=0)
     """How far a request's timestamp may be from the worker's clock, either way."""
+    max_delegation_depth: int = Field(default=3, ge=1, le=16)
+    """The most links a request's delegation chain may have (longer chains are refused)."""
     temporal_port: int = 7233
     audit_key_dir: Path | None = None
     """The worker's ledger keys (checkpoint signing, redaction HMAC, subject-key wrapping);

@@ -13,8 +13,9 @@ import binascii
 import os
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from proctor.attestation import verify_bytes
 from proctor.canonical import canonical_bytes
 from proctor.errors import KeyMaterialError
-from proctor.models import ActionRequest, ExecutionSpec
+from proctor.models import ActionRequest, DelegationLink, ExecutionSpec
 from proctor.secret_files import write_new_secret
 
 KeyAlgorithm = Literal["rsa-2048", "ed25519"]
@@ -179,9 +180,12 @@ class AgentKey:
         request_id: str | None = None,
         requested_at: datetime | None = None,
         triggered_by: str | None = None,
+        on_behalf_of: str | None = None,
+        delegation: Sequence[DelegationLink] = (),
     ) -> ActionRequest:
         """A fresh, signed request (new id and nonce unless given); `triggered_by` names the
-        human the agent acts for, who can then never approve it."""
+        human the agent acts for, who can then never approve it; `delegation` is the chain
+        (root first) letting this agent act for `on_behalf_of`, signed into the request."""
         request = ActionRequest(
             request_id=request_id or uuid.uuid4().hex,
             agent_id=self.agent_id,
@@ -191,8 +195,23 @@ class AgentKey:
             nonce=secrets.token_urlsafe(24),
             execution=execution,
             triggered_by=triggered_by,
+            on_behalf_of=on_behalf_of,
+            delegation=tuple(delegation),
         )
         return self.sign(request)
+
+    def delegate(
+        self,
+        to: str,
+        actions: Sequence[str],
+        expires_in: timedelta,
+        parent: Sequence[DelegationLink] = (),
+    ) -> tuple[DelegationLink, ...]:
+        """`parent` (a chain ending with this agent, or none) extended by a grant to agent
+        `to`, signed by this key: narrower than its parent, and expiring no later."""
+        from proctor.delegation import extend_chain  # it builds on this module
+
+        return extend_chain(self, to=to, actions=actions, expires_in=expires_in, parent=parent)
 
 
 def _agent_id_from_header(text: bytes) -> str | None:

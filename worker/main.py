@@ -110,6 +110,7 @@ def build_worker(
     keys: LedgerKeys,
     vote_keys: VoteKeyDirectory,
     signature_window_seconds: float = 300.0,
+    max_delegation_depth: int = 3,
     notifier: SlackNotifier | None = None,
     directory: Callable[[], ApproverDirectory] = ApproverDirectory,
     default_approvers: DefaultApprovers | None = None,
@@ -127,6 +128,8 @@ def build_worker(
         NonceStore(pool),
         signature_window_seconds,
         lambda agent: policy().trust_policy(agent),
+        approver_keys=vote_keys.approver_keys,
+        max_delegation_depth=max_delegation_depth,
     )
     defaults = default_approvers or DefaultApprovers()
     ledger = protected_log(pool, policy, keys)
@@ -195,6 +198,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
             keys=keys,
             vote_keys=VoteKeyDirectory(approval_key_dir(settings)),
             signature_window_seconds=settings.signature_window_seconds,
+            max_delegation_depth=settings.max_delegation_depth,
             notifier=notifier,
             directory=directory.current,
             default_approvers=default_approvers,
