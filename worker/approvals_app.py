@@ -46,7 +46,7 @@ from proctor.approvals.keys import (
 from proctor.approvals.slack import SlackNotifier
 from proctor.client import Client
 from proctor.metrics import SLACK_REFUSED
-from proctor.models import AuditEvent
+from proctor.models import AuditEvent, GrantScope, PendingApproval
 from proctor.settings import (
     NotConfigured,
     ProctorSettings,
@@ -91,6 +91,7 @@ class ApprovalsApp:
         )
         self.bolt.middleware(self._once)
         self.bolt.action(blocks.APPROVE)(self._approve)
+        self.bolt.action(blocks.APPROVE_FOR_A_WHILE)(self._approve_for_a_while)
         self.bolt.action(blocks.APPROVE_WITH_NOTE)(self._open_modal)
         self.bolt.action(blocks.DENY)(self._open_modal)
         self.bolt.view(blocks.DENY_MODAL)(self._submitted)
@@ -180,6 +181,32 @@ class ApprovalsApp:
                 digest=value.d,
                 channel="slack",
                 interaction=interaction_key(body),
+            )
+            await self._tell(body, _channel_of(body), result)
+
+    async def _approve_for_a_while(self, ack: Any, body: dict[str, Any]) -> None:
+        """ "Approve for 1 h": an approval signed with a standing grant under the waiting
+        card's rule (the card read from the workflow, never from the button), for an hour or
+        the rule's maximum if shorter."""
+        await ack()
+        value = _button(body)
+        if value is None:
+            return
+        async with self._answering(body, _channel_of(body)):
+            approver = await self._approver(body)
+            grant = _button_grant(await self.desk.waiting(value.w))
+            if isinstance(grant, str):
+                await self._tell(body, _channel_of(body), VoteResult(False, grant))
+                return
+            result = await self.desk.cast(
+                value.w,
+                approver,
+                approve=True,
+                note=None,
+                digest=value.d,
+                channel="slack",
+                interaction=interaction_key(body),
+                grant=grant,
             )
             await self._tell(body, _channel_of(body), result)
 
@@ -297,6 +324,16 @@ def interaction_key(body: dict[str, Any]) -> str:
 def _button(body: dict[str, Any]) -> ButtonValue | None:
     actions = body.get("actions") or []
     return ButtonValue.decode(str(actions[0].get("value", ""))) if actions else None
+
+
+def _button_grant(pending: PendingApproval | str) -> GrantScope | str:
+    """The grant "Approve for …" asks for on this waiting request, or why there is none."""
+    if isinstance(pending, str):
+        return pending
+    seconds = blocks.button_grant_seconds(pending.card)
+    if seconds is None:
+        return "this request's rule allows no standing grants"
+    return GrantScope(rule_id=pending.card.rule_id, duration_seconds=seconds)
 
 
 def _channel_of(body: dict[str, Any]) -> str | None:

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from proctor.models import ApprovalCard, ApprovalClosed
 
 APPROVE = "proctor.approve"
+APPROVE_FOR_A_WHILE = "proctor.approve_with_grant"
+GRANT_BUTTON_SECONDS = 3600.0
+"""The standing grant the "Approve for 1 h" button asks for (less when the rule allows less)."""
 APPROVE_WITH_NOTE = "proctor.approve_with_note"
 DENY = "proctor.deny"
 DENY_MODAL = "proctor.deny_reason"
@@ -110,6 +113,26 @@ def _when(moment: datetime) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
+def span(seconds: float) -> str:
+    """A grant's length as people say it: `30 min`, `1 h`, `1 h 30 min`, `2 d`, `45 s`."""
+    whole = round(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min")) if n]
+    if secs or not parts:
+        parts.append(f"{secs} s")
+    return " ".join(parts)
+
+
+def button_grant_seconds(card: ApprovalCard) -> float | None:
+    """What "Approve for …" asks for under this card's rule: an hour, or the rule's maximum
+    if shorter; None when the rule allows no standing grants (then there is no such button)."""
+    if card.grant_max_seconds is None:
+        return None
+    return min(GRANT_BUTTON_SECONDS, card.grant_max_seconds)
+
+
 SEVERITY_MARK = {"low": "🟢", "medium": "🟡", "high": "🟠", "critical": "🔴"}
 
 
@@ -169,6 +192,7 @@ def approval_request(
                     "value": value,
                     "text": _plain("Approve", 75),
                 },
+                *_grant_button(card, value),
                 {
                     "type": "button",
                     "action_id": APPROVE_WITH_NOTE,
@@ -186,6 +210,22 @@ def approval_request(
         }
     )
     return {"text": fallback_text(card), "blocks": blocks}
+
+
+def _grant_button(card: ApprovalCard, value: str) -> list[Block]:
+    """ "Approve for 1 h": this request and the agent's similar ones under the same rule, for
+    that long (shown only where the rule allows standing grants)."""
+    seconds = button_grant_seconds(card)
+    if seconds is None:
+        return []
+    return [
+        {
+            "type": "button",
+            "action_id": APPROVE_FOR_A_WHILE,
+            "value": value,
+            "text": _plain(f"Approve for {span(seconds)}", 75),
+        }
+    ]
 
 
 def fallback_text(card: ApprovalCard) -> str:

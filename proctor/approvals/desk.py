@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from temporalio.service import RPCError
 
+from proctor.approvals.blocks import span
 from proctor.approvals.keys import VoteSigner
 from proctor.approvals.operator_client import OperatorClient
 from proctor.client import Client
 from proctor.metrics import VOTES
-from proctor.models import AuditEvent, PendingApproval, RecordedVote
+from proctor.models import AuditEvent, GrantScope, PendingApproval, RecordedVote
 from proctor.stores.audit_log import AuditLog
 
 JUDGEMENT_WAIT_SECONDS = 10.0
@@ -100,7 +101,9 @@ class VoteDesk:
         digest: str,
         channel: str,
         interaction: str,
+        grant: GrantScope | None = None,
     ) -> VoteResult:
+        """`grant`: the standing grant the approval also asks for (signed with it)."""
         result = await self._cast(
             workflow_id,
             approver,
@@ -109,6 +112,7 @@ class VoteDesk:
             digest=digest,
             channel=channel,
             interaction=interaction,
+            grant=grant,
         )
         VOTES.labels(verdict="accepted" if result.accepted else "refused").inc()
         return result
@@ -123,6 +127,7 @@ class VoteDesk:
         digest: str,
         channel: str,
         interaction: str,
+        grant: GrantScope | None,
     ) -> VoteResult:
         refused = await self.check(
             workflow_id, approver, digest, channel=channel, interaction=interaction, approve=approve
@@ -138,14 +143,22 @@ class VoteDesk:
             note=note,
             approver=approver,
             request_digest=digest,
+            grant=grant,
         )
         verdict = await self._verdict(workflow_id, len(before.votes), approver)
         if verdict is None:
             return VoteResult(True, "your vote was sent; the request has not judged it yet")
         if not verdict.accepted:
             return VoteResult(False, f"refused: {verdict.reason}")
+        if not approve:
+            return VoteResult(True, "you denied this request")
+        if grant is None:
+            return VoteResult(True, "you approved this request")
         return VoteResult(
-            True, "you approved this request" if approve else "you denied this request"
+            True,
+            "you approved this request and, for "
+            f"{span(grant.duration_seconds)}, this agent's similar requests under rule "
+            f"{grant.rule_id} (once the round approves with a grant)",
         )
 
     async def _verdict(self, workflow_id: str, seen: int, approver: str) -> RecordedVote | None:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from proctor.attestation import fingerprint
 from proctor.canonical import canonical_bytes
 from proctor.errors import KeyMaterialError
-from proctor.models import Vote, VoteKeys
+from proctor.models import GrantScope, Vote, VoteKeys
 from proctor.secret_files import write_new_secret
 
 APPROVER_HEADER = "Proctor-Approver:"
@@ -74,9 +74,12 @@ class VoteSigner:
         note: str | None = None,
         approver: str | None = None,
         channel: str | None = None,
+        grant: GrantScope | None = None,
     ) -> Vote:
         """A vote signed over workflow, request digest, approver, verdict, note, channel and
-        time."""
+        time, and the standing grant it asks for when there is one (only an approval may)."""
+        if grant is not None and not approve:
+            raise VoteKeyError("only an approval can ask for a standing grant")
         who = approver or self.approver
         if who is None:
             raise VoteKeyError("a channel key signs for a named approver: give approver=")
@@ -93,6 +96,7 @@ class VoteSigner:
             workflow_id=workflow_id,
             signed_at=datetime.now(UTC),
             key_id=self.key_id,
+            grant=grant,
         )
         signature = self.private_key.sign(canonical_bytes(vote.signing_payload()))
         return vote.model_copy(update={"signature": base64.b64encode(signature).decode()})

@@ -34,6 +34,7 @@ from proctor.contract import (
 )
 from proctor.errors import NotFoundError
 from proctor.models import (
+    GrantScope,
     PendingApproval,
     Progress,
     ReinstatementOutcome,
@@ -74,11 +75,13 @@ class OperatorClient:
         note: str | None = None,
         approver: str | None = None,
         request_digest: str | None = None,
+        grant: GrantScope | None = None,
     ) -> Vote:
         """Sign a vote and signal it; the workflow checks the signature and whether this
         approver may decide. `signer` is the approver's own key, or an approval service's
         (then `approver` names the human it authenticated). Without `request_digest` the vote
-        is bound to the request the workflow is waiting on now."""
+        is bound to the request the workflow is waiting on now. `grant`: approve this request
+        and similar ones for a while (signed with the vote; made only if the rule allows)."""
         if request_digest is None:
             pending = (await self.progress(workflow_id)).pending
             if pending is None:
@@ -90,6 +93,7 @@ class OperatorClient:
             approve=approve,
             note=note,
             approver=approver,
+            grant=grant,
         )
         await self.send_vote(workflow_id, vote)
         return vote

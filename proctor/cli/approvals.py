@@ -6,6 +6,7 @@ import json
 
 import click
 
+from proctor.approvals.blocks import span
 from proctor.approvals.operations import UnknownWorkflow, progress_of, run_state
 from proctor.approvals.operator_client import OperatorClient
 from proctor.audit.chain import format_time
@@ -98,6 +99,8 @@ def _show_pending(pending: PendingApproval | None, redact: Redactor) -> None:
         + (f", denied by {', '.join(pending.denials)}" if pending.denials else "")
         + f"\n  deadline {card.deadline.isoformat()}"
     )
+    if card.grant_max_seconds is not None:
+        click.echo(f"  grants: up to {span(card.grant_max_seconds)} (approve --grant DURATION)")
 
 
 def _show_votes(votes: tuple[RecordedVote, ...]) -> None:

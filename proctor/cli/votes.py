@@ -7,11 +7,13 @@ directory), so `--as` is not a claim anyone can make: the key proves it.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from temporalio.service import RPCError
 
+from proctor.approvals.blocks import span
 from proctor.approvals.keys import (
     VoteKeyDirectory,
     VoteKeyError,
@@ -21,8 +23,14 @@ from proctor.approvals.keys import (
 from proctor.approvals.operator_client import OperatorClient
 from proctor.attestation import UnusableKey, fingerprint
 from proctor.cli.common import fail, proctor_client, run_async, settings
-from proctor.models import RecordedVote
+from proctor.errors import InputError
+from proctor.models import ApprovalCard, GrantScope, RecordedVote
+from proctor.policy.conditions import compile_condition
+from proctor.policy.schema import parse_duration
 from proctor.settings import approval_key_dir
+
+LONGEST_GRANT_SECONDS = 30 * 86400.0
+"""A vote never asks for more (GrantScope's own bound), whatever a rule allows."""
 
 
 def _directory() -> VoteKeyDirectory:
@@ -51,7 +59,63 @@ def _signer(approver: str | None, key: Path | None) -> VoteSigner:
     return signer
 
 
-async def cast(workflow_id: str, signer: VoteSigner, approve: bool, note: str | None) -> None:
+@dataclass(frozen=True)
+class GrantAsk:
+    """`--grant 1h [--grant-when CEL] [--grant-uses N]`, checked before anything is signed."""
+
+    seconds: float
+    when: str | None = None
+    max_uses: int | None = None
+
+    def scope(self, card: ApprovalCard) -> GrantScope:
+        """The scope to sign under the card's rule, capped to what the rule allows (said)."""
+        allowed = card.grant_max_seconds
+        if allowed is None:
+            fail(f"rule {card.rule_id} allows no standing grants: approve without --grant", code=1)
+        seconds = min(self.seconds, allowed, LONGEST_GRANT_SECONDS)
+        if seconds < self.seconds:
+            click.echo(f"--grant capped to {span(seconds)}: the most rule {card.rule_id} allows")
+        return GrantScope(
+            rule_id=card.rule_id, duration_seconds=seconds, when=self.when, max_uses=self.max_uses
+        )
+
+
+def grant_ask(duration: str | None, when: str | None, uses: int | None) -> GrantAsk | None:
+    """The grant the options ask for, or None; a one-line error for a bad one."""
+    if duration is None:
+        if when is not None or uses is not None:
+            fail("--grant-when and --grant-uses narrow a grant: give --grant DURATION too")
+        return None
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        fail(f"--grant: {exc}")
+    if when is not None:
+        try:
+            compile_condition("when", when)
+        except InputError as exc:
+            fail(f"--grant-when: {exc}")
+    return GrantAsk(seconds, when, uses)
+
+
+def _granted_text(scope: GrantScope) -> str:
+    bounds = [f"while {scope.when}"] if scope.when else []
+    if scope.max_uses is not None:
+        bounds.append(f"at most {scope.max_uses} use(s)")
+    return (
+        f"; asked for a standing grant: {scope.rule_id} for {span(scope.duration_seconds)}"
+        + (f" ({', '.join(bounds)})" if bounds else "")
+        + ", made if the round approves with it"
+    )
+
+
+async def cast(
+    workflow_id: str,
+    signer: VoteSigner,
+    approve: bool,
+    note: str | None,
+    grant: GrantAsk | None = None,
+) -> None:
     operator = OperatorClient(await proctor_client())
     try:
         before = await operator.progress(workflow_id)
@@ -59,6 +123,7 @@ async def cast(workflow_id: str, signer: VoteSigner, approve: bool, note: str | 
         fail(f"{workflow_id}: no such governed action ({exc.message})")
     if before.pending is None:
         fail(f"{workflow_id} is not waiting for approval (stage {before.stage.value})", code=1)
+    scope = grant.scope(before.pending.card) if grant is not None else None
     approver = signer.approver
     assert approver is not None
     await operator.decide(
@@ -67,12 +132,14 @@ async def cast(workflow_id: str, signer: VoteSigner, approve: bool, note: str | 
         approve=approve,
         note=note,
         request_digest=before.pending.card.request_digest,
+        grant=scope,
     )
     recorded = await _judged(operator, workflow_id, len(before.votes), approver)
     if recorded is None:
         click.echo(f"vote sent to {workflow_id}; the workflow has not judged it yet")
     elif recorded.accepted:
-        click.echo(f"{'approved' if approve else 'denied'} {workflow_id} as {approver}")
+        asked = _granted_text(scope) if scope is not None else ""
+        click.echo(f"{'approved' if approve else 'denied'} {workflow_id} as {approver}{asked}")
     else:
         fail(f"the workflow refused the vote of {approver}: {recorded.reason}", code=1)
 
@@ -104,12 +171,37 @@ _AS = click.option("--as", "approver", help="Your approver identity (email).")
 @_AS
 @_KEY
 @click.option("--note", help="Optional note, kept in the audit log.")
+@click.option(
+    "--grant",
+    "grant_for",
+    metavar="DURATION",
+    help="Also approve this agent's similar requests under the same rule for this long "
+    "(e.g. 1h; capped to the rule's `grant: {max: ...}`).",
+)
+@click.option(
+    "--grant-when",
+    metavar="CEL",
+    help="Only while this condition holds (e.g. 'params.amount <= 600').",
+)
+@click.option(
+    "--grant-uses",
+    type=click.IntRange(1, 1_000_000),
+    help="At most this many requests covered by the grant.",
+)
 @run_async
 async def approve(
-    workflow_id: str, approver: str | None, key: Path | None, note: str | None
+    workflow_id: str,
+    approver: str | None,
+    key: Path | None,
+    note: str | None,
+    grant_for: str | None,
+    grant_when: str | None,
+    grant_uses: int | None,
 ) -> None:
-    """Approve a waiting action with your signed vote."""
-    await cast(workflow_id, _signer(approver, key), True, note)
+    """Approve a waiting action with your signed vote (and, with --grant, similar ones for a
+    while)."""
+    grant = grant_ask(grant_for, grant_when, grant_uses)
+    await cast(workflow_id, _signer(approver, key), True, note, grant)
 
 
 @click.command("deny")
