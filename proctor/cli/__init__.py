@@ -13,7 +13,9 @@ from proctor.cli.audit import audit_group
 from proctor.cli.cancel import cancel
 from proctor.cli.codec import codec_server, payload_key_group
 from proctor.cli.config import config_group
+from proctor.cli.delegate import delegate
 from proctor.cli.demo import demo
+from proctor.cli.grants import grants_group
 from proctor.cli.history import history_group, replay
 from proctor.cli.policy import policy_group
 from proctor.cli.stack import approvals_app, db_group, up, worker
@@ -48,6 +50,8 @@ for command in (
     cli.add_command(command)
 cli.add_command(cancel)
 cli.add_command(approver_group)
+cli.add_command(grants_group)
+cli.add_command(delegate)
 
 
 def main() -> None:
