@@ -136,6 +136,15 @@ def button_grant_seconds(card: ApprovalCard) -> float | None:
 SEVERITY_MARK = {"low": "🟢", "medium": "🟡", "high": "🟠", "critical": "🔴"}
 
 
+def on_behalf_of(card: ApprovalCard) -> str:
+    """The verified delegation chain (`alice → agent:planner → agent:refunds`), and the human
+    the agent says triggered it: nobody named here may approve."""
+    chain = " → ".join(card.delegation_chain)
+    if chain and card.triggered_by:
+        return f"{chain} (triggered by {card.triggered_by})"
+    return chain or card.triggered_by or ""
+
+
 def _request_blocks(card: ApprovalCard, redacted_params: dict[str, Any]) -> list[Block]:
     mark = SEVERITY_MARK.get(card.severity or "", "🔶")
     score = () if card.trust_score is None else (f"*Trust score*\n{card.trust_score:g}",)
@@ -149,8 +158,8 @@ def _request_blocks(card: ApprovalCard, redacted_params: dict[str, Any]) -> list
     ]
     if card.severity:
         fields.append(_mrkdwn(f"*Severity*\n{mark} {card.severity}", MAX_FIELD))
-    if card.triggered_by:
-        fields.append(_mrkdwn(f"*On behalf of*\n{escape(card.triggered_by)}", MAX_FIELD))
+    if card.delegation_chain or card.triggered_by:
+        fields.append(_mrkdwn(f"*On behalf of*\n{escape(on_behalf_of(card))}", MAX_FIELD))
     return [
         {"type": "header", "text": _plain(f"{mark} Approval needed: {card.action}", MAX_HEADER)},
         {"type": "section", "text": _mrkdwn(f"*Why:* {escape(card.reason)}")},

@@ -99,6 +99,8 @@ def _show_pending(pending: PendingApproval | None, redact: Redactor) -> None:
         + (f", denied by {', '.join(pending.denials)}" if pending.denials else "")
         + f"\n  deadline {card.deadline.isoformat()}"
     )
+    if card.delegation_chain:
+        click.echo(f"  on behalf of {' → '.join(card.delegation_chain)} (none of them may approve)")
     if card.grant_max_seconds is not None:
         click.echo(f"  grants: up to {span(card.grant_max_seconds)} (approve --grant DURATION)")
 
