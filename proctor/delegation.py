@@ -197,10 +197,17 @@ def _principals(links: Sequence[DelegationLink]) -> tuple[str, ...]:
 
 
 def chain_refusal(
-    request: ActionRequest, *, keys_of: KeysOf, max_depth: int, at: datetime
+    request: ActionRequest,
+    *,
+    keys_of: KeysOf,
+    max_depth: int,
+    at: datetime,
+    clock_skew: timedelta = timedelta(0),
 ) -> str | None:
     """Why the request's chain does not let it act for its root (None: it does, or it claims
-    no one). Shape first, then each link's time, scope and signature, then the action."""
+    no one). Shape first, then each link's time, scope and signature, then the action. A link
+    may be issued up to `clock_skew` after `at`: the delegator's clock is not the server's, and
+    the requester must not pay for the difference."""
     links = request.delegation
     if not links:
         if request.on_behalf_of is not None:
@@ -208,7 +215,7 @@ def chain_refusal(
         return None
     return (
         _shape_refusal(request, max_depth)
-        or _links_refusal(links, keys_of, at)
+        or _links_refusal(links, keys_of, at, clock_skew)
         or _action_refusal(request)
     )
 
@@ -233,18 +240,22 @@ def _shape_refusal(request: ActionRequest, max_depth: int) -> str | None:
     return None
 
 
-def _links_refusal(links: Sequence[DelegationLink], keys_of: KeysOf, at: datetime) -> str | None:
+def _links_refusal(
+    links: Sequence[DelegationLink], keys_of: KeysOf, at: datetime, skew: timedelta
+) -> str | None:
     for number, link in enumerate(links, start=1):
         parent = links[number - 2] if number > 1 else None
-        why = _time_refusal(link, parent, at) or _scope_refusal(link, parent)
+        why = _time_refusal(link, parent, at, skew) or _scope_refusal(link, parent)
         why = why or _signature_refusal(link, keys_of(link))
         if why is not None:
             return f"{_name(number, link)}: {why}"
     return None
 
 
-def _time_refusal(link: DelegationLink, parent: DelegationLink | None, at: datetime) -> str | None:
-    if at < link.issued_at:
+def _time_refusal(
+    link: DelegationLink, parent: DelegationLink | None, at: datetime, skew: timedelta
+) -> str | None:
+    if at + skew < link.issued_at:
         return f"issued at {link.issued_at.isoformat()}, after the request was received"
     if at >= link.expires_at:
         return f"expired at {link.expires_at.isoformat()}"

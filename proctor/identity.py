@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from proctor.canonical import digest
 from proctor.delegation import chain_refusal, chain_view
@@ -116,7 +116,11 @@ class IdentityJudge:
             return self.approver_keys(link.delegator)
 
         detail = chain_refusal(
-            request, keys_of=keys_of, max_depth=self.max_delegation_depth, at=received_at
+            request,
+            keys_of=keys_of,
+            max_depth=self.max_delegation_depth,
+            at=received_at,
+            clock_skew=timedelta(seconds=self.window_seconds),
         )
         return None if detail is None else Refusal("bad_delegation", detail, provable=True)
 

@@ -227,6 +227,19 @@ def test_a_link_issued_after_receipt_is_refused() -> None:
     refused(request(chain), "link 1", "after the request was received")
 
 
+def test_a_link_issued_within_the_clock_skew_holds() -> None:
+    """The delegator's clock may run ahead of the server's: the requester must not pay."""
+    chain = (link(ALICE, A, issued=NOW + timedelta(seconds=60)), link(A, B, expires=NOW + HOUR))
+    skew = timedelta(seconds=60)
+    assert (
+        chain_refusal(request(chain), keys_of=keys_of, max_depth=3, at=NOW, clock_skew=skew) is None
+    )
+    late = chain_refusal(
+        request(chain), keys_of=keys_of, max_depth=3, at=NOW - timedelta(seconds=1), clock_skew=skew
+    )
+    assert late is not None and "after the request was received" in late
+
+
 def test_a_link_outliving_its_parent_is_refused() -> None:
     chain = (link(ALICE, A, expires=NOW + HOUR), link(A, B, expires=NOW + 2 * HOUR))
     refused(request(chain), "link 2", "expires after the link it extends")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from pydantic import ValidationError
 
 from proctor.approvals.keys import VoteSigner
 from proctor.delegation import sign_link
@@ -22,6 +23,7 @@ from proctor.models import (
     IdentityVerdict,
     TrustPolicy,
 )
+from proctor.settings import ProctorSettings
 from proctor.signing import AgentKey
 from proctor.stores.agents import AgentStore
 from proctor.stores.nonces import NonceStore
@@ -177,3 +179,13 @@ async def test_a_copy_of_a_delegated_request_is_a_copy(
         request, workflow_id=request.workflow_id, run_id="run-2", received_at=datetime.now(UTC)
     )
     assert copy.refusal == "replayed_request" and not copy.provable
+
+
+def test_the_maximum_depth_setting_is_read_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ProctorSettings().max_delegation_depth == 3
+    monkeypatch.setenv("PROCTOR_MAX_DELEGATION_DEPTH", "5")
+    assert ProctorSettings().max_delegation_depth == 5
+    for bad in ("0", "17"):
+        monkeypatch.setenv("PROCTOR_MAX_DELEGATION_DEPTH", bad)
+        with pytest.raises(ValidationError):
+            ProctorSettings()
