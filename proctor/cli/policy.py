@@ -17,6 +17,7 @@ from proctor.cli.shadow_report import parse_since, render, rule_reports
 from proctor.models import AgentInfo, AgentStatus, PolicyQuery
 from proctor.policy import PolicyEngine, PolicyError, load_policy_dir
 from proctor.policy.backtest import PastRequest, changes
+from proctor.policy.escalation import grant_summary
 from proctor.policy.lint import nobody_approves, unknown_roles
 from proctor.policy.loader import read_yaml_value
 from proctor.policy.shadow import SHADOW_EVENT
@@ -150,7 +151,7 @@ def explain(
         asked = ", ".join(e.approvers) or _default_approvers_now()
         click.echo(
             f"  approvers {asked}, quorum {e.quorum}, timeout "
-            f"{e.timeout_seconds:g}s, on timeout {e.on_timeout}"
+            f"{e.timeout_seconds:g}s, on timeout {e.on_timeout}{grant_summary(e)}"
         )
     if len(result.contributing) > 1:
         click.echo(

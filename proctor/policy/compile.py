@@ -102,11 +102,8 @@ class _Compiler:
         escalation = None
         if effect is Effect.ESCALATE:
             escalation = self._escalation(spec, loaded.policy, place)
-        elif _has_escalation_fields(spec):
-            place.problem(
-                "escalation settings (approvers, quorum, timeout, on_timeout, "
-                "reminders, ladder, severity, channel, …) belong to escalate rules"
-            )
+        elif given := _escalation_fields_given(spec):
+            place.problem(f"escalation settings ({', '.join(given)}) belong to escalate rules")
         conditions = _conditions(spec, place)
         stem = loaded.name.rsplit(".", 1)[0]
         content = json.dumps(
@@ -166,9 +163,13 @@ class _Compiler:
         if policy.trust.minimum_score is None:
             return None
         try:
-            return resolve_escalation(policy.escalation, self.defaults, groups=self.groups)
+            escalation = resolve_escalation(policy.escalation, self.defaults, groups=self.groups)
         except UnknownGroup:
             return None  # an escalate rule leaning on it reports the group
+        # No rule allows grants here: a standing grant would outlast the low score it is for.
+        if escalation is None:
+            return None
+        return escalation.model_copy(update={"grant_max_seconds": None})
 
 
 def _specs(policy: PolicyFile, effect: Effect) -> tuple[RuleSpec, ...]:
@@ -176,8 +177,9 @@ def _specs(policy: PolicyFile, effect: Effect) -> tuple[RuleSpec, ...]:
     return specs
 
 
-def _has_escalation_fields(spec: RuleSpec) -> bool:
-    return any(getattr(spec, name) is not None for name in EscalationFields.model_fields)
+def _escalation_fields_given(spec: RuleSpec) -> list[str]:
+    """The escalation settings a rule sets: on an allow or deny rule each one is a mistake."""
+    return [name for name in EscalationFields.model_fields if getattr(spec, name) is not None]
 
 
 def _conditions(spec: RuleSpec, place: _Place) -> dict[ConditionKind, Condition]:

@@ -7,7 +7,10 @@ Variables a condition sees:
 - `params`  — the action's parameters (map)
 - `agent`   — `{id, role, owner, trust, status}` (map)
 - `time`    — the decision time (timestamp)
-- `request` — `{id, action, requested_at}` (map; requested_at as RFC 3339 text)
+- `request` — `{id, action, requested_at, delegation}` (map; requested_at as RFC 3339 text;
+  delegation is `{chain, depth, root}`: the verified chain's principals from the root to the
+  requesting agent, its number of links and who it starts from — `[]`, 0 and `""` for a
+  request made on no one's behalf)
 
 The toolkit's `condition: "amount > 500"` form keeps its meaning: there the parameters are also
 top-level names (so it is compiled without the type checker, which cannot know them).

@@ -19,7 +19,7 @@ from proctor.models import AgentInfo, Decision, Effect, PolicyQuery, TrustPolicy
 from proctor.policy.agent_view import AgentView, view_for
 from proctor.policy.compile import compile_policy_set
 from proctor.policy.compiled import PRECEDENCE, CompiledRule, Verdict
-from proctor.policy.lint import shadowed_rules
+from proctor.policy.lint import shadow_grants, shadowed_rules
 from proctor.policy.loader import PolicyProblem, PolicySet
 from proctor.policy.merging import merged_escalation
 from proctor.policy.overlaps import overlapping_rules
@@ -58,7 +58,7 @@ class PolicyEngine:
         """What loads but cannot take effect (printed by `policy check`, logged on load)."""
         self.audit_rules = compiled.audit_rules
         """Redaction, erasure and retention for the audit log, merged over every file."""
-        self.findings = shadowed_rules(self.files)
+        self.findings = shadowed_rules(self.files) + shadow_grants(self.files)
         """Likely mistakes that don't stop loading (`policy check` exits 1 on them)."""
         self._views: dict[tuple[str, str], AgentView] = {}
 
@@ -272,6 +272,8 @@ def condition_context(query: PolicyQuery, at: datetime | None) -> dict[str, Any]
             "id": query.request_id or "",
             "action": query.action,
             "requested_at": (query.requested_at or at or datetime.now(UTC)).isoformat(),
+            # Always there (depth 0 without a chain), so a condition never fails on its absence.
+            "delegation": query.delegation.context(),
         },
         "time": at or datetime.now(UTC),
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 from proctor.errors import NotFoundError
 from proctor.models import Decision, Effect, EscalationSettings, LadderTier
-from proctor.policy.schema import EscalationFields, PolicyFile
+from proctor.policy.schema import EscalationFields, PolicyFile, format_duration
 
 DEFAULT_TIMEOUT_SECONDS = 86400.0
 
@@ -52,6 +52,7 @@ def resolve_escalation(
     if not approvers and not default_approvers:
         return None
     ladder = pick("ladder") or ()
+    grant = pick("grant")
     return EscalationSettings(
         approvers=_expand(approvers or (), groups),
         quorum=pick("quorum") or 1,
@@ -67,6 +68,7 @@ def resolve_escalation(
         direct_messages=_flag(pick("direct_messages"), True),
         deny_vetoes=_flag(pick("deny_vetoes"), True),
         owner_may_approve=_flag(pick("owner_may_approve"), False),
+        grant_max_seconds=grant.max if grant is not None else None,
     )
 
 
@@ -90,6 +92,14 @@ def with_default_approvers(decision: Decision, approvers: tuple[str, ...]) -> De
     if len(approvers) < escalation.quorum and not escalation.ladder:
         update["on_timeout"] = "deny"
     return decision.model_copy(update={"escalation": escalation.model_copy(update=update)})
+
+
+def grant_summary(escalation: EscalationSettings) -> str:
+    """What `policy explain` says of standing grants: `, grants: up to 8h`, or nothing when
+    the rule allows none (the default)."""
+    if escalation.grant_max_seconds is None:
+        return ""
+    return f", grants: up to {format_duration(escalation.grant_max_seconds)}"
 
 
 def _expand(names: Iterable[str], groups: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:

@@ -32,6 +32,29 @@ def shadowed_rules(files: tuple[CompiledFile, ...]) -> tuple[PolicyProblem, ...]
     return tuple(findings)
 
 
+def shadow_grants(files: tuple[CompiledFile, ...]) -> tuple[PolicyProblem, ...]:
+    """`grant:` where it can never take effect: a shadow escalation asks nobody, so no approval
+    of it makes a grant (enforcing the rule later is when it starts to mean something)."""
+    findings = []
+    for compiled in files:
+        if compiled.shadow and compiled.policy.escalation.grant is not None:
+            findings.append(_grant_unused(compiled, ("escalation", "grant")))
+        for rule in compiled.rules:
+            if rule.effect is not Effect.ESCALATE or not rule.shadow:
+                continue
+            spec = compiled.policy.permissions.escalate[rule.order[1]]
+            if spec.grant is not None:
+                path = ("permissions", "escalate", rule.order[1], "grant")
+                findings.append(_grant_unused(compiled, path))
+    return tuple(findings)
+
+
+def _grant_unused(compiled: CompiledFile, path: tuple[str | int, ...]) -> PolicyProblem:
+    return compiled.source.problem_at(
+        path, "a shadow escalation asks nobody, so it makes no standing grant: grant has no effect"
+    )
+
+
 def unknown_roles(files: tuple[CompiledFile, ...], known: frozenset[str]) -> list[PolicyProblem]:
     """Escalate rules naming `role:<name>` approvers that no directory entry holds."""
     problems = []

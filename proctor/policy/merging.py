@@ -52,7 +52,17 @@ def merged_escalation(rules: Sequence[CompiledRule]) -> EscalationSettings | Non
         direct_messages=any(s.direct_messages for s in every),
         deny_vetoes=any(s.deny_vetoes for s in every),
         owner_may_approve=all(s.owner_may_approve for s in every),
+        grant_max_seconds=_grant_max(every),
     )
+
+
+def _grant_max(every: list[EscalationSettings]) -> float | None:
+    """Grants only if every rule allows them, and no longer than the shortest it allows: one
+    file's rule must not let an approval of another's stand for later requests."""
+    limits = [s.grant_max_seconds for s in every]
+    if any(limit is None for limit in limits):
+        return None
+    return min(limit for limit in limits if limit is not None)
 
 
 def _ladder(every: list[EscalationSettings]) -> tuple[LadderTier, ...]:

@@ -34,6 +34,35 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
+def format_duration(seconds: float) -> str:
+    """Seconds in the largest unit that says them whole (`8h`, `90s`): how policy writes them."""
+    for unit, size in sorted(_UNIT_SECONDS.items(), key=lambda item: -item[1]):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+GRANT_MAX_LIMIT_SECONDS = 30 * 86400.0
+"""No standing grant outlives 30 days: past that it is a policy rule, and belongs in a file."""
+
+
+class GrantSpec(Frozen):
+    """`grant: {max: 8h}`: approvers may approve similar requests for up to `max` (none
+    allowed unless a rule says so)."""
+
+    max: float
+
+    @field_validator("max", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds > GRANT_MAX_LIMIT_SECONDS:
+            raise ValueError(
+                f"a standing grant lasts at most 30d ({format_duration(seconds)} given)"
+            )
+        return seconds
+
+
 class LadderStep(Frozen):
     """After `after` without a decision, these approvers are added (and may decide)."""
 
@@ -74,6 +103,8 @@ class EscalationFields(Frozen):
     quorum can no longer be reached."""
     owner_may_approve: bool | None = None
     """Let the agent's owner approve its requests (default false: separation of duties)."""
+    grant: GrantSpec | None = None
+    """How long a standing grant an approval may make (default: none)."""
 
     @field_validator("timeout", mode="before")
     @classmethod

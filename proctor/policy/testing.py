@@ -7,7 +7,15 @@ tests:
     action: refund_requests
     params: {orderId: 1, amount: 599.99}
     expect: {effect: escalate, rule: refunds-need-approval}
+  - name: a refund asked on alice's behalf, through a planner
+    agent: {id: customer-service-agent}
+    action: refund_requests
+    delegation: {chain: [alice, agent:planner, agent:customer-service-agent]}
+    expect: {effect: escalate}
 ```
+
+A case's `delegation` is the verified chain as conditions see it (`request.delegation`): its
+depth and root follow from the chain.
 """
 
 from __future__ import annotations
@@ -17,9 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from proctor.models import AgentInfo, AgentStatus, Effect, Frozen, PolicyQuery
+from proctor.models import AgentInfo, AgentStatus, DelegationView, Effect, Frozen, PolicyQuery
 from proctor.policy.decide import PolicyEngine
 from proctor.policy.loader import PolicyError, PolicyProblem, read_yaml_mapping, validate_model
 
@@ -37,6 +45,17 @@ class Expectation(Frozen):
     approvers: tuple[str, ...] | None = None
 
 
+class TestDelegation(Frozen):
+    """A request made on someone's behalf, as policy sees its (already verified) chain."""
+
+    chain: tuple[str, ...] = Field(min_length=2, max_length=32)
+    """Every principal from the root to the requesting agent: `[alice, agent:planner,
+    agent:<the case's agent>]`."""
+
+    def view(self) -> DelegationView:
+        return DelegationView(chain=self.chain, depth=len(self.chain) - 1, root=self.chain[0])
+
+
 class TestCase(Frozen):
     name: str
     agent: TestAgent
@@ -44,7 +63,19 @@ class TestCase(Frozen):
     params: dict[str, Any] = Field(default_factory=dict)
     at: datetime | None = None
     """The decision time (default: noon UTC on 2026-01-05, a Monday, for repeatable runs)."""
+    delegation: TestDelegation | None = None
+    """None: the agent acts for itself (`request.delegation.depth` is 0)."""
     expect: Expectation
+
+    @model_validator(mode="after")
+    def _chain_ends_with_the_agent(self) -> TestCase:
+        """A chain always ends with the agent making the request: one that doesn't describes a
+        request no verified chain could give."""
+        if self.delegation is not None and self.delegation.chain[-1] != f"agent:{self.agent.id}":
+            raise ValueError(
+                f"delegation.chain must end with the requesting agent, agent:{self.agent.id}"
+            )
+        return self
 
 
 class TestFile(Frozen):
@@ -103,7 +134,12 @@ def _differences(engine: PolicyEngine, case: TestCase) -> list[str]:
         status=AgentStatus.ACTIVE,
     )
     decision = engine.decide(
-        PolicyQuery(agent=agent, action=case.action, params=case.params),
+        PolicyQuery(
+            agent=agent,
+            action=case.action,
+            params=case.params,
+            delegation=case.delegation.view() if case.delegation else DelegationView(),
+        ),
         at=case.at or REPEATABLE_NOON,
     )
     wanted = case.expect

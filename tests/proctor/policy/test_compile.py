@@ -6,7 +6,7 @@ import pytest
 
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.policy.compile import compile_policy_set
-from tests.helpers.policies import decide, engine, policy_set, problems
+from tests.helpers.policies import agent, decide, engine, policy_set, problems
 
 TOOLKIT = Path(__file__).parent / "toolkit_format"
 
@@ -131,8 +131,7 @@ def test_every_problem_in_the_set_is_reported_at_its_line_in_order() -> None:
     ) == [
         "p.yaml:4: permissions.escalate.1: unknown approver group 'group:nobody' (define it "
         "under groups:)",
-        "p.yaml:6: permissions.allow.0: escalation settings (approvers, quorum, timeout, "
-        "on_timeout, reminders, ladder, severity, channel, …) belong to escalate rules",
+        "p.yaml:6: permissions.allow.0: escalation settings (approvers) belong to escalate rules",
         "p.yaml:8: permissions.allow.1.when: expression:1:1: undeclared reference to 'x' (in "
         "container '')",
         "p.yaml:9: permissions.allow.1.unless: expression:1:3: found no matching overload for "
@@ -188,3 +187,78 @@ def test_every_toolkit_field_takes_effect() -> None:
     limits = {limit.name: limit for limit in policy.files[0].rate_limits}
     assert limits["credits_per_day"].match == "credit"
     assert limits["actions_per_minute"].window_seconds == 60
+
+
+def grant_max(text: str, action: str = "pay") -> float | None:
+    escalation = decide(engine(text), action).escalation
+    assert escalation is not None
+    return escalation.grant_max_seconds
+
+
+def test_no_standing_grants_unless_the_rule_or_its_defaults_allow_them() -> None:
+    rule = "permissions: {escalate: [{action: pay, approvers: [a@x.io]%s}]}\n"
+    assert grant_max(rule % "") is None
+    assert grant_max(rule % ", grant: {max: 8h}") == 8 * 3600
+    assert grant_max(rule % ", grant: {max: 90}") == 90
+    assert grant_max("escalation: {grant: {max: 2d}}\n" + rule % "") == 2 * 86400
+    assert grant_max("escalation: {grant: {max: 2d}}\n" + rule % ", grant: {max: 1h}") == 3600
+
+
+def test_a_defaults_files_grant_reaches_every_files_escalate_rules() -> None:
+    policy = engine(
+        "agent: a1\npermissions: {escalate: [{action: pay, approvers: [a@x.io]}]}\n",
+        "escalation: {grant: {max: 4h}}\n",
+    )
+    escalation = decide(policy, "pay").escalation
+    assert escalation is not None and escalation.grant_max_seconds == 4 * 3600
+
+
+def test_the_trust_gate_makes_no_standing_grants() -> None:
+    policy = engine(
+        "escalation: {approvers: [a@x.io], grant: {max: 8h}}\ntrust: {minimum_score: 70}\n"
+        "permissions: {allow: [pay]}\n"
+    )
+    held = decide(policy, "pay", who=agent(trust=10))
+    assert held.rule_id == "trust-minimum" and held.escalation is not None
+    assert held.escalation.grant_max_seconds is None
+
+
+@pytest.mark.parametrize(
+    "grant, message",
+    [
+        (
+            "{max: 31d}",
+            "p.yaml:3: permissions.escalate.0.grant.max: Value error, a standing "
+            "grant lasts at most 30d (31d given)",
+        ),
+        (
+            "{max: 0s}",
+            "p.yaml:3: permissions.escalate.0.grant.max: Value error, a duration must be positive",
+        ),
+        (
+            "{max: soon}",
+            "p.yaml:3: permissions.escalate.0.grant.max: Value error, 'soon' is "
+            "not a duration (use e.g. 90s, 15m, 24h, 7d)",
+        ),
+        ("{max: 8h, uses: 3}", "p.yaml:3: permissions.escalate.0.grant.uses: unknown field"),
+        ("{}", "p.yaml:3: permissions.escalate.0.grant.max: Field required"),
+    ],
+)
+def test_a_grant_that_cannot_be_is_an_error_at_its_line(grant: str, message: str) -> None:
+    text = (
+        f"permissions:\n  escalate:\n    - {{action: pay, approvers: [a@x.io], grant: {grant}}}\n"
+    )
+    assert problems(text) == [message]
+
+
+def test_thirty_days_is_the_longest_grant_a_rule_may_allow() -> None:
+    rule = "permissions: {escalate: [{action: pay, approvers: [a@x.io], grant: {max: %s}}]}\n"
+    assert grant_max(rule % "30d") == 30 * 86400
+    assert problems(rule % "720.5h")
+
+
+@pytest.mark.parametrize("effect", ["allow", "deny"])
+def test_a_grant_on_an_allow_or_deny_rule_is_an_error(effect: str) -> None:
+    assert problems(f"permissions:\n  {effect}:\n    - {{action: pay, grant: {{max: 1h}}}}\n") == [
+        f"p.yaml:3: permissions.{effect}.0: escalation settings (grant) belong to escalate rules"
+    ]

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from proctor.models import AgentStatus, Effect, PolicyQuery
+from proctor.models import AgentStatus, DelegationView, Effect, PolicyQuery
 from proctor.policy.decide import condition_context
 from tests.helpers.policies import NOON, agent, decide, engine
 
@@ -154,9 +154,53 @@ def test_condition_context_is_what_conditions_see_of_a_request() -> None:
             "trust": 88.0,
             "status": "suspended",
         },
-        "request": {"id": "r-1", "action": "pay", "requested_at": NOON.isoformat()},
+        "request": {
+            "id": "r-1",
+            "action": "pay",
+            "requested_at": NOON.isoformat(),
+            "delegation": {"chain": [], "depth": 0, "root": ""},
+        },
         "time": NOON,
     }
     earlier = datetime(2026, 11, 23, 11, tzinfo=UTC)
     sent = query.model_copy(update={"requested_at": earlier})
     assert condition_context(sent, NOON)["request"]["requested_at"] == earlier.isoformat()
+
+
+def on_behalf_of(*chain: str) -> DelegationView:
+    return DelegationView(chain=chain, depth=len(chain) - 1, root=chain[0])
+
+
+DELEGATED = """
+permissions:
+  allow: [pay]
+  deny: [{action: pay, id: too-deep, when: request.delegation.depth > 1}]
+  escalate:
+    - {action: pay, id: for-alice, approvers: [b@x.io], when: request.delegation.root == "alice"}
+"""
+
+
+@pytest.mark.parametrize(
+    "delegation, rule",
+    [
+        (DelegationView(), "p:allow:pay"),
+        (on_behalf_of("bob", "agent:a1"), "p:allow:pay"),
+        (on_behalf_of("alice", "agent:a1"), "for-alice"),
+        (on_behalf_of("bob", "agent:planner", "agent:a1"), "too-deep"),
+        (on_behalf_of("alice", "agent:planner", "agent:a1"), "too-deep"),
+    ],
+)
+def test_conditions_see_the_delegation_chain(delegation: DelegationView, rule: str) -> None:
+    query = PolicyQuery(agent=agent(), action="pay", params={}, delegation=delegation)
+    assert engine(DELEGATED).decide(query, at=NOON).rule_id == rule
+
+
+def test_a_request_on_no_ones_behalf_has_an_empty_chain_not_a_missing_one() -> None:
+    policy = engine(
+        "permissions: {allow: [{action: pay, when: 'size(request.delegation.chain) == 0'}]}\n"
+    )
+    assert decide(policy, "pay").effect is Effect.ALLOW
+    query = PolicyQuery(
+        agent=agent(), action="pay", params={}, delegation=on_behalf_of("bob", "agent:a1")
+    )
+    assert policy.decide(query, at=NOON).effect is Effect.DENY

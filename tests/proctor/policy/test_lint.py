@@ -54,3 +54,19 @@ def test_unknown_roles_name_the_rule_and_each_role_once() -> None:
         "'role:board' (see PROCTOR_APPROVERS_FILE)",
     ]
     assert unknown_roles(policy.files, frozenset({"finance", "cfo", "board"})) == []
+
+
+def test_a_grant_on_a_shadow_escalation_is_a_warning_where_it_is_written() -> None:
+    policy = engine(
+        "permissions:\n  escalate:\n"
+        "    - {action: pay, approvers: [a@x.io], grant: {max: 8h}, mode: shadow}\n"
+        "    - {action: wire, approvers: [a@x.io], grant: {max: 8h}}\n",
+        "mode: shadow\nescalation:\n  approvers: [a@x.io]\n  grant: {max: 1h}\n"
+        "permissions: {escalate: [refund]}\n",
+    )
+    assert [str(f) for f in policy.findings] == [
+        "p.yaml:3: permissions.escalate.0.grant: a shadow escalation asks nobody, so it makes "
+        "no standing grant: grant has no effect",
+        "p1.yaml:4: escalation.grant: a shadow escalation asks nobody, so it makes no standing "
+        "grant: grant has no effect",
+    ]

@@ -187,3 +187,26 @@ def test_an_allow_the_trust_gate_holds_back_lists_no_allow_rules() -> None:
     assert decide(policy, "x").also_matched == ("p1:allow:x*",)
     held = decide(policy, "x", who=agent(trust=60))
     assert (held.rule_id, held.also_matched) == ("trust-minimum", ())
+
+
+@pytest.mark.parametrize(
+    "first, second, merged",
+    [
+        ("grant: {max: 8h}", "grant: {max: 2h}", 7200.0),
+        ("grant: {max: 2h}", "grant: {max: 8h}", 7200.0),
+        ("grant: {max: 8h}", "severity: low", None),
+        ("severity: low", "grant: {max: 8h}", None),
+        ("severity: low", "severity: high", None),
+    ],
+)
+def test_grants_merge_only_if_every_rule_allows_them_and_for_the_shortest(
+    first: str, second: str, merged: float | None
+) -> None:
+    policy = escalations(
+        f"{{action: pay, approvers: [a@x.io], {first}}}",
+        f"{{action: 'pay*', approvers: [a@x.io], {second}}}",
+    )
+    decision = decide(policy, "pay")
+    assert len(decision.also_matched) == 1
+    assert decision.escalation is not None
+    assert decision.escalation.grant_max_seconds == merged

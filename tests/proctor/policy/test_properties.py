@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proctor.models import Decision, Effect, PolicyQuery
+from proctor.models import Decision, Effect, EscalationSettings, PolicyQuery
 from proctor.policy import PolicyEngine
 from proctor.policy.loader import PolicySet, parse_policy_text
 from tests.helpers.policies import NOON, agent, engine
@@ -108,6 +108,9 @@ def rules(draw: st.DrawFn, file: int, index: int) -> tuple[str, dict[str, object
         rule["timeout"] = draw(st.sampled_from(["1h", "2h", "3h"]))
         rule["on_timeout"] = draw(st.sampled_from(["deny", "approve"]))
         rule["severity"] = draw(st.sampled_from(["low", "high"]))
+        grant = draw(st.sampled_from([None, "1h", "8h", "30d"]))
+        if grant is not None:
+            rule["grant"] = {"max": grant}
     return effect, rule
 
 
@@ -192,3 +195,11 @@ def test_adding_a_file_never_loosens_what_a_rule_decided(
         assert ON_TIMEOUT[after.escalation.on_timeout] <= ON_TIMEOUT[before.escalation.on_timeout]
         if before.escalation.approvers != tuple(ORG_APPROVERS):  # some rule named them
             assert set(after.escalation.approvers) <= set(before.escalation.approvers)
+        assert no_longer_grant(after.escalation.grant_max_seconds, before.escalation)
+
+
+def no_longer_grant(after: float | None, before: EscalationSettings) -> bool:
+    """Grants only where they were allowed already, and never for longer."""
+    if after is None:
+        return True
+    return before.grant_max_seconds is not None and after <= before.grant_max_seconds

@@ -46,3 +46,41 @@ def test_a_malformed_test_file_names_file_and_line(tmp_path: Path) -> None:
         5,
         "tests.0.expect.effect",
     )
+
+
+DELEGATION_POLICY = (
+    "permissions:\n  allow: [pay]\n"
+    "  deny: [{action: pay, id: too-deep, when: request.delegation.depth > 1}]\n"
+    "  escalate:\n"
+    "    - {action: pay, id: for-alice, approvers: [b@x.io],\n"
+    '       when: request.delegation.root == "alice"}\n'
+)
+
+
+def test_a_case_may_act_on_someones_behalf(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(DELEGATION_POLICY)
+    (tmp_path / "p.test.yaml").write_text(
+        "tests:\n"
+        "  - {name: itself, agent: {id: a}, action: pay, expect: {effect: allow}}\n"
+        "  - name: for alice\n    agent: {id: a}\n    action: pay\n"
+        "    delegation: {chain: [alice, 'agent:a']}\n"
+        "    expect: {effect: escalate, rule: for-alice}\n"
+        "  - name: two links\n    agent: {id: a}\n    action: pay\n"
+        "    delegation: {chain: [bob, 'agent:planner', 'agent:a']}\n"
+        "    expect: {effect: deny, rule: too-deep}\n"
+    )
+    results = run_cases(PolicyEngine(load_policy_dir(tmp_path)), tmp_path)
+    assert [r.differences for r in results] == [(), (), ()]
+
+
+def test_a_chain_that_does_not_end_with_the_requesting_agent_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(DELEGATION_POLICY)
+    (tmp_path / "p.test.yaml").write_text(
+        "tests:\n  - name: n\n    agent: {id: a}\n    action: pay\n"
+        "    delegation: {chain: [alice, 'agent:b']}\n    expect: {effect: allow}\n"
+    )
+    with pytest.raises(PolicyError) as caught:
+        run_cases(PolicyEngine(load_policy_dir(tmp_path)), tmp_path)
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line, problem.field) == ("p.test.yaml", 2, "tests.0")
+    assert "must end with the requesting agent, agent:a" in problem.message
