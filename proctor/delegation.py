@@ -154,6 +154,8 @@ def extend_chain(
         wider = narrows(last.actions, actions)
         if wider is not None:
             raise DelegationError(f"{wider!r} is not within the parent's {list(last.actions)}")
+        if last.expires_at <= now:
+            raise DelegationError(f"the chain expired at {last.expires_at.isoformat()}")
         expires_at = min(expires_at, last.expires_at)
     link = sign_link(signer, to=to, actions=actions, expires_at=expires_at, issued_at=now)
     return (*parent, link)

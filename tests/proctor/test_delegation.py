@@ -324,6 +324,12 @@ def test_extending_refuses_a_wider_grant_and_a_stranger() -> None:
         C.delegate(B.agent_id, ["refund_small"], expires_in=HOUR, parent=root)
 
 
+def test_an_expired_chain_is_not_extended() -> None:
+    root = (link(ALICE, A, issued=NOW - 2 * HOUR, expires=NOW - HOUR),)
+    with pytest.raises(DelegationError, match="the chain expired at"):
+        A.delegate(B.agent_id, ["refund_small"], expires_in=HOUR, parent=root)
+
+
 def test_an_approval_service_key_cannot_delegate() -> None:
     slack = VoteSigner.generate(channel="slack")
     with pytest.raises(DelegationError, match="approval service"):
