@@ -122,6 +122,13 @@ SHADOW_DECISIONS = Counter(
     ["agreement", "rule"],
     registry=REGISTRY,
 )
+GRANT_USES = Counter(
+    "proctor_grant_uses",
+    "Escalations allowed by a standing grant instead of a human, by the rule that escalated "
+    "(rule ids come from the policy: bounded).",
+    ["rule"],
+    registry=REGISTRY,
+)
 SLACK_REFUSED = Counter(
     "proctor_slack_requests_refused",
     "Requests to the Slack endpoint refused for their signature.",
