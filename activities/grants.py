@@ -28,7 +28,7 @@ class GrantActivities:
                 compile_condition("when", draft.scope.when)
             except ConditionSyntaxError as exc:
                 raise ApplicationError(
-                    f"grant {draft.grant_id}: `when` {draft.scope.when!r} is not a valid"
+                    f"the `when` of {draft.grant_id}, {draft.scope.when!r}, is not a valid"
                     f" condition: {exc}",
                     type=INVALID_GRANT,
                     non_retryable=True,

@@ -62,13 +62,13 @@ async def revoke(grant_id: str, actor: str, reason: str) -> None:
         if found is None:
             fail(f"no grant {_shown(grant_id)} (proctor grants list --all)", code=1)
         if found.revoked_at is not None:
-            click.echo(f"grant {grant_id} was already revoked: {_revocation(found)}")
+            click.echo(f"already revoked: {grant_id} {_revocation(found)}")
             return
         grant = await store.revoke(
             grant_id, by=actor, reason=reason, event=revoked_event(found, actor, reason)
         )
     assert grant is not None
-    click.echo(f"grant {grant_id} revoked: {_revocation(grant)}")
+    click.echo(f"revoked {grant_id}: {_revocation(grant)}")
 
 
 def revoked_event(grant: StandingGrant, actor: str, reason: str) -> AuditEvent:

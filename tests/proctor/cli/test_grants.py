@@ -142,9 +142,9 @@ async def test_revoke_ends_the_grant_and_audits_who_and_why(
     listed = await arun(["grants", "list", "--all"], env, tmp_path)
 
     assert revoked.returncode == 0, revoked.stderr
-    assert revoked.stdout.startswith(f"grant {grant.grant_id} revoked: by bob@example.com")
+    assert revoked.stdout.startswith(f"revoked {grant.grant_id}: by bob@example.com")
     assert again.returncode == 0, again.stderr
-    assert "already revoked" in again.stdout
+    assert again.stdout.startswith(f"already revoked: {grant.grant_id} by bob@example.com")
     assert listed.stdout.splitlines()[1].split()[-1] == "revoked"
     rows = [row async for row in audit.rows() if row.event_type == "grant_revoked"]
     assert len(rows) == 1
