@@ -47,10 +47,12 @@ from proctor.settings import (
 )
 from proctor.stores.agents import AgentStore
 from proctor.stores.audit_log import AuditLog
+from proctor.stores.grants import GrantStore
 from proctor.stores.nonces import NonceStore
 from proctor.stores.rates import RateStore
 from proctor.temporal import connect_temporal, ensure_search_attributes
 from proctor_server.activities.audit import AuditActivities
+from proctor_server.activities.grants import GrantActivities
 from proctor_server.activities.judgement import JudgementActivities
 from proctor_server.activities.reinstatement import ReinstatementActivities
 from proctor_server.activities.slack import SlackActivities
@@ -133,8 +135,15 @@ def build_worker(
     )
     defaults = default_approvers or DefaultApprovers()
     ledger = protected_log(pool, policy, keys)
+    grants = GrantStore(pool, ledger)
     judgement = JudgementActivities(
-        identity, policy, RateStore(pool), lambda: defaults.resolve(directory()), audit=ledger
+        identity,
+        policy,
+        RateStore(pool),
+        lambda: defaults.resolve(directory()),
+        audit=ledger,
+        grants=grants,
+        vote_keys=lambda: vote_keys,
     )
     audit = AuditActivities(ledger)
     votes = VoteKeyActivities(lambda: vote_keys)
@@ -149,6 +158,7 @@ def build_worker(
         workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
         activities=[
             judgement.judge_request,
+            GrantActivities(grants).make_grant,
             votes.vote_keys,
             audit.record_audit,
             audit.record_outcome,
