@@ -32,6 +32,12 @@ def _live(at: str) -> str:
     return f"revoked_at IS NULL AND expires_at > {at} AND (max_uses IS NULL OR uses < max_uses)"
 
 
+LIVE_FOR = (
+    f"SELECT {_COLUMNS} FROM standing_grants WHERE agent_id = $2 AND action = $3"
+    f" AND {_live('$1')} ORDER BY expires_at, grant_id"
+)
+"""The request path's read ($1 the time, $2 the agent, $3 the action): the partial index
+`standing_grants_live` answers it in order, with no sort (a test checks the plan)."""
 _VOTES = pydantic.TypeAdapter(tuple[Vote, ...])
 
 
@@ -63,13 +69,7 @@ class GrantStore:
     async def live_for(self, agent_id: str, action: str, at: datetime) -> list[StandingGrant]:
         """The grants that may allow this agent's action at `at` (one indexed read: the
         request path), soonest to expire first."""
-        records = await self.pool.fetch(
-            f"SELECT {_COLUMNS} FROM standing_grants WHERE agent_id = $2 AND action = $3"
-            f" AND {_live('$1')} ORDER BY expires_at, grant_id",
-            at,
-            agent_id,
-            action,
-        )
+        records = await self.pool.fetch(LIVE_FOR, at, agent_id, action)
         return [_grant_of(record) for record in records]
 
     async def use(self, grant_id: str, *, workflow_id: str, run_id: str, event: AuditEvent) -> bool:

@@ -22,7 +22,7 @@ from proctor.models import (
 )
 from proctor.signing import AgentKey, verify_request
 from proctor.stores.audit_log import AuditLog
-from proctor.stores.grants import GrantConflict, GrantStore
+from proctor.stores.grants import LIVE_FOR, GrantConflict, GrantStore
 
 NOW = datetime.now(UTC)
 AGENT_KEY = AgentKey.generate("agent-refunds")
@@ -306,3 +306,20 @@ async def test_every_change_is_audited_on_a_chain_that_verifies(audit: AuditLog)
     report = await audit.verify()
     assert report.intact
     assert report.rows_checked == 5
+
+
+async def test_the_request_path_reads_the_live_index_in_order(audit: AuditLog) -> None:
+    store = GrantStore(audit.pool, audit)
+    for _ in range(3):
+        await made(store, grant_draft())
+    async with audit.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")  # a tiny table is read whole
+        plan = [
+            record[0]
+            for record in await conn.fetch(
+                f"EXPLAIN {LIVE_FOR}", datetime.now(UTC), "agent-refunds", "refund"
+            )
+        ]
+
+    assert plan[0].startswith("Index Scan using standing_grants_live"), plan
+    assert not any("Sort" in line for line in plan), plan
