@@ -467,10 +467,11 @@ class GovernedActionWorkflow:
         )
         try:
             receipt = await local_store_step(MAKE_GRANT, draft, GrantReceipt)
-        except ActivityError as exc:
-            if not _is_invalid_grant(exc):
+        except (ActivityError, ApplicationError) as exc:
+            refused = _grant_refusal(exc)
+            if refused is None:
                 raise  # the store failed for good: fail closed, as for any write
-            await self._refuse_grant(request, _describe(exc))
+            await self._refuse_grant(request, refused)
             return
         self._audit_seqs.append(receipt.audit_seq)
 
@@ -870,10 +871,14 @@ class GovernedActionWorkflow:
         return tuple(self._round.votes) if self._round is not None else ()
 
 
-def _is_invalid_grant(exc: ActivityError) -> bool:
-    """The grant's scope can't be stored (its `when` does not compile): refused, not failed."""
-    cause = exc.cause
-    return isinstance(cause, ApplicationError) and cause.type == "InvalidGrant"
+def _grant_refusal(exc: ActivityError | ApplicationError) -> str | None:
+    """Why the store refused the grant (`InvalidGrant`: its `when` does not compile), or None
+    for any other failure. A local activity's error reaches the workflow as it was raised; a
+    regular activity's comes wrapped in an ActivityError."""
+    failure = exc.cause if isinstance(exc, ActivityError) else exc
+    if isinstance(failure, ApplicationError) and failure.type == "InvalidGrant":
+        return str(failure)
+    return None
 
 
 def _describe(exc: ActivityError) -> str:
