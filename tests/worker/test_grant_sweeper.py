@@ -7,18 +7,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
-from proctor.models import AuditEvent
+from proctor.models import AuditEvent, StandingGrant
 from proctor.policy import PolicyEngine, load_policy_dir
+from proctor.policy.reload import ReloadingPolicy
 from proctor.stores.audit_log import AuditLog
 from proctor.stores.grants import GrantStore
 from proctor_server.worker.policy_watch import (
     SWEEPER,
+    audit_policy_changes,
     audited_policy,
     grant_rules,
     removed_reason,
@@ -141,3 +144,45 @@ async def test_workers_sweeping_together_revoke_each_grant_once(
     assert sorted(r["grant_id"] for r in await revocations(audit)) == sorted(gone)
     assert not await is_revoked(grants, kept)
     assert (await audit.verify()).intact
+
+
+class FlakyGrants(GrantStore):
+    """The real store, whose second sweep (the first after start) fails as a dropped
+    connection would."""
+
+    calls = 0
+
+    async def revoke_rules_removed(
+        self,
+        rules_in_force: Collection[str],
+        *,
+        by: str,
+        reason: str,
+        event_for: Callable[[StandingGrant], AuditEvent],
+    ) -> list[str]:
+        self.calls += 1
+        if self.calls == 2:
+            raise ConnectionResetError("connection lost")
+        return await super().revoke_rules_removed(
+            rules_in_force, by=by, reason=reason, event_for=event_for
+        )
+
+
+async def test_a_failed_sweep_is_retried_at_the_next_check(
+    tmp_path: Path, audit: AuditLog, grants: GrantStore
+) -> None:
+    payouts = await grant_under(grants, "payouts")
+    write(tmp_path, BOTH)
+    policy = audit_policy_changes(
+        ReloadingPolicy(tmp_path), audit, grants=FlakyGrants(audit.pool, audit)
+    )
+    await policy.announce()
+
+    write(tmp_path, REFUNDS_ONLY)
+    assert await policy.check()  # swapped; its report (and sweep) failed and is pending
+    assert not await is_revoked(grants, payouts)
+    assert not await policy.check()  # nothing new on disk: the pending report is retried
+
+    assert await is_revoked(grants, payouts)
+    loaded = [row async for row in audit.rows() if row.event_type == "policy_loaded"]
+    assert len(loaded) == 2  # the start and the swap, each written once
