@@ -94,12 +94,15 @@ def with_default_approvers(decision: Decision, approvers: tuple[str, ...]) -> De
     return decision.model_copy(update={"escalation": escalation.model_copy(update=update)})
 
 
-def grant_summary(escalation: EscalationSettings) -> str:
-    """What `policy explain` says of standing grants: `, grants: up to 8h`, or nothing when
-    the rule allows none (the default)."""
-    if escalation.grant_max_seconds is None:
-        return ""
-    return f", grants: up to {format_duration(escalation.grant_max_seconds)}"
+def grant_summary(escalation: EscalationSettings, *merged: EscalationSettings) -> str:
+    """What `policy explain` and `policy check` say of standing grants: `, grants: up to 8h`;
+    nothing when no rule allows any (the default), and that there are none when only some
+    of the `merged` rules' settings allow them."""
+    if escalation.grant_max_seconds is not None:
+        return f", grants: up to {format_duration(escalation.grant_max_seconds)}"
+    if any(settings.grant_max_seconds is not None for settings in merged):
+        return ", no standing grants (not every rule allows them)"
+    return ""
 
 
 def _expand(names: Iterable[str], groups: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:

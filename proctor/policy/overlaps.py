@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from proctor.models import Effect
+from proctor.models import Effect, EscalationSettings
 from proctor.policy.compiled import CompiledFile, CompiledRule, glob_regex
+from proctor.policy.escalation import grant_summary
 from proctor.policy.loader import PolicyProblem
 from proctor.policy.merging import merged_escalation
 from proctor.policy.schema import PolicyFile
@@ -47,10 +48,14 @@ def _finding(
             if merged is None
             else f"they merge to approvers {', '.join(merged.approvers) or '(defaults)'}, "
             f"quorum {merged.quorum}, timeout {merged.timeout_seconds:g}s, "
-            f"on timeout {merged.on_timeout}"
+            f"on timeout {merged.on_timeout}{_grants(merged, reported, other)}"
         )
     path = ("permissions", other.effect.value, other.order[1])
     return other_file.source.problem_at(path, message)
+
+
+def _grants(merged: EscalationSettings, *rules: CompiledRule) -> str:
+    return grant_summary(merged, *(r.escalation for r in rules if r.escalation is not None))
 
 
 def _line(rule: CompiledRule, compiled: CompiledFile) -> int:

@@ -87,3 +87,15 @@ globs = st.text(alphabet="ab*", min_size=1, max_size=4)
 @given(globs, globs)
 def test_glob_intersection_agrees_with_trying_every_short_action(a: str, b: str) -> None:
     assert globs_intersect(a, b) is _brute(a, b)
+
+
+def test_overlapping_escalations_say_whether_grants_survive_the_merge() -> None:
+    rule = "permissions:\n  escalate:\n    - {action: %s, approvers: [a@x.io]%s}\n"
+    both = warnings(rule % ("pay", ", grant: {max: 8h}"), rule % ("'pay*'", ", grant: {max: 2h}"))
+    assert [w.split("on timeout deny")[1] for w in both] == [", grants: up to 2h"]
+    one = warnings(rule % ("pay", ", grant: {max: 8h}"), rule % ("'pay*'", ""))
+    assert [w.split("on timeout deny")[1] for w in one] == [
+        ", no standing grants (not every rule allows them)"
+    ]
+    neither = warnings(rule % ("pay", ""), rule % ("'pay*'", ""))
+    assert [w.split("on timeout deny")[1] for w in neither] == [""]
