@@ -6,13 +6,13 @@ import json
 
 import click
 
-from proctor.approvals.blocks import span
 from proctor.approvals.operations import UnknownWorkflow, progress_of, run_state
 from proctor.approvals.operator_client import OperatorClient
 from proctor.audit.chain import format_time
 from proctor.cli.common import database, fail, proctor_client, run_async, settings
 from proctor.cli.display import Redactor, names_only, params_redactor
 from proctor.models import ApprovalCard, PendingApproval, RecordedVote
+from proctor.policy.schema import format_duration
 
 
 @click.group("approvals")
@@ -102,7 +102,9 @@ def _show_pending(pending: PendingApproval | None, redact: Redactor) -> None:
     if card.delegation_chain:
         click.echo(f"  on behalf of {' → '.join(card.delegation_chain)} (none of them may approve)")
     if card.grant_max_seconds is not None:
-        click.echo(f"  grants: up to {span(card.grant_max_seconds)} (approve --grant DURATION)")
+        click.echo(
+            f"  grants: up to {format_duration(card.grant_max_seconds)} (approve --grant DURATION)"
+        )
 
 
 def _show_votes(votes: tuple[RecordedVote, ...]) -> None:
@@ -133,6 +135,8 @@ def _summary(payload_text: str, limit: int = 160) -> str:
         "error",
         "deadline",
         "step",
+        "grant_id",
+        "expires_at",
     )
     text = ", ".join(f"{k}={payload[k]}" for k in keys if payload.get(k) not in (None, [], ""))
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 from temporalio.service import RPCError
 
-from proctor.approvals.blocks import span
 from proctor.approvals.keys import (
     VoteKeyDirectory,
     VoteKeyError,
@@ -26,7 +25,7 @@ from proctor.cli.common import fail, proctor_client, run_async, settings
 from proctor.errors import InputError
 from proctor.models import ApprovalCard, GrantScope, RecordedVote
 from proctor.policy.conditions import compile_condition
-from proctor.policy.schema import parse_duration
+from proctor.policy.schema import format_duration, parse_duration
 from proctor.settings import approval_key_dir
 
 LONGEST_GRANT_SECONDS = 30 * 86400.0
@@ -74,7 +73,9 @@ class GrantAsk:
             fail(f"rule {card.rule_id} allows no standing grants: approve without --grant", code=1)
         seconds = min(self.seconds, allowed, LONGEST_GRANT_SECONDS)
         if seconds < self.seconds:
-            click.echo(f"--grant capped to {span(seconds)}: the most rule {card.rule_id} allows")
+            click.echo(
+                f"--grant capped to {format_duration(seconds)}: the most rule {card.rule_id} allows"
+            )
         return GrantScope(
             rule_id=card.rule_id, duration_seconds=seconds, when=self.when, max_uses=self.max_uses
         )
@@ -103,7 +104,8 @@ def _granted_text(scope: GrantScope) -> str:
     if scope.max_uses is not None:
         bounds.append(f"at most {scope.max_uses} use(s)")
     return (
-        f"; asked for a standing grant: {scope.rule_id} for {span(scope.duration_seconds)}"
+        f"; asked for a standing grant: {scope.rule_id} for "
+        + format_duration(scope.duration_seconds)
         + (f" ({', '.join(bounds)})" if bounds else "")
         + ", made if the round approves with it"
     )

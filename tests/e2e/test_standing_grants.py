@@ -92,7 +92,7 @@ async def test_a_grant_from_the_command_line_covers_similar_requests_until_revok
     await gov.wait_for_stage(workflow_id, "awaiting_approval")
     shown = await arun(["approvals", "show", workflow_id], env, tmp_path)
     assert shown.returncode == 0, shown.stderr
-    assert "  grants: up to 8 h (approve --grant DURATION)" in shown.stdout.splitlines()
+    assert "  grants: up to 8h (approve --grant DURATION)" in shown.stdout.splitlines()
 
     pem = str(tmp_path / "alice.pem")
     made = await arun(["approver", "key", "create", ALICE, "--key-out", pem], env, tmp_path)
@@ -115,11 +115,17 @@ async def test_a_grant_from_the_command_line_covers_similar_requests_until_revok
     )
     assert approved.returncode == 0, approved.stderr
     assert approved.stdout == (
-        f"approved {workflow_id} as {ALICE}; asked for a standing grant: {RULE} for 1 h "
+        f"approved {workflow_id} as {ALICE}; asked for a standing grant: {RULE} for 1h "
         "(while params.amount <= 600), made if the round approves with it\n"
     )
     assert (await asyncio.wait_for(task, 30)).status is ActionStatus.COMPLETED
     grant_id = await the_grant(gov, key.agent_id)
+    story = await arun(["approvals", "show", workflow_id], env, tmp_path)
+    assert story.returncode == 0, story.stderr
+    assert any(
+        "grant_made" in line and f"grant_id={grant_id}" in line
+        for line in story.stdout.splitlines()
+    ), story.stdout
 
     await covered(gov, key, 500, grant_id)
     await covered(gov, key, 600, grant_id)
@@ -154,7 +160,7 @@ async def test_a_longer_grant_than_the_rule_allows_is_capped_and_said(
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(
-            "--grant capped to 30 min: the most rule grantable-wires allows\n"
+            "--grant capped to 30m: the most rule grantable-wires allows\n"
         )
     outcome = await asyncio.wait_for(task, 30)
     assert outcome.status is ActionStatus.COMPLETED
