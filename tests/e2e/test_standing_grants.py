@@ -232,10 +232,24 @@ async def test_approve_for_an_hour_in_slack_makes_a_grant_signed_by_the_channel(
 
 
 async def test_no_grant_button_where_the_rule_allows_none(live: SlackHarness) -> None:
+    """And a grant click on such a request (a stale or hand-made payload) votes nothing: the
+    app reads the rule from the waiting workflow, never from the button."""
     key = await live.gov.new_agent()  # role tester: refunds escalate without grants
     task, workflow_id = await start(live.gov, key, 5)
     live.started.append(workflow_id)
     await eventually(lambda: len(messages_about(live.slack, workflow_id)) >= 3)
     assert grant_buttons(live, workflow_id) == []
+
+    message = messages_about(live.slack, workflow_id)[0]
+    payload = click("U0ALICE", message, blocks.APPROVE)
+    payload["actions"][0]["action_id"] = blocks.APPROVE_FOR_A_WHILE
+    assert (await send_interaction(live.url, payload)).status == 200
+    await eventually(
+        lambda: any(
+            e["user"] == "U0ALICE" and "allows no standing grants" in e["text"]
+            for e in live.slack.ephemeral
+        )
+    )
+    assert (await live.gov.proctor.progress(workflow_id)).votes == ()
     await live.gov.vote(workflow_id, BOB, approve=False, note="test over")
     assert (await asyncio.wait_for(task, 30)).status is ActionStatus.REJECTED
