@@ -25,10 +25,18 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from proctor import AgentKey
 from proctor.client import Client
 from proctor.contract import CANCEL_SIGNAL, GOVERNED_ACTION_WORKFLOW, SEARCH_ATTRIBUTES
 from proctor.db import connect_pool, ensure_database, migrate
-from proctor.models import CancelRequest, ExecutionMode, ExecutionSpec, GovernedActionInput, Vote
+from proctor.models import (
+    CancelRequest,
+    ExecutionMode,
+    ExecutionSpec,
+    GovernedActionInput,
+    GrantScope,
+    Vote,
+)
 from proctor.temporal import ensure_search_attributes
 from tests.helpers.harness import Harness, harness
 from tests.helpers.slack import DIRECTORY, fake_slack, slack_notifier
@@ -275,6 +283,51 @@ async def replayed_request(gov: Harness, env: WorkflowEnvironment) -> str:
     return request.workflow_id
 
 
+async def _granted(gov: Harness, key: AgentKey, prefix: str) -> str:
+    """A refund escalated under a rule allowing grants (tests/e2e/policies/grants.yaml),
+    approved with a standing grant for an hour while the amount is at most 600."""
+    request_id = f"{prefix}-{key.agent_id}"
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            key, "refund_requests", {"amount": 500}, handler=lambda p: "done", request_id=request_id
+        )
+    )
+    workflow_id = f"action-{request_id}"
+    await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    waiting = await gov.proctor.progress(workflow_id)
+    assert waiting.pending is not None
+    await gov.operator.decide(
+        workflow_id,
+        gov.approver("alice@example.com"),
+        approve=True,
+        approver="alice@example.com",
+        request_digest=waiting.pending.card.request_digest,
+        grant=GrantScope(
+            rule_id=waiting.pending.card.rule_id,
+            duration_seconds=3600,
+            when="params.amount <= 600",
+        ),
+    )
+    await task
+    return workflow_id
+
+
+async def grant_made(gov: Harness, env: WorkflowEnvironment) -> str:
+    """Approved with a standing grant: the grant is stored before the action runs."""
+    return await _granted(gov, await gov.new_agent(role="grantee"), "grant-made")
+
+
+async def grant_used(gov: Harness, env: WorkflowEnvironment) -> str:
+    """The same agent's next similar request, allowed by that grant without asking anyone."""
+    key = await gov.new_agent(role="grantee")
+    await _granted(gov, key, "grant-maker")
+    outcome = await gov.proctor.execute(
+        key, "refund_requests", {"amount": 400}, handler=lambda p: "done"
+    )
+    assert outcome.decision.rule_id.startswith("grant:"), outcome.decision
+    return outcome.workflow_id
+
+
 DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
     "allowed": allowed,
     "denied": denied,
@@ -290,6 +343,8 @@ DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
     "cancelled": cancelled,
     "unsigned_vote": unsigned_vote,
     "replayed_request": replayed_request,
+    "grant_made": grant_made,
+    "grant_used": grant_used,
 }
 SLACK_SCENARIOS: dict[str, Scenario] = {
     "slack_approved": slack_approved,
@@ -307,13 +362,27 @@ TIME_SKIPPING_SCENARIOS: dict[str, Scenario] = {
 
 WORKFLOW_IDS = HERE / "workflow_ids.json"
 """Each fixture's workflow id: a history file holds only events, and the workflows bind votes
-and permission asks to their own id, so a replay must run under the recorded one."""
+and permission asks to their own id, so a replay must run under the recorded one. This file is
+v0.2.0's, pinned by its release manifest: fixtures recorded since have theirs in ADDED_IDS."""
+ADDED_IDS = HERE / "workflow_ids_added.json"
+RELEASES = HERE / "releases"
+
+
+def released_fixtures() -> set[str]:
+    """The fixtures (and id files) a release pinned: never recorded again."""
+    return {
+        Path(name).stem
+        for manifest in RELEASES.glob("v*.json")
+        for name in json.loads(manifest.read_text())["histories"]
+    }
 
 
 def remember_workflow_id(name: str, workflow_id: str) -> None:
-    known = json.loads(WORKFLOW_IDS.read_text()) if WORKFLOW_IDS.exists() else {}
+    """In the id file of fixtures added since the last release (never a pinned one)."""
+    target = WORKFLOW_IDS if "workflow_ids" not in released_fixtures() else ADDED_IDS
+    known = json.loads(target.read_text()) if target.exists() else {}
     known[name] = workflow_id
-    WORKFLOW_IDS.write_text(json.dumps(dict(sorted(known.items())), indent=1) + "\n")
+    target.write_text(json.dumps(dict(sorted(known.items())), indent=1) + "\n")
 
 
 async def record(
@@ -333,6 +402,9 @@ async def record(
             gov = await stack.enter_async_context(
                 harness(env.client, pool, notifier=notifier, directory=directory)
             )
+            pinned = released_fixtures() & set(scenarios)
+            if pinned:
+                raise SystemExit(f"released fixtures are never re-recorded: {sorted(pinned)}")
             for name, scenario in scenarios.items():
                 workflow_id = await scenario(gov, env)
                 history = await env.client.get_workflow_handle(workflow_id).fetch_history()

@@ -25,9 +25,8 @@ from proctor.models import GovernedActionInput, Outcome
 from proctor_server.workflows.governed_action import GovernedActionWorkflow
 from proctor_server.workflows.reinstatement import ReinstatementWorkflow
 
-HISTORIES = sorted(
-    p for p in (Path(__file__).parents[1] / "histories").glob("*.json") if p.stem != "workflow_ids"
-)
+HERE = Path(__file__).parents[1] / "histories"
+HISTORIES = sorted(p for p in HERE.glob("*.json") if not p.stem.startswith("workflow_ids"))
 PATHS = {
     "allowed",
     "denied",
@@ -51,12 +50,15 @@ PATHS = {
     "cancelled",
     "unsigned_vote",
     "replayed_request",
+    "grant_made",
+    "grant_used",
 }
 
 
-WORKFLOW_IDS = json.loads(
-    (Path(__file__).parents[1] / "histories" / "workflow_ids.json").read_text()
+WORKFLOW_IDS = json.loads((HERE / "workflow_ids.json").read_text()) | json.loads(
+    (HERE / "workflow_ids_added.json").read_text()
 )
+"""v0.2.0's fixtures (its id file is pinned by the release) and those recorded since."""
 
 
 def load(path: Path) -> WorkflowHistory:
