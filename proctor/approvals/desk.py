@@ -156,9 +156,9 @@ class VoteDesk:
             return VoteResult(True, "you approved this request")
         return VoteResult(
             True,
-            "you approved this request and, for "
-            f"{span(grant.duration_seconds)}, this agent's similar requests under rule "
-            f"{grant.rule_id} (once the round approves with a grant)",
+            "you approved this request, and asked to approve this agent's similar requests "
+            f"under rule {grant.rule_id} for {span(grant.duration_seconds)} (a standing "
+            "grant, made when the round approves)",
         )
 
     async def _verdict(self, workflow_id: str, seen: int, approver: str) -> RecordedVote | None:
