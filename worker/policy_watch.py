@@ -54,13 +54,17 @@ def rejected_event(rejection: Rejection) -> AuditEvent:
 
 
 def grant_rules(engine: PolicyEngine) -> frozenset[str]:
-    """The rules a standing grant may stand under: those the set enforces as escalations (a
-    grant covers only what its rule escalates; shadow rules are never enforced)."""
+    """The rules a standing grant may stand under: those the set enforces as escalations that
+    allow grants (a grant covers only what its rule escalates; shadow rules are never
+    enforced; a rule that dropped its `grant:` ends the grants made under it)."""
     return frozenset(
         rule.rule_id
         for file in engine.files
         for rule in file.rules
-        if rule.effect is Effect.ESCALATE and not rule.shadow
+        if rule.effect is Effect.ESCALATE
+        and not rule.shadow
+        and rule.escalation is not None
+        and rule.escalation.grant_max_seconds is not None
     )
 
 

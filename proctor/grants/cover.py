@@ -13,6 +13,7 @@ revocation is detected when the chain is verified against its signed checkpoints
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -132,20 +133,55 @@ def grantable(decision: Decision) -> EscalationSettings | None:
 
 def _votes_refusal(grant: StandingGrant, query: CoverQuery) -> str | None:
     """Why one of the stored votes is not a signed approval of the grant's request asking
-    for a grant under the rule that escalates the new request."""
+    for a grant under the rule that escalates the new request.
+
+    The signatures are checked once per process for the same signed request, votes and
+    trusted keys (`_VERIFIED`): a grant used again is compared, not re-verified, and any
+    change to what was signed, or to the keys the directory holds now, verifies anew."""
     if not grant.votes:
         return "the grant carries no votes"
-    request_digest = digest(grant.request.signing_payload())
     for vote in grant.votes:
-        refusal = _vote_refusal(vote, grant.request, request_digest, query)
+        refusal = _scope_of_vote_refusal(vote, query)
         if refusal is not None:
             return f"vote of {vote.approver}: {refusal}"
+    keys = tuple(query.keys(vote.approver, vote.channel) for vote in grant.votes)
+    signed = _SignedGrant(grant.request, grant.votes, keys, query.agent_keys)
+    if _VERIFIED.get(grant.grant_id) == signed:
+        _VERIFIED.move_to_end(grant.grant_id)
+        return None
+    request_digest = digest(grant.request.signing_payload())
+    for vote, vote_keys in zip(grant.votes, keys, strict=True):
+        refusal = _signature_refusal(vote, grant.request, request_digest, vote_keys, query)
+        if refusal is not None:
+            return f"vote of {vote.approver}: {refusal}"
+    _VERIFIED[grant.grant_id] = signed
+    if len(_VERIFIED) > _VERIFIED_MAX:
+        _VERIFIED.popitem(last=False)
     return None
 
 
-def _vote_refusal(
-    vote: Vote, request: ActionRequest, request_digest: str, query: CoverQuery
-) -> str | None:
+@dataclass(frozen=True)
+class _SignedGrant:
+    """Everything a grant's signature check depends on: equal means verified already."""
+
+    request: ActionRequest
+    votes: tuple[Vote, ...]
+    keys: tuple[VoteKeys, ...]
+    agent_keys: tuple[str, ...]
+
+
+_VERIFIED: OrderedDict[str, _SignedGrant] = OrderedDict()
+_VERIFIED_MAX = 4096
+
+
+def forget_verified() -> None:
+    """Check every grant's signatures afresh at its next use (the benchmark's first-use cost)."""
+    _VERIFIED.clear()
+
+
+def _scope_of_vote_refusal(vote: Vote, query: CoverQuery) -> str | None:
+    """What a vote must say, whatever its signature: an approval asking for a grant under the
+    rule that escalates the request now, with a signing time."""
     if not vote.approve:
         return "not an approval"
     if vote.grant is None:
@@ -154,7 +190,13 @@ def _vote_refusal(
         return f"a grant under rule {vote.grant.rule_id!r}, not {query.decision.rule_id!r}"
     if vote.signed_at is None:
         return "carries no signing time"
-    keys = query.keys(vote.approver, vote.channel)
+    return None
+
+
+def _signature_refusal(
+    vote: Vote, request: ActionRequest, request_digest: str, keys: VoteKeys, query: CoverQuery
+) -> str | None:
+    assert vote.signed_at is not None  # checked by _scope_of_vote_refusal
     return vote_refusal(
         vote,
         workflow_id=request.workflow_id,

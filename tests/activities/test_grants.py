@@ -12,7 +12,7 @@ from proctor.contract import step_key
 from proctor.stores.audit_log import AuditLog
 from proctor.stores.grants import GrantStore
 from proctor_server.activities.grants import INVALID_GRANT, GrantActivities
-from tests.proctor.stores.test_grants import grant_draft
+from tests.helpers.grants import grant_draft
 
 
 @pytest.fixture

@@ -27,11 +27,12 @@ from proctor_server.worker.policy_watch import (
     removed_reason,
     sweep_grants,
 )
-from tests.proctor.stores.test_grants import grant_draft
+from tests.helpers.grants import grant_draft
 
 
-def escalation(rule: str, mode: str = "enforce") -> str:
-    return f"{{action: {rule}, id: {rule}, approvers: [a@x.io], reason: r, mode: {mode}}}"
+def escalation(rule: str, mode: str = "enforce", grants: bool = True) -> str:
+    allowed = ", grant: {max: 8h}" if grants else ""
+    return f"{{action: {rule}, id: {rule}, approvers: [a@x.io], reason: r, mode: {mode}{allowed}}}"
 
 
 def policy_text(*rules: str) -> str:
@@ -81,10 +82,11 @@ async def is_revoked(grants: GrantStore, grant_id: str) -> bool:
     return grant.revoked_at is not None
 
 
-def test_only_enforced_escalations_may_hold_grants(tmp_path: Path) -> None:
+def test_only_enforced_escalations_allowing_grants_may_hold_them(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(
         "role: watcher\npermissions:\n"
-        f"  escalate: [{escalation('refunds')}, {escalation('mirrored', 'shadow')}]\n"
+        f"  escalate: [{escalation('refunds')}, {escalation('mirrored', 'shadow')},"
+        f" {escalation('no-grants', grants=False)}]\n"
         "  allow: [{action: reads, id: reads}]\n"
         "  deny: [{action: deletes, id: deletes}]\n"
     )

@@ -17,7 +17,7 @@ from proctor.models import AuditEvent, GrantDraft, StandingGrant
 from proctor.stores.audit_log import AuditLog
 from proctor.stores.grants import GrantStore
 from tests.helpers.cli import arun
-from tests.proctor.stores.test_grants import grant_draft
+from tests.helpers.grants import grant_draft
 
 NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 

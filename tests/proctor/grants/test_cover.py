@@ -442,3 +442,23 @@ def test_the_first_grant_that_covers_is_chosen(keys: Directory) -> None:
     assert found is not None and found.grant.grant_id == "g-wide"
     assert covering_grant([narrow], q) is None
     assert covering_grant([], replace(q)) is None
+
+
+def test_a_grant_verified_once_is_checked_again_when_what_it_signed_changes(
+    keys: Directory,
+) -> None:
+    """Signatures are checked once per process for the same signed content and keys; an edit
+    after a first good check, or a key deleted from the directory since, is still caught."""
+    made_on = request_of()
+    alice = keys.signer("alice")
+    vote = approval(alice, made_on, scope(1))
+    grant = stored(made_on, vote)
+    covered(grant, query(request_of(), keys))
+    covered(grant.model_copy(update={"uses": 1}), query(request_of(), keys))  # use counts only
+
+    widened = stored(made_on, vote.model_copy(update={"grant": scope(8)}))
+    assert "bad vote signature" in refused(widened, query(request_of(), keys))
+    covered(grant, query(request_of(), keys))
+
+    keys.approvers.clear()  # alice's key deleted from the trusted directory
+    assert "neither a registered key of alice" in refused(grant, query(request_of(), keys))
