@@ -39,6 +39,7 @@ from proctor.stores.grants import GrantStore
 from proctor.stores.rates import RateStore
 
 GRANT_USED_EVENT = "grant_used"
+GRANT_MADE_EVENT = "grant_made"
 GRANT_USE_STEP = "grant_use"
 
 
@@ -155,6 +156,8 @@ class JudgementActivities:
             return decision
         cover = self._cover_query(ask, verdict, decision, query, judged_at)
         for found in covering_grants(candidates, cover):
+            if not await self._made_in_ledger(found.grant.grant_id, found.grant.workflow_id):
+                continue
             event = self._use_event(ask, decision, found)
             if await self.grants.use(
                 found.grant.grant_id, workflow_id=ask.workflow_id, run_id=ask.run_id, event=event
@@ -194,6 +197,15 @@ class JudgementActivities:
             owner=verdict.agent.owner,
         )
 
+    async def _made_in_ledger(self, grant_id: str, workflow_id: str) -> bool:
+        """Whether the workflow whose round made the grant recorded it (`grant_made`). Signed
+        votes can't prove the round counted them (an approval that came after a veto is
+        signed too): a grant row planted in the database without its ledger row covers
+        nothing, and one planted with it breaks the hash chain."""
+        assert self.grants is not None
+        rows = await self.grants.audit.for_workflow(workflow_id, event_types=(GRANT_MADE_EVENT,))
+        return any(_payload_grant_id(row.payload) == grant_id for row in rows)
+
     async def _used_by_run(self, ask: JudgeRequest) -> str | None:
         """The grant this run already used (a retried judgement), from its `grant_used` row."""
         assert self.grants is not None
@@ -203,8 +215,7 @@ class JudgementActivities:
         )
         for row in rows:
             if row.idempotency_key == key:
-                grant_id = json.loads(row.payload).get("grant_id")
-                return grant_id if isinstance(grant_id, str) else None
+                return _payload_grant_id(row.payload)
         return None
 
     def _use_event(self, ask: JudgeRequest, decision: Decision, found: Coverage) -> AuditEvent:
@@ -283,3 +294,9 @@ async def _starter() -> str | None:
     except Exception:
         return None
     return None
+
+
+def _payload_grant_id(payload: str) -> str | None:
+    """The `grant_id` an audit row of a grant names."""
+    grant_id = json.loads(payload).get("grant_id")
+    return grant_id if isinstance(grant_id, str) else None

@@ -235,6 +235,33 @@ async def test_a_grant_row_relabelled_in_the_database_covers_nothing(
     assert await gov.uses(grant_id) == 0
 
 
+async def test_a_grant_row_planted_without_its_ledger_row_covers_nothing(
+    gov: Governance, db: asyncpg.Pool
+) -> None:
+    """A copy of a genuine grant's row (signed votes and all) under a new id, as a database
+    administrator could plant it: no round recorded it, so it covers nothing."""
+    key = await register_agent(db, "tester")
+    genuine = await gov.grant(key, gov.approver("alice"), max_uses=1)
+    await db.execute(
+        "UPDATE standing_grants SET uses = max_uses WHERE grant_id = $1", genuine
+    )  # used up
+    columns = await db.fetch(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_name = 'standing_grants' AND column_name NOT IN ('grant_id', 'uses')"
+    )
+    names = ", ".join(row["column_name"] for row in columns)
+    await db.execute(
+        f"INSERT INTO standing_grants (grant_id, uses, {names})"
+        f" SELECT 'g-planted', 0, {names} FROM standing_grants WHERE grant_id = $1",
+        genuine,
+    )
+
+    decision = await gov.judge(refund(key))
+
+    assert (decision.effect, decision.rule_id) == (Effect.ESCALATE, "refunds")
+    assert await gov.uses("g-planted") == 0
+
+
 async def test_a_deny_rule_over_the_same_action_is_never_overridden(
     gov: Governance, db: asyncpg.Pool
 ) -> None:
