@@ -13,11 +13,23 @@ from typing import Any
 
 import asyncpg
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from temporalio.client import Client as TemporalClient
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from proctor import AgentKey
 from proctor.approvals import blocks
-from proctor.models import ActionStatus, Effect, ExecutionMode, ExecutionSpec, Outcome
+from proctor.approvals.keys import VoteSigner
+from proctor.contract import DECIDE_SIGNAL
+from proctor.models import (
+    ActionStatus,
+    Effect,
+    ExecutionMode,
+    ExecutionSpec,
+    GrantScope,
+    Outcome,
+)
 from proctor.stores.grants import GrantStore
 from tests.helpers.cli import arun
 from tests.helpers.fake_slack import FakeSlack, click, send_interaction
@@ -253,3 +265,47 @@ async def test_no_grant_button_where_the_rule_allows_none(live: SlackHarness) ->
     assert (await live.gov.proctor.progress(workflow_id)).votes == ()
     await live.gov.vote(workflow_id, BOB, approve=False, note="test over")
     assert (await asyncio.wait_for(task, 30)).status is ActionStatus.REJECTED
+
+
+async def test_an_agent_cannot_grant_itself_anything(
+    gov: Harness, dev_server: WorkflowEnvironment
+) -> None:
+    """From the agent's side, with its own Temporal client: votes carrying a grant, signed by a
+    key nobody registered or by the agent's own key, are refused like any forged vote; the
+    round is decided by a real approver without a grant, and no grant exists afterwards."""
+    key = await gov.new_agent(role="grantee")
+    task, workflow_id = await start(gov, key, 450)
+    await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    progress = await gov.proctor.progress(workflow_id)
+    assert progress.pending is not None
+    digest = progress.pending.card.request_digest
+    scope = GrantScope(rule_id=RULE, duration_seconds=8 * 3600)
+    attacker = await TemporalClient.connect(
+        dev_server.client.service_client.config.target_host,
+        data_converter=pydantic_data_converter,
+    )
+    handle = attacker.get_workflow_handle(workflow_id)
+    assert isinstance(key.private_key, ed25519.Ed25519PrivateKey)
+    for signer in (VoteSigner.generate(approver=ALICE), VoteSigner(key.private_key, ALICE)):
+        forged = signer.sign(
+            workflow_id=workflow_id, request_digest=digest, approve=True, grant=scope
+        )
+        await handle.signal(DECIDE_SIGNAL, forged)
+
+    await eventually(lambda: _votes_recorded(gov, workflow_id, 2))
+    await gov.vote(workflow_id, BOB, approve=True)
+    outcome = await asyncio.wait_for(task, 30)
+
+    assert outcome.status is ActionStatus.COMPLETED and outcome.approvals[-1].vote.approver == BOB
+    assert [v.accepted for v in outcome.approvals] == [False, False, True]
+    assert (
+        await GrantStore(gov.pool, gov.audit).list(agent_id=key.agent_id, include_ended=True) == []
+    )
+    events = [r.event_type for r in await gov.audit.for_workflow(workflow_id)]
+    assert "grant_made" not in events and "grant_refused" not in events
+    await escalates(gov, key, 450)
+
+
+async def _votes_recorded(gov: Harness, workflow_id: str, count: int) -> bool:
+    rows = await gov.audit.for_workflow(workflow_id, event_types=("vote",))
+    return len(rows) >= count
