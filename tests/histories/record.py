@@ -29,6 +29,7 @@ from proctor import AgentKey
 from proctor.client import Client
 from proctor.contract import CANCEL_SIGNAL, GOVERNED_ACTION_WORKFLOW, SEARCH_ATTRIBUTES
 from proctor.db import connect_pool, ensure_database, migrate
+from proctor.delegation import extend_chain
 from proctor.models import (
     CancelRequest,
     ExecutionMode,
@@ -328,6 +329,54 @@ async def grant_used(gov: Harness, env: WorkflowEnvironment) -> str:
     return outcome.workflow_id
 
 
+async def grant_refused(gov: Harness, env: WorkflowEnvironment) -> str:
+    """Approved with a vote asking for a grant under a rule that allows none: the approval
+    stands, the grant is refused and audited."""
+    task, workflow_id = await _waiting(gov, "refund_requests", "grant-refused")
+    waiting = await gov.proctor.progress(workflow_id)
+    assert waiting.pending is not None and waiting.pending.card.grant_max_seconds is None
+    await gov.operator.decide(
+        workflow_id,
+        gov.approver("alice@example.com"),
+        approve=True,
+        approver="alice@example.com",
+        request_digest=waiting.pending.card.request_digest,
+        grant=GrantScope(rule_id=waiting.pending.card.rule_id, duration_seconds=3600),
+    )
+    await task
+    return workflow_id
+
+
+async def delegated(gov: Harness, env: WorkflowEnvironment) -> str:
+    """alice → agent A → agent B (tests/e2e/policies/delegation.yaml): B's refund escalates
+    on alice's behalf, alice's own vote is refused (she is in the chain), bob's approves."""
+    hour = timedelta(hours=1)
+    a, b = await gov.new_agent(role="delegated"), await gov.new_agent(role="delegated")
+    root = extend_chain(
+        gov.approver("alice@example.com"), to=a.agent_id, actions=["refund_*"], expires_in=hour
+    )
+    chain = a.delegate(b.agent_id, ["refund_big"], expires_in=hour, parent=root)
+    request_id = f"delegated-{b.agent_id}"
+    task = asyncio.create_task(
+        gov.proctor.execute(
+            b,
+            "refund_big",
+            {"order": 7},
+            handler=lambda p: "done",
+            request_id=request_id,
+            on_behalf_of="alice@example.com",
+            delegation=chain,
+        )
+    )
+    workflow_id = f"action-{request_id}"
+    await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    await gov.vote(workflow_id, "alice@example.com", approve=True, note="recorded")
+    await gov.vote(workflow_id, "bob@example.com", approve=True, note="recorded")
+    outcome = await task
+    assert [v.accepted for v in outcome.approvals] == [False, True], outcome.approvals
+    return workflow_id
+
+
 DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
     "allowed": allowed,
     "denied": denied,
@@ -345,6 +394,8 @@ DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
     "replayed_request": replayed_request,
     "grant_made": grant_made,
     "grant_used": grant_used,
+    "grant_refused": grant_refused,
+    "delegated": delegated,
 }
 SLACK_SCENARIOS: dict[str, Scenario] = {
     "slack_approved": slack_approved,
