@@ -24,11 +24,18 @@ FALLBACK_SCORE = 50.0
 
 class ReinstatementActivities:
     def __init__(
-        self, agents: AgentStore, audit: AuditLog, policy: Callable[[], PolicyEngine]
+        self,
+        agents: AgentStore,
+        audit: AuditLog,
+        policy: Callable[[], PolicyEngine],
+        default_approvers: Callable[[], tuple[str, ...]] = tuple,
     ) -> None:
+        """`default_approvers`: who decides escalations whose rule names nobody, as of now
+        (they may reinstate an agent whose policy leaves a rule to them)."""
         self.agents = agents
         self.audit = audit
         self.policy = policy
+        self.default_approvers = default_approvers
 
     @activity.defn(name=PLAN_REINSTATEMENT)
     async def plan_reinstatement(self, request: ReinstatementRequest) -> ReinstatementPlan:
@@ -49,7 +56,9 @@ class ReinstatementActivities:
             or trust.minimum_score
             or FALLBACK_SCORE
         )
-        approvers = tuple(dict.fromkeys([agent.owner, *engine.approvers_for(agent)]))
+        named = engine.approvers_for(agent)
+        defaults = self.default_approvers() if engine.leaves_approvers_to_defaults(agent) else ()
+        approvers = tuple(dict.fromkeys([agent.owner, *named, *defaults]))
         return ReinstatementPlan(agent=agent, approvers=approvers, restore_score=score)
 
     @activity.defn(name=REINSTATE_AGENT)

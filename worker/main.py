@@ -147,7 +147,9 @@ def build_worker(
     )
     audit = AuditActivities(ledger)
     votes = VoteKeyActivities(lambda: vote_keys)
-    reinstatement = ReinstatementActivities(AgentStore(pool), ledger, policy)
+    reinstatement = ReinstatementActivities(
+        AgentStore(pool), ledger, policy, lambda: defaults.resolve(directory())
+    )
     slack = SlackActivities(notifier, directory)
     return Worker(
         client,

@@ -159,11 +159,14 @@ class _Compiler:
 
     def _trust_escalation(self, policy: PolicyFile) -> EscalationSettings | None:
         """Who decides what the file's trust minimum holds back: its escalation over the
-        defaults."""
+        defaults, else (no approvers named anywhere) the organisation's default approvers, as
+        for an escalate rule that names none."""
         if policy.trust.minimum_score is None:
             return None
         try:
-            escalation = resolve_escalation(policy.escalation, self.defaults, groups=self.groups)
+            escalation = resolve_escalation(
+                policy.escalation, self.defaults, groups=self.groups, default_approvers=True
+            )
         except UnknownGroup:
             return None  # an escalate rule leaning on it reports the group
         # No rule allows grants here: a standing grant would outlast the low score it is for.

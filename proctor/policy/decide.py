@@ -141,6 +141,21 @@ class PolicyEngine:
             names.extend(view.trust.escalation.approvers)
         return tuple(dict.fromkeys(names))
 
+    def leaves_approvers_to_defaults(self, agent: AgentInfo) -> bool:
+        """Whether an enforced escalation for this agent (its trust gate's included) names
+        nobody: the organisation's default approvers decide those, and so may reinstate it."""
+        view = self._view(agent)
+        for compiled in view.files:
+            for rule in compiled.rules:
+                if (
+                    rule.escalation is not None
+                    and not rule.shadow
+                    and not rule.escalation.approvers
+                ):
+                    return True
+        gate = view.trust
+        return gate is not None and gate.escalation is not None and not gate.escalation.approvers
+
     def trust_policy(self, agent: AgentInfo) -> TrustPolicy:
         """The trust weights and thresholds in force for this agent."""
         return self._view(agent).trust_policy

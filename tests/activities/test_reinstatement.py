@@ -3,6 +3,8 @@ approve bringing a suspended agent back, and the status change with its audit ro
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
 import pytest
 from temporalio.testing import ActivityEnvironment
@@ -13,7 +15,7 @@ from proctor.models import (
     ReinstatementPlan,
     ReinstatementRequest,
 )
-from proctor.policy import PolicyEngine
+from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.stores.agents import AgentStore
 from proctor.stores.audit_log import AuditLog
 from proctor_server.activities.reinstatement import FALLBACK_SCORE, ReinstatementActivities
@@ -53,6 +55,35 @@ async def test_a_suspended_agent_is_planned_for_its_owner_then_its_policy_approv
     assert planned.approvers == (OWNER, *(a for a in policy_approvers if a != OWNER))
     assert planned.restore_score == FALLBACK_SCORE  # the tester role sets no recovery score
     assert (await plan(reinstatement, agent_id, restore_score=70)).restore_score == 70
+
+
+async def test_the_default_approvers_may_reinstate_an_agent_whose_policy_leaves_rules_to_them(
+    db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The toolkit's file names no approvers: its escalations go to the default approvers, and
+    so does bringing its agent back (with its owner); a policy naming its approvers everywhere
+    leaves the defaults out."""
+    defaults = ("dana@example.com", "erin@example.com")
+    (tmp_path / "toolkit.yaml").write_text(
+        "role: tester\npermissions: {escalate: [refund_requests], allow: [read]}\n"
+    )
+    toolkit = PolicyEngine(load_policy_dir(tmp_path))
+    activities = ReinstatementActivities(
+        AgentStore(db), AuditLog(db), lambda: toolkit, lambda: defaults
+    )
+
+    planned = await plan(activities, await suspended_agent(db))
+
+    assert planned.approvers == (OWNER, *defaults)
+    (tmp_path / "toolkit.yaml").write_text(
+        "role: tester\npermissions:\n"
+        "  escalate: [{action: refund_requests, approvers: [lead@x.io]}]\n"
+    )
+    named = PolicyEngine(load_policy_dir(tmp_path))
+    activities = ReinstatementActivities(
+        AgentStore(db), AuditLog(db), lambda: named, lambda: defaults
+    )
+    assert (await plan(activities, await suspended_agent(db))).approvers == (OWNER, "lead@x.io")
 
 
 async def test_nothing_to_plan_for_an_active_or_unknown_agent(

@@ -5,6 +5,7 @@ from pathlib import Path
 from proctor.models import Effect
 from proctor.policy import PolicyEngine, load_policy_dir
 from proctor.policy.agent_view import RuleIndex, view_for
+from proctor.policy.escalation import asks_default_approvers
 from tests.helpers.policies import agent, decide, engine
 
 TOOLKIT = Path(__file__).parent / "toolkit_format"
@@ -77,20 +78,27 @@ def test_the_strictest_minimum_holds_back_with_its_own_files_approvers() -> None
     assert other.escalation is not None and other.escalation.approvers == ("lead@x.io",)
 
 
+def test_a_trust_gate_whose_files_name_nobody_asks_the_default_approvers() -> None:
+    """As an escalate rule naming nobody does (resolved when the request is decided)."""
+    text = "trust: {minimum_score: 50}\npermissions: {allow: ['*']}\n"
+    held = decide(engine(text), "x", who=agent(trust=40))
+    assert (held.effect, held.rule_id) == (Effect.ESCALATE, "trust-minimum")
+    assert held.escalation is not None and held.escalation.approvers == ()
+    assert asks_default_approvers(held)
+
+
 def test_a_trust_gate_nobody_can_be_asked_about_denies() -> None:
-    for text in (
-        "trust: {minimum_score: 50}\nrate_limits: {actions_per_minute: 5}\n"
-        "permissions: {allow: ['*']}\n",
+    text = (
         "escalation: {approvers: ['group:nobody']}\ntrust: {minimum_score: 50}\n"
-        "rate_limits: {actions_per_minute: 5}\npermissions: {allow: ['*']}\n",
-    ):
-        held = decide(engine(text), "x", who=agent(trust=40))
-        assert (held.effect, held.rule_id, held.escalation, held.rate_limits) == (
-            Effect.DENY,
-            "trust-minimum",
-            None,
-            (),
-        )
+        "rate_limits: {actions_per_minute: 5}\npermissions: {allow: ['*']}\n"
+    )
+    held = decide(engine(text), "x", who=agent(trust=40))
+    assert (held.effect, held.rule_id, held.escalation, held.rate_limits) == (
+        Effect.DENY,
+        "trust-minimum",
+        None,
+        (),
+    )
 
 
 def test_autonomy_blocked_agents_wait_for_the_recovery_threshold() -> None:
