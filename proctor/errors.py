@@ -10,6 +10,7 @@ built-in base that older callers caught (`ValueError`, `LookupError`, `RuntimeEr
     │   ├── PolicyError                      proctor.policy.loader: a policy set that does not load
     │   ├── ConditionSyntaxError             proctor.policy.conditions: a CEL condition
     │   ├── CanonicalizationError            proctor.canonical: a value JSON cannot hash
+    │   ├── DelegationError                  proctor.delegation: a link or chain file
     │   └── KeyMaterialError                 a key file missing, unreadable or of the wrong kind
     │       ├── AgentKeyError                proctor.signing
     │       ├── UnusableKey                  proctor.attestation: a public key too weak or unknown
@@ -26,6 +27,7 @@ built-in base that older callers caught (`ValueError`, `LookupError`, `RuntimeEr
     │   ├── AgentExists                      proctor.stores.agents
     │   ├── SecretFileExists                 proctor.secret_files: keys are never overwritten
     │   ├── IdempotencyConflict              proctor.stores.audit_log: one key, two payloads
+    │   ├── GrantConflict                    proctor.stores.grants: one grant id, two runs
     │   └── NotCancellable                   proctor.approvals.operations: the run has ended
     ├── ConfigurationError (RuntimeError)    a setting is missing or contradicts another
     │   └── NotConfigured                    proctor.settings

@@ -22,6 +22,7 @@ from proctor.contract import (
     CLOSE_APPROVAL_MESSAGES,
     EVALUATE_POLICY,
     JUDGE_REQUEST,
+    MAKE_GRANT,
     NOTIFY_APPROVERS,
     PLAN_REINSTATEMENT,
     REMIND_APPROVERS,
@@ -32,6 +33,7 @@ from proctor.contract import (
 )
 from proctor.models import (
     Decision,
+    GrantReceipt,
     IdentityVerdict,
     Judgement,
     NotifyResult,
@@ -170,6 +172,12 @@ def _plan(plan: Any) -> str:
     return f"reinstatement planned: {plan}"
 
 
+def _grant(receipt: Any) -> str:
+    if isinstance(receipt, GrantReceipt):
+        return f"standing grant {receipt.grant_id} made (audited as row #{receipt.audit_seq})"
+    return f"standing grant made: {receipt}"
+
+
 @dataclass(frozen=True)
 class _Result:
     """How one activity's result is told: the model it returns, and its sentence."""
@@ -190,6 +198,7 @@ _RESULTS: dict[str, _Result] = {
         NotifyResult, partial(_notified, what="Slack messages closed")
     ),
     PLAN_REINSTATEMENT: _Result(ReinstatementPlan, _plan),
+    MAKE_GRANT: _Result(GrantReceipt, _grant),
 }
 
 

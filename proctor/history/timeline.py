@@ -151,7 +151,10 @@ class _Reader:
                 f"request {request.request_id}: agent {request.agent_id} asks "
                 f"{request.action} {request.params} ({request.execution.mode.value})"
             )
-            if request.triggered_by:
+            if request.delegation:
+                chain = (link.principal for link in request.delegation)
+                text += f" on behalf of {' → '.join(chain)} (delegated)"
+            elif request.triggered_by:
                 text += f" on behalf of {request.triggered_by}"
         else:
             text = f"{attrs.workflow_type.name} started with {start}"

@@ -23,7 +23,7 @@ def load(name: str) -> WorkflowHistory:
 
 @pytest.mark.parametrize(
     "path",
-    sorted(p for p in HISTORIES.glob("*.json") if p.stem != "workflow_ids"),
+    sorted(p for p in HISTORIES.glob("*.json") if not p.stem.startswith("workflow_ids")),
     ids=lambda p: p.stem,
 )
 def test_every_recorded_history_reads_as_a_timeline(path: Path) -> None:
@@ -65,6 +65,16 @@ def test_refusals_and_rate_limits_are_named() -> None:
     assert any("rate limit exceeded: actions_per_minute" in t for t in limited)
     slack = [s.text for s in timeline(load("slack_approved"))]
     assert "approvers notified: 3 Slack message(s)" in slack
+
+
+def test_grants_and_delegation_are_named() -> None:
+    made = [s.text for s in timeline(load("grant_made"))]
+    assert any(t.startswith("standing grant g-") and "made (audited as row #" in t for t in made)
+    used = [s.text for s in timeline(load("grant_used"))]
+    assert any("policy decided ALLOW by rule grant:g-" in t for t in used), used
+    (started, *_) = timeline(load("delegated"))
+    assert " on behalf of alice@example.com → agent:agent-" in started.text
+    assert started.text.endswith("(delegated)")
 
 
 def test_describe_event_names_type_and_step() -> None:
