@@ -202,6 +202,11 @@ class GrantBench:
             self.grant(action, rule_id, "params.amount <= 500", 8),
             *(self.grant(other, rule_id, None, 2) for other in others),
         ]
+        self.approver_keys = VoteKeys(approver=(self.signer.public_key_pem,))
+        self.agent_keys = (self.key.public_key_pem,)
+        self.by_action: dict[tuple[str, str], list[StandingGrant]] = {}
+        for grant in self.grants:
+            self.by_action.setdefault((grant.agent_id, grant.action), []).append(grant)
 
     def query(self) -> PolicyQuery:
         return PolicyQuery(
@@ -239,13 +244,13 @@ class GrantBench:
         )
 
     def keys(self, approver: str, channel: str) -> VoteKeys:
-        return VoteKeys(approver=(self.signer.public_key_pem,) if approver == APPROVER else ())
+        """The trusted directory's answer (read once here: the worker reads its files)."""
+        return self.approver_keys if approver == APPROVER else VoteKeys()
 
     def live_for(self, request: ActionRequest) -> list[StandingGrant]:
-        """What the store's indexed read returns, from memory: this agent's, for this action."""
-        return [
-            g for g in self.grants if (g.agent_id, g.action) == (request.agent_id, request.action)
-        ]
+        """What the store's indexed read returns (an index on agent and action; its own cost
+        is the database's, measured in bench/database.py), from memory."""
+        return self.by_action.get((request.agent_id, request.action), [])
 
     def covered(self, decision: Decision, query: PolicyQuery) -> Coverage | None:
         """The judge's in-process step after the decision (proctor_server judgement)."""
@@ -257,7 +262,7 @@ class GrantBench:
             decision=decision,
             context=condition_context(query, self.at),
             keys=self.keys,
-            agent_keys=(self.key.public_key_pem,),
+            agent_keys=self.agent_keys,
             at=self.at,
             chain=query.delegation.chain,
             owner=AGENT.owner,
