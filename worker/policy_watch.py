@@ -14,7 +14,8 @@ import logging
 from pathlib import Path
 
 from proctor.canonical import digest
-from proctor.models import AuditEvent, Effect, StandingGrant
+from proctor.grants.events import revoked_event
+from proctor.models import AuditEvent, Effect
 from proctor.policy import PolicyEngine
 from proctor.policy.reload import Rejection, ReloadingPolicy, Swap
 from proctor.stores.audit_log import AuditLog
@@ -68,26 +69,6 @@ def grant_rules(engine: PolicyEngine) -> frozenset[str]:
     )
 
 
-def swept_event(grant: StandingGrant, version: str) -> AuditEvent:
-    """A grant revoked at most once: its id alone keys the row (a second worker sweeping the
-    same version finds it revoked and writes nothing)."""
-    return AuditEvent(
-        idempotency_key=f"grant-revoked:{grant.grant_id}",
-        event_type="grant_revoked",
-        workflow_id=grant.workflow_id,
-        agent_id=grant.agent_id,
-        action=grant.action,
-        actor=SWEEPER,
-        payload={
-            "grant_id": grant.grant_id,
-            "rule_id": grant.rule_id,
-            "reason": removed_reason(version),
-            "policy_version": version,
-            "uses": grant.uses,
-        },
-    )
-
-
 def removed_reason(version: str) -> str:
     return f"rule removed in policy version {version}"
 
@@ -99,7 +80,9 @@ async def sweep_grants(engine: PolicyEngine, grants: GrantStore) -> list[str]:
         grant_rules(engine),
         by=SWEEPER,
         reason=removed_reason(version),
-        event_for=lambda grant: swept_event(grant, version),
+        event_for=lambda grant: revoked_event(
+            grant, actor=SWEEPER, reason=removed_reason(version), policy_version=version
+        ),
     )
     if revoked:
         log.info("policy %s: revoked grants of removed rules: %s", version, ", ".join(revoked))

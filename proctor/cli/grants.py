@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import click
 
 from proctor.cli.common import database, fail, run_async
-from proctor.models import AuditEvent, StandingGrant
+from proctor.grants.events import revoked_event
+from proctor.models import StandingGrant
 from proctor.stores.audit_log import AuditLog
 from proctor.stores.connection import database_now
 from proctor.stores.grants import GrantStore
@@ -65,28 +66,13 @@ async def revoke(grant_id: str, actor: str, reason: str) -> None:
             click.echo(f"already revoked: {grant_id} {_revocation(found)}")
             return
         grant = await store.revoke(
-            grant_id, by=actor, reason=reason, event=revoked_event(found, actor, reason)
+            grant_id,
+            by=actor,
+            reason=reason,
+            event=revoked_event(found, actor=actor, reason=reason),
         )
     assert grant is not None
     click.echo(f"revoked {grant_id}: {_revocation(grant)}")
-
-
-def revoked_event(grant: StandingGrant, actor: str, reason: str) -> AuditEvent:
-    """Keyed by the grant alone: a grant is revoked once, whoever does it."""
-    return AuditEvent(
-        idempotency_key=f"grant-revoked:{grant.grant_id}",
-        event_type="grant_revoked",
-        workflow_id=grant.workflow_id,
-        agent_id=grant.agent_id,
-        action=grant.action,
-        actor=actor,
-        payload={
-            "grant_id": grant.grant_id,
-            "rule_id": grant.rule_id,
-            "reason": reason,
-            "uses": grant.uses,
-        },
-    )
 
 
 def status(grant: StandingGrant, now: datetime) -> str:
