@@ -43,8 +43,9 @@ def policy_group() -> None:
 def check(directory: Path | None, approvers: Path | None, strict: bool) -> None:
     """Validate DIRECTORY (default PROCTOR_POLICY_DIR): one `file:line: error: field: message`
     or `file:line: warning: ...` line per finding. Errors stop the worker loading the set:
-    exit 1. Warnings don't (rules a broader deny makes unreachable, roles no approver holds,
-    escalations nobody can approve, limits not enforced): exit 1 on them only with --strict."""
+    exit 1. Warnings don't (rules a broader deny makes unreachable, rules of one effect in two
+    files that overlap and what they merge to, roles no approver holds, escalations nobody can
+    approve, limits not enforced): exit 1 on them only with --strict."""
     target, engine = _engine(directory)
     try:
         people = ApproverDirectory.load(approvers or settings().approvers_file)

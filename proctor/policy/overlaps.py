@@ -18,9 +18,10 @@ from proctor.policy.schema import PolicyFile
 
 
 def overlapping_rules(files: tuple[CompiledFile, ...]) -> tuple[PolicyProblem, ...]:
-    """One finding per pair of same-effect rules from two files that may both apply to one
-    request, at the line of the rule that is not reported (the less specific), sorted by
-    file and line."""
+    """One finding per pair of same-effect enforced rules from two files that may both apply
+    to one request, at the line of the rule that is not reported (the less specific), sorted
+    by file and line. Shadow rules change nothing that happens: what they would merge to shows
+    in `policy explain` and the shadow report, not as a warning."""
     findings = []
     for i, first in enumerate(files):
         for second in files[i + 1 :]:
@@ -28,7 +29,9 @@ def overlapping_rules(files: tuple[CompiledFile, ...]) -> tuple[PolicyProblem, .
                 continue
             for a in first.rules:
                 for b in second.rules:
-                    if a.effect is b.effect and globs_intersect(a.pattern, b.pattern):
+                    if a.shadow or b.shadow or a.effect is not b.effect:
+                        continue
+                    if globs_intersect(a.pattern, b.pattern):
                         findings.append(_finding(a, first, b, second))
     return tuple(sorted(findings, key=lambda p: (p.file, p.line, p.message)))
 

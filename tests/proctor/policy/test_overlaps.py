@@ -99,3 +99,13 @@ def test_overlapping_escalations_say_whether_grants_survive_the_merge() -> None:
     ]
     neither = warnings(rule % ("pay", ""), rule % ("'pay*'", ""))
     assert [w.split("on timeout deny")[1] for w in neither] == [""]
+
+
+def test_shadow_rules_are_not_reported_as_overlaps() -> None:
+    enforced = "agent: a1\npermissions: {deny: ['delete:*']}\n"
+    shadow = "agent: a1\nmode: shadow\npermissions: {deny: ['delete:*']}\n"
+    per_rule = "agent: a1\npermissions: {deny: [{action: 'delete:*', mode: shadow}]}\n"
+
+    assert warnings(enforced, shadow) == []
+    assert warnings(enforced, per_rule) == []
+    assert len(warnings(enforced, enforced)) == 1
