@@ -12,10 +12,17 @@ tests:
     action: refund_requests
     delegation: {chain: [alice, agent:planner, agent:customer-service-agent]}
     expect: {effect: escalate}
+  - name: the trial rule would deny big refunds (mode shadow)
+    agent: {id: customer-service-agent, role: support}
+    action: refund_requests
+    params: {amount: 900}
+    expect: {effect: escalate}
+    shadow: {effect: deny, rule: trial-no-big-refunds}
 ```
 
 A case's `delegation` is the verified chain as conditions see it (`request.delegation`): its
-depth and root follow from the chain.
+depth and root follow from the chain. A case's `shadow` is what the decision would be with the
+shadow rules (`mode: shadow`) enforced: the enforced decision when none of them applies.
 """
 
 from __future__ import annotations
@@ -27,7 +34,15 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from proctor.models import AgentInfo, AgentStatus, DelegationView, Effect, Frozen, PolicyQuery
+from proctor.models import (
+    AgentInfo,
+    AgentStatus,
+    Decision,
+    DelegationView,
+    Effect,
+    Frozen,
+    PolicyQuery,
+)
 from proctor.policy.decide import PolicyEngine
 from proctor.policy.loader import PolicyError, PolicyProblem, read_yaml_mapping, validate_model
 
@@ -43,6 +58,11 @@ class Expectation(Frozen):
     effect: Effect
     rule: str | None = None
     approvers: tuple[str, ...] | None = None
+
+
+class ShadowExpectation(Frozen):
+    effect: Effect
+    rule: str | None = None
 
 
 class TestDelegation(Frozen):
@@ -66,6 +86,8 @@ class TestCase(Frozen):
     delegation: TestDelegation | None = None
     """None: the agent acts for itself (`request.delegation.depth` is 0)."""
     expect: Expectation
+    shadow: ShadowExpectation | None = None
+    """What the shadow decision should be (checked only when given)."""
 
     @model_validator(mode="after")
     def _chain_ends_with_the_agent(self) -> TestCase:
@@ -133,17 +155,16 @@ def _differences(engine: PolicyEngine, case: TestCase) -> list[str]:
         trust_score=case.agent.trust,
         status=AgentStatus.ACTIVE,
     )
-    decision = engine.decide(
-        PolicyQuery(
-            agent=agent,
-            action=case.action,
-            params=case.params,
-            delegation=case.delegation.view() if case.delegation else DelegationView(),
-        ),
-        at=case.at or REPEATABLE_NOON,
+    query = PolicyQuery(
+        agent=agent,
+        action=case.action,
+        params=case.params,
+        delegation=case.delegation.view() if case.delegation else DelegationView(),
     )
+    at = case.at or REPEATABLE_NOON
+    decision = engine.decide(query, at=at)
     wanted = case.expect
-    differences = []
+    differences = _shadow_differences(engine, case, query, decision, at)
     if decision.effect is not wanted.effect:
         differences.append(f"effect: expected {wanted.effect.value}, got {decision.effect.value}")
     if wanted.rule is not None and decision.rule_id != wanted.rule:
@@ -154,4 +175,25 @@ def _differences(engine: PolicyEngine, case: TestCase) -> list[str]:
             differences.append(f"approvers: expected {list(wanted.approvers)}, got {list(got)}")
     if differences:
         differences.append(f"(decided by {decision.rule_id}: {decision.reason})")
+    return differences
+
+
+def _shadow_differences(
+    engine: PolicyEngine, case: TestCase, query: PolicyQuery, enforced: Decision, at: datetime
+) -> list[str]:
+    """Where the shadow decision is not what the case's `shadow` says."""
+    wanted = case.shadow
+    if wanted is None:
+        return []
+    shadow = engine.shadow_decide(query, enforced, at=at)
+    effect, rule = (
+        (shadow.shadow_effect, shadow.shadow_rule)
+        if shadow is not None
+        else (enforced.effect, enforced.rule_id)
+    )
+    differences = []
+    if effect is not wanted.effect:
+        differences.append(f"shadow effect: expected {wanted.effect.value}, got {effect.value}")
+    if wanted.rule is not None and rule != wanted.rule:
+        differences.append(f"shadow rule: expected {wanted.rule}, got {rule}")
     return differences

@@ -84,3 +84,28 @@ def test_a_chain_that_does_not_end_with_the_requesting_agent_is_an_error(tmp_pat
     [problem] = caught.value.problems
     assert (problem.file, problem.line, problem.field) == ("p.test.yaml", 2, "tests.0")
     assert "must end with the requesting agent, agent:a" in problem.message
+
+
+def test_a_case_may_say_what_the_shadow_rules_would_decide(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "permissions:\n  allow: [refund]\n"
+        "  deny: [{action: refund, id: trial, mode: shadow, when: params.amount > 100}]\n"
+    )
+    (tmp_path / "p.test.yaml").write_text(
+        "tests:\n"
+        "  - name: big\n    agent: {id: a}\n    action: refund\n    params: {amount: 500}\n"
+        "    expect: {effect: allow}\n    shadow: {effect: deny, rule: trial}\n"
+        "  - name: small\n    agent: {id: a}\n    action: refund\n    params: {amount: 5}\n"
+        "    expect: {effect: allow}\n    shadow: {effect: allow}\n"
+        "  - name: wrong\n    agent: {id: a}\n    action: refund\n    params: {amount: 5}\n"
+        "    expect: {effect: allow}\n    shadow: {effect: deny, rule: trial}\n"
+    )
+    results = run_cases(PolicyEngine(load_policy_dir(tmp_path)), tmp_path)
+    assert [r.differences[:2] for r in results] == [
+        (),
+        (),
+        (
+            "shadow effect: expected deny, got allow",
+            "shadow rule: expected trial, got p:allow:refund",
+        ),
+    ]
