@@ -48,6 +48,40 @@ def _policy(rows: list[Row]) -> None:
         )
 
 
+def _grants(rows: list[Row]) -> None:
+    """A delegated request at 1,000 grant-allowing rules: the decision against its target,
+    then with the standing-grant lookup that follows an escalation (one candidate grant)."""
+    results = _load("policy_grants")
+    if results is None:
+        return
+    for entry in results:
+        if entry["condition"] or entry["candidates_for_action"] != 1:
+            continue
+        decide = entry["decide"]["p50_us"]
+        later = entry["decide_and_covering_grant"]["p50_us"]
+        first = entry["decide_and_covering_grant_first_use"]["p50_us"]
+        rows.append(
+            Row(
+                "policy decision p50, 1,000 rules allowing grants, delegated request",
+                f"{decide:.1f} µs",
+                f"without delegation {entry['decide_without_delegation']['p50_us']:.1f} µs",
+                "—",
+                "≤ 10 µs",
+                decide <= 10.0,
+            )
+        )
+        rows.append(
+            Row(
+                "… + standing-grant lookup, one candidate (later uses / first use)",
+                f"{later:.1f} / {first:.1f} µs",
+                f"decision alone {decide:.1f} µs",
+                f"{later / decide:.1f}x / {first / decide:.1f}x",
+                "— (escalations of grant rules only)",
+                None,
+            )
+        )
+
+
 def _signing(rows: list[Row]) -> None:
     results = _load("signing")
     if results is None:
@@ -212,7 +246,7 @@ def _memory(rows: list[Row]) -> None:
 
 def summary_rows() -> list[Row]:
     rows: list[Row] = []
-    for section in (_policy, _signing, _codec, _ledger, _end_to_end, _memory):
+    for section in (_policy, _grants, _signing, _codec, _ledger, _end_to_end, _memory):
         section(rows)
     return rows
 
