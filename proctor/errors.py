@@ -45,8 +45,16 @@ built-in base that older callers caught (`ValueError`, `LookupError`, `RuntimeEr
     │       └── UnknownPayloadKey            it names a key the ring does not hold
     ├── ConditionEvaluationError (RuntimeError)  proctor.policy.conditions: a condition failed at
     │                                        run time (the request is denied, fail closed)
-    └── GovernanceError (RuntimeError)       proctor.client: the governed action did not run as
-                                             asked (denied, rejected, timed out, failed)
+    ├── ActionNotCompleted (RuntimeError)    `Outcome.raise_for_status()`: the action ended
+    │   │                                    other than completed (status, rule, reason kept)
+    │   ├── ActionDenied                     policy, identity or a rate limit said no
+    │   ├── ActionRejected                   an authorised approver said no
+    │   ├── ActionTimedOut                   nobody decided before the deadline
+    │   ├── ActionCancelled                  stopped before it ran (or ended outside Proctor)
+    │   ├── ActionFailed                     the handler or tool raised (its error kept)
+    │   └── OutcomeUnknown                   a process took the permission and never reported
+    └── GovernanceError (RuntimeError)       proctor.client: governance itself could not
+                                             complete (the action was not executed)
 """
 
 from __future__ import annotations
@@ -82,3 +90,71 @@ class UnavailableError(ProctorError, RuntimeError):
 
 class IntegrityError(ProctorError, RuntimeError):
     """Stored evidence (the audit chain, a checkpoint, an encrypted payload) does not hold up."""
+
+
+class ActionNotCompleted(ProctorError, RuntimeError):
+    """A governed action that ended other than completed (`Outcome.raise_for_status()`): what
+    the outcome says of it, kept as plain values so the error pickles and logs as it is."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: str,
+        workflow_id: str,
+        rule_id: str,
+        reason: str,
+        error: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.workflow_id = workflow_id
+        self.rule_id = rule_id
+        self.reason = reason
+        self.error = error
+        """The handler's or tool's error (ActionFailed), or why it was cancelled or unknown."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        fields = (self.status, self.workflow_id, self.rule_id, self.reason, self.error)
+        return (_rebuild, (type(self), str(self), *fields))
+
+
+def _rebuild(
+    kind: type[ActionNotCompleted],
+    message: str,
+    status: str,
+    workflow_id: str,
+    rule_id: str,
+    reason: str,
+    error: str | None,
+) -> ActionNotCompleted:
+    """Unpickle keyword-only fields (exceptions pickle their positional args by default)."""
+    return kind(
+        message, status=status, workflow_id=workflow_id, rule_id=rule_id, reason=reason, error=error
+    )
+
+
+class ActionDenied(ActionNotCompleted):
+    """Policy, identity or a rate limit said no."""
+
+
+class ActionRejected(ActionNotCompleted):
+    """An authorised approver said no."""
+
+
+class ActionTimedOut(ActionNotCompleted):
+    """Nobody decided before the deadline (and the policy said deny)."""
+
+
+class ActionCancelled(ActionNotCompleted):
+    """Stopped before it ran (`proctor cancel`, a Temporal cancellation), or ended outside
+    Proctor (terminated, reset)."""
+
+
+class ActionFailed(ActionNotCompleted):
+    """The handler or durable tool raised: `error` holds what it raised."""
+
+
+class OutcomeUnknown(ActionNotCompleted):
+    """A process took the permission to execute and never reported: it may or may not have
+    run."""

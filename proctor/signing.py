@@ -13,7 +13,7 @@ import binascii
 import os
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -32,6 +32,8 @@ from proctor.secret_files import write_new_secret
 
 KeyAlgorithm = Literal["rsa-2048", "ed25519"]
 AGENT_HEADER = "Proctor-Agent:"
+AGENT_KEY_VARIABLE = "PROCTOR_AGENT_KEY"
+PASSPHRASE_VARIABLE = "PROCTOR_KEY_PASSPHRASE"  # noqa: S105 (a variable's name)
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
 
 
@@ -126,26 +128,52 @@ class AgentKey:
         return cls(agent_id, generate_private_key(algorithm))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], passphrase: bytes | None = None) -> AgentKey:
+    def load(cls, path: str | os.PathLike[str], passphrase: bytes | str | None = None) -> AgentKey:
         """Read a key written by `save` (or `proctor agent create`)."""
         file = Path(path)
         try:
             text = file.read_bytes()
         except OSError as exc:
             raise AgentKeyError(f"{file}: cannot read key file: {exc.strerror}") from exc
-        agent_id = _agent_id_from_header(text)
+        return cls.from_pem(text, passphrase, source=str(file))
+
+    @classmethod
+    def from_pem(
+        cls, text: bytes | str, passphrase: bytes | str | None = None, *, source: str = "key"
+    ) -> AgentKey:
+        """A key from its file's text: the `Proctor-Agent: <id>` line, then the PEM block;
+        errors name `source` (a file, a variable), never the key."""
+        data = text.encode() if isinstance(text, str) else text
+        secret = passphrase.encode() if isinstance(passphrase, str) else passphrase
+        agent_id = _agent_id_from_header(data)
         if agent_id is None:
-            raise AgentKeyError(f"{file}: no '{AGENT_HEADER} <id>' line before the PEM block")
+            raise AgentKeyError(f"{source}: no '{AGENT_HEADER} <id>' line before the PEM block")
         try:
-            key = serialization.load_pem_private_key(text, password=passphrase)
+            key = serialization.load_pem_private_key(data, password=secret or None)
         except TypeError as exc:
-            raise AgentKeyError(f"{file}: {exc} (give the passphrase)") from exc
+            raise AgentKeyError(f"{source}: {exc} (give the passphrase)") from exc
         except (ValueError, UnsupportedAlgorithm) as exc:
-            raise AgentKeyError(f"{file}: malformed or undecryptable private key: {exc}") from exc
+            raise AgentKeyError(f"{source}: malformed or undecryptable private key: {exc}") from exc
         if not isinstance(key, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
-            raise AgentKeyError(f"{file}: unsupported key type {type(key).__name__}")
+            raise AgentKeyError(f"{source}: unsupported key type {type(key).__name__}")
         algorithm_of(key)
         return cls(agent_id, key)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentKey:
+        """The agent's key from `PROCTOR_AGENT_KEY` (a key file's path, or its text itself),
+        decrypted with `PROCTOR_KEY_PASSPHRASE` if set, as `proctor agent create` encrypts it:
+        no key held in code or passed around as a global."""
+        env = os.environ if environ is None else environ
+        given = env.get(AGENT_KEY_VARIABLE, "").strip()
+        if not given:
+            raise AgentKeyError(
+                f"{AGENT_KEY_VARIABLE} is not set: give the agent's key file path or its text"
+            )
+        passphrase = env.get(PASSPHRASE_VARIABLE) or None
+        if AGENT_HEADER in given or "-----BEGIN" in given:
+            return cls.from_pem(given, passphrase, source=AGENT_KEY_VARIABLE)
+        return cls.load(Path(given).expanduser(), passphrase)
 
     def save(self, path: str | os.PathLike[str], passphrase: bytes | None = None) -> Path:
         """Write the key with mode 0600, refusing to overwrite an existing file."""

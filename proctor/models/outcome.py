@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from proctor.errors import (
+    ActionCancelled,
+    ActionDenied,
+    ActionFailed,
+    ActionNotCompleted,
+    ActionRejected,
+    ActionTimedOut,
+    OutcomeUnknown,
+)
 from proctor.models.approval import PendingApproval, RecordedVote
 from proctor.models.base import Frozen, Jsonable
 from proctor.models.decision import Decision
@@ -38,6 +47,38 @@ class Outcome(Frozen):
     @property
     def ok(self) -> bool:
         return self.status is ActionStatus.COMPLETED
+
+    def raise_for_status(self) -> Outcome:
+        """This outcome if the action completed; else the typed `ActionNotCompleted` saying
+        how it ended (denied, rejected, timed out, cancelled, failed, unknown), so code that
+        only goes on after a completed action can let the error travel."""
+        if self.ok:
+            return self
+        kind = _NOT_COMPLETED[self.status]
+        decision = self.decision
+        message = f"{self.workflow_id}: {self.status.value} (rule {decision.rule_id}): "
+        message += (
+            self.error if self.status is ActionStatus.FAILED and self.error else decision.reason
+        )
+        raise kind(
+            message,
+            status=self.status.value,
+            workflow_id=self.workflow_id,
+            rule_id=decision.rule_id,
+            reason=decision.reason,
+            error=self.error,
+        )
+
+
+_NOT_COMPLETED: dict[ActionStatus, type[ActionNotCompleted]] = {
+    ActionStatus.DENIED: ActionDenied,
+    ActionStatus.REJECTED: ActionRejected,
+    ActionStatus.TIMED_OUT: ActionTimedOut,
+    ActionStatus.CANCELLED: ActionCancelled,
+    ActionStatus.TERMINATED: ActionCancelled,
+    ActionStatus.FAILED: ActionFailed,
+    ActionStatus.UNKNOWN: OutcomeUnknown,
+}
 
 
 class Stage(StrEnum):
