@@ -156,7 +156,10 @@ class JudgementActivities:
             return decision
         cover = self._cover_query(ask, verdict, decision, query, judged_at)
         for found in covering_grants(candidates, cover):
-            if not await self._made_in_ledger(found.grant.grant_id, found.grant.workflow_id):
+            # The workflow the votes signed for, never the row's own column.
+            if not await self._made_in_ledger(
+                found.grant.grant_id, found.grant.request.workflow_id
+            ):
                 continue
             event = self._use_event(ask, decision, found)
             if await self.grants.use(

@@ -262,6 +262,34 @@ async def test_a_grant_row_planted_without_its_ledger_row_covers_nothing(
     assert await gov.uses("g-planted") == 0
 
 
+async def test_a_genuine_grant_row_refilled_with_another_rounds_votes_covers_nothing(
+    gov: Governance, db: asyncpg.Pool
+) -> None:
+    """A database administrator keeps a genuine grant's id and workflow column but puts in the
+    signed request and grant-asking vote of a round that made no grant (say, one vetoed):
+    the ledger is asked about the workflow the votes signed for, which recorded no grant."""
+    key = await register_agent(db, "tester")
+    genuine = await gov.grant(key, gov.approver("alice"))
+    other = key.new_request("refund", {"amount": 100}, HANDLER)
+    vote = gov.approver("bob").sign(
+        workflow_id=other.workflow_id,
+        request_digest=digest(other.signing_payload()),
+        approve=True,
+        grant=GrantScope(rule_id="refunds", duration_seconds=4 * HOUR),
+    )
+    await db.execute(
+        "UPDATE standing_grants SET request = $2::json, votes = $3::json WHERE grant_id = $1",
+        genuine,
+        other.model_dump_json(),
+        f"[{vote.model_dump_json()}]",
+    )
+
+    decision = await gov.judge(refund(key))
+
+    assert (decision.effect, decision.rule_id) == (Effect.ESCALATE, "refunds")
+    assert await gov.uses(genuine) == 0
+
+
 async def test_a_deny_rule_over_the_same_action_is_never_overridden(
     gov: Governance, db: asyncpg.Pool
 ) -> None:
