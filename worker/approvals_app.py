@@ -172,17 +172,7 @@ class ApprovalsApp:
         if value is None:
             return
         async with self._answering(body, _channel_of(body)):
-            approver = await self._approver(body)
-            result = await self.desk.cast(
-                value.w,
-                approver,
-                approve=True,
-                note=None,
-                digest=value.d,
-                channel="slack",
-                interaction=interaction_key(body),
-            )
-            await self._tell(body, _channel_of(body), result)
+            await self._approve_as_clicked(body, value)
 
     async def _approve_for_a_while(self, ack: Any, body: dict[str, Any]) -> None:
         """ "Approve for 1 h": an approval signed with a standing grant under the waiting
@@ -193,22 +183,29 @@ class ApprovalsApp:
         if value is None:
             return
         async with self._answering(body, _channel_of(body)):
-            approver = await self._approver(body)
             grant = _button_grant(await self.desk.waiting(value.w))
             if isinstance(grant, str):
                 await self._tell(body, _channel_of(body), VoteResult(False, grant))
                 return
-            result = await self.desk.cast(
-                value.w,
-                approver,
-                approve=True,
-                note=None,
-                digest=value.d,
-                channel="slack",
-                interaction=interaction_key(body),
-                grant=grant,
-            )
-            await self._tell(body, _channel_of(body), result)
+            await self._approve_as_clicked(body, value, grant)
+
+    async def _approve_as_clicked(
+        self, body: dict[str, Any], value: ButtonValue, grant: GrantScope | None = None
+    ) -> None:
+        """The clicker's approval, signed by the app's channel key (with `grant`, if given),
+        and the answer shown to them."""
+        approver = await self._approver(body)
+        result = await self.desk.cast(
+            value.w,
+            approver,
+            approve=True,
+            note=None,
+            digest=value.d,
+            channel="slack",
+            interaction=interaction_key(body),
+            grant=grant,
+        )
+        await self._tell(body, _channel_of(body), result)
 
     @asynccontextmanager
     async def _answering(self, body: dict[str, Any], channel: str | None) -> AsyncIterator[None]:

@@ -64,8 +64,8 @@ from proctor_server.worker.approvals_app import (
 )
 from proctor_server.worker.observability import (
     configure_logging,
+    count_pending_approvals,
     metrics_served,
-    pending_approvals_counted,
     temporal_runtime,
 )
 from proctor_server.worker.policy_watch import audit_policy_changes
@@ -228,7 +228,7 @@ async def run_worker(settings: ProctorSettings, stop: asyncio.Event | None = Non
         async with worker, contextlib.AsyncExitStack() as extras:
             log.info("worker polling task queue %r", settings.task_queue)
             await extras.enter_async_context(metrics_served(settings))
-            await extras.enter_async_context(pending_approvals_counted(client))
+            await extras.enter_async_context(_in_background(count_pending_approvals(client)))
             if settings.approvals_in_worker and approvals_enabled(settings) and notifier:
                 app = build_approvals_app(
                     settings,
@@ -342,7 +342,7 @@ async def run_approvals_app(settings: ProctorSettings, stop: asyncio.Event | Non
         async with (
             approvals_running(settings, app) as where,
             metrics_served(settings),
-            pending_approvals_counted(client),
+            _in_background(count_pending_approvals(client)),
         ):
             log.info("approvals app serving Slack at %s", where)
             await stop.wait()

@@ -4,7 +4,6 @@ the pending-approvals gauge, and JSON logs that carry the workflow and request i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -155,16 +154,3 @@ async def count_pending_approvals(client: Client, every_seconds: float = 15.0) -
         except RPCError as exc:
             log.warning("could not count pending approvals: %s", exc.message)
         await asyncio.sleep(every_seconds)
-
-
-@asynccontextmanager
-async def pending_approvals_counted(
-    client: Client, every_seconds: float = 15.0
-) -> AsyncIterator[None]:
-    task = asyncio.create_task(count_pending_approvals(client, every_seconds))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
