@@ -32,6 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from proctor.canonical import canonical_bytes
+from proctor.connection import connect_agent
 from proctor.contract import (
     ACTION_ATTRIBUTE,
     AGENT_ATTRIBUTE,
@@ -58,9 +59,7 @@ from proctor.models import (
     ToolResult,
     workflow_id_for,
 )
-from proctor.settings import ProctorSettings, temporal_address
 from proctor.signing import AgentKey, sign_bytes
-from proctor.temporal import connect_temporal
 
 UpdateResult = TypeVar("UpdateResult")
 Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
@@ -99,13 +98,8 @@ class Client:
         task_queue: str | None = None,
     ) -> Client:
         """Connect to `address`, else TEMPORAL_ADDRESS, else the running `proctor up`."""
-        settings = ProctorSettings()
-        temporal = await connect_temporal(
-            address or temporal_address(settings),
-            namespace or settings.temporal_namespace,
-            settings=settings,
-        )
-        return cls(temporal, task_queue=task_queue or settings.task_queue)
+        connection = await connect_agent(address, namespace=namespace, task_queue=task_queue)
+        return cls(connection.temporal, task_queue=connection.task_queue)
 
     # --- durable tools --------------------------------------------------------------------
 
