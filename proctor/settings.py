@@ -1,48 +1,47 @@
-"""Typed settings from the environment, plus where `proctor up` tells other commands it runs.
+"""The server side's typed settings from the environment (pydantic-settings: the `server`
+extra).
 
 Configuration never travels in workflow inputs (they are recorded in history and shown in the
-UI); every process reads it here.
+UI); every process reads it here. The settings connecting to Temporal, and where `proctor up`
+tells other commands it runs, are the agent side's too: they live in `proctor.temporal`
+(`ConnectionSettings`, inherited here) and are re-exported for the server's modules.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from proctor.errors import ConfigurationError
+from proctor.temporal import ENV_PREFIX, ConnectionSettings
+from proctor.temporal import STACK_FILE as STACK_FILE
+from proctor.temporal import NotConfigured as NotConfigured
+from proctor.temporal import StackInfo as StackInfo
+from proctor.temporal import payload_key_dir as payload_key_dir
+from proctor.temporal import read_stack as read_stack
+from proctor.temporal import stack_file as stack_file
+from proctor.temporal import temporal_address as temporal_address
 
-STACK_FILE = "stack.json"
 
+class ProctorSettings(BaseSettings, ConnectionSettings):
+    """Every process's settings: the connection's (inherited: the same variables and defaults
+    as the agent side's) and the server's own."""
 
-class ProctorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PROCTOR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    state_dir: Path = Path(".proctor")
-    """Embedded stack data (Temporal SQLite file, Postgres data) and its stack.json."""
     policy_dir: Path = Path("policies")
     policy_reload_seconds: float = Field(default=2.0, ge=0)
     """How often the worker looks for changed policy files (0: never)."""
     database_url: SecretStr | None = None
     """Postgres DSN; when unset, the embedded one recorded in the state dir."""
-    temporal_address: str | None = Field(
-        default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "PROCTOR_TEMPORAL_ADDRESS")
-    )
-    temporal_namespace: str = Field(
-        default="default",
-        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "PROCTOR_TEMPORAL_NAMESPACE"),
-    )
-    task_queue: str = "proctor"
     initial_trust: float = Field(default=100.0, ge=0, le=100)
     """The trust score of a newly registered agent."""
     signature_window_seconds: float = Field(default=300.0, gt=0)
     """How far a request's timestamp may be from the worker's clock, either way."""
     max_delegation_depth: int = Field(default=3, ge=1, le=16)
     """The most links a request's delegation chain may have (longer chains are refused)."""
-    temporal_port: int = 7233
     audit_key_dir: Path | None = None
     """The worker's ledger keys (checkpoint signing, redaction HMAC, subject-key wrapping);
     default `<state dir>/keys`. Keep them outside the database and back them up."""
@@ -89,9 +88,6 @@ class ProctorSettings(BaseSettings):
     channel_key: Path | None = None
     """The Slack approvals app's private vote-signing key; default
     `<approval key dir>/channels/slack.key` (created with its public half on first start)."""
-    payload_key_dir: Path | None = None
-    """AES-GCM keys encrypting every workflow and activity payload in Temporal history (the
-    newest encrypts, all decrypt: rotation); default `<state dir>/payload-keys`."""
     codec_port: int | None = Field(default=None, ge=0, le=65535)
     """The codec endpoint for the Temporal UI (decrypts payloads for authenticated operators);
     unset: not served."""
@@ -120,31 +116,6 @@ class ProctorSettings(BaseSettings):
     the sandbox for every payload: ~2x the worker's CPU per action). Off by default: CI proves
     determinism instead, replaying every recorded history in the sandbox and checking what
     `workflows/` may import."""
-
-
-class StackInfo(BaseModel):
-    """What a running `proctor up` wrote for the other commands to find."""
-
-    temporal_address: str
-    database_url: str
-    ui_url: str | None = None
-    pid: int
-
-
-def stack_file(settings: ProctorSettings) -> Path:
-    return settings.state_dir / STACK_FILE
-
-
-def read_stack(settings: ProctorSettings) -> StackInfo | None:
-    path = stack_file(settings)
-    try:
-        return StackInfo.model_validate(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return None
-
-
-class NotConfigured(ConfigurationError):
-    pass
 
 
 def load_settings() -> ProctorSettings:
@@ -206,18 +177,5 @@ def approval_key_dir(settings: ProctorSettings) -> Path:
     return settings.approval_key_dir or settings.state_dir / "approval-keys"
 
 
-def payload_key_dir(settings: ProctorSettings) -> Path:
-    return settings.payload_key_dir or settings.state_dir / "payload-keys"
-
-
 def checkpoint_sink_dir(settings: ProctorSettings) -> Path:
     return settings.audit_checkpoint_sink or settings.state_dir / "audit-checkpoints"
-
-
-def temporal_address(settings: ProctorSettings) -> str:
-    if settings.temporal_address:
-        return settings.temporal_address
-    stack = read_stack(settings)
-    if stack is not None:
-        return stack.temporal_address
-    return f"localhost:{settings.temporal_port}"

@@ -13,11 +13,15 @@ once; a worker that must never do so asks for `require_payload_keys=True`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -29,11 +33,111 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from proctor import payload_keys
 from proctor.codec import EncryptionCodec, LockedCodec
-from proctor.errors import UnavailableError
+from proctor.errors import ConfigurationError, UnavailableError
 from proctor.payload_keys import KeyRing, PayloadKeysMissing
-from proctor.settings import ProctorSettings, payload_key_dir, read_stack, stack_file
 
 log = logging.getLogger(__name__)
+
+ENV_PREFIX = "PROCTOR_"
+STACK_FILE = "stack.json"
+
+
+class NotConfigured(ConfigurationError):
+    """A setting is missing or malformed; the message names its environment variable."""
+
+
+class ConnectionSettings(BaseModel):
+    """What connecting to Temporal reads from the environment: all the agent side needs.
+
+    Plain pydantic, read by `connection_settings()`: the agent side installs without
+    pydantic-settings. The server's `ProctorSettings` inherits these fields, so both sides read
+    the same variables with the same defaults."""
+
+    state_dir: Path = Path(".proctor")
+    """Embedded stack data (Temporal SQLite file, Postgres data) and its stack.json."""
+    temporal_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "PROCTOR_TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = Field(
+        default="default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "PROCTOR_TEMPORAL_NAMESPACE"),
+    )
+    task_queue: str = "proctor"
+    temporal_port: int = 7233
+    payload_key_dir: Path | None = None
+    """AES-GCM keys encrypting every workflow and activity payload in Temporal history (the
+    newest encrypts, all decrypt: rotation); default `<state dir>/payload-keys`."""
+
+
+def environment_variables(field: str) -> tuple[str, ...]:
+    """The variables a connection setting is read from, in order of precedence."""
+    alias = ConnectionSettings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(str(choice) for choice in alias.choices)
+    return (f"{ENV_PREFIX}{field}".upper(),)
+
+
+def connection_settings(environ: Mapping[str, str] | None = None) -> ConnectionSettings:
+    """The connection settings from the environment, read as `ProctorSettings` reads them
+    (case-insensitive names); a bad value is one line naming its variable, never the value."""
+    given = {
+        name.upper(): value for name, value in (os.environ if environ is None else environ).items()
+    }
+    values: dict[str, str] = {}
+    for field, info in ConnectionSettings.model_fields.items():
+        for variable in environment_variables(field):
+            if variable in given:
+                values[variable if info.validation_alias else field] = given[variable]
+                break
+    try:
+        return ConnectionSettings.model_validate(values)
+    except ValidationError as exc:
+        raise NotConfigured(
+            "; ".join(
+                f"{_variable_of(str(error['loc'][0]))}: {error['msg']}"
+                for error in exc.errors(include_input=False, include_url=False)
+            )
+        ) from None
+
+
+def _variable_of(location: str) -> str:
+    fields = ConnectionSettings.model_fields
+    return environment_variables(location)[0] if location in fields else location
+
+
+class StackInfo(BaseModel):
+    """What a running `proctor up` wrote for the other commands to find."""
+
+    temporal_address: str
+    database_url: str
+    ui_url: str | None = None
+    pid: int
+
+
+def stack_file(settings: ConnectionSettings) -> Path:
+    return settings.state_dir / STACK_FILE
+
+
+def read_stack(settings: ConnectionSettings) -> StackInfo | None:
+    path = stack_file(settings)
+    try:
+        return StackInfo.model_validate(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def payload_key_dir(settings: ConnectionSettings) -> Path:
+    return settings.payload_key_dir or settings.state_dir / "payload-keys"
+
+
+def temporal_address(settings: ConnectionSettings) -> str:
+    """The configured frontend, else the running `proctor up`'s, else localhost."""
+    if settings.temporal_address:
+        return settings.temporal_address
+    stack = read_stack(settings)
+    if stack is not None:
+        return stack.temporal_address
+    return f"localhost:{settings.temporal_port}"
 
 
 class TemporalUnavailable(UnavailableError):
@@ -50,7 +154,7 @@ def encrypted_converter(ring: KeyRing) -> DataConverter:
     )
 
 
-def payload_keys_required(settings: ProctorSettings) -> str | None:
+def payload_keys_required(settings: ConnectionSettings) -> str | None:
     """Why this process must have the key ring (None: nothing says encryption is on)."""
     if settings.payload_key_dir is not None:
         return "PROCTOR_PAYLOAD_KEY_DIR is set"
@@ -60,11 +164,11 @@ def payload_keys_required(settings: ProctorSettings) -> str | None:
 
 
 def data_converter(
-    settings: ProctorSettings | None = None, *, require_payload_keys: bool = False
+    settings: ConnectionSettings | None = None, *, require_payload_keys: bool = False
 ) -> DataConverter:
     """The converter for this process: encrypting with the configured ring; without one,
     clear (refused when the ring is required, see the module's rule)."""
-    settings = settings or ProctorSettings()
+    settings = settings or connection_settings()
     directory = payload_key_dir(settings)
     if payload_keys.exists(directory):
         return encrypted_converter(payload_keys.load(directory))
@@ -98,7 +202,7 @@ async def connect_temporal(
     runtime: Runtime | None = None,
     *,
     converter: DataConverter | None = None,
-    settings: ProctorSettings | None = None,
+    settings: ConnectionSettings | None = None,
     require_payload_keys: bool = False,
 ) -> Client:
     """`runtime`: one exporting the SDK's metrics (default: the SDK's default runtime);
