@@ -82,6 +82,7 @@ from proctor.models import (
     VoteKeys,
 )
 from proctor.signing import AgentKey, AgentKeyError
+from proctor.sync_client import SyncClient
 
 __all__ = [
     "ActionCancelled",
@@ -152,6 +153,7 @@ __all__ = [
     "SlackMessageRef",
     "Stage",
     "StandingGrant",
+    "SyncClient",
     "ToolCall",
     "ToolResult",
     "TrustChange",

@@ -15,9 +15,9 @@ import contextlib
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack, overload
 
 from temporalio import activity
 from temporalio import client as temporal_client
@@ -43,7 +43,7 @@ from proctor.contract import (
     STATUS_ATTRIBUTE,
     tool_activity,
 )
-from proctor.errors import ProctorError
+from proctor.errors import ConflictError, ProctorError, UnavailableError
 from proctor.models import (
     ActionRequest,
     DelegationLink,
@@ -55,13 +55,16 @@ from proctor.models import (
     Permission,
     PermissionRequest,
     Progress,
+    Stage,
     ToolCall,
     ToolResult,
     workflow_id_for,
 )
+from proctor.results import LocalRun, as_json
 from proctor.signing import AgentKey, sign_bytes
 
 UpdateResult = TypeVar("UpdateResult")
+T = TypeVar("T")
 Handler = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
 ToolFunction = Callable[[dict[str, Any]], Awaitable[Any]]
 WORKFLOW_TIMEOUT = timedelta(days=365)
@@ -71,9 +74,47 @@ StatusCallback = Callable[[str], None]
 """Told a resubmitted request's stage (`awaiting_approval`, `executing`, `closed (completed)`…)."""
 
 
+class CallOptions(TypedDict, total=False):
+    """The options of a governed call (`Client.call`), besides what to run."""
+
+    request_id: str | None
+    result_type: Any
+    execution_timeout: timedelta
+    triggered_by: str | None
+    on_status: StatusCallback | None
+    on_behalf_of: str | None
+    delegation: Sequence[DelegationLink]
+
+
 class GovernanceError(ProctorError, RuntimeError):
     """Governance itself could not complete (e.g. the audit log stayed unwritable): the action
     was not executed by Proctor."""
+
+
+def handler_request(
+    key: AgentKey,
+    action: str,
+    params: dict[str, Any],
+    *,
+    request_id: str | None = None,
+    execution_timeout: timedelta = timedelta(hours=1),
+    triggered_by: str | None = None,
+    on_behalf_of: str | None = None,
+    delegation: Sequence[DelegationLink] = (),
+) -> ActionRequest:
+    """A signed handler-mode request: the action runs in the agent's own process."""
+    spec = ExecutionSpec(
+        mode=ExecutionMode.HANDLER, timeout_seconds=execution_timeout.total_seconds()
+    )
+    return key.new_request(
+        action,
+        params,
+        spec,
+        request_id=request_id,
+        triggered_by=triggered_by,
+        on_behalf_of=on_behalf_of,
+        delegation=delegation,
+    )
 
 
 def agent_task_queue(agent_id: str) -> str:
@@ -167,8 +208,6 @@ class Client:
             )
         else:
             raise ValueError(f"give handler= or register a tool for {action!r}")
-        if request_id is not None:
-            await self._tell_status(workflow_id_for(request_id), on_status)
         request = key.new_request(
             action,
             params,
@@ -178,22 +217,191 @@ class Client:
             on_behalf_of=on_behalf_of,
             delegation=delegation,
         )
+        if request_id is not None:
+            await self._check_resubmission(request, on_status)
         return await self.submit(request, handler=handler, key=key)
 
-    async def _tell_status(self, workflow_id: str, on_status: StatusCallback | None) -> None:
+    async def _check_resubmission(
+        self, request: ActionRequest, on_status: StatusCallback | None
+    ) -> None:
         """A resubmission: say at once where the earlier submission stands (nothing if it is
-        new). From Temporal's description, which needs no worker to answer."""
+        new), and refuse one whose action or parameters differ from what was governed: a
+        request id names one request, and the answer given to it must not run other
+        parameters. From Temporal's description and the workflow's input, which need no worker
+        to answer."""
+        handle = self._handle(request.workflow_id)
         try:
-            description = await self._handle(workflow_id).describe()
+            description = await handle.describe()
         except RPCError:
             return  # not started yet: a new request
+        first = await self._submitted(handle)
+        if first is not None and (first.action, first.params) != (request.action, request.params):
+            raise ConflictError(
+                f"{request.workflow_id}: request {request.request_id} was submitted as "
+                f"{first.action} with other parameters; a request id names one request "
+                "(use a new id for a new request)"
+            )
         stage = description.typed_search_attributes.get(STATUS_ATTRIBUTE) or "verifying"
         if description.status is not temporal_client.WorkflowExecutionStatus.RUNNING:
             stage = f"closed ({description.status.name.lower() if description.status else '?'})"
         if on_status is not None:
             on_status(stage)
         else:
-            log.info("%s was submitted before and is %s", workflow_id, stage)
+            log.info("%s was submitted before and is %s", request.workflow_id, stage)
+
+    async def _submitted(
+        self, handle: temporal_client.WorkflowHandle[Any, Outcome]
+    ) -> ActionRequest | None:
+        """The request a workflow was started with (its first history event)."""
+        async for event in handle.fetch_history_events(page_size=1):
+            started = event.workflow_execution_started_event_attributes
+            if not started.input.payloads:
+                return None
+            (governed,) = await self.temporal.data_converter.decode(
+                started.input.payloads, [GovernedActionInput]
+            )
+            return governed.request if isinstance(governed, GovernedActionInput) else None
+        return None
+
+    # --- a governed call, as the caller's own function ------------------------------------
+
+    @overload
+    async def call(
+        self,
+        key: AgentKey,
+        action: str,
+        fn: Callable[..., Awaitable[T]],
+        params: Mapping[str, Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> T: ...
+
+    @overload
+    async def call(
+        self,
+        key: AgentKey,
+        action: str,
+        fn: Callable[..., T],
+        params: Mapping[str, Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> T: ...
+
+    async def call(
+        self,
+        key: AgentKey,
+        action: str,
+        fn: Callable[..., Any],
+        params: Mapping[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+        result_type: Any = None,
+        execution_timeout: timedelta = timedelta(hours=1),
+        triggered_by: str | None = None,
+        on_status: StatusCallback | None = None,
+        on_behalf_of: str | None = None,
+        delegation: Sequence[DelegationLink] = (),
+    ) -> Any:
+        """`fn(**params)` (sync or async), run in this process only once governance allows it.
+
+        Returns what `fn` returned, as it returned it. When this call joins a request that
+        another process ran (same `request_id`), the recorded result comes back validated into
+        `result_type` (default: `fn`'s return annotation). Anything but a completed action
+        raises: `fn`'s own exception when it failed here, else the typed `ActionNotCompleted`
+        (`ActionDenied`, `ActionRejected`, ...) carrying the rule and reason. The parameters
+        are signed as JSON; `fn` receives the objects given.
+        """
+        run: LocalRun[Any] = LocalRun(fn, params or {})
+        request = handler_request(
+            key,
+            action,
+            run.params,
+            request_id=request_id,
+            execution_timeout=execution_timeout,
+            triggered_by=triggered_by,
+            on_behalf_of=on_behalf_of,
+            delegation=delegation,
+        )
+        handle, claim_token = await self.permission(
+            request, key, rejoining=request_id is not None, on_status=on_status
+        )
+        if claim_token is None:
+            return run.answer(await self._result(handle), result_type)
+        await run.invoke()
+        return run.answer(await self.report(handle, key, run.report(claim_token)), result_type)
+
+    async def permission(
+        self,
+        request: ActionRequest,
+        key: AgentKey,
+        *,
+        rejoining: bool = False,
+        on_status: StatusCallback | None = None,
+    ) -> tuple[temporal_client.WorkflowHandle[Any, Outcome], str | None]:
+        """Submit (or rejoin) a signed handler-mode request and wait until this process may
+        run it: the claim token to report with, or None (it will not run here: the handle's
+        result says why). The steps of `call`, for callers that must run the action on a
+        thread of their own (`SyncClient`). `rejoining`: the request id may have been
+        submitted before (checked: same action and parameters, and where it stands)."""
+        if rejoining:
+            await self._check_resubmission(request, on_status)
+        handle, permission = await self._start_asking_permission(request, key)
+        if permission is not None and permission.granted and permission.claim_token:
+            return handle, permission.claim_token
+        if permission is not None and permission.reason:
+            log.info("%s: not granted to this process: %s", request.workflow_id, permission.reason)
+        return handle, None
+
+    async def report(
+        self,
+        handle: temporal_client.WorkflowHandle[Any, Outcome],
+        key: AgentKey,
+        report: HandlerReport,
+    ) -> Outcome:
+        """Report how a permitted run went, signed by the agent's key; the outcome."""
+        return await _await_update(handle, REPORT_RESULT_UPDATE, _signed(key, report), Outcome)
+
+    async def result(self, handle: temporal_client.WorkflowHandle[Any, Outcome]) -> Outcome:
+        """The outcome of a request this process will not run."""
+        return await self._result(handle)
+
+    async def decide(
+        self,
+        key: AgentKey,
+        action: str,
+        params: Mapping[str, Any],
+        *,
+        request_id: str,
+        execution_timeout: timedelta = timedelta(hours=1),
+        triggered_by: str | None = None,
+        on_behalf_of: str | None = None,
+        delegation: Sequence[DelegationLink] = (),
+        within: timedelta = timedelta(seconds=60),
+    ) -> Progress:
+        """Submit (or join) a handler-mode request without taking the permission to run it,
+        and return where it stands once decided: awaiting approval (`progress.pending`),
+        awaiting execution (allowed: `call` or `execute` with the same `request_id` runs it,
+        within `execution_timeout`), or closed (`progress.outcome`). For frameworks that pause
+        a run for a human and resume it later."""
+        request = handler_request(
+            key,
+            action,
+            as_json(dict(params)),
+            request_id=request_id,
+            execution_timeout=execution_timeout,
+            triggered_by=triggered_by,
+            on_behalf_of=on_behalf_of,
+            delegation=delegation,
+        )
+        await self._check_resubmission(request, on_status=lambda _stage: None)
+        handle = await self._start(request)
+        try:
+            return await self.wait_until(
+                handle.id, lambda progress: progress.stage is not Stage.VERIFYING, within=within
+            )
+        except TimeoutError:
+            raise UnavailableError(
+                f"{handle.id}: not decided within {within.total_seconds():.0f}s: "
+                "is a Proctor worker running?"
+            ) from None
 
     async def start(self, request: ActionRequest) -> temporal_client.WorkflowHandle[Any, Outcome]:
         """Start governing a signed tool-mode request without waiting (await the handle's

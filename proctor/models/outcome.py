@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
+
+from pydantic import TypeAdapter
 
 from proctor.errors import (
     ActionCancelled,
@@ -16,6 +19,8 @@ from proctor.errors import (
 from proctor.models.approval import PendingApproval, RecordedVote
 from proctor.models.base import Frozen, Jsonable
 from proctor.models.decision import Decision
+
+ResultT = TypeVar("ResultT")
 
 
 class ActionStatus(StrEnum):
@@ -47,6 +52,11 @@ class Outcome(Frozen):
     @property
     def ok(self) -> bool:
         return self.status is ActionStatus.COMPLETED
+
+    def result_as(self, result_type: type[ResultT]) -> ResultT:
+        """The recorded result validated into `result_type` (a pydantic model, a dataclass,
+        `datetime`, `Decimal`, ...): what the handler returned, as its own type again."""
+        return TypeAdapter(result_type).validate_python(self.result)
 
     def raise_for_status(self) -> Outcome:
         """This outcome if the action completed; else the typed `ActionNotCompleted` saying

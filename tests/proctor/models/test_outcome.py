@@ -4,8 +4,12 @@ own typed `ProctorError`, carrying status, rule, reason and the handler's error.
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from proctor import (
     ActionCancelled,
@@ -84,3 +88,22 @@ def test_a_handler_failure_says_what_it_raised_and_survives_pickling() -> None:
     copy = pickle.loads(pickle.dumps(error))  # noqa: S301 (our own bytes, just made)
     assert type(copy) is ActionFailed
     assert (str(copy), copy.error, copy.rule_id) == (str(error), error.error, "refunds")
+
+
+@dataclass
+class Refund:
+    amount: Decimal
+    at: datetime
+
+
+def test_result_as_gives_the_handlers_type_back() -> None:
+    """Results travel as JSON (a model as a dict, datetime and Decimal as strings); the
+    caller names the type and gets it back, or a validation error if it does not fit."""
+    recorded = outcome(ActionStatus.COMPLETED).model_copy(
+        update={"result": {"amount": "5.10", "at": "2026-12-03T12:00:00Z"}}
+    )
+    assert recorded.result_as(Refund) == Refund(
+        Decimal("5.10"), datetime(2026, 12, 3, 12, tzinfo=UTC)
+    )
+    with pytest.raises(ValidationError):
+        recorded.result_as(int)

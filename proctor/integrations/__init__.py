@@ -1,0 +1,188 @@
+"""What every framework adapter shares: the agent's key and a client connected on first use
+(`Governor`), the default action names, request ids that survive a restart, and the one line a
+model is told when Proctor says no.
+
+The adapters live beside this module (`proctor.integrations.langchain`, `.openai_agents`,
+`.pydantic_ai`, `.fastapi`), each behind its extra (`pip install 'proctor[langchain]'`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar, overload
+
+from proctor.client import Client
+from proctor.errors import ActionNotCompleted
+from proctor.models import Progress
+from proctor.signing import AgentKey
+from proctor.sync_client import SyncClient
+
+T = TypeVar("T")
+
+_VERBS = {
+    "denied": "denied",
+    "rejected": "rejected",
+    "timed_out": "timed out waiting for approval of",
+    "cancelled": "cancelled",
+    "failed": "recorded a failure of",
+    "unknown": "cannot tell whether this ran:",
+}
+
+
+def tool_action(tool_name: str) -> str:
+    """The action a tool call is governed as, unless an adapter is told otherwise."""
+    return f"tool:{tool_name}"
+
+
+def http_action(method: str, path_template: str) -> str:
+    """The action an HTTP route is governed as: `http:POST:/refunds/{order_id}`."""
+    return f"http:{method.upper()}:{path_template}"
+
+
+def derive_request_id(*parts: str) -> str:
+    """A request id that is the same whenever the same parts are (agent, thread, tool call):
+    a run resumed after a crash joins the request it made instead of asking twice."""
+    if not parts or not all(parts):
+        raise ValueError("a derived request id needs non-empty parts")
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return f"d-{digest[:48]}"
+
+
+def verdict_text(error: ActionNotCompleted, action: str) -> str:
+    """One line for the model: what Proctor decided about `action`, by which rule, and why, so
+    it can adapt instead of retrying blindly."""
+    verb = _VERBS.get(error.status, error.status)
+    why = error.error if error.status in ("failed", "unknown") and error.error else error.reason
+    return f"Proctor {verb} {action} (rule {error.rule_id}): {why}"
+
+
+class Governor:
+    """The agent's key plus a client connected on first use: what every adapter holds.
+
+    Given a `client`, uses it; else connects like `Client.connect()` the first time it is
+    needed, from async code or sync code alike, once.
+    """
+
+    def __init__(self, key: AgentKey, client: Client | None = None) -> None:
+        self.key = key
+        self._client = client
+        self._sync: SyncClient | None = None
+        self._lock = threading.Lock()
+
+    async def client(self) -> Client:
+        """The connected client (connecting now if this is the first use)."""
+        if self._client is None:
+            connected = await Client.connect()
+            with self._lock:
+                if self._client is None:
+                    self._client = connected
+        return self._client
+
+    @property
+    def sync(self) -> SyncClient:
+        """The blocking twin on the same connection (its own loop thread)."""
+        with self._lock:
+            if self._sync is None:
+                self._sync = (
+                    SyncClient(self._client) if self._client is not None else SyncClient.connect()
+                )
+                if self._client is None:
+                    self._client = self._sync.client
+            return self._sync
+
+    @overload
+    async def call(
+        self,
+        action: str,
+        fn: Callable[..., Awaitable[T]],
+        params: Mapping[str, Any],
+        *,
+        request_id: str | None = None,
+        result_type: Any = None,
+    ) -> T: ...
+
+    @overload
+    async def call(
+        self,
+        action: str,
+        fn: Callable[..., T],
+        params: Mapping[str, Any],
+        *,
+        request_id: str | None = None,
+        result_type: Any = None,
+    ) -> T: ...
+
+    async def call(
+        self,
+        action: str,
+        fn: Callable[..., Any],
+        params: Mapping[str, Any],
+        *,
+        request_id: str | None = None,
+        result_type: Any = None,
+    ) -> Any:
+        """`Client.call` as this agent."""
+        client = await self.client()
+        return await client.call(
+            self.key, action, fn, params, request_id=request_id, result_type=result_type
+        )
+
+    @overload
+    def call_sync(
+        self,
+        action: str,
+        fn: Callable[..., Awaitable[T]],
+        params: Mapping[str, Any],
+        *,
+        request_id: str | None = None,
+        result_type: Any = None,
+    ) -> T: ...
+
+    @overload
+    def call_sync(
+        self,
+        action: str,
+        fn: Callable[..., T],
+        params: Mapping[str, Any],
+        *,
+        request_id: str | None = None,
+        result_type: Any = None,
+    ) -> T: ...
+
+    def call_sync(
+        self,
+        action: str,
+        fn: Callable[..., Any],
+        params: Mapping[str, Any],
+        *,
+        request_id: str | None = None,
+        result_type: Any = None,
+    ) -> Any:
+        """`SyncClient.call` as this agent: from sync code, or inside a running loop."""
+        return self.sync.call(
+            self.key, action, fn, params, request_id=request_id, result_type=result_type
+        )
+
+    async def decide(self, action: str, params: Mapping[str, Any], *, request_id: str) -> Progress:
+        """`Client.decide` as this agent: where the request stands once decided."""
+        client = await self.client()
+        return await client.decide(self.key, action, params, request_id=request_id)
+
+    def decide_sync(self, action: str, params: Mapping[str, Any], *, request_id: str) -> Progress:
+        return self.sync.decide(self.key, action, params, request_id=request_id)
+
+    def close(self) -> None:
+        """Stop the blocking twin's loop thread, if one was started."""
+        if self._sync is not None:
+            self._sync.close()
+
+
+__all__ = [
+    "Governor",
+    "derive_request_id",
+    "http_action",
+    "tool_action",
+    "verdict_text",
+]
