@@ -1,6 +1,10 @@
 """Connecting to Temporal the one way every Proctor process must: with the pydantic converter
 and, where a payload key ring is configured, the encryption codec.
 
+What it reads from the environment (`ConnectionSettings`: address, namespace, task queue, state
+dir and its stack.json, payload key dir) is the agent side's whole configuration, so this module
+needs only the base dependencies; the server's `ProctorSettings` inherits it.
+
 Fail-closed rule: encryption is on for a deployment once it says so, by setting
 PROCTOR_PAYLOAD_KEY_DIR or by running the embedded stack (`proctor up` creates the ring in its
 state dir and records itself in stack.json). From then on every process that connects (worker,
