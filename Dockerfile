@@ -9,7 +9,9 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker
 COPY policies ./policies
-RUN pip install --no-cache-dir . \
+# The server side: the base package holds only what an agent needs (proctor[server] brings
+# the worker, the approvals app, the CLI and their dependencies).
+RUN pip install --no-cache-dir ".[server]" \
     && useradd --system --uid 10001 proctor \
     && mkdir -p /app/keys /app/audit-checkpoints \
     && chown proctor /app/keys /app/audit-checkpoints

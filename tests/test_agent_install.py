@@ -290,3 +290,9 @@ async def test_proctor_command_with_the_server_side_runs_the_command_line() -> N
     stdout, stderr = await entry.communicate()
     assert entry.returncode == 0, stderr.decode()
     assert "durable governance" in stdout.decode()
+
+
+def test_the_image_installs_the_server_side() -> None:
+    """Every compose service that runs `proctor` is built from this one Dockerfile."""
+    installs = re.findall(r"pip install [^\n]*", (ROOT / "Dockerfile").read_text())
+    assert installs == ['pip install --no-cache-dir ".[server]" \\']
