@@ -1,0 +1,52 @@
+"""Governed durable tools for Temporal's OpenAI Agents plugin.
+
+Under the plugin (`temporalio.openai_agents`, formerly `temporalio.contrib.openai_agents`) an
+agent runs inside a workflow and its tools are activities (`activity_as_tool(fn, ...)`). A
+governed activity's body is one Proctor request, run in the activity's worker once allowed.
+Its request id comes from the agent, the calling workflow and the activity id, which stay the
+same across the activity's retries: a worker that died while an approval was pending is
+replaced by a retry that joins the same request, takes the permission and runs the tool once.
+Give the activity a `start_to_close_timeout` long enough for an approval.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from temporalio import activity
+
+from proctor.client import Client
+from proctor.errors import ActionNotCompleted
+from proctor.integrations import Governor, derive_request_id, tool_action, verdict_text
+from proctor.signing import AgentKey
+
+
+def governed_activity(
+    fn: Callable[..., Any],
+    *,
+    key: AgentKey,
+    client: Client | None = None,
+    action: str | None = None,
+    name: str | None = None,
+) -> Callable[..., Any]:
+    """`fn` (sync or async, returning the tool's output text) as a Temporal activity that runs
+    it only once Proctor allows it; otherwise the activity returns the verdict, one line for
+    the model. Register the returned activity on a worker; pass it to `activity_as_tool`."""
+    governor = Governor(key, client)
+    governed_action = action or tool_action(name or fn.__name__)
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    async def governed(*args: Any, **kwargs: Any) -> Any:
+        info = activity.info()
+        params = dict(signature.bind(*args, **kwargs).arguments)
+        request_id = derive_request_id(key.agent_id, info.workflow_id or "", info.activity_id)
+        try:
+            return await governor.call(governed_action, fn, params, request_id=request_id)
+        except ActionNotCompleted as verdict:
+            return verdict_text(verdict, governed_action)
+
+    return activity.defn(name=name or fn.__name__)(governed)

@@ -1,0 +1,355 @@
+"""The OpenAI Agents SDK adapter: a real `Agent` run by the real `Runner`, its model the SDK's
+own `ScriptedModel` (no network, no LLM), governed by a real worker on Temporal and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from agents import Agent, FunctionTool, Runner, function_tool, set_tracing_disabled
+from agents.exceptions import UserError
+from agents.testing import ScriptedModel, assistant_message, function_call
+
+from proctor import ActionStatus, AgentKey, Client
+from proctor.contract import REQUEST_PERMISSION_UPDATE
+from proctor.integrations.openai_agents import (
+    ProctorGuardrail,
+    call_request_id,
+    govern,
+    governed_tool,
+    interruption_progress,
+    proctor_tool,
+)
+from proctor.models import Stage, workflow_id_for
+from tests.helpers.harness import Harness, eventually
+
+set_tracing_disabled(True)  # no traces exported: nothing leaves the machine
+
+
+class Shop:
+    """The agent's tools, remembering every call that really ran."""
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[str, dict[str, Any]]] = []
+
+    def lookup_order(self, order_id: int) -> str:
+        """Look up an order's status."""
+        self.ran.append(("lookup_order", {"order_id": order_id}))
+        return f"order {order_id}: shipped"
+
+    async def refund_order(self, order_id: int, amount: float) -> str:
+        """Refund part of an order."""
+        self.ran.append(("refund_order", {"order_id": order_id, "amount": amount}))
+        return f"refunded {amount} on order {order_id}"
+
+    def delete_customer(self, customer_id: int) -> str:
+        """Delete a customer."""
+        self.ran.append(("delete_customer", {"customer_id": customer_id}))
+        return "deleted"
+
+    def get_invoice(self, invoice_id: int) -> str:
+        """Fetch an invoice."""
+        raise RuntimeError(f"invoice store offline for {invoice_id}")
+
+
+def one_call(tool: str, arguments: dict[str, Any], call_id: str) -> ScriptedModel:
+    """A model that calls `tool` once, then answers after reading the tool's output."""
+    return ScriptedModel(
+        [[function_call(tool, arguments, call_id=call_id)], [assistant_message("done")]]
+    )
+
+
+def call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:12]}"
+
+
+def tool_output(model: ScriptedModel, call: str) -> Any:
+    """What the model was told the tool returned, read from its next turn's input."""
+    last = model.last_call
+    assert last is not None and isinstance(last.input, list)
+    for item in last.input:
+        if (
+            isinstance(item, dict)
+            and item.get("type") == "function_call_output"
+            and (item.get("call_id") == call)
+        ):
+            return item["output"]
+    raise AssertionError(f"the model never saw an output for {call}")
+
+
+def workflow_of(key: AgentKey, call: str, arguments: dict[str, Any]) -> str:
+    return workflow_id_for(call_request_id(key.agent_id, call, arguments))
+
+
+async def asks_for_permission(gov: Harness, workflow_id: str, *, at_least: int) -> bool:
+    """Whether `at_least` processes have asked the workflow for the permission to run (each
+    ask is an update its history accepted)."""
+    handle = gov.proctor.temporal.get_workflow_handle(workflow_id)
+    asks = 0
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_update_accepted_event_attributes"):
+            accepted = event.workflow_execution_update_accepted_event_attributes
+            asks += accepted.accepted_request.input.name == REQUEST_PERMISSION_UPDATE
+    return asks >= at_least
+
+
+async def events(gov: Harness, workflow_id: str) -> list[str]:
+    return [row.event_type for row in await gov.audit.for_workflow(workflow_id)]
+
+
+async def test_a_governed_tool_keeps_the_schema_and_runs_an_allowed_call_once(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    plain = function_tool(shop.lookup_order)
+    tool = governed_tool(shop.lookup_order, key=key, client=gov.proctor)
+    assert (tool.name, tool.description, tool.params_json_schema) == (
+        plain.name,
+        plain.description,
+        plain.params_json_schema,
+    )
+    call, arguments = call_id(), {"order_id": 7}
+    model = one_call("lookup_order", arguments, call)
+
+    result = await Runner.run(Agent(name="support", model=model, tools=[tool]), "where is 7?")
+
+    assert result.final_output == "done"
+    assert shop.ran == [("lookup_order", {"order_id": 7})]
+    assert tool_output(model, call) == "order 7: shipped"
+    workflow_id = workflow_of(key, call, arguments)
+    assert await events(gov, workflow_id) == ["decided", "trust_changed", "outcome"]
+    outcome = await gov.proctor.outcome(call_request_id(key.agent_id, call, arguments))
+    assert (outcome.status, outcome.result) == (ActionStatus.COMPLETED, "order 7: shipped")
+
+
+async def test_a_denied_call_tells_the_model_why_and_never_runs(gov: Harness) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    tool = proctor_tool(key=key, client=gov.proctor)(shop.delete_customer)
+    call = call_id()
+    model = one_call("delete_customer", {"customer_id": 3}, call)
+
+    result = await Runner.run(Agent(name="support", model=model, tools=[tool]), "forget 3")
+
+    assert result.final_output == "done"  # the run went on: the model read the verdict
+    assert shop.ran == []
+    assert tool_output(model, call) == (
+        "Proctor denied tool:delete_customer (rule framework-no-deletes): "
+        "Agents never delete customer data"
+    )
+    workflow_id = workflow_of(key, call, {"customer_id": 3})
+    assert await events(gov, workflow_id) == ["decided", "outcome"]
+
+
+async def test_an_escalated_call_blocks_until_approved_then_runs_once(gov: Harness) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    tool = govern(function_tool(shop.refund_order), key=key, client=gov.proctor)
+    call, arguments = call_id(), {"order_id": 5, "amount": 20.5}
+    model = one_call("refund_order", arguments, call)
+    run = asyncio.create_task(Runner.run(Agent(name="support", model=model, tools=[tool]), "."))
+    workflow_id = workflow_of(key, call, arguments)
+
+    await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    assert shop.ran == []
+    await gov.vote(workflow_id, "alice@example.com", approve=True)
+    await asyncio.wait_for(run, 30)
+
+    assert shop.ran == [("refund_order", arguments)]
+    assert tool_output(model, call) == "refunded 20.5 on order 5"
+
+
+async def test_an_escalated_call_rejected_by_its_approver_never_runs(gov: Harness) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    tool = governed_tool(shop.refund_order, key=key, client=gov.proctor)
+    call, arguments = call_id(), {"order_id": 5, "amount": 900.0}
+    model = one_call("refund_order", arguments, call)
+    run = asyncio.create_task(Runner.run(Agent(name="support", model=model, tools=[tool]), "."))
+    workflow_id = workflow_of(key, call, arguments)
+
+    await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    await gov.vote(workflow_id, "alice@example.com", approve=False, note="too much")
+    await asyncio.wait_for(run, 30)
+
+    assert shop.ran == []
+    assert tool_output(model, call).startswith(
+        "Proctor rejected tool:refund_order (rule framework-refunds):"
+    )
+
+
+async def test_a_tool_that_raises_is_recorded_failed_and_the_model_told_as_the_sdk_would(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    tool = governed_tool(shop.get_invoice, key=key, client=gov.proctor)
+    call = call_id()
+    model = one_call("get_invoice", {"invoice_id": 9}, call)
+
+    await Runner.run(Agent(name="support", model=model, tools=[tool]), ".")
+
+    assert tool_output(model, call) == "An error occurred while running the tool. Please try again."
+    outcome = await gov.proctor.outcome(call_request_id(key.agent_id, call, {"invoice_id": 9}))
+    assert outcome.status is ActionStatus.FAILED
+    assert outcome.error is not None and "invoice store offline for 9" in outcome.error
+
+
+async def test_an_escalation_pauses_the_run_as_an_sdk_interruption_until_proctor_approves(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    tool = governed_tool(shop.refund_order, key=key, client=gov.proctor, interrupt=True)
+    call, arguments = call_id(), {"order_id": 8, "amount": 12.0}
+    model = one_call("refund_order", arguments, call)
+    agent = Agent(name="support", model=model, tools=[tool])
+
+    paused = await Runner.run(agent, "refund 8")
+
+    (item,) = paused.interruptions
+    assert shop.ran == []
+    progress = await interruption_progress(item, key=key, client=gov.proctor)
+    assert progress.stage is Stage.AWAITING_APPROVAL and progress.pending is not None
+    assert progress.pending.card.approvers == ("alice@example.com",)
+    await gov.vote(progress.pending.card.workflow_id, "alice@example.com", approve=True)
+    state = paused.to_state()
+    state.approve(item)
+    resumed = await Runner.run(agent, state)
+
+    assert resumed.final_output == "done"
+    assert shop.ran == [("refund_order", arguments)]
+    assert tool_output(model, call) == "refunded 12.0 on order 8"
+    assert (await events(gov, workflow_of(key, call, arguments))).count("decided") == 1
+
+
+async def test_an_app_approving_locally_runs_nothing_unless_proctor_approves(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    tool = governed_tool(shop.refund_order, key=key, client=gov.proctor, interrupt=True)
+    call, arguments = call_id(), {"order_id": 4, "amount": 70.0}
+    model = one_call("refund_order", arguments, call)
+    agent = Agent(name="support", model=model, tools=[tool])
+    paused = await Runner.run(agent, "refund 4")
+    (item,) = paused.interruptions
+    state = paused.to_state()
+    state.approve(item)  # the app says yes; Proctor's approver has not decided
+
+    resumed = asyncio.create_task(Runner.run(agent, state))
+    workflow_id = workflow_of(key, call, arguments)
+    await gov.wait_until(workflow_id, lambda p: p.stage is Stage.AWAITING_APPROVAL)
+    await asyncio.sleep(0.3)
+    assert not resumed.done() and shop.ran == []
+    await gov.vote(workflow_id, "alice@example.com", approve=False)
+    await asyncio.wait_for(resumed, 30)
+
+    assert shop.ran == []
+    assert tool_output(model, call).startswith("Proctor rejected tool:refund_order")
+
+
+async def test_an_allowed_call_under_interrupt_mode_runs_without_pausing(gov: Harness) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    tool = governed_tool(shop.lookup_order, key=key, client=gov.proctor, interrupt=True)
+    call = call_id()
+    model = one_call("lookup_order", {"order_id": 2}, call)
+
+    result = await Runner.run(Agent(name="support", model=model, tools=[tool]), ".")
+
+    assert result.interruptions == []
+    assert shop.ran == [("lookup_order", {"order_id": 2})]
+    assert await events(gov, workflow_of(key, call, {"order_id": 2})) == [
+        "decided",
+        "trust_changed",
+        "outcome",
+    ]
+
+
+async def test_a_rerun_after_the_agent_stopped_joins_the_same_request_and_runs_once(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    call, arguments = call_id(), {"order_id": 6, "amount": 15.0}
+    workflow_id = workflow_of(key, call, arguments)
+    first_shop = Shop()
+    first = governed_tool(first_shop.refund_order, key=key, client=gov.proctor)
+    first_run = asyncio.create_task(
+        Runner.run(
+            Agent(name="support", model=one_call("refund_order", arguments, call), tools=[first]),
+            ".",
+        )
+    )
+    await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    first_run.cancel()  # the agent process stops while the approval is pending
+    with pytest.raises(asyncio.CancelledError):
+        await first_run
+
+    fresh_client = Client(gov.proctor.temporal, task_queue=gov.task_queue)
+    shop = Shop()
+    tool = governed_tool(shop.refund_order, key=key, client=fresh_client)
+    model = one_call("refund_order", arguments, call)  # the same tool call, replayed
+    rerun = asyncio.create_task(Runner.run(Agent(name="support", model=model, tools=[tool]), "."))
+    await eventually(lambda: asks_for_permission(gov, workflow_id, at_least=2))
+    await gov.vote(workflow_id, "alice@example.com", approve=True)
+    await asyncio.wait_for(rerun, 30)
+
+    assert first_shop.ran == []
+    assert shop.ran == [("refund_order", arguments)]
+    assert tool_output(model, call) == "refunded 15.0 on order 6"
+    assert (await events(gov, workflow_id)).count("decided") == 1
+
+
+async def test_the_guardrail_rejects_a_denied_call_with_the_reason(gov: Harness) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    guardrail = ProctorGuardrail(key=key, client=gov.proctor)
+    tool = guardrail.attach(function_tool(shop.delete_customer))
+    call = call_id()
+    model = one_call("delete_customer", {"customer_id": 1}, call)
+
+    result = await Runner.run(Agent(name="support", model=model, tools=[tool]), ".")
+
+    assert shop.ran == []
+    assert tool_output(model, call) == (
+        "Proctor denied tool:delete_customer (rule framework-no-deletes): "
+        "Agents never delete customer data"
+    )
+    (checked,) = result.tool_input_guardrail_results
+    assert checked.output.behavior["type"] == "reject_content"
+
+
+async def test_the_guardrail_lets_an_allowed_call_run_and_reports_its_output(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    guardrail = ProctorGuardrail(key=key, client=gov.proctor)
+    tool = guardrail.attach(function_tool(shop.lookup_order))
+    call = call_id()
+    model = one_call("lookup_order", {"order_id": 11}, call)
+
+    await Runner.run(Agent(name="support", model=model, tools=[tool]), ".")
+
+    assert shop.ran == [("lookup_order", {"order_id": 11})]
+    assert tool_output(model, call) == "order 11: shipped"
+    outcome = await gov.proctor.outcome(call_request_id(key.agent_id, call, {"order_id": 11}))
+    assert (outcome.status, outcome.result) == (ActionStatus.COMPLETED, "order 11: shipped")
+
+
+async def test_a_tool_with_only_the_input_guardrail_is_refused_before_anything_runs(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    guardrail = ProctorGuardrail(key=key, client=gov.proctor)
+    tool: FunctionTool = function_tool(shop.lookup_order, tool_input_guardrails=[guardrail.input])
+    model = one_call("lookup_order", {"order_id": 1}, call_id())
+
+    with pytest.raises(UserError, match="without its output guardrail"):
+        await Runner.run(Agent(name="support", model=model, tools=[tool]), ".")
+    assert shop.ran == []
