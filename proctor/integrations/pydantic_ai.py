@@ -1,0 +1,242 @@
+"""Proctor for PydanticAI: every tool call an agent makes is a governed Proctor request.
+
+```python
+agent = Agent(model, tools=[refund_order], capabilities=[ProctorCapability(key=key)])
+```
+
+The action is `tool:<name>` (or `action=`'s name for the tool) and the params are the tool's
+arguments as PydanticAI validated them. The tool runs in this process only once Proctor allows
+it. A denial, rejection or timeout reaches the model as the call's failed result saying why
+(`ToolFailed`: not a retry prompt, the run goes on and the model adapts). An escalation blocks
+the call until decided; when the run's output types include `DeferredToolRequests`, it ends the
+run with the call awaiting approval instead (`ApprovalRequired`; `PendingToolApproval.of(...)`
+reads the request back from its metadata). The resumed run re-checks with Proctor: the tool runs
+only if Proctor approved it, whatever the app's `DeferredToolResults` says (a local denial never
+runs it). A call's request id comes from the agent, the conversation and the tool call id, so a
+re-run of the same call after a crash joins the request instead of asking twice.
+
+Tools run at the model provider (native tools: web search, code execution) are outside any
+toolset and are not governed; output tools are not tool calls of the agent and are not either.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Union, get_args, get_origin
+
+from pydantic_ai import RunContext
+from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.exceptions import ApprovalRequired, ToolFailed
+from pydantic_ai.tools import AgentDepsT, DeferredToolRequests
+from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
+from pydantic_ai.toolsets.abstract import ToolsetTool
+
+from proctor.client import Client
+from proctor.errors import ActionNotCompleted, InputError
+from proctor.integrations import Governor, derive_request_id, tool_action, verdict_text
+from proctor.models import Progress, Stage, workflow_id_for
+from proctor.models.base import Frozen
+from proctor.signing import AgentKey
+
+ActionNamer = Callable[[str], str]
+"""A tool's name → the action Proctor governs (default `tool_action`: `tool:<name>`)."""
+
+METADATA_KEY = "proctor"
+"""Where an escalated call's `PendingToolApproval` sits in `DeferredToolRequests.metadata`."""
+
+
+class PendingToolApproval(Frozen):
+    """An escalated tool call waiting for Proctor's approvers: what an app shows its user, and
+    the workflow to follow (`client.progress(workflow_id)`) before resuming the run."""
+
+    workflow_id: str
+    request_id: str
+    action: str
+    rule_id: str | None = None
+    reason: str | None = None
+    approvers: tuple[str, ...] = ()
+    deadline: datetime | None = None
+
+    @classmethod
+    def of(cls, requests: DeferredToolRequests, tool_call_id: str) -> PendingToolApproval | None:
+        """The approval Proctor awaits for this deferred call (None: not one of Proctor's)."""
+        raw = requests.metadata.get(tool_call_id, {}).get(METADATA_KEY)
+        return None if raw is None else cls.model_validate(raw)
+
+    @classmethod
+    def from_progress(cls, request_id: str, action: str, progress: Progress) -> PendingToolApproval:
+        card = progress.pending.card if progress.pending is not None else None
+        if card is None:
+            return cls(
+                workflow_id=workflow_id_for(request_id), request_id=request_id, action=action
+            )
+        return cls(
+            workflow_id=card.workflow_id,
+            request_id=card.request_id,
+            action=card.action,
+            rule_id=card.rule_id,
+            reason=card.reason,
+            approvers=card.approvers,
+            deadline=card.deadline,
+        )
+
+
+def tool_call_request_id(agent_id: str, conversation_id: str, tool_call_id: str) -> str:
+    """The request id of one tool call: the same for a resumed or re-run call, so it joins the
+    request it made first."""
+    return derive_request_id("pydantic-ai", agent_id, conversation_id, tool_call_id)
+
+
+def governor_for(
+    key: AgentKey | None, client: Client | None, governor: Governor | None
+) -> Governor:
+    """The adapters' one way in: the agent's key (and a client, else one connected on first
+    use), or a governor already shared with other toolsets."""
+    if governor is not None:
+        if key is not None or client is not None:
+            raise InputError("give key= (and client=) or governor=, not both")
+        return governor
+    if not isinstance(key, AgentKey):
+        raise InputError("key= must be the agent's AgentKey (e.g. AgentKey.from_env())")
+    if client is not None and not isinstance(client, Client):
+        raise InputError("client= must be a connected proctor.Client (or left out)")
+    return Governor(key, client)
+
+
+def allows_deferred_tools(output_type: object) -> bool:
+    """Whether an agent's output types (a type, a union, a list of them) let a run end with
+    `DeferredToolRequests`."""
+    if output_type is DeferredToolRequests:
+        return True
+    if isinstance(output_type, Sequence) and not isinstance(output_type, str | bytes):
+        return any(allows_deferred_tools(item) for item in output_type)
+    if isinstance(output_type, types.UnionType) or get_origin(output_type) is Union:
+        return any(allows_deferred_tools(item) for item in get_args(output_type))
+    return False
+
+
+@dataclass(init=False)
+class ProctorToolset(WrapperToolset[AgentDepsT]):
+    """Governs every call to the tools of `wrapped`:
+    `Agent(model, toolsets=[ProctorToolset(FunctionToolset([refund_order]), key=key)])`.
+
+    `defer_escalations`: True ends the run at an escalation (`DeferredToolRequests`), False
+    blocks until decided; None (default) defers when the agent's output types allow it.
+    """
+
+    governor: Governor = field(repr=False)
+    action: ActionNamer = tool_action
+    defer_escalations: bool | None = None
+
+    def __init__(
+        self,
+        wrapped: AbstractToolset[AgentDepsT],
+        *,
+        key: AgentKey | None = None,
+        client: Client | None = None,
+        governor: Governor | None = None,
+        action: ActionNamer = tool_action,
+        defer_escalations: bool | None = None,
+    ) -> None:
+        self.wrapped = wrapped
+        self.governor = governor_for(key, client, governor)
+        self.action = action
+        self.defer_escalations = defer_escalations
+
+    async def call_tool(
+        self,
+        name: str,
+        tool_args: dict[str, Any],
+        ctx: RunContext[AgentDepsT],
+        tool: ToolsetTool[AgentDepsT],
+    ) -> Any:
+        action = self.action(name)
+        request_id = tool_call_request_id(
+            self.governor.key.agent_id, _conversation(ctx), _tool_call_id(ctx)
+        )
+        started = False
+
+        async def run(**_params: Any) -> Any:
+            """The tool itself, with exactly the arguments PydanticAI validated (not the JSON
+            copy Proctor signed)."""
+            nonlocal started
+            started = True
+            return await self.wrapped.call_tool(name, tool_args, ctx, tool)
+
+        try:
+            if self._defers(ctx):
+                await self._defer_while_awaiting_approval(action, tool_args, request_id)
+            return await self.governor.call(action, run, tool_args, request_id=request_id)
+        except ActionNotCompleted as error:
+            if started:
+                raise  # the tool's own error, as it raised it
+            raise ToolFailed(verdict_text(error, action)) from error
+
+    def _defers(self, ctx: RunContext[AgentDepsT]) -> bool:
+        if self.defer_escalations is not None:
+            return self.defer_escalations
+        return ctx.agent is not None and allows_deferred_tools(ctx.agent.output_type)
+
+    async def _defer_while_awaiting_approval(
+        self, action: str, params: dict[str, Any], request_id: str
+    ) -> None:
+        """Start (or join) the request without running anything; while approvers have not
+        decided, end the run with the call pending (a local approval changes nothing here)."""
+        progress = await self.governor.decide(action, params, request_id=request_id)
+        if progress.stage is Stage.AWAITING_APPROVAL:
+            pending = PendingToolApproval.from_progress(request_id, action, progress)
+            raise ApprovalRequired(metadata={METADATA_KEY: pending.model_dump(mode="json")})
+
+
+@dataclass(init=False)
+class ProctorCapability(AbstractCapability[AgentDepsT]):
+    """Governs every tool call of an agent (its own tools and every toolset it runs with):
+    `Agent(model, tools=[...], capabilities=[ProctorCapability(key=key)])`. Same options as
+    `ProctorToolset`."""
+
+    governor: Governor = field(repr=False)
+    action: ActionNamer = tool_action
+    defer_escalations: bool | None = None
+
+    def __init__(
+        self,
+        *,
+        key: AgentKey | None = None,
+        client: Client | None = None,
+        governor: Governor | None = None,
+        action: ActionNamer = tool_action,
+        defer_escalations: bool | None = None,
+    ) -> None:
+        self.governor = governor_for(key, client, governor)
+        self.action = action
+        self.defer_escalations = defer_escalations
+
+    @classmethod
+    def get_serialization_name(cls) -> str | None:
+        return None  # holds a private key and a live client: not for agent spec files
+
+    def get_wrapper_toolset(
+        self, toolset: AbstractToolset[AgentDepsT]
+    ) -> AbstractToolset[AgentDepsT] | None:
+        return ProctorToolset(
+            toolset,
+            governor=self.governor,
+            action=self.action,
+            defer_escalations=self.defer_escalations,
+        )
+
+
+def _conversation(ctx: RunContext[Any]) -> str:
+    conversation = ctx.conversation_id or ctx.run_id
+    if not conversation:
+        raise InputError("a governed tool was called outside an agent run (no conversation id)")
+    return conversation
+
+
+def _tool_call_id(ctx: RunContext[Any]) -> str:
+    if not ctx.tool_call_id:
+        raise InputError("a governed tool was called without a tool call id")
+    return ctx.tool_call_id
