@@ -6,20 +6,24 @@ governed activity's body is one Proctor request, run in the activity's worker on
 Its request id comes from the agent, the calling workflow and the activity id, which stay the
 same across the activity's retries: a worker that died while an approval was pending is
 replaced by a retry that joins the same request, takes the permission and runs the tool once.
-Give the activity a `start_to_close_timeout` long enough for an approval.
+Give the activity a `start_to_close_timeout` long enough for an approval, and a
+`heartbeat_timeout`: the body heartbeats while it waits, so a dead worker is noticed soon.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
 
 from proctor.client import Client
-from proctor.errors import ActionNotCompleted
+from proctor.errors import ActionNotCompleted, InputError
 from proctor.integrations import Governor, derive_request_id, tool_action, verdict_text
 from proctor.signing import AgentKey
 
@@ -42,11 +46,34 @@ def governed_activity(
     @functools.wraps(fn)
     async def governed(*args: Any, **kwargs: Any) -> Any:
         info = activity.info()
+        if not info.workflow_id:
+            raise InputError(f"{governed_action}: a governed activity runs only in a workflow")
         params = dict(signature.bind(*args, **kwargs).arguments)
-        request_id = derive_request_id(key.agent_id, info.workflow_id or "", info.activity_id)
+        request_id = derive_request_id(key.agent_id, info.workflow_id, info.activity_id)
         try:
-            return await governor.call(governed_action, fn, params, request_id=request_id)
+            async with _heartbeating(info.heartbeat_timeout):
+                return await governor.call(governed_action, fn, params, request_id=request_id)
         except ActionNotCompleted as verdict:
             return verdict_text(verdict, governed_action)
 
     return activity.defn(name=name or fn.__name__)(governed)
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating(heartbeat_timeout: timedelta | None) -> AsyncIterator[None]:
+    """Heartbeat while the call waits (an approval may take days), when the activity has a
+    heartbeat timeout: a worker that dies is then noticed within it, not at start-to-close."""
+    if not heartbeat_timeout:
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(heartbeat_timeout.total_seconds() / 3)
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()

@@ -5,19 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from agents import Agent, FunctionTool, Runner, function_tool, set_tracing_disabled
 from agents.exceptions import UserError
 from agents.testing import ScriptedModel, assistant_message, function_call
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.worker import Worker
 
 from proctor import ActionStatus, AgentKey, Client
 from proctor.contract import REQUEST_PERMISSION_UPDATE
+from proctor.integrations import derive_request_id
 from proctor.integrations.openai_agents import (
     ProctorGuardrail,
     call_request_id,
     govern,
+    governed_activity,
     governed_tool,
     interruption_progress,
     proctor_tool,
@@ -353,3 +360,85 @@ async def test_a_tool_with_only_the_input_guardrail_is_refused_before_anything_r
     with pytest.raises(UserError, match="without its output guardrail"):
         await Runner.run(Agent(name="support", model=model, tools=[tool]), ".")
     assert shop.ran == []
+
+
+@workflow.defn(sandboxed=False)
+class AgentWorkflow:
+    """Stands in for a workflow of Temporal's OpenAI Agents plugin: it runs one tool call as
+    an activity, as the plugin's `activity_as_tool` does (positional arguments)."""
+
+    @workflow.run
+    async def run(self, tool: str, arguments: list[Any]) -> str:
+        result: str = await workflow.execute_activity(
+            tool,
+            args=arguments,
+            activity_id="tool-call-1",
+            start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=timedelta(seconds=1),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200)),
+        )
+        return result
+
+
+def agent_worker(gov: Harness, task_queue: str, *activities: Callable[..., Any]) -> Worker:
+    return Worker(
+        gov.proctor.temporal,
+        task_queue=task_queue,
+        workflows=[AgentWorkflow],
+        activities=list(activities),
+    )
+
+
+async def test_a_governed_activity_runs_an_allowed_tool_and_answers_a_denied_one(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    lookup = governed_activity(shop.lookup_order, key=key, client=gov.proctor)
+    delete = governed_activity(shop.delete_customer, key=key, client=gov.proctor)
+    task_queue = f"agent-{uuid.uuid4().hex[:8]}"
+
+    async with agent_worker(gov, task_queue, lookup, delete):
+        found = await gov.proctor.temporal.execute_workflow(
+            AgentWorkflow.run, args=["lookup_order", [4]], id=call_id(), task_queue=task_queue
+        )
+        refused = await gov.proctor.temporal.execute_workflow(
+            AgentWorkflow.run, args=["delete_customer", [4]], id=call_id(), task_queue=task_queue
+        )
+
+    assert found == "order 4: shipped"
+    assert refused == (
+        "Proctor denied tool:delete_customer (rule framework-no-deletes): "
+        "Agents never delete customer data"
+    )
+    assert shop.ran == [("lookup_order", {"order_id": 4})]
+
+
+async def test_a_governed_activity_retried_on_a_new_worker_joins_its_request_and_runs_once(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    task_queue = f"agent-{uuid.uuid4().hex[:8]}"
+    run_id = call_id()
+    workflow_id = workflow_id_for(derive_request_id(key.agent_id, run_id, "tool-call-1"))
+    dead_shop = Shop()
+    async with agent_worker(
+        gov, task_queue, governed_activity(dead_shop.refund_order, key=key, client=gov.proctor)
+    ):
+        handle = await gov.proctor.temporal.start_workflow(
+            AgentWorkflow.run, args=["refund_order", [3, 40.0]], id=run_id, task_queue=task_queue
+        )
+        await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    # That worker is gone, its activity cancelled mid-wait; a new one takes the retry.
+
+    shop = Shop()
+    refund = governed_activity(shop.refund_order, key=key, client=gov.proctor)
+    async with agent_worker(gov, task_queue, refund):
+        await eventually(lambda: asks_for_permission(gov, workflow_id, at_least=2))
+        await gov.vote(workflow_id, "alice@example.com", approve=True)
+        result = await asyncio.wait_for(handle.result(), 30)
+
+    assert result == "refunded 40.0 on order 3"
+    assert dead_shop.ran == []
+    assert shop.ran == [("refund_order", {"order_id": 3, "amount": 40.0})]
+    assert (await events(gov, workflow_id)).count("decided") == 1
