@@ -48,8 +48,8 @@ def agent_env(
 
 @dataclass
 class AgentProcess:
-    """`python -c <code>` (or `python <script>`, given `argv`) with `env`; stderr goes to
-    `log_path`, appended across restarts."""
+    """`argv` (e.g. `python -c <code>`) run with `env`, from the repository's root: stdin and
+    stdout are pipes, stderr goes to `log_path` (appended across restarts)."""
 
     env: dict[str, str]
     log_path: Path
@@ -69,6 +69,7 @@ class AgentProcess:
                 *self.argv,
                 cwd=REPO,
                 env=self.env,
+                stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
                 start_new_session=True,
@@ -89,6 +90,12 @@ class AgentProcess:
             raise AssertionError(f"no line with {text!r} in {seconds}s:\n{self.log()}") from None
         code = await self.process.wait()
         raise AssertionError(f"exited {code} before printing {text!r}:\n{self.log()}")
+
+    async def send(self, line: str) -> None:
+        """Write `line` to the process's stdin (a script waiting for its cue reads it)."""
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(f"{line}\n".encode())
+        await self.process.stdin.drain()
 
     async def wait(self, seconds: float = 30) -> int:
         """The exit code, once the process has ended by itself."""
