@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from proctor.integrations.openai_agents import (
     proctor_tool,
 )
 from proctor.models import Stage, workflow_id_for
+from tests.helpers.agent_process import AgentProcess, agent_env
 from tests.helpers.harness import Harness, eventually
 
 set_tracing_disabled(True)  # no traces exported: nothing leaves the machine
@@ -442,3 +444,90 @@ async def test_a_governed_activity_retried_on_a_new_worker_joins_its_request_and
     assert dead_shop.ran == []
     assert shop.ran == [("refund_order", {"order_id": 3, "amount": 40.0})]
     assert (await events(gov, workflow_id)).count("decided") == 1
+
+
+# --- a real agent process, killed while it waits --------------------------------------------
+
+AGENT_SCRIPT = '''
+import asyncio, sys
+from pathlib import Path
+
+from agents import Agent, Runner, set_tracing_disabled
+from agents.testing import ScriptedModel, assistant_message, function_call
+
+from proctor import AgentKey
+from proctor.integrations.openai_agents import proctor_tool
+
+runs, call_id = Path(sys.argv[1]), sys.argv[2]
+set_tracing_disabled(True)
+
+
+@proctor_tool(key=AgentKey.from_env())
+def refund_order(order_id: int, amount: float) -> str:
+    """Refund part of an order."""
+    with runs.open("a") as file:
+        file.write(f"refund_order {order_id} {amount}\\n")
+    return "refunded"
+
+
+async def main() -> None:
+    call = function_call("refund_order", {"order_id": 7, "amount": 5.0}, call_id=call_id)
+    model = ScriptedModel([[call], [assistant_message("done")]])
+    agent = Agent(name="support", model=model, tools=[refund_order])
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test says when to run
+    await Runner.run(agent, "refund order 7")
+    (output,) = [i["output"] for i in model.last_call.input if "output" in i]
+    print("tool said:", output, flush=True)
+
+
+asyncio.run(main())
+'''
+"""An agent script: a governed tool whose client connects on first use (from the environment),
+its key from the environment, one escalated refund under the tool call id of its second
+argument; every run of the tool is appended to the file named by its first."""
+
+
+async def test_an_agent_process_killed_while_waiting_rejoins_its_request_and_runs_once(
+    gov: Harness, tmp_path: Path
+) -> None:
+    """The first process dies (SIGKILL) while its refund waits for approval; a second one
+    replays the same tool call: it joins the same request (one workflow, decided once) and
+    after alice approves the tool runs once, in the second process. Both are started (imports
+    done) before the first is killed, to keep the test fast."""
+    key = await gov.new_agent(role="framework")
+    runs = tmp_path / "runs.txt"
+    call = call_id()
+    env = agent_env(gov.proctor.temporal, gov.task_queue, key, tmp_path)
+    first = AgentProcess.python(AGENT_SCRIPT, env, tmp_path / "first.log", str(runs), call)
+    second = AgentProcess.python(AGENT_SCRIPT, env, tmp_path / "second.log", str(runs), call)
+    workflow_id = workflow_of(key, call, {"order_id": 7, "amount": 5.0})
+    try:
+        await asyncio.gather(first.start(), second.start())
+        await asyncio.gather(first.read_until("ready"), second.read_until("ready"))
+
+        await first.send("go")
+        await gov.wait_for_stage(workflow_id, "awaiting_approval", seconds=30)
+        await first.kill()
+        await second.send("go")
+        await eventually(lambda: asks_for_permission(gov, workflow_id, at_least=2), seconds=30)
+        await gov.vote(workflow_id, "alice@example.com", approve=True)
+
+        assert await second.read_until("tool said:") == "tool said: refunded"
+        assert await second.wait() == 0
+    finally:
+        await first.kill()
+        await second.kill()
+    assert runs.read_text().splitlines() == ["refund_order 7 5.0"]
+    rows = await gov.pool.fetch(
+        "SELECT workflow_id, event_type FROM audit_log WHERE agent_id = $1 ORDER BY seq",
+        key.agent_id,
+    )
+    assert {row["workflow_id"] for row in rows} == {workflow_id}
+    assert [row["event_type"] for row in rows] == [
+        "decided",
+        "escalated",
+        "vote",
+        "trust_changed",
+        "outcome",
+    ]
