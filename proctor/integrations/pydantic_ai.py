@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Union, get_args, get_origin
@@ -46,6 +47,11 @@ ActionNamer = Callable[[str], str]
 
 METADATA_KEY = "proctor"
 """Where an escalated call's `PendingToolApproval` sits in `DeferredToolRequests.metadata`."""
+
+_GOVERNED_CALL: ContextVar[str | None] = ContextVar("proctor_pydantic_ai_call", default=None)
+"""The request id of the tool call running under governance in this context: a second wrapper
+around the same tool (a capability and a toolset) lets it through instead of asking again for
+a request its outer wrapper holds (which would wait on itself)."""
 
 
 class PendingToolApproval(Frozen):
@@ -157,6 +163,8 @@ class ProctorToolset(WrapperToolset[AgentDepsT]):
         request_id = tool_call_request_id(
             self.governor.key.agent_id, _conversation(ctx), _tool_call_id(ctx)
         )
+        if _GOVERNED_CALL.get() == request_id:
+            return await self.wrapped.call_tool(name, tool_args, ctx, tool)  # governed outside
         started = False
 
         async def run(**_params: Any) -> Any:
@@ -164,7 +172,11 @@ class ProctorToolset(WrapperToolset[AgentDepsT]):
             copy Proctor signed)."""
             nonlocal started
             started = True
-            return await self.wrapped.call_tool(name, tool_args, ctx, tool)
+            token = _GOVERNED_CALL.set(request_id)
+            try:
+                return await self.wrapped.call_tool(name, tool_args, ctx, tool)
+            finally:
+                _GOVERNED_CALL.reset(token)
 
         try:
             if self._defers(ctx):

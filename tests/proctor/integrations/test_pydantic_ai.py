@@ -5,10 +5,9 @@ tests/e2e/policies/frameworks.yaml (lookups allowed, deletes denied, refunds esc
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +32,8 @@ from proctor.integrations.pydantic_ai import (
     tool_call_request_id,
 )
 from proctor.models import Stage, workflow_id_for
-from tests.helpers.harness import Harness
+from tests.helpers.agent_process import AgentProcess, agent_env
+from tests.helpers.harness import Harness, eventually
 
 ALICE = "alice@example.com"
 
@@ -293,33 +293,126 @@ async def test_a_local_denial_never_runs_the_tool(gov: Harness) -> None:
     assert [part.outcome for part in script.shown] == ["denied"]
 
 
-async def test_a_rerun_after_a_crash_joins_the_same_request(gov: Harness) -> None:
-    """The agent process dies while the refund awaits approval; a fresh process (new client,
-    new agent) re-runs the same call of the same conversation: one request, run once."""
+async def test_a_tool_wrapped_twice_is_governed_once(gov: Harness) -> None:
+    """A capability over an agent whose toolset is governed already: the outer wrapper asks,
+    the inner one lets the call through (asking again would wait on the outer's request)."""
     key = await gov.new_agent(role="framework")
-    refund = call("refund_order", "call-refund", order_id=7, amount=25.0)
-    conversation = f"conv-{uuid.uuid4().hex}"
-    workflow_id = workflow_of(key, conversation, "call-refund")
-    first_shop, first_script = Shop(), Script([refund])
-    first = governed_agent(key, gov.proctor, first_script, first_shop)
+    shop, script = Shop(), Script([call("lookup_order", "call-lookup", order_id=7)])
+    agent = Agent(
+        script.model,
+        toolsets=[ProctorToolset(FunctionToolset(shop.tools()), key=key, client=gov.proctor)],
+        capabilities=[ProctorCapability(key=key, client=gov.proctor)],
+    )
 
-    crashed = asyncio.create_task(first.run("refund order 7", conversation_id=conversation))
-    await gov.wait_for_stage(workflow_id, "awaiting_approval")
-    crashed.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await crashed
-
-    fresh_client = Client(gov.proctor.temporal, task_queue=gov.task_queue)
-    shop, script = Shop(), Script([refund])
-    rerun = governed_agent(key, fresh_client, script, shop)
-    run = asyncio.create_task(rerun.run("refund order 7", conversation_id=conversation))
-    await gov.vote(workflow_id, ALICE, approve=True)
-    result = await asyncio.wait_for(run, 30)
+    result = await asyncio.wait_for(agent.run("order 7?", conversation_id="conv-twice"), 30)
 
     assert result.output == "done"
-    assert first_shop.ran == []
-    assert shop.ran == [("refund_order", {"order_id": 7, "amount": 25.0})]
-    assert (await events(gov, workflow_id)).count("decided") == 1
+    assert shop.ran == [("lookup_order", {"order_id": 7})]
+    assert await events(gov, workflow_of(key, "conv-twice", "call-lookup")) == [
+        "decided",
+        "trust_changed",
+        "outcome",
+    ]
+
+
+# --- a real agent process, killed while it waits --------------------------------------------
+
+AGENT_SCRIPT = '''
+import asyncio, sys
+from pathlib import Path
+
+from pydantic_ai import Agent
+from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+from pydantic_ai.models.function import FunctionModel
+
+from proctor import AgentKey
+from proctor.integrations.pydantic_ai import ProctorCapability
+
+runs, conversation = Path(sys.argv[1]), sys.argv[2]
+
+
+def refund_order(order_id: int, amount: float) -> str:
+    """Refund an order."""
+    with runs.open("a") as file:
+        file.write(f"refund_order {order_id} {amount}\\n")
+    return "refunded"
+
+
+def respond(messages, info):
+    returned = [part for part in messages[-1].parts if isinstance(part, ToolReturnPart)]
+    if returned:
+        return ModelResponse(parts=[TextPart(f"tool said: {returned[0].content}")])
+    refund = ToolCallPart("refund_order", {"order_id": 7, "amount": 5.0}, tool_call_id="call-k")
+    return ModelResponse(parts=[refund])
+
+
+async def main() -> None:
+    governed = ProctorCapability(key=AgentKey.from_env())
+    agent = Agent(FunctionModel(respond), tools=[refund_order], capabilities=[governed])
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test says when to run
+    result = await agent.run("refund order 7", conversation_id=conversation)
+    print(result.output, flush=True)
+
+
+asyncio.run(main())
+'''
+"""An agent script: a PydanticAI agent governed by `ProctorCapability`, its key from the
+environment and its client connected on first use, asking for one escalated refund in the
+conversation named by its second argument; every run of the tool is appended to the file
+named by its first."""
+
+
+async def test_an_agent_killed_while_waiting_rejoins_its_request_and_the_tool_runs_once(
+    gov: Harness, tmp_path: Path
+) -> None:
+    """The first process dies (SIGKILL) while its refund waits for approval; a second process
+    runs the same conversation: it joins the same request (one workflow, decided once), and
+    after alice approves the tool runs once, in the second process. Both start (imports done)
+    before the first is killed, to keep the test fast."""
+    key = await gov.new_agent(role="framework")
+    runs = tmp_path / "runs.txt"
+    env = agent_env(gov.proctor.temporal, gov.task_queue, key, tmp_path)
+    args = (str(runs), "conv-killed")
+    first = AgentProcess.python(AGENT_SCRIPT, env, tmp_path / "first.log", *args)
+    second = AgentProcess.python(AGENT_SCRIPT, env, tmp_path / "second.log", *args)
+    workflow_id = workflow_of(key, "conv-killed", "call-k")
+    try:
+        await asyncio.gather(first.start(), second.start())
+        await asyncio.gather(first.read_until("ready"), second.read_until("ready"))
+
+        await first.send("go")
+        await gov.wait_for_stage(workflow_id, "awaiting_approval", seconds=30)
+        await first.kill()
+        await second.send("go")
+        await eventually(lambda: asks_for_permission(gov, workflow_id, 2), seconds=30)
+        await gov.vote(workflow_id, ALICE, approve=True)
+
+        assert await second.read_until("tool said:") == "tool said: refunded"
+        assert await second.wait() == 0
+    finally:
+        await first.kill()
+        await second.kill()
+    assert runs.read_text().splitlines() == ["refund_order 7 5.0"]
+    assert await events(gov, workflow_id) == [
+        "decided",
+        "escalated",
+        "vote",
+        "trust_changed",
+        "outcome",
+    ]
+
+
+async def asks_for_permission(gov: Harness, workflow_id: str, count: int) -> bool:
+    """Whether `count` processes' asks for permission have reached the workflow (accepted
+    updates): the vote must come after the second process asked, as the grant goes to the
+    newest asker."""
+    handle = gov.proctor.temporal.get_workflow_handle(workflow_id)
+    accepted = 0
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_update_accepted_event_attributes"):
+            accepted += 1
+    return accepted >= count
 
 
 def test_deferring_follows_the_output_types() -> None:
