@@ -3,8 +3,10 @@ exactly as the server's `ProctorSettings` reads them (same variables, defaults, 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from proctor import payload_keys
 from proctor.codec import EncryptionCodec
-from proctor.connection import connect_agent
+from proctor.connection import (
+    connect_agent,
+    exit_after_native_threads,
+    native_threads_in_python,
+    wait_for_native_threads,
+)
 from proctor.errors import ConfigurationError
 from proctor.payload_keys import PayloadKeysMissing
 from proctor.settings import ProctorSettings
@@ -109,3 +116,60 @@ async def test_connect_agent_finds_the_stack_and_fails_closed_without_its_ring(
     assert connection.task_queue == "from-the-environment"
     assert connection.temporal.service_client.config.target_host == address
     assert isinstance(connection.temporal.data_converter.payload_codec, EncryptionCodec)
+    assert exit_after_native_threads.cache_info().currsize == 1  # the exit hook is registered
+
+
+class NativeThread:
+    """A thread Python did not start (as Temporal's Tokio threads are) that enters Python and
+    stays there until released: made with pthread_create, running a ctypes callback, which
+    takes a Python thread state on entry and gives it back on return."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.callback = PTHREAD_START(self._run)
+        self.handle = ctypes.c_ulong()
+
+    def _run(self, _argument: int | None) -> int | None:
+        self.entered.set()
+        self.release.wait(10)
+        return None
+
+    def start(self) -> None:
+        assert LIBC.pthread_create(ctypes.byref(self.handle), None, self.callback, None) == 0
+        assert self.entered.wait(10)
+
+    def finish(self) -> None:
+        self.release.set()
+        assert LIBC.pthread_join(self.handle, None) == 0
+
+
+LIBC = ctypes.CDLL(None)
+PTHREAD_START = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
+
+
+def test_exit_waits_for_a_native_thread_inside_python() -> None:
+    assert wait_for_native_threads(timeout=5)  # none left over from earlier tests
+    thread = NativeThread()
+    thread.start()
+    try:
+        assert native_threads_in_python() == 1
+        assert wait_for_native_threads(timeout=0.05) is False
+    finally:
+        threading.Timer(0.05, thread.release.set).start()
+        assert wait_for_native_threads(timeout=5) is True  # released while it waited
+        thread.finish()
+    assert native_threads_in_python() == 0
+
+
+def test_python_threads_are_not_waited_for() -> None:
+    """A daemon thread still running at exit is Python's own: no wait."""
+    stop = threading.Event()
+    daemon = threading.Thread(target=stop.wait, daemon=True)
+    daemon.start()
+    try:
+        assert wait_for_native_threads(timeout=5)
+        assert native_threads_in_python() == 0
+    finally:
+        stop.set()
+        daemon.join()
