@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import pytest
 from langchain.agents import create_agent
 from langchain.agents.middleware import InputAgentState
 from langchain_core.language_models import LanguageModelInput
@@ -391,6 +392,14 @@ async def test_a_governed_tool_called_directly_keeps_its_interface(gov: Harness)
     assert await governed_lookup.ainvoke({"order_id": 12}) == "order 12: shipped"
     assert await asyncio.to_thread(governed_delete.invoke, {"customer_id": 12}) == DENIED
     assert shop.runs == [("lookup_order", {"order_id": 12})]
+
+
+def test_arguments_of_the_wrong_kind_are_refused_in_one_line() -> None:
+    key = AgentKey.generate("agent-args")
+    with pytest.raises(TypeError, match="action= takes a function or a mapping of tool names"):
+        ProctorMiddleware(key=key, action=cast(Any, "refund_requests"))
+    with pytest.raises(TypeError, match="govern\\(\\) takes a LangChain BaseTool, not function"):
+        govern(cast(Any, lambda: None), key=key)
 
 
 # --- a real agent process, killed while it waits --------------------------------------------
