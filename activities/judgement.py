@@ -194,7 +194,7 @@ class JudgementActivities:
             decision=named,
             context=condition_context(query, judged_at),
             keys=directory.keys_for,
-            agent_keys=verdict.public_keys,
+            agent_keys=verdict.public_keys + verdict.executor_keys,
             at=judged_at,
             chain=query.delegation.chain,
             owner=verdict.agent.owner,

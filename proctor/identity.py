@@ -7,7 +7,9 @@ somebody else's doing, and never cost the named agent trust.
 
 A delegation chain is judged last, once the request is proven the agent's own: a chain that
 does not hold (a link forged, widened, expired, too deep) is refused as `bad_delegation`, the
-requester's doing (it signed the chain into its request), never a delegator's.
+requester's doing (it signed the chain into its request), never a delegator's. So is an
+execution service the request names that is not registered (`unknown_executor`) or not active
+(`inactive_executor`): the verdict of a request naming one carries the service's keys.
 """
 
 from __future__ import annotations
@@ -85,6 +87,13 @@ class IdentityJudge:
         )
         if refusal is None:
             refusal = await self._delegation_refusal(request, received_at)
+        executor_keys: tuple[str, ...] = ()
+        if refusal is None and request.execution.executor is not None:
+            executor = await self._executor_keys(request.execution.executor, received_at)
+            if isinstance(executor, Refusal):
+                refusal = executor
+            else:
+                executor_keys = executor
         if refusal is not None:
             return self._refuse(request, request_digest, record.info, refusal)
         return IdentityVerdict(
@@ -94,7 +103,29 @@ class IdentityJudge:
             provable=True,
             public_keys=tuple(record.keys_valid_at(received_at)),
             delegation=chain_view(request) if request.delegation else None,
+            executor_keys=executor_keys,
         )
+
+    async def _executor_keys(
+        self, executor_id: str, received_at: datetime
+    ) -> tuple[str, ...] | Refusal:
+        """The keys of the execution service the agent named, as of receipt. Fail closed: a
+        service unknown or not active executes nothing. The agent signed the name, so the
+        refusal is its own doing."""
+        record = await self.agents.get(executor_id)
+        if record is None:
+            return Refusal(
+                "unknown_executor",
+                f"execution service {executor_id!r} is not registered",
+                provable=True,
+            )
+        if record.info.status is not AgentStatus.ACTIVE:
+            return Refusal(
+                "inactive_executor",
+                f"execution service {executor_id!r} is {record.info.status.value}",
+                provable=True,
+            )
+        return tuple(record.keys_valid_at(received_at))
 
     async def _delegation_refusal(
         self, request: ActionRequest, received_at: datetime

@@ -7,7 +7,8 @@ and a retried step writes exactly what the first attempt wrote.
 
 Nothing that reaches the workflow is trusted for what it says about itself: the request must
 belong to this workflow id and run once; a vote counts only when signed by the approver's key
-or an approval service's; permission asks and handler reports must be signed by the agent.
+or an approval service's; permission asks and handler reports must be signed by the agent,
+or by the execution service the agent named in its signed request (then never by the agent).
 """
 
 from __future__ import annotations
@@ -115,6 +116,9 @@ class GovernedActionWorkflow:
         self._round: ApprovalRound | None = None
         self._request_digest = ""
         self._agent_keys: tuple[str, ...] = ()
+        self._executor_keys: tuple[str, ...] = ()
+        """The execution service's keys, when the request names one (see `_execution_keys`)."""
+        self._executor: str | None = None
         self._judged = False
         self._permission_known = False
         self._execution_allowed = False
@@ -186,6 +190,8 @@ class GovernedActionWorkflow:
         self._workflow_id = request.workflow_id
         self._request_digest = verdict.request_digest
         self._agent_keys = verdict.public_keys
+        self._executor = request.execution.executor
+        self._executor_keys = verdict.executor_keys
         self._judged = True
         if not verdict.verified or verdict.agent is None or judgement.decision is None:
             decision = Decision(
@@ -266,17 +272,17 @@ class GovernedActionWorkflow:
     async def request_permission(self, ask: PermissionRequest) -> Permission:
         """Handler mode: resolves when the action may run (to exactly one caller) or never will.
 
-        Only an ask signed by the agent counts. The newest ask waiting when permission comes
-        gets it: a process that resubmits after a crash supersedes the dead one's ask, and
-        the older ask is answered at once. A request arriving in the very task in which
-        governance fails may be left unanswered: the client then reads the workflow's failure
-        instead, which says the same (ABANDON)."""
+        Only an ask signed by the agent (or the execution service it named) counts. The
+        newest ask waiting when permission comes gets it: a process that resubmits after a
+        crash supersedes the dead one's ask, and the older ask is answered at once. A request
+        arriving in the very task in which governance fails may be left unanswered: the
+        client then reads the workflow's failure instead, which says the same (ABANDON)."""
         await workflow.wait_condition(lambda: self._judged or self._permission_known)
-        if not self._agent_keys:  # identity refused (or governance failed): nothing will run
+        if not self._execution_keys:  # identity refused (or governance failed): nothing runs
             await workflow.wait_condition(lambda: self._permission_known)
             return self._permission(False, "the action will not run")
-        if not ask_is_signed(ask, self._workflow_id, self._agent_keys):
-            return self._permission(False, "the ask is not signed by the agent's key")
+        if not ask_is_signed(ask, self._workflow_id, self._execution_keys):
+            return self._permission(False, f"the ask is not signed by the {self._signer}'s key")
         if ask.client_id in self._ask_ids:  # a signed ask copied from history
             return self._permission(False, "this ask was already made: a copy counts nothing")
         self._ask_ids.add(ask.client_id)
@@ -304,6 +310,16 @@ class GovernedActionWorkflow:
             else "the action will not run",
         )
 
+    @property
+    def _execution_keys(self) -> tuple[str, ...]:
+        """Who may take the permission and report: the agent, or only the execution service
+        the agent named (a request naming one is refused unless the service is active)."""
+        return self._agent_keys if self._executor is None else self._executor_keys
+
+    @property
+    def _signer(self) -> str:
+        return "agent" if self._executor is None else "execution service"
+
     def _permission(self, granted: bool, reason: str) -> Permission:
         return Permission(
             granted=granted, status=self._final_status, reason=reason, stage=self._stage.value
@@ -320,8 +336,8 @@ class GovernedActionWorkflow:
     def _validate_report(self, report: HandlerReport) -> None:
         if self._claim_token is None or report.claim_token != self._claim_token:
             raise ApplicationError("this process was not granted permission to execute")
-        if not report_is_signed(report, self._agent_keys):
-            raise ApplicationError("the report is not signed by the agent's key")
+        if not report_is_signed(report, self._execution_keys):
+            raise ApplicationError(f"the report is not signed by the {self._signer}'s key")
         if self._report is not None:
             raise ApplicationError("the result was already reported")
 
@@ -488,7 +504,7 @@ class GovernedActionWorkflow:
             vote,
             workflow_id=self._workflow_id,
             request_digest=self._request_digest,
-            agent_keys=self._agent_keys,
+            agent_keys=self._agent_keys + self._executor_keys,  # neither ever votes
             escalated_at=round_.started,
         )
         verdict = round_.judge(vote, unsigned, workflow.now())

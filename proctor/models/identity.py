@@ -69,3 +69,6 @@ class IdentityVerdict(Frozen):
     """Who started the workflow (Temporal's client identity), recorded for refused requests."""
     delegation: DelegationView | None = None
     """The verified delegation chain of a verified request made on someone's behalf."""
+    executor_keys: tuple[str, ...] = ()
+    """When the request names an execution service: its public keys valid at receipt, which
+    then sign the permission ask and the report instead of the agent's."""

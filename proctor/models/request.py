@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import Field, JsonValue, field_validator
+from pydantic import (
+    Field,
+    JsonValue,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from proctor.models.base import ACTION_NAME_PATTERN, AGENT_ID_PATTERN, Frozen
 from proctor.models.delegation import DelegationLink
@@ -27,6 +35,25 @@ class ExecutionSpec(Frozen):
     TOOL: the limit of one attempt of the tool activity."""
     max_attempts: int = Field(default=3, ge=1, le=100)
     """TOOL: attempts of the tool activity before the action counts as failed."""
+    executor: str | None = Field(default=None, pattern=AGENT_ID_PATTERN)
+    """HANDLER: the registered execution service (e.g. the web API the agent calls) whose key,
+    not the agent's, takes the permission and signs the report. The agent signs its name into
+    the request: it consents that this service, and no other, executes the action."""
+
+    @model_validator(mode="after")
+    def _executor_needs_handler_mode(self) -> ExecutionSpec:
+        if self.executor is not None and self.mode is not ExecutionMode.HANDLER:
+            raise ValueError("executor= is for handler mode: a tool runs on the agent's queue")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_executor(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No `executor` key when there is none: requests signed before the field existed
+        keep their exact signing payload (and digest), so they still verify."""
+        data: dict[str, Any] = dump(self)
+        if data.get("executor") is None:
+            data.pop("executor", None)
+        return data
 
 
 class ActionRequest(Frozen):

@@ -377,6 +377,21 @@ async def delegated(gov: Harness, env: WorkflowEnvironment) -> str:
     return workflow_id
 
 
+async def executed_by_service(gov: Harness, env: WorkflowEnvironment) -> str:
+    """The request names an execution service (a web API): the service's ask and report,
+    signed with its own registered key, take the permission and report. (No refused ask: a
+    signature that fails to verify aborts a sandboxed replay until the sandbox passes
+    `cryptography` through; tests/e2e/test_execution_service.py proves the refusals.)"""
+    agent, service = await gov.new_agent(), await gov.new_agent(role="service")
+    spec = ExecutionSpec(mode=ExecutionMode.HANDLER, executor=service.agent_id)
+    request = agent.new_request(
+        "read:orders", {"n": 1}, spec, request_id=f"executed-by-service-{agent.agent_id}"
+    )
+    served = await gov.proctor.submit(request, handler=lambda p: {"served": 1}, key=service)
+    assert served.result == {"served": 1}, served
+    return request.workflow_id
+
+
 DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
     "allowed": allowed,
     "denied": denied,
@@ -396,6 +411,7 @@ DEV_SERVER_SCENARIOS: dict[str, Scenario] = {
     "grant_used": grant_used,
     "grant_refused": grant_refused,
     "delegated": delegated,
+    "executed_by_service": executed_by_service,
 }
 SLACK_SCENARIOS: dict[str, Scenario] = {
     "slack_approved": slack_approved,

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from proctor.canonical import canonical_bytes
 from proctor.models import ExecutionMode, ExecutionSpec
 from proctor.signing import AgentKey, AgentKeyError, KeyAlgorithm, verify_request
 
@@ -77,3 +79,31 @@ def test_bad_key_files_give_clear_errors(tmp_path: Path) -> None:
         AgentKey.load(encrypted)
     with pytest.raises(AgentKeyError):
         AgentKey.load(encrypted, passphrase=b"wrong")
+
+
+def test_a_request_naming_no_executor_signs_the_very_bytes_it_did_before_executors() -> None:
+    request = AgentKey.generate("agent-1").new_request(
+        "a", {"n": 1}, SPEC, request_id="r1", requested_at=datetime(2026, 1, 2, tzinfo=UTC)
+    )
+    assert canonical_bytes(request.signing_payload()) == (
+        b'{"action":"a","agent_id":"agent-1","execution":{"max_attempts":3,"mode":"handler",'
+        b'"task_queue":null,"timeout_seconds":3600},"nonce":"' + request.nonce.encode() + b'",'
+        b'"params":{"n":1},"request_id":"r1","requested_at":"2026-01-02T00:00:00Z"}'
+    )
+
+
+def test_the_execution_service_is_signed_into_the_request() -> None:
+    key = AgentKey.generate("agent-1")
+    spec = ExecutionSpec(mode=ExecutionMode.HANDLER, executor="refund-api")
+    request = key.new_request("a", {}, spec)
+    assert verify_request(request, key.public_key_pem)
+    for executor in ("other-api", None):
+        swapped = spec.model_copy(update={"executor": executor})
+        assert not verify_request(
+            request.model_copy(update={"execution": swapped}), key.public_key_pem
+        )
+
+
+def test_only_handler_mode_names_an_execution_service() -> None:
+    with pytest.raises(ValueError, match="executor= is for handler mode"):
+        ExecutionSpec(mode=ExecutionMode.TOOL, task_queue="q", executor="refund-api")
