@@ -50,13 +50,15 @@ def govern(
 class GovernedTool(BaseTool):
     """A tool run only once Proctor allows it (see `govern`). Its arguments, as the tool
     receives them, are the request's params; the request id comes from the agent, the thread
-    and the tool call's id, so a re-run after a crash joins the request it made."""
+    and the tool call's id, so a re-run after a crash joins the request it made (called
+    without a tool call or a thread id, each run is a new request)."""
 
     tool: BaseTool
     governor: Governor
     action: str
     handle_tool_error: bool = True
-    """A refusal is the tool's answer to the model, not a crash of the run."""
+    """A refusal (and a `ToolException` of the wrapped tool) is the tool's answer to the
+    model, an error `ToolMessage` in a `ToolNode`, not a crash of the run."""
 
     def invoke(
         self,
