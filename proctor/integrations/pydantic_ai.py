@@ -22,7 +22,7 @@ toolset and are not governed; output tools are not tool calls of the agent and a
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +44,8 @@ from proctor.signing import AgentKey
 
 ActionNamer = Callable[[str], str]
 """A tool's name → the action Proctor governs (default `tool_action`: `tool:<name>`)."""
+ActionNaming = ActionNamer | Mapping[str, str]
+"""`action=`: a function, or a mapping naming some tools' actions (the others: `tool:<name>`)."""
 
 METADATA_KEY = "proctor"
 """Where an escalated call's `PendingToolApproval` sits in `DeferredToolRequests.metadata`."""
@@ -112,6 +114,16 @@ def governor_for(
     return Governor(key, client)
 
 
+def action_namer(naming: ActionNaming) -> ActionNamer:
+    """One function for both forms of `action=`."""
+    if isinstance(naming, Mapping):
+        overrides = dict(naming)
+        return lambda name: overrides.get(name, tool_action(name))
+    if callable(naming):
+        return naming
+    raise InputError(f"action= takes a function or a mapping of tool names, not {naming!r}")
+
+
 def allows_deferred_tools(output_type: object) -> bool:
     """Whether an agent's output types (a type, a union, a list of them) let a run end with
     `DeferredToolRequests`."""
@@ -144,12 +156,12 @@ class ProctorToolset(WrapperToolset[AgentDepsT]):
         key: AgentKey | None = None,
         client: Client | None = None,
         governor: Governor | None = None,
-        action: ActionNamer = tool_action,
+        action: ActionNaming = tool_action,
         defer_escalations: bool | None = None,
     ) -> None:
         self.wrapped = wrapped
         self.governor = governor_for(key, client, governor)
-        self.action = action
+        self.action = action_namer(action)
         self.defer_escalations = defer_escalations
 
     async def call_tool(
@@ -219,11 +231,11 @@ class ProctorCapability(AbstractCapability[AgentDepsT]):
         key: AgentKey | None = None,
         client: Client | None = None,
         governor: Governor | None = None,
-        action: ActionNamer = tool_action,
+        action: ActionNaming = tool_action,
         defer_escalations: bool | None = None,
     ) -> None:
         self.governor = governor_for(key, client, governor)
-        self.action = action
+        self.action = action_namer(action)
         self.defer_escalations = defer_escalations
 
     @classmethod

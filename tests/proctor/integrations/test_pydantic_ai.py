@@ -118,7 +118,12 @@ async def events(gov: Harness, workflow_id: str) -> list[str]:
 async def test_an_allowed_tool_runs_once_and_the_model_reads_its_result(gov: Harness) -> None:
     key = await gov.new_agent(role="framework")
     shop, script = Shop(), Script([call("lookup_order", "call-lookup", order_id=7)])
-    toolset = ProctorToolset(FunctionToolset(shop.tools()), key=key, client=gov.proctor)
+    toolset = ProctorToolset(
+        FunctionToolset(shop.tools()),
+        key=key,
+        client=gov.proctor,
+        action={"lookup_order": "tool:get_order"},  # named for the policy's `tool:get_*`
+    )
     agent = Agent(script.model, toolsets=[toolset])
 
     result = await agent.run("where is order 7?", conversation_id="conv-allowed")
@@ -132,7 +137,7 @@ async def test_an_allowed_tool_runs_once_and_the_model_reads_its_result(gov: Har
     outcome = await gov.proctor.outcome(request_id)
     assert (outcome.status.value, outcome.decision.rule_id) == (
         "completed",
-        "frameworks:allow:tool:lookup_*",
+        "frameworks:allow:tool:get_*",
     )
     assert outcome.result == {"order_id": 7, "status": "shipped"}
 
