@@ -95,6 +95,11 @@ class _GovernedInvocation:
     def __init__(self, tool: FunctionTool, governor: Governor, action: str) -> None:
         self._tool = tool
         self._body = set_function_tool_failure_error_function(copy.copy(tool), None)
+        self._formats_failures = callable(
+            getattr(tool.on_invoke_tool, "__agents_bind_function_tool__", None)
+        )
+        """Made by `function_tool` (errors become a message for the model); a hand-built
+        `FunctionTool`'s errors fail the run, as they would ungoverned."""
         self._governor = governor
         self._action = action
 
@@ -110,6 +115,8 @@ class _GovernedInvocation:
         except ActionNotCompleted as verdict:
             return verdict_text(verdict, self._action)
         except Exception as exc:
+            if not self._formats_failures:
+                raise
             message = await maybe_invoke_function_tool_failure_error_function(
                 function_tool=self._tool, context=context, error=exc
             )

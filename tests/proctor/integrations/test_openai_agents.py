@@ -531,3 +531,49 @@ async def test_an_agent_process_killed_while_waiting_rejoins_its_request_and_run
         "trust_changed",
         "outcome",
     ]
+
+
+async def test_the_guardrail_holds_an_escalated_call_until_approved_then_runs_it_once(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    guardrail = ProctorGuardrail(key=key, client=gov.proctor)
+    tool = guardrail.attach(function_tool(shop.refund_order))
+    call, arguments = call_id(), {"order_id": 2, "amount": 5.0}
+    model = one_call("refund_order", arguments, call)
+    run = asyncio.create_task(Runner.run(Agent(name="support", model=model, tools=[tool]), "."))
+    workflow_id = workflow_of(key, call, arguments)
+
+    await gov.wait_for_stage(workflow_id, "awaiting_approval")
+    assert shop.ran == []
+    await gov.vote(workflow_id, "alice@example.com", approve=True)
+    await asyncio.wait_for(run, 30)
+
+    assert shop.ran == [("refund_order", arguments)]
+    outcome = await gov.proctor.outcome(call_request_id(key.agent_id, call, arguments))
+    assert (outcome.status, outcome.result) == (ActionStatus.COMPLETED, "refunded 5.0 on order 2")
+
+
+async def test_a_hand_built_tool_that_raises_fails_the_run_as_it_would_ungoverned(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+
+    async def broken(context: Any, arguments: str) -> str:
+        raise RuntimeError("lookup backend down")
+
+    plain = FunctionTool(
+        name="lookup_order",
+        description="Look up an order.",
+        params_json_schema={"type": "object", "properties": {}, "additionalProperties": False},
+        on_invoke_tool=broken,
+    )
+    tool = govern(plain, key=key, client=gov.proctor)
+    call = call_id()
+    model = one_call("lookup_order", {}, call)
+
+    with pytest.raises(UserError, match="lookup backend down"):
+        await Runner.run(Agent(name="support", model=model, tools=[tool]), ".")
+    outcome = await gov.proctor.outcome(call_request_id(key.agent_id, call, {}))
+    assert outcome.status is ActionStatus.FAILED
