@@ -113,10 +113,11 @@ class ProctorGuardrail:
         governed = asyncio.create_task(
             self._governor.call(action, hand_over, params, request_id=request_id)
         )
-        governed.add_done_callback(_log_lost_output)
         await _first_of(governed, granted)
         if granted.is_set():
-            self._held[context.tool_call_id] = _HeldPermission(output, governed)
+            held = _HeldPermission(output, governed)
+            self._held[context.tool_call_id] = held
+            governed.add_done_callback(lambda _: self._forget(context.tool_call_id, held))
             return ToolGuardrailFunctionOutput.allow({"request_id": request_id})
         try:
             recorded = governed.result()
@@ -138,6 +139,14 @@ class ProctorGuardrail:
         await held.governed  # the result is reported and audited before the run goes on
         return ToolGuardrailFunctionOutput.allow()
 
+    def _forget(self, call_id: str, held: _HeldPermission) -> None:
+        """A held call has ended: reported, or given up because its output never came (the
+        tool raised, or a later guardrail stopped it), which the workflow recorded as failed."""
+        if self._held.get(call_id) is held:
+            del self._held[call_id]
+        if not held.governed.cancelled() and isinstance(held.governed.exception(), ToolOutputLost):
+            log.warning("%s", held.governed.exception())
+
     def _refuse_without_output_guardrail(self, agent: Agent[Any], tool_name: str) -> None:
         for tool in agent.tools:
             if (
@@ -150,12 +159,6 @@ class ProctorGuardrail:
             f"tool {tool_name!r} has Proctor's input guardrail without its output guardrail: "
             "use ProctorGuardrail.attach(tool)"
         )
-
-
-def _log_lost_output(governed: asyncio.Task[Any]) -> None:
-    """A held call whose output never came back ends here (the workflow recorded it failed)."""
-    if not governed.cancelled() and isinstance(governed.exception(), ToolOutputLost):
-        log.warning("%s", governed.exception())
 
 
 async def _first_of(governed: asyncio.Task[Any], granted: asyncio.Event) -> None:

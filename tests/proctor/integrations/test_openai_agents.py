@@ -577,3 +577,23 @@ async def test_a_hand_built_tool_that_raises_fails_the_run_as_it_would_ungoverne
         await Runner.run(Agent(name="support", model=model, tools=[tool]), ".")
     outcome = await gov.proctor.outcome(call_request_id(key.agent_id, call, {}))
     assert outcome.status is ActionStatus.FAILED
+
+
+async def test_a_guarded_tool_that_fails_the_run_is_recorded_failed_not_left_hanging(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    guardrail = ProctorGuardrail(key=key, client=gov.proctor, report_within=timedelta(seconds=0.3))
+    tool = guardrail.attach(function_tool(shop.get_invoice, failure_error_function=None))
+    call = call_id()
+    model = one_call("get_invoice", {"invoice_id": 5}, call)
+
+    with pytest.raises(UserError, match="invoice store offline"):
+        await Runner.run(Agent(name="support", model=model, tools=[tool]), ".")
+
+    outcome = await asyncio.wait_for(
+        gov.proctor.outcome(call_request_id(key.agent_id, call, {"invoice_id": 5})), 30
+    )
+    assert outcome.status is ActionStatus.FAILED
+    assert outcome.error is not None and "never reached the guardrail" in outcome.error
