@@ -34,7 +34,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults
 
 from proctor import AgentKey
-from proctor.integrations.pydantic_ai import PendingToolApproval, ProctorCapability
+from proctor.integrations.pydantic_ai import ApprovalPending, ProctorCapability
 
 ACTIONS = {
     "lookup_order": "read:orders",
@@ -85,7 +85,7 @@ async def main(conversation_id: str) -> None:
     result = await agent.run("Refund order 12345", conversation_id=conversation_id)
     while isinstance(paused := result.output, DeferredToolRequests):
         for call in paused.approvals:
-            pending = PendingToolApproval.of(paused, call.tool_call_id)
+            pending = ApprovalPending.of(paused, call.tool_call_id)
             assert pending is not None, f"{call.tool_name} was not deferred by Proctor"
             print(f"paused: {pending.action} ({pending.reason}) waits for {pending.approvers}")
             print(f"  proctor approve {pending.workflow_id} --as {pending.approvers[0]}")

@@ -9,7 +9,7 @@ arguments as PydanticAI validated them. The tool runs in this process only once 
 it. A denial, rejection or timeout reaches the model as the call's failed result saying why
 (`ToolFailed`: not a retry prompt, the run goes on and the model adapts). An escalation blocks
 the call until decided; when the run's output types include `DeferredToolRequests`, it ends the
-run with the call awaiting approval instead (`ApprovalRequired`; `PendingToolApproval.of(...)`
+run with the call awaiting approval instead (`ApprovalRequired`; `ApprovalPending.of(...)`
 reads the request back from its metadata). The resumed run re-checks with Proctor: the tool runs
 only if Proctor approved it, whatever the app's `DeferredToolResults` says (a local denial never
 runs it). A call's request id comes from the agent, the conversation and the tool call id, so a
@@ -36,7 +36,7 @@ from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
 
 from proctor.client import Client
-from proctor.errors import ActionNotCompleted, InputError
+from proctor.errors import ActionNotCompleted, ConflictError, InputError
 from proctor.integrations import Governor, derive_request_id, tool_action, verdict_text
 from proctor.models import Progress, Stage, workflow_id_for
 from proctor.models.base import Frozen
@@ -48,7 +48,7 @@ ActionNaming = ActionNamer | Mapping[str, str]
 """`action=`: a function, or a mapping naming some tools' actions (the others: `tool:<name>`)."""
 
 METADATA_KEY = "proctor"
-"""Where an escalated call's `PendingToolApproval` sits in `DeferredToolRequests.metadata`."""
+"""Where an escalated call's `ApprovalPending` sits in `DeferredToolRequests.metadata`."""
 
 _GOVERNED_CALL: ContextVar[str | None] = ContextVar("proctor_pydantic_ai_call", default=None)
 """The request id of the tool call running under governance in this context: a second wrapper
@@ -56,39 +56,55 @@ around the same tool (a capability and a toolset) lets it through instead of ask
 a request its outer wrapper holds (which would wait on itself)."""
 
 
-class PendingToolApproval(Frozen):
-    """An escalated tool call waiting for Proctor's approvers: what an app shows its user, and
-    the workflow to follow (`client.progress(workflow_id)`) before resuming the run."""
+class ApprovalPending(Frozen):
+    """An escalated tool call waiting for Proctor's approvers, who decide in Proctor (Slack,
+    `proctor approve`): what an app shows its user, and the workflow to follow
+    (`client.progress(workflow_id)`) before resuming the run. Read it back with `.of(...)`."""
 
     workflow_id: str
     request_id: str
     action: str
+    tool: str
+    tool_call_id: str
     rule_id: str | None = None
     reason: str | None = None
     approvers: tuple[str, ...] = ()
+    quorum: int | None = None
     deadline: datetime | None = None
+    """When the request times out undecided."""
+    approved_by: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, requests: DeferredToolRequests, tool_call_id: str) -> PendingToolApproval | None:
+    def of(cls, requests: DeferredToolRequests, tool_call_id: str) -> ApprovalPending | None:
         """The approval Proctor awaits for this deferred call (None: not one of Proctor's)."""
         raw = requests.metadata.get(tool_call_id, {}).get(METADATA_KEY)
         return None if raw is None else cls.model_validate(raw)
 
     @classmethod
-    def from_progress(cls, request_id: str, action: str, progress: Progress) -> PendingToolApproval:
-        card = progress.pending.card if progress.pending is not None else None
-        if card is None:
-            return cls(
-                workflow_id=workflow_id_for(request_id), request_id=request_id, action=action
-            )
-        return cls(
-            workflow_id=card.workflow_id,
-            request_id=card.request_id,
-            action=card.action,
-            rule_id=card.rule_id,
-            reason=card.reason,
-            approvers=card.approvers,
-            deadline=card.deadline,
+    def at(
+        cls, progress: Progress, *, request_id: str, action: str, tool: str, tool_call_id: str
+    ) -> ApprovalPending:
+        """The pending approval a request's progress shows."""
+        call = cls(
+            workflow_id=workflow_id_for(request_id),
+            request_id=request_id,
+            action=action,
+            tool=tool,
+            tool_call_id=tool_call_id,
+        )
+        pending = progress.pending
+        if pending is None:
+            return call
+        card = pending.card
+        return call.model_copy(
+            update={
+                "rule_id": card.rule_id,
+                "reason": card.reason,
+                "approvers": card.approvers,
+                "quorum": card.quorum,
+                "deadline": card.deadline,
+                "approved_by": pending.approvals,
+            }
         )
 
 
@@ -172,9 +188,8 @@ class ProctorToolset(WrapperToolset[AgentDepsT]):
         tool: ToolsetTool[AgentDepsT],
     ) -> Any:
         action = self.action(name)
-        request_id = tool_call_request_id(
-            self.governor.key.agent_id, _conversation(ctx), _tool_call_id(ctx)
-        )
+        call_id = _tool_call_id(ctx)
+        request_id = tool_call_request_id(self.governor.key.agent_id, _conversation(ctx), call_id)
         if _GOVERNED_CALL.get() == request_id:
             return await self.wrapped.call_tool(name, tool_args, ctx, tool)  # governed outside
         started = False
@@ -192,12 +207,21 @@ class ProctorToolset(WrapperToolset[AgentDepsT]):
 
         try:
             if self._defers(ctx):
-                await self._defer_while_awaiting_approval(action, tool_args, request_id)
+                await self._defer_while_awaiting_approval(
+                    action, tool_args, request_id, tool=name, call_id=call_id
+                )
             return await self.governor.call(action, run, tool_args, request_id=request_id)
         except ActionNotCompleted as error:
             if started:
                 raise  # the tool's own error, as it raised it
             raise ToolFailed(verdict_text(error, action)) from error
+        except ConflictError as error:
+            if started:
+                raise
+            raise InputError(
+                f"{name} call {call_id} was put to Proctor with other arguments: an "
+                "approval cannot change what the approvers saw (ToolApproved.override_args)"
+            ) from error
 
     def _defers(self, ctx: RunContext[AgentDepsT]) -> bool:
         if self.defer_escalations is not None:
@@ -205,13 +229,15 @@ class ProctorToolset(WrapperToolset[AgentDepsT]):
         return ctx.agent is not None and allows_deferred_tools(ctx.agent.output_type)
 
     async def _defer_while_awaiting_approval(
-        self, action: str, params: dict[str, Any], request_id: str
+        self, action: str, params: dict[str, Any], request_id: str, *, tool: str, call_id: str
     ) -> None:
         """Start (or join) the request without running anything; while approvers have not
         decided, end the run with the call pending (a local approval changes nothing here)."""
         progress = await self.governor.decide(action, params, request_id=request_id)
         if progress.stage is Stage.AWAITING_APPROVAL:
-            pending = PendingToolApproval.from_progress(request_id, action, progress)
+            pending = ApprovalPending.at(
+                progress, request_id=request_id, action=action, tool=tool, tool_call_id=call_id
+            )
             raise ApprovalRequired(metadata={METADATA_KEY: pending.model_dump(mode="json")})
 
 
@@ -264,3 +290,17 @@ def _tool_call_id(ctx: RunContext[Any]) -> str:
     if not ctx.tool_call_id:
         raise InputError("a governed tool was called without a tool call id")
     return ctx.tool_call_id
+
+
+__all__ = [
+    "METADATA_KEY",
+    "ActionNamer",
+    "ActionNaming",
+    "ApprovalPending",
+    "ProctorCapability",
+    "ProctorToolset",
+    "action_namer",
+    "allows_deferred_tools",
+    "governor_for",
+    "tool_call_request_id",
+]

@@ -20,12 +20,12 @@ from pydantic_ai.messages import (
     ToolReturnPart,
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
-from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults
+from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, ToolApproved
 from pydantic_ai.toolsets import FunctionToolset
 
 from proctor import AgentKey, Client, InputError
 from proctor.integrations.pydantic_ai import (
-    PendingToolApproval,
+    ApprovalPending,
     ProctorCapability,
     ProctorToolset,
     allows_deferred_tools,
@@ -221,14 +221,21 @@ async def test_a_deferred_escalation_ends_the_run_and_resumes_once_approved(gov:
 
     assert isinstance(paused.output, DeferredToolRequests)
     assert [c.tool_call_id for c in paused.output.approvals] == ["call-refund"]
-    pending = PendingToolApproval.of(paused.output, "call-refund")
+    pending = ApprovalPending.of(paused.output, "call-refund")
     assert pending is not None
-    assert (pending.action, pending.rule_id, pending.reason, pending.approvers) == (
+    assert pending.workflow_id == workflow_of(key, paused.conversation_id or "", "call-refund")
+    assert (pending.tool, pending.tool_call_id, pending.action) == (
+        "refund_order",
+        "call-refund",
         "tool:refund_order",
+    )
+    assert (pending.rule_id, pending.reason, pending.approvers, pending.quorum) == (
         "framework-refunds",
         "Refunds move money",
         (ALICE,),
+        1,
     )
+    assert pending.deadline is not None and pending.approved_by == ()
     assert (await gov.proctor.progress(pending.workflow_id)).stage.value == "awaiting_approval"
     assert shop.ran == [("lookup_order", {"order_id": 7})]  # the allowed call did not wait
 
@@ -262,7 +269,7 @@ async def test_a_local_approval_is_not_proctors(gov: Harness) -> None:
     assert isinstance(again.output, DeferredToolRequests)
     assert [c.tool_call_id for c in again.output.approvals] == ["call-refund"]
     assert shop.ran == []
-    pending = PendingToolApproval.of(again.output, "call-refund")
+    pending = ApprovalPending.of(again.output, "call-refund")
     assert pending is not None
     await gov.vote(pending.workflow_id, ALICE, approve=False)
     await decided(gov, pending.workflow_id)
@@ -284,7 +291,7 @@ async def test_a_local_denial_never_runs_the_tool(gov: Harness) -> None:
 
     paused = await agent.run("refund order 7")
     assert isinstance(paused.output, DeferredToolRequests)
-    pending = PendingToolApproval.of(paused.output, "call-refund")
+    pending = ApprovalPending.of(paused.output, "call-refund")
     assert pending is not None
     await gov.vote(pending.workflow_id, ALICE, approve=True)  # Proctor's yes is not enough
     await decided(gov, pending.workflow_id)
@@ -296,6 +303,29 @@ async def test_a_local_denial_never_runs_the_tool(gov: Harness) -> None:
     assert ended.output == "done"
     assert shop.ran == []
     assert [part.outcome for part in script.shown] == ["denied"]
+
+
+async def test_an_approval_changing_the_arguments_runs_nothing(gov: Harness) -> None:
+    """Approvers decided on the arguments they were shown: the app's `override_args` would
+    run others, so the resumed run stops with a one-line error and the tool never runs."""
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    script = Script([call("refund_order", "call-refund", order_id=7, amount=25.0)])
+    agent = governed_agent(key, gov.proctor, script, shop, deferred=True)
+    paused = await agent.run("refund order 7")
+    assert isinstance(paused.output, DeferredToolRequests)
+    pending = ApprovalPending.of(paused.output, "call-refund")
+    assert pending is not None
+    await gov.vote(pending.workflow_id, ALICE, approve=True)
+    await decided(gov, pending.workflow_id)
+    bigger = ToolApproved(override_args={"order_id": 7, "amount": 2500.0})
+
+    with pytest.raises(InputError, match="an approval cannot change what the approvers saw"):
+        await agent.run(
+            message_history=paused.all_messages(),
+            deferred_tool_results=DeferredToolResults(approvals={"call-refund": bigger}),
+        )
+    assert shop.ran == []
 
 
 async def test_a_tool_wrapped_twice_is_governed_once(gov: Harness) -> None:
