@@ -23,6 +23,7 @@ SUITE: tuple[tuple[str, ...], ...] = (
     ("codec",),
     ("audit_ledger",),
     ("e2e_latency",),
+    ("adapters",),
     ("waiting_memory", "--workflows", "4000"),
 )
 

@@ -244,9 +244,38 @@ def _memory(rows: list[Row]) -> None:
     )
 
 
+def _adapters(rows: list[Row]) -> None:
+    """One allowed tool call through each framework adapter against the same framework calling
+    `Client.execute` by hand."""
+    results = _load("adapters")
+    if results is None:
+        return
+    for name, pair in results["pairs"].items():
+        adapter, baseline = pair["adapter"]["p50_ms"], pair["baseline"]["p50_ms"]
+        rows.append(
+            Row(
+                f"allowed tool call p50, {name}",
+                f"{adapter:.1f} ms",
+                f"by hand with Client.execute {baseline:.1f} ms",
+                f"{pair['ratio_p50']:.3f}x",
+                "≤ 1.05x",
+                pair["ratio_p50"] <= 1.05,
+            )
+        )
+
+
 def summary_rows() -> list[Row]:
     rows: list[Row] = []
-    for section in (_policy, _grants, _signing, _codec, _ledger, _end_to_end, _memory):
+    for section in (
+        _policy,
+        _grants,
+        _signing,
+        _codec,
+        _ledger,
+        _end_to_end,
+        _adapters,
+        _memory,
+    ):
         section(rows)
     return rows
 
