@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from agents import Agent, FunctionTool, Runner, function_tool, set_tracing_disabled
 from agents.exceptions import UserError
+from agents.function_schema import function_schema
 from agents.testing import ScriptedModel, assistant_message, function_call
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -398,6 +399,10 @@ async def test_a_governed_activity_runs_an_allowed_tool_and_answers_a_denied_one
     shop = Shop()
     lookup = governed_activity(shop.lookup_order, key=key, client=gov.proctor)
     delete = governed_activity(shop.delete_customer, key=key, client=gov.proctor)
+    # What `activity_as_tool` shows the model is the plain function's schema.
+    assert function_schema(lookup).params_json_schema == (
+        function_schema(shop.lookup_order).params_json_schema
+    )
     task_queue = f"agent-{uuid.uuid4().hex[:8]}"
 
     async with agent_worker(gov, task_queue, lookup, delete):
