@@ -602,3 +602,25 @@ async def test_a_guarded_tool_that_fails_the_run_is_recorded_failed_not_left_han
     )
     assert outcome.status is ActionStatus.FAILED
     assert outcome.error is not None and "never reached the guardrail" in outcome.error
+
+
+async def test_an_interruption_rejected_by_the_app_never_runs_the_tool(gov: Harness) -> None:
+    key = await gov.new_agent(role="framework")
+    shop = Shop()
+    tool = governed_tool(shop.refund_order, key=key, client=gov.proctor, interrupt=True)
+    call, arguments = call_id(), {"order_id": 9, "amount": 3.0}
+    model = one_call("refund_order", arguments, call)
+    agent = Agent(name="support", model=model, tools=[tool])
+    paused = await Runner.run(agent, "refund 9")
+    (item,) = paused.interruptions
+    state = paused.to_state()
+    state.reject(item, rejection_message="The customer withdrew the request")
+
+    resumed = await Runner.run(agent, state)
+
+    assert resumed.final_output == "done"
+    assert shop.ran == []
+    assert tool_output(model, call) == "The customer withdrew the request"
+    workflow_id = workflow_of(key, call, arguments)
+    assert (await gov.proctor.progress(workflow_id)).stage is Stage.AWAITING_APPROVAL
+    await gov.vote(workflow_id, "alice@example.com", approve=False)  # closes it for the suite
