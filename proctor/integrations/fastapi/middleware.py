@@ -21,6 +21,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proctor.client import Client
@@ -85,9 +86,13 @@ class ProctorMiddleware:
             await self._respond(await self._status(scope, request_id), scope, receive, send)
             return
         try:
-            governed = self.routes.governed(scope, scope["app"].routes)
-        except (Unroutable, ConfigurationError) as exc:
+            governed = self.routes.governed(scope, _routes(scope))
+        except Unroutable as exc:
             await self._respond(Answer(403, {"error": str(exc)}), scope, receive, send)
+            return
+        except ConfigurationError as exc:  # fail closed: nothing runs until it is fixed
+            log.error("%s", exc)
+            await self._respond(Answer(500, {"error": str(exc)}), scope, receive, send)
             return
         if governed is None:
             await self.app(scope, receive, send)
@@ -168,6 +173,14 @@ class ProctorMiddleware:
     @staticmethod
     async def _respond(answer: Answer, scope: Scope, receive: Receive, send: Send) -> None:
         await http_response(answer)(scope, receive, send)
+
+
+def _routes(scope: Scope) -> list[BaseRoute]:
+    """The routes of the Starlette / FastAPI app this middleware was added to."""
+    routes = getattr(scope.get("app"), "routes", None)
+    if not isinstance(routes, list):
+        raise ConfigurationError("ProctorMiddleware governs a Starlette or FastAPI app's routes")
+    return routes
 
 
 def _header(scope: Scope) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import JsonValue
 from temporalio import client as temporal_client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from proctor.client import Client, GovernanceError
 from proctor.integrations import Governor
@@ -131,6 +131,8 @@ class ExecutionService:
                 return conflict
             progress = await client.progress(handle.id)
         except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return Answer(404, {"error": f"no request {request_id}: it was never sent"})
             return unavailable(exc)
         return Answer(200, progress.model_dump(mode="json"))
 

@@ -230,6 +230,9 @@ async def test_no_garbled_or_forged_header_runs_anything(
     assert forged.status_code == 401
     assert forged.json()["rule"] == "identity:bad_signature"
     assert other_service.status_code == 403
+    never_sent = headers(agent, service, "GET", "/orders/{order_id}", path_params={"order_id": 7})
+    unknown = f"/proctor/requests/{signed_request(never_sent)['request_id']}"
+    assert (await http.get(unknown, headers=never_sent)).status_code == 404
     assert api.ran == []
 
 
@@ -275,6 +278,21 @@ async def test_actions_maps_chosen_routes_and_leaves_the_rest_ungoverned(
 
     assert (unsigned.status_code, governed.status_code, ungoverned.status_code) == (401, 200, 200)
     assert api.ran == ["get 7", "delete c1"]
+
+
+async def test_actions_naming_a_route_the_app_lacks_runs_nothing(
+    gov: Harness, service: AgentKey
+) -> None:
+    """A typo in the mapping would leave the real route ungoverned: every request fails."""
+    api = Api()
+    typo = {"GET /order/{order_id}": "tool:get_order"}
+    api.app.add_middleware(ProctorMiddleware, key=service, client=gov.proctor, actions=typo)
+    async with client_of(api.app) as http:
+        answer = await http.get("/orders/7")
+
+    assert answer.status_code == 500
+    assert "actions= names routes the app does not have" in answer.json()["error"]
+    assert api.ran == []
 
 
 async def test_guard_governs_one_route_the_same_way(
