@@ -121,8 +121,11 @@ class ProctorToolset(WrapperToolset[AgentDepsT]):
         ctx: RunContext[AgentDepsT],
     ) -> None:
         """Start (or join) the request without running anything; while approvers have not
-        decided, end the run with the call pending (a local approval changes nothing here)."""
+        decided, end the run with the call pending (a local approval changes nothing here).
+        Allowed or approved, or run already elsewhere: `call` takes it from here."""
         progress = await self.governor.decide(action, params, request_id=request_id)
+        if progress.stage is Stage.CLOSED and progress.outcome is not None:
+            progress.outcome.raise_for_status()  # denied, rejected...: no second submission
         if progress.stage is Stage.AWAITING_APPROVAL:
             pending = ApprovalPending.at(
                 progress,

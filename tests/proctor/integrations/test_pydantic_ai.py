@@ -213,11 +213,12 @@ async def test_a_deferred_escalation_ends_the_run_and_resumes_once_approved(gov:
         [
             call("refund_order", "call-refund", order_id=7, amount=25.0),
             call("lookup_order", "call-lookup", order_id=7),
+            call("delete_customer", "call-delete", customer_id=3),
         ]
     )
     agent = governed_agent(key, gov.proctor, script, shop, deferred=True)
 
-    paused = await agent.run("refund order 7")
+    paused = await agent.run("refund order 7, delete customer 3")
 
     assert isinstance(paused.output, DeferredToolRequests)
     assert [c.tool_call_id for c in paused.output.approvals] == ["call-refund"]
@@ -248,7 +249,12 @@ async def test_a_deferred_escalation_ends_the_run_and_resumes_once_approved(gov:
 
     assert resumed.output == "done"
     assert shop.ran[1:] == [("refund_order", {"order_id": 7, "amount": 25.0})]
-    assert ("success", "refunded 25.0 on order 7") in [(p.outcome, p.content) for p in script.shown]
+    assert [(p.tool_call_id, p.outcome) for p in script.shown] == [
+        ("call-refund", "success"),
+        ("call-lookup", "success"),
+        ("call-delete", "failed"),
+    ]
+    assert "framework-no-deletes" in str(script.shown[2].content)
     assert (await events(gov, pending.workflow_id)).count("decided") == 1
 
 
