@@ -5,6 +5,7 @@ tests/e2e/policies/frameworks.yaml (lookups allowed, deletes denied, refunds esc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,9 +312,10 @@ async def test_a_local_denial_never_runs_the_tool(gov: Harness) -> None:
     assert [part.outcome for part in script.shown] == ["denied"]
 
 
-async def test_an_approval_changing_the_arguments_runs_nothing(gov: Harness) -> None:
-    """Approvers decided on the arguments they were shown: the app's `override_args` would
-    run others, so the resumed run stops with a one-line error and the tool never runs."""
+async def test_an_approval_runs_only_the_arguments_the_approvers_saw(gov: Harness) -> None:
+    """After alice approved a 25.0 refund, neither the app's `override_args` nor a message
+    history edited to ask for 2500.0 runs anything (the resumed run stops with a one-line
+    error); the history as it was still runs the approved refund, once."""
     key = await gov.new_agent(role="framework")
     shop = Shop()
     script = Script([call("refund_order", "call-refund", order_id=7, amount=25.0)])
@@ -324,14 +326,38 @@ async def test_an_approval_changing_the_arguments_runs_nothing(gov: Harness) -> 
     assert pending is not None
     await gov.vote(pending.workflow_id, ALICE, approve=True)
     await decided(gov, pending.workflow_id)
-    bigger = ToolApproved(override_args={"order_id": 7, "amount": 2500.0})
+    history = paused.all_messages()
+    bigger = {"order_id": 7, "amount": 2500.0}
+    approve = DeferredToolResults(approvals={"call-refund": True})
+    override = DeferredToolResults(approvals={"call-refund": ToolApproved(override_args=bigger)})
 
     with pytest.raises(InputError, match="an approval cannot change what the approvers saw"):
-        await agent.run(
-            message_history=paused.all_messages(),
-            deferred_tool_results=DeferredToolResults(approvals={"call-refund": bigger}),
-        )
+        await agent.run(message_history=history, deferred_tool_results=override)
+    with pytest.raises(InputError, match="an approval cannot change what the approvers saw"):
+        await agent.run(message_history=edited(history, bigger), deferred_tool_results=approve)
     assert shop.ran == []
+
+    resumed = await agent.run(message_history=history, deferred_tool_results=approve)
+    assert resumed.output == "done"
+    assert shop.ran == [("refund_order", {"order_id": 7, "amount": 25.0})]
+
+
+def edited(history: list[ModelMessage], args: dict[str, Any]) -> list[ModelMessage]:
+    """The history with every tool call's arguments replaced, as whoever stores it could."""
+    return [
+        dataclasses.replace(
+            message,
+            parts=[
+                call(part.tool_name, part.tool_call_id, **args)
+                if isinstance(part, ToolCallPart)
+                else part
+                for part in message.parts
+            ],
+        )
+        if isinstance(message, ModelResponse)
+        else message
+        for message in history
+    ]
 
 
 async def test_a_tool_wrapped_twice_is_governed_once(gov: Harness) -> None:
