@@ -12,6 +12,7 @@ nonce, and after policy (and approvers) allowed it.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -102,13 +103,27 @@ class ExecutionService:
                 return conflict
             progress = await self._decided(client, handle.id)
             if progress.stage is Stage.AWAITING_APPROVAL:
-                return self._escalated(request, progress, root_path)
+                return self._pending(request, root_path, progress)
             if progress.stage is not Stage.CLOSED:
                 handle, token = await client.permission(request, self.governor.key)
                 if token is not None:
                     return Permitted(handle, token)
-            return Closed(await client.result(handle))
         except (RPCError, GovernanceError, TimeoutError) as exc:
+            return unavailable(exc)
+        return await self._closed(client, handle, request, root_path)
+
+    async def _closed(
+        self, client: Client, handle: Handle, request: ActionRequest, root_path: str
+    ) -> Turn:
+        """The outcome of a request this process does not run. Another call holding the
+        permission (a concurrent copy, or a process that died running it) is waited for only
+        `decide_within`: then 202, never an answer hanging until the execution timeout."""
+        try:
+            async with asyncio.timeout(self.decide_within.total_seconds()):
+                return Closed(await client.result(handle))
+        except TimeoutError:
+            return self._pending(request, root_path)
+        except (RPCError, GovernanceError) as exc:
             return unavailable(exc)
 
     async def report(self, permitted: Permitted, report: HandlerReport) -> Outcome:
@@ -159,15 +174,19 @@ class ExecutionService:
             within=self.decide_within,
         )
 
-    def _escalated(self, request: ActionRequest, progress: Progress, root_path: str) -> Answer:
+    def _pending(
+        self, request: ActionRequest, root_path: str, progress: Progress | None = None
+    ) -> Answer:
+        """202: awaiting approval (with `progress`), else executing in another call; the
+        status URL says when to send the same request again."""
         location = f"{root_path}{self.status_path}/{request.request_id}"
         body: dict[str, JsonValue] = {
-            "status": "awaiting_approval",
+            "status": "awaiting_approval" if progress is not None else "executing",
             "request_id": request.request_id,
             "workflow_id": request.workflow_id,
             "status_url": location,
         }
-        if progress.pending is not None:
+        if progress is not None and progress.pending is not None:
             card = progress.pending.card
             body |= {
                 "rule": card.rule_id,

@@ -9,6 +9,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -24,7 +25,8 @@ from proctor.integrations.fastapi import (
     signed_request_headers,
     status_router,
 )
-from proctor.models import workflow_id_for
+from proctor.integrations.fastapi.headers import decode_request
+from proctor.models import HandlerReport, workflow_id_for
 from proctor.stores.agents import AgentStore
 from tests.helpers.harness import OWNER, Harness
 
@@ -248,6 +250,32 @@ async def test_a_request_id_resigned_with_other_content_is_refused(
     status = await http.get(f"/proctor/requests/{request_id}", headers=other)
 
     assert (answer.status_code, status.status_code) == (409, 409)
+    assert api.ran == []
+
+
+async def test_a_request_another_call_is_executing_answers_202_instead_of_waiting(
+    gov: Harness, agent: AgentKey, service: AgentKey
+) -> None:
+    """A copy sent while another call (here: another process of the service) holds the one
+    permission waits at most `decide_within`, runs nothing, then gets the recorded answer."""
+    api = Api()
+    api.app.add_middleware(
+        ProctorMiddleware, key=service, client=gov.proctor, decide_within=timedelta(seconds=1.5)
+    )
+    sent = headers(agent, service, "GET", "/orders/{order_id}", path_params={"order_id": 7})
+    request = decode_request(sent[REQUEST_HEADER])
+    handle, token = await gov.proctor.permission(request, service)
+    assert token is not None
+
+    async with client_of(api.app) as http:
+        meanwhile = await http.get("/orders/7", headers=sent)
+        recorded = {"status_code": 200, "media_type": "application/json", "body": {"order": 7}}
+        report = HandlerReport(claim_token=token, succeeded=True, result=recorded)
+        await gov.proctor.report(handle, service, report)
+        after = await http.get("/orders/7", headers=sent)
+
+    assert meanwhile.status_code == 202 and meanwhile.json()["status"] == "executing"
+    assert after.status_code == 200 and after.json() == {"order": 7}
     assert api.ran == []
 
 
