@@ -39,7 +39,13 @@ def __getattr__(name: str) -> Any:
     if name in _SERVER_SIDE:
         import importlib
 
-        return getattr(importlib.import_module(_SERVER_SIDE[name]), name)
+        try:
+            module = importlib.import_module(_SERVER_SIDE[name])
+        except ModuleNotFoundError as exc:
+            raise ImportError(
+                f"{name} needs the web framework: pip install 'proctor[fastapi]' ({exc})"
+            ) from exc
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

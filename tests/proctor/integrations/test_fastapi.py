@@ -25,7 +25,7 @@ from proctor.integrations.fastapi import (
     signed_request_headers,
     status_router,
 )
-from proctor.integrations.fastapi.headers import decode_request
+from proctor.integrations.fastapi.headers import decode_request, http_params, route_action
 from proctor.models import HandlerReport, workflow_id_for
 from proctor.stores.agents import AgentStore
 from tests.helpers.harness import OWNER, Harness
@@ -101,17 +101,13 @@ def headers(
 async def test_an_allowed_get_runs_the_route_once_and_a_replay_gets_the_recorded_answer(
     gov: Harness, agent: AgentKey, service: AgentKey, api: Api, http: httpx.AsyncClient
 ) -> None:
+    query: dict[str, str | bool | list[str]] = {"expand": "items", "tag": ["a", "b"], "fresh": True}
     sent = headers(
-        agent,
-        service,
-        "GET",
-        "/orders/{order_id}",
-        path_params={"order_id": 7},
-        query={"expand": "items"},
+        agent, service, "GET", "/orders/{order_id}", path_params={"order_id": 7}, query=query
     )
 
-    first = await http.get("/orders/7", params={"expand": "items"}, headers=sent)
-    again = await http.get("/orders/7", params={"expand": "items"}, headers=sent)
+    first = await http.get("/orders/7", params=query, headers=sent)
+    again = await http.get("/orders/7", params=query, headers=sent)
 
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json() == {"order": 7, "expand": "items"}
@@ -394,3 +390,14 @@ def signed_request(sent: dict[str, str]) -> dict[str, Any]:
 
 def encode(request: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(request).encode()).decode().rstrip("=")
+
+
+def test_a_route_is_named_as_action_names_allow_and_its_query_as_the_url_carries_it() -> None:
+    assert route_action("post", "/refunds/{order_id:int}") == "http:POST:/refunds/:order_id"
+    assert route_action("GET", "/a/{x}/b/{y}") == "http:GET:/a/:x/b/:y"
+    query = {"tag": ["a", "b"], "one": ["x"], "flag": True, "n": 3, "empty": None}
+    assert http_params({"id": 42}, query, None) == {
+        "path": {"id": "42"},
+        "query": {"tag": ["a", "b"], "one": "x", "flag": "true", "n": "3", "empty": ""},
+        "body": None,
+    }
