@@ -12,12 +12,14 @@ import uuid
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from proctor import ActionStatus, AgentKey
+from proctor.approvals.keys import VoteSigner
 from proctor.client import _signed
-from proctor.contract import REPORT_RESULT_UPDATE
+from proctor.contract import DECIDE_SIGNAL, REPORT_RESULT_UPDATE
 from proctor.models import (
     ActionRequest,
     AgentStatus,
@@ -29,6 +31,8 @@ from proctor.models import (
 )
 from proctor.stores.agents import AgentStore
 from tests.helpers.harness import Harness
+
+ALICE = "alice@example.com"
 
 
 def service_spec(executor: str) -> ExecutionSpec:
@@ -141,3 +145,28 @@ async def test_a_service_that_is_not_registered_and_active_executes_nothing(
     assert calls == []
     [row] = await gov.audit.for_workflow(request.workflow_id, event_types=("identity_refused",))
     assert service.agent_id in row.payload and '"charged":true' in row.payload.replace(" ", "")
+
+
+async def test_the_execution_services_key_never_votes(gov: Harness) -> None:
+    """Even planted as an approver's vote key, the key of the service named to execute the
+    request is refused as a voter, like the agent's own."""
+    agent, service = await gov.new_agent(), await gov.new_agent(role="service")
+    request = request_for(agent, "refund_requests", service.agent_id)
+    ran: list[dict[str, Any]] = []
+    by_service = asyncio.create_task(gov.proctor.submit(request, handler=ran.append, key=service))
+    await gov.wait_for_stage(request.workflow_id, "awaiting_approval")
+    pending = (await gov.proctor.progress(request.workflow_id)).pending
+    assert pending is not None and isinstance(service.private_key, Ed25519PrivateKey)
+
+    gov.vote_keys.register_approver(ALICE, service.public_key_pem)
+    service_as_alice = VoteSigner(service.private_key, approver=ALICE)
+    vote = service_as_alice.sign(
+        workflow_id=request.workflow_id, request_digest=pending.card.request_digest, approve=True
+    )
+    await gov.proctor.temporal.get_workflow_handle(request.workflow_id).signal(DECIDE_SIGNAL, vote)
+    state = await gov.wait_until(request.workflow_id, lambda p: len(p.votes) == 1)
+
+    assert not state.votes[0].accepted and "never vote" in (state.votes[0].reason or "")
+    assert ran == [] and not by_service.done()
+    await gov.vote(request.workflow_id, ALICE, approve=True)
+    assert (await asyncio.wait_for(by_service, 30)).status is ActionStatus.COMPLETED
