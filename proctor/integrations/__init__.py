@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from proctor.client import Client
-from proctor.errors import ActionNotCompleted
+from proctor.errors import ActionNotCompleted, InputError
 from proctor.models import Progress
 from proctor.signing import AgentKey
 from proctor.sync_client import SyncClient
@@ -34,6 +34,21 @@ _VERBS = {
 def tool_action(tool_name: str) -> str:
     """The action a tool call is governed as, unless an adapter is told otherwise."""
     return f"tool:{tool_name}"
+
+
+ActionNaming = Callable[[str], str] | Mapping[str, str]
+"""An adapter's `action=`: a function from a tool's name to its action, or a mapping naming
+some tools' actions (the others keep the default, `tool:<name>`)."""
+
+
+def action_namer(naming: ActionNaming) -> Callable[[str], str]:
+    """One function for both forms of `action=`."""
+    if isinstance(naming, Mapping):
+        overrides = dict(naming)
+        return lambda name: overrides.get(name, tool_action(name))
+    if callable(naming):
+        return naming
+    raise InputError(f"action= takes a function or a mapping of tool names, not {naming!r}")
 
 
 def http_action(method: str, path_template: str) -> str:
@@ -180,7 +195,9 @@ class Governor:
 
 
 __all__ = [
+    "ActionNaming",
     "Governor",
+    "action_namer",
     "derive_request_id",
     "http_action",
     "tool_action",

@@ -12,9 +12,9 @@ decided, or, with `ProctorMiddleware(..., interrupt=True)`, pauses the run with 
 `interrupt()` until Proctor's approvers decide (the resume value never approves anything).
 """
 
+from proctor.integrations import ActionNaming
 from proctor.integrations.langchain._calls import ApprovalPending
 from proctor.integrations.langchain._middleware import ProctorMiddleware
-from proctor.integrations.langchain._naming import ActionNaming
 from proctor.integrations.langchain._runs import RecordedRun
 from proctor.integrations.langchain._tool import GovernedTool, govern
 

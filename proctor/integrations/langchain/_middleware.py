@@ -13,9 +13,9 @@ from langgraph.types import Command, interrupt
 
 from proctor.client import Client
 from proctor.errors import ActionNotCompleted
-from proctor.integrations import Governor, tool_action
+from proctor.integrations import ActionNaming, Governor, action_namer, tool_action
 from proctor.integrations.langchain._calls import GovernedCall
-from proctor.integrations.langchain._naming import ActionNaming, action_namer, request_id_for
+from proctor.integrations.langchain._naming import request_id_for
 from proctor.integrations.langchain._runs import run_governed, run_governed_sync
 from proctor.models import Stage
 from proctor.signing import AgentKey

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
 
 from langchain_core.runnables import RunnableConfig
 
-from proctor.integrations import derive_request_id, tool_action
-
-ActionNaming = Callable[[str], str] | Mapping[str, str]
-"""A tool's name to its action: a function, or a mapping overriding some names (the others
-keep the default, `tool:<name>`)."""
-
-
-def action_namer(naming: ActionNaming) -> Callable[[str], str]:
-    """One function for both forms of `ActionNaming`."""
-    if isinstance(naming, Mapping):
-        overrides = dict(naming)
-        return lambda name: overrides.get(name, tool_action(name))
-    if callable(naming):
-        return naming
-    raise TypeError(f"action= takes a function or a mapping of tool names, not {naming!r}")
+from proctor.integrations import derive_request_id
 
 
 def thread_id_of(config: RunnableConfig | None) -> str | None:

@@ -21,10 +21,9 @@ tools: web search, code execution) are outside any toolset and are not governed;
 are the run's answer, not tool calls, and are not either.
 """
 
+from proctor.integrations import ActionNaming, action_namer
 from proctor.integrations.pydantic_ai._calls import (
     ActionNamer,
-    ActionNaming,
-    action_namer,
     allows_deferred_tools,
     governor_for,
     tool_call_request_id,

@@ -4,7 +4,7 @@ it; and the governor every wrapper holds."""
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Union, get_args, get_origin
 
 from pydantic_ai import RunContext
@@ -12,23 +12,11 @@ from pydantic_ai.tools import DeferredToolRequests
 
 from proctor.client import Client
 from proctor.errors import InputError
-from proctor.integrations import Governor, derive_request_id, tool_action
+from proctor.integrations import Governor, derive_request_id
 from proctor.signing import AgentKey
 
 ActionNamer = Callable[[str], str]
 """A tool's name → the action Proctor governs (default `tool_action`: `tool:<name>`)."""
-ActionNaming = ActionNamer | Mapping[str, str]
-"""`action=`: a function, or a mapping naming some tools' actions (the others: `tool:<name>`)."""
-
-
-def action_namer(naming: ActionNaming) -> ActionNamer:
-    """One function for both forms of `action=`."""
-    if isinstance(naming, Mapping):
-        overrides = dict(naming)
-        return lambda name: overrides.get(name, tool_action(name))
-    if callable(naming):
-        return naming
-    raise InputError(f"action= takes a function or a mapping of tool names, not {naming!r}")
 
 
 def governor_for(

@@ -10,11 +10,9 @@ from pydantic_ai.tools import AgentDepsT
 from pydantic_ai.toolsets import AbstractToolset
 
 from proctor.client import Client
-from proctor.integrations import Governor, tool_action
+from proctor.integrations import ActionNaming, Governor, action_namer, tool_action
 from proctor.integrations.pydantic_ai._calls import (
     ActionNamer,
-    ActionNaming,
-    action_namer,
     governor_for,
 )
 from proctor.integrations.pydantic_ai._toolset import ProctorToolset

@@ -15,11 +15,9 @@ from pydantic_ai.toolsets.abstract import ToolsetTool
 
 from proctor.client import Client
 from proctor.errors import ActionNotCompleted, ConflictError, InputError
-from proctor.integrations import Governor, tool_action, verdict_text
+from proctor.integrations import ActionNaming, Governor, action_namer, tool_action, verdict_text
 from proctor.integrations.pydantic_ai._calls import (
     ActionNamer,
-    ActionNaming,
-    action_namer,
     allows_deferred_tools,
     governor_for,
     request_id_of,

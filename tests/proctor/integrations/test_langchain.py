@@ -25,7 +25,7 @@ from langgraph.prebuilt import ToolNode
 from langgraph.types import Command
 from pydantic import Field
 
-from proctor import AgentKey
+from proctor import AgentKey, InputError
 from proctor.integrations import derive_request_id
 from proctor.integrations.langchain import ApprovalPending, ProctorMiddleware, govern
 from proctor.models import workflow_id_for
@@ -396,7 +396,7 @@ async def test_a_governed_tool_called_directly_keeps_its_interface(gov: Harness)
 
 def test_arguments_of_the_wrong_kind_are_refused_in_one_line() -> None:
     key = AgentKey.generate("agent-args")
-    with pytest.raises(TypeError, match="action= takes a function or a mapping of tool names"):
+    with pytest.raises(InputError, match="action= takes a function or a mapping of tool names"):
         ProctorMiddleware(key=key, action=cast(Any, "refund_requests"))
     with pytest.raises(TypeError, match="govern\\(\\) takes a LangChain BaseTool, not function"):
         govern(cast(Any, lambda: None), key=key)
@@ -413,7 +413,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 
-from proctor import AgentKey
+from proctor import AgentKey, InputError
 from proctor.integrations.langchain import ProctorMiddleware
 
 runs, thread_id = Path(sys.argv[1]), sys.argv[2]
