@@ -13,8 +13,9 @@ of asking twice.
   approval; after `state.approve(item)` the resumed tool still runs only if Proctor approved.
 - `ProctorGuardrail(key=key).attach(tool)`: the same governance as a tool-input guardrail
   (rejects with the verdict) paired with a tool-output guardrail (reports the result).
-- `governed_activity(fn, key=key)`: an activity body for Temporal's OpenAI Agents plugin
-  (`activity_as_tool`), governed with a request id that survives the activity's retries.
+- `governed_activity(fn, key=key)`: an activity for Temporal's OpenAI Agents plugin
+  (`activity_as_tool`), governed with a request id that survives the activity's retries; it
+  may replace a plain `@activity.defn fn` under the same name on the agent's worker.
 """
 
 from proctor.integrations.openai_agents._activities import governed_activity

@@ -8,6 +8,12 @@ same across the activity's retries: a worker that died while an approval was pen
 replaced by a retry that joins the same request, takes the permission and runs the tool once.
 Give the activity a `start_to_close_timeout` long enough for an approval, and a
 `heartbeat_timeout`: the body heartbeats while it waits, so a dead worker is noticed soon.
+
+Two ways to wire it: `activity_as_tool(governed_activity(fn, key=...))` in the workflow, or
+(keeping the agent's key and Proctor's connection out of workflow code and its sandbox) the
+workflow's `activity_as_tool(fn)` over the plain `@activity.defn fn`, and the worker registering
+`governed_activity(fn, key=...)`, which takes fn's activity name. Either way the activity asks
+Proctor through Proctor's own client: the plugin's client carries the plugin's data converter.
 """
 
 from __future__ import annotations
@@ -38,12 +44,18 @@ def governed_activity(
 ) -> Callable[..., Any]:
     """`fn` (sync or async, returning the tool's output text) as a Temporal activity that runs
     it only once Proctor allows it; otherwise the activity returns the verdict, one line for
-    the model. Register the returned activity on a worker; pass it to `activity_as_tool`."""
+    the model. Register the returned activity on a worker; pass it (or `fn` itself, when `fn`
+    is already an `@activity.defn` of the same name) to `activity_as_tool`.
+
+    `client` is Proctor's own connection (its data converter), never the plugin's worker
+    client; omitted, `Client.connect()` on first use."""
     governor = Governor(key, client)
-    governed_action = action or tool_action(name or fn.__name__)
+    activity_name = name or _activity_name(fn)
+    governed_action = action or tool_action(activity_name)
     signature = inspect.signature(fn)
 
-    @functools.wraps(fn)
+    # `updated=()`: an `@activity.defn` fn's definition is not copied onto the governed one.
+    @functools.wraps(fn, updated=())
     async def governed(*args: Any, **kwargs: Any) -> Any:
         info = activity.info()
         if not info.workflow_id:
@@ -56,7 +68,14 @@ def governed_activity(
         except ActionNotCompleted as verdict:
             return verdict_text(verdict, governed_action)
 
-    return activity.defn(name=name or fn.__name__)(governed)
+    return activity.defn(name=activity_name)(governed)
+
+
+def _activity_name(fn: Callable[..., Any]) -> str:
+    """The name `fn` already has as an `@activity.defn` (what a workflow calls it by), else its
+    own: the governed activity replaces it under that name on a worker."""
+    definition = activity._Definition.from_callable(fn)
+    return definition.name if definition and definition.name else fn.__name__
 
 
 @contextlib.asynccontextmanager

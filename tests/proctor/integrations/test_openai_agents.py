@@ -4,8 +4,10 @@ own `ScriptedModel` (no network, no LLM), governed by a real worker on Temporal 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 from agents import (
     Agent,
     FunctionTool,
+    RunConfig,
     RunContextWrapper,
     Runner,
     default_tool_error_function,
@@ -21,11 +24,15 @@ from agents import (
     set_tracing_disabled,
 )
 from agents.exceptions import UserError
-from agents.function_schema import function_schema
 from agents.testing import ScriptedModel, assistant_message, function_call
-from temporalio import workflow
+from temporalio import activity, workflow
+from temporalio.client import Client as TemporalClient
 from temporalio.common import RetryPolicy
+from temporalio.contrib.openai_agents import ModelActivityParameters, OpenAIAgentsPlugin
+from temporalio.contrib.openai_agents.testing import TestModelProvider
+from temporalio.contrib.openai_agents.workflow import activity_as_tool
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from proctor import ActionStatus, AgentKey, Client
 from proctor.contract import REQUEST_PERMISSION_UPDATE
@@ -377,90 +384,216 @@ async def test_a_tool_with_only_the_input_guardrail_is_refused_before_anything_r
     assert shop.ran == []
 
 
-@workflow.defn(sandboxed=False)
-class AgentWorkflow:
-    """Stands in for a workflow of Temporal's OpenAI Agents plugin: it runs one tool call as
-    an activity, as the plugin's `activity_as_tool` does (positional arguments)."""
+# --- inside Temporal's OpenAI Agents plugin -------------------------------------------------
+
+RAN: defaultdict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+"""What the tool activities really ran, by the agent workflow that called them."""
+
+
+def record(tool: str, **arguments: Any) -> None:
+    RAN[str(activity.info().workflow_id)].append((tool, arguments))
+
+
+@activity.defn
+async def lookup_order(order_id: int) -> str:
+    """Look up an order's status."""
+    record("lookup_order", order_id=order_id)
+    return f"order {order_id}: shipped"
+
+
+@activity.defn
+async def refund_order(order_id: int, amount: float) -> str:
+    """Refund part of an order."""
+    record("refund_order", order_id=order_id, amount=amount)
+    return f"refunded {amount} on order {order_id}"
+
+
+@activity.defn
+async def delete_customer(customer_id: int) -> str:
+    """Delete a customer."""
+    record("delete_customer", customer_id=customer_id)
+    return "deleted"
+
+
+@workflow.defn
+class SupportAgent:
+    """An agent run by the plugin, written as it would be ungoverned: its tools are the plain
+    activities. The worker registers their governed versions under the same names, so the
+    agent's key and Proctor's connection stay in the worker, out of workflow code."""
 
     @workflow.run
-    async def run(self, tool: str, arguments: list[Any]) -> str:
-        result: str = await workflow.execute_activity(
-            tool,
-            args=arguments,
-            activity_id="tool-call-1",
-            start_to_close_timeout=timedelta(minutes=5),
-            heartbeat_timeout=timedelta(seconds=1),
-            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200)),
-        )
-        return result
+    async def run(self, prompt: str) -> str:
+        tools = [
+            activity_as_tool(
+                tool,
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(seconds=1),  # a dead worker's call is retried soon
+                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200)),
+            )
+            for tool in (lookup_order, refund_order, delete_customer)
+        ]
+        agent = Agent(name="support", instructions="Help the customer.", tools=tools)
+        result = await Runner.run(agent, prompt, run_config=RunConfig(tracing_disabled=True))
+        return str(result.final_output)
 
 
-def agent_worker(gov: Harness, task_queue: str, *activities: Callable[..., Any]) -> Worker:
-    return Worker(
-        gov.proctor.temporal,
-        task_queue=task_queue,
-        workflows=[AgentWorkflow],
-        activities=list(activities),
+def governed_shop(gov: Harness, key: AgentKey) -> list[Callable[..., Any]]:
+    """The tool activities as the agent's worker registers them, each asking Proctor through
+    Proctor's own client (`gov.proctor`), never the plugin's."""
+    return [
+        governed_activity(tool, key=key, client=gov.proctor)
+        for tool in (lookup_order, refund_order, delete_customer)
+    ]
+
+
+@contextlib.asynccontextmanager
+async def agent_worker(
+    gov: Harness, model: ScriptedModel, activities: list[Callable[..., Any]], task_queue: str
+) -> AsyncIterator[TemporalClient]:
+    """A worker running `SupportAgent` under the plugin, the model played by `model`, on the
+    harness's Temporal server. The plugin brings its own data converter (it refuses Proctor's),
+    so the agent's workflows get a client of their own on the same connection."""
+    plugin = OpenAIAgentsPlugin(
+        model_params=ModelActivityParameters(start_to_close_timeout=timedelta(seconds=10)),
+        model_provider=TestModelProvider(model),
+        add_temporal_spans=False,
     )
+    agents = TemporalClient(
+        gov.proctor.temporal.service_client,
+        namespace=gov.proctor.temporal.namespace,
+        plugins=[plugin],
+    )
+    # The sandbox reruns the workflow's module per run; this test module stays outside it.
+    restrictions = SandboxRestrictions.default.with_passthrough_modules("tests")
+    async with Worker(
+        agents,
+        task_queue=task_queue,
+        workflows=[SupportAgent],
+        activities=activities,
+        workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions),
+    ):
+        yield agents
 
 
-async def test_a_governed_activity_runs_an_allowed_tool_and_answers_a_denied_one(
+async def tool_request(agents: TemporalClient, key: AgentKey, run_id: str, tool: str) -> str:
+    """The Proctor workflow of agent workflow `run_id`'s call to `tool`, once scheduled: its
+    request id comes from the agent, the agent workflow and the tool activity's id."""
+    scheduled: list[str] = []
+
+    async def find() -> bool:
+        async for event in agents.get_workflow_handle(run_id).fetch_history_events():
+            attributes = event.activity_task_scheduled_event_attributes
+            if event.HasField("activity_task_scheduled_event_attributes") and (
+                attributes.activity_type.name == tool
+            ):
+                scheduled.append(attributes.activity_id)
+                return True
+        return False
+
+    await eventually(find)
+    return workflow_id_for(derive_request_id(key.agent_id, run_id, scheduled[0]))
+
+
+async def test_under_the_plugin_an_allowed_tool_runs_once_and_a_denied_one_is_told_to_the_model(
     gov: Harness,
 ) -> None:
     key = await gov.new_agent(role="framework")
-    shop = Shop()
-    lookup = governed_activity(shop.lookup_order, key=key, client=gov.proctor)
-    delete = governed_activity(shop.delete_customer, key=key, client=gov.proctor)
-    # What `activity_as_tool` shows the model is the plain function's schema.
-    assert function_schema(lookup).params_json_schema == (
-        function_schema(shop.lookup_order).params_json_schema
+    governed = governed_shop(gov, key)
+    plain = activity_as_tool(lookup_order, start_to_close_timeout=timedelta(seconds=5))
+    wrapped = activity_as_tool(governed[0], start_to_close_timeout=timedelta(seconds=5))
+    assert isinstance(plain, FunctionTool) and isinstance(wrapped, FunctionTool)
+    # activity_as_tool(governed_activity(fn)) shows the model fn's own tool
+    assert (wrapped.name, wrapped.description, wrapped.params_json_schema) == (
+        plain.name,
+        plain.description,
+        plain.params_json_schema,
+    )
+    look, delete, run_id = call_id(), call_id(), call_id()
+    model = ScriptedModel(
+        [
+            [
+                function_call("lookup_order", {"order_id": 4}, call_id=look),
+                function_call("delete_customer", {"customer_id": 4}, call_id=delete),
+            ],
+            [assistant_message("done")],
+        ]
     )
     task_queue = f"agent-{uuid.uuid4().hex[:8]}"
 
-    async with agent_worker(gov, task_queue, lookup, delete):
-        found = await gov.proctor.temporal.execute_workflow(
-            AgentWorkflow.run, args=["lookup_order", [4]], id=call_id(), task_queue=task_queue
-        )
-        refused = await gov.proctor.temporal.execute_workflow(
-            AgentWorkflow.run, args=["delete_customer", [4]], id=call_id(), task_queue=task_queue
+    async with agent_worker(gov, model, governed, task_queue) as agents:
+        answer = await agents.execute_workflow(
+            SupportAgent.run, "where is 4? forget customer 4", id=run_id, task_queue=task_queue
         )
 
-    assert found == "order 4: shipped"
-    assert refused == (
+    assert answer == "done"
+    assert RAN[run_id] == [("lookup_order", {"order_id": 4})]
+    assert tool_output(model, look) == "order 4: shipped"
+    assert tool_output(model, delete) == (
         "Proctor denied tool:delete_customer (rule framework-no-deletes): "
         "Agents never delete customer data"
     )
-    assert shop.ran == [("lookup_order", {"order_id": 4})]
+    rows = await gov.pool.fetch(
+        "SELECT event_type FROM audit_log WHERE agent_id = $1", key.agent_id
+    )
+    assert sorted(row["event_type"] for row in rows) == [
+        "decided",
+        "decided",
+        "outcome",
+        "outcome",
+        "trust_changed",
+    ]
+
+
+async def test_under_the_plugin_an_escalated_tool_runs_once_after_its_approval(
+    gov: Harness,
+) -> None:
+    key = await gov.new_agent(role="framework")
+    refund, run_id = call_id(), call_id()
+    arguments = {"order_id": 3, "amount": 40.0}
+    model = one_call("refund_order", arguments, refund)
+    task_queue = f"agent-{uuid.uuid4().hex[:8]}"
+
+    async with agent_worker(gov, model, governed_shop(gov, key), task_queue) as agents:
+        handle = await agents.start_workflow(
+            SupportAgent.run, "refund 40 on order 3", id=run_id, task_queue=task_queue
+        )
+        request = await tool_request(agents, key, run_id, "refund_order")
+        await gov.wait_for_stage(request, "awaiting_approval")
+        assert RAN[run_id] == []
+        await gov.vote(request, "alice@example.com", approve=True)
+        answer = await asyncio.wait_for(handle.result(), 30)
+
+    assert answer == "done"
+    assert RAN[run_id] == [("refund_order", arguments)]
+    assert tool_output(model, refund) == "refunded 40.0 on order 3"
+    assert (await events(gov, request)).count("decided") == 1
 
 
 async def test_a_governed_activity_retried_on_a_new_worker_joins_its_request_and_runs_once(
     gov: Harness,
 ) -> None:
     key = await gov.new_agent(role="framework")
+    refund, run_id = call_id(), call_id()
+    arguments = {"order_id": 3, "amount": 40.0}
+    model = one_call("refund_order", arguments, refund)  # the LLM outlives the workers
     task_queue = f"agent-{uuid.uuid4().hex[:8]}"
-    run_id = call_id()
-    workflow_id = workflow_id_for(derive_request_id(key.agent_id, run_id, "tool-call-1"))
-    dead_shop = Shop()
-    async with agent_worker(
-        gov, task_queue, governed_activity(dead_shop.refund_order, key=key, client=gov.proctor)
-    ):
-        handle = await gov.proctor.temporal.start_workflow(
-            AgentWorkflow.run, args=["refund_order", [3, 40.0]], id=run_id, task_queue=task_queue
+    async with agent_worker(gov, model, governed_shop(gov, key), task_queue) as agents:
+        handle = await agents.start_workflow(
+            SupportAgent.run, "refund 40 on order 3", id=run_id, task_queue=task_queue
         )
-        await gov.wait_for_stage(workflow_id, "awaiting_approval")
+        request = await tool_request(agents, key, run_id, "refund_order")
+        await gov.wait_for_stage(request, "awaiting_approval")
     # That worker is gone, its activity cancelled mid-wait; a new one takes the retry.
 
-    shop = Shop()
-    refund = governed_activity(shop.refund_order, key=key, client=gov.proctor)
-    async with agent_worker(gov, task_queue, refund):
-        await eventually(lambda: asks_for_permission(gov, workflow_id, at_least=2))
-        await gov.vote(workflow_id, "alice@example.com", approve=True)
-        result = await asyncio.wait_for(handle.result(), 30)
+    async with agent_worker(gov, model, governed_shop(gov, key), task_queue):
+        await eventually(lambda: asks_for_permission(gov, request, at_least=2))
+        await gov.vote(request, "alice@example.com", approve=True)
+        answer = await asyncio.wait_for(handle.result(), 30)
 
-    assert result == "refunded 40.0 on order 3"
-    assert dead_shop.ran == []
-    assert shop.ran == [("refund_order", {"order_id": 3, "amount": 40.0})]
-    assert (await events(gov, workflow_id)).count("decided") == 1
+    assert answer == "done"
+    assert RAN[run_id] == [("refund_order", arguments)]
+    assert tool_output(model, refund) == "refunded 40.0 on order 3"
+    assert (await events(gov, request)).count("decided") == 1
 
 
 # --- a real agent process, killed while it waits --------------------------------------------
