@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from proctor import payload_keys
 from proctor.approvals.defaults import DefaultApprovers
@@ -103,6 +103,16 @@ def slack_notifier(
     )
 
 
+def sandboxed_runner() -> SandboxedWorkflowRunner:
+    """Temporal's sandbox, with cryptography passed through: the workflows verify signatures
+    (pure, deterministic), and its native module cannot be loaded a second time in one
+    process, so re-importing it per run would abort the worker on the first signature that
+    fails to verify (anyone who can reach Temporal can send one)."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("cryptography")
+    )
+
+
 def build_worker(
     client: Client,
     pool: asyncpg.Pool,
@@ -156,7 +166,7 @@ def build_worker(
         task_queue=task_queue,
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=shutdown_grace_seconds),
-        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
+        workflow_runner=sandboxed_runner() if sandboxed else UnsandboxedWorkflowRunner(),
         workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
         activities=[
             judgement.judge_request,

@@ -11,8 +11,10 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from proctor import ActionStatus, Client
-from proctor.models import ExecutionMode, ExecutionSpec
+from proctor import ActionStatus, AgentKey, Client
+from proctor.client import _signed
+from proctor.contract import REQUEST_PERMISSION_UPDATE
+from proctor.models import ExecutionMode, ExecutionSpec, Permission, PermissionRequest
 from proctor.stores.agents import AgentStore
 from tests.helpers.harness import OWNER, Harness, harness, running_worker
 
@@ -139,6 +141,14 @@ async def test_a_sandboxed_worker_governs_the_same_way(
         )
         workflow_id = "action-sandboxed-" + key.agent_id
         await sandboxed.wait_for_stage(workflow_id, "awaiting_approval")
+        # A forged ask fails its signature check inside the sandbox: refused, and the worker
+        # lives on (cryptography passes through; re-imported, it aborted the process).
+        forger = AgentKey.generate("forger")
+        forged = _signed(forger, PermissionRequest(client_id="forged", workflow_id=workflow_id))
+        refused = await sandboxed.proctor.temporal.get_workflow_handle(workflow_id).execute_update(
+            REQUEST_PERMISSION_UPDATE, forged, result_type=Permission
+        )
+        assert not refused.granted and refused.reason == "the ask is not signed by the agent's key"
         await sandboxed.vote(workflow_id, "alice@example.com", approve=True)
         approved = await asyncio.wait_for(task, 30)
 

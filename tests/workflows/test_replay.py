@@ -17,11 +17,11 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from proctor.contract import GOVERNED_ACTION_WORKFLOW, JUDGE_REQUEST, RECORD_AUDIT
 from proctor.models import GovernedActionInput, Outcome
+from proctor_server.worker.main import sandboxed_runner
 from proctor_server.workflows.governed_action import GovernedActionWorkflow
 from proctor_server.workflows.reinstatement import ReinstatementWorkflow
 
@@ -52,6 +52,7 @@ PATHS = {
     "replayed_request",
     "grant_made",
     "grant_used",
+    "executed_by_service",
 }
 
 
@@ -75,7 +76,7 @@ async def test_history_replays_deterministically(path: Path) -> None:
     replayer = Replayer(
         workflows=[GovernedActionWorkflow, ReinstatementWorkflow],
         data_converter=pydantic_data_converter,
-        workflow_runner=SandboxedWorkflowRunner(),
+        workflow_runner=sandboxed_runner(),
     )
     await replayer.replay_workflow(load(path))
 
