@@ -28,9 +28,9 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 from temporalio import activity, workflow
 from temporalio.client import Client as TemporalClient
 from temporalio.common import RetryPolicy
-from temporalio.contrib.openai_agents import ModelActivityParameters, OpenAIAgentsPlugin
-from temporalio.contrib.openai_agents.testing import TestModelProvider
-from temporalio.contrib.openai_agents.workflow import activity_as_tool
+from temporalio.openai_agents import ModelActivityParameters, OpenAIAgentsPlugin
+from temporalio.openai_agents.testing import TestModelProvider
+from temporalio.openai_agents.workflow import activity_as_tool
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
