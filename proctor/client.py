@@ -249,6 +249,11 @@ class Client:
         else:
             log.info("%s was submitted before and is %s", request.workflow_id, stage)
 
+    async def submitted(self, workflow_id: str) -> ActionRequest | None:
+        """The signed request the workflow `workflow_id` governs (None: not a governed
+        action's workflow); RPCError NOT_FOUND if it was never started."""
+        return await self._submitted(self._handle(workflow_id))
+
     async def _submitted(
         self, handle: temporal_client.WorkflowHandle[Any, Outcome]
     ) -> ActionRequest | None:
@@ -394,13 +399,17 @@ class Client:
         await self._check_resubmission(request, on_status=lambda _stage: None)
         handle = await self._start(request)
         try:
-            async with asyncio.timeout(within.total_seconds()):
-                return await self._decided(handle.id)
+            return await self.decided(handle.id, within=within)
         except TimeoutError:
             raise UnavailableError(
                 f"{handle.id}: not decided within {within.total_seconds():.0f}s: "
                 "is a Proctor worker running?"
             ) from None
+
+    async def join(self, request: ActionRequest) -> temporal_client.WorkflowHandle[Any, Outcome]:
+        """Start governing a signed request (any mode), or join the workflow already governing
+        its request id, asking nothing of it: see `decided`, `permission`, `result`."""
+        return await self._start(request)
 
     async def start(self, request: ActionRequest) -> temporal_client.WorkflowHandle[Any, Outcome]:
         """Start governing a signed tool-mode request without waiting (await the handle's
@@ -558,7 +567,15 @@ class Client:
                         return progress
                 await asyncio.sleep(0.05)
 
-    async def _decided(self, workflow_id: str) -> Progress:
+    async def decided(
+        self, workflow_id: str, *, within: timedelta = timedelta(seconds=60)
+    ) -> Progress:
+        """Where the request stands once decided: awaiting approval (with its pending
+        approval), awaiting execution, or closed (TimeoutError after `within`)."""
+        async with asyncio.timeout(within.total_seconds()):
+            return await self._poll_decided(workflow_id)
+
+    async def _poll_decided(self, workflow_id: str) -> Progress:
         """Poll until the request is decided (`_decided`): quickly at first (a decision takes a
         few milliseconds), backing off to the 50 ms of `wait_until`."""
         pause = 0.002

@@ -11,6 +11,9 @@ built-in base that older callers caught (`ValueError`, `LookupError`, `RuntimeEr
     │   ├── ConditionSyntaxError             proctor.policy.conditions: a CEL condition
     │   ├── CanonicalizationError            proctor.canonical: a value JSON cannot hash
     │   ├── DelegationError                  proctor.delegation: a link or chain file
+    │   ├── HeaderError                      proctor.integrations.fastapi: no or a bad signed header
+    │   ├── BodyError                        proctor.integrations.fastapi: body too big, not JSON
+    │   ├── Unroutable                       proctor.integrations.fastapi: no route, no action
     │   └── KeyMaterialError                 a key file missing, unreadable or of the wrong kind
     │       ├── AgentKeyError                proctor.signing
     │       ├── UnusableKey                  proctor.attestation: a public key too weak or unknown
@@ -30,7 +33,7 @@ built-in base that older callers caught (`ValueError`, `LookupError`, `RuntimeEr
     │   ├── GrantConflict                    proctor.stores.grants: one grant id, two runs
     │   └── NotCancellable                   proctor.approvals.operations: the run has ended
     ├── ConfigurationError (RuntimeError)    a setting is missing or contradicts another
-    │   └── NotConfigured                    proctor.settings
+    │   └── NotConfigured                    proctor.temporal (re-exported by proctor.settings)
     ├── UnavailableError (RuntimeError)      a service Proctor needs cannot be reached or used
     │   ├── DatabaseUnavailable              proctor.db
     │   ├── SchemaOutdated                   proctor.db
@@ -53,8 +56,10 @@ built-in base that older callers caught (`ValueError`, `LookupError`, `RuntimeEr
     │   ├── ActionCancelled                  stopped before it ran (or ended outside Proctor)
     │   ├── ActionFailed                     the handler or tool raised (its error kept)
     │   └── OutcomeUnknown                   a process took the permission and never reported
-    └── GovernanceError (RuntimeError)       proctor.client: governance itself could not
-                                             complete (the action was not executed)
+    ├── GovernanceError (RuntimeError)       proctor.client: governance itself could not
+    │                                        complete (the action was not executed)
+    └── ToolOutputLost (RuntimeError)        proctor.integrations.openai_agents: a guarded tool
+                                             raised before its output could be reported
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ AGENT_MODULES = (
     "proctor.codec",
     "proctor.payload_keys",
     "proctor.integrations",
+    "proctor.integrations.fastapi.headers",
 )
 """What an agent imports; everything they reach inside proctor is walked too."""
 GOVERNANCE_SIDE = ("proctor.settings", "proctor.cli", "proctor.db", "proctor.stores")

@@ -9,6 +9,7 @@ The adapters live beside this module (`proctor.integrations.langchain`, `.openai
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, overload
@@ -52,8 +53,14 @@ def action_namer(naming: ActionNaming) -> Callable[[str], str]:
 
 
 def http_action(method: str, path_template: str) -> str:
-    """The action an HTTP route is governed as: `http:POST:/refunds/{order_id}`."""
-    return f"http:{method.upper()}:{path_template}"
+    """The action an HTTP route is governed as, its path parameters written `:name` (action
+    names hold no braces): `POST /refunds/{order_id}` is `http:POST:/refunds/:order_id`."""
+    path = _PATH_PARAMETER.sub(r":\1", path_template)
+    return f"http:{method.upper()}:{path}"
+
+
+_PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
+"""A path parameter as Starlette writes it, with an optional converter: `{id}`, `{id:int}`."""
 
 
 def derive_request_id(*parts: str) -> str:

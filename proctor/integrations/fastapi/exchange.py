@@ -19,13 +19,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from proctor.canonical import canonical_bytes
+from proctor.errors import InputError
 from proctor.integrations.fastapi.service import Answer, verdict_answer
 from proctor.models import ActionStatus, HandlerReport, Outcome
 
 JSON_MEDIA_TYPE = "application/json"
 
 
-class BodyError(ValueError):
+class BodyError(InputError):
     """A governed request whose body Proctor cannot sign: too large, or not JSON."""
 
     def __init__(self, status_code: int, message: str) -> None:

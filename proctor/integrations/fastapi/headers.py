@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -39,7 +38,6 @@ REQUEST_HEADER = "Proctor-Request"
 STATUS_PATH = "/proctor/requests"
 """Where an escalated request's status is served: `GET {STATUS_PATH}/{request_id}`."""
 QueryValue = str | int | float | bool | None
-_PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 
 
 class HeaderError(InputError):
@@ -49,7 +47,7 @@ class HeaderError(InputError):
 def route_action(method: str, path_template: str) -> str:
     """The action a route is governed as by default: `http:POST:/refunds/:order_id` for
     `POST /refunds/{order_id}` (or `{order_id:int}`)."""
-    return http_action(method, _PATH_PARAMETER.sub(r":\1", path_template))
+    return http_action(method, path_template)
 
 
 def http_params(

@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
 from proctor.canonical import canonical_bytes
-from proctor.errors import ConfigurationError
+from proctor.errors import ConfigurationError, InputError
 from proctor.integrations.fastapi.headers import route_action
 from proctor.models import ActionRequest
 
@@ -24,7 +24,7 @@ class GovernedRoute:
     path_params: dict[str, str]
 
 
-class Unroutable(Exception):
+class Unroutable(InputError):
     """Governing every route, the request reaches something that is not a route (a mounted
     app, a host): Proctor cannot name its action, so it does not run (fail closed)."""
 

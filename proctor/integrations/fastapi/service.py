@@ -97,7 +97,7 @@ class ExecutionService:
         (escalated, refused), run the route (permitted here), or replay a closed outcome."""
         client = await self.governor.client()
         try:
-            handle = await client._start(request)
+            handle = await client.join(request)
             conflict = await self._conflict(client, handle, request)
             if conflict is not None:
                 return conflict
@@ -156,7 +156,7 @@ class ExecutionService:
     ) -> Answer | None:
         """The workflow governs another signed request under this id (e.g. re-signed with
         other content): nothing here may run or be told about it."""
-        first = await client._submitted(handle)
+        first = await client.submitted(handle.id)
         if first is not None and first == request:
             return None
         return Answer(
@@ -168,11 +168,7 @@ class ExecutionService:
         )
 
     async def _decided(self, client: Client, workflow_id: str) -> Progress:
-        return await client.wait_until(
-            workflow_id,
-            lambda progress: progress.stage is not Stage.VERIFYING,
-            within=self.decide_within,
-        )
+        return await client.decided(workflow_id, within=self.decide_within)
 
     def _pending(
         self, request: ActionRequest, root_path: str, progress: Progress | None = None

@@ -39,7 +39,7 @@ from agents import (
 from agents.exceptions import UserError
 
 from proctor.client import Client
-from proctor.errors import ActionNotCompleted
+from proctor.errors import ActionNotCompleted, ProctorError
 from proctor.integrations import Governor, tool_action, verdict_text
 from proctor.integrations.openai_agents._calls import call_params, call_request_id
 from proctor.signing import AgentKey
@@ -47,7 +47,7 @@ from proctor.signing import AgentKey
 log = logging.getLogger(__name__)
 
 
-class ToolOutputLost(RuntimeError):
+class ToolOutputLost(ProctorError, RuntimeError):
     """The SDK never handed the tool's output to the output guardrail (the tool raised)."""
 
 

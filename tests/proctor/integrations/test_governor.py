@@ -16,12 +16,15 @@ from proctor.integrations import (
     tool_action,
     verdict_text,
 )
+from proctor.models import ACTION_NAME_PATTERN
 from tests.helpers.harness import Harness
 
 
 def test_default_action_names() -> None:
     assert tool_action("lookup_order") == "tool:lookup_order"
-    assert http_action("post", "/refunds/{order_id}") == "http:POST:/refunds/{order_id}"
+    assert http_action("post", "/refunds/{order_id}") == "http:POST:/refunds/:order_id"
+    assert http_action("GET", "/files/{path:path}") == "http:GET:/files/:path"
+    assert re.fullmatch(ACTION_NAME_PATTERN, http_action("GET", "/orders/{id:int}/lines"))
 
 
 def test_derived_request_ids_are_stable_distinct_and_valid() -> None:
