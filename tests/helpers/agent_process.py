@@ -12,12 +12,15 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client as TemporalClient
 
 from proctor import AgentKey
+from proctor.contract import REQUEST_PERMISSION_UPDATE
+from tests.helpers.harness import Harness, eventually
 
 REPO = Path(__file__).parents[2]
 
@@ -113,3 +116,63 @@ class AgentProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+async def permission_asks(temporal: TemporalClient, workflow_id: str) -> int:
+    """How many asks for the permission to run the workflow has accepted (one per process
+    that asked, a crashed one's included)."""
+    handle = temporal.get_workflow_handle(workflow_id)
+    asks = 0
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_update_accepted_event_attributes"):
+            accepted = event.workflow_execution_update_accepted_event_attributes
+            asks += accepted.accepted_request.input.name == REQUEST_PERMISSION_UPDATE
+    return asks
+
+
+async def kill_while_waiting_then_rejoin(
+    gov: Harness,
+    script: str,
+    env: dict[str, str],
+    folder: Path,
+    args: Sequence[str],
+    workflow_id: str,
+) -> str:
+    """The crash every adapter must survive: `script` (it prints `ready`, waits for `go` on
+    stdin, then runs an agent whose escalated tool call is `workflow_id`) runs in a first
+    process, which is SIGKILLed while the call awaits approval; a second process runs the same
+    script again, joins the request (its ask reaches the same workflow), alice approves, and
+    the second process's `tool said:` line is returned. Both processes are started (imports
+    done) before the first is killed, to keep the test fast."""
+    first = AgentProcess.python(script, env, folder / "first.log", *args)
+    second = AgentProcess.python(script, env, folder / "second.log", *args)
+    try:
+        await asyncio.gather(first.start(), second.start())
+        await asyncio.gather(first.read_until("ready"), second.read_until("ready"))
+        await first.send("go")
+        await gov.wait_for_stage(workflow_id, "awaiting_approval", seconds=30)
+        await first.kill()
+        await second.send("go")
+        await eventually(
+            lambda: _at_least(permission_asks(gov.proctor.temporal, workflow_id), 2), seconds=30
+        )
+        await gov.vote(workflow_id, "alice@example.com", approve=True)
+        said = await second.read_until("tool said:")
+        assert await second.wait() == 0, second.log()
+        return said
+    finally:
+        await first.kill()
+        await second.kill()
+
+
+async def agent_events(gov: Harness, agent_id: str) -> list[tuple[str, str]]:
+    """(workflow id, event type) of every ledger row about `agent_id`, in order."""
+    rows = await gov.pool.fetch(
+        "SELECT workflow_id, event_type FROM audit_log WHERE agent_id = $1 ORDER BY seq",
+        agent_id,
+    )
+    return [(row["workflow_id"], row["event_type"]) for row in rows]
+
+
+async def _at_least(count: Awaitable[int], minimum: int) -> bool:
+    return await count >= minimum

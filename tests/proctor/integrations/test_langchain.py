@@ -29,8 +29,8 @@ from proctor import AgentKey, InputError
 from proctor.integrations import derive_request_id
 from proctor.integrations.langchain import ApprovalPending, ProctorMiddleware, govern
 from proctor.models import workflow_id_for
-from tests.helpers.agent_process import AgentProcess, agent_env
-from tests.helpers.harness import Harness, eventually
+from tests.helpers.agent_process import agent_env, agent_events, kill_while_waiting_then_rejoin
+from tests.helpers.harness import Harness
 
 ALICE = "alice@example.com"
 DENIED = (
@@ -462,46 +462,13 @@ async def test_an_agent_killed_while_waiting_rejoins_its_request_and_the_tool_ru
     key = await gov.new_agent(role="framework")
     runs = tmp_path / "runs.txt"
     env = agent_env(gov.proctor.temporal, gov.task_queue, key, tmp_path)
-    args = (str(runs), "t-kill")
-    first = AgentProcess.python(AGENT_SCRIPT, env, tmp_path / "first.log", *args)
-    second = AgentProcess.python(AGENT_SCRIPT, env, tmp_path / "second.log", *args)
     workflow_id = workflow_of(key, "t-kill", "call-k")
-    try:
-        await asyncio.gather(first.start(), second.start())
-        await asyncio.gather(first.read_until("ready"), second.read_until("ready"))
-
-        await first.send("go")
-        await gov.wait_for_stage(workflow_id, "awaiting_approval", seconds=30)
-        await first.kill()
-        await second.send("go")
-        await eventually(lambda: _asks_accepted(gov, workflow_id, 2), seconds=30)
-        await gov.vote(workflow_id, ALICE, approve=True)
-
-        assert await second.read_until("tool said:") == "tool said: refunded"
-        assert await second.wait() == 0
-    finally:
-        await first.kill()
-        await second.kill()
-    assert runs.read_text().splitlines() == ["refund_customer 7 5.0"]
-    rows = await gov.pool.fetch(
-        "SELECT workflow_id, event_type FROM audit_log WHERE agent_id = $1 ORDER BY seq",
-        key.agent_id,
+    said = await kill_while_waiting_then_rejoin(
+        gov, AGENT_SCRIPT, env, tmp_path, (str(runs), "t-kill"), workflow_id
     )
-    assert {row["workflow_id"] for row in rows} == {workflow_id}
-    assert [row["event_type"] for row in rows] == [
-        "decided",
-        "escalated",
-        "vote",
-        "trust_changed",
-        "outcome",
+    assert said == "tool said: refunded"
+    assert runs.read_text().splitlines() == ["refund_customer 7 5.0"]
+    assert await agent_events(gov, key.agent_id) == [
+        (workflow_id, event)
+        for event in ("decided", "escalated", "vote", "trust_changed", "outcome")
     ]
-
-
-async def _asks_accepted(gov: Harness, workflow_id: str, count: int) -> bool:
-    """Whether `count` asks for permission have reached the workflow (accepted updates)."""
-    handle = gov.proctor.temporal.get_workflow_handle(workflow_id)
-    accepted = 0
-    async for event in handle.fetch_history_events():
-        if event.HasField("workflow_execution_update_accepted_event_attributes"):
-            accepted += 1
-    return accepted >= count

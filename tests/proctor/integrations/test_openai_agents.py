@@ -35,7 +35,6 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from proctor import ActionStatus, AgentKey, Client
-from proctor.contract import REQUEST_PERMISSION_UPDATE
 from proctor.integrations import derive_request_id
 from proctor.integrations.openai_agents import (
     ProctorGuardrail,
@@ -47,7 +46,12 @@ from proctor.integrations.openai_agents import (
     proctor_tool,
 )
 from proctor.models import Stage, workflow_id_for
-from tests.helpers.agent_process import AgentProcess, agent_env
+from tests.helpers.agent_process import (
+    agent_env,
+    agent_events,
+    kill_while_waiting_then_rejoin,
+    permission_asks,
+)
 from tests.helpers.harness import Harness, eventually
 
 set_tracing_disabled(True)  # no traces exported: nothing leaves the machine
@@ -109,15 +113,8 @@ def workflow_of(key: AgentKey, call: str, arguments: dict[str, Any]) -> str:
 
 
 async def asks_for_permission(gov: Harness, workflow_id: str, *, at_least: int) -> bool:
-    """Whether `at_least` processes have asked the workflow for the permission to run (each
-    ask is an update its history accepted)."""
-    handle = gov.proctor.temporal.get_workflow_handle(workflow_id)
-    asks = 0
-    async for event in handle.fetch_history_events():
-        if event.HasField("workflow_execution_update_accepted_event_attributes"):
-            accepted = event.workflow_execution_update_accepted_event_attributes
-            asks += accepted.accepted_request.input.name == REQUEST_PERMISSION_UPDATE
-    return asks >= at_least
+    """Whether `at_least` processes have asked the workflow for the permission to run."""
+    return await permission_asks(gov.proctor.temporal, workflow_id) >= at_least
 
 
 async def events(gov: Harness, workflow_id: str) -> list[str]:
@@ -649,37 +646,15 @@ async def test_an_agent_process_killed_while_waiting_rejoins_its_request_and_run
     runs = tmp_path / "runs.txt"
     call = call_id()
     env = agent_env(gov.proctor.temporal, gov.task_queue, key, tmp_path)
-    first = AgentProcess.python(AGENT_SCRIPT, env, tmp_path / "first.log", str(runs), call)
-    second = AgentProcess.python(AGENT_SCRIPT, env, tmp_path / "second.log", str(runs), call)
     workflow_id = workflow_of(key, call, {"order_id": 7, "amount": 5.0})
-    try:
-        await asyncio.gather(first.start(), second.start())
-        await asyncio.gather(first.read_until("ready"), second.read_until("ready"))
-
-        await first.send("go")
-        await gov.wait_for_stage(workflow_id, "awaiting_approval", seconds=30)
-        await first.kill()
-        await second.send("go")
-        await eventually(lambda: asks_for_permission(gov, workflow_id, at_least=2), seconds=30)
-        await gov.vote(workflow_id, "alice@example.com", approve=True)
-
-        assert await second.read_until("tool said:") == "tool said: refunded"
-        assert await second.wait() == 0
-    finally:
-        await first.kill()
-        await second.kill()
-    assert runs.read_text().splitlines() == ["refund_order 7 5.0"]
-    rows = await gov.pool.fetch(
-        "SELECT workflow_id, event_type FROM audit_log WHERE agent_id = $1 ORDER BY seq",
-        key.agent_id,
+    said = await kill_while_waiting_then_rejoin(
+        gov, AGENT_SCRIPT, env, tmp_path, (str(runs), call), workflow_id
     )
-    assert {row["workflow_id"] for row in rows} == {workflow_id}
-    assert [row["event_type"] for row in rows] == [
-        "decided",
-        "escalated",
-        "vote",
-        "trust_changed",
-        "outcome",
+    assert said == "tool said: refunded"
+    assert runs.read_text().splitlines() == ["refund_order 7 5.0"]
+    assert await agent_events(gov, key.agent_id) == [
+        (workflow_id, event)
+        for event in ("decided", "escalated", "vote", "trust_changed", "outcome")
     ]
 
 

@@ -33,8 +33,8 @@ from proctor.integrations.pydantic_ai import (
     tool_call_request_id,
 )
 from proctor.models import Stage, workflow_id_for
-from tests.helpers.agent_process import AgentProcess, agent_env
-from tests.helpers.harness import Harness, eventually
+from tests.helpers.agent_process import agent_env, agent_events, kill_while_waiting_then_rejoin
+from tests.helpers.harness import Harness
 
 ALICE = "alice@example.com"
 
@@ -440,46 +440,16 @@ async def test_an_agent_killed_while_waiting_rejoins_its_request_and_the_tool_ru
     key = await gov.new_agent(role="framework")
     runs = tmp_path / "runs.txt"
     env = agent_env(gov.proctor.temporal, gov.task_queue, key, tmp_path)
-    args = (str(runs), "conv-killed")
-    first = AgentProcess.python(AGENT_SCRIPT, env, tmp_path / "first.log", *args)
-    second = AgentProcess.python(AGENT_SCRIPT, env, tmp_path / "second.log", *args)
     workflow_id = workflow_of(key, "conv-killed", "call-k")
-    try:
-        await asyncio.gather(first.start(), second.start())
-        await asyncio.gather(first.read_until("ready"), second.read_until("ready"))
-
-        await first.send("go")
-        await gov.wait_for_stage(workflow_id, "awaiting_approval", seconds=30)
-        await first.kill()
-        await second.send("go")
-        await eventually(lambda: asks_for_permission(gov, workflow_id, 2), seconds=30)
-        await gov.vote(workflow_id, ALICE, approve=True)
-
-        assert await second.read_until("tool said:") == "tool said: refunded"
-        assert await second.wait() == 0
-    finally:
-        await first.kill()
-        await second.kill()
+    said = await kill_while_waiting_then_rejoin(
+        gov, AGENT_SCRIPT, env, tmp_path, (str(runs), "conv-killed"), workflow_id
+    )
+    assert said == "tool said: refunded"
     assert runs.read_text().splitlines() == ["refund_order 7 5.0"]
-    assert await events(gov, workflow_id) == [
-        "decided",
-        "escalated",
-        "vote",
-        "trust_changed",
-        "outcome",
+    assert await agent_events(gov, key.agent_id) == [
+        (workflow_id, event)
+        for event in ("decided", "escalated", "vote", "trust_changed", "outcome")
     ]
-
-
-async def asks_for_permission(gov: Harness, workflow_id: str, count: int) -> bool:
-    """Whether `count` processes' asks for permission have reached the workflow (accepted
-    updates): the vote must come after the second process asked, as the grant goes to the
-    newest asker."""
-    handle = gov.proctor.temporal.get_workflow_handle(workflow_id)
-    accepted = 0
-    async for event in handle.fetch_history_events():
-        if event.HasField("workflow_execution_update_accepted_event_attributes"):
-            accepted += 1
-    return accepted >= count
 
 
 def test_deferring_follows_the_output_types() -> None:
