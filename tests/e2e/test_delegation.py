@@ -76,9 +76,8 @@ async def _request_id(gov: Harness, agent: AgentKey) -> str:
     """The id `execute` gave B's request: the one workflow of B's listed waiting."""
     async with asyncio.timeout(30):
         while True:
-            for pending in await gov.operator.pending_approvals():
-                if pending.card.agent_id == agent.agent_id:
-                    return pending.card.request_id
+            for pending in await gov.operator.pending_approvals(agent=agent.agent_id):
+                return pending.card.request_id
             await asyncio.sleep(0.1)
 
 

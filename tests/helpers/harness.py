@@ -102,10 +102,15 @@ class Harness:
         await self.wait_until(workflow_id, lambda p: p.stage.value == stage, seconds)
 
     async def wait_until_listed(self, workflow_id: str, seconds: float = 30) -> PendingApproval:
-        """Visibility is eventually consistent: poll the pending list until the workflow shows."""
+        """Visibility is eventually consistent: poll the pending list until the workflow shows.
+        Workflows other tests left waiting, their workers gone, are skipped after a second
+        (as `approvals list` skips a silent task queue)."""
         async with asyncio.timeout(seconds):
             while True:
-                for pending in await self.operator.pending_approvals():
+                listed, _silent = await self.operator.pending_approvals_report(
+                    answer_within=timedelta(seconds=1)
+                )
+                for pending in listed:
                     if pending.card.workflow_id == workflow_id:
                         return pending
                 await asyncio.sleep(0.1)
