@@ -347,8 +347,15 @@ class Client:
         thread of their own (`SyncClient`). `rejoining`: the request id may have been
         submitted before (checked: same action and parameters, and where it stands)."""
         if rejoining:
-            await self._check_resubmission(request, on_status)
-        handle, permission = await self._start_asking_permission(request, key)
+            # Optimistic: a new request (the common case) starts and asks in one call; only a
+            # request id that already names a workflow is checked, then joined.
+            asked = await self._ask_with_start(request, key, join_existing=False)
+            if asked is None:
+                await self._check_resubmission(request, on_status)
+                asked = await self._start_asking_permission(request, key)
+        else:
+            asked = await self._start_asking_permission(request, key)
+        handle, permission = asked
         if permission is not None and permission.granted and permission.claim_token:
             return handle, permission.claim_token
         if permission is not None and permission.reason:
@@ -436,12 +443,18 @@ class Client:
             log.info("%s: not granted to this process: %s", request.workflow_id, permission.reason)
         return await self._result(handle)  # refused, or closed already: the outcome says why
 
-    def _start_options(self, request: ActionRequest) -> dict[str, Any]:
+    def _start_options(
+        self, request: ActionRequest, *, join_existing: bool = True
+    ) -> dict[str, Any]:
         return {
             "id": request.workflow_id,
             "task_queue": self.task_queue,
             "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+            "id_conflict_policy": (
+                WorkflowIDConflictPolicy.USE_EXISTING
+                if join_existing
+                else WorkflowIDConflictPolicy.FAIL
+            ),
             "execution_timeout": WORKFLOW_TIMEOUT,
             "search_attributes": TypedSearchAttributes(
                 [
@@ -465,13 +478,24 @@ class Client:
             return self._handle(request.workflow_id)
 
     async def _start_asking_permission(
+        self, request: ActionRequest, key: AgentKey
+    ) -> tuple[temporal_client.WorkflowHandle[Any, Outcome], Permission | None]:
+        """`_ask_with_start`, joining the workflow if it exists."""
+        asked = await self._ask_with_start(request, key, join_existing=True)
+        return asked if asked is not None else (self._handle(request.workflow_id), None)
+
+    async def _ask_with_start(
         self,
         request: ActionRequest,
         key: AgentKey,
-    ) -> tuple[temporal_client.WorkflowHandle[Any, Outcome], Permission | None]:
+        *,
+        join_existing: bool,
+    ) -> tuple[temporal_client.WorkflowHandle[Any, Outcome], Permission | None] | None:
         """Start (or join) the workflow and ask for permission in one call: the question rides
         the workflow's first task instead of following it in a second one. None: no answer
-        (the workflow closed, or had closed already); its result says why."""
+        (the workflow closed, or had closed already); its result says why. Not
+        `join_existing`: None if the request id names a workflow already (nothing is asked
+        of it)."""
         ask = _signed(
             key, PermissionRequest(client_id=uuid.uuid4().hex, workflow_id=request.workflow_id)
         )
@@ -482,7 +506,7 @@ class Client:
                 GOVERNED_ACTION_WORKFLOW,
                 GovernedActionInput(request=request),
                 result_type=Outcome,
-                **self._start_options(request),
+                **self._start_options(request, join_existing=join_existing),
             )
         )
         try:
@@ -494,7 +518,9 @@ class Client:
                 start_workflow_operation=operation,
             )
             return handle, permission
-        except (WorkflowAlreadyStartedError, temporal_client.WorkflowUpdateFailedError):
+        except WorkflowAlreadyStartedError:
+            return (handle, None) if join_existing else None
+        except temporal_client.WorkflowUpdateFailedError:
             return handle, None
         except temporal_client.WorkflowUpdateRPCTimeoutOrCancelledError:
             _raise_if_cancelled()  # else a long wait (an approval) outlived the call
