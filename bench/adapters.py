@@ -83,6 +83,16 @@ class Pairs:
     async def call(self) -> None:
         await self.client.call(self.key, "tool:lookup_order", lookup_order, {"order_id": 1})
 
+    async def call_rejoinable(self) -> None:
+        """`Client.call` given a request id, as every adapter calls it (a rejoin is checked)."""
+        await self.client.call(
+            self.key,
+            "tool:lookup_order",
+            lookup_order,
+            {"order_id": 1},
+            request_id=uuid.uuid4().hex,
+        )
+
     async def sync_call(self) -> None:
         await asyncio.to_thread(
             self.sync.call, self.key, "tool:lookup_order", lookup_order, {"order_id": 1}
@@ -224,6 +234,7 @@ async def measure(runs: int, dsn: str) -> dict[str, Any]:
         pairs = Pairs(Client(env.client, task_queue=queue), key)
         measured: dict[str, tuple[Run, Run]] = {
             "Client.call": (pairs.execute, pairs.call),
+            "Client.call with a request id": (pairs.execute, pairs.call_rejoinable),
             "SyncClient.call (from a thread)": (pairs.execute_in_thread, pairs.sync_call),
             "LangChain create_agent + ProctorMiddleware": pairs.langchain(),
             "OpenAI Agents Runner + governed_tool": pairs.openai_agents(),
