@@ -3,6 +3,7 @@ own (encrypted) key, and every mistake is one line."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -140,9 +141,20 @@ MISTAKES = {
 }
 
 
+@pytest.fixture(scope="module")
+def root_chain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """alice's grant to the planner, made once by the real command for every mistake below."""
+    folder = tmp_path_factory.mktemp("root-chain")
+    state = folder / "state"
+    ALICE.save(provisioned_key_path(state, "alice"))
+    return alice_grants({"PROCTOR_STATE_DIR": str(state)}, folder)
+
+
 @pytest.mark.parametrize("mistake", list(MISTAKES))
-def test_a_mistake_is_one_line(env: dict[str, str], tmp_path: Path, mistake: str) -> None:
-    alice_grants(env, tmp_path)
+def test_a_mistake_is_one_line(
+    env: dict[str, str], tmp_path: Path, root_chain: Path, mistake: str
+) -> None:
+    shutil.copy(root_chain, tmp_path / "root.json")
     AgentKey.generate("other").save(tmp_path / "other.pem", passphrase=PASSPHRASE.encode())
     args, expected = MISTAKES[mistake]
     options = [o.format(state=env["PROCTOR_STATE_DIR"]) for o in args]
