@@ -4,6 +4,8 @@ Everything an agent's code needs is here: the client, the key, every model that 
 boundary and every error Proctor raises on purpose (`ProctorError` and its family).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from proctor.client import Client, GovernanceError
 from proctor.delegation import DelegationError
 from proctor.errors import (
@@ -84,6 +86,20 @@ from proctor.models import (
 from proctor.signing import AgentKey, AgentKeyError
 from proctor.sync_client import SyncClient
 
+if TYPE_CHECKING:
+    from proctor.integrations.fastapi.dependency import guard
+
+
+def __getattr__(name: str) -> Any:
+    """`proctor.guard`, the one-route FastAPI dependency (`Depends(proctor.guard(...))`),
+    imported on first use: `import proctor` never imports a web framework."""
+    if name == "guard":
+        from proctor.integrations import fastapi
+
+        return fastapi.guard
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "ActionCancelled",
     "ActionDenied",
@@ -162,4 +178,5 @@ __all__ = [
     "Vote",
     "VoteKeyQuery",
     "VoteKeys",
+    "guard",
 ]

@@ -401,3 +401,21 @@ def test_a_route_is_named_as_action_names_allow_and_its_query_as_the_url_carries
         "query": {"tag": ["a", "b"], "one": "x", "flag": "true", "n": "3", "empty": ""},
         "body": None,
     }
+
+
+def test_proctor_guard_is_the_dependency_and_import_proctor_loads_no_web_framework() -> None:
+    """`Depends(proctor.guard(...))` as the issue writes it, while an agent's `import proctor`
+    stays free of FastAPI and Starlette (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    import proctor
+    from proctor.integrations import fastapi as adapter
+
+    assert proctor.guard is adapter.guard
+    code = (
+        "import sys, proctor; "
+        "assert not {'fastapi', 'starlette'} & set(sys.modules), 'a web framework was imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
