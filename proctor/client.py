@@ -117,6 +117,26 @@ def handler_request(
     )
 
 
+def call_request(
+    key: AgentKey, action: str, params: dict[str, Any], options: CallOptions
+) -> ActionRequest:
+    """The signed handler-mode request of a governed call (`Client.call`, `SyncClient.call`);
+    an option it does not know is a TypeError, as a misspelt keyword argument is."""
+    unknown = set(options) - CallOptions.__optional_keys__
+    if unknown:
+        raise TypeError(f"call() got unexpected options: {', '.join(sorted(unknown))}")
+    return handler_request(
+        key,
+        action,
+        params,
+        request_id=options.get("request_id"),
+        execution_timeout=options.get("execution_timeout", timedelta(hours=1)),
+        triggered_by=options.get("triggered_by"),
+        on_behalf_of=options.get("on_behalf_of"),
+        delegation=options.get("delegation", ()),
+    )
+
+
 def agent_task_queue(agent_id: str) -> str:
     return f"proctor-agent-{agent_id}"
 
@@ -217,9 +237,13 @@ class Client:
             on_behalf_of=on_behalf_of,
             delegation=delegation,
         )
+        if handler is not None:
+            return await self._governed_handler(
+                request, handler, key, rejoining=request_id is not None, on_status=on_status
+            )
         if request_id is not None:
             await self._check_resubmission(request, on_status)
-        return await self.submit(request, handler=handler, key=key)
+        return await self.submit(request)
 
     async def _check_resubmission(
         self, request: ActionRequest, on_status: StatusCallback | None
@@ -296,14 +320,7 @@ class Client:
         action: str,
         fn: Callable[..., Any],
         params: Mapping[str, Any] | None = None,
-        *,
-        request_id: str | None = None,
-        result_type: Any = None,
-        execution_timeout: timedelta = timedelta(hours=1),
-        triggered_by: str | None = None,
-        on_status: StatusCallback | None = None,
-        on_behalf_of: str | None = None,
-        delegation: Sequence[DelegationLink] = (),
+        **options: Unpack[CallOptions],
     ) -> Any:
         """`fn(**params)` (sync or async), run in this process only once governance allows it.
 
@@ -315,19 +332,14 @@ class Client:
         are signed as JSON; `fn` receives the objects given.
         """
         run: LocalRun[Any] = LocalRun(fn, params or {})
-        request = handler_request(
-            key,
-            action,
-            run.params,
-            request_id=request_id,
-            execution_timeout=execution_timeout,
-            triggered_by=triggered_by,
-            on_behalf_of=on_behalf_of,
-            delegation=delegation,
-        )
+        request = call_request(key, action, run.params, options)
         handle, claim_token = await self.permission(
-            request, key, rejoining=request_id is not None, on_status=on_status
+            request,
+            key,
+            rejoining=options.get("request_id") is not None,
+            on_status=options.get("on_status"),
         )
+        result_type = options.get("result_type")
         if claim_token is None:
             return run.answer(await self._result(handle), result_type)
         await run.invoke()
@@ -434,14 +446,23 @@ class Client:
             return await self._result(await self._start(request))
         if handler is None or key is None:
             raise ValueError("a handler-mode request needs handler= and key=")
-        handle, permission = await self._start_asking_permission(request, key)
-        if permission is not None and permission.granted and permission.claim_token:
-            return await self._run_granted(
-                handle, permission.claim_token, handler, request.params, key
-            )
-        if permission is not None and permission.reason:
-            log.info("%s: not granted to this process: %s", request.workflow_id, permission.reason)
-        return await self._result(handle)  # refused, or closed already: the outcome says why
+        return await self._governed_handler(request, handler, key)
+
+    async def _governed_handler(
+        self,
+        request: ActionRequest,
+        handler: Handler,
+        key: AgentKey,
+        *,
+        rejoining: bool = False,
+        on_status: StatusCallback | None = None,
+    ) -> Outcome:
+        handle, claim_token = await self.permission(
+            request, key, rejoining=rejoining, on_status=on_status
+        )
+        if claim_token is None:  # refused, or closed already: the outcome says why
+            return await self._result(handle)
+        return await self._run_granted(handle, claim_token, handler, request.params, key)
 
     def _start_options(
         self, request: ActionRequest, *, join_existing: bool = True
@@ -561,7 +582,7 @@ class Client:
             report = HandlerReport(
                 claim_token=claim_token, succeeded=False, error=f"{type(exc).__name__}: {exc}"
             )
-        return await _await_update(handle, REPORT_RESULT_UPDATE, _signed(key, report), Outcome)
+        return await self.report(handle, key, report)
 
     async def _result(self, handle: temporal_client.WorkflowHandle[Any, Outcome]) -> Outcome:
         try:

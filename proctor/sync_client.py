@@ -18,7 +18,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, Unpack, overload
 
-from proctor.client import CallOptions, Client, Handler, StatusCallback, handler_request
+from proctor.client import CallOptions, Client, Handler, StatusCallback, call_request
 from proctor.models import DelegationLink, Outcome, Progress
 from proctor.results import LocalRun
 from proctor.signing import AgentKey
@@ -141,32 +141,20 @@ class SyncClient:
         action: str,
         fn: Callable[..., Any],
         params: Mapping[str, Any] | None = None,
-        *,
-        request_id: str | None = None,
-        result_type: Any = None,
-        execution_timeout: timedelta = timedelta(hours=1),
-        triggered_by: str | None = None,
-        on_status: StatusCallback | None = None,
-        on_behalf_of: str | None = None,
-        delegation: Sequence[DelegationLink] = (),
+        **options: Unpack[CallOptions],
     ) -> Any:
         """`Client.call`, blocking. A sync `fn` runs in the calling thread (its context
         variables, thread locals and framework state as they are there); an async one on this
         client's loop."""
         run: LocalRun[Any] = LocalRun(fn, params or {})
-        request = handler_request(
-            key,
-            action,
-            run.params,
-            request_id=request_id,
-            execution_timeout=execution_timeout,
-            triggered_by=triggered_by,
-            on_behalf_of=on_behalf_of,
-            delegation=delegation,
-        )
+        request = call_request(key, action, run.params, options)
+        result_type = options.get("result_type")
         handle, claim_token = self._loop_thread.run(
             self.client.permission(
-                request, key, rejoining=request_id is not None, on_status=on_status
+                request,
+                key,
+                rejoining=options.get("request_id") is not None,
+                on_status=options.get("on_status"),
             )
         )
         if claim_token is None:
