@@ -80,11 +80,48 @@ def verdict_text(error: ActionNotCompleted, action: str) -> str:
     return f"Proctor {verb} {action} (rule {error.rule_id}): {why}"
 
 
-class Governor:
-    """The agent's key plus a client connected on first use: what every adapter holds.
+class _DefaultConnection:
+    """One connection, and one blocking twin on it, per process for every adapter given no
+    client: governed tools built one by one share it instead of each connecting (and each
+    starting a loop thread)."""
 
-    Given a `client`, uses it; else connects like `Client.connect()` the first time it is
-    needed, from async code or sync code alike, once.
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._client: Client | None = None
+        self._sync: SyncClient | None = None
+
+    async def client(self) -> Client:
+        if self._client is None:
+            connected = await Client.connect()
+            with self._lock:
+                if self._client is None:
+                    self._client = connected
+        return self._client
+
+    def sync(self) -> SyncClient:
+        with self._lock:
+            if self._sync is None:
+                self._sync = (
+                    SyncClient(self._client) if self._client is not None else SyncClient.connect()
+                )
+                self._client = self._client or self._sync.client
+            return self._sync
+
+    def close(self) -> None:
+        with self._lock:
+            if self._sync is not None:
+                self._sync.close()
+            self._client = self._sync = None
+
+
+_DEFAULT = _DefaultConnection()
+
+
+class Governor:
+    """The agent's key plus a client: what every adapter holds.
+
+    Given a `client`, uses it; else the process's default connection, made like
+    `Client.connect()` the first time any adapter needs it, from async or sync code alike.
     """
 
     def __init__(self, key: AgentKey, client: Client | None = None) -> None:
@@ -94,24 +131,17 @@ class Governor:
         self._lock = threading.Lock()
 
     async def client(self) -> Client:
-        """The connected client (connecting now if this is the first use)."""
-        if self._client is None:
-            connected = await Client.connect()
-            with self._lock:
-                if self._client is None:
-                    self._client = connected
-        return self._client
+        """The connected client (connecting now if this is the process's first use)."""
+        return self._client if self._client is not None else await _DEFAULT.client()
 
     @property
     def sync(self) -> SyncClient:
-        """The blocking twin on the same connection (its own loop thread)."""
+        """The blocking twin on the same connection (a loop thread of its own)."""
+        if self._client is None:
+            return _DEFAULT.sync()
         with self._lock:
             if self._sync is None:
-                self._sync = (
-                    SyncClient(self._client) if self._client is not None else SyncClient.connect()
-                )
-                if self._client is None:
-                    self._client = self._sync.client
+                self._sync = SyncClient(self._client)
             return self._sync
 
     @overload
@@ -196,7 +226,8 @@ class Governor:
         return self.sync.decide(self.key, action, params, request_id=request_id)
 
     def close(self) -> None:
-        """Stop the blocking twin's loop thread, if one was started."""
+        """Stop the blocking twin's loop thread this governor started, if any (the default
+        connection's stops at exit)."""
         if self._sync is not None:
             self._sync.close()
 

@@ -58,7 +58,7 @@ def json_body(raw: bytes) -> JsonValue:
     try:
         value: JsonValue = json.loads(raw)
         canonical_bytes(value)  # what is signed: no NaN, no integer beyond 2**53
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than the parser goes: not signable
         raise BodyError(415, "a governed request's body must be JSON (or empty)") from None
     return value
 

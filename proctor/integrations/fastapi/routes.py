@@ -3,6 +3,7 @@ HTTP request is what the agent signed."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,12 @@ class RouteActions:
     def __init__(self, actions: Mapping[str, str] | None) -> None:
         self.actions = None if actions is None else {_key(k): v for k, v in actions.items()}
         self._checked = False
+        names = Counter((self.actions or {}).values())
+        shared = sorted(action for action, routes in names.items() if routes > 1)
+        if shared:
+            # A signed request names its route only through its action: two routes under one
+            # name would let a request signed for one run the other.
+            raise ConfigurationError(f"actions= gives several routes one action: {shared}")
 
     def governed(self, scope: Scope, routes: Sequence[BaseRoute]) -> GovernedRoute | None:
         """The governed route this request reaches, or None (not governed, or no route: the

@@ -53,18 +53,25 @@ def governed_activity(
     activity_name = name or _activity_name(fn)
     governed_action = action or tool_action(activity_name)
     signature = inspect.signature(fn)
+    # A sync tool runs on a thread, as Temporal runs sync activities: never on the worker's
+    # event loop, where it would stop the heartbeat (and every other activity) while it runs.
+    run = fn if inspect.iscoroutinefunction(fn) else functools.partial(asyncio.to_thread, fn)
 
     # `updated=()`: an `@activity.defn` fn's definition is not copied onto the governed one.
     @functools.wraps(fn, updated=())
     async def governed(*args: Any, **kwargs: Any) -> Any:
         info = activity.info()
-        if not info.workflow_id:
+        if not info.workflow_id or not info.workflow_run_id:
             raise InputError(f"{governed_action}: a governed activity runs only in a workflow")
         params = dict(signature.bind(*args, **kwargs).arguments)
-        request_id = derive_request_id(key.agent_id, info.workflow_id, info.activity_id)
+        # The run, not only the workflow id: activity ids start again at 1 in every run (a
+        # continue-as-new, a reused workflow id), while a retry keeps its run's.
+        request_id = derive_request_id(
+            key.agent_id, info.workflow_id, info.workflow_run_id, info.activity_id
+        )
         try:
             async with _heartbeating(info.heartbeat_timeout):
-                return await governor.call(governed_action, fn, params, request_id=request_id)
+                return await governor.call(governed_action, run, params, request_id=request_id)
         except ActionNotCompleted as verdict:
             return verdict_text(verdict, governed_action)
 

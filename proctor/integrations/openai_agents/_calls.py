@@ -7,12 +7,11 @@ workflow, and a run resumed or re-run after a crash joins it instead of asking t
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
-from proctor.canonical import canonical_bytes
+from proctor.canonical import digest
 from proctor.errors import InputError
 from proctor.integrations import derive_request_id
 
@@ -33,5 +32,4 @@ def call_params(arguments: str | None) -> dict[str, Any]:
 def call_request_id(agent_id: str, call_id: str, params: Mapping[str, Any]) -> str:
     """The request id of `call_id` with these arguments: the arguments are part of it, so an
     approval given for one set of arguments can never be joined by a call carrying others."""
-    digest = hashlib.sha256(canonical_bytes(dict(params))).hexdigest()
-    return derive_request_id(agent_id, call_id, digest)
+    return derive_request_id(agent_id, call_id, digest(dict(params)))

@@ -13,8 +13,11 @@ call across the SDK's tool run:
   and audited before the run goes on.
 
 A tool output that never comes back (the tool raised and the run failed) is reported as a
-failure after `report_within`. Use `ProctorGuardrail.attach(tool)`: a tool carrying only the
-input guardrail is refused at its first call, never run ungoverned.
+failure after `report_within`. A tool that raises under the SDK's default
+`failure_error_function` hands the error message over as its output instead, and that is what
+is recorded (as completed): give the tool `failure_error_function=None` to record a failure.
+Use `ProctorGuardrail.attach(tool)`: a tool carrying only the input guardrail is refused at its
+first call, never run ungoverned.
 """
 
 from __future__ import annotations

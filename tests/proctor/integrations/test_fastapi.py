@@ -419,3 +419,21 @@ def test_proctor_guard_is_the_dependency_and_import_proctor_loads_no_web_framewo
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_two_routes_under_one_action_are_refused() -> None:
+    """A request signed for `POST /refunds/{id}` must not run `DELETE /refunds/{id}`: the
+    signed action is all that names the route, so a mapping may not share one."""
+    from proctor.errors import ConfigurationError
+    from proctor.integrations.fastapi.routes import RouteActions
+
+    with pytest.raises(ConfigurationError, match="several routes one action"):
+        RouteActions({"POST /refunds/{id}": "refunds", "DELETE /refunds/{id}": "refunds"})
+
+
+def test_a_body_nested_past_the_parser_is_refused_not_a_crash() -> None:
+    from proctor.integrations.fastapi.exchange import BodyError, json_body
+
+    with pytest.raises(BodyError) as refused:
+        json_body(b"[" * 100_000)
+    assert refused.value.status_code == 415

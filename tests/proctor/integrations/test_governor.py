@@ -11,6 +11,7 @@ import pytest
 from proctor import ActionDenied, ActionFailed, ActionRejected
 from proctor.integrations import (
     Governor,
+    _DefaultConnection,
     derive_request_id,
     http_action,
     tool_action,
@@ -90,6 +91,8 @@ async def test_a_governor_without_a_client_connects_on_first_use(
     monkeypatch.setenv("PROCTOR_TASK_QUEUE", gov.task_queue)
     monkeypatch.delenv("PROCTOR_PAYLOAD_KEY_DIR", raising=False)
     monkeypatch.setenv("PROCTOR_STATE_DIR", "/nonexistent/proctor-state")
+    default = _DefaultConnection()  # this test's own, so no other test meets its connection
+    monkeypatch.setattr("proctor.integrations._DEFAULT", default)
     governor = Governor(key)
     try:
         value = await asyncio.to_thread(
@@ -97,5 +100,6 @@ async def test_a_governor_without_a_client_connects_on_first_use(
         )
         assert value == 5
         assert (await governor.client()) is governor.sync.client  # one connection for both
+        assert Governor(key).sync is governor.sync  # and one for every adapter given none
     finally:
-        governor.close()
+        default.close()

@@ -474,7 +474,7 @@ async def agent_worker(
 
 async def tool_request(agents: TemporalClient, key: AgentKey, run_id: str, tool: str) -> str:
     """The Proctor workflow of agent workflow `run_id`'s call to `tool`, once scheduled: its
-    request id comes from the agent, the agent workflow and the tool activity's id."""
+    request id comes from the agent, the agent workflow, its run and the tool activity's id."""
     scheduled: list[str] = []
 
     async def find() -> bool:
@@ -488,7 +488,8 @@ async def tool_request(agents: TemporalClient, key: AgentKey, run_id: str, tool:
         return False
 
     await eventually(find)
-    return workflow_id_for(derive_request_id(key.agent_id, run_id, scheduled[0]))
+    run = (await agents.get_workflow_handle(run_id).describe()).run_id
+    return workflow_id_for(derive_request_id(key.agent_id, run_id, run, scheduled[0]))
 
 
 async def test_under_the_plugin_an_allowed_tool_runs_once_and_a_denied_one_is_told_to_the_model(
