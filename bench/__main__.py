@@ -24,6 +24,7 @@ SUITE: tuple[tuple[str, ...], ...] = (
     ("audit_ledger",),
     ("e2e_latency",),
     ("adapters",),
+    ("mcp_gateway",),
     ("waiting_memory", "--workflows", "4000"),
 )
 
