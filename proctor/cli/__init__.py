@@ -17,6 +17,7 @@ from proctor.cli.delegate import delegate
 from proctor.cli.demo import demo
 from proctor.cli.grants import grants_group
 from proctor.cli.history import history_group, replay
+from proctor.cli.mcp_gateway import mcp_gateway
 from proctor.cli.policy import policy_group
 from proctor.cli.stack import approvals_app, db_group, up, worker
 from proctor.cli.votes import approve, approver_group, deny
@@ -52,6 +53,7 @@ cli.add_command(cancel)
 cli.add_command(approver_group)
 cli.add_command(grants_group)
 cli.add_command(delegate)
+cli.add_command(mcp_gateway)
 
 
 def main() -> None:

@@ -76,6 +76,18 @@ class PolicyEngine:
             return self._default_deny(query)
         return self._decision(rules, view, query.agent)
 
+    def always_denies(self, agent: AgentInfo, action: str) -> bool:
+        """Is every request for `action` by this agent denied, whatever its parameters and
+        time: an unconditional deny rule applies, or no rule could allow or escalate it? (What
+        a gateway may hide from the agent; the decision itself stays the worker's.)"""
+        view = self._view(agent)
+        denies = view.indexes[Effect.DENY].candidates(action)
+        if any(rule.is_unconditional for rule in denies):
+            return True
+        return not any(
+            view.indexes[effect].candidates(action) for effect in (Effect.ESCALATE, Effect.ALLOW)
+        )
+
     def shadow_decide(
         self, query: PolicyQuery, enforced: Decision, at: datetime | None = None
     ) -> ShadowDecision | None:

@@ -1,0 +1,210 @@
+"""The gateway over stdio, as Claude Desktop or `MCPServerStdio` runs it: a real `mcp.Client`
+starts `proctor mcp-gateway`, which starts the test upstream over stdio; a real worker governs
+on Temporal and Postgres under tests/e2e/policies/mcp.yaml (echo allowed, deletes denied,
+refunds escalated to alice)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import mcp_types as types
+
+from tests.helpers.agent_process import agent_events, permission_asks
+from tests.helpers.harness import Harness, eventually
+from tests.helpers.mcp_gateway import (
+    GatewaySetup,
+    awaiting_approval,
+    gateway_setup,
+    stdio_session,
+)
+
+ALICE = "alice@example.com"
+
+
+async def setup_for(
+    gov: Harness, tmp_path: Path, database_dsn: str, **settings: object
+) -> GatewaySetup:
+    key = await gov.new_agent(role="mcp")
+    setup = gateway_setup(gov, key, tmp_path / "gateway", database_dsn)
+    setup.write_config({"files": setup.stdio_upstream()}, **settings)
+    return setup
+
+
+async def statuses(gov: Harness, agent_id: str) -> list[str]:
+    """How each of the agent's requests ended, in the order they were made."""
+    workflows: list[str] = []
+    for workflow, _ in await agent_events(gov, agent_id):
+        if workflow not in workflows:
+            workflows.append(workflow)
+    return [
+        (await gov.proctor.outcome(workflow.removeprefix("action-"))).status
+        for workflow in workflows
+    ]
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+async def test_tools_are_listed_under_the_prefix_and_an_allowed_call_returns_the_upstream_result(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    setup = await setup_for(gov, tmp_path, database_dsn)
+    async with stdio_session(setup) as client:
+        listed = await client.list_tools()
+        names = sorted(tool.name for tool in listed.tools)
+        assert names == ["files__crash", "files__echo", "files__hang", "files__refund"]
+        result = await client.call_tool("files__echo", {"text": "hello"})
+    assert not result.is_error, text_of(result)
+    assert text_of(result) == "hello"
+    assert setup.ran("echo") == [{"tool": "echo", "text": "hello"}]
+
+
+async def test_a_denied_call_is_a_tool_error_naming_the_rule_and_never_reaches_the_upstream(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    setup = await setup_for(gov, tmp_path, database_dsn)
+    async with stdio_session(setup) as client:
+        await client.list_tools()  # delete_customer is hidden; the model calls it anyway
+        result = await client.call_tool("files__delete_customer", {"customer_id": "c-1"})
+    assert result.is_error
+    assert text_of(result) == (
+        "Proctor denied mcp:files:delete_customer (rule mcp-no-deletes): "
+        "Agents never delete customer data"
+    )
+    assert setup.ran() == []
+    assert await statuses(gov, setup.key.agent_id) == ["denied"]
+
+
+async def test_an_escalated_call_waits_with_progress_notifications_and_runs_once_approved(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    setup = await setup_for(gov, tmp_path, database_dsn, progress_interval_seconds=0.2)
+    notices: list[tuple[float, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notices.append((progress, message))
+
+    async with stdio_session(setup) as client:
+        call = asyncio.create_task(
+            client.call_tool(
+                "files__refund", {"order_id": 7, "amount": 12.5}, progress_callback=on_progress
+            )
+        )
+        workflow_id = await awaiting_approval(gov, setup.key.agent_id)
+        await eventually(lambda: len(notices) >= 2)
+        assert setup.ran() == []
+        await gov.vote(workflow_id, ALICE, approve=True)
+        result = await asyncio.wait_for(call, 30)
+    assert not result.is_error, text_of(result)
+    assert result.structured_content == {"order_id": 7, "refunded": 12.5}
+    assert setup.ran("refund") == [{"tool": "refund", "order_id": 7, "amount": 12.5}]
+    values = [value for value, _ in notices]
+    assert values == sorted(values) and len(set(values)) == len(values)  # increasing, per spec
+    assert f"awaiting approval (0 approved, 0 denied; approvers: {ALICE})" in (notices[0][1] or "")
+    assert workflow_id in (notices[0][1] or "")
+    outcome = await gov.proctor.outcome(workflow_id.removeprefix("action-"))
+    assert outcome.status == "completed"
+
+
+async def test_a_rejected_call_is_a_tool_error_and_never_runs(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    setup = await setup_for(gov, tmp_path, database_dsn)
+    async with stdio_session(setup) as client:
+        call = asyncio.create_task(client.call_tool("files__refund", {"order_id": 8, "amount": 1}))
+        workflow_id = await awaiting_approval(gov, setup.key.agent_id)
+        await gov.vote(workflow_id, ALICE, approve=False)
+        result = await asyncio.wait_for(call, 30)
+    assert result.is_error
+    assert text_of(result).startswith("Proctor rejected mcp:files:refund (rule mcp-refunds)")
+    assert setup.ran() == []
+
+
+async def test_a_client_that_disconnects_while_waiting_keeps_its_approval_by_calling_again(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    """Claude Desktop quits while a refund awaits approval (its gateway process ends with it);
+    started again, the same call joins the same request, and alice's approval runs it once."""
+    setup = await setup_for(gov, tmp_path, database_dsn)
+    arguments = {"order_id": 9, "amount": 3.0}
+    async with stdio_session(setup) as first:
+        waiting = asyncio.create_task(first.call_tool("files__refund", arguments))
+        workflow_id = await awaiting_approval(gov, setup.key.agent_id)
+        waiting.cancel()
+    async with stdio_session(setup) as second:
+        again = asyncio.create_task(second.call_tool("files__refund", arguments))
+        await eventually(lambda: _at_least_asks(gov, workflow_id, 2))
+        await gov.vote(workflow_id, ALICE, approve=True)
+        result = await asyncio.wait_for(again, 30)
+    assert not result.is_error, text_of(result)
+    assert setup.ran("refund") == [{"tool": "refund", "order_id": 9, "amount": 3.0}]
+    workflows = {workflow for workflow, _ in await agent_events(gov, setup.key.agent_id)}
+    assert workflows == {workflow_id}
+
+
+async def _at_least_asks(gov: Harness, workflow_id: str, asks: int) -> bool:
+    return await permission_asks(gov.proctor.temporal, workflow_id) >= asks
+
+
+async def test_an_upstream_that_crashes_mid_call_gives_a_clear_error_and_is_restarted(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    setup = await setup_for(gov, tmp_path, database_dsn)
+    async with stdio_session(setup) as client:
+        crashed = await client.call_tool("files__crash", {"reason": "test"})
+        after = await client.call_tool("files__echo", {"text": "still here"})
+    assert crashed.is_error
+    assert text_of(crashed) == (
+        "upstream MCP server 'files' failed during the call to 'crash' (Connection closed); "
+        "it is being restarted"
+    )
+    assert not after.is_error and text_of(after) == "still here"
+    assert await statuses(gov, setup.key.agent_id) == ["failed", "completed"]
+
+
+async def test_an_upstream_that_hangs_gives_a_clear_error_and_is_restarted(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    key = await gov.new_agent(role="mcp")
+    setup = gateway_setup(gov, key, tmp_path / "gateway", database_dsn)
+    setup.write_config({"files": setup.stdio_upstream(call_timeout_seconds=1)})
+    async with stdio_session(setup) as client:
+        hung = await client.call_tool("files__hang", {"seconds": 60})
+        after = await client.call_tool("files__echo", {"text": "awake"})
+    assert hung.is_error
+    assert text_of(hung) == (
+        "upstream MCP server 'files' did not answer 'hang' within 1s (call_timeout_seconds); "
+        "it is being restarted"
+    )
+    assert text_of(after) == "awake"
+
+
+async def test_resources_and_prompts_pass_through_and_a_read_can_be_governed(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    key = await gov.new_agent(role="mcp")
+    setup = gateway_setup(gov, key, tmp_path / "gateway", database_dsn)
+    setup.write_config(
+        {
+            "files": setup.stdio_upstream("files"),
+            "notes": setup.stdio_upstream("notes", govern_reads=True),
+        }
+    )
+    async with stdio_session(setup) as client:
+        resources = await client.list_resources()
+        assert [str(r.uri) for r in resources.resources] == ["files://readme", "notes://readme"]
+        assert await statuses(gov, key.agent_id) == []
+        read = await client.read_resource("notes://readme")
+        ungoverned = await client.read_resource("files://readme")
+        prompts = await client.list_prompts()
+        prompt = await client.get_prompt("notes__greet", {"name": "Ada"})
+    for contents in (read.contents, ungoverned.contents):
+        assert [c.text for c in contents if isinstance(c, types.TextResourceContents)] == [
+            "read me through the gateway"
+        ]
+    assert sorted(p.name for p in prompts.prompts) == ["files__greet", "notes__greet"]
+    message = prompt.messages[0].content
+    assert isinstance(message, types.TextContent) and message.text == "Say hello to Ada."
+    assert await statuses(gov, key.agent_id) == ["completed"]  # notes' read only, governed
