@@ -381,4 +381,4 @@ def test_the_loaded_config_is_frozen(tmp_path: Path) -> None:
     config = load_gateway_config(write(tmp_path, "servers: {files: {command: [a]}}\n"), {})
     assert isinstance(config, GatewayConfig)
     with pytest.raises(ValueError, match="frozen"):
-        config.hide_denied_tools = False  # type: ignore[misc]
+        config.hide_denied_tools = False
