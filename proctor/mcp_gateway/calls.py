@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 RETRY_ATTEMPTS = 5
 """How many fresh requests one call may make after earlier ones failed to run (upstream crash)."""
+APPROVAL_POLL_SECONDS = 0.25
+"""How often a call awaiting approval looks whether it has been decided."""
+_UNDECIDED = (Stage.VERIFYING, Stage.AWAITING_APPROVAL)
 _RETRYABLE = ("failed", "unknown")
 """Closed requests a same call starts afresh: the tool did not answer, nothing was decided."""
 
@@ -169,15 +172,15 @@ class GovernedCalls:
                 return Governed(refusal=verdict_text(exc, action))
             except UpstreamFailed as exc:
                 return Governed(refusal=str(exc))
-            except _WaitedTooLong:
+            except ProctorError as exc:
+                return Governed(refusal=f"Proctor could not govern {action}: {exc}")
+            if value is _STILL_WAITING:
                 return Governed(
                     refusal=f"Proctor: {action} is still awaiting approval after "
                     f"{self.config.max_wait_seconds:g}s (request {request_id}). Nothing ran. "
                     "Call this tool again with the same arguments to keep waiting: "
                     "the approval is not lost."
                 )
-            except ProctorError as exc:
-                return Governed(refusal=f"Proctor could not govern {action}: {exc}")
             return Governed(value=value)
         return Governed(
             refusal=f"Proctor could not run {action}: the same call failed {RETRY_ATTEMPTS} times"
@@ -191,19 +194,24 @@ class GovernedCalls:
         run: Callable[..., Any],
         request_id: str,
     ) -> Any:
+        """Submit (or join), wait for the decision, then ask for the permission to run.
+
+        No permission is asked before the request is decided: a pending ask outlives a client
+        that goes away, and the workflow would grant an approval to it (a dead process) rather
+        than to the same call made again later. The request id names its params (a digest of
+        them), so a joined request is this very call."""
         local: LocalRun[Any] = LocalRun(run, params)
         request = call_request(self.key, action, local.params, {"request_id": request_id})
-        ticker = asyncio.create_task(self._report_waiting(ctx, request.workflow_id))
+        handle = await self.client.join(request)
+        ticker = asyncio.create_task(self._report_waiting(ctx, handle.id))
         try:
-            try:
-                async with asyncio.timeout(self.config.max_wait_seconds):
-                    handle, claim_token = await self.client.permission(
-                        request, self.key, rejoining=True, on_status=lambda _stage: None
-                    )
-                    if claim_token is None:
-                        return local.answer(await self.client.result(handle), dict)
-            except TimeoutError:
-                raise _WaitedTooLong from None
+            async with asyncio.timeout(self.config.max_wait_seconds):
+                await self._until_decided(handle.id)
+                handle, claim_token = await self.client.permission(request, self.key)
+                if claim_token is None:
+                    return local.answer(await self.client.result(handle), dict)
+        except TimeoutError:
+            return _STILL_WAITING
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -218,6 +226,21 @@ class GovernedCalls:
         running = asyncio.ensure_future(run_and_report())
         running.add_done_callback(_retrieved)
         return await asyncio.shield(running)
+
+    async def _until_decided(self, workflow_id: str) -> None:
+        """Poll until the request is past verification and approval: quickly at first (policy
+        decides in milliseconds), then every APPROVAL_POLL_SECONDS while humans decide."""
+        pause = 0.002
+        while True:
+            try:
+                progress = await self.client.progress(workflow_id)
+            except RPCError:
+                progress = None  # not yet visible
+            if progress is not None and progress.stage not in _UNDECIDED:
+                return
+            waiting = progress is not None and progress.stage is Stage.AWAITING_APPROVAL
+            await asyncio.sleep(APPROVAL_POLL_SECONDS if waiting else pause)
+            pause = min(pause * 2, 0.05)
 
     async def _report_waiting(self, ctx: ServerRequestContext[Any], workflow_id: str) -> None:
         """Progress notifications while the call waits (no-ops if the client sent no token)."""
@@ -251,8 +274,8 @@ def waiting_text(workflow_id: str, progress: Progress) -> str:
     return f"Proctor: {progress.stage.value.replace('_', ' ')} — {workflow_id}"
 
 
-class _WaitedTooLong(Exception):
-    """The call waited `max_wait_seconds` for a decision; its request waits on."""
+_STILL_WAITING = object()
+"""The call waited `max_wait_seconds` for a decision; its request waits on."""
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

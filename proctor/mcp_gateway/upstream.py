@@ -16,11 +16,11 @@ from contextlib import AsyncExitStack
 from typing import Any, NoReturn
 
 import anyio
+import httpx2
 import mcp_types as types
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from proctor.errors import UnavailableError
@@ -193,7 +193,9 @@ class Upstream:
                 cwd=spec.cwd,
             )
             return Client(parameters, cache=None)
-        http = create_mcp_http_client(headers=dict(spec.headers))
+        # The SDK's documented way to send headers: an HTTP client of our own (its timeouts as
+        # the SDK's defaults: a response stream may stay open for minutes).
+        http = httpx2.AsyncClient(headers=dict(spec.headers), timeout=httpx2.Timeout(30, read=300))
         stack.push_async_callback(http.aclose)
         return Client(streamable_http_client(spec.url, http_client=http), cache=None)
 

@@ -13,7 +13,10 @@ import json
 import os
 from pathlib import Path
 
+import uvicorn
 from mcp.server.mcpserver import MCPServer
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 RUNS_VARIABLE = "UPSTREAM_RUNS"
 NAME = os.environ.get("UPSTREAM_NAME", "upstream")
@@ -77,14 +80,37 @@ def greet(name: str) -> str:
     return f"Say hello to {name}."
 
 
+TOKEN_VARIABLE = "UPSTREAM_TOKEN"
+"""Over HTTP, when set: every request must carry `Authorization: Bearer <token>` (else 401),
+as a real tickets server would; the gateway's `headers:` prove they are sent."""
+
+
+def require_token(app: ASGIApp, token: str) -> ASGIApp:
+    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"authorization", b"").decode()
+            if given != f"Bearer {token}":
+                await PlainTextResponse("no or a wrong token", status_code=401)(
+                    scope, receive, send
+                )
+                return
+        await app(scope, receive, send)
+
+    return checked
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", type=int, default=None, metavar="PORT")
     port = parser.parse_args().http
     if port is None:
         upstream.run("stdio")
-    else:
-        upstream.run("streamable-http", host="127.0.0.1", port=port)
+        return
+    app: ASGIApp = upstream.streamable_http_app()
+    token = os.environ.get(TOKEN_VARIABLE)
+    if token:
+        app = require_token(app, token)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 if __name__ == "__main__":

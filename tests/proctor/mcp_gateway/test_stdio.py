@@ -9,6 +9,8 @@ import asyncio
 from pathlib import Path
 
 import mcp_types as types
+import pytest
+from mcp.shared.exceptions import MCPError
 
 from tests.helpers.agent_process import agent_events, permission_asks
 from tests.helpers.harness import Harness, eventually
@@ -126,26 +128,50 @@ async def test_a_client_that_disconnects_while_waiting_keeps_its_approval_by_cal
     gov: Harness, tmp_path: Path, database_dsn: str
 ) -> None:
     """Claude Desktop quits while a refund awaits approval (its gateway process ends with it);
-    started again, the same call joins the same request, and alice's approval runs it once."""
-    setup = await setup_for(gov, tmp_path, database_dsn)
+    alice approves meanwhile; started again, the same call joins the same request and runs it
+    once. Only the live call ever asked for the permission to run: the one that went away left
+    no ask behind for the approval to go to."""
+    setup = await setup_for(gov, tmp_path, database_dsn, progress_interval_seconds=0.2)
     arguments = {"order_id": 9, "amount": 3.0}
     async with stdio_session(setup) as first:
         waiting = asyncio.create_task(first.call_tool("files__refund", arguments))
         workflow_id = await awaiting_approval(gov, setup.key.agent_id)
         waiting.cancel()
+    await gov.vote(workflow_id, ALICE, approve=True)
+    await gov.wait_for_stage(workflow_id, "awaiting_execution")
     async with stdio_session(setup) as second:
-        again = asyncio.create_task(second.call_tool("files__refund", arguments))
-        await eventually(lambda: _at_least_asks(gov, workflow_id, 2))
-        await gov.vote(workflow_id, ALICE, approve=True)
-        result = await asyncio.wait_for(again, 30)
+        result = await second.call_tool("files__refund", arguments)
     assert not result.is_error, text_of(result)
     assert setup.ran("refund") == [{"tool": "refund", "order_id": 9, "amount": 3.0}]
     workflows = {workflow for workflow, _ in await agent_events(gov, setup.key.agent_id)}
     assert workflows == {workflow_id}
+    assert await permission_asks(gov.proctor.temporal, workflow_id) == 1
 
 
-async def _at_least_asks(gov: Harness, workflow_id: str, asks: int) -> bool:
-    return await permission_asks(gov.proctor.temporal, workflow_id) >= asks
+async def test_a_call_made_again_while_waiting_waits_with_the_first_and_it_runs_once(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    setup = await setup_for(gov, tmp_path, database_dsn, progress_interval_seconds=0.2)
+    arguments = {"order_id": 10, "amount": 1.5}
+    notices: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notices.append(message)
+
+    async with stdio_session(setup) as first:
+        waiting = asyncio.create_task(first.call_tool("files__refund", arguments))
+        workflow_id = await awaiting_approval(gov, setup.key.agent_id)
+        waiting.cancel()
+    async with stdio_session(setup) as second:
+        again = asyncio.create_task(
+            second.call_tool("files__refund", arguments, progress_callback=on_progress)
+        )
+        await eventually(lambda: bool(notices))  # the second call is waiting
+        await gov.vote(workflow_id, ALICE, approve=True)
+        result = await asyncio.wait_for(again, 30)
+    assert not result.is_error, text_of(result)
+    assert setup.ran("refund") == [{"tool": "refund", "order_id": 10, "amount": 1.5}]
+    assert workflow_id in (notices[0] or "")
 
 
 async def test_an_upstream_that_crashes_mid_call_gives_a_clear_error_and_is_restarted(
@@ -190,21 +216,77 @@ async def test_resources_and_prompts_pass_through_and_a_read_can_be_governed(
         {
             "files": setup.stdio_upstream("files"),
             "notes": setup.stdio_upstream("notes", govern_reads=True),
+            "secrets": setup.stdio_upstream("secrets", govern_reads=True),
         }
     )
     async with stdio_session(setup) as client:
         resources = await client.list_resources()
-        assert [str(r.uri) for r in resources.resources] == ["files://readme", "notes://readme"]
+        assert [str(r.uri) for r in resources.resources] == [
+            "files://readme",
+            "notes://readme",
+            "secrets://readme",
+        ]
         assert await statuses(gov, key.agent_id) == []
         read = await client.read_resource("notes://readme")
         ungoverned = await client.read_resource("files://readme")
+        with pytest.raises(MCPError) as refused:
+            await client.read_resource("secrets://readme")
+        tools = {tool.name for tool in (await client.list_tools()).tools}
         prompts = await client.list_prompts()
         prompt = await client.get_prompt("notes__greet", {"name": "Ada"})
     for contents in (read.contents, ungoverned.contents):
         assert [c.text for c in contents if isinstance(c, types.TextResourceContents)] == [
             "read me through the gateway"
         ]
-    assert sorted(p.name for p in prompts.prompts) == ["files__greet", "notes__greet"]
+    assert sorted(p.name for p in prompts.prompts) == [
+        "files__greet",
+        "notes__greet",
+        "secrets__greet",
+    ]
     message = prompt.messages[0].content
     assert isinstance(message, types.TextContent) and message.text == "Say hello to Ada."
-    assert await statuses(gov, key.agent_id) == ["completed"]  # notes' read only, governed
+    assert refused.value.message == (
+        "Proctor denied mcp:secrets:read (rule mcp-no-secrets): The secrets server is for "
+        "people only"
+    )
+    assert not any(name.startswith("secrets__") for name in tools)  # every call denied: hidden
+    assert "notes__echo" in tools
+    assert await statuses(gov, key.agent_id) == ["completed", "denied"]  # the governed reads
+
+
+async def test_a_call_that_waited_its_longest_says_so_and_the_same_call_later_runs_once_approved(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    setup = await setup_for(gov, tmp_path, database_dsn, max_wait_seconds=1)
+    arguments = {"order_id": 31, "amount": 2.0}
+    async with stdio_session(setup) as client:
+        waited = await client.call_tool("files__refund", arguments)
+        workflow_id = await awaiting_approval(gov, setup.key.agent_id)
+        await gov.vote(workflow_id, ALICE, approve=True)
+        await gov.wait_for_stage(workflow_id, "awaiting_execution")
+        later = await client.call_tool("files__refund", arguments)
+    assert waited.is_error
+    request_id = workflow_id.removeprefix("action-")
+    assert text_of(waited) == (
+        f"Proctor: mcp:files:refund is still awaiting approval after 1s (request {request_id}). "
+        "Nothing ran. Call this tool again with the same arguments to keep waiting: the "
+        "approval is not lost."
+    )
+    assert not later.is_error, text_of(later)
+    assert setup.ran("refund") == [{"tool": "refund", "order_id": 31, "amount": 2.0}]
+
+
+async def test_the_same_call_within_the_window_is_one_request_and_runs_once(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    """A client that retries a call it never got the answer of gets the recorded answer; other
+    arguments are another request."""
+    setup = await setup_for(gov, tmp_path, database_dsn)
+    async with stdio_session(setup) as client:
+        first = await client.call_tool("files__echo", {"text": "once"})
+        again = await client.call_tool("files__echo", {"text": "once"})
+        other = await client.call_tool("files__echo", {"text": "twice"})
+    assert text_of(first) == text_of(again) == "once"
+    assert text_of(other) == "twice"
+    assert [run["text"] for run in setup.ran("echo")] == ["once", "twice"]
+    assert await statuses(gov, setup.key.agent_id) == ["completed", "completed"]
