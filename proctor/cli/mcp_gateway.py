@@ -47,8 +47,10 @@ def mcp_gateway(config_path: Path, http: str | None) -> None:
         fail(MISSING_MCP.format(package=exc.name))
     try:
         config = load_gateway_config(config_path)
-    except ProctorError as exc:
-        fail(str(exc))
+    except ProctorError as exc:  # one line per problem, as `policy check` prints them
+        for problem in str(exc).splitlines():
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
     address = _host_port(http) if http is not None else None
     logging.basicConfig(
         stream=sys.stderr,

@@ -11,12 +11,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 from proctor.errors import InputError
-from proctor.policy.loader import PolicyError, PolicyProblem, read_yaml_mapping, validate_model
+from proctor.policy.loader import PolicyError, PolicyProblem, read_yaml_mapping
 
 SERVER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
 """An upstream's name: part of tool names and of the action `mcp:<server>:<tool>`."""
@@ -55,15 +55,34 @@ class HttpUpstream(_Upstream):
     headers: dict[str, str] = {}
 
 
-Upstream = StdioUpstream | HttpUpstream
+def _kind(value: Any) -> str | None:
+    """Which model a server is: by `command` or `url`, never both (a stdio server without
+    its command is told so, with any misspelt key)."""
+    if isinstance(value, BaseModel):
+        return "http" if isinstance(value, HttpUpstream) else "stdio"
+    if not isinstance(value, dict):
+        return "stdio"
+    if "command" in value and "url" in value:
+        return None
+    return "http" if "url" in value else "stdio"
+
+
+Upstream = Annotated[
+    Annotated[StdioUpstream, Tag("stdio")] | Annotated[HttpUpstream, Tag("http")],
+    Discriminator(
+        _kind,
+        custom_error_type="one_kind",
+        custom_error_message="needs exactly one of command or url",
+    ),
+]
 
 
 class GatewayConfig(_Strict):
     agent_key: Path | None = None
     """The key of the one agent this gateway runs as (else `PROCTOR_AGENT_KEY`)."""
-    servers: dict[
-        Annotated[str, Field(pattern=SERVER_NAME_PATTERN)], StdioUpstream | HttpUpstream
-    ] = Field(min_length=1)
+    servers: dict[Annotated[str, Field(pattern=SERVER_NAME_PATTERN)], Upstream] = Field(
+        min_length=1
+    )
     hide_denied_tools: bool = True
     """Leave out of `tools/list` the tools policy denies this agent whatever the arguments."""
     rejoin_window_seconds: float = Field(default=600.0, ge=0)
@@ -75,16 +94,6 @@ class GatewayConfig(_Strict):
     """How often a waiting call sends a progress notification."""
     transport_timeout_seconds: float = Field(default=30.0, gt=0)
     """How long connecting to (or listing) an upstream may take."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_kind_per_server(cls, data: Any) -> Any:
-        """Tell `command` and `url` apart up front: pydantic's union error names both models."""
-        if isinstance(data, dict) and isinstance(data.get("servers"), dict):
-            for name, server in data["servers"].items():
-                if isinstance(server, dict) and ("command" in server) == ("url" in server):
-                    raise ValueError(f"server {name!r} needs exactly one of command or url")
-        return data
 
     def prefix_of(self, server: str) -> str:
         given = self.servers[server].prefix
@@ -114,27 +123,17 @@ def load_gateway_config(
 
 def _validate(data: dict[str, Any], label: str, lines: dict[Any, int]) -> GatewayConfig:
     try:
-        return validate_model(GatewayConfig, data, label, lines)
-    except PolicyError as exc:
-        # A union's errors name the model tried (servers.x.StdioUpstream.url); the YAML has none.
-        problems = [
-            PolicyProblem(p.file, p.line, _without_model_names(p.field), p.message)
-            for p in exc.problems
-        ]
-        raise PolicyError(_unique(problems)) from exc
-
-
-def _without_model_names(field: str) -> str:
-    parts = [part for part in field.split(".") if part not in ("StdioUpstream", "HttpUpstream")]
-    return ".".join(parts)
-
-
-def _unique(problems: list[PolicyProblem]) -> list[PolicyProblem]:
-    seen: list[PolicyProblem] = []
-    for problem in problems:
-        if problem not in seen:
-            seen.append(problem)
-    return seen
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            at = tuple(error["loc"])
+            if len(at) > 2 and at[0] == "servers" and at[2] in ("stdio", "http"):
+                at = (*at[:2], *at[3:])  # the union's tag: not in the YAML
+            message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+            field = ".".join(map(str, at)) or "file"
+            problems.append(PolicyProblem(label, _line_of(lines, at), field, message))
+        raise PolicyError(problems) from exc
 
 
 def _expand(
@@ -184,5 +183,3 @@ def _resolved(config: GatewayConfig, folder: Path) -> GatewayConfig:
             servers[name] = server
     return config.model_copy(update={"agent_key": under(config.agent_key), "servers": servers})
 
-
-Transport = Literal["stdio", "http"]

@@ -68,11 +68,6 @@ def test_a_config_with_several_problems_reports_each_at_its_line(
     assert lines[0].startswith("error: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proctor/cli/mcp_gateway.py passes the multi-line GatewayConfigError to fail() "
-    "whole: only its first problem gets `error: `",
-)
 def test_a_config_with_several_problems_is_one_error_line_each(
     several_problems: tuple[Path, list[str]],
 ) -> None:
