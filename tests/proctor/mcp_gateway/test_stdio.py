@@ -290,3 +290,35 @@ async def test_the_same_call_within_the_window_is_one_request_and_runs_once(
     assert text_of(other) == "twice"
     assert [run["text"] for run in setup.ran("echo")] == ["once", "twice"]
     assert await statuses(gov, setup.key.agent_id) == ["completed", "completed"]
+
+
+async def test_an_approval_is_for_those_arguments_only(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    """Attacker side: a model (or a compromised MCP client) that got a small refund approved
+    calls the same tool again with a bigger amount: another request, waiting for its own
+    approval; nothing of the approval carries over."""
+    setup = await setup_for(gov, tmp_path, database_dsn, max_wait_seconds=2)
+    async with stdio_session(setup) as client:
+        small = asyncio.create_task(client.call_tool("files__refund", {"order_id": 7, "amount": 1}))
+        workflow_id = await awaiting_approval(gov, setup.key.agent_id)
+        await gov.vote(workflow_id, ALICE, approve=True)
+        assert not (await asyncio.wait_for(small, 30)).is_error
+        big = await client.call_tool("files__refund", {"order_id": 7, "amount": 1000})
+    assert big.is_error and "is still awaiting approval" in text_of(big)
+    assert setup.ran("refund") == [{"tool": "refund", "order_id": 7, "amount": 1}]
+    assert await statuses_so_far(gov, setup.key.agent_id) == ["completed", "awaiting_approval"]
+
+
+async def statuses_so_far(gov: Harness, agent_id: str) -> list[str]:
+    """Where each of the agent's requests stands (closed ones by their status)."""
+    workflows: list[str] = []
+    for workflow, _ in await agent_events(gov, agent_id):
+        if workflow not in workflows:
+            workflows.append(workflow)
+    stands: list[str] = []
+    for workflow in workflows:
+        progress = await gov.proctor.progress(workflow)
+        closed = progress.outcome.status if progress.outcome is not None else None
+        stands.append(closed or progress.stage.value)
+    return stands
