@@ -54,6 +54,14 @@ def delete_customer(customer_id: str) -> str:
 
 
 @upstream.tool()
+def env_var(name: str) -> str:
+    """The value of an environment variable in the upstream's process ("" if unset): what the
+    gateway passed on to it."""
+    _ran("env_var", name=name)
+    return os.environ.get(name, "")
+
+
+@upstream.tool()
 def crash(reason: str) -> str:
     """Die in the middle of the call, as a crashing server does."""
     _ran("crash", reason=reason)

@@ -84,8 +84,8 @@ async def test_both_upstreams_are_listed_and_calls_are_governed_over_http(
         allowed = await client.call_tool("tickets__echo", {"text": "over http"})
         denied = await client.call_tool("tickets__delete_customer", {"customer_id": "c-2"})
     assert listed == [
-        "files__crash", "files__echo", "files__hang", "files__refund",
-        "tickets__crash", "tickets__echo", "tickets__hang", "tickets__refund",
+        "files__crash", "files__echo", "files__env_var", "files__hang", "files__refund",
+        "tickets__crash", "tickets__echo", "tickets__env_var", "tickets__hang", "tickets__refund",
     ]  # fmt: skip
     assert text_of(allowed) == "over http" and not allowed.is_error
     assert denied.is_error and "(rule mcp-no-deletes)" in text_of(denied)

@@ -49,34 +49,44 @@ def text_of(result: types.CallToolResult) -> str:
     return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
-async def test_tools_are_listed_under_the_prefix_and_an_allowed_call_returns_the_upstream_result(
+async def test_tools_are_listed_under_the_prefix_and_each_call_is_governed(
     gov: Harness, tmp_path: Path, database_dsn: str
 ) -> None:
+    """One session: the listing (delete_customer hidden: policy denies it outright), an
+    allowed call returning the upstream's result, the same call again within the window (the
+    recorded answer: the upstream ran once), other arguments (another request), and the hidden
+    tool called anyway (denied, with the rule and reason for the model)."""
     setup = await setup_for(gov, tmp_path, database_dsn)
     async with stdio_session(setup) as client:
         listed = await client.list_tools()
-        names = sorted(tool.name for tool in listed.tools)
-        assert names == ["files__crash", "files__echo", "files__hang", "files__refund"]
-        result = await client.call_tool("files__echo", {"text": "hello"})
-    assert not result.is_error, text_of(result)
-    assert text_of(result) == "hello"
-    assert setup.ran("echo") == [{"tool": "echo", "text": "hello"}]
-
-
-async def test_a_denied_call_is_a_tool_error_naming_the_rule_and_never_reaches_the_upstream(
-    gov: Harness, tmp_path: Path, database_dsn: str
-) -> None:
-    setup = await setup_for(gov, tmp_path, database_dsn)
-    async with stdio_session(setup) as client:
-        await client.list_tools()  # delete_customer is hidden; the model calls it anyway
-        result = await client.call_tool("files__delete_customer", {"customer_id": "c-1"})
-    assert result.is_error
-    assert text_of(result) == (
+        first = await client.call_tool("files__echo", {"text": "once"})
+        again = await client.call_tool("files__echo", {"text": "once"})
+        other = await client.call_tool("files__echo", {"text": "twice"})
+        denied = await client.call_tool("files__delete_customer", {"customer_id": "c-1"})
+        given = await client.call_tool("files__env_var", {"name": "UPSTREAM_NAME"})
+        leaked = [
+            text_of(await client.call_tool("files__env_var", {"name": name}))
+            for name in ("PROCTOR_DATABASE_URL", "TEMPORAL_ADDRESS", "PROCTOR_TASK_QUEUE")
+        ]
+    names = sorted(tool.name for tool in listed.tools)
+    assert names == [
+        "files__crash", "files__echo", "files__env_var", "files__hang", "files__refund"
+    ]  # fmt: skip
+    # The upstream gets its own `env` (and the SDK's safe defaults), not the gateway's.
+    assert text_of(given) == "upstream"
+    assert leaked == ["", "", ""]
+    assert not first.is_error and not again.is_error
+    assert text_of(first) == text_of(again) == "once"
+    assert text_of(other) == "twice"
+    assert [run["text"] for run in setup.ran("echo")] == ["once", "twice"]
+    assert denied.is_error
+    assert text_of(denied) == (
         "Proctor denied mcp:files:delete_customer (rule mcp-no-deletes): "
         "Agents never delete customer data"
     )
-    assert setup.ran() == []
-    assert await statuses(gov, setup.key.agent_id) == ["denied"]
+    assert setup.ran("delete_customer") == []
+    statuses_ = await statuses(gov, setup.key.agent_id)
+    assert statuses_ == ["completed", "completed", "denied"] + ["completed"] * 4
 
 
 async def test_an_escalated_call_waits_with_progress_notifications_and_runs_once_approved(
@@ -174,37 +184,34 @@ async def test_a_call_made_again_while_waiting_waits_with_the_first_and_it_runs_
     assert workflow_id in (notices[0] or "")
 
 
-async def test_an_upstream_that_crashes_mid_call_gives_a_clear_error_and_is_restarted(
+async def test_an_upstream_that_crashes_or_hangs_fails_that_call_clearly_and_is_restarted(
     gov: Harness, tmp_path: Path, database_dsn: str
 ) -> None:
-    setup = await setup_for(gov, tmp_path, database_dsn)
+    """The upstream process dies in the middle of a call, then (restarted) takes longer than
+    `call_timeout_seconds`: each call gets one clear line, the gateway stays up, and the
+    restarted upstream answers the next call."""
+    key = await gov.new_agent(role="mcp")
+    setup = gateway_setup(gov, key, tmp_path / "gateway", database_dsn)
+    setup.write_config({"files": setup.stdio_upstream(call_timeout_seconds=1)})
     async with stdio_session(setup) as client:
         crashed = await client.call_tool("files__crash", {"reason": "test"})
-        after = await client.call_tool("files__echo", {"text": "still here"})
+        after_crash = await client.call_tool("files__echo", {"text": "still here"})
+        hung = await client.call_tool("files__hang", {"seconds": 60})
+        after_hang = await client.call_tool("files__echo", {"text": "awake"})
     assert crashed.is_error
     assert text_of(crashed) == (
         "upstream MCP server 'files' failed during the call to 'crash' (Connection closed); "
         "it is being restarted"
     )
-    assert not after.is_error and text_of(after) == "still here"
-    assert await statuses(gov, setup.key.agent_id) == ["failed", "completed"]
-
-
-async def test_an_upstream_that_hangs_gives_a_clear_error_and_is_restarted(
-    gov: Harness, tmp_path: Path, database_dsn: str
-) -> None:
-    key = await gov.new_agent(role="mcp")
-    setup = gateway_setup(gov, key, tmp_path / "gateway", database_dsn)
-    setup.write_config({"files": setup.stdio_upstream(call_timeout_seconds=1)})
-    async with stdio_session(setup) as client:
-        hung = await client.call_tool("files__hang", {"seconds": 60})
-        after = await client.call_tool("files__echo", {"text": "awake"})
+    assert not after_crash.is_error and text_of(after_crash) == "still here"
     assert hung.is_error
     assert text_of(hung) == (
         "upstream MCP server 'files' did not answer 'hang' within 1s (call_timeout_seconds); "
         "it is being restarted"
     )
-    assert text_of(after) == "awake"
+    assert text_of(after_hang) == "awake"
+    assert [run["tool"] for run in setup.ran()] == ["crash", "echo", "hang", "echo"]
+    assert await statuses(gov, key.agent_id) == ["failed", "completed", "failed", "completed"]
 
 
 async def test_resources_and_prompts_pass_through_and_a_read_can_be_governed(
@@ -274,22 +281,6 @@ async def test_a_call_that_waited_its_longest_says_so_and_the_same_call_later_ru
     )
     assert not later.is_error, text_of(later)
     assert setup.ran("refund") == [{"tool": "refund", "order_id": 31, "amount": 2.0}]
-
-
-async def test_the_same_call_within_the_window_is_one_request_and_runs_once(
-    gov: Harness, tmp_path: Path, database_dsn: str
-) -> None:
-    """A client that retries a call it never got the answer of gets the recorded answer; other
-    arguments are another request."""
-    setup = await setup_for(gov, tmp_path, database_dsn)
-    async with stdio_session(setup) as client:
-        first = await client.call_tool("files__echo", {"text": "once"})
-        again = await client.call_tool("files__echo", {"text": "once"})
-        other = await client.call_tool("files__echo", {"text": "twice"})
-    assert text_of(first) == text_of(again) == "once"
-    assert text_of(other) == "twice"
-    assert [run["text"] for run in setup.ran("echo")] == ["once", "twice"]
-    assert await statuses(gov, setup.key.agent_id) == ["completed", "completed"]
 
 
 async def test_an_approval_is_for_those_arguments_only(
