@@ -62,7 +62,7 @@ def mcp_gateway(config_path: Path, http: str | None) -> None:
     async def start(config: GatewayConfig) -> None:
         key = gateway_key(config)
         client = await proctor_client()
-        agent = await _agent_info(key.agent_id) if config.hide_denied_tools else None
+        agent = await _agent_info(key.agent_id)
         policy_dir = settings().policy_dir
         await serve(build_gateway(config, client, key, policy_dir=policy_dir, agent=agent), address)
 
@@ -71,7 +71,7 @@ def mcp_gateway(config_path: Path, http: str | None) -> None:
 
 async def _agent_info(agent_id: str) -> AgentInfo | None:
     """The agent's registry record (its role decides which rules apply), if the registry can be
-    read from here; else None, and no tool is hidden."""
+    read from here; else None: no tool is hidden, and every call is decided before it is run."""
     try:
         async with asyncio.timeout(AGENT_LOOKUP_SECONDS), database() as pool:
             record = await AgentStore(pool).get(agent_id)

@@ -26,14 +26,16 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from proctor.canonical import digest
 from proctor.client import Client, call_request
-from proctor.contract import ACTION_ATTRIBUTE, AGENT_ATTRIBUTE
+from proctor.contract import ACTION_ATTRIBUTE, AGENT_ATTRIBUTE, STATUS_ATTRIBUTE
 from proctor.errors import ActionNotCompleted, ProctorError
 from proctor.integrations import verdict_text
 from proctor.mcp_gateway.config import GatewayConfig
+from proctor.mcp_gateway.local_policy import LocalPolicy
 from proctor.mcp_gateway.upstream import Upstream, UpstreamFailed
 from proctor.models import ACTION_NAME_PATTERN, Progress, Stage
 from proctor.results import LocalRun, as_json
@@ -45,7 +47,7 @@ RETRY_ATTEMPTS = 5
 """How many fresh requests one call may make after earlier ones failed to run (upstream crash)."""
 APPROVAL_POLL_SECONDS = 0.25
 """How often a call awaiting approval looks whether it has been decided."""
-_UNDECIDED = (Stage.VERIFYING, Stage.AWAITING_APPROVAL)
+_UNDECIDED = (None, Stage.VERIFYING.value, Stage.AWAITING_APPROVAL.value)
 _RETRYABLE = ("failed", "unknown")
 """Closed requests a same call starts afresh: the tool did not answer, nothing was decided."""
 
@@ -117,10 +119,17 @@ class Governed:
 class GovernedCalls:
     """Turns `tools/call` requests into governed actions of one agent."""
 
-    def __init__(self, client: Client, key: AgentKey, config: GatewayConfig) -> None:
+    def __init__(
+        self,
+        client: Client,
+        key: AgentKey,
+        config: GatewayConfig,
+        policy: LocalPolicy | None = None,
+    ) -> None:
         self.client = client
         self.key = key
         self.config = config
+        self.policy = policy
         self.ids = RequestIds(client, key.agent_id, config.rejoin_window_seconds)
 
     async def call_tool(
@@ -160,11 +169,12 @@ class GovernedCalls:
     ) -> Governed:
         """Govern `run` as `action`: its JSON result, or why it did not run (one line)."""
         base = self.ids.base(action, params)
-        request_id = await self.ids.open_request(action, base)
+        fast = self.policy is not None and self.policy.likely_allows(action, params)
+        request_id = None if fast else await self.ids.open_request(action, base)
         for attempt in range(RETRY_ATTEMPTS):
             request_id = request_id or self.ids.fresh(base, attempt)
             try:
-                value = await self._governed_once(ctx, action, params, run, request_id)
+                value = await self._governed_once(ctx, action, params, run, request_id, fast=fast)
             except ActionNotCompleted as exc:
                 if exc.status in _RETRYABLE:  # joined a closed request (a run here re-raises)
                     request_id = None  # closed without an answer: this call is a new request
@@ -193,21 +203,28 @@ class GovernedCalls:
         params: dict[str, Any],
         run: Callable[..., Any],
         request_id: str,
+        *,
+        fast: bool,
     ) -> Any:
         """Submit (or join), wait for the decision, then ask for the permission to run.
 
         No permission is asked before the request is decided: a pending ask outlives a client
         that goes away, and the workflow would grant an approval to it (a dead process) rather
-        than to the same call made again later. The request id names its params (a digest of
-        them), so a joined request is this very call."""
+        than to the same call made again later. Except on the `fast` path (the local policy
+        expects it allowed outright): submitted and asked in one round trip, as `Client.call`
+        does. The request id names its params (a digest of them), so a joined request is this
+        very call."""
         local: LocalRun[Any] = LocalRun(run, params)
         request = call_request(self.key, action, local.params, {"request_id": request_id})
-        handle = await self.client.join(request)
-        ticker = asyncio.create_task(self._report_waiting(ctx, handle.id))
+        ticker = asyncio.create_task(self._report_waiting(ctx, request.workflow_id))
         try:
             async with asyncio.timeout(self.config.max_wait_seconds):
-                await self._until_decided(handle.id)
-                handle, claim_token = await self.client.permission(request, self.key)
+                if not fast:
+                    await self.client.join(request)
+                    await self._until_decided(request.workflow_id)
+                handle, claim_token = await self.client.permission(
+                    request, self.key, rejoining=fast
+                )
                 if claim_token is None:
                     return local.answer(await self.client.result(handle), dict)
         except TimeoutError:
@@ -229,16 +246,18 @@ class GovernedCalls:
 
     async def _until_decided(self, workflow_id: str) -> None:
         """Poll until the request is past verification and approval: quickly at first (policy
-        decides in milliseconds), then every APPROVAL_POLL_SECONDS while humans decide."""
+        decides in milliseconds), then every APPROVAL_POLL_SECONDS while humans decide. Read
+        from the workflow's description (the stage it publishes), which needs no worker."""
+        handle = self.client.temporal.get_workflow_handle(workflow_id)
         pause = 0.002
         while True:
-            try:
-                progress = await self.client.progress(workflow_id)
-            except RPCError:
-                progress = None  # not yet visible
-            if progress is not None and progress.stage not in _UNDECIDED:
+            description = await handle.describe()
+            if description.status is not WorkflowExecutionStatus.RUNNING:
                 return
-            waiting = progress is not None and progress.stage is Stage.AWAITING_APPROVAL
+            stage = description.typed_search_attributes.get(STATUS_ATTRIBUTE)
+            if stage not in _UNDECIDED:
+                return
+            waiting = stage == Stage.AWAITING_APPROVAL
             await asyncio.sleep(APPROVAL_POLL_SECONDS if waiting else pause)
             pause = min(pause * 2, 0.05)
 

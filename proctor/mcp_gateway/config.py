@@ -182,4 +182,3 @@ def _resolved(config: GatewayConfig, folder: Path) -> GatewayConfig:
         else:
             servers[name] = server
     return config.model_copy(update={"agent_key": under(config.agent_key), "servers": servers})
-

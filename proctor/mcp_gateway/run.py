@@ -14,7 +14,7 @@ from mcp.server.stdio import stdio_server
 from proctor.client import Client
 from proctor.mcp_gateway.calls import GovernedCalls
 from proctor.mcp_gateway.config import GatewayConfig
-from proctor.mcp_gateway.hiding import DeniedTools
+from proctor.mcp_gateway.local_policy import LocalPolicy
 from proctor.mcp_gateway.server import Gateway
 from proctor.mcp_gateway.upstream import Upstream
 from proctor.models import AgentInfo
@@ -42,10 +42,12 @@ def build_gateway(
         name: Upstream(name, spec, connect_timeout=config.transport_timeout_seconds)
         for name, spec in config.servers.items()
     }
-    denied = DeniedTools(policy_dir, agent) if config.hide_denied_tools else None
-    if denied is not None and agent is None:
-        log.warning("hiding no tools: agent %s's record could not be read", key.agent_id)
-    return Gateway(config, upstreams, GovernedCalls(client, key, config), denied)
+    policy = None
+    if agent is None:
+        log.warning("agent %s's record could not be read: no tool hidden", key.agent_id)
+    else:
+        policy = LocalPolicy(policy_dir, agent)
+    return Gateway(config, upstreams, GovernedCalls(client, key, config, policy), policy)
 
 
 async def serve(gateway: Gateway, http: tuple[str, int] | None) -> None:

@@ -17,7 +17,7 @@ from mcp.shared.exceptions import MCPError
 
 from proctor.mcp_gateway.calls import GovernedCalls, read_action, tool_call_action
 from proctor.mcp_gateway.config import GatewayConfig
-from proctor.mcp_gateway.hiding import DeniedTools
+from proctor.mcp_gateway.local_policy import LocalPolicy
 from proctor.mcp_gateway.upstream import Upstream, UpstreamFailed
 
 log = logging.getLogger(__name__)
@@ -35,12 +35,12 @@ class Gateway:
         config: GatewayConfig,
         upstreams: dict[str, Upstream],
         calls: GovernedCalls,
-        denied: DeniedTools | None,
+        policy: LocalPolicy | None,
     ) -> None:
         self.config = config
         self.upstreams = upstreams
         self.calls = calls
-        self.denied = denied
+        self.hiding = policy if config.hide_denied_tools else None
         self._tools: dict[str, tuple[str, str]] = {}
         """Listed name → (server, upstream tool name), hidden tools included."""
         self._prompts: dict[str, tuple[str, str]] = {}
@@ -77,7 +77,7 @@ class Gateway:
                     log.warning("tool %s of %s hidden: %s already lists it", name, server, routes)
                     continue
                 routes[name] = (server, tool.name)
-                if self.denied is not None and self.denied.hides(
+                if self.hiding is not None and self.hiding.hides(
                     tool_call_action(server, tool.name)
                 ):
                     continue

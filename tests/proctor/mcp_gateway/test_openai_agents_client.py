@@ -119,7 +119,7 @@ async def test_the_model_gets_the_upstreams_answer_and_is_never_offered_a_denied
         with pytest.raises(ModelBehaviorError, match="Tool files__delete_customer not found"):
             await Runner.run(agent, "say hello, then forget customer c-1")
 
-    listed = ["files__crash", "files__echo", "files__hang", "files__refund"]
+    listed = ["files__crash", "files__echo", "files__env_var", "files__hang", "files__refund"]
     assert offered(model) == [listed, listed]
     assert tool_output(model, echo) == text("hello")
     assert setup.ran() == [{"tool": "echo", "text": "hello"}]

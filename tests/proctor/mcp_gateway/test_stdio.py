@@ -313,3 +313,21 @@ async def statuses_so_far(gov: Harness, agent_id: str) -> list[str]:
         closed = progress.outcome.status if progress.outcome is not None else None
         stands.append(closed or progress.stage.value)
     return stands
+
+
+async def test_without_the_registry_nothing_is_hidden_and_every_call_is_still_governed(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    """A gateway on a laptop that cannot read the registry: it cannot tell which rules apply
+    to its agent, so it hides nothing and guesses nothing; the worker decides as ever."""
+    setup = await setup_for(gov, tmp_path, database_dsn)
+    del setup.env["PROCTOR_DATABASE_URL"]
+    setup.env["PROCTOR_STATE_DIR"] = str(tmp_path / "no-stack")  # no `proctor up` to find
+    async with stdio_session(setup) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        allowed = await client.call_tool("files__echo", {"text": "decided first"})
+        denied = await client.call_tool("files__delete_customer", {"customer_id": "c-3"})
+    assert "files__delete_customer" in names
+    assert text_of(allowed) == "decided first"
+    assert denied.is_error and "(rule mcp-no-deletes)" in text_of(denied)
+    assert [run["tool"] for run in setup.ran()] == ["echo"]
