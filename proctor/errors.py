@@ -14,7 +14,7 @@ built-in base that older callers caught (`ValueError`, `LookupError`, `RuntimeEr
     │   ├── HeaderError                      proctor.integrations.fastapi: no or a bad signed header
     │   ├── BodyError                        proctor.integrations.fastapi: body too big, not JSON
     │   ├── Unroutable                       proctor.integrations.fastapi: no route, no action
-    │   ├── GatewayConfigError               proctor.mcp_gateway.config: an mcp.yaml that does not load
+    │   ├── GatewayConfigError               proctor.mcp_gateway.config: a bad mcp.yaml
     │   └── KeyMaterialError                 a key file missing, unreadable or of the wrong kind
     │       ├── AgentKeyError                proctor.signing
     │       ├── UnusableKey                  proctor.attestation: a public key too weak or unknown
@@ -39,7 +39,7 @@ built-in base that older callers caught (`ValueError`, `LookupError`, `RuntimeEr
     │   ├── DatabaseUnavailable              proctor.db
     │   ├── SchemaOutdated                   proctor.db
     │   ├── TemporalUnavailable              proctor.temporal
-    │   ├── UpstreamFailed                   proctor.mcp_gateway.upstream: an MCP server down or hung
+    │   ├── UpstreamFailed                   proctor.mcp_gateway.upstream: down or hung
     │   ├── SlackUnusable                    proctor.approvals.slack: token revoked, scope missing
     │   └── StackError                       proctor_server.worker.stack: the stack did not start
     ├── IntegrityError (RuntimeError)        stored evidence does not hold up
