@@ -29,7 +29,7 @@ from mcp.server.context import ServerRequestContext
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from proctor.canonical import digest
+from proctor.canonical import canonical_bytes, digest
 from proctor.client import Client, call_request
 from proctor.contract import ACTION_ATTRIBUTE, AGENT_ATTRIBUTE, STATUS_ATTRIBUTE
 from proctor.errors import ActionNotCompleted, ProctorError
@@ -37,7 +37,7 @@ from proctor.integrations import verdict_text
 from proctor.mcp_gateway.config import GatewayConfig
 from proctor.mcp_gateway.local_policy import LocalPolicy
 from proctor.mcp_gateway.upstream import Upstream, UpstreamFailed
-from proctor.models import ACTION_NAME_PATTERN, Progress, Stage
+from proctor.models import ACTION_NAME_PATTERN, HandlerReport, Progress, Stage
 from proctor.results import LocalRun, as_json
 from proctor.signing import AgentKey
 
@@ -50,6 +50,24 @@ APPROVAL_POLL_SECONDS = 0.25
 _UNDECIDED = (None, Stage.VERIFYING.value, Stage.AWAITING_APPROVAL.value)
 _RETRYABLE = ("failed", "unknown")
 """Closed requests a same call starts afresh: the tool did not answer, nothing was decided."""
+
+
+MAX_RECORDED_RESULT_BYTES = 256 * 1024
+"""Above this, a result is recorded as its digest and size only (Temporal refuses payloads of
+2 MB, and the ledger has no use for a file's contents): the caller still gets all of it."""
+TOO_LARGE_MARK = "proctor_result_too_large"
+
+
+def recordable(report: HandlerReport) -> HandlerReport:
+    """The report as the workflow will record it: a result over MAX_RECORDED_RESULT_BYTES is
+    replaced by its size and SHA-256 digest (so the ledger still proves what was returned)."""
+    if not report.succeeded or report.result is None:
+        return report
+    size = len(canonical_bytes(report.result))
+    if size <= MAX_RECORDED_RESULT_BYTES:
+        return report
+    kept = {TOO_LARGE_MARK: True, "bytes": size, "sha256": digest(report.result)}
+    return report.model_copy(update={"result": kept})
 
 
 def tool_call_action(server: str, tool: str) -> str:
@@ -158,6 +176,12 @@ class GovernedCalls:
         governed = await self.govern(ctx, action, params, forward)
         if governed.refusal is not None:
             return error_result(governed.refusal)
+        if isinstance(governed.value, dict) and governed.value.get(TOO_LARGE_MARK):
+            return error_result(
+                f"Proctor: {action} already ran with these arguments; its result "
+                f"({governed.value['bytes']} bytes) was too large to record, so it cannot be "
+                "given again. Call it with other arguments if you need it."
+            )
         return types.CallToolResult.model_validate(governed.value)
 
     async def govern(
@@ -184,6 +208,8 @@ class GovernedCalls:
                 return Governed(refusal=str(exc))
             except ProctorError as exc:
                 return Governed(refusal=f"Proctor could not govern {action}: {exc}")
+            except RPCError as exc:  # Temporal unreachable, or refused the call: nothing ran
+                return Governed(refusal=f"Proctor could not govern {action}: {exc.message}")
             if value is _STILL_WAITING:
                 return Governed(
                     refusal=f"Proctor: {action} is still awaiting approval after "
@@ -236,7 +262,8 @@ class GovernedCalls:
 
         async def run_and_report() -> Any:
             await local.invoke()
-            outcome = await self.client.report(handle, self.key, local.report(claim_token))
+            report = recordable(local.report(claim_token))
+            outcome = await self.client.report(handle, self.key, report)
             return local.answer(outcome, dict)
 
         # Permission taken: the run and its report finish even if the client goes away.

@@ -25,6 +25,16 @@ from tests.helpers.agent_process import REPO, agent_env
 from tests.helpers.harness import POLICY_DIR, Harness
 
 PROCTOR = "from proctor.cli_entry import main; main()"
+LISTED_TOOLS = ("big", "crash", "echo", "env_var", "hang", "refund")
+"""The test upstream's tools that tests/e2e/policies/mcp.yaml does not deny outright (it denies
+`delete_customer`), in the order a sorted listing gives them."""
+
+
+def listed(server: str) -> list[str]:
+    """The tool names the gateway lists for the test upstream `server`."""
+    return [f"{server}__{tool}" for tool in LISTED_TOOLS]
+
+
 UPSTREAM = [sys.executable, "-m", "tests.helpers.mcp_upstream"]
 
 

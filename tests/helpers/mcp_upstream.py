@@ -62,6 +62,13 @@ def env_var(name: str) -> str:
 
 
 @upstream.tool()
+def big(size: int) -> str:
+    """`size` bytes of text: a result too large to record whole."""
+    _ran("big", size=size)
+    return "x" * size
+
+
+@upstream.tool()
 def crash(reason: str) -> str:
     """Die in the middle of the call, as a crashing server does."""
     _ran("crash", reason=reason)

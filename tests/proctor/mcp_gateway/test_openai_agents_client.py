@@ -25,7 +25,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 
 from tests.helpers.agent_process import agent_events
 from tests.helpers.harness import Harness
-from tests.helpers.mcp_gateway import GatewaySetup, awaiting_approval, gateway_setup
+from tests.helpers.mcp_gateway import GatewaySetup, awaiting_approval, gateway_setup, listed
 
 set_tracing_disabled(True)  # no traces exported: nothing leaves the machine
 
@@ -119,8 +119,8 @@ async def test_the_model_gets_the_upstreams_answer_and_is_never_offered_a_denied
         with pytest.raises(ModelBehaviorError, match="Tool files__delete_customer not found"):
             await Runner.run(agent, "say hello, then forget customer c-1")
 
-    listed = ["files__crash", "files__echo", "files__env_var", "files__hang", "files__refund"]
-    assert offered(model) == [listed, listed]
+    names = listed("files")
+    assert offered(model) == [names, names]
     assert tool_output(model, echo) == text("hello")
     assert setup.ran() == [{"tool": "echo", "text": "hello"}]
     assert await statuses(gov, setup.key.agent_id) == ["completed"]

@@ -12,12 +12,14 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from proctor.canonical import digest
 from tests.helpers.agent_process import agent_events, permission_asks
 from tests.helpers.harness import Harness, eventually
 from tests.helpers.mcp_gateway import (
     GatewaySetup,
     awaiting_approval,
     gateway_setup,
+    listed,
     stdio_session,
 )
 
@@ -58,7 +60,7 @@ async def test_tools_are_listed_under_the_prefix_and_each_call_is_governed(
     tool called anyway (denied, with the rule and reason for the model)."""
     setup = await setup_for(gov, tmp_path, database_dsn)
     async with stdio_session(setup) as client:
-        listed = await client.list_tools()
+        listing = await client.list_tools()
         first = await client.call_tool("files__echo", {"text": "once"})
         again = await client.call_tool("files__echo", {"text": "once"})
         other = await client.call_tool("files__echo", {"text": "twice"})
@@ -68,10 +70,8 @@ async def test_tools_are_listed_under_the_prefix_and_each_call_is_governed(
             text_of(await client.call_tool("files__env_var", {"name": name}))
             for name in ("PROCTOR_DATABASE_URL", "TEMPORAL_ADDRESS", "PROCTOR_TASK_QUEUE")
         ]
-    names = sorted(tool.name for tool in listed.tools)
-    assert names == [
-        "files__crash", "files__echo", "files__env_var", "files__hang", "files__refund"
-    ]  # fmt: skip
+    names = sorted(tool.name for tool in listing.tools)
+    assert names == listed("files")
     # The upstream gets its own `env` (and the SDK's safe defaults), not the gateway's.
     assert text_of(given) == "upstream"
     assert leaked == ["", "", ""]
@@ -331,3 +331,26 @@ async def test_without_the_registry_nothing_is_hidden_and_every_call_is_still_go
     assert text_of(allowed) == "decided first"
     assert denied.is_error and "(rule mcp-no-deletes)" in text_of(denied)
     assert [run["tool"] for run in setup.ran()] == ["echo"]
+
+
+async def test_a_result_too_large_to_record_reaches_the_client_and_is_kept_as_its_digest(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    """A 400 kB tool result (a file's contents): the client gets all of it; the ledger and
+    history keep its size and SHA-256 only; the same call again says it ran and why its result
+    cannot be given twice."""
+    setup = await setup_for(gov, tmp_path, database_dsn)
+    async with stdio_session(setup) as client:
+        whole = await client.call_tool("files__big", {"size": 400_000})
+        again = await client.call_tool("files__big", {"size": 400_000})
+    assert not whole.is_error and text_of(whole) == "x" * 400_000
+    assert again.is_error and "was too large to record" in text_of(again)
+    assert len(setup.ran("big")) == 1
+    [workflow] = {w for w, _ in await agent_events(gov, setup.key.agent_id)}
+    outcome = await gov.proctor.outcome(workflow.removeprefix("action-"))
+    assert outcome.status == "completed"
+    assert isinstance(outcome.result, dict)
+    assert outcome.result["proctor_result_too_large"] is True
+    assert outcome.result["sha256"] == digest(
+        whole.model_dump(mode="json", by_alias=True, exclude_none=True)
+    )
