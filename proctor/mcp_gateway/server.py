@@ -70,18 +70,19 @@ class Gateway:
         routes: dict[str, tuple[str, str]] = {}
         for server, upstream in self.upstreams.items():
             tools = await self._listing(upstream, "tools/list", _all_tools)
+            if tools is None:  # down: its tools stay callable (a call says it is down)
+                routes.update({n: r for n, r in self._tools.items() if r[0] == server})
+                continue
             prefix = self.config.prefix_of(server)
             for tool in tools:
                 name = f"{prefix}{tool.name}"
                 if name in routes:
-                    log.warning("tool %s of %s hidden: %s already lists it", name, server, routes)
+                    log.warning("%s's tool %s not listed: the name is taken", server, name)
                     continue
                 routes[name] = (server, tool.name)
-                if self.hiding is not None and self.hiding.hides(
-                    tool_call_action(server, tool.name)
-                ):
-                    continue
-                listed.append(tool.model_copy(update={"name": name}))
+                action = tool_call_action(server, tool.name)
+                if self.hiding is None or not self.hiding.hides(action):
+                    listed.append(tool.model_copy(update={"name": name}))
         self._tools = routes
         return types.ListToolsResult(tools=listed)
 
@@ -106,7 +107,7 @@ class Gateway:
     ) -> types.ListResourcesResult:
         resources: list[types.Resource] = []
         for server, upstream in self.upstreams.items():
-            for resource in await self._listing(upstream, "resources/list", _all_resources):
+            for resource in await self._listing(upstream, "resources/list", _all_resources) or []:
                 self._resources.setdefault(str(resource.uri), server)
                 resources.append(resource)
         return types.ListResourcesResult(resources=resources)
@@ -116,9 +117,8 @@ class Gateway:
     ) -> types.ListResourceTemplatesResult:
         templates: list[types.ResourceTemplate] = []
         for upstream in self.upstreams.values():
-            templates.extend(
-                await self._listing(upstream, "resources/templates/list", _all_templates)
-            )
+            listing = await self._listing(upstream, "resources/templates/list", _all_templates)
+            templates.extend(listing or [])
         return types.ListResourceTemplatesResult(resource_templates=templates)
 
     async def read_resource(
@@ -166,7 +166,7 @@ class Gateway:
         routes: dict[str, tuple[str, str]] = {}
         for server, upstream in self.upstreams.items():
             prefix = self.config.prefix_of(server)
-            for prompt in await self._listing(upstream, "prompts/list", _all_prompts):
+            for prompt in await self._listing(upstream, "prompts/list", _all_prompts) or []:
                 name = f"{prefix}{prompt.name}"
                 if name not in routes:
                     routes[name] = (server, prompt.name)
@@ -197,14 +197,14 @@ class Gateway:
         upstream: Upstream,
         what: str,
         fetch: Callable[[McpClient], Awaitable[list[Any]]],
-    ) -> list[Any]:
-        """One upstream's listing; an upstream that is down, or does not offer the kind, lists
-        nothing (logged) rather than failing the whole listing."""
+    ) -> list[Any] | None:
+        """One upstream's listing: None if it is down (logged), empty if it does not offer the
+        kind, rather than failing the whole listing."""
         try:
             listed: list[Any] = await upstream.request(what, fetch)
         except UpstreamFailed as exc:
             log.warning("%s", exc)
-            return []
+            return None
         except MCPError as exc:
             if exc.code != types.METHOD_NOT_FOUND:
                 log.warning("upstream %s: %s failed: %s", upstream.name, what, exc.message)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from asyncio import FIRST_COMPLETED
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Any, NoReturn
+from typing import Any
 
 import anyio
 import httpx2
@@ -64,6 +66,9 @@ class Upstream:
         self._ready = asyncio.Event()
         self._broken = asyncio.Event()
         self._stopping = False
+        self._stopped = asyncio.Event()
+        self._unreachable = asyncio.Event()
+        """The last attempt to connect failed: calls fail at once until one succeeds."""
         self._task: asyncio.Task[None] | None = None
         self._connections = 0
 
@@ -73,47 +78,42 @@ class Upstream:
 
     async def close(self) -> None:
         self._stopping = True
+        self._stopped.set()
         self._broken.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, timeout=10)
             self._task = None
 
-    async def session(self) -> Client:
-        """The connected client, waiting up to `connect_timeout` for a (re)start."""
+    async def session(self) -> tuple[Client, int]:
+        """The connected client and its connection's number, waiting up to `connect_timeout`
+        for a (re)start."""
         self.start()
+        if not self._ready.is_set() and not self._unreachable.is_set():
+            ready = asyncio.ensure_future(self._ready.wait())
+            failed = asyncio.ensure_future(self._unreachable.wait())
+            await asyncio.wait(
+                (ready, failed), timeout=self.connect_timeout, return_when=FIRST_COMPLETED
+            )
+            ready.cancel()
+            failed.cancel()
         if not self._ready.is_set():
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout=self.connect_timeout)
-            except TimeoutError:
-                why = f": {self.last_error}" if self.last_error else ""
-                raise UpstreamFailed(
-                    f"upstream MCP server {self.name!r} is not connected "
-                    f"(waited {self.connect_timeout:g}s{why}); it keeps being restarted"
-                ) from None
+            why = f": {self.last_error}" if self.last_error else ""
+            raise UpstreamFailed(
+                f"upstream MCP server {self.name!r} is not connected{why}; it is being restarted"
+            )
         assert self._client is not None
-        return self._client
+        return self._client, self._connections
 
     async def call_tool(self, tool: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
         """Forward one `tools/call`; its result as the upstream gave it (an upstream error
         answer is raised as the SDK's `MCPError`, to be passed on as it is)."""
-        client = await self.session()
-        timeout = self.spec.call_timeout_seconds
-        try:
-            async with asyncio.timeout(timeout):
-                result = await client.call_tool(tool, arguments)
-        except TimeoutError:
-            self._restart(f"no answer to {tool!r} within {timeout:g}s")
-            raise UpstreamFailed(
-                f"upstream MCP server {self.name!r} did not answer {tool!r} within {timeout:g}s "
-                "(call_timeout_seconds); it is being restarted"
-            ) from None
-        except MCPError as exc:
-            if exc.code != types.CONNECTION_CLOSED:
-                raise
-            self._broken_during(f"the call to {tool!r}", exc.message)
-        except _BROKEN_CONNECTION as exc:
-            self._broken_during(f"the call to {tool!r}", _one_line(exc))
+        result = await self.request(
+            f"{tool!r}",
+            lambda client: client.call_tool(tool, arguments),
+            during=f"the call to {tool!r}",
+            timeout_note=" (call_timeout_seconds)",
+        )
         if not isinstance(result, types.CallToolResult):
             raise UpstreamFailed(
                 f"upstream MCP server {self.name!r} answered {tool!r} with "
@@ -121,32 +121,44 @@ class Upstream:
             )
         return result
 
-    async def request(self, what: str, make: Any) -> Any:
-        """Any other request (`make(client)`), with the same failure handling as a call."""
-        client = await self.session()
+    async def request(
+        self,
+        what: str,
+        make: Callable[[Client], Awaitable[Any]],
+        *,
+        during: str | None = None,
+        timeout_note: str = "",
+    ) -> Any:
+        """`make(client)` on the live connection: an answer, the upstream's own error answer
+        (`MCPError`, passed on), or `UpstreamFailed` when it broke or hung (and is restarted)."""
+        client, connection = await self.session()
+        timeout = self.spec.call_timeout_seconds
         try:
-            async with asyncio.timeout(self.spec.call_timeout_seconds):
+            async with asyncio.timeout(timeout):
                 return await make(client)
         except TimeoutError:
-            self._restart(f"no answer to {what} within {self.spec.call_timeout_seconds:g}s")
+            self._restart(connection, f"no answer to {what} within {timeout:g}s")
             raise UpstreamFailed(
                 f"upstream MCP server {self.name!r} did not answer {what} within "
-                f"{self.spec.call_timeout_seconds:g}s; it is being restarted"
+                f"{timeout:g}s{timeout_note}; it is being restarted"
             ) from None
         except MCPError as exc:
             if exc.code != types.CONNECTION_CLOSED:
                 raise
-            self._broken_during(what, exc.message)
+            why = exc.message
         except _BROKEN_CONNECTION as exc:
-            self._broken_during(what, _one_line(exc))
-
-    def _broken_during(self, what: str, why: str) -> NoReturn:
-        self._restart(f"connection lost during {what}: {why}")
+            why = _one_line(exc)
+        self._restart(connection, f"connection lost during {during or what}: {why}")
         raise UpstreamFailed(
-            f"upstream MCP server {self.name!r} failed during {what} ({why}); it is being restarted"
+            f"upstream MCP server {self.name!r} failed during {during or what} ({why}); "
+            "it is being restarted"
         )
 
-    def _restart(self, why: str) -> None:
+    def _restart(self, connection: int, why: str) -> None:
+        """Restart the connection numbered `connection`, unless it has been already (calls in
+        flight on a broken connection all fail; the new one must not pay for them)."""
+        if connection != self._connections or not self._ready.is_set():
+            return
         self.last_error = why
         self._ready.clear()
         self._broken.set()
@@ -157,8 +169,13 @@ class Upstream:
             try:
                 async with AsyncExitStack() as stack:
                     # In this task (not wait_for's): the SDK's client holds anyio scopes.
-                    async with asyncio.timeout(self.connect_timeout):
-                        client = await stack.enter_async_context(self._new_client(stack))
+                    try:
+                        async with asyncio.timeout(self.connect_timeout):
+                            client = await stack.enter_async_context(self._new_client(stack))
+                    except BaseException:
+                        self._unreachable.set()
+                        raise
+                    self._unreachable.clear()
                     self._client = client
                     self._broken.clear()
                     self._connections += 1
@@ -180,7 +197,8 @@ class Upstream:
                 self._client = None
             if self._stopping:
                 return
-            await asyncio.sleep(backoff)
+            with contextlib.suppress(TimeoutError):  # close() ends the wait
+                await asyncio.wait_for(self._stopped.wait(), timeout=backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     def _new_client(self, stack: AsyncExitStack) -> Client:

@@ -6,19 +6,24 @@ refunds escalated to alice)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import mcp_types as types
 import pytest
+from mcp.client import Client as McpClient
 from mcp.shared.exceptions import MCPError
 
 from proctor.canonical import digest
 from tests.helpers.agent_process import agent_events, permission_asks
 from tests.helpers.harness import Harness, eventually
 from tests.helpers.mcp_gateway import (
+    UPSTREAM,
     GatewaySetup,
     awaiting_approval,
+    free_port,
     gateway_setup,
+    http_process,
     listed,
     stdio_session,
 )
@@ -354,3 +359,34 @@ async def test_a_result_too_large_to_record_reaches_the_client_and_is_kept_as_it
     assert outcome.result["sha256"] == digest(
         whole.model_dump(mode="json", by_alias=True, exclude_none=True)
     )
+
+
+async def test_an_upstream_that_is_down_lists_nothing_until_it_is_back_and_never_holds_up_the_rest(
+    gov: Harness, tmp_path: Path, database_dsn: str
+) -> None:
+    """The tickets server is not running when the gateway starts: listing answers at once with
+    the files server's tools, its calls work; once tickets is up, the gateway's next attempt
+    (backing off) connects and its tools appear."""
+    key = await gov.new_agent(role="mcp")
+    setup = gateway_setup(gov, key, tmp_path / "gateway", database_dsn)
+    port = free_port()
+    setup.write_config(
+        {"files": setup.stdio_upstream(), "tickets": {"url": f"http://127.0.0.1:{port}/mcp"}}
+    )
+    upstream_argv = [*UPSTREAM, "--http", str(port)]
+    async with stdio_session(setup) as client:
+        started = time.monotonic()
+        before = {tool.name for tool in (await client.list_tools()).tools}
+        listing_took = time.monotonic() - started
+        echoed = await client.call_tool("files__echo", {"text": "files still work"})
+        async with http_process(upstream_argv, setup.env, port, tmp_path / "tickets.log"):
+            await eventually(lambda: lists(client, "tickets__echo"), seconds=40)
+            back = await client.call_tool("tickets__echo", {"text": "tickets is back"})
+    assert before == set(listed("files"))
+    assert listing_took < 10  # not the 30 s connect timeout: a refused connection fails at once
+    assert text_of(echoed) == "files still work"
+    assert not back.is_error and text_of(back) == "tickets is back"
+
+
+async def lists(client: McpClient, name: str) -> bool:
+    return name in {tool.name for tool in (await client.list_tools()).tools}
