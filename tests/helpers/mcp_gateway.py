@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import mcp_types as types
 import yaml
 from mcp.client import Client as McpClient
 from mcp.client.stdio import StdioServerParameters
 
 from proctor import AgentKey
-from tests.helpers.agent_process import REPO, agent_env
+from tests.helpers.agent_process import REPO, agent_env, agent_events
 from tests.helpers.harness import POLICY_DIR, Harness
 
 PROCTOR = "from proctor.cli_entry import main; main()"
@@ -43,6 +44,11 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def text_of(result: types.CallToolResult) -> str:
+    """A tool result's text, as the model reads it."""
+    return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
 @dataclass
@@ -87,6 +93,34 @@ class GatewaySetup:
         """How an MCP client (Claude Desktop, `MCPServerStdio`) starts the gateway."""
         argv = self.gateway_argv()
         return StdioServerParameters(command=argv[0], args=argv[1:], env=self.env, cwd=REPO)
+
+
+async def files_gateway(
+    gov: Harness, folder: Path, database_dsn: str, **settings: Any
+) -> GatewaySetup:
+    """A new agent of role `mcp`, and its gateway's config with the test upstream over stdio
+    as `files` (`settings`: the config's top-level settings)."""
+    key = await gov.new_agent(role="mcp")
+    setup = gateway_setup(gov, key, folder / "gateway", database_dsn)
+    setup.write_config({"files": setup.stdio_upstream()}, **settings)
+    return setup
+
+
+async def requests_of(gov: Harness, agent_id: str) -> list[str]:
+    """The workflows of the agent's requests, in the order the ledger first saw them."""
+    workflows: list[str] = []
+    for workflow, _ in await agent_events(gov, agent_id):
+        if workflow not in workflows:
+            workflows.append(workflow)
+    return workflows
+
+
+async def statuses(gov: Harness, agent_id: str) -> list[str]:
+    """How each of the agent's requests ended, in the order they were made."""
+    return [
+        (await gov.proctor.outcome(workflow.removeprefix("action-"))).status
+        for workflow in await requests_of(gov, agent_id)
+    ]
 
 
 def gateway_setup(gov: Harness, key: AgentKey, folder: Path, database_dsn: str) -> GatewaySetup:

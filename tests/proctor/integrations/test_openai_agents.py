@@ -53,6 +53,7 @@ from tests.helpers.agent_process import (
     permission_asks,
 )
 from tests.helpers.harness import Harness, eventually
+from tests.helpers.openai_agents import call_id, tool_output
 
 set_tracing_disabled(True)  # no traces exported: nothing leaves the machine
 
@@ -88,24 +89,6 @@ def one_call(tool: str, arguments: dict[str, Any], call_id: str) -> ScriptedMode
     return ScriptedModel(
         [[function_call(tool, arguments, call_id=call_id)], [assistant_message("done")]]
     )
-
-
-def call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:12]}"
-
-
-def tool_output(model: ScriptedModel, call: str) -> Any:
-    """What the model was told the tool returned, read from its next turn's input."""
-    last = model.last_call
-    assert last is not None and isinstance(last.input, list)
-    for item in last.input:
-        if (
-            isinstance(item, dict)
-            and item.get("type") == "function_call_output"
-            and (item.get("call_id") == call)
-        ):
-            return item["output"]
-    raise AssertionError(f"the model never saw an output for {call}")
 
 
 def workflow_of(key: AgentKey, call: str, arguments: dict[str, Any]) -> str:

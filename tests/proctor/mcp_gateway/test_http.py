@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
-import mcp_types as types
 import pytest
 from mcp.client import Client as McpClient
 from mcp.client.streamable_http import streamable_http_client
@@ -26,6 +25,7 @@ from tests.helpers.mcp_gateway import (
     gateway_setup,
     http_process,
     listed,
+    text_of,
 )
 
 ALICE = "alice@example.com"
@@ -71,10 +71,6 @@ async def gateway(gov: Harness, tmp_path: Path, database_dsn: str) -> AsyncItera
         http_process(gateway_argv, setup.env, gateway_port, tmp_path / "gateway.log") as url,
     ):
         yield HttpGateway(setup, url, f"http://127.0.0.1:{upstream_port}/mcp")
-
-
-def text_of(result: types.CallToolResult) -> str:
-    return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
 async def test_both_upstreams_are_listed_and_calls_are_governed_over_http(

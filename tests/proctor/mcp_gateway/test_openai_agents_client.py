@@ -13,9 +13,7 @@ escalated call answers within it only when the gateway's `max_wait_seconds` is s
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from agents import Agent, Runner, set_tracing_disabled
@@ -23,22 +21,20 @@ from agents.exceptions import ModelBehaviorError
 from agents.mcp import MCPServerStdio
 from agents.testing import ScriptedModel, assistant_message, function_call
 
-from tests.helpers.agent_process import agent_events
 from tests.helpers.harness import Harness
-from tests.helpers.mcp_gateway import GatewaySetup, awaiting_approval, gateway_setup, listed
+from tests.helpers.mcp_gateway import (
+    GatewaySetup,
+    awaiting_approval,
+    files_gateway,
+    listed,
+    requests_of,
+    statuses,
+)
+from tests.helpers.openai_agents import call_id, tool_output
 
 set_tracing_disabled(True)  # no traces exported: nothing leaves the machine
 
 ALICE = "alice@example.com"
-
-
-async def setup_for(
-    gov: Harness, tmp_path: Path, database_dsn: str, **settings: object
-) -> GatewaySetup:
-    key = await gov.new_agent(role="mcp")
-    setup = gateway_setup(gov, key, tmp_path / "gateway", database_dsn)
-    setup.write_config({"files": setup.stdio_upstream()}, **settings)
-    return setup
 
 
 def gateway(setup: GatewaySetup) -> MCPServerStdio:
@@ -55,27 +51,9 @@ def gateway(setup: GatewaySetup) -> MCPServerStdio:
     )
 
 
-def call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:12]}"
-
-
 def text(said: str) -> list[dict[str, str]]:
     """A text tool output as the SDK hands it to the model."""
     return [{"type": "input_text", "text": said}]
-
-
-def tool_output(model: ScriptedModel, call: str) -> Any:
-    """What the model was told the tool returned, read from its last turn's input."""
-    last = model.last_call
-    assert last is not None and isinstance(last.input, list)
-    for item in last.input:
-        if (
-            isinstance(item, dict)
-            and item.get("type") == "function_call_output"
-            and item.get("call_id") == call
-        ):
-            return item["output"]
-    raise AssertionError(f"the model never saw an output for {call}")
 
 
 def offered(model: ScriptedModel) -> list[list[str]]:
@@ -83,29 +61,12 @@ def offered(model: ScriptedModel) -> list[list[str]]:
     return [sorted(tool.name for tool in turn.tools) for turn in model.calls]
 
 
-async def requests(gov: Harness, agent_id: str) -> list[str]:
-    """The workflows of the agent's requests, in the order they were made."""
-    workflows: list[str] = []
-    for workflow, _ in await agent_events(gov, agent_id):
-        if workflow not in workflows:
-            workflows.append(workflow)
-    return workflows
-
-
-async def statuses(gov: Harness, agent_id: str) -> list[str]:
-    """How each of the agent's requests ended, in the order they were made."""
-    return [
-        (await gov.proctor.outcome(workflow.removeprefix("action-"))).status
-        for workflow in await requests(gov, agent_id)
-    ]
-
-
 async def test_the_model_gets_the_upstreams_answer_and_is_never_offered_a_denied_tool(
     gov: Harness, tmp_path: Path, database_dsn: str
 ) -> None:
     """The model calls the hidden delete anyway: the SDK stops the run on a tool it was not
     given (its default `tool_not_found_behavior`), so the call never reaches the gateway."""
-    setup = await setup_for(gov, tmp_path, database_dsn)
+    setup = await files_gateway(gov, tmp_path, database_dsn)
     echo, delete = call_id(), call_id()
     model = ScriptedModel(
         [
@@ -132,7 +93,7 @@ async def test_a_denied_call_tells_the_model_the_verdict_and_never_reaches_the_u
     """With `hide_denied_tools: false` the model is offered the delete and calls it: the
     gateway's error result (isError) reaches the model as the tool's plain output, the
     verdict's one line, and the run goes on."""
-    setup = await setup_for(gov, tmp_path, database_dsn, hide_denied_tools=False)
+    setup = await files_gateway(gov, tmp_path, database_dsn, hide_denied_tools=False)
     delete = call_id()
     model = ScriptedModel(
         [
@@ -161,7 +122,7 @@ async def test_an_escalated_call_tells_the_model_to_call_again_and_runs_once_app
     """`max_wait_seconds` under the SDK's 5 s read timeout: the model reads "still awaiting
     approval" instead of a timeout; once alice approves, the same call on the next turn runs
     the refund, once, in the same request."""
-    setup = await setup_for(gov, tmp_path, database_dsn, max_wait_seconds=1)
+    setup = await files_gateway(gov, tmp_path, database_dsn, max_wait_seconds=1)
     arguments = {"order_id": 7, "amount": 12.5}
     first, again = call_id(), call_id()
     asked = ScriptedModel(
@@ -187,5 +148,5 @@ async def test_an_escalated_call_tells_the_model_to_call_again_and_runs_once_app
     ((kind, refunded),) = [(item["type"], item["text"]) for item in tool_output(retried, again)]
     assert kind == "input_text" and json.loads(refunded) == {"order_id": 7, "refunded": 12.5}
     assert setup.ran() == [{"tool": "refund", "order_id": 7, "amount": 12.5}]
-    assert await requests(gov, setup.key.agent_id) == [workflow_id]
+    assert await requests_of(gov, setup.key.agent_id) == [workflow_id]
     assert await statuses(gov, setup.key.agent_id) == ["completed"]

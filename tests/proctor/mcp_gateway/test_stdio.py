@@ -19,41 +19,19 @@ from tests.helpers.agent_process import agent_events, permission_asks
 from tests.helpers.harness import Harness, eventually
 from tests.helpers.mcp_gateway import (
     UPSTREAM,
-    GatewaySetup,
     awaiting_approval,
+    files_gateway,
     free_port,
     gateway_setup,
     http_process,
     listed,
+    requests_of,
+    statuses,
     stdio_session,
+    text_of,
 )
 
 ALICE = "alice@example.com"
-
-
-async def setup_for(
-    gov: Harness, tmp_path: Path, database_dsn: str, **settings: object
-) -> GatewaySetup:
-    key = await gov.new_agent(role="mcp")
-    setup = gateway_setup(gov, key, tmp_path / "gateway", database_dsn)
-    setup.write_config({"files": setup.stdio_upstream()}, **settings)
-    return setup
-
-
-async def statuses(gov: Harness, agent_id: str) -> list[str]:
-    """How each of the agent's requests ended, in the order they were made."""
-    workflows: list[str] = []
-    for workflow, _ in await agent_events(gov, agent_id):
-        if workflow not in workflows:
-            workflows.append(workflow)
-    return [
-        (await gov.proctor.outcome(workflow.removeprefix("action-"))).status
-        for workflow in workflows
-    ]
-
-
-def text_of(result: types.CallToolResult) -> str:
-    return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
 async def test_tools_are_listed_under_the_prefix_and_each_call_is_governed(
@@ -63,7 +41,7 @@ async def test_tools_are_listed_under_the_prefix_and_each_call_is_governed(
     allowed call returning the upstream's result, the same call again within the window (the
     recorded answer: the upstream ran once), other arguments (another request), and the hidden
     tool called anyway (denied, with the rule and reason for the model)."""
-    setup = await setup_for(gov, tmp_path, database_dsn)
+    setup = await files_gateway(gov, tmp_path, database_dsn)
     async with stdio_session(setup) as client:
         listing = await client.list_tools()
         first = await client.call_tool("files__echo", {"text": "once"})
@@ -97,7 +75,7 @@ async def test_tools_are_listed_under_the_prefix_and_each_call_is_governed(
 async def test_an_escalated_call_waits_with_progress_notifications_and_runs_once_approved(
     gov: Harness, tmp_path: Path, database_dsn: str
 ) -> None:
-    setup = await setup_for(gov, tmp_path, database_dsn, progress_interval_seconds=0.2)
+    setup = await files_gateway(gov, tmp_path, database_dsn, progress_interval_seconds=0.2)
     notices: list[tuple[float, str | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -128,7 +106,7 @@ async def test_an_escalated_call_waits_with_progress_notifications_and_runs_once
 async def test_a_rejected_call_is_a_tool_error_and_never_runs(
     gov: Harness, tmp_path: Path, database_dsn: str
 ) -> None:
-    setup = await setup_for(gov, tmp_path, database_dsn)
+    setup = await files_gateway(gov, tmp_path, database_dsn)
     async with stdio_session(setup) as client:
         call = asyncio.create_task(client.call_tool("files__refund", {"order_id": 8, "amount": 1}))
         workflow_id = await awaiting_approval(gov, setup.key.agent_id)
@@ -146,7 +124,7 @@ async def test_a_client_that_disconnects_while_waiting_keeps_its_approval_by_cal
     alice approves meanwhile; started again, the same call joins the same request and runs it
     once. Only the live call ever asked for the permission to run: the one that went away left
     no ask behind for the approval to go to."""
-    setup = await setup_for(gov, tmp_path, database_dsn, progress_interval_seconds=0.2)
+    setup = await files_gateway(gov, tmp_path, database_dsn, progress_interval_seconds=0.2)
     arguments = {"order_id": 9, "amount": 3.0}
     async with stdio_session(setup) as first:
         waiting = asyncio.create_task(first.call_tool("files__refund", arguments))
@@ -166,7 +144,7 @@ async def test_a_client_that_disconnects_while_waiting_keeps_its_approval_by_cal
 async def test_a_call_made_again_while_waiting_waits_with_the_first_and_it_runs_once(
     gov: Harness, tmp_path: Path, database_dsn: str
 ) -> None:
-    setup = await setup_for(gov, tmp_path, database_dsn, progress_interval_seconds=0.2)
+    setup = await files_gateway(gov, tmp_path, database_dsn, progress_interval_seconds=0.2)
     arguments = {"order_id": 10, "amount": 1.5}
     notices: list[str | None] = []
 
@@ -269,7 +247,7 @@ async def test_resources_and_prompts_pass_through_and_a_read_can_be_governed(
 async def test_a_call_that_waited_its_longest_says_so_and_the_same_call_later_runs_once_approved(
     gov: Harness, tmp_path: Path, database_dsn: str
 ) -> None:
-    setup = await setup_for(gov, tmp_path, database_dsn, max_wait_seconds=1)
+    setup = await files_gateway(gov, tmp_path, database_dsn, max_wait_seconds=1)
     arguments = {"order_id": 31, "amount": 2.0}
     async with stdio_session(setup) as client:
         waited = await client.call_tool("files__refund", arguments)
@@ -294,7 +272,7 @@ async def test_an_approval_is_for_those_arguments_only(
     """Attacker side: a model (or a compromised MCP client) that got a small refund approved
     calls the same tool again with a bigger amount: another request, waiting for its own
     approval; nothing of the approval carries over."""
-    setup = await setup_for(gov, tmp_path, database_dsn, max_wait_seconds=2)
+    setup = await files_gateway(gov, tmp_path, database_dsn, max_wait_seconds=2)
     async with stdio_session(setup) as client:
         small = asyncio.create_task(client.call_tool("files__refund", {"order_id": 7, "amount": 1}))
         workflow_id = await awaiting_approval(gov, setup.key.agent_id)
@@ -308,12 +286,8 @@ async def test_an_approval_is_for_those_arguments_only(
 
 async def statuses_so_far(gov: Harness, agent_id: str) -> list[str]:
     """Where each of the agent's requests stands (closed ones by their status)."""
-    workflows: list[str] = []
-    for workflow, _ in await agent_events(gov, agent_id):
-        if workflow not in workflows:
-            workflows.append(workflow)
     stands: list[str] = []
-    for workflow in workflows:
+    for workflow in await requests_of(gov, agent_id):
         progress = await gov.proctor.progress(workflow)
         closed = progress.outcome.status if progress.outcome is not None else None
         stands.append(closed or progress.stage.value)
@@ -325,7 +299,7 @@ async def test_without_the_registry_nothing_is_hidden_and_every_call_is_still_go
 ) -> None:
     """A gateway on a laptop that cannot read the registry: it cannot tell which rules apply
     to its agent, so it hides nothing and guesses nothing; the worker decides as ever."""
-    setup = await setup_for(gov, tmp_path, database_dsn)
+    setup = await files_gateway(gov, tmp_path, database_dsn)
     del setup.env["PROCTOR_DATABASE_URL"]
     setup.env["PROCTOR_STATE_DIR"] = str(tmp_path / "no-stack")  # no `proctor up` to find
     async with stdio_session(setup) as client:
@@ -344,7 +318,7 @@ async def test_a_result_too_large_to_record_reaches_the_client_and_is_kept_as_it
     """A 400 kB tool result (a file's contents): the client gets all of it; the ledger and
     history keep its size and SHA-256 only; the same call again says it ran and why its result
     cannot be given twice."""
-    setup = await setup_for(gov, tmp_path, database_dsn)
+    setup = await files_gateway(gov, tmp_path, database_dsn)
     async with stdio_session(setup) as client:
         whole = await client.call_tool("files__big", {"size": 400_000})
         again = await client.call_tool("files__big", {"size": 400_000})
