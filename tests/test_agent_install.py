@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import importlib.abc
-import importlib.machinery
 import inspect
 import json
 import os
 import re
 import sys
 import tomllib
-import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +21,7 @@ import pytest
 
 from proctor.cli_entry import MISSING_SERVER_SIDE, SERVER_PACKAGES, main
 from tests.helpers.harness import Harness
+from tests.helpers.missing_packages import MissingPackages
 
 ROOT = Path(__file__).parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
@@ -53,26 +51,6 @@ AGENT_MODULES = (
 )
 """What an agent imports; everything they reach inside proctor is walked too."""
 GOVERNANCE_SIDE = ("proctor.settings", "proctor.cli", "proctor.db", "proctor.stores")
-
-
-class MissingPackages(importlib.abc.MetaPathFinder):
-    """Makes modules (and their submodules) impossible to import, as if not installed."""
-
-    def __init__(self, names: Sequence[str]) -> None:
-        self.names = tuple(names)
-
-    def hides(self, module: str) -> bool:
-        return any(module == name or module.startswith(f"{name}.") for name in self.names)
-
-    def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: types.ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        if self.hides(fullname):
-            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
-        return None
 
 
 AGENT_SCRIPT = """

@@ -4,12 +4,16 @@ and nothing is written to stdout, which a stdio client reads as MCP."""
 
 from __future__ import annotations
 
+import inspect
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.cli import run
+from tests.helpers.missing_packages import MissingPackages
 
 NOWHERE = {
     "PROCTOR_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
@@ -92,3 +96,32 @@ def test_the_config_is_checked_before_the_http_address(tmp_path: Path) -> None:
     config.write_text("servers: {}\n")
     [line] = refused(gateway(tmp_path, "--config", str(config), "--http", "nonsense"))
     assert line.startswith(f"error: {config}:1: servers: ")
+
+
+WITHOUT_MCP = """
+import importlib.abc, importlib.machinery, sys, types
+from collections.abc import Sequence
+{finder}
+sys.meta_path.insert(0, MissingPackages(["mcp", "mcp_types"]))
+sys.argv = ["proctor", "mcp-gateway", "--config", {config!r}]
+from proctor.cli_entry import main
+main()
+"""
+
+
+def test_without_the_mcp_extra_the_command_says_what_to_install(tmp_path: Path) -> None:
+    """The server side installed but not `proctor[mcp]`: one line, exit 2."""
+    config = tmp_path / "mcp.yaml"
+    config.write_text(VALID)
+    script = WITHOUT_MCP.format(finder=inspect.getsource(MissingPackages), config=str(config))
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, **NOWHERE, "PROCTOR_STATE_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused(done) == [
+        "error: the MCP gateway needs the mcp extra (missing mcp): pip install 'proctor[mcp]'"
+    ]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import mcp_types as types
 import pytest
+import yaml
 from mcp.client import Client as McpClient
 from mcp.shared.exceptions import MCPError
 
@@ -298,8 +299,12 @@ async def test_without_the_registry_nothing_is_hidden_and_every_call_is_still_go
     gov: Harness, tmp_path: Path, database_dsn: str
 ) -> None:
     """A gateway on a laptop that cannot read the registry: it cannot tell which rules apply
-    to its agent, so it hides nothing and guesses nothing; the worker decides as ever."""
+    to its agent, so it hides nothing and guesses nothing; the worker decides as ever. Its key
+    comes from PROCTOR_AGENT_KEY, the config naming none."""
     setup = await files_gateway(gov, tmp_path, database_dsn)
+    document = yaml.safe_load(setup.config.read_text())
+    setup.config.write_text(yaml.safe_dump({k: v for k, v in document.items() if k != "agent_key"}))
+    setup.env["PROCTOR_AGENT_KEY"] = str(setup.folder / f"{setup.key.agent_id}.pem")
     del setup.env["PROCTOR_DATABASE_URL"]
     setup.env["PROCTOR_STATE_DIR"] = str(tmp_path / "no-stack")  # no `proctor up` to find
     async with stdio_session(setup) as client:
@@ -310,6 +315,7 @@ async def test_without_the_registry_nothing_is_hidden_and_every_call_is_still_go
     assert text_of(allowed) == "decided first"
     assert denied.is_error and "(rule mcp-no-deletes)" in text_of(denied)
     assert [run["tool"] for run in setup.ran()] == ["echo"]
+    assert await statuses(gov, setup.key.agent_id) == ["completed", "denied"]
 
 
 async def test_a_result_too_large_to_record_reaches_the_client_and_is_kept_as_its_digest(
