@@ -20,6 +20,7 @@ import hashlib
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -123,7 +124,7 @@ class RequestIds:
 
 
 def _unique() -> str:
-    return hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:12]
+    return uuid.uuid4().hex[:12]
 
 
 @dataclass(frozen=True)
@@ -238,8 +239,9 @@ class GovernedCalls:
         that goes away, and the workflow would grant an approval to it (a dead process) rather
         than to the same call made again later. Except on the `fast` path (the local policy
         expects it allowed outright): submitted and asked in one round trip, as `Client.call`
-        does. The request id names its params (a digest of them), so a joined request is this
-        very call."""
+        does; should the guess be wrong (a policy changed since it was read, a trust score
+        fallen), that one call waits with its ask pending. The request id names its params (a
+        digest of them), so a joined request is this very call."""
         local: LocalRun[Any] = LocalRun(run, params)
         request = call_request(self.key, action, local.params, {"request_id": request_id})
         ticker = asyncio.create_task(self._report_waiting(ctx, request.workflow_id))
