@@ -129,12 +129,18 @@ class Gateway:
         last: MCPError | None = None
         for server in candidates:
             try:
-                return await self._read(ctx, server, uri)
+                read = await self._read(ctx, server, uri)
             except MCPError as exc:  # not this upstream's resource: try the next
                 last = exc
+                continue
+            if isinstance(read, str):  # governance said no: no other upstream is asked
+                raise MCPError(types.INVALID_REQUEST, read)
+            return read
         raise last or MCPError(types.INVALID_PARAMS, f"unknown resource: {uri}")
 
-    async def _read(self, ctx: Context, server: str, uri: str) -> types.ReadResourceResult:
+    async def _read(self, ctx: Context, server: str, uri: str) -> types.ReadResourceResult | str:
+        """`server`'s answer to reading `uri` (governed if its config says so), or why
+        governance refused it."""
         upstream = self.upstreams[server]
 
         async def read(**_: Any) -> dict[str, Any]:
@@ -154,7 +160,7 @@ class Gateway:
             return result
         governed = await self.calls.govern(ctx, read_action(server), {"uri": uri}, read)
         if governed.refusal is not None:
-            raise MCPError(types.INVALID_REQUEST, governed.refusal)
+            return governed.refusal
         return types.ReadResourceResult.model_validate(governed.value)
 
     # --- prompts --------------------------------------------------------------------------
