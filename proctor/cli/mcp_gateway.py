@@ -57,6 +57,8 @@ def mcp_gateway(config_path: Path, http: str | None) -> None:
         level=logging.INFO,
         format="proctor mcp-gateway: %(levelname)s %(name)s: %(message)s",
     )
+    for chatty in ("httpx", "httpx2", "mcp"):  # a line per request; their warnings still show
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
     @run_async
     async def start(config: GatewayConfig) -> None:
@@ -78,7 +80,12 @@ async def _agent_info(agent_id: str) -> AgentInfo | None:
     except (ProctorError, TimeoutError, OSError) as exc:
         logging.getLogger(__name__).warning("agent registry not readable here: %s", exc)
         return None
-    return None if record is None else record.info
+    if record is None:
+        logging.getLogger(__name__).warning(
+            "agent %s is not in the registry: Proctor will refuse every call it makes", agent_id
+        )
+        return None
+    return record.info
 
 
 def _host_port(value: str) -> tuple[str, int]:

@@ -44,7 +44,9 @@ def build_gateway(
     }
     policy = None
     if agent is None:
-        log.warning("agent %s's record could not be read: no tool hidden", key.agent_id)
+        log.warning(
+            "no policy read here for %s: no tool hidden, every call decided first", key.agent_id
+        )
     else:
         policy = LocalPolicy(policy_dir, agent)
     return Gateway(config, upstreams, GovernedCalls(client, key, config, policy), policy)
