@@ -21,53 +21,57 @@ from proctor.errors import ProctorError
 from proctor.models import AgentInfo, Effect, PolicyQuery
 from proctor.policy.decide import PolicyEngine
 from proctor.policy.loader import load_policy_dir
+from proctor.policy.reload import POLICY_SUFFIXES
+from proctor.reloading import Reloading
 
 log = logging.getLogger(__name__)
 
-RELOAD_SECONDS = 2.0
-"""How stale the policy a listing sees may be (the worker looks as often by default)."""
+REFRESH_SECONDS = 2.0
+"""How often the files are looked at (the worker looks as often by default); they are loaded
+again only when they changed, and a change that does not load leaves the last good set."""
 
 
 class LocalPolicy:
-    """Reads the worker's policy directory (re-read at most every RELOAD_SECONDS) and answers
-    for one agent."""
+    """The worker's policy directory, hot-reloaded as the worker reloads it, read for one
+    agent."""
 
-    def __init__(self, policy_dir: Path, agent: AgentInfo | None) -> None:
-        self.policy_dir = policy_dir
+    def __init__(self, files: Reloading[PolicyEngine], agent: AgentInfo) -> None:
+        self._files = files
         self.agent = agent
-        self._engine: PolicyEngine | None = None
-        self._loaded_at = float("-inf")
-        self._warned = False
+        self._looked_at = time.monotonic()
+
+    @classmethod
+    def read(cls, policy_dir: Path, agent: AgentInfo) -> LocalPolicy | None:
+        """The policy at `policy_dir` for `agent`; None (logged) if it does not load here."""
+        try:
+            files = Reloading(
+                policy_dir,
+                lambda directory: PolicyEngine(load_policy_dir(directory)),
+                what="policy (gateway)",
+                suffixes=POLICY_SUFFIXES,
+                version=lambda engine: engine.version,
+            )
+        except ProctorError as exc:
+            log.warning(
+                "no tool hidden, every call decided first: the policy does not load: %s", exc
+            )
+            return None
+        return cls(files, agent)
 
     def hides(self, action: str) -> bool:
-        if self.agent is None:
-            return False
-        engine = self._current()
-        return engine is not None and engine.always_denies(self.agent, action)
+        return self._current().always_denies(self.agent, action)
 
     def likely_allows(self, action: str, params: dict[str, Any]) -> bool:
         """Would the policy read here allow this call outright (no approval)?"""
-        if self.agent is None:
-            return False
-        engine = self._current()
-        if engine is None:
-            return False
+        query = PolicyQuery(agent=self.agent, action=action, params=params)
         try:
-            decision = engine.decide(PolicyQuery(agent=self.agent, action=action, params=params))
+            return self._current().decide(query).effect is Effect.ALLOW
         except ProctorError:
             return False
-        return decision.effect is Effect.ALLOW
 
-    def _current(self) -> PolicyEngine | None:
+    def _current(self) -> PolicyEngine:
         now = time.monotonic()
-        if now - self._loaded_at >= RELOAD_SECONDS:
-            self._loaded_at = now
-            try:
-                self._engine = PolicyEngine(load_policy_dir(self.policy_dir))
-                self._warned = False
-            except ProctorError as exc:
-                if not self._warned:
-                    log.warning("hiding no tools: the policy does not load: %s", exc)
-                    self._warned = True
-                self._engine = None
-        return self._engine
+        if now - self._looked_at >= REFRESH_SECONDS:
+            self._looked_at = now
+            self._files.refresh()
+        return self._files.current()

@@ -48,7 +48,7 @@ def build_gateway(
             "no policy read here for %s: no tool hidden, every call decided first", key.agent_id
         )
     else:
-        policy = LocalPolicy(policy_dir, agent)
+        policy = LocalPolicy.read(policy_dir, agent)
     return Gateway(config, upstreams, GovernedCalls(client, key, config, policy), policy)
 
 
