@@ -93,7 +93,7 @@ class GatewayConfig(_Strict):
     progress_interval_seconds: float = Field(default=5.0, gt=0)
     """How often a waiting call sends a progress notification."""
     transport_timeout_seconds: float = Field(default=30.0, gt=0)
-    """How long connecting to (or listing) an upstream may take."""
+    """How long connecting to an upstream may take (a request on it: `call_timeout_seconds`)."""
 
     def prefix_of(self, server: str) -> str:
         given = self.servers[server].prefix
